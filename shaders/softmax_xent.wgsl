@@ -1,0 +1,125 @@
+// softmax_xent: fused softmax + categorical cross-entropy on logits, the loss gradient, and the
+// metrics of one batch, which it adds into an accumulator slot that stays on the GPU.
+//
+// logits:  [batch, classes] row-major.
+// labels:  [batch] u32; PAD marks a padding row of a short last batch: it adds nothing and
+//          gets a zero gradient.
+// dlogits: [batch, classes] = (softmax(z) - onehot(y)) / valid_rows, the gradient of the mean
+//          loss over the valid rows (Keras: batch loss = mean over the batch).
+// metrics[slot] += { sum of per-sample losses, correct predictions (first argmax, as
+//          Keras's accuracy), valid rows }.
+// cursor:  step += 1 and t += 1 once the batch is done. The loss kernel runs exactly once per
+//          step, after the gather (which read `step`) and before the optimizer (which reads
+//          `t`, so Adam's first update sees t = 1): advancing here costs no extra launch and no
+//          CPU write per step.
+//
+// One workgroup does the whole batch: rows are few (a batch) and classes fewer, and a single
+// workgroup sums the batch deterministically without float atomics.
+
+const PAD: u32 = 0xffffffffu;
+const WG: u32 = 256u;
+
+struct Params {
+    batch: u32,
+    classes: u32,
+    slot: u32,
+    _pad: u32,
+}
+
+struct Metric {
+    loss_sum: f32,
+    correct: u32,
+    count: u32,
+    _pad: u32,
+}
+
+struct Cursor {
+    step: u32,
+    t: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> labels: array<u32>;
+@group(0) @binding(3) var<storage, read_write> dlogits: array<f32>;
+@group(0) @binding(4) var<storage, read_write> metrics: array<Metric>;
+@group(0) @binding(5) var<storage, read_write> cursor: Cursor;
+
+var<workgroup> loss_part: array<f32, WG>;
+var<workgroup> correct_part: array<u32, WG>;
+var<workgroup> count_part: array<u32, WG>;
+
+fn reduce(lid: u32) {
+    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+        workgroupBarrier();
+        if (lid < stride) {
+            loss_part[lid] += loss_part[lid + stride];
+            correct_part[lid] += correct_part[lid + stride];
+            count_part[lid] += count_part[lid + stride];
+        }
+    }
+    workgroupBarrier();
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32) {
+    let classes = params.classes;
+    var valid = 0u;
+    for (var row = lid; row < params.batch; row += WG) {
+        if (labels[row] != PAD) {
+            valid += 1u;
+        }
+    }
+    count_part[lid] = valid;
+    loss_part[lid] = 0.0;
+    correct_part[lid] = 0u;
+    reduce(lid);
+    let n_valid = count_part[0];
+    let scale = select(0.0, 1.0 / f32(n_valid), n_valid > 0u);
+    workgroupBarrier();
+
+    var loss = 0.0;
+    var correct = 0u;
+    for (var row = lid; row < params.batch; row += WG) {
+        let base = row * classes;
+        let label = labels[row];
+        if (label == PAD) {
+            for (var c = 0u; c < classes; c++) {
+                dlogits[base + c] = 0.0;
+            }
+            continue;
+        }
+        var zmax = logits[base];
+        var arg = 0u;
+        for (var c = 1u; c < classes; c++) {
+            let z = logits[base + c];
+            if (z > zmax) {
+                zmax = z;
+                arg = c;
+            }
+        }
+        var sum = 0.0;
+        for (var c = 0u; c < classes; c++) {
+            sum += exp(logits[base + c] - zmax);
+        }
+        // loss = logsumexp(z) - z[label]
+        loss += zmax + log(sum) - logits[base + label];
+        correct += select(0u, 1u, arg == label);
+        let inv = 1.0 / sum;
+        for (var c = 0u; c < classes; c++) {
+            let p = exp(logits[base + c] - zmax) * inv;
+            dlogits[base + c] = (p - select(0.0, 1.0, c == label)) * scale;
+        }
+    }
+    loss_part[lid] = loss;
+    correct_part[lid] = correct;
+    count_part[lid] = 0u;
+    reduce(lid);
+    if (lid == 0u) {
+        metrics[params.slot].loss_sum += loss_part[0];
+        metrics[params.slot].correct += correct_part[0];
+        metrics[params.slot].count += n_valid;
+        cursor.step += 1u;
+        cursor.t += 1u;
+    }
+}

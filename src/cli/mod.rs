@@ -1,0 +1,45 @@
+//! The command line: parses flags, calls the library, prints. The only place that prints or
+//! decides exit codes.
+
+mod devices;
+mod train;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "shaderfit",
+    version,
+    about = "Train MNIST-family classifiers on any GPU through wgpu, with hand-written WGSL kernels",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model and report loss and accuracy per epoch and on the test set.
+    Train(train::TrainArgs),
+    /// List every GPU adapter wgpu can see, with the limits that matter for training.
+    Devices,
+}
+
+/// Runs the command line and turns errors into one line on stderr and exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => train::run(&args),
+        Command::Devices => devices::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! `shaderfit train`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::data::{self, Dataset, DatasetKind};
+use crate::error::Result;
+use crate::gpu::GpuContext;
+use crate::model::{Activation, ModelSpec, Optimizer};
+use crate::train::metrics::test_line;
+use crate::train::{TrainConfig, Trainer};
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Model preset: linear, mlp, mlp2, mlp3, mlp_small.
+    #[arg(long, default_value = "mlp")]
+    pub model: String,
+    /// Activation of the hidden layers (the notebooks vary it for mlp_small).
+    #[arg(long, value_enum)]
+    pub activation: Option<Activation>,
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// sgd, adam or rmsprop, with Keras's defaults.
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    /// Learning rate; default Keras's for the optimizer (sgd 0.01, adam 0.001, rmsprop 0.001).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.0)]
+    pub momentum: f32,
+    /// Seed of weight initialisation and shuffling.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Dataset directory, or a directory holding <dataset>/. Default: $SHADERFIT_DATA, then
+    /// ./data/<dataset>, the user's cache directory, and for fashion-mnist
+    /// /usr/share/datasets/fashion-mnist.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "mnist")]
+    pub dataset: DatasetKind,
+    /// Hold out the last fraction of the training set for validation (Keras's rule); with 0,
+    /// validation runs on the test set, as the reference notebooks do.
+    #[arg(long, default_value_t = 0.0)]
+    pub validation_split: f64,
+    /// Adapter whose name contains this (case-insensitive); default $WGPU_ADAPTER_NAME, then
+    /// the high-performance adapter. See `shaderfit devices`.
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// Training steps recorded into one GPU submission.
+    #[arg(long, default_value_t = 64)]
+    pub steps_per_submit: usize,
+}
+
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let optimizer = Optimizer::from_name(&args.optimizer, args.lr, args.momentum)?;
+    let dir = data::dataset::locate(args.dataset, args.data.as_deref())?;
+    let dataset = Dataset::load(&dir)?;
+    let spec = ModelSpec::preset(&args.model, args.activation, dataset.classes)?;
+    let net = spec.compile(dataset.pixels_per_image(), dataset.classes)?;
+    let ctx = GpuContext::new(args.adapter.as_deref())?;
+    eprintln!(
+        "data: {} ({} train, {} test, {}x{}, {} classes)",
+        dir.display(),
+        dataset.train.len(),
+        dataset.test.len(),
+        dataset.rows,
+        dataset.cols,
+        dataset.classes
+    );
+    eprintln!(
+        "model: {} ({} parameters), {}, batch {}",
+        spec.name,
+        net.param_count(),
+        optimizer.describe(),
+        args.batch_size
+    );
+    eprintln!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
+
+    let cfg = TrainConfig {
+        batch_size: args.batch_size,
+        epochs: args.epochs,
+        optimizer,
+        seed: args.seed,
+        validation_split: args.validation_split,
+        steps_per_submit: args.steps_per_submit,
+    };
+    let mut trainer = Trainer::new(&ctx, &net, &dataset, cfg)?;
+    let mut out = std::io::stdout().lock();
+    for _ in 0..args.epochs {
+        let report = trainer.fit_epoch()?;
+        // Flushed per epoch: an interrupted run keeps every finished epoch's line.
+        let _ = writeln!(out, "{}", report.line());
+        let _ = out.flush();
+    }
+    let test = trainer.evaluate_test()?;
+    let _ = writeln!(out, "{}", test_line(&test));
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! A dataset is a directory holding the four IDX files of MNIST's layout, each with or without
+//! `.gz`. This module finds that directory, loads and cross-checks the files, and splits off
+//! validation data.
+
+use std::path::{Path, PathBuf};
+
+use super::idx::{self, IdxError, IdxProblem};
+use crate::error::{Error, Result};
+
+/// The datasets shaderfit knows by name (they share MNIST's file layout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DatasetKind {
+    Mnist,
+    FashionMnist,
+}
+
+impl DatasetKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::FashionMnist => "fashion-mnist",
+        }
+    }
+
+    /// How a user can get the files, for the error shown when none are found.
+    fn how_to_get(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => {
+                "download the four .gz files of MNIST (train-images-idx3-ubyte.gz, \
+                 train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz, \
+                 e.g. from https://ossci-datasets.s3.amazonaws.com/mnist/) into one of these \
+                 places, or pass --data DIR"
+            }
+            DatasetKind::FashionMnist => {
+                "install Debian's package with `apt-get install dataset-fashion-mnist`, or download \
+                 the four .gz files from https://github.com/zalandoresearch/fashion-mnist into one \
+                 of these places, or pass --data DIR"
+            }
+        }
+    }
+}
+
+/// File stems of the four files; each may also carry a `.gz` suffix.
+pub const FILE_STEMS: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+/// One split: `images` is `[count, rows*cols]` of u8 pixels, `labels` `[count]`.
+#[derive(Clone, Debug)]
+pub struct Split {
+    pub images: Vec<u8>,
+    pub labels: Vec<u8>,
+}
+
+impl Split {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub dir: PathBuf,
+    pub rows: usize,
+    pub cols: usize,
+    /// One more than the largest training label.
+    pub classes: usize,
+    pub train: Split,
+    pub test: Split,
+}
+
+impl Dataset {
+    pub fn pixels_per_image(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// Loads and validates the four files of `dir`.
+    pub fn load(dir: &Path) -> Result<Dataset> {
+        let paths = dataset_files(dir).map_err(|missing| {
+            Error::Dataset(format!(
+                "{}: not a dataset directory: missing {} (each file may also end in .gz)",
+                dir.display(),
+                missing.join(", ")
+            ))
+        })?;
+        let train_images = idx::read_images(&paths[0])?;
+        let train_labels = idx::read_labels(&paths[1])?;
+        let test_images = idx::read_images(&paths[2])?;
+        let test_labels = idx::read_labels(&paths[3])?;
+
+        for (images, labels, labels_path) in [
+            (&train_images, &train_labels, &paths[1]),
+            (&test_images, &test_labels, &paths[3]),
+        ] {
+            if images.count != labels.len() {
+                return Err(IdxError {
+                    path: labels_path.clone(),
+                    problem: IdxProblem::Mismatch(format!(
+                        "holds {} labels but its image file holds {} images",
+                        labels.len(),
+                        images.count
+                    )),
+                }
+                .into());
+            }
+        }
+        if (test_images.rows, test_images.cols) != (train_images.rows, train_images.cols) {
+            return Err(IdxError {
+                path: paths[2].clone(),
+                problem: IdxProblem::Mismatch(format!(
+                    "images are {}x{} but the training images are {}x{}",
+                    test_images.rows, test_images.cols, train_images.rows, train_images.cols
+                )),
+            }
+            .into());
+        }
+        let classes = *train_labels.iter().max().expect("labels are non-empty") as usize + 1;
+        if classes < 2 {
+            return Err(IdxError {
+                path: paths[1].clone(),
+                problem: IdxProblem::Mismatch(
+                    "every label is 0; a classifier needs at least 2 classes".into(),
+                ),
+            }
+            .into());
+        }
+        idx::check_labels(&paths[3], &test_labels, classes)?;
+        Ok(Dataset {
+            dir: dir.to_path_buf(),
+            rows: train_images.rows,
+            cols: train_images.cols,
+            classes,
+            train: Split {
+                images: train_images.pixels,
+                labels: train_labels,
+            },
+            test: Split {
+                images: test_images.pixels,
+                labels: test_labels,
+            },
+        })
+    }
+}
+
+/// The four file paths of `dir` (preferring the uncompressed name when both exist), or the
+/// names of the missing ones.
+pub fn dataset_files(dir: &Path) -> std::result::Result<Vec<PathBuf>, Vec<String>> {
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for stem in FILE_STEMS {
+        let plain = dir.join(stem);
+        let gz = dir.join(format!("{stem}.gz"));
+        if plain.is_file() {
+            found.push(plain);
+        } else if gz.is_file() {
+            found.push(gz);
+        } else {
+            missing.push(stem.to_string());
+        }
+    }
+    if missing.is_empty() {
+        Ok(found)
+    } else {
+        Err(missing)
+    }
+}
+
+/// Where the data comes from, in order: `--data DIR`; else `$SHADERFIT_DATA`; else the
+/// standard places. A given directory may be the dataset itself or a parent holding
+/// `<dataset>/` (so `--data ../shared/data` works for both datasets).
+pub fn locate(kind: DatasetKind, data_flag: Option<&Path>) -> Result<PathBuf> {
+    let env = std::env::var_os("SHADERFIT_DATA").filter(|v| !v.is_empty());
+    let (origin, roots): (&str, Vec<PathBuf>) = match (data_flag, &env) {
+        (Some(dir), _) => ("--data", vec![dir.to_path_buf()]),
+        (None, Some(dir)) => ("SHADERFIT_DATA", vec![PathBuf::from(dir)]),
+        (None, None) => ("", standard_places(kind)),
+    };
+    let mut looked = Vec::new();
+    for root in roots {
+        let candidates = if origin.is_empty() {
+            vec![root]
+        } else {
+            vec![root.clone(), root.join(kind.name())]
+        };
+        for dir in candidates {
+            if dataset_files(&dir).is_ok() {
+                return Ok(dir);
+            }
+            looked.push(dir.display().to_string());
+        }
+    }
+    let from = if origin.is_empty() {
+        String::new()
+    } else {
+        format!(" (from {origin})")
+    };
+    Err(Error::Dataset(format!(
+        "no {} dataset found{from}; looked in: {}; each place needs {} (or the .gz of each); to get them, {}",
+        kind.name(),
+        looked.join(", "),
+        FILE_STEMS.join(", "),
+        kind.how_to_get()
+    )))
+}
+
+fn standard_places(kind: DatasetKind) -> Vec<PathBuf> {
+    let mut places = vec![PathBuf::from("data").join(kind.name())];
+    if let Some(cache) = cache_dir() {
+        places.push(cache.join("shaderfit").join(kind.name()));
+    }
+    if kind == DatasetKind::FashionMnist {
+        places.push(PathBuf::from("/usr/share/datasets/fashion-mnist"));
+    }
+    places
+}
+
+/// The user's cache directory: `$XDG_CACHE_HOME`, else `~/Library/Caches` on macOS,
+/// `%LOCALAPPDATA%` on Windows, `~/.cache` elsewhere.
+fn cache_dir() -> Option<PathBuf> {
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = var("XDG_CACHE_HOME") {
+        return Some(dir);
+    }
+    if cfg!(windows) {
+        return var("LOCALAPPDATA");
+    }
+    let home = var("HOME")?;
+    Some(if cfg!(target_os = "macos") {
+        home.join("Library/Caches")
+    } else {
+        home.join(".cache")
+    })
+}
+
+/// Index lists for training and validation: Keras's `validation_split` takes the last
+/// `fraction` of the training samples, before any shuffling.
+pub fn split_indices(n: usize, fraction: f64) -> (Vec<u32>, Vec<u32>) {
+    let n_val = (n as f64 * fraction).floor() as usize;
+    let n_train = n - n_val;
+    (
+        (0..n_train as u32).collect(),
+        (n_train as u32..n as u32).collect(),
+    )
+}
+
+/// Stream id of epoch shuffling within a seed (initialisation uses another).
+pub const SHUFFLE_STREAM: u64 = 2;
+
+/// The order in which epoch `epoch` (from 0) visits `indices`: a seeded shuffle, the same
+/// for the GPU trainer and the CPU reference.
+pub fn epoch_order(indices: &[u32], seed: u64, epoch: usize) -> Vec<u32> {
+    let mut order = indices.to_vec();
+    crate::rng::SplitMix64::for_stream(seed, SHUFFLE_STREAM + epoch as u64 * 0x1_0000)
+        .shuffle(&mut order);
+    order
+}

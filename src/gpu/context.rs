@@ -1,0 +1,274 @@
+//! Adapter selection, device creation with the adapter's own limits, and buffer helpers.
+//!
+//! wgpu's default error handler panics; here every validation error is captured and returned
+//! as [`Error::Gpu`] at the next synchronisation point instead.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use wgpu::util::DeviceExt;
+
+use crate::error::{Error, Result};
+
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    errors: Arc<Mutex<Vec<String>>>,
+    readbacks: AtomicU64,
+}
+
+/// What `shaderfit devices` prints for one adapter.
+#[derive(Clone, Debug)]
+pub struct AdapterReport {
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub timestamps: bool,
+}
+
+fn instance() -> wgpu::Instance {
+    // Reads WGPU_BACKEND (e.g. `vulkan`, `gl`, `vulkan,gl`), WGPU_DEBUG and WGPU_VALIDATION.
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+fn backends() -> wgpu::Backends {
+    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
+}
+
+/// Every adapter the instance sees, with what matters for training.
+pub fn list_adapters() -> Vec<AdapterReport> {
+    let instance = instance();
+    pollster::block_on(instance.enumerate_adapters(backends()))
+        .into_iter()
+        .map(|a| AdapterReport {
+            info: a.get_info(),
+            limits: a.limits(),
+            timestamps: a.features().contains(wgpu::Features::TIMESTAMP_QUERY),
+        })
+        .collect()
+}
+
+impl GpuContext {
+    /// Opens a device on the adapter whose name contains `name` (case-insensitive), else the
+    /// one named by `WGPU_ADAPTER_NAME`, else the default high-performance adapter.
+    pub fn new(name: Option<&str>) -> Result<GpuContext> {
+        let instance = instance();
+        let env_name = std::env::var("WGPU_ADAPTER_NAME")
+            .ok()
+            .filter(|s| !s.is_empty());
+        let (wanted, source) = match (name, env_name.as_deref()) {
+            (Some(n), _) => (Some(n.to_string()), "--adapter"),
+            (None, Some(n)) => (Some(n.to_string()), "WGPU_ADAPTER_NAME"),
+            (None, None) => (None, ""),
+        };
+        let adapter = match wanted {
+            Some(wanted) => {
+                let adapters = pollster::block_on(instance.enumerate_adapters(backends()));
+                let needle = wanted.to_lowercase();
+                let names: Vec<String> = adapters
+                    .iter()
+                    .map(|a| {
+                        let i = a.get_info();
+                        format!("'{}' ({:?})", i.name, i.backend)
+                    })
+                    .collect();
+                adapters
+                    .into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&needle))
+                    .ok_or_else(|| {
+                        Error::Gpu(format!(
+                            "{source}: no adapter name contains '{wanted}'; adapters found: {}",
+                            if names.is_empty() {
+                                "none".to_string()
+                            } else {
+                                names.join(", ")
+                            }
+                        ))
+                    })?
+            }
+            None => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::from_env()
+                    .unwrap_or(wgpu::PowerPreference::HighPerformance),
+                ..Default::default()
+            }))
+            .map_err(|e| {
+                Error::Gpu(format!(
+                    "no GPU adapter found ({e}); install a Vulkan, Metal or DX12 driver, or on a \
+                     machine without a GPU the software one: apt-get install mesa-vulkan-drivers libvulkan1"
+                ))
+            })?,
+        };
+        let info = adapter.get_info();
+        // wgpu's default limits are lower than most adapters' (storage binding size, buffers
+        // per stage, workgroup storage): ask for everything the adapter has.
+        let limits = adapter.limits();
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("shaderfit"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Gpu(format!("cannot open a device on '{}': {e}", info.name)))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(e.to_string());
+        }));
+        Ok(GpuContext {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            errors,
+            readbacks: AtomicU64::new(0),
+        })
+    }
+
+    /// The first GPU error since the last check, if any.
+    pub fn check_errors(&self) -> Result<()> {
+        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        let first = errors.drain(..).next();
+        match first {
+            Some(e) => Err(Error::Gpu(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// GPU-to-CPU readbacks (buffer maps) since the context was created: the trainer's
+    /// "no readback inside an epoch" promise is checked against this counter.
+    pub fn readback_count(&self) -> u64 {
+        self.readbacks.load(Ordering::Relaxed)
+    }
+
+    /// Floats per `min_storage_buffer_offset_alignment`: tensors bound at an offset into a
+    /// shared buffer start at multiples of this.
+    pub fn binding_align_floats(&self) -> usize {
+        (self.limits.min_storage_buffer_offset_alignment as usize / 4).max(1)
+    }
+
+    /// A zeroed storage buffer of `bytes` (at least 4) that can be copied from and to.
+    pub fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A storage buffer holding `data`.
+    pub fn storage_init<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> wgpu::Buffer {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        if bytes.is_empty() {
+            return self.storage(label, 4);
+        }
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytes,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            })
+    }
+
+    /// Bytes packed 4 per u32 word (little-endian), zero-padded: how u8 data is stored.
+    pub fn storage_u8(&self, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+        let mut padded = bytes.to_vec();
+        padded.resize(bytes.len().next_multiple_of(4).max(4), 0);
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: &padded,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            })
+    }
+
+    /// A uniform buffer holding one `T`.
+    pub fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::bytes_of(value),
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            })
+    }
+
+    /// Copies `bytes` bytes of `buffer` from `offset` to the CPU and waits for them: one
+    /// readback. Work submitted earlier completes first.
+    pub fn read_bytes(&self, buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        let size = bytes.next_multiple_of(4).max(4);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("readback"),
+            });
+        encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
+        self.queue.submit([encoder.finish()]);
+        self.map_and_read(&staging, size).map(|mut v| {
+            v.truncate(bytes as usize);
+            v
+        })
+    }
+
+    /// Maps a MAP_READ buffer, waits, and copies its first `size` bytes out.
+    pub fn map_and_read(&self, staging: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+        self.readbacks.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, 0..size, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.check_errors()?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("buffer map was dropped".into()))?
+            .map_err(|e| Error::Gpu(format!("mapping a buffer for readback: {e}")))?;
+        let data = staging
+            .get_mapped_range(0..size)
+            .map_err(|e| Error::Gpu(format!("reading a mapped buffer: {e}")))?
+            .to_vec();
+        staging.unmap();
+        Ok(data)
+    }
+
+    pub fn read_f32(
+        &self,
+        buffer: &wgpu::Buffer,
+        offset_floats: usize,
+        len: usize,
+    ) -> Result<Vec<f32>> {
+        let bytes = self.read_bytes(buffer, offset_floats as u64 * 4, len as u64 * 4)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    pub fn read_u32(&self, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<u32>> {
+        let bytes = self.read_bytes(buffer, offset as u64 * 4, len as u64 * 4)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Submits an encoder's commands and waits for them (tests and one-off work only; the
+    /// trainer never waits per step).
+    pub fn submit_and_wait(&self, encoder: wgpu::CommandEncoder) -> Result<()> {
+        self.queue.submit([encoder.finish()]);
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.check_errors()
+    }
+}

@@ -1,0 +1,530 @@
+//! The WGSL kernels (one file per family under `shaders/`), their pipelines, created once and
+//! cached, and launchers that turn buffers and shapes into a recorded [`Launch`].
+//!
+//! A [`Launch`] owns everything one dispatch needs (pipeline, bind group with its own small
+//! uniform of shapes, workgroup counts), so a training plan is a list of launches that can be
+//! replayed into any compute pass with no allocation and no CPU-side state change.
+
+use std::collections::HashMap;
+use std::num::NonZeroU64;
+use std::sync::Mutex;
+
+use bytemuck::{Pod, Zeroable};
+
+use super::context::GpuContext;
+
+pub const GATHER_WGSL: &str = include_str!("../../shaders/gather.wgsl");
+pub const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
+pub const BIAS_WGSL: &str = include_str!("../../shaders/bias.wgsl");
+pub const SOFTMAX_XENT_WGSL: &str = include_str!("../../shaders/softmax_xent.wgsl");
+pub const OPTIMIZER_WGSL: &str = include_str!("../../shaders/optimizer.wgsl");
+
+/// Every kernel source with its file name, for validation and reports.
+pub const SHADERS: [(&str, &str); 5] = [
+    ("gather.wgsl", GATHER_WGSL),
+    ("matmul.wgsl", MATMUL_WGSL),
+    ("bias.wgsl", BIAS_WGSL),
+    ("softmax_xent.wgsl", SOFTMAX_XENT_WGSL),
+    ("optimizer.wgsl", OPTIMIZER_WGSL),
+];
+
+/// Label value the gather kernel writes for padding rows of a short last batch.
+pub const PAD_LABEL: u32 = u32::MAX;
+
+/// One recorded dispatch.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    pub label: &'static str,
+    pub pipeline: wgpu::ComputePipeline,
+    pub bind_group: wgpu::BindGroup,
+    pub workgroups: [u32; 3],
+}
+
+impl Launch {
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+}
+
+/// A range of a buffer to bind: `offset` and `len` in 4-byte elements.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    pub buffer: &'a wgpu::Buffer,
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl<'a> View<'a> {
+    pub fn whole(buffer: &'a wgpu::Buffer) -> View<'a> {
+        View {
+            buffer,
+            offset: 0,
+            len: buffer.size() / 4,
+        }
+    }
+
+    pub fn range(buffer: &'a wgpu::Buffer, offset: usize, len: usize) -> View<'a> {
+        View {
+            buffer,
+            offset: offset as u64,
+            len: len.max(1) as u64,
+        }
+    }
+
+    fn resource(&self) -> wgpu::BindingResource<'a> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: self.buffer,
+            offset: self.offset * 4,
+            size: NonZeroU64::new(self.len * 4),
+        })
+    }
+}
+
+/// Kernel variant of the matmul family, selected with override constants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct MatmulVariant {
+    /// A is stored transposed, `[K, M]`.
+    pub trans_a: bool,
+    /// B is stored transposed, `[N, K]`.
+    pub trans_b: bool,
+    pub bias: bool,
+    /// Activation applied in the epilogue.
+    pub act: EpilogueAct,
+    /// Multiply by the derivative of this activation, given its output in `aux`.
+    pub dact: EpilogueAct,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum EpilogueAct {
+    #[default]
+    None,
+    Relu,
+    Sigmoid,
+}
+
+impl EpilogueAct {
+    fn code(self) -> f64 {
+        match self {
+            EpilogueAct::None => 0.0,
+            EpilogueAct::Relu => 1.0,
+            EpilogueAct::Sigmoid => 2.0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OptimizerKind {
+    Sgd,
+    SgdMomentum,
+    Adam,
+    RmsProp,
+}
+
+impl OptimizerKind {
+    fn entry_point(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::SgdMomentum => "sgd_momentum",
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::RmsProp => "rmsprop",
+        }
+    }
+}
+
+/// The optimizer's uniform, as `Hyper` in `optimizer.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct OptimizerHyper {
+    pub lr: f32,
+    /// SGD: momentum; Adam: beta1; RMSprop: rho.
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub n: u32,
+    pub grid_width: u32,
+    pub _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct U32x4([u32; 4]);
+
+#[derive(Clone, Copy)]
+enum Slot {
+    Uniform,
+    Read,
+    ReadWrite,
+}
+
+/// The pipelines of every kernel family, created once per device.
+pub struct Kernels {
+    device: wgpu::Device,
+    gather: Family,
+    matmul: Family,
+    bias: Family,
+    softmax_xent: Family,
+    optimizer: Family,
+    pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
+    /// Bound where a variant ignores a binding (the bind group layout still needs one).
+    dummy: wgpu::Buffer,
+    /// A second one: two read-write bindings of one buffer in one dispatch would alias.
+    dummy2: wgpu::Buffer,
+    max_workgroups: u32,
+}
+
+struct Family {
+    module: wgpu::ShaderModule,
+    bind_layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+}
+
+impl Family {
+    fn new(device: &wgpu::Device, name: &str, source: &str, slots: &[Slot]) -> Family {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = slots
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| wgpu::BindGroupLayoutEntry {
+                binding: i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: match slot {
+                    Slot::Uniform => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    Slot::Read | Slot::ReadWrite => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage {
+                            read_only: matches!(slot, Slot::Read),
+                        },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                },
+                count: None,
+            })
+            .collect();
+        let bind_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(name),
+            entries: &entries,
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(name),
+            bind_group_layouts: &[Some(&bind_layout)],
+            immediate_size: 0,
+        });
+        Family {
+            module,
+            bind_layout,
+            pipeline_layout,
+        }
+    }
+}
+
+/// Splits `invocations` over a grid of 1-D workgroups of `wg` invocations whose x dimension
+/// stays within `max` workgroups; returns the grid and the invocations per grid row.
+fn grid(invocations: u64, wg: u32, max: u32) -> ([u32; 3], u32) {
+    let groups = invocations.div_ceil(wg as u64).max(1);
+    let x = groups.min(max as u64) as u32;
+    let y = groups.div_ceil(x as u64) as u32;
+    ([x, y, 1], x * wg)
+}
+
+impl Kernels {
+    pub fn new(ctx: &GpuContext) -> Kernels {
+        use Slot::*;
+        let device = &ctx.device;
+        Kernels {
+            device: device.clone(),
+            gather: Family::new(
+                device,
+                "gather",
+                GATHER_WGSL,
+                &[Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite],
+            ),
+            matmul: Family::new(
+                device,
+                "matmul",
+                MATMUL_WGSL,
+                &[Uniform, Read, Read, Read, Read, ReadWrite],
+            ),
+            bias: Family::new(device, "bias", BIAS_WGSL, &[Uniform, Read, ReadWrite]),
+            softmax_xent: Family::new(
+                device,
+                "softmax_xent",
+                SOFTMAX_XENT_WGSL,
+                &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite],
+            ),
+            optimizer: Family::new(
+                device,
+                "optimizer",
+                OPTIMIZER_WGSL,
+                &[Uniform, ReadWrite, Read, ReadWrite, ReadWrite, Read],
+            ),
+            pipelines: Mutex::new(HashMap::new()),
+            dummy: ctx.storage("unused binding", 16),
+            dummy2: ctx.storage("unused binding 2", 16),
+            max_workgroups: ctx.limits.max_compute_workgroups_per_dimension,
+        }
+    }
+
+    fn pipeline(
+        &self,
+        family: &Family,
+        key: String,
+        entry: &str,
+        constants: &[(&str, f64)],
+    ) -> wgpu::ComputePipeline {
+        let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(key)
+            .or_insert_with(|| {
+                self.device
+                    .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                        label: Some(entry),
+                        layout: Some(&family.pipeline_layout),
+                        module: &family.module,
+                        entry_point: Some(entry),
+                        compilation_options: wgpu::PipelineCompilationOptions {
+                            constants,
+                            ..Default::default()
+                        },
+                        cache: None,
+                    })
+            })
+            .clone()
+    }
+
+    fn bind(
+        &self,
+        family: &Family,
+        label: &str,
+        resources: &[wgpu::BindingResource<'_>],
+    ) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: r.clone(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &family.bind_layout,
+            entries: &entries,
+        })
+    }
+
+    /// gather: `x: [batch, sample_bytes]` f32 and `y: [batch]` u32 from batch `cursor.step`
+    /// of `order` over the packed u8 `images` and `labels`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gather(
+        &self,
+        ctx: &GpuContext,
+        batch: usize,
+        sample_bytes: usize,
+        images: View,
+        labels: View,
+        order: View,
+        n_order: usize,
+        cursor: View,
+        x: View,
+        y: View,
+    ) -> Launch {
+        let (workgroups, width) = grid((batch * sample_bytes) as u64, 256, self.max_workgroups);
+        let params = ctx.uniform(
+            "gather params",
+            &U32x4([batch as u32, sample_bytes as u32, n_order as u32, width]),
+        );
+        let bind_group = self.bind(
+            &self.gather,
+            "gather",
+            &[
+                params.as_entire_binding(),
+                images.resource(),
+                labels.resource(),
+                order.resource(),
+                cursor.resource(),
+                x.resource(),
+                y.resource(),
+            ],
+        );
+        Launch {
+            label: "gather",
+            pipeline: self.pipeline(&self.gather, "gather".into(), "main", &[]),
+            bind_group,
+            workgroups,
+        }
+    }
+
+    /// `c[m, n] = epilogue(op(a) · op(b))`, see `matmul.wgsl` for layouts.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul(
+        &self,
+        ctx: &GpuContext,
+        label: &'static str,
+        variant: MatmulVariant,
+        (m, n, k): (usize, usize, usize),
+        a: View,
+        b: View,
+        bias: Option<View>,
+        aux: Option<View>,
+        c: View,
+    ) -> Launch {
+        assert_eq!(
+            variant.bias,
+            bias.is_some(),
+            "bias binding must match the variant"
+        );
+        assert_eq!(
+            variant.dact != EpilogueAct::None,
+            aux.is_some(),
+            "aux binding must match the variant"
+        );
+        let constants = [
+            ("TRANS_A", variant.trans_a as u32 as f64),
+            ("TRANS_B", variant.trans_b as u32 as f64),
+            ("BIAS", variant.bias as u32 as f64),
+            ("ACT", variant.act.code()),
+            ("DACT", variant.dact.code()),
+        ];
+        let pipeline = self.pipeline(
+            &self.matmul,
+            format!("matmul {variant:?}"),
+            "main",
+            &constants,
+        );
+        let params = ctx.uniform("matmul dims", &U32x4([m as u32, n as u32, k as u32, 0]));
+        let dummy = View::whole(&self.dummy);
+        let bind_group = self.bind(
+            &self.matmul,
+            label,
+            &[
+                params.as_entire_binding(),
+                a.resource(),
+                b.resource(),
+                bias.unwrap_or(dummy).resource(),
+                aux.unwrap_or(dummy).resource(),
+                c.resource(),
+            ],
+        );
+        Launch {
+            label,
+            pipeline,
+            bind_group,
+            workgroups: [(n as u32).div_ceil(32), (m as u32).div_ceil(32), 1],
+        }
+    }
+
+    /// `db[n] = Σ_m dy[m, n]` for `dy: [rows, cols]`.
+    pub fn bias_grad(
+        &self,
+        ctx: &GpuContext,
+        rows: usize,
+        cols: usize,
+        dy: View,
+        db: View,
+    ) -> Launch {
+        let params = ctx.uniform("bias dims", &U32x4([rows as u32, cols as u32, 0, 0]));
+        let bind_group = self.bind(
+            &self.bias,
+            "bias_grad",
+            &[params.as_entire_binding(), dy.resource(), db.resource()],
+        );
+        Launch {
+            label: "bias_grad",
+            pipeline: self.pipeline(&self.bias, "bias".into(), "main", &[]),
+            bind_group,
+            workgroups: [(cols as u32).div_ceil(64), 1, 1],
+        }
+    }
+
+    /// Softmax cross-entropy over `logits: [batch, classes]`, adding into `metrics[slot]` and
+    /// advancing `cursor`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn softmax_xent(
+        &self,
+        ctx: &GpuContext,
+        batch: usize,
+        classes: usize,
+        slot: usize,
+        logits: View,
+        labels: View,
+        dlogits: View,
+        metrics: View,
+        cursor: View,
+    ) -> Launch {
+        let params = ctx.uniform(
+            "softmax_xent params",
+            &U32x4([batch as u32, classes as u32, slot as u32, 0]),
+        );
+        let bind_group = self.bind(
+            &self.softmax_xent,
+            "softmax_xent",
+            &[
+                params.as_entire_binding(),
+                logits.resource(),
+                labels.resource(),
+                dlogits.resource(),
+                metrics.resource(),
+                cursor.resource(),
+            ],
+        );
+        Launch {
+            label: "softmax_xent",
+            pipeline: self.pipeline(&self.softmax_xent, "softmax_xent".into(), "main", &[]),
+            bind_group,
+            workgroups: [1, 1, 1],
+        }
+    }
+
+    /// One optimizer step over `n` flat parameters. `s1`/`s2` are the optimizer's state
+    /// buffers (velocity; m and v; v), `None` where the rule has none.
+    #[allow(clippy::too_many_arguments)]
+    pub fn optimizer(
+        &self,
+        ctx: &GpuContext,
+        kind: OptimizerKind,
+        mut hyper: OptimizerHyper,
+        weights: View,
+        grads: View,
+        s1: Option<View>,
+        s2: Option<View>,
+        cursor: View,
+    ) -> Launch {
+        let (workgroups, width) = grid(hyper.n as u64, 256, self.max_workgroups);
+        hyper.grid_width = width;
+        let params = ctx.uniform("optimizer hyper", &hyper);
+        let dummy = View::whole(&self.dummy);
+        let bind_group = self.bind(
+            &self.optimizer,
+            kind.entry_point(),
+            &[
+                params.as_entire_binding(),
+                weights.resource(),
+                grads.resource(),
+                s1.unwrap_or(dummy).resource(),
+                s2.unwrap_or(View::whole(&self.dummy2)).resource(),
+                cursor.resource(),
+            ],
+        );
+        Launch {
+            label: "optimizer",
+            pipeline: self.pipeline(
+                &self.optimizer,
+                format!("optimizer {kind:?}"),
+                kind.entry_point(),
+                &[],
+            ),
+            bind_group,
+            workgroups,
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! GPU side: adapter and device ([`context`]), the WGSL kernels and their launchers
+//! ([`kernels`]). Knows kernels and buffers, not models.
+
+pub mod context;
+pub mod kernels;
+
+pub use context::{AdapterReport, GpuContext};
+pub use kernels::{Kernels, Launch};

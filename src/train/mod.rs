@@ -1,0 +1,10 @@
+//! Training: compiles a network, an optimizer and a batch size into a GPU-resident [`Plan`],
+//! and runs epochs of it ([`Trainer`]).
+
+pub mod metrics;
+pub mod plan;
+pub mod trainer;
+
+pub use metrics::{EpochReport, Metric, Score};
+pub use plan::Plan;
+pub use trainer::{TrainConfig, Trainer};

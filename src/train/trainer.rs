@@ -1,0 +1,214 @@
+//! The epoch loop. Per epoch the CPU writes the shuffled sample order and clears the metric
+//! slots, records every step (submitting in chunks so the GPU starts while later steps are
+//! still being recorded), records the validation pass, and reads the metrics back once.
+
+use std::time::Instant;
+
+use super::metrics::{EpochReport, Metric, Score, TEST_SLOT, TRAIN_SLOT, VAL_SLOT};
+use super::plan::{EvalPass, Plan};
+use crate::data::dataset::epoch_order;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::gpu::{GpuContext, Kernels, Launch};
+use crate::model::{init_params, Network, Optimizer};
+
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub optimizer: Optimizer,
+    pub seed: u64,
+    /// Fraction of the training split held out for validation (Keras's `validation_split`:
+    /// the last samples); 0 validates on the test split.
+    pub validation_split: f64,
+    /// Steps recorded into one submission.
+    pub steps_per_submit: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            batch_size: 128,
+            epochs: 5,
+            optimizer: Optimizer::Adam {
+                lr: 0.001,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-7,
+            },
+            seed: 1,
+            validation_split: 0.0,
+            steps_per_submit: 64,
+        }
+    }
+}
+
+pub struct Trainer<'a> {
+    ctx: &'a GpuContext,
+    plan: Plan,
+    cfg: TrainConfig,
+    /// Epochs started so far.
+    epoch: usize,
+}
+
+impl<'a> Trainer<'a> {
+    /// Compiles `net` and uploads `data`; weights start from [`init_params`] with the seed.
+    pub fn new(
+        ctx: &'a GpuContext,
+        net: &Network,
+        data: &Dataset,
+        cfg: TrainConfig,
+    ) -> Result<Self> {
+        let layout = crate::model::ParamLayout::new(net, ctx.binding_align_floats());
+        let initial = init_params(&layout, cfg.seed);
+        Self::with_params(ctx, net, data, cfg, &initial)
+    }
+
+    /// As [`Trainer::new`], starting from the given per-tensor weights.
+    pub fn with_params(
+        ctx: &'a GpuContext,
+        net: &Network,
+        data: &Dataset,
+        cfg: TrainConfig,
+        initial: &[Vec<f32>],
+    ) -> Result<Self> {
+        if cfg.batch_size == 0 {
+            return Err(Error::Config("--batch-size: 0; expected at least 1".into()));
+        }
+        if !(0.0..1.0).contains(&cfg.validation_split) {
+            return Err(Error::Config(format!(
+                "--validation-split: {}; expected a fraction in [0, 1)",
+                cfg.validation_split
+            )));
+        }
+        let kernels = Kernels::new(ctx);
+        let plan = Plan::new(
+            ctx,
+            &kernels,
+            net,
+            &cfg.optimizer,
+            cfg.batch_size,
+            data,
+            cfg.validation_split,
+            initial,
+        )?;
+        Ok(Trainer {
+            ctx,
+            plan,
+            cfg,
+            epoch: 0,
+        })
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn steps_per_epoch(&self) -> usize {
+        self.plan.steps_per_epoch()
+    }
+
+    /// Starts the next epoch: uploads its shuffled order, zeroes the batch index and the
+    /// metric slots. No readback.
+    pub fn begin_epoch(&mut self) {
+        let order = epoch_order(&self.plan.train_indices, self.cfg.seed, self.epoch);
+        self.epoch += 1;
+        self.ctx
+            .queue
+            .write_buffer(&self.plan.train_order, 0, bytemuck::cast_slice(&order));
+        let mut encoder = self.encoder("begin epoch");
+        encoder.clear_buffer(&self.plan.metrics, 0, None);
+        encoder.clear_buffer(&self.plan.train_cursor, 0, Some(4));
+        self.ctx.queue.submit([encoder.finish()]);
+    }
+
+    /// Records and submits `steps` training steps, in chunks of `steps_per_submit`, without
+    /// waiting for them.
+    pub fn run_steps(&mut self, steps: usize) {
+        let chunk = self.cfg.steps_per_submit.max(1);
+        let mut done = 0;
+        while done < steps {
+            let n = chunk.min(steps - done);
+            let mut encoder = self.encoder("train steps");
+            record_replays(&mut encoder, &self.plan.train_step, n);
+            self.ctx.queue.submit([encoder.finish()]);
+            done += n;
+        }
+    }
+
+    fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
+        self.ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
+    }
+
+    fn record_eval(&self, encoder: &mut wgpu::CommandEncoder, pass: &EvalPass) {
+        encoder.clear_buffer(&self.plan.eval_cursor, 0, None);
+        record_replays(encoder, &pass.launches, pass.steps);
+    }
+
+    /// One epoch: every training step, then the validation pass; one readback at the end.
+    pub fn fit_epoch(&mut self) -> Result<EpochReport> {
+        let start = Instant::now();
+        self.begin_epoch();
+        let steps = self.steps_per_epoch();
+        self.run_steps(steps);
+        let mut encoder = self.encoder("validation");
+        self.record_eval(&mut encoder, &self.plan.validation);
+        self.plan.record_metrics_copy(&mut encoder);
+        self.ctx.queue.submit([encoder.finish()]);
+        let metrics = self.plan.read_metrics(self.ctx)?;
+        Ok(EpochReport {
+            epoch: self.epoch,
+            epochs: self.cfg.epochs,
+            seconds: start.elapsed().as_secs_f64(),
+            steps,
+            train: Score::from(metrics[TRAIN_SLOT]),
+            validation: Some(Score::from(metrics[VAL_SLOT])),
+        })
+    }
+
+    /// Loss and accuracy on the test split with the current weights (one readback).
+    pub fn evaluate_test(&mut self) -> Result<Score> {
+        let mut encoder = self.encoder("test");
+        let slot = (TEST_SLOT * std::mem::size_of::<Metric>()) as u64;
+        encoder.clear_buffer(
+            &self.plan.metrics,
+            slot,
+            Some(std::mem::size_of::<Metric>() as u64),
+        );
+        self.record_eval(&mut encoder, &self.plan.test);
+        self.plan.record_metrics_copy(&mut encoder);
+        self.ctx.queue.submit([encoder.finish()]);
+        Ok(Score::from(self.plan.read_metrics(self.ctx)?[TEST_SLOT]))
+    }
+
+    /// The metric slots as they stand (one readback): for tests and tools.
+    pub fn read_metrics(&self) -> Result<[Metric; 3]> {
+        let mut encoder = self.encoder("metrics");
+        self.plan.record_metrics_copy(&mut encoder);
+        self.ctx.queue.submit([encoder.finish()]);
+        self.plan.read_metrics(self.ctx)
+    }
+
+    /// Current weights, one `Vec` per tensor in [`crate::model::ParamLayout`] order.
+    pub fn read_params(&self) -> Result<Vec<Vec<f32>>> {
+        let flat = self
+            .ctx
+            .read_f32(&self.plan.params, 0, self.plan.layout.total)?;
+        Ok(self.plan.layout.unpack(&flat))
+    }
+}
+
+/// Replays `launches` `times` times in one compute pass.
+fn record_replays(encoder: &mut wgpu::CommandEncoder, launches: &[Launch], times: usize) {
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some("replay"),
+        timestamp_writes: None,
+    });
+    for _ in 0..times {
+        for launch in launches {
+            launch.record(&mut pass);
+        }
+    }
+}
