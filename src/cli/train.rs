@@ -58,6 +58,15 @@ pub struct TrainArgs {
 
 pub fn run(args: &TrainArgs) -> Result<()> {
     let optimizer = Optimizer::from_name(&args.optimizer, args.lr, args.momentum)?;
+    let cfg = TrainConfig {
+        batch_size: args.batch_size,
+        epochs: args.epochs,
+        optimizer,
+        seed: args.seed,
+        validation_split: args.validation_split,
+        steps_per_submit: args.steps_per_submit,
+    };
+    cfg.validate()?;
     let dir = data::dataset::locate(args.dataset, args.data.as_deref())?;
     let dataset = Dataset::load(&dir)?;
     let spec = ModelSpec::preset(&args.model, args.activation, dataset.classes)?;
@@ -81,14 +90,6 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     );
     eprintln!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
 
-    let cfg = TrainConfig {
-        batch_size: args.batch_size,
-        epochs: args.epochs,
-        optimizer,
-        seed: args.seed,
-        validation_split: args.validation_split,
-        steps_per_submit: args.steps_per_submit,
-    };
     let mut trainer = Trainer::new(&ctx, &net, &dataset, cfg)?;
     let mut out = std::io::stdout().lock();
     for _ in 0..args.epochs {

@@ -25,6 +25,22 @@ pub struct TrainConfig {
     pub steps_per_submit: usize,
 }
 
+impl TrainConfig {
+    /// Checks the settings that do not depend on the data or the adapter.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::Config("--batch-size: 0; expected at least 1".into()));
+        }
+        if !(0.0..1.0).contains(&self.validation_split) {
+            return Err(Error::Config(format!(
+                "--validation-split: {}; expected a fraction in [0, 1)",
+                self.validation_split
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
@@ -72,15 +88,7 @@ impl<'a> Trainer<'a> {
         cfg: TrainConfig,
         initial: &[Vec<f32>],
     ) -> Result<Self> {
-        if cfg.batch_size == 0 {
-            return Err(Error::Config("--batch-size: 0; expected at least 1".into()));
-        }
-        if !(0.0..1.0).contains(&cfg.validation_split) {
-            return Err(Error::Config(format!(
-                "--validation-split: {}; expected a fraction in [0, 1)",
-                cfg.validation_split
-            )));
-        }
+        cfg.validate()?;
         let kernels = Kernels::new(ctx);
         let plan = Plan::new(
             ctx,

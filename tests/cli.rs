@@ -1,0 +1,149 @@
+//! The `shaderfit` binary end to end: training on a small generated dataset, the output
+//! formats scripts read, and one-line errors with a non-zero exit for bad input.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::{synthetic_dataset, write_dataset, TempDir};
+
+fn shaderfit(args: &[&str], data_env: Option<&Path>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shaderfit"));
+    cmd.args(args).env_remove("SHADERFIT_DATA").env_remove("WGPU_ADAPTER_NAME");
+    if let Some(dir) = data_env {
+        cmd.env("SHADERFIT_DATA", dir);
+    }
+    cmd.output().expect("run shaderfit")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Parses `name: value` out of a ` - `-separated line.
+fn field(line: &str, name: &str) -> f64 {
+    line.split(" - ")
+        .find_map(|part| part.strip_prefix(&format!("{name}: ")))
+        .unwrap_or_else(|| panic!("no '{name}' in: {line}"))
+        .parse()
+        .unwrap()
+}
+
+/// A gzip dataset of 600 training and 200 test images of 12x12, 10 classes.
+fn small_dataset(tag: &str) -> TempDir {
+    let dir = TempDir::new(tag);
+    write_dataset(&dir.path().join("mnist"), &synthetic_dataset(600, 200, 12, 12, 10), true);
+    dir
+}
+
+fn assert_one_line_error(out: &Output, expect: &[&str]) {
+    assert!(!out.status.success(), "expected failure");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for e in expect {
+        assert!(err.contains(e), "'{e}' not in: {err}");
+    }
+}
+
+#[test]
+fn trains_end_to_end_and_prints_keras_lines() {
+    let data = small_dataset("train");
+    let root = data.path().to_str().unwrap();
+    let out = shaderfit(
+        &["train", "--model", "mlp_small", "--epochs", "3", "--batch-size", "32", "--data", root, "--seed", "4"],
+        None,
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    for (i, line) in lines[..3].iter().enumerate() {
+        assert!(line.starts_with(&format!("Epoch {}/3 - ", i + 1)), "{line}");
+        assert!(line.contains("ms/step"), "{line}");
+        for name in ["loss", "accuracy", "val_loss", "val_accuracy"] {
+            let v = field(line, name);
+            assert!(v.is_finite() && v >= 0.0, "{line}");
+        }
+    }
+    let test = lines[3];
+    assert!(test.starts_with("test_loss: "), "{test}");
+    // 19 steps per epoch (600 / 32, the last short) learn the separable synthetic classes.
+    assert!(field(test, "test_accuracy") > 0.8, "{stdout}");
+    assert!(field(lines[2], "loss") < field(lines[0], "loss"), "{stdout}");
+}
+
+#[test]
+fn same_seed_same_run() {
+    let data = small_dataset("seed");
+    let args = ["train", "--model", "linear", "--optimizer", "sgd", "--lr", "0.1", "--epochs", "1", "--seed", "9"];
+    let strip_time = |o: Output| {
+        text(&o.stdout)
+            .lines()
+            .map(|l| l.split(" - ").filter(|p| !p.contains("ms/step")).collect::<Vec<_>>().join(" - "))
+            .collect::<Vec<_>>()
+    };
+    let a = strip_time(shaderfit(&args, Some(data.path())));
+    let b = strip_time(shaderfit(&args, Some(data.path())));
+    assert_eq!(a.len(), 2);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn validation_split_and_sigmoid_and_rmsprop() {
+    let data = small_dataset("split");
+    let out = shaderfit(
+        &[
+            "train", "--model", "mlp_small", "--activation", "sigmoid", "--optimizer", "rmsprop",
+            "--epochs", "1", "--validation-split", "0.1",
+        ],
+        Some(data.path()),
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("val_accuracy"));
+}
+
+#[test]
+fn corrupt_file_gives_one_line_naming_it() {
+    let data = small_dataset("corrupt");
+    let labels = data.path().join("mnist/train-labels-idx1-ubyte.gz");
+    let gz = std::fs::read(&labels).unwrap();
+    std::fs::write(&labels, &gz[..gz.len() - 20]).unwrap();
+    let out = shaderfit(&["train", "--epochs", "1"], Some(data.path()));
+    assert_one_line_error(&out, &["train-labels-idx1-ubyte.gz", "gzip"]);
+}
+
+#[test]
+fn missing_data_lists_the_places_searched() {
+    let empty = TempDir::new("empty");
+    let out = shaderfit(&["train", "--data", empty.path().to_str().unwrap()], None);
+    assert_one_line_error(&out, &["no mnist dataset found", "looked in", "--data"]);
+}
+
+#[test]
+fn bad_flags_are_named() {
+    let data = small_dataset("flags");
+    let cases: [(&[&str], &str); 5] = [
+        (&["train", "--model", "resnet"], "--model: unknown model 'resnet'"),
+        (&["train", "--optimizer", "lamb"], "--optimizer: unknown optimizer 'lamb'"),
+        (&["train", "--lr=-1"], "--lr: -1 is not a learning rate"),
+        (&["train", "--batch-size", "0"], "--batch-size"),
+        (&["train", "--adapter", "no-such-gpu-anywhere"], "--adapter: no adapter name contains 'no-such-gpu-anywhere'; adapters found:"),
+    ];
+    for (args, expect) in cases {
+        let out = shaderfit(args, Some(data.path()));
+        assert_one_line_error(&out, &[expect]);
+    }
+}
+
+#[test]
+fn devices_lists_an_adapter() {
+    let out = shaderfit(&["devices"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("[0] "), "{stdout}");
+    assert!(stdout.contains("backend:") && stdout.contains("timestamp queries:"), "{stdout}");
+}

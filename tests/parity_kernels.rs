@@ -1,0 +1,321 @@
+//! Each WGSL kernel against its plain-Rust twin in `shaderfit::reference::ops`, on random data
+//! at awkward shapes: 1x1x1, sizes that are not multiples of the 4x4 register tile or the
+//! workgroup, batch 1, and the largest layer of the presets (784 -> 512).
+//!
+//! Tolerances, and why:
+//! - matmul and bias_grad sum K products in f32 in a different order than the twin (which
+//!   sums in f64). The standard bound for recursive summation is
+//!   |error| <= K·u·Σ|a_k·b_k| with u = 2^-24; we allow twice that (the GPU's four partial
+//!   sums and the epilogue add a few roundings) plus 1e-6 absolute for sums near zero.
+//! - elementwise results (gather, softmax, optimizer updates) are a few f32 operations whose
+//!   WGSL accuracy is a few ULP (division 2.5 ULP, exp/log/pow/sqrt a few more), so we allow a
+//!   relative 1e-5 plus an absolute 1e-6 (1e-7 for gather's x/255).
+//! - integer results (labels, correct counts, sample counts) must match exactly.
+
+mod support;
+
+use shaderfit::gpu::kernels::{
+    EpilogueAct, MatmulVariant, OptimizerHyper, OptimizerKind, View, PAD_LABEL,
+};
+use shaderfit::gpu::{GpuContext, Kernels, Launch};
+use shaderfit::model::Activation;
+use shaderfit::reference::ops;
+use shaderfit::train::Metric;
+use support::{assert_within, gpu, random_f32};
+
+const U: f32 = 1.0 / (1u32 << 24) as f32;
+
+fn run(ctx: &GpuContext, launch: &Launch) {
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        launch.record(&mut pass);
+    }
+    ctx.submit_and_wait(encoder).expect("kernel ran without GPU errors");
+}
+
+fn act_of(e: EpilogueAct) -> Activation {
+    match e {
+        EpilogueAct::None => Activation::Linear,
+        EpilogueAct::Relu => Activation::Relu,
+        EpilogueAct::Sigmoid => Activation::Sigmoid,
+    }
+}
+
+/// Runs one matmul variant at (m, n, k) on both paths and compares.
+fn check_matmul(ctx: &GpuContext, kernels: &Kernels, v: MatmulVariant, (m, n, k): (usize, usize, usize), seed: u64) {
+    let a = random_f32(m * k, seed, -1.0, 1.0);
+    let b = random_f32(k * n, seed + 1, -1.0, 1.0);
+    let bias = random_f32(n, seed + 2, -1.0, 1.0);
+    // aux is an activation output: relu's is >= 0 with exact zeros, sigmoid's in (0, 1).
+    let aux: Vec<f32> = random_f32(m * n, seed + 3, -1.0, 1.0)
+        .into_iter()
+        .map(|x| if v.dact == EpilogueAct::Relu { x.max(0.0) } else { 0.5 * (x + 1.0) })
+        .collect();
+
+    let ga = ctx.storage_init("a", &a);
+    let gb = ctx.storage_init("b", &b);
+    let gbias = ctx.storage_init("bias", &bias);
+    let gaux = ctx.storage_init("aux", &aux);
+    let gc = ctx.storage("c", (m * n * 4) as u64);
+    let launch = kernels.matmul(
+        ctx,
+        "matmul",
+        v,
+        (m, n, k),
+        View::whole(&ga),
+        View::whole(&gb),
+        v.bias.then(|| View::whole(&gbias)),
+        (v.dact != EpilogueAct::None).then(|| View::whole(&gaux)),
+        View::whole(&gc),
+    );
+    run(ctx, &launch);
+    let got = ctx.read_f32(&gc, 0, m * n).unwrap();
+
+    let mut want = ops::matmul(&a, &b, (m, n, k), v.trans_a, v.trans_b);
+    let abs_a: Vec<f32> = a.iter().map(|x| x.abs()).collect();
+    let abs_b: Vec<f32> = b.iter().map(|x| x.abs()).collect();
+    let mut scale = ops::matmul(&abs_a, &abs_b, (m, n, k), v.trans_a, v.trans_b);
+    if v.bias {
+        for r in 0..m {
+            for c in 0..n {
+                want[r * n + c] += bias[c];
+                scale[r * n + c] += bias[c].abs();
+            }
+        }
+    }
+    ops::activate(&mut want, act_of(v.act));
+    if v.dact != EpilogueAct::None {
+        ops::activation_backward(&mut want, &aux, act_of(v.dact));
+    }
+    assert_within(
+        &format!("matmul {v:?} at {m}x{n}x{k}"),
+        &got,
+        &want,
+        |i| 2.0 * (k + 1) as f32 * U * scale[i] + 1e-6,
+    );
+}
+
+const SHAPES: [(usize, usize, usize); 6] = [
+    (1, 1, 1),
+    (7, 33, 5),
+    (127, 785, 10),
+    (1, 512, 784),    // batch 1 through the largest layer
+    (128, 512, 784),  // the mlp preset's first layer at its recipe's batch
+    (13, 10, 3),
+];
+
+#[test]
+fn matmul_forward_variants_match_the_twin() {
+    let ctx = gpu();
+    let kernels = Kernels::new(&ctx);
+    for (i, &shape) in SHAPES.iter().enumerate() {
+        for act in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
+            let v = MatmulVariant { bias: true, act, ..Default::default() };
+            check_matmul(&ctx, &kernels, v, shape, 100 + i as u64);
+        }
+        check_matmul(&ctx, &kernels, MatmulVariant::default(), shape, 200 + i as u64);
+    }
+}
+
+#[test]
+fn matmul_transposed_variants_match_the_twin() {
+    let ctx = gpu();
+    let kernels = Kernels::new(&ctx);
+    for (i, &shape) in SHAPES.iter().enumerate() {
+        // dW = xᵀ·dy
+        let v = MatmulVariant { trans_a: true, ..Default::default() };
+        check_matmul(&ctx, &kernels, v, shape, 300 + i as u64);
+        // dx = (dy·Wᵀ) ⊙ act'(h)
+        for dact in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
+            let v = MatmulVariant { trans_b: true, dact, ..Default::default() };
+            check_matmul(&ctx, &kernels, v, shape, 400 + i as u64);
+        }
+    }
+    let both = MatmulVariant { trans_a: true, trans_b: true, ..Default::default() };
+    check_matmul(&ctx, &kernels, both, (7, 33, 5), 500);
+}
+
+#[test]
+fn bias_grad_matches_the_twin() {
+    let ctx = gpu();
+    let kernels = Kernels::new(&ctx);
+    for (seed, (rows, cols)) in [(1, 1), (127, 10), (33, 513), (1, 784)].into_iter().enumerate() {
+        let dy = random_f32(rows * cols, seed as u64, -1.0, 1.0);
+        let gdy = ctx.storage_init("dy", &dy);
+        let gdb = ctx.storage("db", (cols * 4) as u64);
+        run(&ctx, &kernels.bias_grad(&ctx, rows, cols, View::whole(&gdy), View::whole(&gdb)));
+        let got = ctx.read_f32(&gdb, 0, cols).unwrap();
+        let want = ops::bias_grad(&dy, rows, cols);
+        let scale = ops::bias_grad(&dy.iter().map(|x| x.abs()).collect::<Vec<_>>(), rows, cols);
+        assert_within(&format!("bias_grad {rows}x{cols}"), &got, &want, |i| {
+            2.0 * rows as f32 * U * scale[i] + 1e-6
+        });
+    }
+}
+
+#[test]
+fn gather_matches_the_twin_including_the_short_last_batch() {
+    let ctx = gpu();
+    let kernels = Kernels::new(&ctx);
+    // 37 samples of 13 bytes (not a multiple of 4: samples straddle packed words).
+    let (n, bytes, batch) = (37usize, 13usize, 8usize);
+    let mut g = shaderfit::rng::SplitMix64::new(5);
+    let images: Vec<u8> = (0..n * bytes).map(|_| g.below(256) as u8).collect();
+    let labels: Vec<u8> = (0..n).map(|_| g.below(10) as u8).collect();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    g.shuffle(&mut order);
+    let gimages = ctx.storage_u8("images", &images);
+    let glabels = ctx.storage_u8("labels", &labels);
+    let gorder = ctx.storage_init("order", &order);
+    let gx = ctx.storage("x", (batch * bytes * 4) as u64);
+    let gy = ctx.storage("y", (batch * 4) as u64);
+    // Steps 0..4 are full, step 4 holds 5 samples and 3 padding rows.
+    for step in [0usize, 2, 4] {
+        let cursor = ctx.storage_init("cursor", &[step as u32, 0]);
+        let launch = kernels.gather(
+            &ctx,
+            batch,
+            bytes,
+            View::whole(&gimages),
+            View::whole(&glabels),
+            View::whole(&gorder),
+            n,
+            View::whole(&cursor),
+            View::whole(&gx),
+            View::whole(&gy),
+        );
+        run(&ctx, &launch);
+        let x = ctx.read_f32(&gx, 0, batch * bytes).unwrap();
+        let y = ctx.read_u32(&gy, 0, batch).unwrap();
+        let (want_x, want_y) = ops::gather(&images, &labels, &order, step, batch, bytes);
+        assert_eq!(y, want_y, "labels of step {step}");
+        assert_within(&format!("gather x, step {step}"), &x, &want_x, |i| 1e-7 + 1e-6 * want_x[i]);
+    }
+    assert_eq!(PAD_LABEL, ops::PAD_LABEL);
+}
+
+fn check_softmax_xent(ctx: &GpuContext, kernels: &Kernels, batch: usize, classes: usize, pad_rows: usize, seed: u64) {
+    let logits = random_f32(batch * classes, seed, -4.0, 4.0);
+    let mut g = shaderfit::rng::SplitMix64::new(seed + 1);
+    let labels: Vec<u32> = (0..batch)
+        .map(|r| if r + pad_rows >= batch { PAD_LABEL } else { g.below(classes) as u32 })
+        .collect();
+    let glogits = ctx.storage_init("logits", &logits);
+    let glabels = ctx.storage_init("labels", &labels);
+    let gd = ctx.storage("dlogits", (batch * classes * 4) as u64);
+    // Slot 1 starts from non-zero sums: the kernel must add, not overwrite.
+    let start = Metric { loss_sum: 2.5, correct: 3, count: 7, _pad: 0 };
+    let gmetrics = ctx.storage_init("metrics", &[Metric::default(), start, Metric::default()]);
+    let gcursor = ctx.storage_init("cursor", &[4u32, 9]);
+    let launch = kernels.softmax_xent(
+        ctx,
+        batch,
+        classes,
+        1,
+        View::whole(&glogits),
+        View::whole(&glabels),
+        View::whole(&gd),
+        View::whole(&gmetrics),
+        View::whole(&gcursor),
+    );
+    run(ctx, &launch);
+    let want = ops::softmax_xent(&logits, &labels, classes);
+    let got = ctx.read_f32(&gd, 0, batch * classes).unwrap();
+    let what = format!("softmax_xent {batch}x{classes} ({pad_rows} padding rows)");
+    assert_within(&what, &got, &want.dlogits, |i| 1e-6 + 1e-5 * want.dlogits[i].abs());
+    let m: Vec<Metric> = bytemuck::pod_collect_to_vec(&ctx.read_bytes(&gmetrics, 0, 48).unwrap());
+    assert_eq!(m[1].count, 7 + want.count, "{what}: count");
+    assert_eq!(m[1].correct, 3 + want.correct, "{what}: correct");
+    let want_loss = 2.5 + want.loss_sum;
+    assert!(
+        (m[1].loss_sum - want_loss).abs() <= 1e-5 * want_loss.abs() + 1e-5,
+        "{what}: loss sum {} vs {want_loss}",
+        m[1].loss_sum
+    );
+    assert_eq!((m[0], m[2]), (Metric::default(), Metric::default()), "{what}: other slots untouched");
+    assert_eq!(ctx.read_u32(&gcursor, 0, 2).unwrap(), vec![5, 10], "{what}: cursor advanced once");
+}
+
+#[test]
+fn softmax_xent_matches_the_twin() {
+    let ctx = gpu();
+    let kernels = Kernels::new(&ctx);
+    check_softmax_xent(&ctx, &kernels, 1, 10, 0, 1);
+    check_softmax_xent(&ctx, &kernels, 7, 10, 2, 2);
+    check_softmax_xent(&ctx, &kernels, 300, 3, 0, 3); // more rows than the workgroup
+    check_softmax_xent(&ctx, &kernels, 128, 10, 32, 4);
+    check_softmax_xent(&ctx, &kernels, 5, 2, 5, 5); // all padding: nothing counted
+}
+
+#[test]
+fn optimizers_match_their_twins() {
+    let ctx = gpu();
+    let kernels = Kernels::new(&ctx);
+    let n = 1000; // not a multiple of the 256-wide workgroup
+    let t = 3u32;
+    let w0 = random_f32(n, 1, -1.0, 1.0);
+    let g = random_f32(n, 2, -0.1, 0.1);
+    let s1_0 = random_f32(n, 3, -0.01, 0.01);
+    let s2_0 = random_f32(n, 4, 0.0, 0.01);
+    let cases = [
+        (OptimizerKind::Sgd, 0.1, 0.0, 0.0, 0.0),
+        (OptimizerKind::SgdMomentum, 0.05, 0.9, 0.0, 0.0),
+        (OptimizerKind::Adam, 0.001, 0.9, 0.999, 1e-7),
+        (OptimizerKind::RmsProp, 0.001, 0.9, 0.0, 1e-7),
+    ];
+    for (kind, lr, beta1, beta2, eps) in cases {
+        let (mut w, mut s1, mut s2) = (w0.clone(), s1_0.clone(), s2_0.clone());
+        // RMSprop's state is a mean of squares: keep it non-negative.
+        if kind == OptimizerKind::RmsProp {
+            s1 = s2_0.clone();
+        }
+        let gw = ctx.storage_init("w", &w);
+        let gg = ctx.storage_init("g", &g);
+        let gs1 = ctx.storage_init("s1", &s1);
+        let gs2 = ctx.storage_init("s2", &s2);
+        let gcursor = ctx.storage_init("cursor", &[0u32, t]);
+        let hyper = OptimizerHyper { lr, beta1, beta2, eps, n: n as u32, grid_width: 0, _pad: [0; 2] };
+        run(
+            &ctx,
+            &kernels.optimizer(
+                &ctx,
+                kind,
+                hyper,
+                View::whole(&gw),
+                View::whole(&gg),
+                Some(View::whole(&gs1)),
+                Some(View::whole(&gs2)),
+                View::whole(&gcursor),
+            ),
+        );
+        match kind {
+            OptimizerKind::Sgd => ops::sgd(&mut w, &g, lr),
+            OptimizerKind::SgdMomentum => ops::sgd_momentum(&mut w, &g, &mut s1, lr, beta1),
+            OptimizerKind::Adam => ops::adam(&mut w, &g, &mut s1, &mut s2, t, lr, beta1, beta2, eps),
+            OptimizerKind::RmsProp => ops::rmsprop(&mut w, &g, &mut s1, lr, beta1, eps),
+        }
+        let what = format!("{kind:?}");
+        let got_w = ctx.read_f32(&gw, 0, n).unwrap();
+        assert_within(&format!("{what} weights"), &got_w, &w, |i| 1e-6 + 1e-5 * w[i].abs());
+        let got_s1 = ctx.read_f32(&gs1, 0, n).unwrap();
+        if kind != OptimizerKind::Sgd {
+            assert_within(&format!("{what} state 1"), &got_s1, &s1, |i| 1e-9 + 1e-5 * s1[i].abs());
+        }
+        if kind == OptimizerKind::Adam {
+            let got_s2 = ctx.read_f32(&gs2, 0, n).unwrap();
+            assert_within(&format!("{what} state 2"), &got_s2, &s2, |i| 1e-12 + 1e-5 * s2[i].abs());
+        }
+    }
+}
+
+#[test]
+fn every_shader_validates_with_naga() {
+    for (name, source) in shaderfit::gpu::kernels::SHADERS {
+        let module = naga::front::wgsl::parse_str(source)
+            .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+    }
+}

@@ -1,0 +1,163 @@
+//! Whole training steps: the GPU trainer against the CPU reference model, from the same
+//! initial weights and the same shuffled order, with every optimizer; plus the evaluation
+//! path and the promise of one readback per epoch.
+
+mod support;
+
+use shaderfit::data::dataset::{epoch_order, split_indices};
+use shaderfit::data::Dataset;
+use shaderfit::model::{init_params, Activation, Layer, ModelSpec, Network, Optimizer, ParamLayout};
+use shaderfit::reference::{ops, ReferenceModel};
+use shaderfit::train::{Score, TrainConfig, Trainer};
+use support::{assert_within, gpu, synthetic_dataset};
+
+const BATCH: usize = 16;
+
+/// 7x7 inputs -> 33 relu -> 17 sigmoid -> 10 softmax: both hidden activations, widths that
+/// are not multiples of the 4x4 tile.
+fn network() -> Network {
+    let d = |units, activation| Layer::Dense { units, activation };
+    ModelSpec {
+        name: "parity".into(),
+        layers: vec![
+            Layer::Flatten,
+            d(33, Activation::Relu),
+            d(17, Activation::Sigmoid),
+            d(10, Activation::Softmax),
+        ],
+    }
+    .compile(49, 10)
+    .unwrap()
+}
+
+fn data() -> Dataset {
+    // 40 training samples at batch 16: steps of 16, 16 and a short last one of 8.
+    synthetic_dataset(40, 24, 7, 7, 10)
+}
+
+/// Runs `steps` CPU reference steps of epoch 0 over `data`'s training split.
+fn reference_steps(net: &Network, data: &Dataset, optimizer: Optimizer, seed: u64, steps: usize) -> (ReferenceModel, f64, u32) {
+    let layout = ParamLayout::new(net, 1);
+    let mut model = ReferenceModel::new(net.clone(), init_params(&layout, seed), optimizer);
+    let (train, _) = split_indices(data.train.len(), 0.0);
+    let order = epoch_order(&train, seed, 0);
+    let (mut loss, mut correct) = (0.0f64, 0);
+    for step in 0..steps {
+        let (x, y) = ops::gather(&data.train.images, &data.train.labels, &order, step, BATCH, 49);
+        let out = model.train_step(&x, &y);
+        loss += out.loss_sum as f64;
+        correct += out.correct;
+    }
+    (model, loss, correct)
+}
+
+fn config(optimizer: Optimizer, seed: u64) -> TrainConfig {
+    TrainConfig {
+        batch_size: BATCH,
+        epochs: 1,
+        optimizer,
+        seed,
+        validation_split: 0.0,
+        // Two submissions for three steps: chunking must not change the result.
+        steps_per_submit: 2,
+    }
+}
+
+/// After three steps (the last one short) the GPU weights match the CPU reference.
+///
+/// Tolerance: each weight may differ by 1e-3 of the learning rate plus 1e-6 relative to its
+/// value. The kernel checks bound each operation to a few f32 roundings; three steps compound
+/// those through the gradients, and Adam and RMSprop divide by sqrt(v), so a gradient with a
+/// relative error of 1e-5 moves a weight by about lr·1e-5 per step. 1e-3·lr leaves a margin
+/// of ~30x over that and is still ~1000x smaller than one step's change, so a kernel that is
+/// wrong anywhere (a missed row, a wrong derivative, a wrong t) fails it.
+#[test]
+fn three_steps_match_the_reference_with_every_optimizer() {
+    let ctx = gpu();
+    let net = network();
+    let data = data();
+    let optimizers = [
+        Optimizer::from_name("sgd", Some(0.1), 0.0).unwrap(),
+        Optimizer::from_name("sgd", Some(0.05), 0.9).unwrap(),
+        Optimizer::from_name("adam", None, 0.0).unwrap(),
+        Optimizer::from_name("rmsprop", None, 0.0).unwrap(),
+    ];
+    for (i, optimizer) in optimizers.into_iter().enumerate() {
+        let seed = 7 + i as u64;
+        let mut trainer = Trainer::new(&ctx, &net, &data, config(optimizer, seed)).unwrap();
+        assert_eq!(trainer.steps_per_epoch(), 3);
+        let initial = trainer.read_params().unwrap();
+        trainer.begin_epoch();
+        trainer.run_steps(3);
+        let got = trainer.read_params().unwrap();
+        let metrics = trainer.read_metrics().unwrap();
+
+        let (cpu, loss, correct) = reference_steps(&net, &data, optimizer, seed, 3);
+        let lr = optimizer.lr();
+        let what = optimizer.describe();
+        for (t, name) in ["dense_0/kernel", "dense_0/bias", "dense_1/kernel", "dense_1/bias", "dense_2/kernel", "dense_2/bias"]
+            .iter()
+            .enumerate()
+        {
+            let want = &cpu.params[t];
+            assert_within(&format!("{what}: {name}"), &got[t], want, |k| 1e-3 * lr + 1e-6 * want[k].abs());
+            // The step moved the weights: the comparison is not of two untouched copies.
+            assert_ne!(got[t], initial[t], "{what}: {name} did not change");
+        }
+        assert_eq!(metrics[0].count, 40, "{what}: samples seen");
+        assert_eq!(metrics[0].correct, correct, "{what}: correct predictions");
+        assert!(
+            (metrics[0].loss_sum as f64 - loss).abs() <= 1e-4 * loss,
+            "{what}: loss sum {} vs {loss}",
+            metrics[0].loss_sum
+        );
+    }
+}
+
+/// Evaluation (forward only, through the validation split) matches the reference.
+#[test]
+fn validation_pass_matches_the_reference() {
+    let ctx = gpu();
+    let net = network();
+    let data = data();
+    let optimizer = Optimizer::from_name("adam", None, 0.0).unwrap();
+    let mut cfg = config(optimizer, 3);
+    cfg.validation_split = 0.25; // the last 10 samples
+    let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
+    assert_eq!(trainer.steps_per_epoch(), 2); // 30 samples: 16 + 14
+    let report = trainer.fit_epoch().unwrap();
+    let params = trainer.read_params().unwrap();
+
+    let model = ReferenceModel::new(net.clone(), params, optimizer);
+    let (_, val) = split_indices(40, 0.25);
+    let (x, y) = ops::gather(&data.train.images, &data.train.labels, &val, 0, val.len(), 49);
+    let want = model.evaluate(&x, &y);
+    let got = report.validation.unwrap();
+    assert_eq!(got.samples, 10);
+    assert_eq!((got.accuracy * 10.0).round() as u32, want.correct);
+    let want_loss = want.loss_sum as f64 / 10.0;
+    assert!((got.loss - want_loss).abs() <= 1e-5 * want_loss + 1e-6, "val loss {} vs {want_loss}", got.loss);
+
+    let test: Score = trainer.evaluate_test().unwrap();
+    let (x, y) = ops::gather(&data.test.images, &data.test.labels, &(0..24).collect::<Vec<_>>(), 0, 24, 49);
+    let want = model.evaluate(&x, &y);
+    assert_eq!(test.samples, 24);
+    assert_eq!((test.accuracy * 24.0).round() as u32, want.correct);
+}
+
+/// An epoch reads the GPU back exactly once (its metrics), however many steps it has.
+#[test]
+fn one_readback_per_epoch() {
+    let ctx = gpu();
+    let net = network();
+    let data = synthetic_dataset(200, 24, 7, 7, 10);
+    let mut cfg = config(Optimizer::from_name("sgd", Some(0.1), 0.0).unwrap(), 1);
+    cfg.steps_per_submit = 4;
+    let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
+    assert_eq!(trainer.steps_per_epoch(), 13);
+    let before = ctx.readback_count();
+    let reports: Vec<_> = (0..3).map(|_| trainer.fit_epoch().unwrap()).collect();
+    assert_eq!(ctx.readback_count() - before, 3);
+    // And the epochs trained.
+    assert!(reports[2].train.loss < reports[0].train.loss, "{reports:?}");
+}

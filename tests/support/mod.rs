@@ -1,0 +1,146 @@
+//! Shared test helpers: a GPU context, temporary directories, synthetic IDX datasets and
+//! tolerance checks. Tests generate every file they need, so they pass on a fresh clone.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use shaderfit::data::idx::{encode_images, encode_labels, IdxImages};
+use shaderfit::data::{Dataset, Split};
+use shaderfit::gpu::GpuContext;
+use shaderfit::rng::SplitMix64;
+
+/// The adapter the GPU tests run on (lavapipe in CI). A missing adapter fails the test with
+/// the reason: GPU tests are never silently skipped.
+pub fn gpu() -> GpuContext {
+    match GpuContext::new(None) {
+        Ok(ctx) => ctx,
+        Err(e) => panic!(
+            "GPU tests need an adapter ({e}); on a machine without a GPU: \
+             apt-get install mesa-vulkan-drivers libvulkan1"
+        ),
+    }
+}
+
+/// A directory under the system temp dir, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "shaderfit-test-{tag}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn random_f32(n: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
+    let mut g = SplitMix64::new(seed);
+    (0..n).map(|_| lo + (hi - lo) * g.next_f32()).collect()
+}
+
+/// A learnable split: class c lights up the pixels whose index is c modulo the class count
+/// (plus noise), so a linear model separates the classes within an epoch or two.
+pub fn synthetic_split(n: usize, rows: usize, cols: usize, classes: usize, seed: u64) -> Split {
+    let mut g = SplitMix64::new(seed);
+    let mut images = Vec::with_capacity(n * rows * cols);
+    let mut labels = Vec::with_capacity(n);
+    for _ in 0..n {
+        let label = g.below(classes);
+        labels.push(label as u8);
+        for p in 0..rows * cols {
+            let noise = g.below(60) as u8;
+            images.push(if p % classes == label { 180 + noise } else { noise });
+        }
+    }
+    Split { images, labels }
+}
+
+pub fn synthetic_dataset(
+    n_train: usize,
+    n_test: usize,
+    rows: usize,
+    cols: usize,
+    classes: usize,
+) -> Dataset {
+    Dataset {
+        dir: PathBuf::from("<memory>"),
+        rows,
+        cols,
+        classes,
+        train: synthetic_split(n_train, rows, cols, classes, 11),
+        test: synthetic_split(n_test, rows, cols, classes, 12),
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+/// Writes `data` as the four IDX files of a dataset directory, gzip-compressed or raw.
+pub fn write_dataset(dir: &Path, data: &Dataset, gz: bool) {
+    std::fs::create_dir_all(dir).unwrap();
+    let files = [
+        ("train-images-idx3-ubyte", image_file(&data.train, data)),
+        ("train-labels-idx1-ubyte", encode_labels(&data.train.labels)),
+        ("t10k-images-idx3-ubyte", image_file(&data.test, data)),
+        ("t10k-labels-idx1-ubyte", encode_labels(&data.test.labels)),
+    ];
+    for (name, bytes) in files {
+        if gz {
+            std::fs::write(dir.join(format!("{name}.gz")), gzip(&bytes)).unwrap();
+        } else {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+}
+
+fn image_file(split: &Split, data: &Dataset) -> Vec<u8> {
+    encode_images(&IdxImages {
+        count: split.len(),
+        rows: data.rows,
+        cols: data.cols,
+        pixels: split.images.clone(),
+    })
+}
+
+/// Checks `|gpu - cpu| <= bound[i]` element-wise, reporting the worst element.
+pub fn assert_within(what: &str, gpu: &[f32], cpu: &[f32], bound: impl Fn(usize) -> f32) {
+    assert_eq!(gpu.len(), cpu.len(), "{what}: lengths differ");
+    let mut worst: Option<(usize, f32)> = None;
+    for i in 0..gpu.len() {
+        let diff = (gpu[i] - cpu[i]).abs();
+        if diff.is_nan() || diff > bound(i) {
+            worst = match worst {
+                Some((_, d)) if d >= diff => worst,
+                _ => Some((i, diff)),
+            };
+        }
+    }
+    if let Some((i, d)) = worst {
+        panic!(
+            "{what}: element {i}: gpu {} vs cpu {} (diff {d:e}, allowed {:e})",
+            gpu[i],
+            cpu[i],
+            bound(i)
+        );
+    }
+}
