@@ -10,7 +10,9 @@ use support::{synthetic_dataset, write_dataset, TempDir};
 
 fn shaderfit(args: &[&str], data_env: Option<&Path>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_shaderfit"));
-    cmd.args(args).env_remove("SHADERFIT_DATA").env_remove("WGPU_ADAPTER_NAME");
+    cmd.args(args)
+        .env_remove("SHADERFIT_DATA")
+        .env_remove("WGPU_ADAPTER_NAME");
     if let Some(dir) = data_env {
         cmd.env("SHADERFIT_DATA", dir);
     }
@@ -33,7 +35,11 @@ fn field(line: &str, name: &str) -> f64 {
 /// A gzip dataset of 600 training and 200 test images of 12x12, 10 classes.
 fn small_dataset(tag: &str) -> TempDir {
     let dir = TempDir::new(tag);
-    write_dataset(&dir.path().join("mnist"), &synthetic_dataset(600, 200, 12, 12, 10), true);
+    write_dataset(
+        &dir.path().join("mnist"),
+        &synthetic_dataset(600, 200, 12, 12, 10),
+        true,
+    );
     dir
 }
 
@@ -41,7 +47,11 @@ fn assert_one_line_error(out: &Output, expect: &[&str]) {
     assert!(!out.status.success(), "expected failure");
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
     assert!(err.starts_with("error: "), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     for e in expect {
@@ -54,7 +64,19 @@ fn trains_end_to_end_and_prints_keras_lines() {
     let data = small_dataset("train");
     let root = data.path().to_str().unwrap();
     let out = shaderfit(
-        &["train", "--model", "mlp_small", "--epochs", "3", "--batch-size", "32", "--data", root, "--seed", "4"],
+        &[
+            "train",
+            "--model",
+            "mlp_small",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "32",
+            "--data",
+            root,
+            "--seed",
+            "4",
+        ],
         None,
     );
     let stdout = text(&out.stdout);
@@ -73,17 +95,37 @@ fn trains_end_to_end_and_prints_keras_lines() {
     assert!(test.starts_with("test_loss: "), "{test}");
     // 19 steps per epoch (600 / 32, the last short) learn the separable synthetic classes.
     assert!(field(test, "test_accuracy") > 0.8, "{stdout}");
-    assert!(field(lines[2], "loss") < field(lines[0], "loss"), "{stdout}");
+    assert!(
+        field(lines[2], "loss") < field(lines[0], "loss"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn same_seed_same_run() {
     let data = small_dataset("seed");
-    let args = ["train", "--model", "linear", "--optimizer", "sgd", "--lr", "0.1", "--epochs", "1", "--seed", "9"];
+    let args = [
+        "train",
+        "--model",
+        "linear",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.1",
+        "--epochs",
+        "1",
+        "--seed",
+        "9",
+    ];
     let strip_time = |o: Output| {
         text(&o.stdout)
             .lines()
-            .map(|l| l.split(" - ").filter(|p| !p.contains("ms/step")).collect::<Vec<_>>().join(" - "))
+            .map(|l| {
+                l.split(" - ")
+                    .filter(|p| !p.contains("ms/step"))
+                    .collect::<Vec<_>>()
+                    .join(" - ")
+            })
             .collect::<Vec<_>>()
     };
     let a = strip_time(shaderfit(&args, Some(data.path())));
@@ -97,8 +139,17 @@ fn validation_split_and_sigmoid_and_rmsprop() {
     let data = small_dataset("split");
     let out = shaderfit(
         &[
-            "train", "--model", "mlp_small", "--activation", "sigmoid", "--optimizer", "rmsprop",
-            "--epochs", "1", "--validation-split", "0.1",
+            "train",
+            "--model",
+            "mlp_small",
+            "--activation",
+            "sigmoid",
+            "--optimizer",
+            "rmsprop",
+            "--epochs",
+            "1",
+            "--validation-split",
+            "0.1",
         ],
         Some(data.path()),
     );
@@ -106,14 +157,74 @@ fn validation_split_and_sigmoid_and_rmsprop() {
     assert!(text(&out.stdout).contains("val_accuracy"));
 }
 
+/// Every corrupt-file case through the binary: one line naming the file and the problem,
+/// exit code 1, no panic.
 #[test]
-fn corrupt_file_gives_one_line_naming_it() {
-    let data = small_dataset("corrupt");
-    let labels = data.path().join("mnist/train-labels-idx1-ubyte.gz");
-    let gz = std::fs::read(&labels).unwrap();
-    std::fs::write(&labels, &gz[..gz.len() - 20]).unwrap();
-    let out = shaderfit(&["train", "--epochs", "1"], Some(data.path()));
-    assert_one_line_error(&out, &["train-labels-idx1-ubyte.gz", "gzip"]);
+fn each_corrupt_file_gives_one_line_naming_it() {
+    type Corrupt = fn(&Path);
+    let cases: [(&str, &str, Corrupt, &[&str]); 6] = [
+        (
+            "magic",
+            "train-images-idx3-ubyte.gz",
+            |p| rewrite(p, |b| b[3] = 0x01),
+            &["wrong magic number 0x00000801", "expected 0x00000803"],
+        ),
+        (
+            "truncated",
+            "t10k-images-idx3-ubyte.gz",
+            |p| rewrite(p, |b| b.truncate(b.len() - 100)),
+            &["header says 200 images of 12x12", "truncated"],
+        ),
+        (
+            "count",
+            "t10k-labels-idx1-ubyte.gz",
+            |p| {
+                rewrite(p, |b| {
+                    b[7] = 10;
+                    b.truncate(18)
+                })
+            },
+            &["holds 10 labels but its image file holds 200 images"],
+        ),
+        (
+            "gzip",
+            "train-labels-idx1-ubyte.gz",
+            |p| {
+                let gz = std::fs::read(p).unwrap();
+                std::fs::write(p, &gz[..gz.len() - 20]).unwrap()
+            },
+            &["corrupt gzip data"],
+        ),
+        (
+            "label",
+            "t10k-labels-idx1-ubyte.gz",
+            |p| rewrite(p, |b| b[8 + 5] = 42),
+            &["label 42 at index 5 is not below the class count 10"],
+        ),
+        (
+            "empty",
+            "train-labels-idx1-ubyte.gz",
+            |p| std::fs::write(p, []).unwrap(),
+            &["file is empty"],
+        ),
+    ];
+    for (tag, file, corrupt, expect) in cases {
+        let data = small_dataset(tag);
+        let path = data.path().join("mnist").join(file);
+        corrupt(&path);
+        let out = shaderfit(&["train", "--epochs", "1"], Some(data.path()));
+        let mut want = vec![file];
+        want.extend_from_slice(expect);
+        assert_one_line_error(&out, &want);
+    }
+}
+
+/// Decompresses an IDX .gz file, edits its bytes and writes them back raw (the reader
+/// detects gzip from the content, not the name).
+fn rewrite(path: &Path, edit: impl Fn(&mut Vec<u8>)) {
+    let mut bytes = shaderfit::data::idx::read_bytes(path).unwrap();
+    edit(&mut bytes);
+    std::fs::write(path, bytes).unwrap();
 }
 
 #[test]
@@ -127,11 +238,20 @@ fn missing_data_lists_the_places_searched() {
 fn bad_flags_are_named() {
     let data = small_dataset("flags");
     let cases: [(&[&str], &str); 5] = [
-        (&["train", "--model", "resnet"], "--model: unknown model 'resnet'"),
-        (&["train", "--optimizer", "lamb"], "--optimizer: unknown optimizer 'lamb'"),
+        (
+            &["train", "--model", "resnet"],
+            "--model: unknown model 'resnet'",
+        ),
+        (
+            &["train", "--optimizer", "lamb"],
+            "--optimizer: unknown optimizer 'lamb'",
+        ),
         (&["train", "--lr=-1"], "--lr: -1 is not a learning rate"),
         (&["train", "--batch-size", "0"], "--batch-size"),
-        (&["train", "--adapter", "no-such-gpu-anywhere"], "--adapter: no adapter name contains 'no-such-gpu-anywhere'; adapters found:"),
+        (
+            &["train", "--adapter", "no-such-gpu-anywhere"],
+            "--adapter: no adapter name contains 'no-such-gpu-anywhere'; adapters found:",
+        ),
     ];
     for (args, expect) in cases {
         let out = shaderfit(args, Some(data.path()));
@@ -145,5 +265,8 @@ fn devices_lists_an_adapter() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.starts_with("[0] "), "{stdout}");
-    assert!(stdout.contains("backend:") && stdout.contains("timestamp queries:"), "{stdout}");
+    assert!(
+        stdout.contains("backend:") && stdout.contains("timestamp queries:"),
+        "{stdout}"
+    );
 }

@@ -58,7 +58,10 @@ fn wrong_magic() {
             expected: IMAGES_MAGIC
         }
     );
-    assert!(msg.contains("train-images-idx3-ubyte") && msg.contains("magic"), "{msg}");
+    assert!(
+        msg.contains("train-images-idx3-ubyte") && msg.contains("magic"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -69,10 +72,20 @@ fn truncated_data() {
     std::fs::write(&path, &bytes[..bytes.len() - 7]).unwrap();
     let (msg, p) = problem(Dataset::load(dir.path()));
     assert!(
-        matches!(p, IdxProblem::SizeMismatch { expected: 200, found: 193, .. }),
+        matches!(
+            p,
+            IdxProblem::SizeMismatch {
+                expected: 200,
+                found: 193,
+                ..
+            }
+        ),
         "{p:?}"
     );
-    assert!(msg.contains("t10k-images-idx3-ubyte") && msg.contains("truncated"), "{msg}");
+    assert!(
+        msg.contains("t10k-images-idx3-ubyte") && msg.contains("truncated"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -81,7 +94,13 @@ fn truncated_header() {
     let path = dir.path().join("train-images-idx3-ubyte");
     std::fs::write(&path, [0, 0, 8, 3, 0, 0]).unwrap();
     let (_, p) = problem(Dataset::load(dir.path()));
-    assert_eq!(p, IdxProblem::ShortHeader { needed: 16, found: 6 });
+    assert_eq!(
+        p,
+        IdxProblem::ShortHeader {
+            needed: 16,
+            found: 6
+        }
+    );
 }
 
 #[test]
@@ -94,7 +113,12 @@ fn count_mismatch_between_images_and_labels() {
     .unwrap();
     let (msg, p) = problem(Dataset::load(dir.path()));
     assert!(matches!(p, IdxProblem::Mismatch(_)), "{p:?}");
-    assert!(msg.contains("train-labels-idx1-ubyte") && msg.contains("5 labels") && msg.contains("30 images"), "{msg}");
+    assert!(
+        msg.contains("train-labels-idx1-ubyte")
+            && msg.contains("5 labels")
+            && msg.contains("30 images"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -110,7 +134,10 @@ fn broken_gzip() {
     std::fs::write(&gz_path, &gz[..gz.len() / 2]).unwrap();
     let (msg, p) = problem(Dataset::load(dir.path()));
     assert!(matches!(p, IdxProblem::BadGzip(_)), "{p:?}");
-    assert!(msg.contains("train-labels-idx1-ubyte.gz") && msg.contains("gzip"), "{msg}");
+    assert!(
+        msg.contains("train-labels-idx1-ubyte.gz") && msg.contains("gzip"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -119,7 +146,11 @@ fn label_out_of_range() {
     // Training labels define 3 classes; a test label of 7 is not below that.
     let mut labels = vec![0u8; 10];
     labels[4] = 7;
-    std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), idx::encode_labels(&labels)).unwrap();
+    std::fs::write(
+        dir.path().join("t10k-labels-idx1-ubyte"),
+        idx::encode_labels(&labels),
+    )
+    .unwrap();
     let (msg, p) = problem(Dataset::load(dir.path()));
     assert_eq!(
         p,
@@ -129,7 +160,10 @@ fn label_out_of_range() {
             classes: 3
         }
     );
-    assert!(msg.contains("t10k-labels-idx1-ubyte") && msg.contains("label 7 at index 4"), "{msg}");
+    assert!(
+        msg.contains("t10k-labels-idx1-ubyte") && msg.contains("label 7 at index 4"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -138,7 +172,10 @@ fn empty_file() {
     std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), []).unwrap();
     let (msg, p) = problem(Dataset::load(dir.path()));
     assert_eq!(p, IdxProblem::Empty);
-    assert!(msg.contains("t10k-labels-idx1-ubyte") && msg.contains("empty"), "{msg}");
+    assert!(
+        msg.contains("t10k-labels-idx1-ubyte") && msg.contains("empty"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -174,16 +211,27 @@ fn locate_accepts_the_dataset_or_its_parent() {
     let dir = root.path().join("fashion-mnist");
     write_dataset(&dir, &synthetic_dataset(30, 10, 5, 4, 3), true);
     assert_eq!(locate(DatasetKind::FashionMnist, Some(&dir)).unwrap(), dir);
-    assert_eq!(locate(DatasetKind::FashionMnist, Some(root.path())).unwrap(), dir);
+    assert_eq!(
+        locate(DatasetKind::FashionMnist, Some(root.path())).unwrap(),
+        dir
+    );
 }
 
 #[test]
 fn locate_error_lists_where_it_looked_and_how_to_get_the_files() {
     let root = TempDir::new("nowhere");
-    let msg = locate(DatasetKind::Mnist, Some(root.path())).unwrap_err().to_string();
+    let msg = locate(DatasetKind::Mnist, Some(root.path()))
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains(&root.path().display().to_string()), "{msg}");
-    assert!(msg.contains(&root.path().join("mnist").display().to_string()), "{msg}");
-    assert!(msg.contains("--data") && msg.contains("train-images-idx3-ubyte"), "{msg}");
+    assert!(
+        msg.contains(&root.path().join("mnist").display().to_string()),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("--data") && msg.contains("train-images-idx3-ubyte"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -31,7 +31,8 @@ fn run(ctx: &GpuContext, launch: &Launch) {
         let mut pass = encoder.begin_compute_pass(&Default::default());
         launch.record(&mut pass);
     }
-    ctx.submit_and_wait(encoder).expect("kernel ran without GPU errors");
+    ctx.submit_and_wait(encoder)
+        .expect("kernel ran without GPU errors");
 }
 
 fn act_of(e: EpilogueAct) -> Activation {
@@ -43,14 +44,26 @@ fn act_of(e: EpilogueAct) -> Activation {
 }
 
 /// Runs one matmul variant at (m, n, k) on both paths and compares.
-fn check_matmul(ctx: &GpuContext, kernels: &Kernels, v: MatmulVariant, (m, n, k): (usize, usize, usize), seed: u64) {
+fn check_matmul(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    v: MatmulVariant,
+    (m, n, k): (usize, usize, usize),
+    seed: u64,
+) {
     let a = random_f32(m * k, seed, -1.0, 1.0);
     let b = random_f32(k * n, seed + 1, -1.0, 1.0);
     let bias = random_f32(n, seed + 2, -1.0, 1.0);
     // aux is an activation output: relu's is >= 0 with exact zeros, sigmoid's in (0, 1).
     let aux: Vec<f32> = random_f32(m * n, seed + 3, -1.0, 1.0)
         .into_iter()
-        .map(|x| if v.dact == EpilogueAct::Relu { x.max(0.0) } else { 0.5 * (x + 1.0) })
+        .map(|x| {
+            if v.dact == EpilogueAct::Relu {
+                x.max(0.0)
+            } else {
+                0.5 * (x + 1.0)
+            }
+        })
         .collect();
 
     let ga = ctx.storage_init("a", &a);
@@ -88,20 +101,17 @@ fn check_matmul(ctx: &GpuContext, kernels: &Kernels, v: MatmulVariant, (m, n, k)
     if v.dact != EpilogueAct::None {
         ops::activation_backward(&mut want, &aux, act_of(v.dact));
     }
-    assert_within(
-        &format!("matmul {v:?} at {m}x{n}x{k}"),
-        &got,
-        &want,
-        |i| 2.0 * (k + 1) as f32 * U * scale[i] + 1e-6,
-    );
+    assert_within(&format!("matmul {v:?} at {m}x{n}x{k}"), &got, &want, |i| {
+        2.0 * (k + 1) as f32 * U * scale[i] + 1e-6
+    });
 }
 
 const SHAPES: [(usize, usize, usize); 6] = [
     (1, 1, 1),
     (7, 33, 5),
     (127, 785, 10),
-    (1, 512, 784),    // batch 1 through the largest layer
-    (128, 512, 784),  // the mlp preset's first layer at its recipe's batch
+    (1, 512, 784),   // batch 1 through the largest layer
+    (128, 512, 784), // the mlp preset's first layer at its recipe's batch
     (13, 10, 3),
 ];
 
@@ -111,10 +121,20 @@ fn matmul_forward_variants_match_the_twin() {
     let kernels = Kernels::new(&ctx);
     for (i, &shape) in SHAPES.iter().enumerate() {
         for act in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
-            let v = MatmulVariant { bias: true, act, ..Default::default() };
+            let v = MatmulVariant {
+                bias: true,
+                act,
+                ..Default::default()
+            };
             check_matmul(&ctx, &kernels, v, shape, 100 + i as u64);
         }
-        check_matmul(&ctx, &kernels, MatmulVariant::default(), shape, 200 + i as u64);
+        check_matmul(
+            &ctx,
+            &kernels,
+            MatmulVariant::default(),
+            shape,
+            200 + i as u64,
+        );
     }
 }
 
@@ -124,15 +144,26 @@ fn matmul_transposed_variants_match_the_twin() {
     let kernels = Kernels::new(&ctx);
     for (i, &shape) in SHAPES.iter().enumerate() {
         // dW = xᵀ·dy
-        let v = MatmulVariant { trans_a: true, ..Default::default() };
+        let v = MatmulVariant {
+            trans_a: true,
+            ..Default::default()
+        };
         check_matmul(&ctx, &kernels, v, shape, 300 + i as u64);
         // dx = (dy·Wᵀ) ⊙ act'(h)
         for dact in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
-            let v = MatmulVariant { trans_b: true, dact, ..Default::default() };
+            let v = MatmulVariant {
+                trans_b: true,
+                dact,
+                ..Default::default()
+            };
             check_matmul(&ctx, &kernels, v, shape, 400 + i as u64);
         }
     }
-    let both = MatmulVariant { trans_a: true, trans_b: true, ..Default::default() };
+    let both = MatmulVariant {
+        trans_a: true,
+        trans_b: true,
+        ..Default::default()
+    };
     check_matmul(&ctx, &kernels, both, (7, 33, 5), 500);
 }
 
@@ -140,11 +171,17 @@ fn matmul_transposed_variants_match_the_twin() {
 fn bias_grad_matches_the_twin() {
     let ctx = gpu();
     let kernels = Kernels::new(&ctx);
-    for (seed, (rows, cols)) in [(1, 1), (127, 10), (33, 513), (1, 784)].into_iter().enumerate() {
+    for (seed, (rows, cols)) in [(1, 1), (127, 10), (33, 513), (1, 784)]
+        .into_iter()
+        .enumerate()
+    {
         let dy = random_f32(rows * cols, seed as u64, -1.0, 1.0);
         let gdy = ctx.storage_init("dy", &dy);
         let gdb = ctx.storage("db", (cols * 4) as u64);
-        run(&ctx, &kernels.bias_grad(&ctx, rows, cols, View::whole(&gdy), View::whole(&gdb)));
+        run(
+            &ctx,
+            &kernels.bias_grad(&ctx, rows, cols, View::whole(&gdy), View::whole(&gdb)),
+        );
         let got = ctx.read_f32(&gdb, 0, cols).unwrap();
         let want = ops::bias_grad(&dy, rows, cols);
         let scale = ops::bias_grad(&dy.iter().map(|x| x.abs()).collect::<Vec<_>>(), rows, cols);
@@ -190,22 +227,42 @@ fn gather_matches_the_twin_including_the_short_last_batch() {
         let y = ctx.read_u32(&gy, 0, batch).unwrap();
         let (want_x, want_y) = ops::gather(&images, &labels, &order, step, batch, bytes);
         assert_eq!(y, want_y, "labels of step {step}");
-        assert_within(&format!("gather x, step {step}"), &x, &want_x, |i| 1e-7 + 1e-6 * want_x[i]);
+        assert_within(&format!("gather x, step {step}"), &x, &want_x, |i| {
+            1e-7 + 1e-6 * want_x[i]
+        });
     }
     assert_eq!(PAD_LABEL, ops::PAD_LABEL);
 }
 
-fn check_softmax_xent(ctx: &GpuContext, kernels: &Kernels, batch: usize, classes: usize, pad_rows: usize, seed: u64) {
+fn check_softmax_xent(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    batch: usize,
+    classes: usize,
+    pad_rows: usize,
+    seed: u64,
+) {
     let logits = random_f32(batch * classes, seed, -4.0, 4.0);
     let mut g = shaderfit::rng::SplitMix64::new(seed + 1);
     let labels: Vec<u32> = (0..batch)
-        .map(|r| if r + pad_rows >= batch { PAD_LABEL } else { g.below(classes) as u32 })
+        .map(|r| {
+            if r + pad_rows >= batch {
+                PAD_LABEL
+            } else {
+                g.below(classes) as u32
+            }
+        })
         .collect();
     let glogits = ctx.storage_init("logits", &logits);
     let glabels = ctx.storage_init("labels", &labels);
     let gd = ctx.storage("dlogits", (batch * classes * 4) as u64);
     // Slot 1 starts from non-zero sums: the kernel must add, not overwrite.
-    let start = Metric { loss_sum: 2.5, correct: 3, count: 7, _pad: 0 };
+    let start = Metric {
+        loss_sum: 2.5,
+        correct: 3,
+        count: 7,
+        _pad: 0,
+    };
     let gmetrics = ctx.storage_init("metrics", &[Metric::default(), start, Metric::default()]);
     let gcursor = ctx.storage_init("cursor", &[4u32, 9]);
     let launch = kernels.softmax_xent(
@@ -223,7 +280,9 @@ fn check_softmax_xent(ctx: &GpuContext, kernels: &Kernels, batch: usize, classes
     let want = ops::softmax_xent(&logits, &labels, classes);
     let got = ctx.read_f32(&gd, 0, batch * classes).unwrap();
     let what = format!("softmax_xent {batch}x{classes} ({pad_rows} padding rows)");
-    assert_within(&what, &got, &want.dlogits, |i| 1e-6 + 1e-5 * want.dlogits[i].abs());
+    assert_within(&what, &got, &want.dlogits, |i| {
+        1e-6 + 1e-5 * want.dlogits[i].abs()
+    });
     let m: Vec<Metric> = bytemuck::pod_collect_to_vec(&ctx.read_bytes(&gmetrics, 0, 48).unwrap());
     assert_eq!(m[1].count, 7 + want.count, "{what}: count");
     assert_eq!(m[1].correct, 3 + want.correct, "{what}: correct");
@@ -233,8 +292,16 @@ fn check_softmax_xent(ctx: &GpuContext, kernels: &Kernels, batch: usize, classes
         "{what}: loss sum {} vs {want_loss}",
         m[1].loss_sum
     );
-    assert_eq!((m[0], m[2]), (Metric::default(), Metric::default()), "{what}: other slots untouched");
-    assert_eq!(ctx.read_u32(&gcursor, 0, 2).unwrap(), vec![5, 10], "{what}: cursor advanced once");
+    assert_eq!(
+        (m[0], m[2]),
+        (Metric::default(), Metric::default()),
+        "{what}: other slots untouched"
+    );
+    assert_eq!(
+        ctx.read_u32(&gcursor, 0, 2).unwrap(),
+        vec![5, 10],
+        "{what}: cursor advanced once"
+    );
 }
 
 #[test]
@@ -275,7 +342,15 @@ fn optimizers_match_their_twins() {
         let gs1 = ctx.storage_init("s1", &s1);
         let gs2 = ctx.storage_init("s2", &s2);
         let gcursor = ctx.storage_init("cursor", &[0u32, t]);
-        let hyper = OptimizerHyper { lr, beta1, beta2, eps, n: n as u32, grid_width: 0, _pad: [0; 2] };
+        let hyper = OptimizerHyper {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            n: n as u32,
+            grid_width: 0,
+            _pad: [0; 2],
+        };
         run(
             &ctx,
             &kernels.optimizer(
@@ -292,19 +367,27 @@ fn optimizers_match_their_twins() {
         match kind {
             OptimizerKind::Sgd => ops::sgd(&mut w, &g, lr),
             OptimizerKind::SgdMomentum => ops::sgd_momentum(&mut w, &g, &mut s1, lr, beta1),
-            OptimizerKind::Adam => ops::adam(&mut w, &g, &mut s1, &mut s2, t, lr, beta1, beta2, eps),
+            OptimizerKind::Adam => {
+                ops::adam(&mut w, &g, &mut s1, &mut s2, t, lr, beta1, beta2, eps)
+            }
             OptimizerKind::RmsProp => ops::rmsprop(&mut w, &g, &mut s1, lr, beta1, eps),
         }
         let what = format!("{kind:?}");
         let got_w = ctx.read_f32(&gw, 0, n).unwrap();
-        assert_within(&format!("{what} weights"), &got_w, &w, |i| 1e-6 + 1e-5 * w[i].abs());
+        assert_within(&format!("{what} weights"), &got_w, &w, |i| {
+            1e-6 + 1e-5 * w[i].abs()
+        });
         let got_s1 = ctx.read_f32(&gs1, 0, n).unwrap();
         if kind != OptimizerKind::Sgd {
-            assert_within(&format!("{what} state 1"), &got_s1, &s1, |i| 1e-9 + 1e-5 * s1[i].abs());
+            assert_within(&format!("{what} state 1"), &got_s1, &s1, |i| {
+                1e-9 + 1e-5 * s1[i].abs()
+            });
         }
         if kind == OptimizerKind::Adam {
             let got_s2 = ctx.read_f32(&gs2, 0, n).unwrap();
-            assert_within(&format!("{what} state 2"), &got_s2, &s2, |i| 1e-12 + 1e-5 * s2[i].abs());
+            assert_within(&format!("{what} state 2"), &got_s2, &s2, |i| {
+                1e-12 + 1e-5 * s2[i].abs()
+            });
         }
     }
 }
@@ -314,8 +397,11 @@ fn every_shader_validates_with_naga() {
     for (name, source) in shaderfit::gpu::kernels::SHADERS {
         let module = naga::front::wgsl::parse_str(source)
             .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
-        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
-            .validate(&module)
-            .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
     }
 }

@@ -6,7 +6,9 @@ mod support;
 
 use shaderfit::data::dataset::{epoch_order, split_indices};
 use shaderfit::data::Dataset;
-use shaderfit::model::{init_params, Activation, Layer, ModelSpec, Network, Optimizer, ParamLayout};
+use shaderfit::model::{
+    init_params, Activation, Layer, ModelSpec, Network, Optimizer, ParamLayout,
+};
 use shaderfit::reference::{ops, ReferenceModel};
 use shaderfit::train::{Score, TrainConfig, Trainer};
 use support::{assert_within, gpu, synthetic_dataset};
@@ -36,14 +38,27 @@ fn data() -> Dataset {
 }
 
 /// Runs `steps` CPU reference steps of epoch 0 over `data`'s training split.
-fn reference_steps(net: &Network, data: &Dataset, optimizer: Optimizer, seed: u64, steps: usize) -> (ReferenceModel, f64, u32) {
+fn reference_steps(
+    net: &Network,
+    data: &Dataset,
+    optimizer: Optimizer,
+    seed: u64,
+    steps: usize,
+) -> (ReferenceModel, f64, u32) {
     let layout = ParamLayout::new(net, 1);
     let mut model = ReferenceModel::new(net.clone(), init_params(&layout, seed), optimizer);
     let (train, _) = split_indices(data.train.len(), 0.0);
     let order = epoch_order(&train, seed, 0);
     let (mut loss, mut correct) = (0.0f64, 0);
     for step in 0..steps {
-        let (x, y) = ops::gather(&data.train.images, &data.train.labels, &order, step, BATCH, 49);
+        let (x, y) = ops::gather(
+            &data.train.images,
+            &data.train.labels,
+            &order,
+            step,
+            BATCH,
+            49,
+        );
         let out = model.train_step(&x, &y);
         loss += out.loss_sum as f64;
         correct += out.correct;
@@ -95,12 +110,21 @@ fn three_steps_match_the_reference_with_every_optimizer() {
         let (cpu, loss, correct) = reference_steps(&net, &data, optimizer, seed, 3);
         let lr = optimizer.lr();
         let what = optimizer.describe();
-        for (t, name) in ["dense_0/kernel", "dense_0/bias", "dense_1/kernel", "dense_1/bias", "dense_2/kernel", "dense_2/bias"]
-            .iter()
-            .enumerate()
+        for (t, name) in [
+            "dense_0/kernel",
+            "dense_0/bias",
+            "dense_1/kernel",
+            "dense_1/bias",
+            "dense_2/kernel",
+            "dense_2/bias",
+        ]
+        .iter()
+        .enumerate()
         {
             let want = &cpu.params[t];
-            assert_within(&format!("{what}: {name}"), &got[t], want, |k| 1e-3 * lr + 1e-6 * want[k].abs());
+            assert_within(&format!("{what}: {name}"), &got[t], want, |k| {
+                1e-3 * lr + 1e-6 * want[k].abs()
+            });
             // The step moved the weights: the comparison is not of two untouched copies.
             assert_ne!(got[t], initial[t], "{what}: {name} did not change");
         }
@@ -130,16 +154,34 @@ fn validation_pass_matches_the_reference() {
 
     let model = ReferenceModel::new(net.clone(), params, optimizer);
     let (_, val) = split_indices(40, 0.25);
-    let (x, y) = ops::gather(&data.train.images, &data.train.labels, &val, 0, val.len(), 49);
+    let (x, y) = ops::gather(
+        &data.train.images,
+        &data.train.labels,
+        &val,
+        0,
+        val.len(),
+        49,
+    );
     let want = model.evaluate(&x, &y);
     let got = report.validation.unwrap();
     assert_eq!(got.samples, 10);
     assert_eq!((got.accuracy * 10.0).round() as u32, want.correct);
     let want_loss = want.loss_sum as f64 / 10.0;
-    assert!((got.loss - want_loss).abs() <= 1e-5 * want_loss + 1e-6, "val loss {} vs {want_loss}", got.loss);
+    assert!(
+        (got.loss - want_loss).abs() <= 1e-5 * want_loss + 1e-6,
+        "val loss {} vs {want_loss}",
+        got.loss
+    );
 
     let test: Score = trainer.evaluate_test().unwrap();
-    let (x, y) = ops::gather(&data.test.images, &data.test.labels, &(0..24).collect::<Vec<_>>(), 0, 24, 49);
+    let (x, y) = ops::gather(
+        &data.test.images,
+        &data.test.labels,
+        &(0..24).collect::<Vec<_>>(),
+        0,
+        24,
+        49,
+    );
     let want = model.evaluate(&x, &y);
     assert_eq!(test.samples, 24);
     assert_eq!((test.accuracy * 24.0).round() as u32, want.correct);

@@ -66,7 +66,11 @@ pub fn synthetic_split(n: usize, rows: usize, cols: usize, classes: usize, seed:
         labels.push(label as u8);
         for p in 0..rows * cols {
             let noise = g.below(60) as u8;
-            images.push(if p % classes == label { 180 + noise } else { noise });
+            images.push(if p % classes == label {
+                180 + noise
+            } else {
+                noise
+            });
         }
     }
     Split { images, labels }
