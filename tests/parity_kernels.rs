@@ -15,7 +15,7 @@
 mod support;
 
 use shaderfit::gpu::kernels::{
-    EpilogueAct, MatmulVariant, OptimizerHyper, OptimizerKind, View, PAD_LABEL,
+    EpilogueAct, MatmulTile, MatmulVariant, OptimizerHyper, OptimizerKind, View, PAD_LABEL,
 };
 use shaderfit::gpu::{GpuContext, Kernels, Launch};
 use shaderfit::model::Activation;
@@ -115,10 +115,23 @@ const SHAPES: [(usize, usize, usize); 6] = [
     (13, 10, 3),
 ];
 
+/// Both tile shapes run on any adapter, so CI on lavapipe checks the one GPUs use too.
+fn both_tiles(ctx: &GpuContext) -> [Kernels; 2] {
+    [
+        Kernels::new(ctx).with_matmul_tile(MatmulTile::Tile4),
+        Kernels::new(ctx).with_matmul_tile(MatmulTile::Tile16),
+    ]
+}
+
 #[test]
 fn matmul_forward_variants_match_the_twin() {
     let ctx = gpu();
-    let kernels = Kernels::new(&ctx);
+    for kernels in both_tiles(&ctx) {
+        matmul_forward_variants(&ctx, &kernels);
+    }
+}
+
+fn matmul_forward_variants(ctx: &GpuContext, kernels: &Kernels) {
     for (i, &shape) in SHAPES.iter().enumerate() {
         for act in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
             let v = MatmulVariant {
@@ -126,11 +139,11 @@ fn matmul_forward_variants_match_the_twin() {
                 act,
                 ..Default::default()
             };
-            check_matmul(&ctx, &kernels, v, shape, 100 + i as u64);
+            check_matmul(ctx, kernels, v, shape, 100 + i as u64);
         }
         check_matmul(
-            &ctx,
-            &kernels,
+            ctx,
+            kernels,
             MatmulVariant::default(),
             shape,
             200 + i as u64,
@@ -141,14 +154,19 @@ fn matmul_forward_variants_match_the_twin() {
 #[test]
 fn matmul_transposed_variants_match_the_twin() {
     let ctx = gpu();
-    let kernels = Kernels::new(&ctx);
+    for kernels in both_tiles(&ctx) {
+        matmul_transposed_variants(&ctx, &kernels);
+    }
+}
+
+fn matmul_transposed_variants(ctx: &GpuContext, kernels: &Kernels) {
     for (i, &shape) in SHAPES.iter().enumerate() {
         // dW = xᵀ·dy
         let v = MatmulVariant {
             trans_a: true,
             ..Default::default()
         };
-        check_matmul(&ctx, &kernels, v, shape, 300 + i as u64);
+        check_matmul(ctx, kernels, v, shape, 300 + i as u64);
         // dx = (dy·Wᵀ) ⊙ act'(h)
         for dact in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
             let v = MatmulVariant {
@@ -156,7 +174,7 @@ fn matmul_transposed_variants_match_the_twin() {
                 dact,
                 ..Default::default()
             };
-            check_matmul(&ctx, &kernels, v, shape, 400 + i as u64);
+            check_matmul(ctx, kernels, v, shape, 400 + i as u64);
         }
     }
     let both = MatmulVariant {
@@ -164,7 +182,13 @@ fn matmul_transposed_variants_match_the_twin() {
         trans_b: true,
         ..Default::default()
     };
-    check_matmul(&ctx, &kernels, both, (7, 33, 5), 500);
+    check_matmul(ctx, kernels, both, (7, 33, 5), 500);
+    // Several 128-wide workgroup spans in both directions, with ragged edges.
+    let v = MatmulVariant {
+        bias: true,
+        ..Default::default()
+    };
+    check_matmul(ctx, kernels, v, (300, 259, 17), 501);
 }
 
 #[test]

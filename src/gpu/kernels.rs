@@ -173,6 +173,45 @@ pub struct Kernels {
     /// A second one: two read-write bindings of one buffer in one dispatch would alias.
     dummy2: wgpu::Buffer,
     max_workgroups: u32,
+    cpu_adapter: bool,
+    /// Set by tests to run one tile shape whatever the adapter and size.
+    forced_tile: Option<MatmulTile>,
+}
+
+/// Which matmul entry point this adapter runs (see `matmul.wgsl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulTile {
+    /// 4x4 outputs per invocation: GPUs.
+    Tile4,
+    /// 16x16 outputs per invocation: CPU adapters (lavapipe, WARP, SwiftShader).
+    Tile16,
+}
+
+impl MatmulTile {
+    /// 16x16 tiles on CPU adapters for products of at least 2^18 multiply-adds; below that
+    /// the big tile's long shader takes longer to compile (~0.1 s per variant) than to run.
+    pub fn choose(cpu_adapter: bool, m: usize, n: usize, k: usize) -> MatmulTile {
+        if cpu_adapter && m * n * k >= 1 << 18 {
+            MatmulTile::Tile16
+        } else {
+            MatmulTile::Tile4
+        }
+    }
+
+    fn entry_point(self) -> &'static str {
+        match self {
+            MatmulTile::Tile4 => "tile4",
+            MatmulTile::Tile16 => "tile16",
+        }
+    }
+
+    /// Output rows (and columns) covered by one 8x8 workgroup.
+    fn span(self) -> u32 {
+        match self {
+            MatmulTile::Tile4 => 32,
+            MatmulTile::Tile16 => 128,
+        }
+    }
 }
 
 struct Family {
@@ -271,7 +310,15 @@ impl Kernels {
             dummy: ctx.storage("unused binding", 16),
             dummy2: ctx.storage("unused binding 2", 16),
             max_workgroups: ctx.limits.max_compute_workgroups_per_dimension,
+            cpu_adapter: ctx.info.device_type == wgpu::DeviceType::Cpu,
+            forced_tile: None,
         }
+    }
+
+    /// Uses `tile` for every matmul recorded from now on (tests run both on any adapter).
+    pub fn with_matmul_tile(mut self, tile: MatmulTile) -> Kernels {
+        self.forced_tile = Some(tile);
+        self
     }
 
     fn pipeline(
@@ -395,10 +442,13 @@ impl Kernels {
             ("ACT", variant.act.code()),
             ("DACT", variant.dact.code()),
         ];
+        let tile = self
+            .forced_tile
+            .unwrap_or_else(|| MatmulTile::choose(self.cpu_adapter, m, n, k));
         let pipeline = self.pipeline(
             &self.matmul,
-            format!("matmul {variant:?}"),
-            "main",
+            format!("matmul {tile:?} {variant:?}"),
+            tile.entry_point(),
             &constants,
         );
         let params = ctx.uniform("matmul dims", &U32x4([m as u32, n as u32, k as u32, 0]));
@@ -419,7 +469,11 @@ impl Kernels {
             label,
             pipeline,
             bind_group,
-            workgroups: [(n as u32).div_ceil(32), (m as u32).div_ceil(32), 1],
+            workgroups: [
+                (n as u32).div_ceil(tile.span()),
+                (m as u32).div_ceil(tile.span()),
+                1,
+            ],
         }
     }
 
