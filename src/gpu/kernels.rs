@@ -178,6 +178,9 @@ pub struct Kernels {
     forced_tile: Option<MatmulTile>,
 }
 
+/// Fewest 16x16 output tiles for which the big tile pays on a CPU adapter.
+pub const MIN_TILE16_COUNT: usize = 32;
+
 /// Which matmul entry point this adapter runs (see `matmul.wgsl`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulTile {
@@ -188,10 +191,12 @@ pub enum MatmulTile {
 }
 
 impl MatmulTile {
-    /// 16x16 tiles on CPU adapters for products of at least 2^18 multiply-adds; below that
-    /// the big tile's long shader takes longer to compile (~0.1 s per variant) than to run.
+    /// 16x16 tiles on CPU adapters when the output has enough of them to keep every lane of
+    /// every thread busy and the product is big enough (2^18 multiply-adds) to pay for the
+    /// long shader's compile (~0.1 s per variant); 4x4 tiles otherwise.
     pub fn choose(cpu_adapter: bool, m: usize, n: usize, k: usize) -> MatmulTile {
-        if cpu_adapter && m * n * k >= 1 << 18 {
+        let tiles16 = m.div_ceil(16) * n.div_ceil(16);
+        if cpu_adapter && tiles16 >= MIN_TILE16_COUNT && m * n * k >= 1 << 18 {
             MatmulTile::Tile16
         } else {
             MatmulTile::Tile4
