@@ -9,7 +9,7 @@ use std::time::Instant;
 use shaderfit::data::{Dataset, Split};
 use shaderfit::gpu::kernels::{EpilogueAct, MatmulVariant, View};
 use shaderfit::gpu::{GpuContext, Kernels, Launch};
-use shaderfit::model::{ModelSpec, Optimizer};
+use shaderfit::model::{ModelSpec, Optimizer, Shape};
 use shaderfit::train::{TrainConfig, Trainer};
 
 const REPS: usize = 20;
@@ -149,10 +149,10 @@ fn main() {
         test: split(512),
     };
     println!("{:<24} {:>14} {:>10}", "training step", "batch", "ms/step");
-    for model in ["linear", "mlp", "mlp2"] {
+    for model in ["linear", "mlp", "mlp2", "mlp_bn", "lenet", "cnn"] {
         let net = ModelSpec::preset(model, None, 10)
             .unwrap()
-            .compile(i, 10)
+            .compile(Shape::new(28, 28, 1), 10)
             .unwrap();
         let cfg = TrainConfig {
             batch_size: b,

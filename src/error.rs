@@ -30,7 +30,12 @@ impl fmt::Display for Error {
         match self {
             Error::Idx(e) => write!(f, "{e}"),
             Error::Dataset(msg) | Error::Config(msg) => f.write_str(msg),
-            Error::Gpu(msg) => write!(f, "GPU: {msg}"),
+            // wgpu's messages span several lines ("Validation Error", "Caused by:", ...):
+            // keep the promise of one line per error.
+            Error::Gpu(msg) => {
+                let parts: Vec<&str> = msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+                write!(f, "GPU: {}", parts.join(" "))
+            }
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }
     }

@@ -6,9 +6,7 @@ mod support;
 
 use shaderfit::data::dataset::{epoch_order, split_indices};
 use shaderfit::data::Dataset;
-use shaderfit::model::{
-    init_params, Activation, Layer, ModelSpec, Network, Optimizer, ParamLayout,
-};
+use shaderfit::model::{Activation, Layer, ModelSpec, Network, Optimizer, Shape};
 use shaderfit::reference::{ops, ReferenceModel};
 use shaderfit::train::{Score, TrainConfig, Trainer};
 use support::{assert_within, gpu, synthetic_dataset};
@@ -21,6 +19,7 @@ fn network() -> Network {
     let d = |units, activation| Layer::Dense { units, activation };
     ModelSpec {
         name: "parity".into(),
+        input: None,
         layers: vec![
             Layer::Flatten,
             d(33, Activation::Relu),
@@ -28,7 +27,7 @@ fn network() -> Network {
             d(10, Activation::Softmax),
         ],
     }
-    .compile(49, 10)
+    .compile(Shape::new(7, 7, 1), 10)
     .unwrap()
 }
 
@@ -45,8 +44,7 @@ fn reference_steps(
     seed: u64,
     steps: usize,
 ) -> (ReferenceModel, f64, u32) {
-    let layout = ParamLayout::new(net, 1);
-    let mut model = ReferenceModel::new(net.clone(), init_params(&layout, seed), optimizer);
+    let mut model = ReferenceModel::new(net.clone(), optimizer, seed);
     let (train, _) = split_indices(data.train.len(), 0.0);
     let order = epoch_order(&train, seed, 0);
     let (mut loss, mut correct) = (0.0f64, 0);
@@ -152,7 +150,7 @@ fn validation_pass_matches_the_reference() {
     let report = trainer.fit_epoch().unwrap();
     let params = trainer.read_params().unwrap();
 
-    let model = ReferenceModel::new(net.clone(), params, optimizer);
+    let mut model = ReferenceModel::with_params(net.clone(), params, optimizer, 3);
     let (_, val) = split_indices(40, 0.25);
     let (x, y) = ops::gather(
         &data.train.images,

@@ -8,16 +8,17 @@ use clap::Args;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::model::{Activation, ModelSpec, Optimizer};
+use crate::model::{Activation, ModelSpec, Optimizer, Shape};
 use crate::train::metrics::test_line;
 use crate::train::{TrainConfig, Trainer};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Model preset: linear, mlp, mlp2, mlp3, mlp_small.
+    /// A preset (linear, mlp, mlp2, mlp3, mlp_small, mlp_dropout, mlp_bn, lenet, cnn,
+    /// cnn_wide, cnn4) or a JSON model file (see `shaderfit model show cnn`).
     #[arg(long, default_value = "mlp")]
     pub model: String,
-    /// Activation of the hidden layers (the notebooks vary it for mlp_small).
+    /// Activation of a preset's hidden dense layers (the notebooks vary it for mlp_small).
     #[arg(long, value_enum)]
     pub activation: Option<Activation>,
     #[arg(long, default_value_t = 5)]
@@ -69,8 +70,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     cfg.validate()?;
     let dir = data::dataset::locate(args.dataset, args.data.as_deref())?;
     let dataset = Dataset::load(&dir)?;
-    let spec = ModelSpec::preset(&args.model, args.activation, dataset.classes)?;
-    let net = spec.compile(dataset.pixels_per_image(), dataset.classes)?;
+    let spec = ModelSpec::from_arg(&args.model, args.activation, dataset.classes)?;
+    let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;
     let ctx = GpuContext::new(args.adapter.as_deref())?;
     eprintln!(
         "data: {} ({} train, {} test, {}x{}, {} classes)",

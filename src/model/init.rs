@@ -4,24 +4,26 @@
 use super::layout::ParamLayout;
 use crate::rng::SplitMix64;
 
-/// Stream id of weight initialisation within a seed (shuffling uses another).
+/// Stream id of weight initialisation within a seed (shuffling and dropout use others).
 pub const INIT_STREAM: u64 = 1;
 
-/// Glorot-uniform kernels, `U(-l, l)` with `l = sqrt(6 / (fan_in + fan_out))`, and zero biases,
-/// one `Vec` per tensor of `layout`.
-pub fn init_params(layout: &ParamLayout, seed: u64) -> Vec<Vec<f32>> {
-    let mut rng = SplitMix64::for_stream(seed, INIT_STREAM);
-    layout
-        .tensors
-        .iter()
-        .map(|t| match t.shape[..] {
-            [fan_in, fan_out] => {
-                let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
-                (0..t.len)
-                    .map(|_| (rng.next_f32() * 2.0 - 1.0) * limit)
-                    .collect()
-            }
-            _ => vec![0.0; t.len],
-        })
-        .collect()
+/// Glorot-uniform kernels, `U(-l, l)` with `l = sqrt(6 / (fan_in + fan_out))` (for conv2d
+/// `fan_in = kh*kw*in_c`, `fan_out = kh*kw*filters`), zero biases and betas, unit gammas:
+/// one `Vec` per tensor of `trainable`.
+pub fn init_params(trainable: &ParamLayout, seed: u64) -> Vec<Vec<f32>> {
+    trainable.initial_values(&mut SplitMix64::for_stream(seed, INIT_STREAM))
+}
+
+/// Moving means at 0 and moving variances at 1, one `Vec` per tensor of `non_trainable`.
+pub fn init_stats(non_trainable: &ParamLayout) -> Vec<Vec<f32>> {
+    // No tensor here is drawn at random; the generator is never used.
+    non_trainable.initial_values(&mut SplitMix64::new(0))
+}
+
+/// Stream ids of dropout layers' mask seeds start here (one per layer index).
+pub const DROPOUT_STREAM: u64 = 1 << 20;
+
+/// The 32-bit mask seed of the dropout layer at `layer` for a run seeded `seed`.
+pub fn dropout_seed(seed: u64, layer: usize) -> u32 {
+    (SplitMix64::for_stream(seed, DROPOUT_STREAM + layer as u64).next_u64() >> 32) as u32
 }

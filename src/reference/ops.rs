@@ -1,6 +1,6 @@
 //! Twins of the WGSL kernels, one function each, with the same layouts (all row-major).
 
-use crate::model::Activation;
+use crate::model::{Activation, Window};
 
 /// Label of a padding row (a short last batch), as the gather kernel writes it.
 pub const PAD_LABEL: u32 = u32::MAX;
@@ -203,4 +203,247 @@ pub fn rmsprop(w: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, rho: f32, eps: 
         v[i] = rho * v[i] + (1.0 - rho) * g[i] * g[i];
         w[i] -= lr * g[i] / (v[i] + eps).sqrt();
     }
+}
+
+/// Twin of `im2col.wgsl`'s `im2col`: `[batch*out_h*out_w, kh*kw*in_c]` from NHWC `x`.
+pub fn im2col(x: &[f32], w: &Window, batch: usize) -> Vec<f32> {
+    let (i, o) = (w.input, w.output);
+    let patch = w.patch();
+    let mut cols = vec![0.0f32; batch * o.h * o.w * patch];
+    for b in 0..batch {
+        for oh in 0..o.h {
+            for ow in 0..o.w {
+                let row = (b * o.h + oh) * o.w + ow;
+                for kh in 0..w.kh {
+                    for kw in 0..w.kw {
+                        let ih = (oh * w.sh + kh) as isize - w.pad_top as isize;
+                        let iw = (ow * w.sw + kw) as isize - w.pad_left as isize;
+                        if ih < 0 || iw < 0 || ih >= i.h as isize || iw >= i.w as isize {
+                            continue;
+                        }
+                        for c in 0..i.c {
+                            cols[row * patch + (kh * w.kw + kw) * i.c + c] =
+                                x[((b * i.h + ih as usize) * i.w + iw as usize) * i.c + c];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    cols
+}
+
+/// Twin of `col2im` (without its activation epilogue): the adjoint of [`im2col`], each input
+/// pixel summing the column entries that read it.
+pub fn col2im(dcols: &[f32], w: &Window, batch: usize) -> Vec<f32> {
+    let (i, o) = (w.input, w.output);
+    let patch = w.patch();
+    let mut dx = vec![0.0f64; batch * i.features()];
+    for b in 0..batch {
+        for oh in 0..o.h {
+            for ow in 0..o.w {
+                let row = (b * o.h + oh) * o.w + ow;
+                for kh in 0..w.kh {
+                    for kw in 0..w.kw {
+                        let ih = (oh * w.sh + kh) as isize - w.pad_top as isize;
+                        let iw = (ow * w.sw + kw) as isize - w.pad_left as isize;
+                        if ih < 0 || iw < 0 || ih >= i.h as isize || iw >= i.w as isize {
+                            continue;
+                        }
+                        for c in 0..i.c {
+                            dx[((b * i.h + ih as usize) * i.w + iw as usize) * i.c + c] +=
+                                dcols[row * patch + (kh * w.kw + kw) * i.c + c] as f64;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    dx.into_iter().map(|v| v as f32).collect()
+}
+
+/// Twin of `max_forward`: the window maxima and the flat index into `x` of each window's
+/// first maximum.
+pub fn max_pool_forward(x: &[f32], w: &Window, batch: usize) -> (Vec<f32>, Vec<u32>) {
+    let (i, o) = (w.input, w.output);
+    let mut y = Vec::with_capacity(batch * o.features());
+    let mut argmax = Vec::with_capacity(batch * o.features());
+    for b in 0..batch {
+        for oh in 0..o.h {
+            for ow in 0..o.w {
+                for c in 0..o.c {
+                    let at = |ph: usize, pw: usize| ((b * i.h + oh * w.sh + ph) * i.w + ow * w.sw + pw) * i.c + c;
+                    let mut best = at(0, 0);
+                    for ph in 0..w.kh {
+                        for pw in 0..w.kw {
+                            if x[at(ph, pw)] > x[best] {
+                                best = at(ph, pw);
+                            }
+                        }
+                    }
+                    y.push(x[best]);
+                    argmax.push(best as u32);
+                }
+            }
+        }
+    }
+    (y, argmax)
+}
+
+/// Twin of `max_backward` (without its activation epilogue).
+pub fn max_pool_backward(dy: &[f32], argmax: &[u32], w: &Window, batch: usize) -> Vec<f32> {
+    let mut dx = vec![0.0f32; batch * w.input.features()];
+    for (g, &i) in dy.iter().zip(argmax) {
+        dx[i as usize] += g;
+    }
+    dx
+}
+
+/// Twin of `avg_forward`: window means.
+pub fn avg_pool_forward(x: &[f32], w: &Window, batch: usize) -> Vec<f32> {
+    let (i, o) = (w.input, w.output);
+    let mut y = Vec::with_capacity(batch * o.features());
+    for b in 0..batch {
+        for oh in 0..o.h {
+            for ow in 0..o.w {
+                for c in 0..o.c {
+                    let mut sum = 0.0f64;
+                    for ph in 0..w.kh {
+                        for pw in 0..w.kw {
+                            sum += x[((b * i.h + oh * w.sh + ph) * i.w + ow * w.sw + pw) * i.c + c] as f64;
+                        }
+                    }
+                    y.push((sum / (w.kh * w.kw) as f64) as f32);
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Twin of `avg_backward` (without its activation epilogue).
+pub fn avg_pool_backward(dy: &[f32], w: &Window, batch: usize) -> Vec<f32> {
+    let (i, o) = (w.input, w.output);
+    let mut dx = vec![0.0f64; batch * i.features()];
+    let share = 1.0 / (w.kh * w.kw) as f64;
+    for b in 0..batch {
+        for oh in 0..o.h {
+            for ow in 0..o.w {
+                for c in 0..o.c {
+                    let g = dy[((b * o.h + oh) * o.w + ow) * o.c + c] as f64 * share;
+                    for ph in 0..w.kh {
+                        for pw in 0..w.kw {
+                            dx[((b * i.h + oh * w.sh + ph) * i.w + ow * w.sw + pw) * i.c + c] += g;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    dx.into_iter().map(|v| v as f32).collect()
+}
+
+/// `dropout.wgsl`'s hash (PCG output permutation, Jarzynski and Olano 2020).
+pub fn pcg_hash(v: u32) -> u32 {
+    let state = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
+    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277_803_737);
+    (word >> 22) ^ word
+}
+
+/// Whether dropout keeps element `i` at optimizer step `step` (completed steps before this
+/// one) for a layer seeded `seed`; bit-identical to the kernel.
+pub fn dropout_keep(i: usize, step: u32, seed: u32, rate: f32) -> bool {
+    let threshold = (rate as f64 * (1u32 << 24) as f64).round() as u32;
+    (pcg_hash(pcg_hash(pcg_hash(i as u32) ^ step) ^ seed) >> 8) >= threshold
+}
+
+/// Twin of dropout's `forward` and, applied to `dy`, of its `backward` (without the
+/// activation epilogue): kept elements scaled by 1 / (1 - rate), the others zero.
+pub fn dropout(values: &[f32], rate: f32, seed: u32, step: u32) -> Vec<f32> {
+    let scale = 1.0 / (1.0 - rate);
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| if dropout_keep(i, step, seed, rate) { v * scale } else { 0.0 })
+        .collect()
+}
+
+/// Batch statistics of `x: [rows, channels]` over the rows whose sample (row / spatial) is
+/// not padding: per channel mean and 1/sqrt(biased var + eps), and the valid row count.
+pub fn batchnorm_stats(
+    x: &[f32],
+    labels: &[u32],
+    channels: usize,
+    spatial: usize,
+    epsilon: f32,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, usize) {
+    let rows = x.len() / channels;
+    let valid: Vec<usize> = (0..rows).filter(|r| labels[r / spatial] != PAD_LABEL).collect();
+    let n = valid.len().max(1) as f64;
+    let mut mean = vec![0.0f32; channels];
+    let mut var = vec![0.0f32; channels];
+    let mut inv_std = vec![0.0f32; channels];
+    for c in 0..channels {
+        let m = valid.iter().map(|&r| x[r * channels + c] as f64).sum::<f64>() / n;
+        let v = valid.iter().map(|&r| (x[r * channels + c] as f64 - m).powi(2)).sum::<f64>() / n;
+        mean[c] = m as f32;
+        var[c] = v as f32;
+        inv_std[c] = (1.0 / (v + epsilon as f64).sqrt()) as f32;
+    }
+    (mean, var, inv_std, valid.len())
+}
+
+/// `gamma * (x - mean) * inv_std + beta` per channel of `x: [rows, channels]`.
+pub fn batchnorm_apply(x: &[f32], mean: &[f32], inv_std: &[f32], gamma: &[f32], beta: &[f32]) -> Vec<f32> {
+    let channels = gamma.len();
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let c = i % channels;
+            gamma[c] * (v - mean[c]) * inv_std[c] + beta[c]
+        })
+        .collect()
+}
+
+/// Twin of `grad_sums` and `backward` (without the activation epilogue): `(dgamma, dbeta,
+/// dx)` over the valid rows; padding rows get zero gradient.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_backward(
+    x: &[f32],
+    dy: &[f32],
+    labels: &[u32],
+    spatial: usize,
+    mean: &[f32],
+    inv_std: &[f32],
+    gamma: &[f32],
+    n: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let channels = gamma.len();
+    let rows = x.len() / channels;
+    let valid = |r: usize| labels[r / spatial] != PAD_LABEL;
+    let xhat = |i: usize| (x[i] as f64 - mean[i % channels] as f64) * inv_std[i % channels] as f64;
+    let mut dgamma = vec![0.0f64; channels];
+    let mut dbeta = vec![0.0f64; channels];
+    for r in (0..rows).filter(|&r| valid(r)) {
+        for c in 0..channels {
+            let i = r * channels + c;
+            dbeta[c] += dy[i] as f64;
+            dgamma[c] += dy[i] as f64 * xhat(i);
+        }
+    }
+    let n = n as f64;
+    let dx = (0..x.len())
+        .map(|i| {
+            let c = i % channels;
+            if !valid(i / channels) {
+                return 0.0;
+            }
+            (gamma[c] as f64 * inv_std[c] as f64 / n * (n * dy[i] as f64 - dbeta[c] - xhat(i) * dgamma[c])) as f32
+        })
+        .collect();
+    (
+        dgamma.into_iter().map(|v| v as f32).collect(),
+        dbeta.into_iter().map(|v| v as f32).collect(),
+        dx,
+    )
 }

@@ -1,21 +1,28 @@
 //! The compiled training plan: every buffer allocated once (dataset, weights, gradients,
-//! optimizer state, activations, metrics, cursors) and every launch recorded once, so that
-//! a step is a replay of a launch list into a compute pass.
+//! optimizer state, moving statistics, activations, im2col scratch, metrics, cursors) and
+//! every launch recorded once, so that a step is a replay of a launch list into a compute pass.
 //!
-//! What changes from step to step lives on the GPU: the batch index and Adam's step count in
-//! a cursor buffer that the loss kernel advances, the epoch's sample order in an index buffer
-//! written once per epoch. Recording an epoch therefore touches no CPU-side state.
+//! What changes from step to step lives on the GPU: the batch index and the step count in a
+//! cursor buffer that the loss kernel advances (dropout masks and Adam's t derive from it),
+//! the epoch's sample order in an index buffer written once per epoch. Recording an epoch
+//! therefore touches no CPU-side state.
 //!
-//! One step: gather -> dense forward (bias and activation fused) -> softmax cross-entropy
-//! (loss, metrics, dlogits, cursor) -> per layer, last first: dW = xᵀ·dy, db = Σ dy,
-//! dx = (dy·Wᵀ) ⊙ act'(x) -> one optimizer launch over the flat parameter buffer.
+//! One step: gather -> each layer's forward -> softmax cross-entropy (loss, metrics, dlogits,
+//! cursor) -> each layer's backward, last first -> one optimizer launch over the flat
+//! parameter buffer. The gradient a layer receives already includes the derivative of its
+//! own activation: the layer above multiplies it in, fused into whatever kernel produces
+//! that gradient (matmul, col2im, pooling, dropout or batch-norm backward).
 
 use super::metrics::{Metric, SLOTS, TEST_SLOT, TRAIN_SLOT, VAL_SLOT};
+use super::trainer::TrainConfig;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{EpilogueAct, MatmulVariant, OptimizerHyper, OptimizerKind, View};
+use crate::gpu::kernels::{
+    BnEntry, BnShape, BnViews, DropoutMode, EpilogueAct, Geom2d, MatmulVariant, OptimizerHyper,
+    OptimizerKind, PoolKind, View,
+};
 use crate::gpu::{GpuContext, Kernels, Launch};
-use crate::model::{Activation, Network, Optimizer, ParamLayout};
+use crate::model::{dropout_seed, init_stats, Activation, Network, Op, Optimizer, ParamLayout, Shape, Window};
 
 fn epilogue(a: Activation) -> EpilogueAct {
     match a {
@@ -23,6 +30,23 @@ fn epilogue(a: Activation) -> EpilogueAct {
         Activation::Sigmoid => EpilogueAct::Sigmoid,
         // Softmax is fused into the loss kernel: the last matmul leaves logits.
         Activation::Linear | Activation::Softmax => EpilogueAct::None,
+    }
+}
+
+fn geom(w: &Window, batch: usize) -> Geom2d {
+    Geom2d {
+        batch,
+        in_h: w.input.h,
+        in_w: w.input.w,
+        in_c: w.input.c,
+        out_h: w.output.h,
+        out_w: w.output.w,
+        k_h: w.kh,
+        k_w: w.kw,
+        stride_h: w.sh,
+        stride_w: w.sw,
+        pad_top: w.pad_top,
+        pad_left: w.pad_left,
     }
 }
 
@@ -41,11 +65,15 @@ pub struct EvalPass {
 
 pub struct Plan {
     pub net: Network,
+    /// Trainable tensors, in `params` and `grads`.
     pub layout: ParamLayout,
+    /// Non-trainable tensors (moving statistics), in `stats`.
+    pub stats_layout: ParamLayout,
     pub batch: usize,
     pub n_train: usize,
     pub params: wgpu::Buffer,
     pub grads: wgpu::Buffer,
+    pub stats: wgpu::Buffer,
     pub metrics: wgpu::Buffer,
     metrics_staging: wgpu::Buffer,
     /// `{ step, t }`: the training batch index within the epoch and the optimizer's step count.
@@ -63,57 +91,69 @@ pub struct Plan {
     _buffers: Vec<wgpu::Buffer>,
 }
 
-fn check_binding(ctx: &GpuContext, what: &str, bytes: u64) -> Result<()> {
-    let max = ctx.limits.max_storage_buffer_binding_size;
-    if bytes > max {
-        return Err(Error::Gpu(format!(
-            "{what} needs a {bytes}-byte storage binding; the adapter '{}' allows {max} (try a smaller --batch-size)",
-            ctx.info.name
-        )));
-    }
-    Ok(())
+/// Per-layer GPU buffers. Flatten aliases its input's buffers (it moves no data).
+struct LayerBuffers {
+    out: Vec<wgpu::Buffer>,
+    dout: Vec<wgpu::Buffer>,
+    /// im2col matrix of each convolution, kept from forward for dW.
+    cols: Vec<Option<wgpu::Buffer>>,
+    /// Window maxima positions of each max pooling.
+    argmax: Vec<Option<wgpu::Buffer>>,
+    /// Batch mean, inverse deviation and row count of each batch normalisation.
+    saved: Vec<Option<wgpu::Buffer>>,
+    /// dcols of the convolution being back-propagated (shared: one at a time).
+    dcols: Option<wgpu::Buffer>,
 }
 
 impl Plan {
-    /// Compiles `net` for batches of `batch`, uploading `data` once. The last
-    /// `validation_split` of the training split is held out for validation (Keras's rule);
+    /// Compiles `net` for batches of `cfg.batch_size`, uploading `data` once. The last
+    /// `cfg.validation_split` of the training split is held out for validation (Keras's rule);
     /// with 0, validation runs on the test split, as the reference notebooks do.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         ctx: &GpuContext,
         kernels: &Kernels,
         net: &Network,
-        optimizer: &Optimizer,
-        batch: usize,
+        cfg: &TrainConfig,
         data: &Dataset,
-        validation_split: f64,
         initial: &[Vec<f32>],
     ) -> Result<Plan> {
-        let sample_bytes = data.pixels_per_image();
-        if sample_bytes != net.input || data.classes != net.classes {
+        let batch = cfg.batch_size;
+        let image = Shape::new(data.rows, data.cols, 1);
+        if image != net.input || data.classes != net.classes {
             return Err(Error::Config(format!(
-                "the model expects {} inputs and {} classes; the data has {} and {}",
-                net.input, net.classes, sample_bytes, data.classes
+                "the model expects {}x{}x{} inputs and {} classes; the data has {}x{}x1 and {}",
+                net.input.h, net.input.w, net.input.c, net.classes, data.rows, data.cols, data.classes
             )));
         }
         let (train_indices, val_indices) =
-            crate::data::dataset::split_indices(data.train.len(), validation_split);
+            crate::data::dataset::split_indices(data.train.len(), cfg.validation_split);
         if train_indices.is_empty() {
             return Err(Error::Config(format!(
-                "--validation-split {validation_split} leaves no training samples out of {}",
+                "--validation-split {} leaves no training samples out of {}",
+                cfg.validation_split,
                 data.train.len()
             )));
         }
-        let layout = ParamLayout::new(net, ctx.binding_align_floats());
-        let widest = net
-            .dense
-            .iter()
-            .map(|l| l.units)
-            .max()
-            .unwrap_or(1)
-            .max(net.input);
-        check_binding(ctx, "a batch of activations", (batch * widest * 4) as u64)?;
-        check_binding(ctx, "the training images", data.train.images.len() as u64)?;
+        let align = ctx.binding_align_floats();
+        let layout = ParamLayout::trainable(net, align);
+        let stats_layout = ParamLayout::non_trainable(net, align);
+        let max_binding = ctx.limits.max_storage_buffer_binding_size;
+        let sized = |label: &str, floats: usize| -> Result<wgpu::Buffer> {
+            let bytes = floats as u64 * 4;
+            if bytes > max_binding {
+                return Err(Error::Gpu(format!(
+                    "{label} needs a {bytes}-byte storage binding at batch {batch}; the adapter '{}' allows {max_binding} (try a smaller --batch-size)",
+                    ctx.info.name
+                )));
+            }
+            Ok(ctx.storage(label, bytes))
+        };
+        if data.train.images.len() as u64 > max_binding {
+            return Err(Error::Gpu(format!(
+                "the training images ({} bytes) exceed the adapter's storage binding limit of {max_binding} bytes",
+                data.train.images.len()
+            )));
+        }
 
         let upload = |name: &str, split: &crate::data::Split| GpuSplit {
             images: ctx.storage_u8(&format!("{name} images"), &split.images),
@@ -124,23 +164,13 @@ impl Plan {
 
         let params = ctx.storage_init("params", &layout.pack(initial));
         let grads = ctx.storage("grads", layout.total as u64 * 4);
-        let state: Vec<wgpu::Buffer> = (0..optimizer.state_tensors())
+        let stats = ctx.storage_init("moving statistics", &stats_layout.pack(&init_stats(&stats_layout)));
+        let state: Vec<wgpu::Buffer> = (0..cfg.optimizer.state_tensors())
             .map(|i| ctx.storage(&format!("optimizer state {i}"), layout.total as u64 * 4))
             .collect();
-        let x = ctx.storage("x", (batch * net.input * 4) as u64);
-        let y = ctx.storage("y", (batch * 4) as u64);
-        let acts: Vec<wgpu::Buffer> = net
-            .dense
-            .iter()
-            .enumerate()
-            .map(|(i, l)| ctx.storage(&format!("dense_{i} out"), (batch * l.units * 4) as u64))
-            .collect();
-        let dacts: Vec<wgpu::Buffer> = net
-            .dense
-            .iter()
-            .enumerate()
-            .map(|(i, l)| ctx.storage(&format!("dense_{i} grad"), (batch * l.units * 4) as u64))
-            .collect();
+        let x = sized("the input batch", batch * net.input.features())?;
+        let y = ctx.storage("labels", (batch * 4) as u64);
+        let bufs = layer_buffers(net, batch, &x, &sized)?;
         let metrics = ctx.storage("metrics", (SLOTS * std::mem::size_of::<Metric>()) as u64);
         let metrics_staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("metrics readback"),
@@ -152,20 +182,28 @@ impl Plan {
         let eval_cursor = ctx.storage("eval cursor", 8);
         let train_order = ctx.storage_init("train order", &train_indices);
         let val_order = ctx.storage_init("validation order", &val_indices);
-        let test_order = ctx.storage_init(
-            "test order",
-            &(0..data.test.len() as u32).collect::<Vec<_>>(),
-        );
+        let test_order = ctx.storage_init("test order", &(0..data.test.len() as u32).collect::<Vec<_>>());
 
-        let tensor = |i: usize, buffer| {
-            let t = &layout.tensors[i];
-            View::range(buffer, t.offset, t.len)
+        let builder = Builder {
+            ctx,
+            kernels,
+            net,
+            batch,
+            layout: &layout,
+            stats_layout: &stats_layout,
+            params: &params,
+            grads: &grads,
+            stats: &stats,
+            x: &x,
+            y: &y,
+            bufs: &bufs,
+            seed: cfg.seed,
         };
         let gather = |split: &GpuSplit, order: &wgpu::Buffer, n: usize, cursor: &wgpu::Buffer| {
             kernels.gather(
                 ctx,
                 batch,
-                sample_bytes,
+                net.input.features(),
                 View::whole(&split.images),
                 View::whole(&split.labels),
                 View::whole(order),
@@ -175,92 +213,30 @@ impl Plan {
                 View::whole(&y),
             )
         };
-        let last = net.dense.len() - 1;
+        let last = net.layers.len() - 1;
         let loss = |slot: usize, cursor: &wgpu::Buffer| {
             kernels.softmax_xent(
                 ctx,
                 batch,
                 net.classes,
                 slot,
-                View::whole(&acts[last]),
+                View::whole(&bufs.out[last]),
                 View::whole(&y),
-                View::whole(&dacts[last]),
+                View::whole(&bufs.dout[last]),
                 View::whole(&metrics),
                 View::whole(cursor),
             )
         };
 
-        let mut forward = Vec::new();
-        for (i, l) in net.dense.iter().enumerate() {
-            let input = if i == 0 { &x } else { &acts[i - 1] };
-            forward.push(kernels.matmul(
-                ctx,
-                "dense forward",
-                MatmulVariant {
-                    bias: true,
-                    act: epilogue(l.activation),
-                    ..Default::default()
-                },
-                (batch, l.units, l.fan_in),
-                View::whole(input),
-                tensor(2 * i, &params),
-                Some(tensor(2 * i + 1, &params)),
-                None,
-                View::whole(&acts[i]),
-            ));
+        let mut train_step = vec![gather(&train_data, &train_order, train_indices.len(), &train_cursor)];
+        for i in 0..net.layers.len() {
+            train_step.extend(builder.forward(i, true, &train_cursor));
         }
-
-        let mut train_step = vec![gather(
-            &train_data,
-            &train_order,
-            train_indices.len(),
-            &train_cursor,
-        )];
-        train_step.extend(forward.iter().cloned());
         train_step.push(loss(TRAIN_SLOT, &train_cursor));
-        for (i, l) in net.dense.iter().enumerate().rev() {
-            let input = if i == 0 { &x } else { &acts[i - 1] };
-            train_step.push(kernels.matmul(
-                ctx,
-                "dense dW",
-                MatmulVariant {
-                    trans_a: true,
-                    ..Default::default()
-                },
-                (l.fan_in, l.units, batch),
-                View::whole(input),
-                View::whole(&dacts[i]),
-                None,
-                None,
-                tensor(2 * i, &grads),
-            ));
-            train_step.push(kernels.bias_grad(
-                ctx,
-                batch,
-                l.units,
-                View::whole(&dacts[i]),
-                tensor(2 * i + 1, &grads),
-            ));
-            if i > 0 {
-                let prev = epilogue(net.dense[i - 1].activation);
-                train_step.push(kernels.matmul(
-                    ctx,
-                    "dense dx",
-                    MatmulVariant {
-                        trans_b: true,
-                        dact: prev,
-                        ..Default::default()
-                    },
-                    (batch, l.fan_in, l.units),
-                    View::whole(&dacts[i]),
-                    tensor(2 * i, &params),
-                    None,
-                    (prev != EpilogueAct::None).then(|| View::whole(&acts[i - 1])),
-                    View::whole(&dacts[i - 1]),
-                ));
-            }
+        for i in (0..net.layers.len()).rev() {
+            train_step.extend(builder.backward(i, &train_cursor));
         }
-        let (kind, hyper) = optimizer_launch_args(optimizer, layout.total);
+        let (kind, hyper) = optimizer_launch_args(&cfg.optimizer, layout.total);
         train_step.push(kernels.optimizer(
             ctx,
             kind,
@@ -272,9 +248,12 @@ impl Plan {
             View::whole(&train_cursor),
         ));
 
+        let eval_forward: Vec<Launch> = (0..net.layers.len())
+            .flat_map(|i| builder.forward(i, false, &eval_cursor))
+            .collect();
         let eval_pass = |slot: usize, split: &GpuSplit, order: &wgpu::Buffer, n: usize| {
             let mut launches = vec![gather(split, order, n, &eval_cursor)];
-            launches.extend(forward.iter().cloned());
+            launches.extend(eval_forward.iter().cloned());
             launches.push(loss(slot, &eval_cursor));
             EvalPass {
                 slot,
@@ -300,16 +279,26 @@ impl Plan {
             test_order,
         ];
         buffers.extend(state);
-        buffers.extend(acts);
-        buffers.extend(dacts);
+        let LayerBuffers {
+            out,
+            dout,
+            cols,
+            argmax,
+            saved,
+            dcols,
+        } = bufs;
+        buffers.extend(out.into_iter().chain(dout));
+        buffers.extend(cols.into_iter().chain(argmax).chain(saved).chain([dcols]).flatten());
         ctx.check_errors()?;
         Ok(Plan {
             net: net.clone(),
             layout,
+            stats_layout,
             batch,
             n_train: train_indices.len(),
             params,
             grads,
+            stats,
             metrics,
             metrics_staging,
             train_cursor,
@@ -330,19 +319,365 @@ impl Plan {
     /// Records a copy of the metrics into the staging buffer; [`Plan::read_metrics`] then
     /// maps it (one readback).
     pub fn record_metrics_copy(&self, encoder: &mut wgpu::CommandEncoder) {
-        encoder.copy_buffer_to_buffer(
-            &self.metrics,
-            0,
-            &self.metrics_staging,
-            0,
-            self.metrics.size(),
-        );
+        encoder.copy_buffer_to_buffer(&self.metrics, 0, &self.metrics_staging, 0, self.metrics.size());
     }
 
     pub fn read_metrics(&self, ctx: &GpuContext) -> Result<[Metric; SLOTS]> {
         let bytes = ctx.map_and_read(&self.metrics_staging, self.metrics.size())?;
         let metrics: Vec<Metric> = bytemuck::pod_collect_to_vec(&bytes);
         Ok([metrics[0], metrics[1], metrics[2]])
+    }
+}
+
+fn layer_buffers(
+    net: &Network,
+    batch: usize,
+    x: &wgpu::Buffer,
+    sized: &dyn Fn(&str, usize) -> Result<wgpu::Buffer>,
+) -> Result<LayerBuffers> {
+    let mut b = LayerBuffers {
+        out: Vec::new(),
+        dout: Vec::new(),
+        cols: Vec::new(),
+        argmax: Vec::new(),
+        saved: Vec::new(),
+        dcols: None,
+    };
+    let mut dcols_len = 0;
+    for (i, l) in net.layers.iter().enumerate() {
+        let n = batch * l.output.features();
+        if l.op == Op::Flatten {
+            let out = if i == 0 { x.clone() } else { b.out[i - 1].clone() };
+            let dout = if i == 0 { sized("flatten grad", n)? } else { b.dout[i - 1].clone() };
+            b.out.push(out);
+            b.dout.push(dout);
+        } else {
+            b.out.push(sized(&format!("{} output", l.name), n)?);
+            b.dout.push(sized(&format!("{} output gradient", l.name), n)?);
+        }
+        b.cols.push(match l.op {
+            Op::Conv2d(w) => {
+                let len = batch * w.output.h * w.output.w * w.patch();
+                if net.needs_input_grad(i) {
+                    dcols_len = dcols_len.max(len);
+                }
+                Some(sized(&format!("{} im2col", l.name), len)?)
+            }
+            _ => None,
+        });
+        b.argmax.push(match l.op {
+            Op::MaxPool(_) => Some(sized(&format!("{} argmax", l.name), n)?),
+            _ => None,
+        });
+        b.saved.push(match l.op {
+            Op::BatchNorm { channels, .. } => Some(sized(&format!("{} batch statistics", l.name), 2 * channels + 1)?),
+            _ => None,
+        });
+    }
+    if dcols_len > 0 {
+        b.dcols = Some(sized("im2col gradient", dcols_len)?);
+    }
+    Ok(b)
+}
+
+/// Records the launches of each layer over the plan's buffers.
+struct Builder<'a> {
+    ctx: &'a GpuContext,
+    kernels: &'a Kernels,
+    net: &'a Network,
+    batch: usize,
+    layout: &'a ParamLayout,
+    stats_layout: &'a ParamLayout,
+    params: &'a wgpu::Buffer,
+    grads: &'a wgpu::Buffer,
+    stats: &'a wgpu::Buffer,
+    x: &'a wgpu::Buffer,
+    y: &'a wgpu::Buffer,
+    bufs: &'a LayerBuffers,
+    seed: u64,
+}
+
+impl<'a> Builder<'a> {
+    /// View of trainable tensor `k` of layer `i` in `buffer` (params or grads).
+    fn tensor(&self, i: usize, k: usize, buffer: &'a wgpu::Buffer) -> View<'a> {
+        let t = self.layout.of_layer(i)[k];
+        View::range(buffer, t.offset, t.len)
+    }
+
+    /// View of non-trainable tensor `k` of layer `i`.
+    fn stat(&self, i: usize, k: usize) -> View<'a> {
+        let t = self.stats_layout.of_layer(i)[k];
+        View::range(self.stats, t.offset, t.len)
+    }
+
+    fn input(&self, i: usize) -> &'a wgpu::Buffer {
+        if i == 0 {
+            self.x
+        } else {
+            &self.bufs.out[i - 1]
+        }
+    }
+
+    fn bn_views(&self, i: usize, dst: View<'a>) -> BnViews<'a> {
+        let unused = self.kernels.unused();
+        let unused_rw = self.kernels.unused_rw();
+        BnViews {
+            x: View::whole(self.input(i)),
+            labels: View::whole(self.y),
+            saved: View::whole(self.bufs.saved[i].as_ref().expect("batch norm has saved statistics")),
+            moving_mean: unused_rw,
+            moving_var: unused_rw,
+            gamma: self.tensor(i, 0, self.params),
+            beta: self.tensor(i, 1, self.params),
+            dy: unused,
+            dgamma: unused_rw,
+            dbeta: unused_rw,
+            dst,
+        }
+    }
+
+    fn forward(&self, i: usize, training: bool, cursor: &'a wgpu::Buffer) -> Vec<Launch> {
+        let (ctx, k) = (self.ctx, self.kernels);
+        let l = &self.net.layers[i];
+        let input = View::whole(self.input(i));
+        let out = View::whole(&self.bufs.out[i]);
+        let batch = self.batch;
+        match l.op {
+            Op::Conv2d(w) => {
+                let g = geom(&w, batch);
+                let cols = View::whole(self.bufs.cols[i].as_ref().expect("conv has cols"));
+                vec![
+                    k.im2col(ctx, g, input, cols),
+                    k.matmul(
+                        ctx,
+                        "conv2d forward",
+                        MatmulVariant {
+                            bias: true,
+                            act: epilogue(l.activation),
+                            ..Default::default()
+                        },
+                        (g.rows(), w.output.c, g.patch()),
+                        cols,
+                        self.tensor(i, 0, self.params),
+                        Some(self.tensor(i, 1, self.params)),
+                        None,
+                        out,
+                    ),
+                ]
+            }
+            Op::MaxPool(w) | Op::AvgPool(w) => {
+                let (kind, argmax) = match (&l.op, &self.bufs.argmax[i]) {
+                    (Op::MaxPool(_), Some(a)) => (PoolKind::Max, View::whole(a)),
+                    _ => (PoolKind::Avg, k.unused_rw()),
+                };
+                vec![k.pool_forward(ctx, kind, geom(&w, batch), input, argmax, out)]
+            }
+            Op::Flatten => Vec::new(),
+            Op::Dense { fan_in, units } => vec![k.matmul(
+                ctx,
+                "dense forward",
+                MatmulVariant {
+                    bias: true,
+                    act: epilogue(l.activation),
+                    ..Default::default()
+                },
+                (batch, units, fan_in),
+                input,
+                self.tensor(i, 0, self.params),
+                Some(self.tensor(i, 1, self.params)),
+                None,
+                out,
+            )],
+            Op::Dropout { rate } => vec![k.dropout(
+                ctx,
+                if training {
+                    DropoutMode::Forward
+                } else {
+                    DropoutMode::Identity
+                },
+                batch * l.output.features(),
+                rate,
+                dropout_seed(self.seed, i),
+                input,
+                EpilogueAct::None,
+                k.unused(),
+                View::whole(cursor),
+                out,
+            )],
+            Op::BatchNorm {
+                channels,
+                spatial,
+                momentum,
+                epsilon,
+            } => {
+                let shape = BnShape {
+                    rows: batch * spatial,
+                    channels,
+                    spatial,
+                    momentum,
+                    epsilon,
+                };
+                let mut views = self.bn_views(i, out);
+                if training {
+                    let mut stats_views = self.bn_views(i, k.unused_rw());
+                    stats_views.moving_mean = self.stat(i, 0);
+                    stats_views.moving_var = self.stat(i, 1);
+                    vec![
+                        k.batchnorm(ctx, BnEntry::Stats, shape, EpilogueAct::None, stats_views),
+                        k.batchnorm(ctx, BnEntry::ApplyTrain, shape, EpilogueAct::None, views),
+                    ]
+                } else {
+                    views.moving_mean = self.stat(i, 0);
+                    views.moving_var = self.stat(i, 1);
+                    vec![k.batchnorm(ctx, BnEntry::ApplyEval, shape, EpilogueAct::None, views)]
+                }
+            }
+        }
+    }
+
+    fn backward(&self, i: usize, cursor: &'a wgpu::Buffer) -> Vec<Launch> {
+        let (ctx, k) = (self.ctx, self.kernels);
+        let l = &self.net.layers[i];
+        let batch = self.batch;
+        let input = View::whole(self.input(i));
+        let dout = View::whole(&self.bufs.dout[i]);
+        let need_dx = self.net.needs_input_grad(i);
+        let dact = epilogue(self.net.input_activation(i));
+        // The layer's input gradient; for layer 0 it is never written (need_dx is false).
+        let dx = if i > 0 {
+            View::whole(&self.bufs.dout[i - 1])
+        } else {
+            k.unused_rw()
+        };
+        let aux = if dact == EpilogueAct::None { None } else { Some(input) };
+        let mut launches = Vec::new();
+        match l.op {
+            Op::Conv2d(w) => {
+                let g = geom(&w, batch);
+                let cols = View::whole(self.bufs.cols[i].as_ref().expect("conv has cols"));
+                launches.push(k.matmul(
+                    ctx,
+                    "conv2d dW",
+                    MatmulVariant {
+                        trans_a: true,
+                        ..Default::default()
+                    },
+                    (g.patch(), w.output.c, g.rows()),
+                    cols,
+                    dout,
+                    None,
+                    None,
+                    self.tensor(i, 0, self.grads),
+                ));
+                launches.push(k.bias_grad(ctx, g.rows(), w.output.c, dout, self.tensor(i, 1, self.grads)));
+                if need_dx {
+                    let dcols = View::whole(self.bufs.dcols.as_ref().expect("dcols scratch"));
+                    launches.push(k.matmul(
+                        ctx,
+                        "conv2d dcols",
+                        MatmulVariant {
+                            trans_b: true,
+                            ..Default::default()
+                        },
+                        (g.rows(), g.patch(), w.output.c),
+                        dout,
+                        self.tensor(i, 0, self.params),
+                        None,
+                        None,
+                        dcols,
+                    ));
+                    launches.push(k.col2im(ctx, g, dcols, dact, aux.unwrap_or(k.unused()), dx));
+                }
+            }
+            Op::MaxPool(w) | Op::AvgPool(w) => {
+                if need_dx {
+                    let (kind, argmax) = match (&l.op, &self.bufs.argmax[i]) {
+                        (Op::MaxPool(_), Some(a)) => (PoolKind::Max, View::whole(a)),
+                        _ => (PoolKind::Avg, k.unused_rw()),
+                    };
+                    launches.push(k.pool_backward(ctx, kind, geom(&w, batch), dout, argmax, dact, aux.unwrap_or(k.unused()), dx));
+                }
+            }
+            // Aliased buffers: the gradient is already where the layer below reads it.
+            Op::Flatten => {}
+            Op::Dense { fan_in, units } => {
+                launches.push(k.matmul(
+                    ctx,
+                    "dense dW",
+                    MatmulVariant {
+                        trans_a: true,
+                        ..Default::default()
+                    },
+                    (fan_in, units, batch),
+                    input,
+                    dout,
+                    None,
+                    None,
+                    self.tensor(i, 0, self.grads),
+                ));
+                launches.push(k.bias_grad(ctx, batch, units, dout, self.tensor(i, 1, self.grads)));
+                if need_dx {
+                    launches.push(k.matmul(
+                        ctx,
+                        "dense dx",
+                        MatmulVariant {
+                            trans_b: true,
+                            dact,
+                            ..Default::default()
+                        },
+                        (batch, fan_in, units),
+                        dout,
+                        self.tensor(i, 0, self.params),
+                        None,
+                        aux,
+                        dx,
+                    ));
+                }
+            }
+            Op::Dropout { rate } => {
+                if need_dx {
+                    launches.push(k.dropout(
+                        ctx,
+                        DropoutMode::Backward,
+                        batch * l.output.features(),
+                        rate,
+                        dropout_seed(self.seed, i),
+                        dout,
+                        dact,
+                        aux.unwrap_or(k.unused()),
+                        View::whole(cursor),
+                        dx,
+                    ));
+                }
+            }
+            Op::BatchNorm {
+                channels,
+                spatial,
+                momentum,
+                epsilon,
+            } => {
+                let shape = BnShape {
+                    rows: batch * spatial,
+                    channels,
+                    spatial,
+                    momentum,
+                    epsilon,
+                };
+                let mut sums = self.bn_views(i, k.unused_rw());
+                sums.dy = dout;
+                sums.dgamma = self.tensor(i, 0, self.grads);
+                sums.dbeta = self.tensor(i, 1, self.grads);
+                launches.push(k.batchnorm(ctx, BnEntry::GradSums, shape, EpilogueAct::None, sums));
+                if need_dx {
+                    let mut views = self.bn_views(i, dx);
+                    views.dy = dout;
+                    views.dgamma = self.tensor(i, 0, self.grads);
+                    views.dbeta = self.tensor(i, 1, self.grads);
+                    launches.push(k.batchnorm(ctx, BnEntry::Backward, shape, dact, views));
+                }
+            }
+        }
+        launches
     }
 }
 
@@ -358,9 +693,7 @@ fn optimizer_launch_args(opt: &Optimizer, n: usize) -> (OptimizerKind, Optimizer
     };
     match *opt {
         Optimizer::Sgd { lr, momentum: 0.0 } => (OptimizerKind::Sgd, hyper(lr, 0.0, 0.0, 0.0)),
-        Optimizer::Sgd { lr, momentum } => {
-            (OptimizerKind::SgdMomentum, hyper(lr, momentum, 0.0, 0.0))
-        }
+        Optimizer::Sgd { lr, momentum } => (OptimizerKind::SgdMomentum, hyper(lr, momentum, 0.0, 0.0)),
         Optimizer::Adam {
             lr,
             beta1,

@@ -75,7 +75,7 @@ impl<'a> Trainer<'a> {
         data: &Dataset,
         cfg: TrainConfig,
     ) -> Result<Self> {
-        let layout = crate::model::ParamLayout::new(net, ctx.binding_align_floats());
+        let layout = crate::model::ParamLayout::trainable(net, ctx.binding_align_floats());
         let initial = init_params(&layout, cfg.seed);
         Self::with_params(ctx, net, data, cfg, &initial)
     }
@@ -90,16 +90,7 @@ impl<'a> Trainer<'a> {
     ) -> Result<Self> {
         cfg.validate()?;
         let kernels = Kernels::new(ctx);
-        let plan = Plan::new(
-            ctx,
-            &kernels,
-            net,
-            &cfg.optimizer,
-            cfg.batch_size,
-            data,
-            cfg.validation_split,
-            initial,
-        )?;
+        let plan = Plan::new(ctx, &kernels, net, &cfg, data, initial)?;
         Ok(Trainer {
             ctx,
             plan,

@@ -13,19 +13,37 @@ use bytemuck::{Pod, Zeroable};
 
 use super::context::GpuContext;
 
-pub const GATHER_WGSL: &str = include_str!("../../shaders/gather.wgsl");
-pub const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
-pub const BIAS_WGSL: &str = include_str!("../../shaders/bias.wgsl");
-pub const SOFTMAX_XENT_WGSL: &str = include_str!("../../shaders/softmax_xent.wgsl");
-pub const OPTIMIZER_WGSL: &str = include_str!("../../shaders/optimizer.wgsl");
+pub const GATHER_WGSL: &str = include_str!("../../../shaders/gather.wgsl");
+pub const MATMUL_WGSL: &str = include_str!("../../../shaders/matmul.wgsl");
+pub const BIAS_WGSL: &str = include_str!("../../../shaders/bias.wgsl");
+pub const SOFTMAX_XENT_WGSL: &str = include_str!("../../../shaders/softmax_xent.wgsl");
+pub const OPTIMIZER_WGSL: &str = include_str!("../../../shaders/optimizer.wgsl");
+pub const IM2COL_WGSL: &str = include_str!("../../../shaders/im2col.wgsl");
+pub const POOL_WGSL: &str = include_str!("../../../shaders/pool.wgsl");
+pub const DROPOUT_WGSL: &str = include_str!("../../../shaders/dropout.wgsl");
+pub const BATCHNORM_WGSL: &str = include_str!("../../../shaders/batchnorm.wgsl");
+
+mod batchnorm;
+mod conv;
+mod dropout;
+mod pool;
+
+pub use batchnorm::{BnEntry, BnShape, BnViews};
+pub use conv::Geom2d;
+pub use dropout::{dropout_threshold, DropoutMode};
+pub use pool::PoolKind;
 
 /// Every kernel source with its file name, for validation and reports.
-pub const SHADERS: [(&str, &str); 5] = [
+pub const SHADERS: [(&str, &str); 9] = [
     ("gather.wgsl", GATHER_WGSL),
     ("matmul.wgsl", MATMUL_WGSL),
     ("bias.wgsl", BIAS_WGSL),
     ("softmax_xent.wgsl", SOFTMAX_XENT_WGSL),
     ("optimizer.wgsl", OPTIMIZER_WGSL),
+    ("im2col.wgsl", IM2COL_WGSL),
+    ("pool.wgsl", POOL_WGSL),
+    ("dropout.wgsl", DROPOUT_WGSL),
+    ("batchnorm.wgsl", BATCHNORM_WGSL),
 ];
 
 /// Label value the gather kernel writes for padding rows of a short last batch.
@@ -74,7 +92,7 @@ impl<'a> View<'a> {
         }
     }
 
-    fn resource(&self) -> wgpu::BindingResource<'a> {
+    pub(crate) fn resource(&self) -> wgpu::BindingResource<'a> {
         wgpu::BindingResource::Buffer(wgpu::BufferBinding {
             buffer: self.buffer,
             offset: self.offset * 4,
@@ -106,7 +124,7 @@ pub enum EpilogueAct {
 }
 
 impl EpilogueAct {
-    fn code(self) -> f64 {
+    pub(crate) fn code(self) -> f64 {
         match self {
             EpilogueAct::None => 0.0,
             EpilogueAct::Relu => 1.0,
@@ -167,6 +185,10 @@ pub struct Kernels {
     bias: Family,
     softmax_xent: Family,
     optimizer: Family,
+    im2col: Family,
+    pool: Family,
+    dropout: Family,
+    batchnorm: Family,
     pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
     /// Bound where a variant ignores a binding (the bind group layout still needs one).
     dummy: wgpu::Buffer,
@@ -219,7 +241,7 @@ impl MatmulTile {
     }
 }
 
-struct Family {
+pub(crate) struct Family {
     module: wgpu::ShaderModule,
     bind_layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
@@ -271,9 +293,16 @@ impl Family {
     }
 }
 
+/// Bytes of a uniform made of u32 and f32 fields, padded to 16-byte multiples.
+pub(crate) fn uniform_words(words: &[u32]) -> Vec<u32> {
+    let mut w = words.to_vec();
+    w.resize(words.len().next_multiple_of(4), 0);
+    w
+}
+
 /// Splits `invocations` over a grid of 1-D workgroups of `wg` invocations whose x dimension
 /// stays within `max` workgroups; returns the grid and the invocations per grid row.
-fn grid(invocations: u64, wg: u32, max: u32) -> ([u32; 3], u32) {
+pub(crate) fn grid(invocations: u64, wg: u32, max: u32) -> ([u32; 3], u32) {
     let groups = invocations.div_ceil(wg as u64).max(1);
     let x = groups.min(max as u64) as u32;
     let y = groups.div_ceil(x as u64) as u32;
@@ -310,6 +339,28 @@ impl Kernels {
                 "optimizer",
                 OPTIMIZER_WGSL,
                 &[Uniform, ReadWrite, Read, ReadWrite, ReadWrite, Read],
+            ),
+            im2col: Family::new(device, "im2col", IM2COL_WGSL, &[Uniform, Read, Read, ReadWrite]),
+            pool: Family::new(
+                device,
+                "pool",
+                POOL_WGSL,
+                &[Uniform, Read, Read, ReadWrite, ReadWrite],
+            ),
+            dropout: Family::new(
+                device,
+                "dropout",
+                DROPOUT_WGSL,
+                &[Uniform, Read, Read, Read, ReadWrite],
+            ),
+            batchnorm: Family::new(
+                device,
+                "batchnorm",
+                BATCHNORM_WGSL,
+                &[
+                    Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, Read, Read, Read,
+                    ReadWrite, ReadWrite, ReadWrite,
+                ],
             ),
             pipelines: Mutex::new(HashMap::new()),
             dummy: ctx.storage("unused binding", 16),
@@ -372,6 +423,50 @@ impl Kernels {
             layout: &family.bind_layout,
             entries: &entries,
         })
+    }
+
+    /// A launch of `entry` of `family` over `invocations` threads in 256-wide workgroups.
+    /// `params(grid_width)` returns the uniform's words (u32, or f32 bits) given the
+    /// invocations per grid row.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn launch_1d(
+        &self,
+        ctx: &GpuContext,
+        family: &Family,
+        label: &'static str,
+        entry: &str,
+        dact: EpilogueAct,
+        invocations: usize,
+        params: impl FnOnce(u32) -> Vec<u32>,
+        resources: &[wgpu::BindingResource<'_>],
+    ) -> Launch {
+        let (workgroups, width) = grid(invocations as u64, 256, self.max_workgroups);
+        let words = uniform_words(&params(width));
+        let uniform = ctx.uniform_bytes(label, bytemuck::cast_slice(&words));
+        let mut all = vec![uniform.as_entire_binding()];
+        all.extend_from_slice(resources);
+        Launch {
+            label,
+            pipeline: self.pipeline(
+                family,
+                format!("{label} {entry} {dact:?}"),
+                entry,
+                &[("DACT", dact.code())],
+            ),
+            bind_group: self.bind(family, label, &all),
+            workgroups,
+        }
+    }
+
+    /// A placeholder for read-only bindings a variant does not use.
+    pub fn unused(&self) -> View<'_> {
+        View::whole(&self.dummy)
+    }
+
+    /// A placeholder for read-write bindings a variant does not use: never the read-only
+    /// one, since one buffer bound both ways in a dispatch is a usage conflict.
+    pub fn unused_rw(&self) -> View<'_> {
+        View::whole(&self.dummy2)
     }
 
     /// gather: `x: [batch, sample_bytes]` f32 and `y: [batch]` u32 from batch `cursor.step`

@@ -1,0 +1,86 @@
+// dropout: inverted dropout with a counter-based mask, so no mask is stored and the CPU twin
+// reproduces it bit for bit.
+//
+// x, y, dy, dx: [n] f32 (any layout: the mask is per element).
+// keep(i) = hash(hash(hash(i) ^ step) ^ seed) >> 8 >= threshold, with threshold = round(rate *
+// 2^24); kept elements are scaled by 1 / (1 - rate). `step` is the optimizer's step count
+// before this step (cursor.t minus `t_back`: the forward pass runs before the loss kernel
+// advances the cursor, the backward pass after), so forward and backward of a step draw the
+// same mask and every step draws a new one.
+// At evaluation the host records `identity`, a copy.
+// backward multiplies by the derivative of the activation that produced x (DACT: 0 none,
+// 1 relu, 2 sigmoid), given its output in `aux` (= x).
+
+override DACT: u32 = 0u;
+
+struct Params {
+    n: u32,
+    threshold: u32,
+    scale: f32,
+    seed: u32,
+    t_back: u32,
+    grid_width: u32, // invocations per grid row: workgroups in x * 256
+    _pad0: u32,
+    _pad1: u32,
+}
+
+struct Cursor {
+    step: u32,
+    t: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>; // forward: x; backward: dy
+@group(0) @binding(2) var<storage, read> aux: array<f32>; // backward: the activation output x
+@group(0) @binding(3) var<storage, read> cursor: Cursor;
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+
+// PCG-style integer hash (Jarzynski and Olano, "Hash Functions for GPU Rendering", 2020).
+fn pcg_hash(v: u32) -> u32 {
+    let state = v * 747796405u + 2891336453u;
+    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+    return (word >> 22u) ^ word;
+}
+
+fn kept(i: u32) -> bool {
+    let step = cursor.t - p.t_back;
+    return (pcg_hash(pcg_hash(pcg_hash(i) ^ step) ^ p.seed) >> 8u) >= p.threshold;
+}
+
+fn flat_id(gid: vec3<u32>) -> u32 {
+    return gid.x + gid.y * p.grid_width;
+}
+
+@compute @workgroup_size(256)
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = flat_id(gid);
+    if (i >= p.n) {
+        return;
+    }
+    dst[i] = select(0.0, src[i] * p.scale, kept(i));
+}
+
+@compute @workgroup_size(256)
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = flat_id(gid);
+    if (i >= p.n) {
+        return;
+    }
+    var v = select(0.0, src[i] * p.scale, kept(i));
+    if (DACT == 1u) {
+        v = select(0.0, v, aux[i] > 0.0);
+    } else if (DACT == 2u) {
+        let h = aux[i];
+        v = v * h * (1.0 - h);
+    }
+    dst[i] = v;
+}
+
+@compute @workgroup_size(256)
+fn identity(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = flat_id(gid);
+    if (i >= p.n) {
+        return;
+    }
+    dst[i] = src[i];
+}

@@ -1,0 +1,152 @@
+// pool: 2-D max and average pooling, NHWC, `valid` windows (Keras's floor: 11x11 pooled by
+// 2 gives 5x5), any window size and stride.
+//
+// x: [batch, in_h, in_w, c]; y: [batch, out_h, out_w, c].
+// argmax: [batch, out_h, out_w, c] u32, the flat index into x of the window's first maximum,
+//         kept by max_forward for max_backward.
+// Backward kernels are gathers over the input (each input pixel sums the windows that cover
+// it), so they need no atomics and are deterministic; their epilogue multiplies by the
+// derivative of the activation that produced x (DACT: 0 none, 1 relu, 2 sigmoid), given its
+// output in `aux` (= x).
+
+override DACT: u32 = 0u;
+
+struct Geom {
+    batch: u32,
+    in_h: u32,
+    in_w: u32,
+    c: u32,
+    out_h: u32,
+    out_w: u32,
+    p_h: u32,
+    p_w: u32,
+    stride_h: u32,
+    stride_w: u32,
+    grid_width: u32, // invocations per grid row: workgroups in x * 256
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> g: Geom;
+@group(0) @binding(1) var<storage, read> src: array<f32>; // forward: x; backward: dy
+@group(0) @binding(2) var<storage, read> aux: array<f32>; // backward: the activation output x
+@group(0) @binding(3) var<storage, read_write> argmax: array<u32>;
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>; // forward: y; backward: dx
+
+fn flat_id(gid: vec3<u32>) -> u32 {
+    return gid.x + gid.y * g.grid_width;
+}
+
+fn x_index(b: u32, ih: u32, iw: u32, c: u32) -> u32 {
+    return ((b * g.in_h + ih) * g.in_w + iw) * g.c + c;
+}
+
+fn grad_activation(v: f32, id: u32) -> f32 {
+    if (DACT == 1u) {
+        return select(0.0, v, aux[id] > 0.0);
+    } else if (DACT == 2u) {
+        let h = aux[id];
+        return v * h * (1.0 - h);
+    }
+    return v;
+}
+
+@compute @workgroup_size(256)
+fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let id = flat_id(gid);
+    if (id >= g.batch * g.out_h * g.out_w * g.c) {
+        return;
+    }
+    let c = id % g.c;
+    let ow = (id / g.c) % g.out_w;
+    let oh = (id / (g.c * g.out_w)) % g.out_h;
+    let b = id / (g.c * g.out_w * g.out_h);
+    var best = x_index(b, oh * g.stride_h, ow * g.stride_w, c);
+    var best_v = src[best];
+    for (var ph = 0u; ph < g.p_h; ph++) {
+        for (var pw = 0u; pw < g.p_w; pw++) {
+            let i = x_index(b, oh * g.stride_h + ph, ow * g.stride_w + pw, c);
+            let v = src[i];
+            if (v > best_v) {
+                best_v = v;
+                best = i;
+            }
+        }
+    }
+    dst[id] = best_v;
+    argmax[id] = best;
+}
+
+@compute @workgroup_size(256)
+fn avg_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let id = flat_id(gid);
+    if (id >= g.batch * g.out_h * g.out_w * g.c) {
+        return;
+    }
+    let c = id % g.c;
+    let ow = (id / g.c) % g.out_w;
+    let oh = (id / (g.c * g.out_w)) % g.out_h;
+    let b = id / (g.c * g.out_w * g.out_h);
+    var sum = 0.0;
+    for (var ph = 0u; ph < g.p_h; ph++) {
+        for (var pw = 0u; pw < g.p_w; pw++) {
+            sum += src[x_index(b, oh * g.stride_h + ph, ow * g.stride_w + pw, c)];
+        }
+    }
+    dst[id] = sum / f32(g.p_h * g.p_w);
+}
+
+// Output rows oh whose window covers input row ih: oh*stride <= ih < oh*stride + p, as the
+// half-open range [first, last).
+fn covering(i: u32, p: u32, stride: u32, out: u32) -> vec2<u32> {
+    var first = 0u;
+    if (i + 1u > p) {
+        first = (i + 1u - p + stride - 1u) / stride;
+    }
+    let last = min(i / stride + 1u, out);
+    return vec2<u32>(first, last);
+}
+
+@compute @workgroup_size(256)
+fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let id = flat_id(gid);
+    if (id >= g.batch * g.in_h * g.in_w * g.c) {
+        return;
+    }
+    let c = id % g.c;
+    let iw = (id / g.c) % g.in_w;
+    let ih = (id / (g.c * g.in_w)) % g.in_h;
+    let b = id / (g.c * g.in_w * g.in_h);
+    let rows = covering(ih, g.p_h, g.stride_h, g.out_h);
+    let cols = covering(iw, g.p_w, g.stride_w, g.out_w);
+    var sum = 0.0;
+    for (var oh = rows.x; oh < rows.y; oh++) {
+        for (var ow = cols.x; ow < cols.y; ow++) {
+            let o = ((b * g.out_h + oh) * g.out_w + ow) * g.c + c;
+            if (argmax[o] == id) {
+                sum += src[o];
+            }
+        }
+    }
+    dst[id] = grad_activation(sum, id);
+}
+
+@compute @workgroup_size(256)
+fn avg_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let id = flat_id(gid);
+    if (id >= g.batch * g.in_h * g.in_w * g.c) {
+        return;
+    }
+    let c = id % g.c;
+    let iw = (id / g.c) % g.in_w;
+    let ih = (id / (g.c * g.in_w)) % g.in_h;
+    let b = id / (g.c * g.in_w * g.in_h);
+    let rows = covering(ih, g.p_h, g.stride_h, g.out_h);
+    let cols = covering(iw, g.p_w, g.stride_w, g.out_w);
+    var sum = 0.0;
+    for (var oh = rows.x; oh < rows.y; oh++) {
+        for (var ow = cols.x; ow < cols.y; ow++) {
+            sum += src[((b * g.out_h + oh) * g.out_w + ow) * g.c + c];
+        }
+    }
+    dst[id] = grad_activation(sum / f32(g.p_h * g.p_w), id);
+}
