@@ -101,7 +101,7 @@ fn main() {
             None,
             View::whole(c),
         );
-        let s = time_launch(&ctx, &[launch]);
+        let s = time_launch(&ctx, &launch);
         let flops = 2.0 * (m * n * k) as f64;
         println!(
             "{name:<24} {:>14} {:>10.3} {:>10.2}",
@@ -123,7 +123,7 @@ fn main() {
             None,
             View::whole(&c),
         );
-        let s = time_launch(&ctx, &[launch]);
+        let s = time_launch(&ctx, &launch);
         let flops = 2.0 * (size * size * size) as f64;
         println!(
             "{:<24} {:>14} {:>10.3} {:>10.2}",

@@ -1,14 +1,16 @@
 // bias_grad: db[n] = sum over rows m of dy[m, n].
 //
-// dy: [rows, cols] row-major; db: [cols]. One invocation per column, summing down the rows:
-// neighbouring invocations read neighbouring addresses, and the sum needs no atomics, so it is
-// deterministic. Rows are few (the batch), so a column-parallel loop is enough here.
+// dy: [rows, cols] row-major; db: [cols], or [splits, cols] partial sums when splits > 1.
+// One invocation per column and row slice (grid y = slice), summing down its rows:
+// neighbouring invocations read neighbouring addresses and no atomics are needed, so the sum
+// is deterministic. A convolution's bias gradient sums batch*h*w rows over few channels: the
+// slices keep the device busy, and matmul's `sum_splits` adds them in a fixed order.
 
 struct Dims {
     rows: u32,
     cols: u32,
-    _pad0: u32,
-    _pad1: u32,
+    splits: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> dims: Dims;
@@ -18,12 +20,16 @@ struct Dims {
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let col = gid.x;
+    let z = gid.y;
     if (col >= dims.cols) {
         return;
     }
+    let chunk = (dims.rows + dims.splits - 1u) / dims.splits;
+    let begin = min(z * chunk, dims.rows);
+    let end = min(begin + chunk, dims.rows);
     var sum = 0.0;
-    for (var row = 0u; row < dims.rows; row++) {
+    for (var row = begin; row < end; row++) {
         sum += dy[row * dims.cols + col];
     }
-    db[col] = sum;
+    db[z * dims.cols + col] = sum;
 }

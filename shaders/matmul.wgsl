@@ -25,11 +25,31 @@ override BIAS: bool = false;
 override ACT: u32 = 0u;
 override DACT: u32 = 0u;
 
+// With splits > 1 (split-K, for products whose output is too small to keep the device busy
+// but whose K is long, such as a convolution's dW), grid z picks a slice of K and each slice
+// writes raw partial sums to c[split, m, n]; `sum_splits` then adds the slices in a fixed
+// order (deterministic, no atomics) and applies the epilogue.
 struct Dims {
     m: u32,
     n: u32,
     k: u32,
-    _pad: u32,
+    splits: u32,
+}
+
+// The K range [x, y) of split `z`.
+fn k_range(z: u32) -> vec2<u32> {
+    let chunk = (dims.k + dims.splits - 1u) / dims.splits;
+    let begin = min(z * chunk, dims.k);
+    return vec2<u32>(begin, min(begin + chunk, dims.k));
+}
+
+// Stores an output element: through the epilogue, or raw into split z's slice.
+fn store(row: u32, col: u32, z: u32, v: f32) {
+    if (dims.splits > 1u) {
+        c[(z * dims.m + row) * dims.n + col] = v;
+    } else {
+        c[row * dims.n + col] = epilogue(v, row, col);
+    }
 }
 
 @group(0) @binding(0) var<uniform> dims: Dims;
@@ -90,8 +110,9 @@ fn tile4(@builtin(global_invocation_id) gid: vec3<u32>) {
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
-    let k4 = dims.k & ~3u;
-    var k = 0u;
+    let ks = k_range(gid.z);
+    let k4 = ks.x + ((ks.y - ks.x) & ~3u);
+    var k = ks.x;
     for (; k < k4; k += 4u) {
         // a_i holds op(A)[r_i, k..k+4]; b_j holds op(B)[k+j, cl].
         let a0 = vec4<f32>(load_a(r.x, k), load_a(r.x, k + 1u), load_a(r.x, k + 2u), load_a(r.x, k + 3u));
@@ -107,7 +128,7 @@ fn tile4(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc3 += a3[j] * bj;
         }
     }
-    for (; k < dims.k; k++) {
+    for (; k < ks.y; k++) {
         let bk = vec4<f32>(load_b(k, cl.x), load_b(k, cl.y), load_b(k, cl.z), load_b(k, cl.w));
         acc0 += load_a(r.x, k) * bk;
         acc1 += load_a(r.y, k) * bk;
@@ -124,7 +145,7 @@ fn tile4(@builtin(global_invocation_id) gid: vec3<u32>) {
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + j;
             if (col < dims.n) {
-                c[row * dims.n + col] = epilogue(acc[i][j], row, col);
+                store(row, col, gid.z, acc[i][j]);
             }
         }
     }
@@ -136,14 +157,14 @@ fn clamp4(start: u32, last: u32) -> vec4<u32> {
 }
 
 // Writes row `row`, columns col0..col0+3 of C through the epilogue.
-fn store4(row: u32, col0: u32, v: vec4<f32>) {
+fn store4(row: u32, col0: u32, z: u32, v: vec4<f32>) {
     if (row >= dims.m) {
         return;
     }
     for (var j = 0u; j < 4u; j++) {
         let col = col0 + j;
         if (col < dims.n) {
-            c[row * dims.n + col] = epilogue(v[j], row, col);
+            store(row, col, z, v[j]);
         }
     }
 }
@@ -187,7 +208,8 @@ fn tile16(@builtin(global_invocation_id) gid: vec3<u32>) {
     var acc13_0 = vec4<f32>(); var acc13_1 = vec4<f32>(); var acc13_2 = vec4<f32>(); var acc13_3 = vec4<f32>();
     var acc14_0 = vec4<f32>(); var acc14_1 = vec4<f32>(); var acc14_2 = vec4<f32>(); var acc14_3 = vec4<f32>();
     var acc15_0 = vec4<f32>(); var acc15_1 = vec4<f32>(); var acc15_2 = vec4<f32>(); var acc15_3 = vec4<f32>();
-    for (var k = 0u; k < dims.k; k++) {
+    let ks = k_range(gid.z);
+    for (var k = ks.x; k < ks.y; k++) {
         let ka = select(k, k * dims.m, TRANS_A);
         let kb = select(k * dims.n, k, TRANS_B);
         let b0 = vec4<f32>(b[cb0.x + kb], b[cb0.y + kb], b[cb0.z + kb], b[cb0.w + kb]);
@@ -215,20 +237,37 @@ fn tile16(@builtin(global_invocation_id) gid: vec3<u32>) {
         acc14_0 += a3.z * b0; acc14_1 += a3.z * b1; acc14_2 += a3.z * b2; acc14_3 += a3.z * b3;
         acc15_0 += a3.w * b0; acc15_1 += a3.w * b1; acc15_2 += a3.w * b2; acc15_3 += a3.w * b3;
     }
-    store4(row0, col0, acc0_0); store4(row0, col0 + 4u, acc0_1); store4(row0, col0 + 8u, acc0_2); store4(row0, col0 + 12u, acc0_3);
-    store4(row0 + 1u, col0, acc1_0); store4(row0 + 1u, col0 + 4u, acc1_1); store4(row0 + 1u, col0 + 8u, acc1_2); store4(row0 + 1u, col0 + 12u, acc1_3);
-    store4(row0 + 2u, col0, acc2_0); store4(row0 + 2u, col0 + 4u, acc2_1); store4(row0 + 2u, col0 + 8u, acc2_2); store4(row0 + 2u, col0 + 12u, acc2_3);
-    store4(row0 + 3u, col0, acc3_0); store4(row0 + 3u, col0 + 4u, acc3_1); store4(row0 + 3u, col0 + 8u, acc3_2); store4(row0 + 3u, col0 + 12u, acc3_3);
-    store4(row0 + 4u, col0, acc4_0); store4(row0 + 4u, col0 + 4u, acc4_1); store4(row0 + 4u, col0 + 8u, acc4_2); store4(row0 + 4u, col0 + 12u, acc4_3);
-    store4(row0 + 5u, col0, acc5_0); store4(row0 + 5u, col0 + 4u, acc5_1); store4(row0 + 5u, col0 + 8u, acc5_2); store4(row0 + 5u, col0 + 12u, acc5_3);
-    store4(row0 + 6u, col0, acc6_0); store4(row0 + 6u, col0 + 4u, acc6_1); store4(row0 + 6u, col0 + 8u, acc6_2); store4(row0 + 6u, col0 + 12u, acc6_3);
-    store4(row0 + 7u, col0, acc7_0); store4(row0 + 7u, col0 + 4u, acc7_1); store4(row0 + 7u, col0 + 8u, acc7_2); store4(row0 + 7u, col0 + 12u, acc7_3);
-    store4(row0 + 8u, col0, acc8_0); store4(row0 + 8u, col0 + 4u, acc8_1); store4(row0 + 8u, col0 + 8u, acc8_2); store4(row0 + 8u, col0 + 12u, acc8_3);
-    store4(row0 + 9u, col0, acc9_0); store4(row0 + 9u, col0 + 4u, acc9_1); store4(row0 + 9u, col0 + 8u, acc9_2); store4(row0 + 9u, col0 + 12u, acc9_3);
-    store4(row0 + 10u, col0, acc10_0); store4(row0 + 10u, col0 + 4u, acc10_1); store4(row0 + 10u, col0 + 8u, acc10_2); store4(row0 + 10u, col0 + 12u, acc10_3);
-    store4(row0 + 11u, col0, acc11_0); store4(row0 + 11u, col0 + 4u, acc11_1); store4(row0 + 11u, col0 + 8u, acc11_2); store4(row0 + 11u, col0 + 12u, acc11_3);
-    store4(row0 + 12u, col0, acc12_0); store4(row0 + 12u, col0 + 4u, acc12_1); store4(row0 + 12u, col0 + 8u, acc12_2); store4(row0 + 12u, col0 + 12u, acc12_3);
-    store4(row0 + 13u, col0, acc13_0); store4(row0 + 13u, col0 + 4u, acc13_1); store4(row0 + 13u, col0 + 8u, acc13_2); store4(row0 + 13u, col0 + 12u, acc13_3);
-    store4(row0 + 14u, col0, acc14_0); store4(row0 + 14u, col0 + 4u, acc14_1); store4(row0 + 14u, col0 + 8u, acc14_2); store4(row0 + 14u, col0 + 12u, acc14_3);
-    store4(row0 + 15u, col0, acc15_0); store4(row0 + 15u, col0 + 4u, acc15_1); store4(row0 + 15u, col0 + 8u, acc15_2); store4(row0 + 15u, col0 + 12u, acc15_3);
+    store4(row0, col0, gid.z, acc0_0); store4(row0, col0 + 4u, gid.z, acc0_1); store4(row0, col0 + 8u, gid.z, acc0_2); store4(row0, col0 + 12u, gid.z, acc0_3);
+    store4(row0 + 1u, col0, gid.z, acc1_0); store4(row0 + 1u, col0 + 4u, gid.z, acc1_1); store4(row0 + 1u, col0 + 8u, gid.z, acc1_2); store4(row0 + 1u, col0 + 12u, gid.z, acc1_3);
+    store4(row0 + 2u, col0, gid.z, acc2_0); store4(row0 + 2u, col0 + 4u, gid.z, acc2_1); store4(row0 + 2u, col0 + 8u, gid.z, acc2_2); store4(row0 + 2u, col0 + 12u, gid.z, acc2_3);
+    store4(row0 + 3u, col0, gid.z, acc3_0); store4(row0 + 3u, col0 + 4u, gid.z, acc3_1); store4(row0 + 3u, col0 + 8u, gid.z, acc3_2); store4(row0 + 3u, col0 + 12u, gid.z, acc3_3);
+    store4(row0 + 4u, col0, gid.z, acc4_0); store4(row0 + 4u, col0 + 4u, gid.z, acc4_1); store4(row0 + 4u, col0 + 8u, gid.z, acc4_2); store4(row0 + 4u, col0 + 12u, gid.z, acc4_3);
+    store4(row0 + 5u, col0, gid.z, acc5_0); store4(row0 + 5u, col0 + 4u, gid.z, acc5_1); store4(row0 + 5u, col0 + 8u, gid.z, acc5_2); store4(row0 + 5u, col0 + 12u, gid.z, acc5_3);
+    store4(row0 + 6u, col0, gid.z, acc6_0); store4(row0 + 6u, col0 + 4u, gid.z, acc6_1); store4(row0 + 6u, col0 + 8u, gid.z, acc6_2); store4(row0 + 6u, col0 + 12u, gid.z, acc6_3);
+    store4(row0 + 7u, col0, gid.z, acc7_0); store4(row0 + 7u, col0 + 4u, gid.z, acc7_1); store4(row0 + 7u, col0 + 8u, gid.z, acc7_2); store4(row0 + 7u, col0 + 12u, gid.z, acc7_3);
+    store4(row0 + 8u, col0, gid.z, acc8_0); store4(row0 + 8u, col0 + 4u, gid.z, acc8_1); store4(row0 + 8u, col0 + 8u, gid.z, acc8_2); store4(row0 + 8u, col0 + 12u, gid.z, acc8_3);
+    store4(row0 + 9u, col0, gid.z, acc9_0); store4(row0 + 9u, col0 + 4u, gid.z, acc9_1); store4(row0 + 9u, col0 + 8u, gid.z, acc9_2); store4(row0 + 9u, col0 + 12u, gid.z, acc9_3);
+    store4(row0 + 10u, col0, gid.z, acc10_0); store4(row0 + 10u, col0 + 4u, gid.z, acc10_1); store4(row0 + 10u, col0 + 8u, gid.z, acc10_2); store4(row0 + 10u, col0 + 12u, gid.z, acc10_3);
+    store4(row0 + 11u, col0, gid.z, acc11_0); store4(row0 + 11u, col0 + 4u, gid.z, acc11_1); store4(row0 + 11u, col0 + 8u, gid.z, acc11_2); store4(row0 + 11u, col0 + 12u, gid.z, acc11_3);
+    store4(row0 + 12u, col0, gid.z, acc12_0); store4(row0 + 12u, col0 + 4u, gid.z, acc12_1); store4(row0 + 12u, col0 + 8u, gid.z, acc12_2); store4(row0 + 12u, col0 + 12u, gid.z, acc12_3);
+    store4(row0 + 13u, col0, gid.z, acc13_0); store4(row0 + 13u, col0 + 4u, gid.z, acc13_1); store4(row0 + 13u, col0 + 8u, gid.z, acc13_2); store4(row0 + 13u, col0 + 12u, gid.z, acc13_3);
+    store4(row0 + 14u, col0, gid.z, acc14_0); store4(row0 + 14u, col0 + 4u, gid.z, acc14_1); store4(row0 + 14u, col0 + 8u, gid.z, acc14_2); store4(row0 + 14u, col0 + 12u, gid.z, acc14_3);
+    store4(row0 + 15u, col0, gid.z, acc15_0); store4(row0 + 15u, col0 + 4u, gid.z, acc15_1); store4(row0 + 15u, col0 + 8u, gid.z, acc15_2); store4(row0 + 15u, col0 + 12u, gid.z, acc15_3);
+}
+
+// c[i] = epilogue(Σ_z a[z, i]) over the m*n outputs of a split-K product (a: the partials
+// [splits, m, n]); one invocation per output, 2-D grid of 8x8 workgroups over (n, m).
+@compute @workgroup_size(8, 8)
+fn sum_splits(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row = gid.y;
+    let col = gid.x;
+    if (row >= dims.m || col >= dims.n) {
+        return;
+    }
+    let i = row * dims.n + col;
+    var sum = 0.0;
+    for (var z = 0u; z < dims.splits; z++) {
+        sum += a[z * dims.m * dims.n + i];
+    }
+    c[i] = epilogue(sum, row, col);
 }

@@ -25,11 +25,13 @@ use support::{assert_within, gpu, random_f32};
 
 const U: f32 = 1.0 / (1u32 << 24) as f32;
 
-fn run(ctx: &GpuContext, launch: &Launch) {
+fn run(ctx: &GpuContext, launches: &[Launch]) {
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     {
         let mut pass = encoder.begin_compute_pass(&Default::default());
-        launch.record(&mut pass);
+        for launch in launches {
+            launch.record(&mut pass);
+        }
     }
     ctx.submit_and_wait(encoder)
         .expect("kernel ran without GPU errors");
@@ -123,6 +125,25 @@ fn both_tiles(ctx: &GpuContext) -> [Kernels; 2] {
     ]
 }
 
+/// Split-K: the product over slices of K, then their sum with the epilogue, for each tile,
+/// with slice counts that do and do not divide K.
+#[test]
+fn matmul_split_k_matches_the_twin() {
+    let ctx = gpu();
+    for tile in [MatmulTile::Tile4, MatmulTile::Tile16] {
+        for splits in [2, 7] {
+            let kernels = Kernels::new(&ctx).with_matmul_tile(tile).with_splits(splits);
+            let dw = MatmulVariant { trans_a: true, ..Default::default() };
+            check_matmul(&ctx, &kernels, dw, (9, 6, 1000), 600);
+            check_matmul(&ctx, &kernels, dw, (54, 16, 333), 601);
+            let fwd = MatmulVariant { bias: true, act: EpilogueAct::Relu, ..Default::default() };
+            check_matmul(&ctx, &kernels, fwd, (7, 33, 50), 602);
+            let dx = MatmulVariant { trans_b: true, dact: EpilogueAct::Sigmoid, ..Default::default() };
+            check_matmul(&ctx, &kernels, dx, (20, 9, 64), 603);
+        }
+    }
+}
+
 #[test]
 fn matmul_forward_variants_match_the_twin() {
     let ctx = gpu();
@@ -194,24 +215,24 @@ fn matmul_transposed_variants(ctx: &GpuContext, kernels: &Kernels) {
 #[test]
 fn bias_grad_matches_the_twin() {
     let ctx = gpu();
-    let kernels = Kernels::new(&ctx);
-    for (seed, (rows, cols)) in [(1, 1), (127, 10), (33, 513), (1, 784)]
-        .into_iter()
-        .enumerate()
-    {
+    // (86528, 6): the first convolution of lenet at batch 128 (rows = 128*26*26), where the
+    // rows are split into slices on their own.
+    let shapes = [(1, 1), (127, 10), (33, 513), (1, 784), (86528, 6)];
+    for (seed, (rows, cols)) in shapes.into_iter().enumerate() {
         let dy = random_f32(rows * cols, seed as u64, -1.0, 1.0);
         let gdy = ctx.storage_init("dy", &dy);
         let gdb = ctx.storage("db", (cols * 4) as u64);
-        run(
-            &ctx,
-            &kernels.bias_grad(&ctx, rows, cols, View::whole(&gdy), View::whole(&gdb)),
-        );
-        let got = ctx.read_f32(&gdb, 0, cols).unwrap();
         let want = ops::bias_grad(&dy, rows, cols);
-        let scale = ops::bias_grad(&dy.iter().map(|x| x.abs()).collect::<Vec<_>>(), rows, cols);
-        assert_within(&format!("bias_grad {rows}x{cols}"), &got, &want, |i| {
-            2.0 * rows as f32 * U * scale[i] + 1e-6
-        });
+        let abs: Vec<f32> = dy.iter().map(|x| x.abs()).collect();
+        let scale = ops::bias_grad(&abs, rows, cols);
+        let variants = [("", Kernels::new(&ctx)), (" in 4 slices", Kernels::new(&ctx).with_splits(4))];
+        for (what, k) in variants {
+            run(&ctx, &k.bias_grad(&ctx, rows, cols, View::whole(&gdy), View::whole(&gdb)));
+            let got = ctx.read_f32(&gdb, 0, cols).unwrap();
+            assert_within(&format!("bias_grad {rows}x{cols}{what}"), &got, &want, |i| {
+                2.0 * rows as f32 * U * scale[i] + 1e-6
+            });
+        }
     }
 }
 
@@ -246,7 +267,7 @@ fn gather_matches_the_twin_including_the_short_last_batch() {
             View::whole(&gx),
             View::whole(&gy),
         );
-        run(&ctx, &launch);
+        run(&ctx, &[launch]);
         let x = ctx.read_f32(&gx, 0, batch * bytes).unwrap();
         let y = ctx.read_u32(&gy, 0, batch).unwrap();
         let (want_x, want_y) = ops::gather(&images, &labels, &order, step, batch, bytes);
@@ -300,7 +321,7 @@ fn check_softmax_xent(
         View::whole(&gmetrics),
         View::whole(&gcursor),
     );
-    run(ctx, &launch);
+    run(ctx, &[launch]);
     let want = ops::softmax_xent(&logits, &labels, classes);
     let got = ctx.read_f32(&gd, 0, batch * classes).unwrap();
     let what = format!("softmax_xent {batch}x{classes} ({pad_rows} padding rows)");
@@ -377,7 +398,7 @@ fn optimizers_match_their_twins() {
         };
         run(
             &ctx,
-            &kernels.optimizer(
+            &[kernels.optimizer(
                 &ctx,
                 kind,
                 hyper,
@@ -386,7 +407,7 @@ fn optimizers_match_their_twins() {
                 Some(View::whole(&gs1)),
                 Some(View::whole(&gs2)),
                 View::whole(&gcursor),
-            ),
+            )],
         );
         match kind {
             OptimizerKind::Sgd => ops::sgd(&mut w, &g, lr),

@@ -446,9 +446,8 @@ impl<'a> Builder<'a> {
             Op::Conv2d(w) => {
                 let g = geom(&w, batch);
                 let cols = View::whole(self.bufs.cols[i].as_ref().expect("conv has cols"));
-                vec![
-                    k.im2col(ctx, g, input, cols),
-                    k.matmul(
+                let mut launches = vec![k.im2col(ctx, g, input, cols)];
+                launches.extend(k.matmul(
                         ctx,
                         "conv2d forward",
                         MatmulVariant {
@@ -462,8 +461,8 @@ impl<'a> Builder<'a> {
                         Some(self.tensor(i, 1, self.params)),
                         None,
                         out,
-                    ),
-                ]
+                    ));
+                launches
             }
             Op::MaxPool(w) | Op::AvgPool(w) => {
                 let (kind, argmax) = match (&l.op, &self.bufs.argmax[i]) {
@@ -473,7 +472,7 @@ impl<'a> Builder<'a> {
                 vec![k.pool_forward(ctx, kind, geom(&w, batch), input, argmax, out)]
             }
             Op::Flatten => Vec::new(),
-            Op::Dense { fan_in, units } => vec![k.matmul(
+            Op::Dense { fan_in, units } => k.matmul(
                 ctx,
                 "dense forward",
                 MatmulVariant {
@@ -487,7 +486,7 @@ impl<'a> Builder<'a> {
                 Some(self.tensor(i, 1, self.params)),
                 None,
                 out,
-            )],
+            ),
             Op::Dropout { rate } => vec![k.dropout(
                 ctx,
                 if training {
@@ -555,7 +554,7 @@ impl<'a> Builder<'a> {
             Op::Conv2d(w) => {
                 let g = geom(&w, batch);
                 let cols = View::whole(self.bufs.cols[i].as_ref().expect("conv has cols"));
-                launches.push(k.matmul(
+                launches.extend(k.matmul(
                     ctx,
                     "conv2d dW",
                     MatmulVariant {
@@ -569,10 +568,10 @@ impl<'a> Builder<'a> {
                     None,
                     self.tensor(i, 0, self.grads),
                 ));
-                launches.push(k.bias_grad(ctx, g.rows(), w.output.c, dout, self.tensor(i, 1, self.grads)));
+                launches.extend(k.bias_grad(ctx, g.rows(), w.output.c, dout, self.tensor(i, 1, self.grads)));
                 if need_dx {
                     let dcols = View::whole(self.bufs.dcols.as_ref().expect("dcols scratch"));
-                    launches.push(k.matmul(
+                    launches.extend(k.matmul(
                         ctx,
                         "conv2d dcols",
                         MatmulVariant {
@@ -601,7 +600,7 @@ impl<'a> Builder<'a> {
             // Aliased buffers: the gradient is already where the layer below reads it.
             Op::Flatten => {}
             Op::Dense { fan_in, units } => {
-                launches.push(k.matmul(
+                launches.extend(k.matmul(
                     ctx,
                     "dense dW",
                     MatmulVariant {
@@ -615,9 +614,9 @@ impl<'a> Builder<'a> {
                     None,
                     self.tensor(i, 0, self.grads),
                 ));
-                launches.push(k.bias_grad(ctx, batch, units, dout, self.tensor(i, 1, self.grads)));
+                launches.extend(k.bias_grad(ctx, batch, units, dout, self.tensor(i, 1, self.grads)));
                 if need_dx {
-                    launches.push(k.matmul(
+                    launches.extend(k.matmul(
                         ctx,
                         "dense dx",
                         MatmulVariant {

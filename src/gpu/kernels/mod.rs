@@ -198,6 +198,8 @@ pub struct Kernels {
     cpu_adapter: bool,
     /// Set by tests to run one tile shape whatever the adapter and size.
     forced_tile: Option<MatmulTile>,
+    /// Set by tests to split every reduction into this many slices.
+    forced_splits: Option<usize>,
 }
 
 /// Fewest 16x16 output tiles for which the big tile pays on a CPU adapter.
@@ -368,7 +370,15 @@ impl Kernels {
             max_workgroups: ctx.limits.max_compute_workgroups_per_dimension,
             cpu_adapter: ctx.info.device_type == wgpu::DeviceType::Cpu,
             forced_tile: None,
+            forced_splits: None,
         }
+    }
+
+    /// Splits every matmul's K and every bias gradient's rows into `splits` slices from now on
+    /// (tests check split-K at small shapes).
+    pub fn with_splits(mut self, splits: usize) -> Kernels {
+        self.forced_splits = Some(splits);
+        self
     }
 
     /// Uses `tile` for every matmul recorded from now on (tests run both on any adapter).
@@ -511,7 +521,20 @@ impl Kernels {
         }
     }
 
-    /// `c[m, n] = epilogue(op(a) · op(b))`, see `matmul.wgsl` for layouts.
+    /// How many slices to split a reduction of length `k` into when only `parallel`
+    /// invocations would run otherwise: enough slices to keep the adapter busy (~256 lanes on
+    /// a CPU adapter, ~16k threads on a GPU), each at least 256 long, at most 64.
+    fn splits(&self, parallel: usize, k: usize) -> usize {
+        if let Some(s) = self.forced_splits {
+            return s.clamp(1, k.max(1));
+        }
+        let target: usize = if self.cpu_adapter { 256 } else { 16384 };
+        target.div_ceil(parallel.max(1)).min(k / 256).clamp(1, 64)
+    }
+
+    /// `c[m, n] = epilogue(op(a) · op(b))`, see `matmul.wgsl` for layouts. One launch, or two
+    /// (partial products over slices of K, then their sum) when the output alone is too small
+    /// to keep the adapter busy.
     #[allow(clippy::too_many_arguments)]
     pub fn matmul(
         &self,
@@ -524,12 +547,8 @@ impl Kernels {
         bias: Option<View>,
         aux: Option<View>,
         c: View,
-    ) -> Launch {
-        assert_eq!(
-            variant.bias,
-            bias.is_some(),
-            "bias binding must match the variant"
-        );
+    ) -> Vec<Launch> {
+        assert_eq!(variant.bias, bias.is_some(), "bias binding must match the variant");
         assert_eq!(
             variant.dact != EpilogueAct::None,
             aux.is_some(),
@@ -545,59 +564,92 @@ impl Kernels {
         let tile = self
             .forced_tile
             .unwrap_or_else(|| MatmulTile::choose(self.cpu_adapter, m, n, k));
-        let pipeline = self.pipeline(
-            &self.matmul,
-            format!("matmul {tile:?} {variant:?}"),
-            tile.entry_point(),
-            &constants,
-        );
-        let params = ctx.uniform("matmul dims", &U32x4([m as u32, n as u32, k as u32, 0]));
+        let span = tile.span() as usize;
+        let per_tile = span / 8;
+        let splits = self.splits(m.div_ceil(per_tile) * n.div_ceil(per_tile), k);
+        let pipeline = |entry: &str| {
+            self.pipeline(&self.matmul, format!("matmul {entry} {variant:?}"), entry, &constants)
+        };
+        let dims = ctx.uniform("matmul dims", &U32x4([m as u32, n as u32, k as u32, splits as u32]));
         let dummy = View::whole(&self.dummy);
-        let bind_group = self.bind(
-            &self.matmul,
+        let partials = (splits > 1).then(|| ctx.storage("split-K partials", (splits * m * n * 4) as u64));
+        let product_out = partials.as_ref().map(View::whole).unwrap_or(c);
+        let bind = |a: View, out: View| {
+            self.bind(
+                &self.matmul,
+                label,
+                &[
+                    dims.as_entire_binding(),
+                    a.resource(),
+                    b.resource(),
+                    bias.unwrap_or(dummy).resource(),
+                    aux.unwrap_or(dummy).resource(),
+                    out.resource(),
+                ],
+            )
+        };
+        let mut launches = vec![Launch {
             label,
-            &[
-                params.as_entire_binding(),
-                a.resource(),
-                b.resource(),
-                bias.unwrap_or(dummy).resource(),
-                aux.unwrap_or(dummy).resource(),
-                c.resource(),
-            ],
-        );
-        Launch {
-            label,
-            pipeline,
-            bind_group,
-            workgroups: [
-                (n as u32).div_ceil(tile.span()),
-                (m as u32).div_ceil(tile.span()),
-                1,
-            ],
+            pipeline: pipeline(tile.entry_point()),
+            bind_group: bind(a, product_out),
+            workgroups: [(n as u32).div_ceil(span as u32), (m as u32).div_ceil(span as u32), splits as u32],
+        }];
+        if let Some(partials) = &partials {
+            launches.push(Launch {
+                label,
+                pipeline: pipeline("sum_splits"),
+                bind_group: bind(View::whole(partials), c),
+                workgroups: [(n as u32).div_ceil(8), (m as u32).div_ceil(8), 1],
+            });
         }
+        launches
     }
 
-    /// `db[n] = Σ_m dy[m, n]` for `dy: [rows, cols]`.
-    pub fn bias_grad(
-        &self,
-        ctx: &GpuContext,
-        rows: usize,
-        cols: usize,
-        dy: View,
-        db: View,
-    ) -> Launch {
-        let params = ctx.uniform("bias dims", &U32x4([rows as u32, cols as u32, 0, 0]));
-        let bind_group = self.bind(
-            &self.bias,
-            "bias_grad",
-            &[params.as_entire_binding(), dy.resource(), db.resource()],
-        );
-        Launch {
+    /// `db[n] = Σ_m dy[m, n]` for `dy: [rows, cols]`: one launch, or two (sums over slices of
+    /// rows, then their sum) when the columns alone are too few to keep the adapter busy.
+    pub fn bias_grad(&self, ctx: &GpuContext, rows: usize, cols: usize, dy: View, db: View) -> Vec<Launch> {
+        let splits = self.splits(cols, rows);
+        let params = ctx.uniform("bias dims", &U32x4([rows as u32, cols as u32, splits as u32, 0]));
+        let partials = (splits > 1).then(|| ctx.storage("bias partials", (splits * cols * 4) as u64));
+        let out = partials.as_ref().map(View::whole).unwrap_or(db);
+        let mut launches = vec![Launch {
             label: "bias_grad",
             pipeline: self.pipeline(&self.bias, "bias".into(), "main", &[]),
-            bind_group,
-            workgroups: [(cols as u32).div_ceil(64), 1, 1],
+            bind_group: self.bind(
+                &self.bias,
+                "bias_grad",
+                &[params.as_entire_binding(), dy.resource(), out.resource()],
+            ),
+            workgroups: [(cols as u32).div_ceil(64), splits as u32, 1],
+        }];
+        if let Some(partials) = &partials {
+            // The sum of a 1 x cols split-K "product" with no epilogue.
+            let dims = ctx.uniform("bias sum dims", &U32x4([1, cols as u32, rows as u32, splits as u32]));
+            let dummy = View::whole(&self.dummy);
+            launches.push(Launch {
+                label: "bias_grad",
+                pipeline: self.pipeline(
+                    &self.matmul,
+                    format!("matmul sum_splits {:?}", MatmulVariant::default()),
+                    "sum_splits",
+                    &[],
+                ),
+                bind_group: self.bind(
+                    &self.matmul,
+                    "bias_grad",
+                    &[
+                        dims.as_entire_binding(),
+                        View::whole(partials).resource(),
+                        dummy.resource(),
+                        dummy.resource(),
+                        dummy.resource(),
+                        db.resource(),
+                    ],
+                ),
+                workgroups: [(cols as u32).div_ceil(8), 1, 1],
+            });
         }
+        launches
     }
 
     /// Softmax cross-entropy over `logits: [batch, classes]`, adding into `metrics[slot]` and
