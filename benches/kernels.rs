@@ -43,6 +43,11 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(1)
     });
+    // `cargo bench -- MODEL`: time each launch of one training step of a preset.
+    if let Some(model) = std::env::args().skip(1).find(|a| !a.starts_with('-')) {
+        profile_step(&ctx, &model);
+        return;
+    }
     println!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
     let kernels = Kernels::new(&ctx);
     let (b, i, h) = (128usize, 784usize, 512usize);
@@ -163,4 +168,39 @@ fn main() {
         let s = time_launch(&ctx, &trainer.plan().train_step);
         println!("{model:<24} {b:>14} {:>10.3}", s * 1e3);
     }
+}
+
+/// Times every launch of one training step of `model` (batch 128, MNIST's shape) on its own.
+fn profile_step(ctx: &GpuContext, model: &str) {
+    let i = 784;
+    let n = 1024;
+    let split = |n: usize| Split {
+        images: (0..n * i).map(|p| (p * 31 % 251) as u8).collect(),
+        labels: (0..n).map(|s| (s % 10) as u8).collect(),
+    };
+    let data = Dataset {
+        dir: "<bench>".into(),
+        rows: 28,
+        cols: 28,
+        classes: 10,
+        train: split(n),
+        test: split(128),
+    };
+    let net = ModelSpec::preset(model, None, 10)
+        .unwrap()
+        .compile(Shape::new(28, 28, 1), 10)
+        .unwrap();
+    let trainer = Trainer::new(ctx, &net, &data, TrainConfig::default()).unwrap();
+    let mut total = 0.0;
+    for launch in &trainer.plan().train_step {
+        let s = time_launch(ctx, std::slice::from_ref(launch));
+        total += s;
+        println!(
+            "{:<20} {:?} {:>10.3} ms",
+            launch.label,
+            launch.workgroups,
+            s * 1e3
+        );
+    }
+    println!("total {:.3} ms", total * 1e3);
 }

@@ -33,7 +33,11 @@ impl fmt::Display for Error {
             // wgpu's messages span several lines ("Validation Error", "Caused by:", ...):
             // keep the promise of one line per error.
             Error::Gpu(msg) => {
-                let parts: Vec<&str> = msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+                let parts: Vec<&str> = msg
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect();
                 write!(f, "GPU: {}", parts.join(" "))
             }
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),

@@ -7,7 +7,10 @@ use shaderfit::model::{ModelSpec, Network, Op, Shape, PRESETS};
 const MNIST: Shape = Shape { h: 28, w: 28, c: 1 };
 
 fn net(name: &str) -> Network {
-    ModelSpec::preset(name, None, 10).unwrap().compile(MNIST, 10).unwrap()
+    ModelSpec::preset(name, None, 10)
+        .unwrap()
+        .compile(MNIST, 10)
+        .unwrap()
 }
 
 #[test]
@@ -30,10 +33,23 @@ fn parameter_counts_match_the_notebooks() {
 #[test]
 fn shapes_follow_keras() {
     let cnn = net("cnn");
-    let shapes: Vec<(usize, usize, usize)> = cnn.layers.iter().map(|l| (l.output.h, l.output.w, l.output.c)).collect();
+    let shapes: Vec<(usize, usize, usize)> = cnn
+        .layers
+        .iter()
+        .map(|l| (l.output.h, l.output.w, l.output.c))
+        .collect();
     assert_eq!(
         shapes,
-        [(26, 26, 32), (13, 13, 32), (11, 11, 64), (5, 5, 64), (3, 3, 64), (1, 1, 576), (1, 1, 512), (1, 1, 10)]
+        [
+            (26, 26, 32),
+            (13, 13, 32),
+            (11, 11, 64),
+            (5, 5, 64),
+            (3, 3, 64),
+            (1, 1, 576),
+            (1, 1, 512),
+            (1, 1, 10)
+        ]
     );
     let lenet = net("lenet");
     assert_eq!(lenet.layers[5].output.features(), 400);
@@ -56,7 +72,10 @@ fn same_padding_and_strides() {
     let n = spec.compile(Shape::new(11, 11, 1), 10).unwrap();
     // same, stride 2: ceil(11/2) = 6, total padding (6-1)*2+5-11 = 4: 2 above, 2 below.
     match n.layers[0].op {
-        Op::Conv2d(w) => assert_eq!((w.output.h, w.output.w, w.pad_top, w.pad_left), (6, 6, 2, 2)),
+        Op::Conv2d(w) => assert_eq!(
+            (w.output.h, w.output.w, w.pad_top, w.pad_left),
+            (6, 6, 2, 2)
+        ),
         _ => unreachable!(),
     }
     assert_eq!((n.layers[1].output.h, n.layers[1].output.w), (4, 5));
@@ -77,7 +96,10 @@ fn presets_round_trip_through_json() {
 fn json_error(text: &str) -> String {
     match ModelSpec::from_json("m", text) {
         Err(e) => e,
-        Ok(spec) => spec.compile(Shape::new(28, 28, 1), 10).unwrap_err().to_string(),
+        Ok(spec) => spec
+            .compile(Shape::new(28, 28, 1), 10)
+            .unwrap_err()
+            .to_string(),
     }
 }
 
@@ -99,7 +121,10 @@ fn json_errors_name_the_layer_and_field() {
     ];
     for (text, want) in cases {
         let got = json_error(text);
-        assert!(got.contains(want), "for {text}\n  got: {got}\n want: {want}");
+        assert!(
+            got.contains(want),
+            "for {text}\n  got: {got}\n want: {want}"
+        );
     }
 }
 
@@ -108,12 +133,27 @@ fn summary_prints_keras_table() {
     let text = summary(&net("mlp_bn"));
     assert!(text.starts_with("Model: \"mlp_bn\"\n"), "{text}");
     assert!(text.contains("│ dense (Dense)"), "{text}");
-    assert!(text.contains("│ batch_normalization (BatchNormalization)"), "{text}");
+    assert!(
+        text.contains("│ batch_normalization (BatchNormalization)"),
+        "{text}"
+    );
     assert!(text.contains("(None, 256)"), "{text}");
-    assert!(text.contains(" Total params: 246,442 (962.66 KB)"), "{text}");
-    assert!(text.contains(" Trainable params: 245,482 (958.91 KB)"), "{text}");
-    assert!(text.contains(" Non-trainable params: 960 (3.75 KB)"), "{text}");
+    assert!(
+        text.contains(" Total params: 246,442 (962.66 KB)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(" Trainable params: 245,482 (958.91 KB)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(" Non-trainable params: 960 (3.75 KB)"),
+        "{text}"
+    );
     let cnn = summary(&net("cnn"));
-    assert!(cnn.contains("(None, 26, 26, 32)") && cnn.contains("320"), "{cnn}");
+    assert!(
+        cnn.contains("(None, 26, 26, 32)") && cnn.contains("320"),
+        "{cnn}"
+    );
     assert!(cnn.contains(" Total params: 356,298 (1.36 MB)"), "{cnn}");
 }

@@ -132,13 +132,26 @@ fn matmul_split_k_matches_the_twin() {
     let ctx = gpu();
     for tile in [MatmulTile::Tile4, MatmulTile::Tile16] {
         for splits in [2, 7] {
-            let kernels = Kernels::new(&ctx).with_matmul_tile(tile).with_splits(splits);
-            let dw = MatmulVariant { trans_a: true, ..Default::default() };
+            let kernels = Kernels::new(&ctx)
+                .with_matmul_tile(tile)
+                .with_splits(splits);
+            let dw = MatmulVariant {
+                trans_a: true,
+                ..Default::default()
+            };
             check_matmul(&ctx, &kernels, dw, (9, 6, 1000), 600);
             check_matmul(&ctx, &kernels, dw, (54, 16, 333), 601);
-            let fwd = MatmulVariant { bias: true, act: EpilogueAct::Relu, ..Default::default() };
+            let fwd = MatmulVariant {
+                bias: true,
+                act: EpilogueAct::Relu,
+                ..Default::default()
+            };
             check_matmul(&ctx, &kernels, fwd, (7, 33, 50), 602);
-            let dx = MatmulVariant { trans_b: true, dact: EpilogueAct::Sigmoid, ..Default::default() };
+            let dx = MatmulVariant {
+                trans_b: true,
+                dact: EpilogueAct::Sigmoid,
+                ..Default::default()
+            };
             check_matmul(&ctx, &kernels, dx, (20, 9, 64), 603);
         }
     }
@@ -225,13 +238,22 @@ fn bias_grad_matches_the_twin() {
         let want = ops::bias_grad(&dy, rows, cols);
         let abs: Vec<f32> = dy.iter().map(|x| x.abs()).collect();
         let scale = ops::bias_grad(&abs, rows, cols);
-        let variants = [("", Kernels::new(&ctx)), (" in 4 slices", Kernels::new(&ctx).with_splits(4))];
+        let variants = [
+            ("", Kernels::new(&ctx)),
+            (" in 4 slices", Kernels::new(&ctx).with_splits(4)),
+        ];
         for (what, k) in variants {
-            run(&ctx, &k.bias_grad(&ctx, rows, cols, View::whole(&gdy), View::whole(&gdb)));
+            run(
+                &ctx,
+                &k.bias_grad(&ctx, rows, cols, View::whole(&gdy), View::whole(&gdb)),
+            );
             let got = ctx.read_f32(&gdb, 0, cols).unwrap();
-            assert_within(&format!("bias_grad {rows}x{cols}{what}"), &got, &want, |i| {
-                2.0 * rows as f32 * U * scale[i] + 1e-6
-            });
+            assert_within(
+                &format!("bias_grad {rows}x{cols}{what}"),
+                &got,
+                &want,
+                |i| 2.0 * rows as f32 * U * scale[i] + 1e-6,
+            );
         }
     }
 }

@@ -201,3 +201,116 @@ fn one_readback_per_epoch() {
     // And the epochs trained.
     assert!(reports[2].train.loss < reports[0].train.loss, "{reports:?}");
 }
+
+/// A small CNN with every layer kind: `same` and strided convolutions, batch normalisation
+/// after a convolution and after a dense layer, max and average pooling, dropout (so the
+/// masks must agree bit for bit), relu and sigmoid.
+fn cnn() -> Network {
+    ModelSpec::from_json(
+        "parity_cnn",
+        r#"{"input": [9, 9, 1], "layers": [
+            {"type": "conv2d", "filters": 4, "kernel": 3, "padding": "same", "activation": "relu"},
+            {"type": "batch_norm"},
+            {"type": "max_pool", "size": 2},
+            {"type": "conv2d", "filters": 5, "kernel": 2, "stride": 2, "activation": "sigmoid"},
+            {"type": "avg_pool", "size": [2, 1], "stride": 1},
+            {"type": "dropout", "rate": 0.3},
+            {"type": "flatten"},
+            {"type": "dense", "units": 7, "activation": "relu"},
+            {"type": "batch_norm", "momentum": 0.9},
+            {"type": "dropout", "rate": 0.2},
+            {"type": "dense", "units": 10, "activation": "softmax"}
+        ]}"#,
+    )
+    .unwrap()
+    .compile(Shape::new(9, 9, 1), 10)
+    .unwrap()
+}
+
+/// Three steps of the CNN (the last one short, so batch normalisation must leave padding rows
+/// out) match the reference: weights with the tolerance argued above, moving statistics
+/// likewise (they are means of activations, so 1e-5 relative), metrics exactly where integer.
+#[test]
+fn cnn_with_dropout_and_batch_norm_matches_the_reference() {
+    let ctx = gpu();
+    let net = cnn();
+    let data = synthetic_dataset(40, 24, 9, 9, 10);
+    for (i, optimizer) in [
+        Optimizer::from_name("adam", None, 0.0).unwrap(),
+        Optimizer::from_name("sgd", Some(0.05), 0.9).unwrap(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let seed = 21 + i as u64;
+        let mut trainer = Trainer::new(&ctx, &net, &data, config(optimizer, seed)).unwrap();
+        trainer.begin_epoch();
+        trainer.run_steps(3);
+        let got = trainer.read_params().unwrap();
+        let got_stats = trainer.read_stats().unwrap();
+        let metrics = trainer.read_metrics().unwrap();
+
+        let mut cpu = ReferenceModel::new(net.clone(), optimizer, seed);
+        let (train, _) = split_indices(data.train.len(), 0.0);
+        let order = epoch_order(&train, seed, 0);
+        let (mut loss, mut correct) = (0.0f64, 0);
+        for step in 0..3 {
+            let (x, y) = ops::gather(
+                &data.train.images,
+                &data.train.labels,
+                &order,
+                step,
+                BATCH,
+                81,
+            );
+            let out = cpu.train_step(&x, &y);
+            loss += out.loss_sum as f64;
+            correct += out.correct;
+        }
+        let what = optimizer.describe();
+        let lr = optimizer.lr();
+        let layout = shaderfit::model::ParamLayout::trainable(&net, 1);
+        for (t, slot) in layout.tensors.iter().enumerate() {
+            let want = &cpu.params[t];
+            assert_within(&format!("{what}: {}", slot.spec.name), &got[t], want, |k| {
+                1e-3 * lr + 1e-6 * want[k].abs()
+            });
+        }
+        for (t, want) in cpu.stats.iter().enumerate() {
+            assert_within(
+                &format!("{what}: moving statistics {t}"),
+                &got_stats[t],
+                want,
+                |k| 1e-6 + 1e-5 * want[k].abs(),
+            );
+            assert!(
+                want.iter().any(|&v| v != 0.0 && v != 1.0),
+                "statistics moved"
+            );
+        }
+        assert_eq!(metrics[0].count, 40, "{what}: samples");
+        assert_eq!(metrics[0].correct, correct, "{what}: correct predictions");
+        assert!(
+            (metrics[0].loss_sum as f64 - loss).abs() <= 1e-4 * loss,
+            "{what}: loss {} vs {loss}",
+            metrics[0].loss_sum
+        );
+
+        // Evaluation (dropout off, moving statistics) on the test split.
+        let test = trainer.evaluate_test().unwrap();
+        let all: Vec<u32> = (0..24).collect();
+        let (x, y) = ops::gather(&data.test.images, &data.test.labels, &all, 0, 24, 81);
+        let want = cpu.evaluate(&x, &y);
+        assert_eq!(
+            (test.accuracy * 24.0).round() as u32,
+            want.correct,
+            "{what}: test accuracy"
+        );
+        let want_loss = want.loss_sum as f64 / 24.0;
+        assert!(
+            (test.loss - want_loss).abs() <= 1e-4 * want_loss,
+            "{what}: test loss {} vs {want_loss}",
+            test.loss
+        );
+    }
+}

@@ -30,7 +30,10 @@ impl ParamLayout {
 
     /// The non-trainable tensors of `net` (moving statistics).
     pub fn non_trainable(net: &Network, align: usize) -> ParamLayout {
-        Self::of(net.param_specs().into_iter().filter(|p| !p.trainable), align)
+        Self::of(
+            net.param_specs().into_iter().filter(|p| !p.trainable),
+            align,
+        )
     }
 
     fn of(specs: impl Iterator<Item = ParamSpec>, align: usize) -> ParamLayout {
@@ -55,7 +58,10 @@ impl ParamLayout {
 
     /// Slots of layer `layer`, in order.
     pub fn of_layer(&self, layer: usize) -> Vec<&TensorSlot> {
-        self.tensors.iter().filter(|t| t.spec.layer == layer).collect()
+        self.tensors
+            .iter()
+            .filter(|t| t.spec.layer == layer)
+            .collect()
     }
 
     /// Packs per-tensor values into the flat layout (zeros in the gaps).

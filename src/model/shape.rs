@@ -57,10 +57,20 @@ pub enum Op {
     AvgPool(Window),
     Flatten,
     /// Kernel `[fan_in, units]`, bias `[units]`.
-    Dense { fan_in: usize, units: usize },
-    Dropout { rate: f32 },
+    Dense {
+        fan_in: usize,
+        units: usize,
+    },
+    Dropout {
+        rate: f32,
+    },
     /// Normalises each of `channels` over the batch and `spatial` positions.
-    BatchNorm { channels: usize, spatial: usize, momentum: f32, epsilon: f32 },
+    BatchNorm {
+        channels: usize,
+        spatial: usize,
+        momentum: f32,
+        epsilon: f32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -158,12 +168,14 @@ impl ModelSpec {
                     activation,
                 } => {
                     spatial("conv2d")?;
-                    let w = window(shape, kernel, stride, padding, filters).map_err(|m| err(format!("field 'kernel' {m}")))?;
+                    let w = window(shape, kernel, stride, padding, filters)
+                        .map_err(|m| err(format!("field 'kernel' {m}")))?;
                     (Op::Conv2d(w), w.output, activation)
                 }
                 Layer::MaxPool { size, stride } | Layer::AvgPool { size, stride } => {
                     spatial(layer.type_name())?;
-                    let w = window(shape, size, stride, Padding::Valid, shape.c).map_err(|m| err(format!("field 'size' {m}")))?;
+                    let w = window(shape, size, stride, Padding::Valid, shape.c)
+                        .map_err(|m| err(format!("field 'size' {m}")))?;
                     let op = if matches!(layer, Layer::MaxPool { .. }) {
                         Op::MaxPool(w)
                     } else {
@@ -173,7 +185,11 @@ impl ModelSpec {
                 }
                 Layer::Flatten => {
                     flat = true;
-                    (Op::Flatten, Shape::flat(shape.features()), Activation::Linear)
+                    (
+                        Op::Flatten,
+                        Shape::flat(shape.features()),
+                        Activation::Linear,
+                    )
                 }
                 Layer::Dense { units, activation } => {
                     if !flat && (shape.h > 1 || shape.w > 1) {
@@ -194,7 +210,9 @@ impl ModelSpec {
                 }
                 Layer::Dropout { rate } => {
                     if !(0.0..1.0).contains(&rate) {
-                        return Err(err(format!("field 'rate' is {rate}; expected 0 <= rate < 1")));
+                        return Err(err(format!(
+                            "field 'rate' is {rate}; expected 0 <= rate < 1"
+                        )));
                     }
                     (Op::Dropout { rate }, shape, Activation::Linear)
                 }
@@ -411,8 +429,11 @@ impl Network {
     /// Whether layer `i` must pass a gradient to its input: only if some earlier layer has
     /// trainable parameters.
     pub fn needs_input_grad(&self, i: usize) -> bool {
-        self.layers[..i]
-            .iter()
-            .any(|l| matches!(l.op, Op::Conv2d(_) | Op::Dense { .. } | Op::BatchNorm { .. }))
+        self.layers[..i].iter().any(|l| {
+            matches!(
+                l.op,
+                Op::Conv2d(_) | Op::Dense { .. } | Op::BatchNorm { .. }
+            )
+        })
     }
 }

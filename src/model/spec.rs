@@ -176,7 +176,11 @@ impl ModelSpec {
             "mlp_bn" => {
                 let mut l = vec![Layer::Flatten];
                 for units in [256, 128, 64, 32] {
-                    l.extend([dense(units), Layer::batch_norm(), Layer::Dropout { rate: 0.2 }]);
+                    l.extend([
+                        dense(units),
+                        Layer::batch_norm(),
+                        Layer::Dropout { rate: 0.2 },
+                    ]);
                 }
                 l
             }
@@ -244,7 +248,8 @@ impl ModelSpec {
                     .into(),
             ));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config(format!("{arg}: cannot read model file: {e}")))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("{arg}: cannot read model file: {e}")))?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -255,7 +260,8 @@ impl ModelSpec {
     /// Parses the JSON form, e.g. `{"input": [28, 28, 1], "layers": [{"type": "conv2d",
     /// "filters": 32, "kernel": 3, "activation": "relu"}, {"type": "flatten"}, ...]}`.
     pub fn from_json(name: &str, text: &str) -> std::result::Result<ModelSpec, String> {
-        let value: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
         let obj = value
             .as_object()
             .ok_or("expected a JSON object with \"layers\" (and optionally \"input\")")?;
@@ -351,11 +357,12 @@ fn positive(v: &Value) -> Option<usize> {
 }
 
 fn parse_layer(v: &Value) -> std::result::Result<Layer, String> {
-    let obj = v.as_object().ok_or_else(|| format!("expected an object with a \"type\", found {v}"))?;
-    let kind = obj
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or("missing field 'type' (conv2d, max_pool, avg_pool, flatten, dense, dropout, batch_norm)")?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| format!("expected an object with a \"type\", found {v}"))?;
+    let kind = obj.get("type").and_then(Value::as_str).ok_or(
+        "missing field 'type' (conv2d, max_pool, avg_pool, flatten, dense, dropout, batch_norm)",
+    )?;
     let fields: &[&str] = match kind {
         "conv2d" => &["filters", "kernel", "stride", "padding", "activation"],
         "max_pool" | "avg_pool" => &["size", "stride"],
@@ -384,22 +391,30 @@ fn parse_layer(v: &Value) -> std::result::Result<Layer, String> {
     let field = |name: &str| obj.get(name).filter(|v| !v.is_null());
     let count = |name: &str| -> std::result::Result<usize, String> {
         let v = field(name).ok_or(format!("({kind}): missing field '{name}'"))?;
-        positive(v).ok_or(format!("({kind}): field '{name}' is {v}; expected a positive integer"))
+        positive(v).ok_or(format!(
+            "({kind}): field '{name}' is {v}; expected a positive integer"
+        ))
     };
-    let size = |name: &str, default: Option<[usize; 2]>| -> std::result::Result<[usize; 2], String> {
-        let Some(v) = field(name) else {
-            return default.ok_or(format!("({kind}): missing field '{name}'"));
-        };
-        if let Some(n) = positive(v) {
-            return Ok([n, n]);
-        }
-        match v.as_array().map(|a| a.iter().filter_map(positive).collect::<Vec<_>>()) {
-            Some(hw) if hw.len() == 2 && v.as_array().map(|a| a.len()) == Some(2) => Ok([hw[0], hw[1]]),
-            _ => Err(format!(
+    let size =
+        |name: &str, default: Option<[usize; 2]>| -> std::result::Result<[usize; 2], String> {
+            let Some(v) = field(name) else {
+                return default.ok_or(format!("({kind}): missing field '{name}'"));
+            };
+            if let Some(n) = positive(v) {
+                return Ok([n, n]);
+            }
+            match v
+                .as_array()
+                .map(|a| a.iter().filter_map(positive).collect::<Vec<_>>())
+            {
+                Some(hw) if hw.len() == 2 && v.as_array().map(|a| a.len()) == Some(2) => {
+                    Ok([hw[0], hw[1]])
+                }
+                _ => Err(format!(
                 "({kind}): field '{name}' is {v}; expected a positive integer or [height, width]"
             )),
-        }
-    };
+            }
+        };
     let activation = || -> std::result::Result<Activation, String> {
         match field("activation") {
             None => Ok(Activation::Linear),
@@ -408,7 +423,10 @@ fn parse_layer(v: &Value) -> std::result::Result<Layer, String> {
             )),
         }
     };
-    let fraction = |name: &str, default: Option<f32>, max_inclusive: bool| -> std::result::Result<f32, String> {
+    let fraction = |name: &str,
+                    default: Option<f32>,
+                    max_inclusive: bool|
+     -> std::result::Result<f32, String> {
         let Some(v) = field(name) else {
             return default.ok_or(format!("({kind}): missing field '{name}'"));
         };
@@ -459,7 +477,11 @@ fn parse_layer(v: &Value) -> std::result::Result<Layer, String> {
                 None => 1e-3,
                 Some(v) => match v.as_f64() {
                     Some(e) if e > 0.0 => e as f32,
-                    _ => return Err(format!("({kind}): field 'epsilon' is {v}; expected a positive number")),
+                    _ => {
+                        return Err(format!(
+                            "({kind}): field 'epsilon' is {v}; expected a positive number"
+                        ))
+                    }
                 },
             };
             Layer::BatchNorm {

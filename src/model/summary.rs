@@ -34,15 +34,30 @@ pub fn summary(net: &Network) -> String {
         .enumerate()
         .map(|(i, l)| {
             let o = l.output;
-            let shape = if o.h == 1 && o.w == 1 && !matches!(l.op, super::Op::Conv2d(_) | super::Op::MaxPool(_) | super::Op::AvgPool(_)) {
+            let shape = if o.h == 1
+                && o.w == 1
+                && !matches!(
+                    l.op,
+                    super::Op::Conv2d(_) | super::Op::MaxPool(_) | super::Op::AvgPool(_)
+                ) {
                 format!("(None, {})", o.c)
             } else {
                 format!("(None, {}, {}, {})", o.h, o.w, o.c)
             };
-            (format!("{} ({})", l.name, l.class), shape, thousands(net.layer_param_count(i)))
+            (
+                format!("{} ({})", l.name, l.class),
+                shape,
+                thousands(net.layer_param_count(i)),
+            )
         })
         .collect();
-    let w0 = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0).max(20) + 2;
+    let w0 = rows
+        .iter()
+        .map(|r| r.0.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(20)
+        + 2;
     let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(12) + 2;
     let w2 = rows.iter().map(|r| r.2.len()).max().unwrap_or(0).max(7) + 2;
     let line = |l: char, m: char, r: char, fill: char| {
@@ -67,7 +82,11 @@ pub fn summary(net: &Network) -> String {
         }
     }
     s += &line('└', '┴', '┘', '─');
-    let (t, tr, nt) = (net.param_count(), net.trainable_count(), net.non_trainable_count());
+    let (t, tr, nt) = (
+        net.param_count(),
+        net.trainable_count(),
+        net.non_trainable_count(),
+    );
     s += &format!(" Total params: {} ({})\n", thousands(t), bytes(t));
     s += &format!(" Trainable params: {} ({})\n", thousands(tr), bytes(tr));
     s += &format!(" Non-trainable params: {} ({})\n", thousands(nt), bytes(nt));

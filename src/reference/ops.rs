@@ -272,7 +272,9 @@ pub fn max_pool_forward(x: &[f32], w: &Window, batch: usize) -> (Vec<f32>, Vec<u
         for oh in 0..o.h {
             for ow in 0..o.w {
                 for c in 0..o.c {
-                    let at = |ph: usize, pw: usize| ((b * i.h + oh * w.sh + ph) * i.w + ow * w.sw + pw) * i.c + c;
+                    let at = |ph: usize, pw: usize| {
+                        ((b * i.h + oh * w.sh + ph) * i.w + ow * w.sw + pw) * i.c + c
+                    };
                     let mut best = at(0, 0);
                     for ph in 0..w.kh {
                         for pw in 0..w.kw {
@@ -310,7 +312,8 @@ pub fn avg_pool_forward(x: &[f32], w: &Window, batch: usize) -> Vec<f32> {
                     let mut sum = 0.0f64;
                     for ph in 0..w.kh {
                         for pw in 0..w.kw {
-                            sum += x[((b * i.h + oh * w.sh + ph) * i.w + ow * w.sw + pw) * i.c + c] as f64;
+                            sum += x[((b * i.h + oh * w.sh + ph) * i.w + ow * w.sw + pw) * i.c + c]
+                                as f64;
                         }
                     }
                     y.push((sum / (w.kh * w.kw) as f64) as f32);
@@ -364,7 +367,13 @@ pub fn dropout(values: &[f32], rate: f32, seed: u32, step: u32) -> Vec<f32> {
     values
         .iter()
         .enumerate()
-        .map(|(i, &v)| if dropout_keep(i, step, seed, rate) { v * scale } else { 0.0 })
+        .map(|(i, &v)| {
+            if dropout_keep(i, step, seed, rate) {
+                v * scale
+            } else {
+                0.0
+            }
+        })
         .collect()
 }
 
@@ -378,14 +387,24 @@ pub fn batchnorm_stats(
     epsilon: f32,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, usize) {
     let rows = x.len() / channels;
-    let valid: Vec<usize> = (0..rows).filter(|r| labels[r / spatial] != PAD_LABEL).collect();
+    let valid: Vec<usize> = (0..rows)
+        .filter(|r| labels[r / spatial] != PAD_LABEL)
+        .collect();
     let n = valid.len().max(1) as f64;
     let mut mean = vec![0.0f32; channels];
     let mut var = vec![0.0f32; channels];
     let mut inv_std = vec![0.0f32; channels];
     for c in 0..channels {
-        let m = valid.iter().map(|&r| x[r * channels + c] as f64).sum::<f64>() / n;
-        let v = valid.iter().map(|&r| (x[r * channels + c] as f64 - m).powi(2)).sum::<f64>() / n;
+        let m = valid
+            .iter()
+            .map(|&r| x[r * channels + c] as f64)
+            .sum::<f64>()
+            / n;
+        let v = valid
+            .iter()
+            .map(|&r| (x[r * channels + c] as f64 - m).powi(2))
+            .sum::<f64>()
+            / n;
         mean[c] = m as f32;
         var[c] = v as f32;
         inv_std[c] = (1.0 / (v + epsilon as f64).sqrt()) as f32;
@@ -394,7 +413,13 @@ pub fn batchnorm_stats(
 }
 
 /// `gamma * (x - mean) * inv_std + beta` per channel of `x: [rows, channels]`.
-pub fn batchnorm_apply(x: &[f32], mean: &[f32], inv_std: &[f32], gamma: &[f32], beta: &[f32]) -> Vec<f32> {
+pub fn batchnorm_apply(
+    x: &[f32],
+    mean: &[f32],
+    inv_std: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+) -> Vec<f32> {
     let channels = gamma.len();
     x.iter()
         .enumerate()
@@ -438,7 +463,8 @@ pub fn batchnorm_backward(
             if !valid(i / channels) {
                 return 0.0;
             }
-            (gamma[c] as f64 * inv_std[c] as f64 / n * (n * dy[i] as f64 - dbeta[c] - xhat(i) * dgamma[c])) as f32
+            (gamma[c] as f64 * inv_std[c] as f64 / n
+                * (n * dy[i] as f64 - dbeta[c] - xhat(i) * dgamma[c])) as f32
         })
         .collect();
     (

@@ -44,7 +44,12 @@ impl ReferenceModel {
         Self::with_params(net, params, optimizer, seed)
     }
 
-    pub fn with_params(net: Network, params: Vec<Vec<f32>>, optimizer: Optimizer, seed: u64) -> ReferenceModel {
+    pub fn with_params(
+        net: Network,
+        params: Vec<Vec<f32>>,
+        optimizer: Optimizer,
+        seed: u64,
+    ) -> ReferenceModel {
         let trainable = ParamLayout::trainable(&net, 1);
         let non_trainable = ParamLayout::non_trainable(&net, 1);
         let zeros: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
@@ -63,18 +68,31 @@ impl ReferenceModel {
 
     fn tensor(&self, layer: usize, k: usize) -> usize {
         let name = &self.trainable.of_layer(layer)[k].spec.name;
-        self.trainable.tensors.iter().position(|t| &t.spec.name == name).expect("tensor of layer")
+        self.trainable
+            .tensors
+            .iter()
+            .position(|t| &t.spec.name == name)
+            .expect("tensor of layer")
     }
 
     fn stat(&self, layer: usize, k: usize) -> usize {
         let name = &self.non_trainable.of_layer(layer)[k].spec.name;
-        self.non_trainable.tensors.iter().position(|t| &t.spec.name == name).expect("stat of layer")
+        self.non_trainable
+            .tensors
+            .iter()
+            .position(|t| &t.spec.name == name)
+            .expect("stat of layer")
     }
 
     /// Outputs of every layer for `x: [batch, input features]` (the last holds logits:
     /// softmax is fused into the loss). Training mode draws dropout masks and uses (and
     /// updates) batch statistics.
-    fn forward(&mut self, x: &[f32], labels: &[u32], training: bool) -> (Vec<Vec<f32>>, Vec<Cache>) {
+    fn forward(
+        &mut self,
+        x: &[f32],
+        labels: &[u32],
+        training: bool,
+    ) -> (Vec<Vec<f32>>, Vec<Cache>) {
         let batch = labels.len();
         let mut outs: Vec<Vec<f32>> = Vec::new();
         let mut caches = Vec::new();
@@ -117,7 +135,10 @@ impl ReferenceModel {
                 }
                 Op::Dropout { rate } => {
                     if training {
-                        (ops::dropout(input, rate, dropout_seed(self.seed, i), self.steps), Cache::None)
+                        (
+                            ops::dropout(input, rate, dropout_seed(self.seed, i), self.steps),
+                            Cache::None,
+                        )
                     } else {
                         (input.to_vec(), Cache::None)
                     }
@@ -131,16 +152,34 @@ impl ReferenceModel {
                     let (gamma, beta) = (self.tensor(i, 0), self.tensor(i, 1));
                     let (mm, mv) = (self.stat(i, 0), self.stat(i, 1));
                     if training {
-                        let (mean, var, inv_std, n) = ops::batchnorm_stats(input, labels, channels, spatial, epsilon);
+                        let (mean, var, inv_std, n) =
+                            ops::batchnorm_stats(input, labels, channels, spatial, epsilon);
                         for c in 0..channels {
-                            self.stats[mm][c] = self.stats[mm][c] * momentum + mean[c] * (1.0 - momentum);
-                            self.stats[mv][c] = self.stats[mv][c] * momentum + var[c] * (1.0 - momentum);
+                            self.stats[mm][c] =
+                                self.stats[mm][c] * momentum + mean[c] * (1.0 - momentum);
+                            self.stats[mv][c] =
+                                self.stats[mv][c] * momentum + var[c] * (1.0 - momentum);
                         }
-                        let y = ops::batchnorm_apply(input, &mean, &inv_std, &self.params[gamma], &self.params[beta]);
+                        let y = ops::batchnorm_apply(
+                            input,
+                            &mean,
+                            &inv_std,
+                            &self.params[gamma],
+                            &self.params[beta],
+                        );
                         (y, Cache::Norm { mean, inv_std, n })
                     } else {
-                        let inv_std: Vec<f32> = self.stats[mv].iter().map(|v| 1.0 / (v + epsilon).sqrt()).collect();
-                        let y = ops::batchnorm_apply(input, &self.stats[mm], &inv_std, &self.params[gamma], &self.params[beta]);
+                        let inv_std: Vec<f32> = self.stats[mv]
+                            .iter()
+                            .map(|v| 1.0 / (v + epsilon).sqrt())
+                            .collect();
+                        let y = ops::batchnorm_apply(
+                            input,
+                            &self.stats[mm],
+                            &inv_std,
+                            &self.params[gamma],
+                            &self.params[beta],
+                        );
                         (y, Cache::None)
                     }
                 }
@@ -154,7 +193,11 @@ impl ReferenceModel {
     /// Loss and metrics of a batch without training (dropout off, moving statistics).
     pub fn evaluate(&mut self, x: &[f32], labels: &[u32]) -> LossOutput {
         let (outs, _) = self.forward(x, labels, false);
-        ops::softmax_xent(outs.last().expect("a network has layers"), labels, self.net.classes)
+        ops::softmax_xent(
+            outs.last().expect("a network has layers"),
+            labels,
+            self.net.classes,
+        )
     }
 
     /// Gradients of every trainable tensor (in `params` order) for one batch, and the loss.
@@ -162,7 +205,11 @@ impl ReferenceModel {
     pub fn gradients(&mut self, x: &[f32], labels: &[u32]) -> (Vec<Vec<f32>>, LossOutput) {
         let batch = labels.len();
         let (outs, caches) = self.forward(x, labels, true);
-        let loss = ops::softmax_xent(outs.last().expect("a network has layers"), labels, self.net.classes);
+        let loss = ops::softmax_xent(
+            outs.last().expect("a network has layers"),
+            labels,
+            self.net.classes,
+        );
         let mut grads: Vec<Vec<f32>> = self.params.iter().map(|p| vec![0.0; p.len()]).collect();
         let mut dy = loss.dlogits.clone();
         for i in (0..self.net.layers.len()).rev() {
@@ -172,12 +219,21 @@ impl ReferenceModel {
                 (Op::Conv2d(w), Cache::Cols(cols)) => {
                     let rows = batch * w.output.h * w.output.w;
                     let (kernel, bias) = (self.tensor(i, 0), self.tensor(i, 1));
-                    grads[kernel] = ops::matmul(cols, &dy, (w.patch(), w.output.c, rows), true, false);
+                    grads[kernel] =
+                        ops::matmul(cols, &dy, (w.patch(), w.output.c, rows), true, false);
                     grads[bias] = ops::bias_grad(&dy, rows, w.output.c);
-                    let dcols = ops::matmul(&dy, &self.params[kernel], (rows, w.patch(), w.output.c), false, true);
+                    let dcols = ops::matmul(
+                        &dy,
+                        &self.params[kernel],
+                        (rows, w.patch(), w.output.c),
+                        false,
+                        true,
+                    );
                     ops::col2im(&dcols, w, batch)
                 }
-                (Op::MaxPool(w), Cache::Argmax(argmax)) => ops::max_pool_backward(&dy, argmax, w, batch),
+                (Op::MaxPool(w), Cache::Argmax(argmax)) => {
+                    ops::max_pool_backward(&dy, argmax, w, batch)
+                }
                 (Op::AvgPool(w), _) => ops::avg_pool_backward(&dy, w, batch),
                 // Flatten hands the gradient through untouched: the layer after it already
                 // applied the derivative of the activation before it.
@@ -188,13 +244,29 @@ impl ReferenceModel {
                     let (kernel, bias) = (self.tensor(i, 0), self.tensor(i, 1));
                     grads[kernel] = ops::matmul(input, &dy, (fan_in, units, batch), true, false);
                     grads[bias] = ops::bias_grad(&dy, batch, units);
-                    ops::matmul(&dy, &self.params[kernel], (batch, fan_in, units), false, true)
+                    ops::matmul(
+                        &dy,
+                        &self.params[kernel],
+                        (batch, fan_in, units),
+                        false,
+                        true,
+                    )
                 }
-                (&Op::Dropout { rate }, _) => ops::dropout(&dy, rate, dropout_seed(self.seed, i), self.steps),
+                (&Op::Dropout { rate }, _) => {
+                    ops::dropout(&dy, rate, dropout_seed(self.seed, i), self.steps)
+                }
                 (&Op::BatchNorm { spatial, .. }, Cache::Norm { mean, inv_std, n }) => {
                     let (gamma, beta) = (self.tensor(i, 0), self.tensor(i, 1));
-                    let (dgamma, dbeta, dx) =
-                        ops::batchnorm_backward(input, &dy, labels, spatial, mean, inv_std, &self.params[gamma], *n);
+                    let (dgamma, dbeta, dx) = ops::batchnorm_backward(
+                        input,
+                        &dy,
+                        labels,
+                        spatial,
+                        mean,
+                        inv_std,
+                        &self.params[gamma],
+                        *n,
+                    );
                     grads[gamma] = dgamma;
                     grads[beta] = dbeta;
                     dx
@@ -217,12 +289,21 @@ impl ReferenceModel {
             let w = &mut self.params[i];
             match self.optimizer {
                 Optimizer::Sgd { lr, momentum: 0.0 } => ops::sgd(w, g, lr),
-                Optimizer::Sgd { lr, momentum } => ops::sgd_momentum(w, g, &mut self.state[0][i], lr, momentum),
-                Optimizer::Adam { lr, beta1, beta2, eps } => {
+                Optimizer::Sgd { lr, momentum } => {
+                    ops::sgd_momentum(w, g, &mut self.state[0][i], lr, momentum)
+                }
+                Optimizer::Adam {
+                    lr,
+                    beta1,
+                    beta2,
+                    eps,
+                } => {
                     let (m, v) = self.state.split_at_mut(1);
                     ops::adam(w, g, &mut m[0][i], &mut v[0][i], t, lr, beta1, beta2, eps)
                 }
-                Optimizer::RmsProp { lr, rho, eps } => ops::rmsprop(w, g, &mut self.state[0][i], lr, rho, eps),
+                Optimizer::RmsProp { lr, rho, eps } => {
+                    ops::rmsprop(w, g, &mut self.state[0][i], lr, rho, eps)
+                }
             }
         }
         loss

@@ -22,7 +22,9 @@ use crate::gpu::kernels::{
     OptimizerKind, PoolKind, View,
 };
 use crate::gpu::{GpuContext, Kernels, Launch};
-use crate::model::{dropout_seed, init_stats, Activation, Network, Op, Optimizer, ParamLayout, Shape, Window};
+use crate::model::{
+    dropout_seed, init_stats, Activation, Network, Op, Optimizer, ParamLayout, Shape, Window,
+};
 
 fn epilogue(a: Activation) -> EpilogueAct {
     match a {
@@ -122,7 +124,13 @@ impl Plan {
         if image != net.input || data.classes != net.classes {
             return Err(Error::Config(format!(
                 "the model expects {}x{}x{} inputs and {} classes; the data has {}x{}x1 and {}",
-                net.input.h, net.input.w, net.input.c, net.classes, data.rows, data.cols, data.classes
+                net.input.h,
+                net.input.w,
+                net.input.c,
+                net.classes,
+                data.rows,
+                data.cols,
+                data.classes
             )));
         }
         let (train_indices, val_indices) =
@@ -164,7 +172,10 @@ impl Plan {
 
         let params = ctx.storage_init("params", &layout.pack(initial));
         let grads = ctx.storage("grads", layout.total as u64 * 4);
-        let stats = ctx.storage_init("moving statistics", &stats_layout.pack(&init_stats(&stats_layout)));
+        let stats = ctx.storage_init(
+            "moving statistics",
+            &stats_layout.pack(&init_stats(&stats_layout)),
+        );
         let state: Vec<wgpu::Buffer> = (0..cfg.optimizer.state_tensors())
             .map(|i| ctx.storage(&format!("optimizer state {i}"), layout.total as u64 * 4))
             .collect();
@@ -182,7 +193,10 @@ impl Plan {
         let eval_cursor = ctx.storage("eval cursor", 8);
         let train_order = ctx.storage_init("train order", &train_indices);
         let val_order = ctx.storage_init("validation order", &val_indices);
-        let test_order = ctx.storage_init("test order", &(0..data.test.len() as u32).collect::<Vec<_>>());
+        let test_order = ctx.storage_init(
+            "test order",
+            &(0..data.test.len() as u32).collect::<Vec<_>>(),
+        );
 
         let builder = Builder {
             ctx,
@@ -228,7 +242,12 @@ impl Plan {
             )
         };
 
-        let mut train_step = vec![gather(&train_data, &train_order, train_indices.len(), &train_cursor)];
+        let mut train_step = vec![gather(
+            &train_data,
+            &train_order,
+            train_indices.len(),
+            &train_cursor,
+        )];
         for i in 0..net.layers.len() {
             train_step.extend(builder.forward(i, true, &train_cursor));
         }
@@ -288,7 +307,13 @@ impl Plan {
             dcols,
         } = bufs;
         buffers.extend(out.into_iter().chain(dout));
-        buffers.extend(cols.into_iter().chain(argmax).chain(saved).chain([dcols]).flatten());
+        buffers.extend(
+            cols.into_iter()
+                .chain(argmax)
+                .chain(saved)
+                .chain([dcols])
+                .flatten(),
+        );
         ctx.check_errors()?;
         Ok(Plan {
             net: net.clone(),
@@ -319,7 +344,13 @@ impl Plan {
     /// Records a copy of the metrics into the staging buffer; [`Plan::read_metrics`] then
     /// maps it (one readback).
     pub fn record_metrics_copy(&self, encoder: &mut wgpu::CommandEncoder) {
-        encoder.copy_buffer_to_buffer(&self.metrics, 0, &self.metrics_staging, 0, self.metrics.size());
+        encoder.copy_buffer_to_buffer(
+            &self.metrics,
+            0,
+            &self.metrics_staging,
+            0,
+            self.metrics.size(),
+        );
     }
 
     pub fn read_metrics(&self, ctx: &GpuContext) -> Result<[Metric; SLOTS]> {
@@ -347,13 +378,22 @@ fn layer_buffers(
     for (i, l) in net.layers.iter().enumerate() {
         let n = batch * l.output.features();
         if l.op == Op::Flatten {
-            let out = if i == 0 { x.clone() } else { b.out[i - 1].clone() };
-            let dout = if i == 0 { sized("flatten grad", n)? } else { b.dout[i - 1].clone() };
+            let out = if i == 0 {
+                x.clone()
+            } else {
+                b.out[i - 1].clone()
+            };
+            let dout = if i == 0 {
+                sized("flatten grad", n)?
+            } else {
+                b.dout[i - 1].clone()
+            };
             b.out.push(out);
             b.dout.push(dout);
         } else {
             b.out.push(sized(&format!("{} output", l.name), n)?);
-            b.dout.push(sized(&format!("{} output gradient", l.name), n)?);
+            b.dout
+                .push(sized(&format!("{} output gradient", l.name), n)?);
         }
         b.cols.push(match l.op {
             Op::Conv2d(w) => {
@@ -370,7 +410,10 @@ fn layer_buffers(
             _ => None,
         });
         b.saved.push(match l.op {
-            Op::BatchNorm { channels, .. } => Some(sized(&format!("{} batch statistics", l.name), 2 * channels + 1)?),
+            Op::BatchNorm { channels, .. } => Some(sized(
+                &format!("{} batch statistics", l.name),
+                2 * channels + 1,
+            )?),
             _ => None,
         });
     }
@@ -424,7 +467,11 @@ impl<'a> Builder<'a> {
         BnViews {
             x: View::whole(self.input(i)),
             labels: View::whole(self.y),
-            saved: View::whole(self.bufs.saved[i].as_ref().expect("batch norm has saved statistics")),
+            saved: View::whole(
+                self.bufs.saved[i]
+                    .as_ref()
+                    .expect("batch norm has saved statistics"),
+            ),
             moving_mean: unused_rw,
             moving_var: unused_rw,
             gamma: self.tensor(i, 0, self.params),
@@ -448,20 +495,20 @@ impl<'a> Builder<'a> {
                 let cols = View::whole(self.bufs.cols[i].as_ref().expect("conv has cols"));
                 let mut launches = vec![k.im2col(ctx, g, input, cols)];
                 launches.extend(k.matmul(
-                        ctx,
-                        "conv2d forward",
-                        MatmulVariant {
-                            bias: true,
-                            act: epilogue(l.activation),
-                            ..Default::default()
-                        },
-                        (g.rows(), w.output.c, g.patch()),
-                        cols,
-                        self.tensor(i, 0, self.params),
-                        Some(self.tensor(i, 1, self.params)),
-                        None,
-                        out,
-                    ));
+                    ctx,
+                    "conv2d forward",
+                    MatmulVariant {
+                        bias: true,
+                        act: epilogue(l.activation),
+                        ..Default::default()
+                    },
+                    (g.rows(), w.output.c, g.patch()),
+                    cols,
+                    self.tensor(i, 0, self.params),
+                    Some(self.tensor(i, 1, self.params)),
+                    None,
+                    out,
+                ));
                 launches
             }
             Op::MaxPool(w) | Op::AvgPool(w) => {
@@ -548,7 +595,11 @@ impl<'a> Builder<'a> {
         } else {
             k.unused_rw()
         };
-        let aux = if dact == EpilogueAct::None { None } else { Some(input) };
+        let aux = if dact == EpilogueAct::None {
+            None
+        } else {
+            Some(input)
+        };
         let mut launches = Vec::new();
         match l.op {
             Op::Conv2d(w) => {
@@ -568,7 +619,13 @@ impl<'a> Builder<'a> {
                     None,
                     self.tensor(i, 0, self.grads),
                 ));
-                launches.extend(k.bias_grad(ctx, g.rows(), w.output.c, dout, self.tensor(i, 1, self.grads)));
+                launches.extend(k.bias_grad(
+                    ctx,
+                    g.rows(),
+                    w.output.c,
+                    dout,
+                    self.tensor(i, 1, self.grads),
+                ));
                 if need_dx {
                     let dcols = View::whole(self.bufs.dcols.as_ref().expect("dcols scratch"));
                     launches.extend(k.matmul(
@@ -594,7 +651,16 @@ impl<'a> Builder<'a> {
                         (Op::MaxPool(_), Some(a)) => (PoolKind::Max, View::whole(a)),
                         _ => (PoolKind::Avg, k.unused_rw()),
                     };
-                    launches.push(k.pool_backward(ctx, kind, geom(&w, batch), dout, argmax, dact, aux.unwrap_or(k.unused()), dx));
+                    launches.push(k.pool_backward(
+                        ctx,
+                        kind,
+                        geom(&w, batch),
+                        dout,
+                        argmax,
+                        dact,
+                        aux.unwrap_or(k.unused()),
+                        dx,
+                    ));
                 }
             }
             // Aliased buffers: the gradient is already where the layer below reads it.
@@ -614,7 +680,13 @@ impl<'a> Builder<'a> {
                     None,
                     self.tensor(i, 0, self.grads),
                 ));
-                launches.extend(k.bias_grad(ctx, batch, units, dout, self.tensor(i, 1, self.grads)));
+                launches.extend(k.bias_grad(
+                    ctx,
+                    batch,
+                    units,
+                    dout,
+                    self.tensor(i, 1, self.grads),
+                ));
                 if need_dx {
                     launches.extend(k.matmul(
                         ctx,
@@ -692,7 +764,9 @@ fn optimizer_launch_args(opt: &Optimizer, n: usize) -> (OptimizerKind, Optimizer
     };
     match *opt {
         Optimizer::Sgd { lr, momentum: 0.0 } => (OptimizerKind::Sgd, hyper(lr, 0.0, 0.0, 0.0)),
-        Optimizer::Sgd { lr, momentum } => (OptimizerKind::SgdMomentum, hyper(lr, momentum, 0.0, 0.0)),
+        Optimizer::Sgd { lr, momentum } => {
+            (OptimizerKind::SgdMomentum, hyper(lr, momentum, 0.0, 0.0))
+        }
         Optimizer::Adam {
             lr,
             beta1,

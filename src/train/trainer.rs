@@ -190,12 +190,22 @@ impl<'a> Trainer<'a> {
         self.plan.read_metrics(self.ctx)
     }
 
-    /// Current weights, one `Vec` per tensor in [`crate::model::ParamLayout`] order.
+    /// Current trainable weights, one `Vec` per tensor in
+    /// [`crate::model::ParamLayout::trainable`] order.
     pub fn read_params(&self) -> Result<Vec<Vec<f32>>> {
         let flat = self
             .ctx
             .read_f32(&self.plan.params, 0, self.plan.layout.total)?;
         Ok(self.plan.layout.unpack(&flat))
+    }
+
+    /// Current moving statistics, one `Vec` per tensor in
+    /// [`crate::model::ParamLayout::non_trainable`] order.
+    pub fn read_stats(&self) -> Result<Vec<Vec<f32>>> {
+        let flat = self
+            .ctx
+            .read_f32(&self.plan.stats, 0, self.plan.stats_layout.total)?;
+        Ok(self.plan.stats_layout.unpack(&flat))
     }
 }
 

@@ -49,8 +49,22 @@ impl Kernels {
             entry,
             dact,
             n,
-            |w| vec![n as u32, dropout_threshold(rate), scale.to_bits(), seed, t_back, w],
-            &[src.resource(), aux.resource(), cursor.resource(), dst.resource()],
+            |w| {
+                vec![
+                    n as u32,
+                    dropout_threshold(rate),
+                    scale.to_bits(),
+                    seed,
+                    t_back,
+                    w,
+                ]
+            },
+            &[
+                src.resource(),
+                aux.resource(),
+                cursor.resource(),
+                dst.resource(),
+            ],
         )
     }
 }

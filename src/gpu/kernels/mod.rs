@@ -342,7 +342,12 @@ impl Kernels {
                 OPTIMIZER_WGSL,
                 &[Uniform, ReadWrite, Read, ReadWrite, ReadWrite, Read],
             ),
-            im2col: Family::new(device, "im2col", IM2COL_WGSL, &[Uniform, Read, Read, ReadWrite]),
+            im2col: Family::new(
+                device,
+                "im2col",
+                IM2COL_WGSL,
+                &[Uniform, Read, Read, ReadWrite],
+            ),
             pool: Family::new(
                 device,
                 "pool",
@@ -548,7 +553,11 @@ impl Kernels {
         aux: Option<View>,
         c: View,
     ) -> Vec<Launch> {
-        assert_eq!(variant.bias, bias.is_some(), "bias binding must match the variant");
+        assert_eq!(
+            variant.bias,
+            bias.is_some(),
+            "bias binding must match the variant"
+        );
         assert_eq!(
             variant.dact != EpilogueAct::None,
             aux.is_some(),
@@ -568,11 +577,20 @@ impl Kernels {
         let per_tile = span / 8;
         let splits = self.splits(m.div_ceil(per_tile) * n.div_ceil(per_tile), k);
         let pipeline = |entry: &str| {
-            self.pipeline(&self.matmul, format!("matmul {entry} {variant:?}"), entry, &constants)
+            self.pipeline(
+                &self.matmul,
+                format!("matmul {entry} {variant:?}"),
+                entry,
+                &constants,
+            )
         };
-        let dims = ctx.uniform("matmul dims", &U32x4([m as u32, n as u32, k as u32, splits as u32]));
+        let dims = ctx.uniform(
+            "matmul dims",
+            &U32x4([m as u32, n as u32, k as u32, splits as u32]),
+        );
         let dummy = View::whole(&self.dummy);
-        let partials = (splits > 1).then(|| ctx.storage("split-K partials", (splits * m * n * 4) as u64));
+        let partials =
+            (splits > 1).then(|| ctx.storage("split-K partials", (splits * m * n * 4) as u64));
         let product_out = partials.as_ref().map(View::whole).unwrap_or(c);
         let bind = |a: View, out: View| {
             self.bind(
@@ -592,7 +610,11 @@ impl Kernels {
             label,
             pipeline: pipeline(tile.entry_point()),
             bind_group: bind(a, product_out),
-            workgroups: [(n as u32).div_ceil(span as u32), (m as u32).div_ceil(span as u32), splits as u32],
+            workgroups: [
+                (n as u32).div_ceil(span as u32),
+                (m as u32).div_ceil(span as u32),
+                splits as u32,
+            ],
         }];
         if let Some(partials) = &partials {
             launches.push(Launch {
@@ -607,10 +629,21 @@ impl Kernels {
 
     /// `db[n] = Σ_m dy[m, n]` for `dy: [rows, cols]`: one launch, or two (sums over slices of
     /// rows, then their sum) when the columns alone are too few to keep the adapter busy.
-    pub fn bias_grad(&self, ctx: &GpuContext, rows: usize, cols: usize, dy: View, db: View) -> Vec<Launch> {
+    pub fn bias_grad(
+        &self,
+        ctx: &GpuContext,
+        rows: usize,
+        cols: usize,
+        dy: View,
+        db: View,
+    ) -> Vec<Launch> {
         let splits = self.splits(cols, rows);
-        let params = ctx.uniform("bias dims", &U32x4([rows as u32, cols as u32, splits as u32, 0]));
-        let partials = (splits > 1).then(|| ctx.storage("bias partials", (splits * cols * 4) as u64));
+        let params = ctx.uniform(
+            "bias dims",
+            &U32x4([rows as u32, cols as u32, splits as u32, 0]),
+        );
+        let partials =
+            (splits > 1).then(|| ctx.storage("bias partials", (splits * cols * 4) as u64));
         let out = partials.as_ref().map(View::whole).unwrap_or(db);
         let mut launches = vec![Launch {
             label: "bias_grad",
@@ -624,7 +657,10 @@ impl Kernels {
         }];
         if let Some(partials) = &partials {
             // The sum of a 1 x cols split-K "product" with no epilogue.
-            let dims = ctx.uniform("bias sum dims", &U32x4([1, cols as u32, rows as u32, splits as u32]));
+            let dims = ctx.uniform(
+                "bias sum dims",
+                &U32x4([1, cols as u32, rows as u32, splits as u32]),
+            );
             let dummy = View::whole(&self.dummy);
             launches.push(Launch {
                 label: "bias_grad",

@@ -44,7 +44,12 @@ impl Kernels {
             EpilogueAct::None,
             g.batch * g.out_h * g.out_w * g.in_c,
             |w| words(&g, w),
-            &[x.resource(), self.unused().resource(), argmax.resource(), y.resource()],
+            &[
+                x.resource(),
+                self.unused().resource(),
+                argmax.resource(),
+                y.resource(),
+            ],
         )
     }
 
@@ -73,7 +78,12 @@ impl Kernels {
             dact,
             g.input_len(),
             |w| words(&g, w),
-            &[dy.resource(), aux.resource(), argmax.resource(), dx.resource()],
+            &[
+                dy.resource(),
+                aux.resource(),
+                argmax.resource(),
+                dx.resource(),
+            ],
         )
     }
 }
