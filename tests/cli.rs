@@ -270,3 +270,94 @@ fn devices_lists_an_adapter() {
         "{stdout}"
     );
 }
+
+#[test]
+fn summary_prints_the_notebook_counts() {
+    for (model, total) in [
+        ("lenet", "63,302"),
+        ("cnn", "356,298"),
+        ("mlp2", "648,010"),
+        ("mlp3", "932,362"),
+    ] {
+        let out = shaderfit(&["summary", "--model", model], None);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains(&format!(" Total params: {total} (")),
+            "{model}: {stdout}"
+        );
+    }
+    let out = shaderfit(&["summary", "--model", "mlp_bn"], None);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(" Total params: 246,442 (")
+            && stdout.contains(" Non-trainable params: 960 ("),
+        "{stdout}"
+    );
+}
+
+/// `model show` prints JSON that `--model` takes back: train from it end to end.
+#[test]
+fn model_show_round_trips_into_train() {
+    let out = shaderfit(&["model", "show", "lenet"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json = text(&out.stdout);
+    assert!(
+        json.trim_start().starts_with('{') && json.contains("\"type\": \"conv2d\""),
+        "{json}"
+    );
+    // A smaller model of the same form, on 12x12 images (batch norm with a short memory: the
+    // run is 38 steps, too few for Keras's default momentum of 0.99 to settle).
+    let dir = small_dataset("json");
+    let model = dir.path().join("small.json");
+    std::fs::write(
+        &model,
+        r#"{"input": [12, 12, 1], "layers": [
+            {"type": "conv2d", "filters": 4, "kernel": 3, "activation": "relu"},
+            {"type": "max_pool", "size": 2},
+            {"type": "batch_norm", "momentum": 0.5},
+            {"type": "dropout", "rate": 0.1},
+            {"type": "flatten"},
+            {"type": "dense", "units": 10, "activation": "softmax"}]}"#,
+    )
+    .unwrap();
+    let out = shaderfit(
+        &[
+            "train",
+            "--model",
+            model.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--seed",
+            "3",
+            "--lr",
+            "0.01",
+        ],
+        Some(dir.path()),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let last = stdout.lines().last().unwrap();
+    assert!(field(last, "test_accuracy") > 0.5, "{stdout}");
+}
+
+#[test]
+fn bad_model_file_is_named_with_layer_and_field() {
+    let dir = TempDir::new("badmodel");
+    let model = dir.path().join("bad.json");
+    std::fs::write(
+        &model,
+        r#"{"layers": [{"type": "flatten"}, {"type": "dense", "units": -4}]}"#,
+    )
+    .unwrap();
+    let out = shaderfit(&["summary", "--model", model.to_str().unwrap()], None);
+    assert_one_line_error(
+        &out,
+        &[
+            "bad.json",
+            "layer 1: (dense): field 'units' is -4; expected a positive integer",
+        ],
+    );
+}

@@ -2,6 +2,7 @@
 //! decides exit codes.
 
 mod devices;
+mod model;
 mod train;
 
 use std::process::ExitCode;
@@ -26,6 +27,11 @@ pub enum Command {
     Train(train::TrainArgs),
     /// List every GPU adapter wgpu can see, with the limits that matter for training.
     Devices,
+    /// Print a model's layers, output shapes and parameter counts, as Keras's summary().
+    Summary(model::SummaryArgs),
+    /// Model specs: `model show cnn` prints a preset as JSON for --model.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
 }
 
 /// Runs the command line and turns errors into one line on stderr and exit code 1.
@@ -34,6 +40,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train::run(&args),
         Command::Devices => devices::run(),
+        Command::Summary(args) => model::summary_command(&args),
+        Command::Model(cmd) => model::model_command(&cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

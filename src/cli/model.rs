@@ -1,0 +1,74 @@
+//! `shaderfit summary` and `shaderfit model show`.
+
+use clap::{Args, Subcommand};
+
+use crate::error::{Error, Result};
+use crate::model::summary::summary;
+use crate::model::{ModelSpec, Shape};
+
+/// Shape and classes a model is shown with when no data is given: MNIST's.
+const DEFAULT_INPUT: Shape = Shape { h: 28, w: 28, c: 1 };
+const DEFAULT_CLASSES: usize = 10;
+
+#[derive(Args, Debug)]
+pub struct SummaryArgs {
+    /// A preset or a JSON model file.
+    #[arg(long, default_value = "mlp")]
+    pub model: String,
+    /// Input as HEIGHTxWIDTHxCHANNELS (default: the model file's "input", else 28x28x1).
+    #[arg(long)]
+    pub input: Option<String>,
+    /// Classes of the softmax output of a preset.
+    #[arg(long, default_value_t = DEFAULT_CLASSES)]
+    pub classes: usize,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelCommand {
+    /// Print a preset (or a model file, normalised) as JSON that --model accepts back.
+    Show {
+        /// A preset or a JSON model file.
+        model: String,
+        #[arg(long, default_value_t = DEFAULT_CLASSES)]
+        classes: usize,
+    },
+}
+
+fn parse_input(text: &str) -> Result<Shape> {
+    let dims: Vec<usize> = text
+        .split(['x', 'X', ','])
+        .map(|d| d.trim().parse::<usize>().ok().filter(|&v| v > 0))
+        .collect::<Option<_>>()
+        .unwrap_or_default();
+    match dims[..] {
+        [h, w, c] => Ok(Shape::new(h, w, c)),
+        [h, w] => Ok(Shape::new(h, w, 1)),
+        _ => Err(Error::Config(format!(
+            "--input: '{text}' is not a shape; expected HEIGHTxWIDTHxCHANNELS such as 28x28x1"
+        ))),
+    }
+}
+
+pub fn summary_command(args: &SummaryArgs) -> Result<()> {
+    let spec = ModelSpec::from_arg(&args.model, None, args.classes)?;
+    let input = match (&args.input, spec.input) {
+        (Some(text), _) => parse_input(text)?,
+        (None, Some([h, w, c])) => Shape::new(h, w, c),
+        (None, None) => DEFAULT_INPUT,
+    };
+    let net = spec.compile(input, args.classes)?;
+    print!("{}", summary(&net));
+    Ok(())
+}
+
+pub fn model_command(cmd: &ModelCommand) -> Result<()> {
+    match cmd {
+        ModelCommand::Show { model, classes } => {
+            let spec = ModelSpec::from_arg(model, None, *classes)?;
+            let text = serde_json::to_string_pretty(&spec.to_json())
+                .map_err(|e| Error::Config(format!("cannot print the model as JSON: {e}")))?;
+            println!("{text}");
+            Ok(())
+        }
+    }
+}
