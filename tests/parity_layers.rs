@@ -101,7 +101,10 @@ fn act_of(e: EpilogueAct) -> Activation {
     }
 }
 
-const CONVS: [(usize, [usize; 3], [usize; 2], [usize; 2], bool); 5] = [
+/// batch, input [h, w, c], kernel, stride, `same` padding.
+type ConvCase = (usize, [usize; 3], [usize; 2], [usize; 2], bool);
+
+const CONVS: [ConvCase; 5] = [
     // batch, input h w c, kernel, stride, same padding
     (1, [7, 7, 1], [5, 5], [2, 2], true),
     (2, [9, 8, 3], [3, 3], [1, 1], false),
@@ -164,7 +167,9 @@ fn im2col_and_col2im_match_their_twins() {
 fn pooling_matches_its_twins() {
     let ctx = gpu();
     let k = Kernels::new(&ctx);
-    let cases: [(usize, [usize; 3], [usize; 2], [usize; 2]); 4] = [
+    // batch, input [h, w, c], window, stride.
+    type PoolCase = (usize, [usize; 3], [usize; 2], [usize; 2]);
+    let cases: [PoolCase; 4] = [
         (2, [11, 11, 3], [2, 2], [2, 2]), // Keras's floor: 5x5, last row and column unused
         (1, [7, 7, 2], [3, 3], [2, 2]),   // overlapping windows
         (3, [6, 9, 1], [2, 3], [1, 2]),   // non-square, one channel
