@@ -27,7 +27,7 @@ struct Geom {
     stride_w: u32,
     pad_top: u32,
     pad_left: u32,
-    grid_width: u32, // invocations per grid row: workgroups in x * 256
+    grid_width: u32, // invocations per grid row: workgroups in x * 64
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
@@ -42,73 +42,106 @@ fn flat_id(gid: vec3<u32>) -> u32 {
     return gid.x + gid.y * g.grid_width;
 }
 
-@compute @workgroup_size(256)
+// One invocation per (output pixel, kernel row): for a fixed kernel row the patch segment
+// (kw, c) is k_w * in_c contiguous floats in both x and cols, so index arithmetic (integer
+// division, slow where there is no vector divide, as on CPU adapters) is paid once per
+// segment rather than once per element.
+@compute @workgroup_size(64)
 fn im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
     let id = flat_id(gid);
-    let patch_len = g.k_h * g.k_w * g.in_c;
     let rows = g.batch * g.out_h * g.out_w;
-    if (id >= rows * patch_len) {
+    if (id >= rows * g.k_h) {
         return;
     }
-    let row = id / patch_len;
-    let q = id - row * patch_len;
-    let c = q % g.in_c;
-    let kw = (q / g.in_c) % g.k_w;
-    let kh = q / (g.in_c * g.k_w);
+    let kh = id % g.k_h;
+    let row = id / g.k_h;
     let ow = row % g.out_w;
-    let oh = (row / g.out_w) % g.out_h;
-    let b = row / (g.out_w * g.out_h);
+    let t = row / g.out_w;
+    let oh = t % g.out_h;
+    let b = t / g.out_h;
+    let run = g.k_w * g.in_c;
+    let dst_base = row * g.k_h * run + kh * run;
     // Signed arithmetic: with padding the pixel can lie above or left of the input.
     let ih = i32(oh * g.stride_h + kh) - i32(g.pad_top);
-    let iw = i32(ow * g.stride_w + kw) - i32(g.pad_left);
-    var v = 0.0;
-    if (ih >= 0 && iw >= 0 && ih < i32(g.in_h) && iw < i32(g.in_w)) {
-        v = src[((b * g.in_h + u32(ih)) * g.in_w + u32(iw)) * g.in_c + c];
-    }
-    dst[id] = v;
-}
-
-@compute @workgroup_size(256)
-fn col2im(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let id = flat_id(gid);
-    if (id >= g.batch * g.in_h * g.in_w * g.in_c) {
+    if (ih < 0 || ih >= i32(g.in_h)) {
+        for (var j = 0u; j < run; j++) {
+            dst[dst_base + j] = 0.0;
+        }
         return;
     }
-    let c = id % g.in_c;
-    let iw = (id / g.in_c) % g.in_w;
-    let ih = (id / (g.in_c * g.in_w)) % g.in_h;
-    let b = id / (g.in_c * g.in_w * g.in_h);
+    let src_row = (b * g.in_h + u32(ih)) * g.in_w;
+    let iw0 = i32(ow * g.stride_w) - i32(g.pad_left);
+    for (var kw = 0u; kw < g.k_w; kw++) {
+        let iw = iw0 + i32(kw);
+        let d = dst_base + kw * g.in_c;
+        if (iw < 0 || iw >= i32(g.in_w)) {
+            for (var c = 0u; c < g.in_c; c++) {
+                dst[d + c] = 0.0;
+            }
+        } else {
+            let s = (src_row + u32(iw)) * g.in_c;
+            for (var c = 0u; c < g.in_c; c++) {
+                dst[d + c] = src[s + c];
+            }
+        }
+    }
+}
+
+// One invocation per input pixel, over its channels: dx[pixel, c] accumulates the column
+// entries of every (kh, kw) whose output position oh = (ih + pad_top - kh) / stride_h (and
+// likewise ow) is a whole number inside the output.
+@compute @workgroup_size(64)
+fn col2im(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let pix = flat_id(gid);
+    if (pix >= g.batch * g.in_h * g.in_w) {
+        return;
+    }
+    let iw = pix % g.in_w;
+    let t = pix / g.in_w;
+    let ih = t % g.in_h;
+    let b = t / g.in_h;
+    let base = pix * g.in_c;
     let patch_len = g.k_h * g.k_w * g.in_c;
-    var sum = 0.0;
-    // kh ranges over the kernel rows for which oh = (ih + pad_top - kh) / stride_h is a whole
-    // number inside the output; likewise kw.
+    for (var c = 0u; c < g.in_c; c++) {
+        dst[base + c] = 0.0;
+    }
     let ph = ih + g.pad_top;
     let pw = iw + g.pad_left;
-    for (var kh = 0u; kh < g.k_h; kh++) {
-        if (kh > ph || (ph - kh) % g.stride_h != 0u) {
-            continue;
+    for (var kh = 0u; kh < g.k_h && kh <= ph; kh++) {
+        var oh = ph - kh;
+        if (g.stride_h != 1u) {
+            if (oh % g.stride_h != 0u) {
+                continue;
+            }
+            oh = oh / g.stride_h;
         }
-        let oh = (ph - kh) / g.stride_h;
         if (oh >= g.out_h) {
             continue;
         }
-        for (var kw = 0u; kw < g.k_w; kw++) {
-            if (kw > pw || (pw - kw) % g.stride_w != 0u) {
-                continue;
+        for (var kw = 0u; kw < g.k_w && kw <= pw; kw++) {
+            var ow = pw - kw;
+            if (g.stride_w != 1u) {
+                if (ow % g.stride_w != 0u) {
+                    continue;
+                }
+                ow = ow / g.stride_w;
             }
-            let ow = (pw - kw) / g.stride_w;
             if (ow >= g.out_w) {
                 continue;
             }
-            let row = (b * g.out_h + oh) * g.out_w + ow;
-            sum += src[row * patch_len + (kh * g.k_w + kw) * g.in_c + c];
+            let s = ((b * g.out_h + oh) * g.out_w + ow) * patch_len + (kh * g.k_w + kw) * g.in_c;
+            for (var c = 0u; c < g.in_c; c++) {
+                dst[base + c] += src[s + c];
+            }
         }
     }
-    if (DACT == 1u) {
-        sum = select(0.0, sum, aux[id] > 0.0);
-    } else if (DACT == 2u) {
-        let h = aux[id];
-        sum = sum * h * (1.0 - h);
+    for (var c = 0u; c < g.in_c; c++) {
+        let i = base + c;
+        if (DACT == 1u) {
+            dst[i] = select(0.0, dst[i], aux[i] > 0.0);
+        } else if (DACT == 2u) {
+            let h = aux[i];
+            dst[i] = dst[i] * h * (1.0 - h);
+        }
     }
-    dst[id] = sum;
 }

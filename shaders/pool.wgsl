@@ -22,7 +22,7 @@ struct Geom {
     p_w: u32,
     stride_h: u32,
     stride_w: u32,
-    grid_width: u32, // invocations per grid row: workgroups in x * 256
+    grid_width: u32, // invocations per grid row: workgroups in x * 64
     _pad: u32,
 }
 
@@ -50,52 +50,61 @@ fn grad_activation(v: f32, id: u32) -> f32 {
     return v;
 }
 
-@compute @workgroup_size(256)
+// Forward kernels: one invocation per output pixel, over its channels; backward kernels: one
+// per input pixel, over its channels. Index arithmetic (integer division, slow where there is
+// no vector divide, as on CPU adapters) is then paid once per pixel, not once per element.
+
+@compute @workgroup_size(64)
 fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let id = flat_id(gid);
-    if (id >= g.batch * g.out_h * g.out_w * g.c) {
+    let o = flat_id(gid);
+    if (o >= g.batch * g.out_h * g.out_w) {
         return;
     }
-    let c = id % g.c;
-    let ow = (id / g.c) % g.out_w;
-    let oh = (id / (g.c * g.out_w)) % g.out_h;
-    let b = id / (g.c * g.out_w * g.out_h);
-    var best = x_index(b, oh * g.stride_h, ow * g.stride_w, c);
-    var best_v = src[best];
-    for (var ph = 0u; ph < g.p_h; ph++) {
-        for (var pw = 0u; pw < g.p_w; pw++) {
-            let i = x_index(b, oh * g.stride_h + ph, ow * g.stride_w + pw, c);
-            let v = src[i];
-            if (v > best_v) {
-                best_v = v;
-                best = i;
+    let ow = o % g.out_w;
+    let t = o / g.out_w;
+    let oh = t % g.out_h;
+    let b = t / g.out_h;
+    for (var c = 0u; c < g.c; c++) {
+        var best = x_index(b, oh * g.stride_h, ow * g.stride_w, c);
+        var best_v = src[best];
+        for (var ph = 0u; ph < g.p_h; ph++) {
+            for (var pw = 0u; pw < g.p_w; pw++) {
+                let i = x_index(b, oh * g.stride_h + ph, ow * g.stride_w + pw, c);
+                let v = src[i];
+                if (v > best_v) {
+                    best_v = v;
+                    best = i;
+                }
             }
         }
+        dst[o * g.c + c] = best_v;
+        argmax[o * g.c + c] = best;
     }
-    dst[id] = best_v;
-    argmax[id] = best;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn avg_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let id = flat_id(gid);
-    if (id >= g.batch * g.out_h * g.out_w * g.c) {
+    let o = flat_id(gid);
+    if (o >= g.batch * g.out_h * g.out_w) {
         return;
     }
-    let c = id % g.c;
-    let ow = (id / g.c) % g.out_w;
-    let oh = (id / (g.c * g.out_w)) % g.out_h;
-    let b = id / (g.c * g.out_w * g.out_h);
-    var sum = 0.0;
-    for (var ph = 0u; ph < g.p_h; ph++) {
-        for (var pw = 0u; pw < g.p_w; pw++) {
-            sum += src[x_index(b, oh * g.stride_h + ph, ow * g.stride_w + pw, c)];
+    let ow = o % g.out_w;
+    let t = o / g.out_w;
+    let oh = t % g.out_h;
+    let b = t / g.out_h;
+    let scale = 1.0 / f32(g.p_h * g.p_w);
+    for (var c = 0u; c < g.c; c++) {
+        var sum = 0.0;
+        for (var ph = 0u; ph < g.p_h; ph++) {
+            for (var pw = 0u; pw < g.p_w; pw++) {
+                sum += src[x_index(b, oh * g.stride_h + ph, ow * g.stride_w + pw, c)];
+            }
         }
+        dst[o * g.c + c] = sum * scale;
     }
-    dst[id] = sum / f32(g.p_h * g.p_w);
 }
 
-// Output rows oh whose window covers input row ih: oh*stride <= ih < oh*stride + p, as the
+// Output rows oh whose window covers input row i: oh*stride <= i < oh*stride + p, as the
 // half-open range [first, last).
 fn covering(i: u32, p: u32, stride: u32, out: u32) -> vec2<u32> {
     var first = 0u;
@@ -106,47 +115,54 @@ fn covering(i: u32, p: u32, stride: u32, out: u32) -> vec2<u32> {
     return vec2<u32>(first, last);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let id = flat_id(gid);
-    if (id >= g.batch * g.in_h * g.in_w * g.c) {
+    let pix = flat_id(gid);
+    if (pix >= g.batch * g.in_h * g.in_w) {
         return;
     }
-    let c = id % g.c;
-    let iw = (id / g.c) % g.in_w;
-    let ih = (id / (g.c * g.in_w)) % g.in_h;
-    let b = id / (g.c * g.in_w * g.in_h);
+    let iw = pix % g.in_w;
+    let t = pix / g.in_w;
+    let ih = t % g.in_h;
+    let b = t / g.in_h;
     let rows = covering(ih, g.p_h, g.stride_h, g.out_h);
     let cols = covering(iw, g.p_w, g.stride_w, g.out_w);
-    var sum = 0.0;
-    for (var oh = rows.x; oh < rows.y; oh++) {
-        for (var ow = cols.x; ow < cols.y; ow++) {
-            let o = ((b * g.out_h + oh) * g.out_w + ow) * g.c + c;
-            if (argmax[o] == id) {
-                sum += src[o];
+    for (var c = 0u; c < g.c; c++) {
+        let id = pix * g.c + c;
+        var sum = 0.0;
+        for (var oh = rows.x; oh < rows.y; oh++) {
+            for (var ow = cols.x; ow < cols.y; ow++) {
+                let o = ((b * g.out_h + oh) * g.out_w + ow) * g.c + c;
+                if (argmax[o] == id) {
+                    sum += src[o];
+                }
             }
         }
+        dst[id] = grad_activation(sum, id);
     }
-    dst[id] = grad_activation(sum, id);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn avg_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let id = flat_id(gid);
-    if (id >= g.batch * g.in_h * g.in_w * g.c) {
+    let pix = flat_id(gid);
+    if (pix >= g.batch * g.in_h * g.in_w) {
         return;
     }
-    let c = id % g.c;
-    let iw = (id / g.c) % g.in_w;
-    let ih = (id / (g.c * g.in_w)) % g.in_h;
-    let b = id / (g.c * g.in_w * g.in_h);
+    let iw = pix % g.in_w;
+    let t = pix / g.in_w;
+    let ih = t % g.in_h;
+    let b = t / g.in_h;
     let rows = covering(ih, g.p_h, g.stride_h, g.out_h);
     let cols = covering(iw, g.p_w, g.stride_w, g.out_w);
-    var sum = 0.0;
-    for (var oh = rows.x; oh < rows.y; oh++) {
-        for (var ow = cols.x; ow < cols.y; ow++) {
-            sum += src[((b * g.out_h + oh) * g.out_w + ow) * g.c + c];
+    let scale = 1.0 / f32(g.p_h * g.p_w);
+    for (var c = 0u; c < g.c; c++) {
+        var sum = 0.0;
+        for (var oh = rows.x; oh < rows.y; oh++) {
+            for (var ow = cols.x; ow < cols.y; ow++) {
+                sum += src[((b * g.out_h + oh) * g.out_w + ow) * g.c + c];
+            }
         }
+        let id = pix * g.c + c;
+        dst[id] = grad_activation(sum * scale, id);
     }
-    dst[id] = grad_activation(sum / f32(g.p_h * g.p_w), id);
 }

@@ -91,7 +91,7 @@ impl Kernels {
             "batchnorm",
             name,
             dact,
-            s.rows * s.channels,
+            (s.rows * s.channels, 256),
             params,
             &resources,
         );

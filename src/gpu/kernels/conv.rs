@@ -67,7 +67,7 @@ impl Kernels {
             "im2col",
             "im2col",
             EpilogueAct::None,
-            g.rows() * g.patch(),
+            (g.rows() * g.k_h, 64),
             |w| g.words(w),
             &[x.resource(), self.unused().resource(), cols.resource()],
         )
@@ -90,7 +90,7 @@ impl Kernels {
             "col2im",
             "col2im",
             dact,
-            g.input_len(),
+            (g.batch * g.in_h * g.in_w, 64),
             |w| g.words(w),
             &[dcols.resource(), aux.resource(), dx.resource()],
         )

@@ -48,7 +48,7 @@ impl Kernels {
             "dropout",
             entry,
             dact,
-            n,
+            (n, 256),
             |w| {
                 vec![
                     n as u32,

@@ -42,7 +42,7 @@ impl Kernels {
             "pool_forward",
             entry,
             EpilogueAct::None,
-            g.batch * g.out_h * g.out_w * g.in_c,
+            (g.batch * g.out_h * g.out_w, 64),
             |w| words(&g, w),
             &[
                 x.resource(),
@@ -76,7 +76,7 @@ impl Kernels {
             "pool_backward",
             entry,
             dact,
-            g.input_len(),
+            (g.batch * g.in_h * g.in_w, 64),
             |w| words(&g, w),
             &[
                 dy.resource(),
