@@ -440,7 +440,8 @@ impl Kernels {
         })
     }
 
-    /// A launch of `entry` of `family` over `invocations` threads in 256-wide workgroups.
+    /// A launch of `entry` of `family` over `invocations` threads in `wg`-wide workgroups
+    /// (the entry point's `@workgroup_size`).
     /// `params(grid_width)` returns the uniform's words (u32, or f32 bits) given the
     /// invocations per grid row.
     #[allow(clippy::too_many_arguments)]
@@ -451,11 +452,11 @@ impl Kernels {
         label: &'static str,
         entry: &str,
         dact: EpilogueAct,
-        invocations: usize,
+        (invocations, wg): (usize, u32),
         params: impl FnOnce(u32) -> Vec<u32>,
         resources: &[wgpu::BindingResource<'_>],
     ) -> Launch {
-        let (workgroups, width) = grid(invocations as u64, 256, self.max_workgroups);
+        let (workgroups, width) = grid(invocations as u64, wg, self.max_workgroups);
         let words = uniform_words(&params(width));
         let uniform = ctx.uniform_bytes(label, bytemuck::cast_slice(&words));
         let mut all = vec![uniform.as_entire_binding()];
