@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::Result;
@@ -52,8 +53,8 @@ pub struct TrainArgs {
     /// the high-performance adapter. See `shaderfit devices`.
     #[arg(long)]
     pub adapter: Option<String>,
-    /// Training steps recorded into one GPU submission.
-    #[arg(long, default_value_t = 64)]
+    /// Training steps recorded into one GPU submission (also the progress bar's granularity).
+    #[arg(long, default_value_t = 16)]
     pub steps_per_submit: usize,
 }
 
@@ -93,8 +94,20 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
     let mut trainer = Trainer::new(&ctx, &net, &dataset, cfg)?;
     let mut out = std::io::stdout().lock();
-    for _ in 0..args.epochs {
-        let report = trainer.fit_epoch()?;
+    let steps = trainer.steps_per_epoch() as u64;
+    for epoch in 1..=args.epochs {
+        // Drawn only when stderr is a terminal; cleared before the epoch's line.
+        let bar = ProgressBar::new(steps).with_style(
+            ProgressStyle::with_template(
+                "Epoch {msg} {pos}/{len} [{bar:30}] {elapsed} (ETA {eta})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_message(format!("{epoch}/{}", args.epochs));
+        let report = trainer.fit_epoch_with(&mut |done| bar.set_position(done as u64));
+        bar.finish_and_clear();
+        let report = report?;
         // Flushed per epoch: an interrupted run keeps every finished epoch's line.
         let _ = writeln!(out, "{}", report.line());
         let _ = out.flush();

@@ -232,14 +232,33 @@ impl GpuContext {
 
     /// Maps a MAP_READ buffer, waits, and copies its first `size` bytes out.
     pub fn map_and_read(&self, staging: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+        self.map_and_read_with(staging, size, &mut || {})
+    }
+
+    /// As [`GpuContext::map_and_read`], calling `tick` about every 100 ms while the GPU is
+    /// still busy (callbacks of finished submissions have run by then: progress reports).
+    pub fn map_and_read_with(
+        &self,
+        staging: &wgpu::Buffer,
+        size: u64,
+        tick: &mut dyn FnMut(),
+    ) -> Result<Vec<u8>> {
         self.readbacks.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, 0..size, move |r| {
             let _ = tx.send(r);
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        loop {
+            let wait = wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: Some(std::time::Duration::from_millis(100)),
+            };
+            match self.device.poll(wait) {
+                Ok(_) => break,
+                Err(wgpu::PollError::Timeout) => tick(),
+                Err(e) => return Err(Error::Gpu(format!("waiting for the GPU: {e}"))),
+            }
+        }
         self.check_errors()?;
         rx.recv()
             .map_err(|_| Error::Gpu("buffer map was dropped".into()))?

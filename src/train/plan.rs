@@ -354,7 +354,16 @@ impl Plan {
     }
 
     pub fn read_metrics(&self, ctx: &GpuContext) -> Result<[Metric; SLOTS]> {
-        let bytes = ctx.map_and_read(&self.metrics_staging, self.metrics.size())?;
+        self.read_metrics_with(ctx, &mut || {})
+    }
+
+    /// As [`Plan::read_metrics`], calling `tick` while the GPU is still busy.
+    pub fn read_metrics_with(
+        &self,
+        ctx: &GpuContext,
+        tick: &mut dyn FnMut(),
+    ) -> Result<[Metric; SLOTS]> {
+        let bytes = ctx.map_and_read_with(&self.metrics_staging, self.metrics.size(), tick)?;
         let metrics: Vec<Metric> = bytemuck::pod_collect_to_vec(&bytes);
         Ok([metrics[0], metrics[1], metrics[2]])
     }

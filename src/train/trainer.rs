@@ -2,6 +2,8 @@
 //! slots, records every step (submitting in chunks so the GPU starts while later steps are
 //! still being recorded), records the validation pass, and reads the metrics back once.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::metrics::{EpochReport, Metric, Score, TEST_SLOT, TRAIN_SLOT, VAL_SLOT};
@@ -54,7 +56,7 @@ impl Default for TrainConfig {
             },
             seed: 1,
             validation_split: 0.0,
-            steps_per_submit: 64,
+            steps_per_submit: 16,
         }
     }
 }
@@ -65,6 +67,8 @@ pub struct Trainer<'a> {
     cfg: TrainConfig,
     /// Epochs started so far.
     epoch: usize,
+    /// Training steps of this epoch the GPU has finished (see [`Trainer::steps_done`]).
+    steps_done: Arc<AtomicUsize>,
 }
 
 impl<'a> Trainer<'a> {
@@ -96,6 +100,7 @@ impl<'a> Trainer<'a> {
             plan,
             cfg,
             epoch: 0,
+            steps_done: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -112,6 +117,7 @@ impl<'a> Trainer<'a> {
     pub fn begin_epoch(&mut self) {
         let order = epoch_order(&self.plan.train_indices, self.cfg.seed, self.epoch);
         self.epoch += 1;
+        self.steps_done.store(0, Ordering::Relaxed);
         self.ctx
             .queue
             .write_buffer(&self.plan.train_order, 0, bytemuck::cast_slice(&order));
@@ -122,8 +128,15 @@ impl<'a> Trainer<'a> {
     }
 
     /// Records and submits `steps` training steps, in chunks of `steps_per_submit`, without
-    /// waiting for them.
+    /// waiting for them. Each finished chunk adds its steps to [`Trainer::steps_done`] (from a
+    /// completion callback: no readback).
     pub fn run_steps(&mut self, steps: usize) {
+        self.run_steps_with(steps, &mut |_| {});
+    }
+
+    /// As [`Trainer::run_steps`], reporting [`Trainer::steps_done`] after each submission
+    /// (some drivers, lavapipe among them, run a submission before `submit` returns).
+    fn run_steps_with(&mut self, steps: usize, progress: &mut dyn FnMut(usize)) {
         let chunk = self.cfg.steps_per_submit.max(1);
         let mut done = 0;
         while done < steps {
@@ -131,8 +144,21 @@ impl<'a> Trainer<'a> {
             let mut encoder = self.encoder("train steps");
             record_replays(&mut encoder, &self.plan.train_step, n);
             self.ctx.queue.submit([encoder.finish()]);
+            let counter = self.steps_done.clone();
+            self.ctx.queue.on_submitted_work_done(move || {
+                counter.fetch_add(n, Ordering::Relaxed);
+            });
             done += n;
+            // Runs the callbacks of finished submissions; never waits.
+            let _ = self.ctx.device.poll(wgpu::PollType::Poll);
+            progress(self.steps_done());
         }
+    }
+
+    /// Training steps the GPU has finished in the current epoch, as last reported by the
+    /// driver (it lags the truth by up to one submission).
+    pub fn steps_done(&self) -> usize {
+        self.steps_done.load(Ordering::Relaxed)
     }
 
     fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
@@ -148,15 +174,24 @@ impl<'a> Trainer<'a> {
 
     /// One epoch: every training step, then the validation pass; one readback at the end.
     pub fn fit_epoch(&mut self) -> Result<EpochReport> {
+        self.fit_epoch_with(&mut |_| {})
+    }
+
+    /// As [`Trainer::fit_epoch`], calling `progress(steps done)` about every 100 ms while the
+    /// epoch runs.
+    pub fn fit_epoch_with(&mut self, progress: &mut dyn FnMut(usize)) -> Result<EpochReport> {
         let start = Instant::now();
         self.begin_epoch();
         let steps = self.steps_per_epoch();
-        self.run_steps(steps);
+        self.run_steps_with(steps, progress);
         let mut encoder = self.encoder("validation");
         self.record_eval(&mut encoder, &self.plan.validation);
         self.plan.record_metrics_copy(&mut encoder);
         self.ctx.queue.submit([encoder.finish()]);
-        let metrics = self.plan.read_metrics(self.ctx)?;
+        let done = self.steps_done.clone();
+        let metrics = self
+            .plan
+            .read_metrics_with(self.ctx, &mut || progress(done.load(Ordering::Relaxed)))?;
         Ok(EpochReport {
             epoch: self.epoch,
             epochs: self.cfg.epochs,
