@@ -314,3 +314,46 @@ fn cnn_with_dropout_and_batch_norm_matches_the_reference() {
         );
     }
 }
+
+/// The `cnn` and `lenet` presets at their real layer sizes (28x28 inputs, 26x26x32 and
+/// 13x13x64 activations, split-K gradients): two steps match the reference with the same
+/// tolerance as above, so nothing that only shows at full size escapes the small models.
+#[test]
+fn presets_at_full_size_match_the_reference() {
+    let ctx = gpu();
+    let data = synthetic_dataset(24, 8, 28, 28, 10);
+    for name in ["cnn", "lenet"] {
+        let net = ModelSpec::preset(name, None, 10)
+            .unwrap()
+            .compile(Shape::new(28, 28, 1), 10)
+            .unwrap();
+        let optimizer = Optimizer::from_name("rmsprop", None, 0.0).unwrap();
+        let seed = 5;
+        let mut trainer = Trainer::new(&ctx, &net, &data, config(optimizer, seed)).unwrap();
+        trainer.begin_epoch();
+        trainer.run_steps(2);
+        let got = trainer.read_params().unwrap();
+
+        let mut cpu = ReferenceModel::new(net.clone(), optimizer, seed);
+        let (train, _) = split_indices(data.train.len(), 0.0);
+        let order = epoch_order(&train, seed, 0);
+        for step in 0..2 {
+            let (x, y) = ops::gather(
+                &data.train.images,
+                &data.train.labels,
+                &order,
+                step,
+                BATCH,
+                784,
+            );
+            cpu.train_step(&x, &y);
+        }
+        let layout = shaderfit::model::ParamLayout::trainable(&net, 1);
+        for (t, slot) in layout.tensors.iter().enumerate() {
+            let want = &cpu.params[t];
+            assert_within(&format!("{name}: {}", slot.spec.name), &got[t], want, |k| {
+                1e-3 * optimizer.lr() + 1e-6 * want[k].abs()
+            });
+        }
+    }
+}
