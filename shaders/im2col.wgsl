@@ -38,6 +38,12 @@ struct Geom {
 @group(0) @binding(2) var<storage, read> aux: array<f32>; // col2im: the activation output x
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>; // im2col: cols; col2im: dx
 
+// (batch, y, x) of pixel i of a batch of h x w images.
+fn pixel_of(i: u32, h: u32, w: u32) -> vec3<u32> {
+    let t = i / w;
+    return vec3<u32>(t / h, t % h, i % w);
+}
+
 fn flat_id(gid: vec3<u32>) -> u32 {
     return gid.x + gid.y * g.grid_width;
 }
@@ -55,10 +61,10 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let kh = id % g.k_h;
     let row = id / g.k_h;
-    let ow = row % g.out_w;
-    let t = row / g.out_w;
-    let oh = t % g.out_h;
-    let b = t / g.out_h;
+    let p = pixel_of(row, g.out_h, g.out_w);
+    let b = p.x;
+    let oh = p.y;
+    let ow = p.z;
     let run = g.k_w * g.in_c;
     let dst_base = row * g.k_h * run + kh * run;
     // Signed arithmetic: with padding the pixel can lie above or left of the input.
@@ -96,10 +102,10 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (pix >= g.batch * g.in_h * g.in_w) {
         return;
     }
-    let iw = pix % g.in_w;
-    let t = pix / g.in_w;
-    let ih = t % g.in_h;
-    let b = t / g.in_h;
+    let p = pixel_of(pix, g.in_h, g.in_w);
+    let b = p.x;
+    let ih = p.y;
+    let iw = p.z;
     let base = pix * g.in_c;
     let patch_len = g.k_h * g.k_w * g.in_c;
     for (var c = 0u; c < g.in_c; c++) {

@@ -32,6 +32,12 @@ struct Geom {
 @group(0) @binding(3) var<storage, read_write> argmax: array<u32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>; // forward: y; backward: dx
 
+// (batch, y, x) of pixel i of a batch of h x w images.
+fn pixel_of(i: u32, h: u32, w: u32) -> vec3<u32> {
+    let t = i / w;
+    return vec3<u32>(t / h, t % h, i % w);
+}
+
 fn flat_id(gid: vec3<u32>) -> u32 {
     return gid.x + gid.y * g.grid_width;
 }
@@ -60,10 +66,10 @@ fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (o >= g.batch * g.out_h * g.out_w) {
         return;
     }
-    let ow = o % g.out_w;
-    let t = o / g.out_w;
-    let oh = t % g.out_h;
-    let b = t / g.out_h;
+    let p = pixel_of(o, g.out_h, g.out_w);
+    let b = p.x;
+    let oh = p.y;
+    let ow = p.z;
     for (var c = 0u; c < g.c; c++) {
         var best = x_index(b, oh * g.stride_h, ow * g.stride_w, c);
         var best_v = src[best];
@@ -88,10 +94,10 @@ fn avg_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (o >= g.batch * g.out_h * g.out_w) {
         return;
     }
-    let ow = o % g.out_w;
-    let t = o / g.out_w;
-    let oh = t % g.out_h;
-    let b = t / g.out_h;
+    let p = pixel_of(o, g.out_h, g.out_w);
+    let b = p.x;
+    let oh = p.y;
+    let ow = p.z;
     let scale = 1.0 / f32(g.p_h * g.p_w);
     for (var c = 0u; c < g.c; c++) {
         var sum = 0.0;
@@ -121,10 +127,10 @@ fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (pix >= g.batch * g.in_h * g.in_w) {
         return;
     }
-    let iw = pix % g.in_w;
-    let t = pix / g.in_w;
-    let ih = t % g.in_h;
-    let b = t / g.in_h;
+    let p = pixel_of(pix, g.in_h, g.in_w);
+    let b = p.x;
+    let ih = p.y;
+    let iw = p.z;
     let rows = covering(ih, g.p_h, g.stride_h, g.out_h);
     let cols = covering(iw, g.p_w, g.stride_w, g.out_w);
     for (var c = 0u; c < g.c; c++) {
@@ -148,10 +154,10 @@ fn avg_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (pix >= g.batch * g.in_h * g.in_w) {
         return;
     }
-    let iw = pix % g.in_w;
-    let t = pix / g.in_w;
-    let ih = t % g.in_h;
-    let b = t / g.in_h;
+    let p = pixel_of(pix, g.in_h, g.in_w);
+    let b = p.x;
+    let ih = p.y;
+    let iw = p.z;
     let rows = covering(ih, g.p_h, g.stride_h, g.out_h);
     let cols = covering(iw, g.p_w, g.stride_w, g.out_w);
     let scale = 1.0 / f32(g.p_h * g.p_w);

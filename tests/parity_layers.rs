@@ -16,11 +16,12 @@
 mod support;
 
 use shaderfit::gpu::kernels::{
-    BnEntry, BnShape, BnViews, DropoutMode, EpilogueAct, Geom2d, PoolKind, View,
+    BnEntry, BnShape, BnViews, DropoutMode, EpilogueAct, PoolKind, View,
 };
 use shaderfit::gpu::{GpuContext, Kernels, Launch};
 use shaderfit::model::{Activation, Shape, Window};
 use shaderfit::reference::ops::{self, PAD_LABEL};
+use shaderfit::train::plan::window_geom;
 use support::{assert_within, gpu, random_f32};
 
 const U: f32 = 1.0 / (1u32 << 24) as f32;
@@ -64,23 +65,6 @@ fn window(input: Shape, k: [usize; 2], s: [usize; 2], same: bool, out_c: usize) 
     }
 }
 
-fn geom(w: &Window, batch: usize) -> Geom2d {
-    Geom2d {
-        batch,
-        in_h: w.input.h,
-        in_w: w.input.w,
-        in_c: w.input.c,
-        out_h: w.output.h,
-        out_w: w.output.w,
-        k_h: w.kh,
-        k_w: w.kw,
-        stride_h: w.sh,
-        stride_w: w.sw,
-        pad_top: w.pad_top,
-        pad_left: w.pad_left,
-    }
-}
-
 /// An activation output to differentiate through: relu's (>= 0 with exact zeros) or
 /// sigmoid's (in (0, 1)).
 fn activation_output(n: usize, seed: u64, act: EpilogueAct) -> Vec<f32> {
@@ -119,7 +103,7 @@ fn im2col_and_col2im_match_their_twins() {
     let k = Kernels::new(&ctx);
     for (i, &(batch, [h, w, c], kernel, stride, same)) in CONVS.iter().enumerate() {
         let win = window(Shape::new(h, w, c), kernel, stride, same, 1);
-        let g = geom(&win, batch);
+        let g = window_geom(&win, batch);
         let what = format!(
             "batch {batch}, {h}x{w}x{c}, kernel {kernel:?}, stride {stride:?}, same {same}"
         );
@@ -177,7 +161,7 @@ fn pooling_matches_its_twins() {
     ];
     for (i, &(batch, [h, w, c], size, stride)) in cases.iter().enumerate() {
         let win = window(Shape::new(h, w, c), size, stride, false, c);
-        let g = geom(&win, batch);
+        let g = window_geom(&win, batch);
         let what = format!("batch {batch}, {h}x{w}x{c}, pool {size:?}, stride {stride:?}");
         let (n_in, n_out) = (batch * h * w * c, batch * win.output.features());
         let x = random_f32(n_in, 300 + i as u64, -1.0, 1.0);

@@ -55,7 +55,7 @@ fn reference_steps(
             &order,
             step,
             BATCH,
-            49,
+            data.pixels_per_image(),
         );
         let out = model.train_step(&x, &y);
         loss += out.loss_sum as f64;
@@ -250,23 +250,7 @@ fn cnn_with_dropout_and_batch_norm_matches_the_reference() {
         let got_stats = trainer.read_stats().unwrap();
         let metrics = trainer.read_metrics().unwrap();
 
-        let mut cpu = ReferenceModel::new(net.clone(), optimizer, seed);
-        let (train, _) = split_indices(data.train.len(), 0.0);
-        let order = epoch_order(&train, seed, 0);
-        let (mut loss, mut correct) = (0.0f64, 0);
-        for step in 0..3 {
-            let (x, y) = ops::gather(
-                &data.train.images,
-                &data.train.labels,
-                &order,
-                step,
-                BATCH,
-                81,
-            );
-            let out = cpu.train_step(&x, &y);
-            loss += out.loss_sum as f64;
-            correct += out.correct;
-        }
+        let (mut cpu, loss, correct) = reference_steps(&net, &data, optimizer, seed, 3);
         let what = optimizer.describe();
         let lr = optimizer.lr();
         let layout = shaderfit::model::ParamLayout::trainable(&net, 1);
@@ -334,20 +318,7 @@ fn presets_at_full_size_match_the_reference() {
         trainer.run_steps(2);
         let got = trainer.read_params().unwrap();
 
-        let mut cpu = ReferenceModel::new(net.clone(), optimizer, seed);
-        let (train, _) = split_indices(data.train.len(), 0.0);
-        let order = epoch_order(&train, seed, 0);
-        for step in 0..2 {
-            let (x, y) = ops::gather(
-                &data.train.images,
-                &data.train.labels,
-                &order,
-                step,
-                BATCH,
-                784,
-            );
-            cpu.train_step(&x, &y);
-        }
+        let (cpu, _, _) = reference_steps(&net, &data, optimizer, seed, 2);
         let layout = shaderfit::model::ParamLayout::trainable(&net, 1);
         for (t, slot) in layout.tensors.iter().enumerate() {
             let want = &cpu.params[t];

@@ -35,7 +35,8 @@ fn epilogue(a: Activation) -> EpilogueAct {
     }
 }
 
-fn geom(w: &Window, batch: usize) -> Geom2d {
+/// The kernels' view of a model window over a batch.
+pub fn window_geom(w: &Window, batch: usize) -> Geom2d {
     Geom2d {
         batch,
         in_h: w.input.h,
@@ -500,7 +501,7 @@ impl<'a> Builder<'a> {
         let batch = self.batch;
         match l.op {
             Op::Conv2d(w) => {
-                let g = geom(&w, batch);
+                let g = window_geom(&w, batch);
                 let cols = View::whole(self.bufs.cols[i].as_ref().expect("conv has cols"));
                 let mut launches = vec![k.im2col(ctx, g, input, cols)];
                 launches.extend(k.matmul(
@@ -525,7 +526,7 @@ impl<'a> Builder<'a> {
                     (Op::MaxPool(_), Some(a)) => (PoolKind::Max, View::whole(a)),
                     _ => (PoolKind::Avg, k.unused_rw()),
                 };
-                vec![k.pool_forward(ctx, kind, geom(&w, batch), input, argmax, out)]
+                vec![k.pool_forward(ctx, kind, window_geom(&w, batch), input, argmax, out)]
             }
             Op::Flatten => Vec::new(),
             Op::Dense { fan_in, units } => k.matmul(
@@ -612,7 +613,7 @@ impl<'a> Builder<'a> {
         let mut launches = Vec::new();
         match l.op {
             Op::Conv2d(w) => {
-                let g = geom(&w, batch);
+                let g = window_geom(&w, batch);
                 let cols = View::whole(self.bufs.cols[i].as_ref().expect("conv has cols"));
                 launches.extend(k.matmul(
                     ctx,
@@ -663,7 +664,7 @@ impl<'a> Builder<'a> {
                     launches.push(k.pool_backward(
                         ctx,
                         kind,
-                        geom(&w, batch),
+                        window_geom(&w, batch),
                         dout,
                         argmax,
                         dact,
