@@ -136,19 +136,12 @@ fn tile4(@builtin(global_invocation_id) gid: vec3<u32>) {
         acc3 += load_a(r.w, k) * bk;
     }
 
-    var acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-    for (var i = 0u; i < 4u; i++) {
-        let row = row0 + i;
-        if (row >= dims.m) {
-            break;
-        }
-        for (var j = 0u; j < 4u; j++) {
-            let col = col0 + j;
-            if (col < dims.n) {
-                store(row, col, gid.z, acc[i][j]);
-            }
-        }
-    }
+    // One call per row: a dynamically indexed local array would live in memory on some
+    // compilers (lavapipe's among them).
+    store4(row0, col0, gid.z, acc0);
+    store4(row0 + 1u, col0, gid.z, acc1);
+    store4(row0 + 2u, col0, gid.z, acc2);
+    store4(row0 + 3u, col0, gid.z, acc3);
 }
 
 // The 4 column indices from `start`, clamped to `last`.

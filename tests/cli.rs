@@ -361,3 +361,80 @@ fn bad_model_file_is_named_with_layer_and_field() {
         ],
     );
 }
+
+#[test]
+fn bench_json_reports_gemm_and_step_kernels() {
+    let out = shaderfit(
+        &[
+            "bench",
+            "--sizes",
+            "64,100",
+            "--model",
+            "linear",
+            "--batch-size",
+            "16",
+            "--json",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("bench --json prints JSON");
+    let gemm = json["gemm"].as_array().unwrap();
+    assert_eq!(gemm.len(), 2);
+    assert_eq!(gemm[1]["n"], 100);
+    assert!(gemm[1]["gflops"].as_f64().unwrap() > 0.0);
+    let profile = &json["steps"][0]["profile"];
+    // linear: gather, forward, loss, dW, db, optimizer (no split-K: the reductions are short).
+    assert_eq!(profile["dispatches"], 6, "{profile}");
+    let kernels: Vec<&str> = profile["launches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["kernel"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kernels,
+        [
+            "gather",
+            "dense forward",
+            "softmax_xent",
+            "dense dW",
+            "bias_grad",
+            "optimizer"
+        ]
+    );
+}
+
+#[test]
+fn train_profile_prints_the_step_breakdown() {
+    let data = small_dataset("profile");
+    let out = shaderfit(
+        &[
+            "train",
+            "--model",
+            "mlp_small",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--profile",
+        ],
+        Some(data.path()),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("Profile of one training step (batch 32, 14 dispatches,"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("dense_1 backward") && stdout.contains("of the step outside kernels"),
+        "{stdout}"
+    );
+    // The profile runs on its own copy of the model: training output is unchanged.
+    assert!(
+        stdout.lines().last().unwrap().starts_with("test_loss: "),
+        "{stdout}"
+    );
+}

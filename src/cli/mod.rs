@@ -1,8 +1,10 @@
 //! The command line: parses flags, calls the library, prints. The only place that prints or
 //! decides exit codes.
 
+mod bench;
 mod devices;
 mod model;
+mod report;
 mod train;
 
 use std::process::ExitCode;
@@ -29,6 +31,9 @@ pub enum Command {
     Devices,
     /// Print a model's layers, output shapes and parameter counts, as Keras's summary().
     Summary(model::SummaryArgs),
+    /// Time kernels on this adapter: square GEMMs and every launch of presets' training
+    /// steps, with GFLOP/s, GB/s and share of peak.
+    Bench(bench::BenchArgs),
     /// Model specs: `model show cnn` prints a preset as JSON for --model.
     #[command(subcommand)]
     Model(model::ModelCommand),
@@ -41,6 +46,7 @@ pub fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Devices => devices::run(),
         Command::Summary(args) => model::summary_command(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Model(cmd) => model::model_command(&cmd),
     };
     match result {

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::report::profile_table;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::model::{Activation, ModelSpec, Optimizer, Shape};
 use crate::train::metrics::test_line;
-use crate::train::{TrainConfig, Trainer};
+use crate::train::{StepProfile, TrainConfig, Trainer};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -53,6 +54,10 @@ pub struct TrainArgs {
     /// the high-performance adapter. See `shaderfit devices`.
     #[arg(long)]
     pub adapter: Option<String>,
+    /// Before training, print the time of every kernel of one training step, per layer, and
+    /// the share of the step spent outside kernels (measured on a separate copy of the model).
+    #[arg(long)]
+    pub profile: bool,
     /// Training steps recorded into one GPU submission (also the progress bar's granularity).
     #[arg(long, default_value_t = 16)]
     pub steps_per_submit: usize,
@@ -92,6 +97,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     );
     eprintln!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
 
+    if args.profile {
+        let mut probe = Trainer::new(&ctx, &net, &dataset, cfg.clone())?;
+        let profile = StepProfile::measure(&ctx, &mut probe)?;
+        print!("{}", profile_table(&profile, None));
+    }
     let mut trainer = Trainer::new(&ctx, &net, &dataset, cfg)?;
     let mut out = std::io::stdout().lock();
     let steps = trainer.steps_per_epoch() as u64;

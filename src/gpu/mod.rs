@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod kernels;
+pub mod profiler;
 
 pub use context::{AdapterReport, GpuContext};
 pub use kernels::{Kernels, Launch};

@@ -3,8 +3,10 @@
 
 pub mod metrics;
 pub mod plan;
+pub mod profile;
 pub mod trainer;
 
 pub use metrics::{EpochReport, Metric, Score};
 pub use plan::Plan;
+pub use profile::StepProfile;
 pub use trainer::{TrainConfig, Trainer};

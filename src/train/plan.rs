@@ -243,21 +243,26 @@ impl Plan {
             )
         };
 
-        let mut train_step = vec![gather(
-            &train_data,
-            &train_order,
-            train_indices.len(),
-            &train_cursor,
-        )];
-        for i in 0..net.layers.len() {
-            train_step.extend(builder.forward(i, true, &train_cursor));
+        let mut train_step = scoped(
+            "gather",
+            vec![gather(
+                &train_data,
+                &train_order,
+                train_indices.len(),
+                &train_cursor,
+            )],
+        );
+        for (i, l) in net.layers.iter().enumerate() {
+            let forward = builder.forward(i, true, &train_cursor);
+            train_step.extend(scoped(&format!("{} forward", l.name), forward));
         }
-        train_step.push(loss(TRAIN_SLOT, &train_cursor));
-        for i in (0..net.layers.len()).rev() {
-            train_step.extend(builder.backward(i, &train_cursor));
+        train_step.extend(scoped("loss", vec![loss(TRAIN_SLOT, &train_cursor)]));
+        for (i, l) in net.layers.iter().enumerate().rev() {
+            let backward = builder.backward(i, &train_cursor);
+            train_step.extend(scoped(&format!("{} backward", l.name), backward));
         }
         let (kind, hyper) = optimizer_launch_args(&cfg.optimizer, layout.total);
-        train_step.push(kernels.optimizer(
+        let optimizer = kernels.optimizer(
             ctx,
             kind,
             hyper,
@@ -266,7 +271,8 @@ impl Plan {
             state.first().map(View::whole),
             state.get(1).map(View::whole),
             View::whole(&train_cursor),
-        ));
+        );
+        train_step.extend(scoped("optimizer", vec![optimizer]));
 
         let eval_forward: Vec<Launch> = (0..net.layers.len())
             .flat_map(|i| builder.forward(i, false, &eval_cursor))
@@ -368,6 +374,14 @@ impl Plan {
         let metrics: Vec<Metric> = bytemuck::pod_collect_to_vec(&bytes);
         Ok([metrics[0], metrics[1], metrics[2]])
     }
+}
+
+/// Tags launches with what they belong to, for profiles.
+fn scoped(scope: &str, mut launches: Vec<Launch>) -> Vec<Launch> {
+    for l in &mut launches {
+        l.scope = scope.to_string();
+    }
+    launches
 }
 
 fn layer_buffers(

@@ -95,6 +95,14 @@ impl Kernels {
             params,
             &resources,
         );
+        let elems = (s.rows * s.channels) as u64;
+        let (flops, passes) = match entry {
+            BnEntry::Stats => (3 * elems, 2),
+            BnEntry::ApplyTrain | BnEntry::ApplyEval => (4 * elems, 2),
+            BnEntry::GradSums => (4 * elems, 2),
+            BnEntry::Backward => (8 * elems, 3),
+        };
+        launch = launch.with_work(flops, 4 * passes * elems);
         if per_channel {
             // One workgroup per channel; the grid width in the uniform is then unused.
             launch.workgroups = [s.channels as u32, 1, 1];

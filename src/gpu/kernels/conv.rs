@@ -71,6 +71,7 @@ impl Kernels {
             |w| g.words(w),
             &[x.resource(), self.unused().resource(), cols.resource()],
         )
+        .with_work(0, 4 * (g.input_len() + g.rows() * g.patch()) as u64)
     }
 
     /// `dx: [batch, in_h, in_w, in_c]` from `dcols: [rows, patch]`, times the derivative of
@@ -93,6 +94,10 @@ impl Kernels {
             (g.batch * g.in_h * g.in_w, 64),
             |w| g.words(w),
             &[dcols.resource(), aux.resource(), dx.resource()],
+        )
+        .with_work(
+            (g.rows() * g.patch()) as u64,
+            4 * (g.rows() * g.patch() + 2 * g.input_len()) as u64,
         )
     }
 }

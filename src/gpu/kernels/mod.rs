@@ -52,13 +52,28 @@ pub const PAD_LABEL: u32 = u32::MAX;
 /// One recorded dispatch.
 #[derive(Clone, Debug)]
 pub struct Launch {
+    /// The kernel, e.g. `dense forward`, `im2col`.
     pub label: &'static str,
     pub pipeline: wgpu::ComputePipeline,
     pub bind_group: wgpu::BindGroup,
     pub workgroups: [u32; 3],
+    /// Useful floating-point operations, for GFLOP/s in profiles.
+    pub flops: u64,
+    /// Bytes a perfect cache would move (each input read once, each output written once),
+    /// for GB/s in profiles.
+    pub bytes: u64,
+    /// What the launch belongs to in a plan (`conv2d_1 backward`, `loss`, ...); empty outside.
+    pub scope: String,
 }
 
 impl Launch {
+    /// Sets the work estimates of a profile.
+    pub fn with_work(mut self, flops: u64, bytes: u64) -> Launch {
+        self.flops = flops;
+        self.bytes = bytes;
+        self
+    }
+
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
@@ -220,7 +235,8 @@ impl MatmulTile {
     /// long shader's compile (~0.1 s per variant); 4x4 tiles otherwise.
     pub fn choose(cpu_adapter: bool, m: usize, n: usize, k: usize) -> MatmulTile {
         let tiles16 = m.div_ceil(16) * n.div_ceil(16);
-        if cpu_adapter && tiles16 >= MIN_TILE16_COUNT && m * n * k >= 1 << 18 {
+        if cpu_adapter && n >= 16 && k >= 16 && tiles16 >= MIN_TILE16_COUNT && m * n * k >= 1 << 18
+        {
             MatmulTile::Tile16
         } else {
             MatmulTile::Tile4
@@ -470,6 +486,9 @@ impl Kernels {
                 &[("DACT", dact.code())],
             ),
             bind_group: self.bind(family, label, &all),
+            flops: 0,
+            bytes: 0,
+            scope: String::new(),
             workgroups,
         }
     }
@@ -523,16 +542,25 @@ impl Kernels {
             label: "gather",
             pipeline: self.pipeline(&self.gather, "gather".into(), "main", &[]),
             bind_group,
+            flops: 0,
+            bytes: 0,
+            scope: String::new(),
             workgroups,
         }
+        .with_work(0, (batch * sample_bytes * 5 + batch * 8) as u64)
     }
 
     /// How many slices to split a reduction of length `k` into when only `parallel`
     /// invocations would run otherwise: enough slices to keep the adapter busy (~256 lanes on
-    /// a CPU adapter, ~16k threads on a GPU), each at least 256 long, at most 64.
+    /// a CPU adapter, ~16k threads on a GPU), each at least 256 long, at most 64. Reductions
+    /// shorter than 4096 (every dense layer's) are never split: the extra launch that sums the
+    /// slices would cost more than it saves.
     fn splits(&self, parallel: usize, k: usize) -> usize {
         if let Some(s) = self.forced_splits {
             return s.clamp(1, k.max(1));
+        }
+        if k < 4096 {
+            return 1;
         }
         let target: usize = if self.cpu_adapter { 256 } else { 16384 };
         target.div_ceil(parallel.max(1)).min(k / 256).clamp(1, 64)
@@ -611,19 +639,32 @@ impl Kernels {
             label,
             pipeline: pipeline(tile.entry_point()),
             bind_group: bind(a, product_out),
+            flops: 0,
+            bytes: 0,
+            scope: String::new(),
             workgroups: [
                 (n as u32).div_ceil(span as u32),
                 (m as u32).div_ceil(span as u32),
                 splits as u32,
             ],
-        }];
+        }
+        .with_work(
+            2 * (m * n * k) as u64,
+            4 * (m * k + k * n + splits * m * n) as u64,
+        )];
         if let Some(partials) = &partials {
-            launches.push(Launch {
-                label,
-                pipeline: pipeline("sum_splits"),
-                bind_group: bind(View::whole(partials), c),
-                workgroups: [(n as u32).div_ceil(8), (m as u32).div_ceil(8), 1],
-            });
+            launches.push(
+                Launch {
+                    label,
+                    pipeline: pipeline("sum_splits"),
+                    bind_group: bind(View::whole(partials), c),
+                    flops: 0,
+                    bytes: 0,
+                    scope: String::new(),
+                    workgroups: [(n as u32).div_ceil(8), (m as u32).div_ceil(8), 1],
+                }
+                .with_work((splits * m * n) as u64, 4 * ((splits + 1) * m * n) as u64),
+            );
         }
         launches
     }
@@ -654,8 +695,15 @@ impl Kernels {
                 "bias_grad",
                 &[params.as_entire_binding(), dy.resource(), out.resource()],
             ),
+            flops: 0,
+            bytes: 0,
+            scope: String::new(),
             workgroups: [(cols as u32).div_ceil(64), splits as u32, 1],
-        }];
+        }
+        .with_work(
+            (rows * cols) as u64,
+            4 * (rows * cols + splits * cols) as u64,
+        )];
         if let Some(partials) = &partials {
             // The sum of a 1 x cols split-K "product" with no epilogue.
             let dims = ctx.uniform(
@@ -663,28 +711,34 @@ impl Kernels {
                 &U32x4([1, cols as u32, rows as u32, splits as u32]),
             );
             let dummy = View::whole(&self.dummy);
-            launches.push(Launch {
-                label: "bias_grad",
-                pipeline: self.pipeline(
-                    &self.matmul,
-                    format!("matmul sum_splits {:?}", MatmulVariant::default()),
-                    "sum_splits",
-                    &[],
-                ),
-                bind_group: self.bind(
-                    &self.matmul,
-                    "bias_grad",
-                    &[
-                        dims.as_entire_binding(),
-                        View::whole(partials).resource(),
-                        dummy.resource(),
-                        dummy.resource(),
-                        dummy.resource(),
-                        db.resource(),
-                    ],
-                ),
-                workgroups: [(cols as u32).div_ceil(8), 1, 1],
-            });
+            launches.push(
+                Launch {
+                    label: "bias_grad",
+                    pipeline: self.pipeline(
+                        &self.matmul,
+                        format!("matmul sum_splits {:?}", MatmulVariant::default()),
+                        "sum_splits",
+                        &[],
+                    ),
+                    bind_group: self.bind(
+                        &self.matmul,
+                        "bias_grad",
+                        &[
+                            dims.as_entire_binding(),
+                            View::whole(partials).resource(),
+                            dummy.resource(),
+                            dummy.resource(),
+                            dummy.resource(),
+                            db.resource(),
+                        ],
+                    ),
+                    flops: 0,
+                    bytes: 0,
+                    scope: String::new(),
+                    workgroups: [(cols as u32).div_ceil(8), 1, 1],
+                }
+                .with_work((splits * cols) as u64, 4 * ((splits + 1) * cols) as u64),
+            );
         }
         launches
     }
@@ -724,8 +778,15 @@ impl Kernels {
             label: "softmax_xent",
             pipeline: self.pipeline(&self.softmax_xent, "softmax_xent".into(), "main", &[]),
             bind_group,
+            flops: 0,
+            bytes: 0,
+            scope: String::new(),
             workgroups: [1, 1, 1],
         }
+        .with_work(
+            (6 * batch * classes) as u64,
+            4 * (2 * batch * classes + batch) as u64,
+        )
     }
 
     /// One optimizer step over `n` flat parameters. `s1`/`s2` are the optimizer's state
@@ -742,7 +803,8 @@ impl Kernels {
         s2: Option<View>,
         cursor: View,
     ) -> Launch {
-        let (workgroups, width) = grid(hyper.n as u64, 256, self.max_workgroups);
+        let n = hyper.n as u64;
+        let (workgroups, width) = grid(n, 256, self.max_workgroups);
         hyper.grid_width = width;
         let params = ctx.uniform("optimizer hyper", &hyper);
         let dummy = View::whole(&self.dummy);
@@ -767,7 +829,24 @@ impl Kernels {
                 &[],
             ),
             bind_group,
+            flops: 0,
+            bytes: 0,
+            scope: String::new(),
             workgroups,
         }
+        .with_work(
+            n * match kind {
+                OptimizerKind::Sgd => 2,
+                OptimizerKind::SgdMomentum => 3,
+                OptimizerKind::Adam => 10,
+                OptimizerKind::RmsProp => 6,
+            },
+            4 * n
+                * match kind {
+                    OptimizerKind::Sgd => 3,
+                    OptimizerKind::SgdMomentum | OptimizerKind::RmsProp => 5,
+                    OptimizerKind::Adam => 7,
+                },
+        )
     }
 }

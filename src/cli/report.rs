@@ -1,0 +1,66 @@
+//! Tables the commands print: step profiles and benchmark results.
+
+use crate::train::profile::{gflops, StepProfile};
+
+/// A step profile as a table: one row per launch, then per layer, then totals.
+pub fn profile_table(p: &StepProfile, peak_gflops: Option<f64>) -> String {
+    let mut s = format!(
+        "Profile of one training step (batch {}, {} dispatches, {}):\n",
+        p.batch,
+        p.launches.len(),
+        p.clock.name()
+    );
+    s += &format!(
+        "  {:<28} {:<16} {:>9} {:>6} {:>9} {:>8}{}\n",
+        "scope",
+        "kernel",
+        "ms",
+        "share",
+        "GFLOP/s",
+        "GB/s",
+        if peak_gflops.is_some() {
+            "  of peak"
+        } else {
+            ""
+        }
+    );
+    let total = p.kernel_seconds().max(1e-12);
+    for l in &p.launches {
+        let g = gflops(l.flops, l.seconds);
+        s += &format!(
+            "  {:<28} {:<16} {:>9.3} {:>5.1}% {:>9} {:>8.2}{}\n",
+            l.scope,
+            l.kernel,
+            l.seconds * 1e3,
+            100.0 * l.seconds / total,
+            if l.flops > 0 {
+                format!("{g:.2}")
+            } else {
+                "-".into()
+            },
+            l.bytes as f64 / l.seconds.max(1e-12) / 1e9,
+            match peak_gflops {
+                Some(peak) if l.flops > 0 => format!("  {:>6.1}%", 100.0 * g / peak),
+                Some(_) => "        -".into(),
+                None => String::new(),
+            }
+        );
+    }
+    s += "  per layer:";
+    for (layer, secs) in p.per_layer() {
+        s += &format!(
+            " {layer} {:.2} ms ({:.0}%);",
+            secs * 1e3,
+            100.0 * secs / total
+        );
+    }
+    s.pop();
+    s += "\n";
+    s += &format!(
+        "  kernels {:.3} ms; whole step {:.3} ms in one pass; {:.1}% of the step outside kernels\n",
+        p.kernel_seconds() * 1e3,
+        p.step_seconds * 1e3,
+        100.0 * p.outside_share()
+    );
+    s
+}
