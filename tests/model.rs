@@ -157,3 +157,22 @@ fn summary_prints_keras_table() {
     );
     assert!(cnn.contains(" Total params: 356,298 (1.36 MB)"), "{cnn}");
 }
+
+/// The example specs under assets/models stay valid.
+#[test]
+fn example_models_compile() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let spec = ModelSpec::from_arg(path.to_str().unwrap(), None, 10).unwrap();
+            let net = spec
+                .compile(MNIST, 10)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(net.param_count() > 0);
+            n += 1;
+        }
+    }
+    assert!(n >= 3, "found {n} example models");
+}
