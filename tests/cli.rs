@@ -438,3 +438,72 @@ fn train_profile_prints_the_step_breakdown() {
         "{stdout}"
     );
 }
+
+/// --save writes a checkpoint after every epoch; --load starts from it: evaluating the loaded
+/// weights (0 epochs) gives exactly the saved epoch's validation score (validation runs on
+/// the test set here). Loading into another model names the missing tensor.
+#[test]
+fn checkpoints_save_and_load() {
+    let data = small_dataset("ckpt");
+    let ckpt = data.path().join("model.safetensors");
+    let ckpt_arg = ckpt.to_str().unwrap();
+    let out = shaderfit(
+        &[
+            "train",
+            "--model",
+            "mlp_bn",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--save",
+            ckpt_arg,
+        ],
+        Some(data.path()),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let last_epoch = stdout.lines().find(|l| l.starts_with("Epoch 2/2")).unwrap();
+    assert!(ckpt.is_file());
+
+    let out = shaderfit(
+        &[
+            "train",
+            "--model",
+            "mlp_bn",
+            "--epochs",
+            "0",
+            "--batch-size",
+            "32",
+            "--load",
+            ckpt_arg,
+        ],
+        Some(data.path()),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let test = text(&out.stdout);
+    assert_eq!(
+        field(test.trim(), "test_accuracy"),
+        field(last_epoch, "val_accuracy"),
+        "{test} vs {last_epoch}"
+    );
+    assert_eq!(
+        field(test.trim(), "test_loss"),
+        field(last_epoch, "val_loss"),
+        "{test} vs {last_epoch}"
+    );
+
+    let out = shaderfit(
+        &[
+            "train", "--model", "mlp", "--epochs", "1", "--load", ckpt_arg,
+        ],
+        Some(data.path()),
+    );
+    assert_one_line_error(
+        &out,
+        &[
+            "model.safetensors",
+            "tensor 'dense/kernel' is F32 [144, 256]; the model expects F32 [144, 512]",
+        ],
+    );
+}

@@ -10,9 +10,10 @@ use super::report::profile_table;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::model::{Activation, ModelSpec, Optimizer, Shape};
+use crate::model::{checkpoint, Activation, ModelSpec, Optimizer, ParamLayout, Shape};
 use crate::train::metrics::test_line;
 use crate::train::{StepProfile, TrainConfig, Trainer};
+use std::collections::HashMap;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -54,6 +55,14 @@ pub struct TrainArgs {
     /// the high-performance adapter. See `shaderfit devices`.
     #[arg(long)]
     pub adapter: Option<String>,
+    /// After every epoch, write the weights to this file (safetensors, Keras's tensor names;
+    /// written beside it and renamed, so an interrupted run keeps the last finished epoch).
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// Start from the weights of this checkpoint (written by --save) instead of a fresh
+    /// initialisation; the optimizer starts afresh.
+    #[arg(long)]
+    pub load: Option<PathBuf>,
     /// Before training, print the time of every kernel of one training step, per layer, and
     /// the share of the step spent outside kernels (measured on a separate copy of the model).
     #[arg(long)]
@@ -78,6 +87,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let dataset = Dataset::load(&dir)?;
     let spec = ModelSpec::from_arg(&args.model, args.activation, dataset.classes)?;
     let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;
+    // Per-tensor layouts (no GPU padding): what checkpoints hold.
+    let trainable = ParamLayout::trainable(&net, 1);
+    let non_trainable = ParamLayout::non_trainable(&net, 1);
+    let loaded = match &args.load {
+        Some(path) => Some(checkpoint::load(path, &trainable, &non_trainable)?),
+        None => None,
+    };
     let ctx = GpuContext::new(args.adapter.as_deref())?;
     eprintln!(
         "data: {} ({} train, {} test, {}x{}, {} classes)",
@@ -96,6 +112,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         args.batch_size
     );
     eprintln!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
+    if let Some(path) = &args.load {
+        eprintln!("weights: {}", path.display());
+    }
 
     if args.profile {
         let mut probe = Trainer::new(&ctx, &net, &dataset, cfg.clone())?;
@@ -103,6 +122,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         print!("{}", profile_table(&profile, None));
     }
     let mut trainer = Trainer::new(&ctx, &net, &dataset, cfg)?;
+    if let Some((params, stats)) = &loaded {
+        trainer.set_weights(params, stats);
+    }
     let mut out = std::io::stdout().lock();
     let steps = trainer.steps_per_epoch() as u64;
     for epoch in 1..=args.epochs {
@@ -118,6 +140,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         let report = trainer.fit_epoch_with(&mut |done| bar.set_position(done as u64));
         bar.finish_and_clear();
         let report = report?;
+        if let Some(path) = &args.save {
+            let metadata = HashMap::from([
+                ("format".to_string(), "shaderfit checkpoint 1".to_string()),
+                ("model".to_string(), spec.to_json().to_string()),
+                ("epoch".to_string(), epoch.to_string()),
+            ]);
+            let (params, stats) = (trainer.read_params()?, trainer.read_stats()?);
+            checkpoint::save(path, &trainable, &params, &non_trainable, &stats, metadata)?;
+        }
         // Flushed per epoch: an interrupted run keeps every finished epoch's line.
         let _ = writeln!(out, "{}", report.line());
         let _ = out.flush();

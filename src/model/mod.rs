@@ -2,6 +2,7 @@
 //! [`Network`], the flat parameter layouts, seeded initialisation, optimizer recipes and the
 //! summary table. Knows nothing of GPUs.
 
+pub mod checkpoint;
 pub mod init;
 pub mod layout;
 pub mod optimizer;

@@ -234,6 +234,22 @@ impl<'a> Trainer<'a> {
         Ok(self.plan.layout.unpack(&flat))
     }
 
+    /// Replaces the weights (and moving statistics) with these, per tensor in the layouts'
+    /// order, e.g. from a checkpoint. The optimizer state is left as it is.
+    pub fn set_weights(&mut self, params: &[Vec<f32>], stats: &[Vec<f32>]) {
+        let q = &self.ctx.queue;
+        q.write_buffer(
+            &self.plan.params,
+            0,
+            bytemuck::cast_slice(&self.plan.layout.pack(params)),
+        );
+        q.write_buffer(
+            &self.plan.stats,
+            0,
+            bytemuck::cast_slice(&self.plan.stats_layout.pack(stats)),
+        );
+    }
+
     /// Current moving statistics, one `Vec` per tensor in
     /// [`crate::model::ParamLayout::non_trainable`] order.
     pub fn read_stats(&self) -> Result<Vec<Vec<f32>>> {

@@ -1,0 +1,116 @@
+//! Checkpoints in the safetensors format (readable by PyTorch, JAX and Hugging Face tools):
+//! every trainable tensor and moving statistic under Keras's weight names
+//! (`conv2d/kernel`, `batch_normalization/moving_mean`, ...), in Keras's layouts (a conv
+//! kernel is `[kh, kw, in_c, filters]`), f32. Metadata records the model spec and the epoch.
+//! Optimizer state is not saved: a run started from a checkpoint starts its optimizer afresh.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use super::layout::ParamLayout;
+use crate::error::{Error, Result};
+
+/// Writes `params` (per tensor of `trainable`) and `stats` (per tensor of `non_trainable`) to
+/// `path`, atomically: the file is written beside it and renamed over it, so an interrupted
+/// save leaves the previous checkpoint intact.
+pub fn save(
+    path: &Path,
+    trainable: &ParamLayout,
+    params: &[Vec<f32>],
+    non_trainable: &ParamLayout,
+    stats: &[Vec<f32>],
+    metadata: HashMap<String, String>,
+) -> Result<()> {
+    let io = |e: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let tensors: Vec<(String, TensorView)> = trainable
+        .tensors
+        .iter()
+        .zip(params)
+        .chain(non_trainable.tensors.iter().zip(stats))
+        .map(|(slot, values)| {
+            let view = TensorView::new(
+                Dtype::F32,
+                slot.spec.shape.clone(),
+                bytemuck::cast_slice(values),
+            )
+            .map_err(|e| {
+                Error::Config(format!(
+                    "{}: tensor {}: {e}",
+                    path.display(),
+                    slot.spec.name
+                ))
+            })?;
+            Ok((slot.spec.name.clone(), view))
+        })
+        .collect::<Result<_>>()?;
+    let bytes = safetensors::tensor::serialize(tensors, Some(metadata)).map_err(|e| {
+        Error::Config(format!(
+            "{}: cannot encode the checkpoint: {e}",
+            path.display()
+        ))
+    })?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".partial");
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Reads a checkpoint for a network laid out as `trainable` and `non_trainable`: every tensor
+/// must be present with its shape and dtype f32; tensors the network lacks are an error too.
+pub fn load(
+    path: &Path,
+    trainable: &ParamLayout,
+    non_trainable: &ParamLayout,
+) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let err = |msg: String| Error::Config(format!("{}: {msg}", path.display()));
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| err(format!("not a safetensors checkpoint: {e}")))?;
+    let read = |layout: &ParamLayout| -> Result<Vec<Vec<f32>>> {
+        layout
+            .tensors
+            .iter()
+            .map(|slot| {
+                let name = &slot.spec.name;
+                let t = file.tensor(name).map_err(|_| {
+                    err(format!(
+                        "tensor '{name}' is missing; the model has {} {:?}",
+                        name, slot.spec.shape
+                    ))
+                })?;
+                if t.dtype() != Dtype::F32 || t.shape() != slot.spec.shape.as_slice() {
+                    return Err(err(format!(
+                        "tensor '{name}' is {:?} {:?}; the model expects F32 {:?}",
+                        t.dtype(),
+                        t.shape(),
+                        slot.spec.shape
+                    )));
+                }
+                Ok(bytemuck::pod_collect_to_vec(t.data()))
+            })
+            .collect()
+    };
+    let params = read(trainable)?;
+    let stats = read(non_trainable)?;
+    let known = trainable.tensors.len() + non_trainable.tensors.len();
+    if file.len() != known {
+        let extra: Vec<&str> = file
+            .names()
+            .into_iter()
+            .filter(|n| trainable.get(n).is_none() && non_trainable.get(n).is_none())
+            .collect();
+        return Err(err(format!(
+            "holds tensors the model does not have: {}; is it a checkpoint of another model?",
+            extra.join(", ")
+        )));
+    }
+    Ok((params, stats))
+}
