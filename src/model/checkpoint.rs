@@ -60,13 +60,12 @@ pub fn save(
     std::fs::rename(&tmp, path).map_err(io)
 }
 
+/// Trainable tensors and moving statistics, each a `Vec` per tensor in layout order.
+pub type Weights = (Vec<Vec<f32>>, Vec<Vec<f32>>);
+
 /// Reads a checkpoint for a network laid out as `trainable` and `non_trainable`: every tensor
 /// must be present with its shape and dtype f32; tensors the network lacks are an error too.
-pub fn load(
-    path: &Path,
-    trainable: &ParamLayout,
-    non_trainable: &ParamLayout,
-) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+pub fn load(path: &Path, trainable: &ParamLayout, non_trainable: &ParamLayout) -> Result<Weights> {
     let bytes = std::fs::read(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         source: e,
