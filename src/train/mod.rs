@@ -1,6 +1,7 @@
 //! Training: compiles a network, an optimizer and a batch size into a GPU-resident [`Plan`],
 //! and runs epochs of it ([`Trainer`]).
 
+pub mod bench;
 pub mod metrics;
 pub mod plan;
 pub mod profile;

@@ -1,0 +1,126 @@
+//! Benchmarks: square GEMMs and the training steps of presets, timed on one adapter. The
+//! `bench` command and `cargo bench` both run these.
+
+use crate::data::{Dataset, Split};
+use crate::error::{Error, Result};
+use crate::gpu::kernels::{MatmulVariant, View};
+use crate::gpu::profiler::{Clock, KernelTimer};
+use crate::gpu::{GpuContext, Kernels};
+use crate::model::{ModelSpec, Shape};
+use crate::train::profile::gflops;
+use crate::train::{StepProfile, TrainConfig, Trainer};
+
+/// One square GEMM: n x n x n in `seconds`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GemmTime {
+    pub n: usize,
+    pub seconds: f64,
+    pub gflops: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchReport {
+    pub clock: Clock,
+    pub gemm: Vec<GemmTime>,
+    /// The profile of one training step of each model.
+    pub steps: Vec<(String, StepProfile)>,
+}
+
+/// FP32 peaks (GFLOP/s, dense, no tensor cores) of adapters we know by name.
+pub fn known_peak(adapter: &str) -> Option<f64> {
+    let name = adapter.to_lowercase();
+    [
+        ("h200", 67_000.0),
+        ("h100", 67_000.0),
+        ("a100", 19_500.0),
+        ("l40s", 91_600.0),
+        ("rtx 4090", 82_600.0),
+    ]
+    .iter()
+    .find(|(k, _)| name.contains(k))
+    .map(|&(_, v)| v)
+}
+
+/// Default GEMM sizes: 256 to 4096, up to 1024 on CPU adapters (4096³ takes seconds there).
+pub fn default_sizes(ctx: &GpuContext) -> Vec<usize> {
+    let cpu = ctx.info.device_type == wgpu::DeviceType::Cpu;
+    [256, 512, 1024, 2048, 4096]
+        .into_iter()
+        .filter(|&s| !cpu || s <= 1024)
+        .collect()
+}
+
+/// Random-looking u8 images of MNIST's shape, for timing (values do not affect speed).
+fn bench_data(samples: usize) -> Dataset {
+    let split = |n: usize| Split {
+        images: (0..n * 784).map(|p| (p * 31 % 251) as u8).collect(),
+        labels: (0..n).map(|s| (s % 10) as u8).collect(),
+    };
+    Dataset {
+        dir: "<bench>".into(),
+        rows: 28,
+        cols: 28,
+        classes: 10,
+        train: split(samples),
+        test: split(256),
+    }
+}
+
+/// Times square GEMMs of `sizes` and one training step of each of `models` (presets or JSON
+/// files) at `batch`.
+pub fn run(
+    ctx: &GpuContext,
+    sizes: &[usize],
+    models: &[String],
+    batch: usize,
+) -> Result<BenchReport> {
+    let timer = KernelTimer::new(ctx);
+    let kernels = Kernels::new(ctx);
+    let mut gemm = Vec::new();
+    for &n in sizes {
+        let bytes = (n * n * 4) as u64;
+        if bytes > ctx.limits.max_storage_buffer_binding_size {
+            return Err(Error::Config(format!(
+                "--sizes: {n} needs {bytes}-byte matrices, above the adapter's binding limit"
+            )));
+        }
+        let (a, b, c) = (
+            ctx.storage("a", bytes),
+            ctx.storage("b", bytes),
+            ctx.storage("c", bytes),
+        );
+        let launches = kernels.matmul(
+            ctx,
+            "gemm",
+            MatmulVariant::default(),
+            (n, n, n),
+            View::whole(&a),
+            View::whole(&b),
+            None,
+            None,
+            View::whole(&c),
+        );
+        let seconds: f64 = timer.time_each(ctx, &launches, 3)?.iter().sum();
+        gemm.push(GemmTime {
+            n,
+            seconds,
+            gflops: gflops(2 * (n * n * n) as u64, seconds),
+        });
+    }
+    let data = bench_data(64 * batch);
+    let mut steps = Vec::new();
+    for model in models {
+        let net = ModelSpec::from_arg(model, None, 10)?.compile(Shape::new(28, 28, 1), 10)?;
+        let cfg = TrainConfig {
+            batch_size: batch,
+            ..Default::default()
+        };
+        let mut trainer = Trainer::new(ctx, &net, &data, cfg)?;
+        steps.push((model.clone(), StepProfile::measure(ctx, &mut trainer)?));
+    }
+    Ok(BenchReport {
+        clock: timer.clock(),
+        gemm,
+        steps,
+    })
+}
