@@ -1,0 +1,274 @@
+//! Launchers of `matmul.wgsl` and `bias.wgsl`: products with fused epilogues, split-K, and
+//! bias gradients.
+
+use super::{Kernels, Launch, U32x4, View};
+use crate::gpu::GpuContext;
+
+/// Kernel variant of the matmul family, selected with override constants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct MatmulVariant {
+    /// A is stored transposed, `[K, M]`.
+    pub trans_a: bool,
+    /// B is stored transposed, `[N, K]`.
+    pub trans_b: bool,
+    pub bias: bool,
+    /// Activation applied in the epilogue.
+    pub act: EpilogueAct,
+    /// Multiply by the derivative of this activation, given its output in `aux`.
+    pub dact: EpilogueAct,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum EpilogueAct {
+    #[default]
+    None,
+    Relu,
+    Sigmoid,
+}
+
+impl EpilogueAct {
+    pub(crate) fn code(self) -> f64 {
+        match self {
+            EpilogueAct::None => 0.0,
+            EpilogueAct::Relu => 1.0,
+            EpilogueAct::Sigmoid => 2.0,
+        }
+    }
+}
+
+/// Fewest 16x16 output tiles for which the big tile pays on a CPU adapter.
+pub const MIN_TILE16_COUNT: usize = 32;
+
+/// Which matmul entry point this adapter runs (see `matmul.wgsl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulTile {
+    /// 4x4 outputs per invocation: GPUs.
+    Tile4,
+    /// 16x16 outputs per invocation: CPU adapters (lavapipe, WARP, SwiftShader).
+    Tile16,
+}
+
+impl MatmulTile {
+    /// 16x16 tiles on CPU adapters when the output has enough of them to keep every lane of
+    /// every thread busy and the product is big enough (2^18 multiply-adds) to pay for the
+    /// long shader's compile (~0.1 s per variant); 4x4 tiles otherwise.
+    pub fn choose(cpu_adapter: bool, m: usize, n: usize, k: usize) -> MatmulTile {
+        let tiles16 = m.div_ceil(16) * n.div_ceil(16);
+        if cpu_adapter && n >= 16 && k >= 16 && tiles16 >= MIN_TILE16_COUNT && m * n * k >= 1 << 18
+        {
+            MatmulTile::Tile16
+        } else {
+            MatmulTile::Tile4
+        }
+    }
+
+    fn entry_point(self) -> &'static str {
+        match self {
+            MatmulTile::Tile4 => "tile4",
+            MatmulTile::Tile16 => "tile16",
+        }
+    }
+
+    /// Output rows (and columns) covered by one 8x8 workgroup.
+    fn span(self) -> u32 {
+        match self {
+            MatmulTile::Tile4 => 32,
+            MatmulTile::Tile16 => 128,
+        }
+    }
+}
+
+impl Kernels {
+    /// How many slices to split a reduction of length `k` into when only `parallel`
+    /// invocations would run otherwise: enough slices to keep the adapter busy (~256 lanes on
+    /// a CPU adapter, ~16k threads on a GPU), each at least 256 long, at most 64. Reductions
+    /// shorter than 4096 (every dense layer's) are never split: the extra launch that sums the
+    /// slices would cost more than it saves.
+    fn splits(&self, parallel: usize, k: usize) -> usize {
+        if let Some(s) = self.forced_splits {
+            return s.clamp(1, k.max(1));
+        }
+        if k < 4096 {
+            return 1;
+        }
+        let target: usize = if self.cpu_adapter { 256 } else { 16384 };
+        target.div_ceil(parallel.max(1)).min(k / 256).clamp(1, 64)
+    }
+
+    /// `c[m, n] = epilogue(op(a) · op(b))`, see `matmul.wgsl` for layouts. One launch, or two
+    /// (partial products over slices of K, then their sum) when the output alone is too small
+    /// to keep the adapter busy.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul(
+        &self,
+        ctx: &GpuContext,
+        label: &'static str,
+        variant: MatmulVariant,
+        (m, n, k): (usize, usize, usize),
+        a: View,
+        b: View,
+        bias: Option<View>,
+        aux: Option<View>,
+        c: View,
+    ) -> Vec<Launch> {
+        assert_eq!(
+            variant.bias,
+            bias.is_some(),
+            "bias binding must match the variant"
+        );
+        assert_eq!(
+            variant.dact != EpilogueAct::None,
+            aux.is_some(),
+            "aux binding must match the variant"
+        );
+        let constants = [
+            ("TRANS_A", variant.trans_a as u32 as f64),
+            ("TRANS_B", variant.trans_b as u32 as f64),
+            ("BIAS", variant.bias as u32 as f64),
+            ("ACT", variant.act.code()),
+            ("DACT", variant.dact.code()),
+        ];
+        let tile = self
+            .forced_tile
+            .unwrap_or_else(|| MatmulTile::choose(self.cpu_adapter, m, n, k));
+        let span = tile.span() as usize;
+        let per_tile = span / 8;
+        let splits = self.splits(m.div_ceil(per_tile) * n.div_ceil(per_tile), k);
+        let pipeline = |entry: &str| {
+            self.pipeline(
+                &self.matmul,
+                format!("matmul {entry} {variant:?}"),
+                entry,
+                &constants,
+            )
+        };
+        let dims = ctx.uniform(
+            "matmul dims",
+            &U32x4([m as u32, n as u32, k as u32, splits as u32]),
+        );
+        let dummy = View::whole(&self.dummy);
+        let partials =
+            (splits > 1).then(|| ctx.storage("split-K partials", (splits * m * n * 4) as u64));
+        let product_out = partials.as_ref().map(View::whole).unwrap_or(c);
+        let bind = |a: View, out: View| {
+            self.bind(
+                &self.matmul,
+                label,
+                &[
+                    dims.as_entire_binding(),
+                    a.resource(),
+                    b.resource(),
+                    bias.unwrap_or(dummy).resource(),
+                    aux.unwrap_or(dummy).resource(),
+                    out.resource(),
+                ],
+            )
+        };
+        let mut launches = vec![Launch {
+            label,
+            pipeline: pipeline(tile.entry_point()),
+            bind_group: bind(a, product_out),
+            flops: 0,
+            bytes: 0,
+            scope: String::new(),
+            workgroups: [
+                (n as u32).div_ceil(span as u32),
+                (m as u32).div_ceil(span as u32),
+                splits as u32,
+            ],
+        }
+        .with_work(
+            2 * (m * n * k) as u64,
+            4 * (m * k + k * n + splits * m * n) as u64,
+        )];
+        if let Some(partials) = &partials {
+            launches.push(
+                Launch {
+                    label,
+                    pipeline: pipeline("sum_splits"),
+                    bind_group: bind(View::whole(partials), c),
+                    flops: 0,
+                    bytes: 0,
+                    scope: String::new(),
+                    workgroups: [(n as u32).div_ceil(8), (m as u32).div_ceil(8), 1],
+                }
+                .with_work((splits * m * n) as u64, 4 * ((splits + 1) * m * n) as u64),
+            );
+        }
+        launches
+    }
+
+    /// `db[n] = Σ_m dy[m, n]` for `dy: [rows, cols]`: one launch, or two (sums over slices of
+    /// rows, then their sum) when the columns alone are too few to keep the adapter busy.
+    pub fn bias_grad(
+        &self,
+        ctx: &GpuContext,
+        rows: usize,
+        cols: usize,
+        dy: View,
+        db: View,
+    ) -> Vec<Launch> {
+        let splits = self.splits(cols, rows);
+        let params = ctx.uniform(
+            "bias dims",
+            &U32x4([rows as u32, cols as u32, splits as u32, 0]),
+        );
+        let partials =
+            (splits > 1).then(|| ctx.storage("bias partials", (splits * cols * 4) as u64));
+        let out = partials.as_ref().map(View::whole).unwrap_or(db);
+        let mut launches = vec![Launch {
+            label: "bias_grad",
+            pipeline: self.pipeline(&self.bias, "bias".into(), "main", &[]),
+            bind_group: self.bind(
+                &self.bias,
+                "bias_grad",
+                &[params.as_entire_binding(), dy.resource(), out.resource()],
+            ),
+            flops: 0,
+            bytes: 0,
+            scope: String::new(),
+            workgroups: [(cols as u32).div_ceil(64), splits as u32, 1],
+        }
+        .with_work(
+            (rows * cols) as u64,
+            4 * (rows * cols + splits * cols) as u64,
+        )];
+        if let Some(partials) = &partials {
+            // The sum of a 1 x cols split-K "product" with no epilogue.
+            let dims = ctx.uniform(
+                "bias sum dims",
+                &U32x4([1, cols as u32, rows as u32, splits as u32]),
+            );
+            let dummy = View::whole(&self.dummy);
+            launches.push(
+                Launch {
+                    label: "bias_grad",
+                    pipeline: self.pipeline(
+                        &self.matmul,
+                        format!("matmul sum_splits {:?}", MatmulVariant::default()),
+                        "sum_splits",
+                        &[],
+                    ),
+                    bind_group: self.bind(
+                        &self.matmul,
+                        "bias_grad",
+                        &[
+                            dims.as_entire_binding(),
+                            View::whole(partials).resource(),
+                            dummy.resource(),
+                            dummy.resource(),
+                            dummy.resource(),
+                            db.resource(),
+                        ],
+                    ),
+                    flops: 0,
+                    bytes: 0,
+                    scope: String::new(),
+                    workgroups: [(cols as u32).div_ceil(8), 1, 1],
+                }
+                .with_work((splits * cols) as u64, 4 * ((splits + 1) * cols) as u64),
+            );
+        }
+        launches
+    }
+}
