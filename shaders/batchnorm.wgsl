@@ -11,8 +11,10 @@
 //               moving = moving*momentum + batch_stat*(1 - momentum), biased variance.
 // gamma, beta, dgamma, dbeta: [channels].
 //
-// Reductions run one workgroup per channel (deterministic, no atomics); the elementwise
-// kernels one invocation per element. backward multiplies by the derivative of the
+// Reductions run one workgroup per channel with a tree in workgroup memory (GPUs), or, on
+// CPU adapters where workgroup barriers are very slow, one invocation per channel looping over
+// the rows (`*_serial`); both are deterministic and need no atomics. The elementwise kernels
+// run one invocation per element. backward multiplies by the derivative of the
 // activation that produced x (DACT: 0 none, 1 relu, 2 sigmoid), x being that activation's
 // output.
 
@@ -93,15 +95,68 @@ fn stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
     part_b[lid] = 0.0;
     reduce(lid);
     if (lid == 0u) {
-        let variance = part_a[0] / max(n, 1.0);
-        saved[c] = mean;
-        saved[C + c] = 1.0 / sqrt(variance + p.epsilon);
-        if (c == 0u) {
-            saved[2u * C] = n;
-        }
-        moving_mean[c] = moving_mean[c] * p.momentum + mean * (1.0 - p.momentum);
-        moving_var[c] = moving_var[c] * p.momentum + variance * (1.0 - p.momentum);
+        finish_stats(c, mean, part_a[0] / max(n, 1.0), n);
     }
+}
+
+// The per-channel results of `stats` and `grad_sums`, written by both variants.
+fn finish_stats(c: u32, mean: f32, variance: f32, n: f32) {
+    let C = p.channels;
+    saved[c] = mean;
+    saved[C + c] = 1.0 / sqrt(variance + p.epsilon);
+    if (c == 0u) {
+        saved[2u * C] = n;
+    }
+    moving_mean[c] = moving_mean[c] * p.momentum + mean * (1.0 - p.momentum);
+    moving_var[c] = moving_var[c] * p.momentum + variance * (1.0 - p.momentum);
+}
+
+@compute @workgroup_size(64)
+fn stats_serial(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    let C = p.channels;
+    if (c >= C) {
+        return;
+    }
+    var sum = 0.0;
+    var n = 0.0;
+    for (var r = 0u; r < p.rows; r++) {
+        if (valid(r)) {
+            sum += x[r * C + c];
+            n += 1.0;
+        }
+    }
+    let mean = sum / max(n, 1.0);
+    var sq = 0.0;
+    for (var r = 0u; r < p.rows; r++) {
+        if (valid(r)) {
+            let d = x[r * C + c] - mean;
+            sq += d * d;
+        }
+    }
+    finish_stats(c, mean, sq / max(n, 1.0), n);
+}
+
+@compute @workgroup_size(64)
+fn grad_sums_serial(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    let C = p.channels;
+    if (c >= C) {
+        return;
+    }
+    let mean = saved[c];
+    let inv_std = saved[C + c];
+    var s_dy = 0.0;
+    var s_dy_xhat = 0.0;
+    for (var r = 0u; r < p.rows; r++) {
+        if (valid(r)) {
+            let g = dy[r * C + c];
+            s_dy += g;
+            s_dy_xhat += g * (x[r * C + c] - mean) * inv_std;
+        }
+    }
+    dbeta[c] = s_dy;
+    dgamma[c] = s_dy_xhat;
 }
 
 fn flat_id(gid: vec3<u32>) -> u32 {

@@ -321,7 +321,18 @@ fn dropout_mask_matches_bit_for_bit() {
 #[test]
 fn batch_norm_matches_its_twins() {
     let ctx = gpu();
-    let k = Kernels::new(&ctx);
+    // Both reduction variants run on any adapter: workgroup trees (GPUs) and per-channel
+    // loops (CPU adapters).
+    for serial in [false, true] {
+        check_batch_norm(
+            &ctx,
+            &Kernels::new(&ctx).with_serial_reductions(serial),
+            serial,
+        );
+    }
+}
+
+fn check_batch_norm(ctx: &GpuContext, k: &Kernels, serial: bool) {
     // (batch, spatial, channels, padding samples): after a dense layer, after a convolution,
     // and batch 1.
     for (case, (batch, spatial, channels, pad)) in

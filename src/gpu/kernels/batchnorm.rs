@@ -55,12 +55,21 @@ impl Kernels {
         dact: EpilogueAct,
         v: BnViews,
     ) -> Launch {
-        let (name, per_channel) = match entry {
-            BnEntry::Stats => ("stats", true),
-            BnEntry::ApplyTrain => ("apply_train", false),
-            BnEntry::ApplyEval => ("apply_eval", false),
-            BnEntry::GradSums => ("grad_sums", true),
-            BnEntry::Backward => ("backward", false),
+        // Per-channel reductions: a workgroup tree on GPUs, a loop per channel on CPU adapters
+        // (see `batchnorm.wgsl`).
+        let serial = self.serial_reductions();
+        let (name, per_channel) = match (entry, serial) {
+            (BnEntry::Stats, false) => ("stats", true),
+            (BnEntry::Stats, true) => ("stats_serial", false),
+            (BnEntry::GradSums, false) => ("grad_sums", true),
+            (BnEntry::GradSums, true) => ("grad_sums_serial", false),
+            (BnEntry::ApplyTrain, _) => ("apply_train", false),
+            (BnEntry::ApplyEval, _) => ("apply_eval", false),
+            (BnEntry::Backward, _) => ("backward", false),
+        };
+        let invocations = match entry {
+            BnEntry::Stats | BnEntry::GradSums => (s.channels, 64),
+            _ => (s.rows * s.channels, 256),
         };
         let resources = [
             v.x.resource(),
@@ -91,7 +100,7 @@ impl Kernels {
             "batchnorm",
             name,
             dact,
-            (s.rows * s.channels, 256),
+            invocations,
             params,
             &resources,
         );

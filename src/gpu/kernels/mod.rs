@@ -154,6 +154,8 @@ pub struct Kernels {
     forced_tile: Option<MatmulTile>,
     /// Set by tests to split every reduction into this many slices.
     forced_splits: Option<usize>,
+    /// Set by tests to pick batch norm's reduction variant whatever the adapter.
+    forced_serial: Option<bool>,
 }
 
 pub(crate) struct Family {
@@ -289,6 +291,7 @@ impl Kernels {
             cpu_adapter: ctx.info.device_type == wgpu::DeviceType::Cpu,
             forced_tile: None,
             forced_splits: None,
+            forced_serial: None,
         }
     }
 
@@ -297,6 +300,17 @@ impl Kernels {
     pub fn with_splits(mut self, splits: usize) -> Kernels {
         self.forced_splits = Some(splits);
         self
+    }
+
+    /// Runs per-channel reductions as one loop per channel (`true`, CPU adapters' default) or
+    /// as workgroup trees (`false`, GPUs' default) from now on (tests run both anywhere).
+    pub fn with_serial_reductions(mut self, serial: bool) -> Kernels {
+        self.forced_serial = Some(serial);
+        self
+    }
+
+    pub(crate) fn serial_reductions(&self) -> bool {
+        self.forced_serial.unwrap_or(self.cpu_adapter)
     }
 
     /// Uses `tile` for every matmul recorded from now on (tests run both on any adapter).
