@@ -341,7 +341,7 @@ fn check_batch_norm(ctx: &GpuContext, k: &Kernels, serial: bool) {
             .enumerate()
     {
         let what =
-            format!("batch {batch}, spatial {spatial}, channels {channels}, {pad} padding samples");
+            format!("batch {batch}, spatial {spatial}, channels {channels}, {pad} padding samples, serial reductions {serial}");
         let rows = batch * spatial;
         let n = rows * channels;
         let labels: Vec<u32> = (0..batch)
@@ -399,12 +399,12 @@ fn check_batch_norm(ctx: &GpuContext, k: &Kernels, serial: bool) {
         };
         let none = EpilogueAct::None;
         run(
-            &ctx,
+            ctx,
             &[
-                k.batchnorm(&ctx, BnEntry::Stats, shape, none, vy),
-                k.batchnorm(&ctx, BnEntry::ApplyTrain, shape, none, vy),
-                k.batchnorm(&ctx, BnEntry::GradSums, shape, none, vy),
-                k.batchnorm(&ctx, BnEntry::Backward, shape, EpilogueAct::Relu, vdx),
+                k.batchnorm(ctx, BnEntry::Stats, shape, none, vy),
+                k.batchnorm(ctx, BnEntry::ApplyTrain, shape, none, vy),
+                k.batchnorm(ctx, BnEntry::GradSums, shape, none, vy),
+                k.batchnorm(ctx, BnEntry::Backward, shape, EpilogueAct::Relu, vdx),
             ],
         );
         let (mean, var, inv_std, valid) =
@@ -460,8 +460,8 @@ fn check_batch_norm(ctx: &GpuContext, k: &Kernels, serial: bool) {
         );
 
         run(
-            &ctx,
-            &[k.batchnorm(&ctx, BnEntry::ApplyEval, shape, none, vy)],
+            ctx,
+            &[k.batchnorm(ctx, BnEntry::ApplyEval, shape, none, vy)],
         );
         let inv: Vec<f32> = mv.iter().map(|v| 1.0 / (v + epsilon).sqrt()).collect();
         let y = ops::batchnorm_apply(&x, &mm, &inv, &gamma, &beta);
