@@ -24,6 +24,10 @@ override TRANS_B: bool = false;
 override BIAS: bool = false;
 override ACT: u32 = 0u;
 override DACT: u32 = 0u;
+// Set with splits > 1: the store writes raw partials. An override rather than a test of
+// dims.splits so that each pipeline compiles one store path, not two (half the compile time
+// of tile16 on lavapipe).
+override SPLIT: bool = false;
 
 // With splits > 1 (split-K, for products whose output is too small to keep the device busy
 // but whose K is long, such as a convolution's dW), grid z picks a slice of K and each slice
@@ -45,7 +49,7 @@ fn k_range(z: u32) -> vec2<u32> {
 
 // Stores an output element: through the epilogue, or raw into split z's slice.
 fn store(row: u32, col: u32, z: u32, v: f32) {
-    if (dims.splits > 1u) {
+    if (SPLIT) {
         c[(z * dims.m + row) * dims.n + col] = v;
     } else {
         c[row * dims.n + col] = epilogue(v, row, col);

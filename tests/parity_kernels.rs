@@ -15,7 +15,7 @@
 mod support;
 
 use shaderfit::gpu::kernels::{
-    EpilogueAct, MatmulTile, MatmulVariant, OptimizerHyper, OptimizerKind, View, PAD_LABEL,
+    Block, EpilogueAct, MatmulTile, MatmulVariant, OptimizerHyper, OptimizerKind, View, PAD_LABEL,
 };
 use shaderfit::gpu::{GpuContext, Kernels, Launch};
 use shaderfit::model::Activation;
@@ -223,6 +223,55 @@ fn matmul_transposed_variants(ctx: &GpuContext, kernels: &Kernels) {
         ..Default::default()
     };
     check_matmul(ctx, kernels, v, (300, 259, 17), 501);
+}
+
+/// The blocked kernel of CPU adapters (generated per block shape; any adapter runs it). An
+/// 8x8 block takes every code path (each transposition, epilogue and split-K) at shapes that
+/// are multiples of 4 but not of the block or of its workgroup's span, where its loads clamp
+/// and its stores are cut off. The generator writes every block size alike; the 32x16 and
+/// 32x32 blocks that lavapipe runs on big products are checked through whole training steps
+/// of the full-size presets in `parity_step.rs`.
+#[test]
+fn matmul_blocked_matches_the_twin() {
+    let ctx = gpu();
+    let small = Block { rows: 8, cols: 8 };
+    let kernels = Kernels::new(&ctx).with_matmul_tile(MatmulTile::Blocked(small));
+    let shapes = [(4, 4, 4), (12, 36, 20), (132, 68, 44), (4, 516, 72)];
+    for (i, &shape) in shapes.iter().enumerate() {
+        let seed = 700 + 10 * i as u64;
+        for act in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
+            let fwd = MatmulVariant {
+                bias: act != EpilogueAct::None,
+                act,
+                ..Default::default()
+            };
+            check_matmul(&ctx, &kernels, fwd, shape, seed);
+            let dx = MatmulVariant {
+                trans_b: true,
+                dact: act,
+                ..Default::default()
+            };
+            check_matmul(&ctx, &kernels, dx, shape, seed + 1);
+        }
+        for (trans_a, trans_b) in [(true, false), (true, true)] {
+            let v = MatmulVariant {
+                trans_a,
+                trans_b,
+                ..Default::default()
+            };
+            check_matmul(&ctx, &kernels, v, shape, seed + 2);
+        }
+    }
+    for splits in [2, 7] {
+        let split = Kernels::new(&ctx)
+            .with_matmul_tile(MatmulTile::Blocked(small))
+            .with_splits(splits);
+        let dw = MatmulVariant {
+            trans_a: true,
+            ..Default::default()
+        };
+        check_matmul(&ctx, &split, dw, (12, 36, 100), 790 + splits as u64);
+    }
 }
 
 #[test]

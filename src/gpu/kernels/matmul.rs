@@ -1,7 +1,7 @@
 //! Launchers of `matmul.wgsl` and `bias.wgsl`: products with fused epilogues, split-K, and
 //! bias gradients.
 
-use super::{Kernels, Launch, U32x4, View};
+use super::{Block, Kernels, Launch, U32x4, View};
 use crate::gpu::GpuContext;
 
 /// Kernel variant of the matmul family, selected with override constants.
@@ -39,42 +39,73 @@ impl EpilogueAct {
 /// Fewest 16x16 output tiles for which the big tile pays on a CPU adapter.
 pub const MIN_TILE16_COUNT: usize = 32;
 
-/// Which matmul entry point this adapter runs (see `matmul.wgsl`).
+/// Which matmul kernel runs a product (see `matmul.wgsl` and `matmul_blocked.wgsl`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulTile {
     /// 4x4 outputs per invocation: GPUs.
     Tile4,
-    /// 16x16 outputs per invocation: CPU adapters (lavapipe, WARP, SwiftShader).
+    /// 16x16 outputs per invocation: CPU adapters, any shape.
     Tile16,
+    /// A generated register block per invocation, vec4 loads: CPU adapters, dimensions that
+    /// are multiples of 4.
+    Blocked(Block),
 }
 
 impl MatmulTile {
-    /// 16x16 tiles on CPU adapters when the output has enough of them to keep every lane of
-    /// every thread busy and the product is big enough (2^18 multiply-adds) to pay for the
-    /// long shader's compile (~0.1 s per variant); 4x4 tiles otherwise.
+    /// On CPU adapters: the blocked kernel where the dimensions allow, else 16x16 tiles when
+    /// the output has enough of them to keep every lane of every thread busy; either only for
+    /// products big enough (2^18 multiply-adds) to pay for the long shader's compile (0.1-1 s
+    /// per variant). 4x4 tiles otherwise.
     pub fn choose(cpu_adapter: bool, m: usize, n: usize, k: usize) -> MatmulTile {
+        if !cpu_adapter || m * n * k < 1 << 18 {
+            return MatmulTile::Tile4;
+        }
+        if Block::fits(m, n, k) {
+            return MatmulTile::Blocked(Block::for_product(m, n, k));
+        }
         let tiles16 = m.div_ceil(16) * n.div_ceil(16);
-        if cpu_adapter && n >= 16 && k >= 16 && tiles16 >= MIN_TILE16_COUNT && m * n * k >= 1 << 18
-        {
+        if n >= 16 && k >= 16 && tiles16 >= MIN_TILE16_COUNT {
             MatmulTile::Tile16
         } else {
             MatmulTile::Tile4
         }
     }
+}
 
-    fn entry_point(self) -> &'static str {
-        match self {
-            MatmulTile::Tile4 => "tile4",
-            MatmulTile::Tile16 => "tile16",
+/// How one product is dispatched.
+struct Shape {
+    /// Outputs per invocation (rows, columns).
+    block: (usize, usize),
+    /// Invocations per workgroup (along columns, along rows).
+    lanes: (u32, u32),
+}
+
+impl Shape {
+    fn of(tile: MatmulTile, n: usize) -> Shape {
+        match tile {
+            MatmulTile::Tile4 => Shape {
+                block: (4, 4),
+                lanes: (8, 8),
+            },
+            MatmulTile::Tile16 => Shape {
+                block: (16, 16),
+                lanes: (8, 8),
+            },
+            MatmulTile::Blocked(b) => Shape {
+                block: (b.rows as usize, b.cols as usize),
+                lanes: b.lanes(n),
+            },
         }
     }
 
-    /// Output rows (and columns) covered by one 8x8 workgroup.
-    fn span(self) -> u32 {
-        match self {
-            MatmulTile::Tile4 => 32,
-            MatmulTile::Tile16 => 128,
-        }
+    fn invocations(&self, m: usize, n: usize) -> usize {
+        m.div_ceil(self.block.0) * n.div_ceil(self.block.1)
+    }
+
+    fn workgroups(&self, m: usize, n: usize) -> [u32; 2] {
+        let span_x = self.block.1 * self.lanes.0 as usize;
+        let span_y = self.block.0 * self.lanes.1 as usize;
+        [n.div_ceil(span_x) as u32, m.div_ceil(span_y) as u32]
     }
 }
 
@@ -93,6 +124,22 @@ impl Kernels {
         }
         let target: usize = if self.cpu_adapter { 256 } else { 16384 };
         target.div_ceil(parallel.max(1)).min(k / 256).clamp(1, 64)
+    }
+
+    /// The generated blocked-matmul module of `block` with these transpositions, created
+    /// once per device.
+    fn blocked_module(&self, block: Block, trans_a: bool, trans_b: bool) -> wgpu::ShaderModule {
+        let mut cache = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry((block, trans_a, trans_b))
+            .or_insert_with(|| {
+                self.device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some("matmul_blocked"),
+                        source: wgpu::ShaderSource::Wgsl(block.source(trans_a, trans_b).into()),
+                    })
+            })
+            .clone()
     }
 
     /// `c[m, n] = epilogue(op(a) · op(b))`, see `matmul.wgsl` for layouts. One launch, or two
@@ -128,19 +175,42 @@ impl Kernels {
             ("ACT", variant.act.code()),
             ("DACT", variant.dact.code()),
         ];
-        let tile = self
-            .forced_tile
-            .unwrap_or_else(|| MatmulTile::choose(self.cpu_adapter, m, n, k));
-        let span = tile.span() as usize;
-        let per_tile = span / 8;
-        let splits = self.splits(m.div_ceil(per_tile) * n.div_ceil(per_tile), k);
-        let pipeline = |entry: &str| {
-            self.pipeline(
-                &self.matmul,
-                format!("matmul {entry} {variant:?}"),
-                entry,
-                &constants,
-            )
+        let tile = match self.forced_tile {
+            // A forced block runs only where its vec4 loads can.
+            Some(MatmulTile::Blocked(_)) if !Block::fits(m, n, k) => MatmulTile::Tile16,
+            Some(forced) => forced,
+            None => MatmulTile::choose(self.cpu_adapter, m, n, k),
+        };
+        let shape = Shape::of(tile, n);
+        let splits = self.splits(shape.invocations(m, n), k);
+        let pipeline = |entry: &str| match tile {
+            MatmulTile::Blocked(block) if entry != "sum_splits" => {
+                let module = self.blocked_module(block, variant.trans_a, variant.trans_b);
+                let (x, y) = shape.lanes;
+                let mut all = constants[2..].to_vec();
+                all.extend([
+                    ("SPLIT", (splits > 1) as u32 as f64),
+                    ("LANES_X", x as f64),
+                    ("LANES_Y", y as f64),
+                ]);
+                self.pipeline_of(
+                    &module,
+                    &self.matmul,
+                    format!("matmul {block:?} {x}x{y} split {} {variant:?}", splits > 1),
+                    "main",
+                    &all,
+                )
+            }
+            _ => {
+                let mut all = constants.to_vec();
+                all.push(("SPLIT", (splits > 1 && entry != "sum_splits") as u32 as f64));
+                self.pipeline(
+                    &self.matmul,
+                    format!("matmul {entry} split {} {variant:?}", all[5].1),
+                    entry,
+                    &all,
+                )
+            }
         };
         let dims = ctx.uniform(
             "matmul dims",
@@ -166,16 +236,19 @@ impl Kernels {
         };
         let mut launches = vec![Launch {
             label,
-            pipeline: pipeline(tile.entry_point()),
+            pipeline: pipeline(match tile {
+                MatmulTile::Tile4 => "tile4",
+                MatmulTile::Tile16 => "tile16",
+                MatmulTile::Blocked(_) => "main",
+            }),
             bind_group: bind(a, product_out),
             flops: 0,
             bytes: 0,
             scope: String::new(),
-            workgroups: [
-                (n as u32).div_ceil(span as u32),
-                (m as u32).div_ceil(span as u32),
-                splits as u32,
-            ],
+            workgroups: {
+                let [x, y] = shape.workgroups(m, n);
+                [x, y, splits as u32]
+            },
         }
         .with_work(
             2 * (m * n * k) as u64,

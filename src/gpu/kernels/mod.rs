@@ -15,6 +15,7 @@ use super::context::GpuContext;
 
 pub const GATHER_WGSL: &str = include_str!("../../../shaders/gather.wgsl");
 pub const MATMUL_WGSL: &str = include_str!("../../../shaders/matmul.wgsl");
+pub const MATMUL_BLOCKED_WGSL: &str = include_str!("../../../shaders/matmul_blocked.wgsl");
 pub const BIAS_WGSL: &str = include_str!("../../../shaders/bias.wgsl");
 pub const SOFTMAX_XENT_WGSL: &str = include_str!("../../../shaders/softmax_xent.wgsl");
 pub const OPTIMIZER_WGSL: &str = include_str!("../../../shaders/optimizer.wgsl");
@@ -24,6 +25,7 @@ pub const DROPOUT_WGSL: &str = include_str!("../../../shaders/dropout.wgsl");
 pub const BATCHNORM_WGSL: &str = include_str!("../../../shaders/batchnorm.wgsl");
 
 mod batchnorm;
+mod blocked;
 mod conv;
 mod dropout;
 mod gather;
@@ -33,6 +35,7 @@ mod optimizer;
 mod pool;
 
 pub use batchnorm::{BnEntry, BnShape, BnViews};
+pub use blocked::Block;
 pub use conv::Geom2d;
 pub use dropout::{dropout_threshold, DropoutMode};
 pub use gather::PAD_LABEL;
@@ -41,9 +44,10 @@ pub use optimizer::{OptimizerHyper, OptimizerKind};
 pub use pool::PoolKind;
 
 /// Every kernel source with its file name, for validation and reports.
-pub const SHADERS: [(&str, &str); 9] = [
+pub const SHADERS: [(&str, &str); 10] = [
     ("gather.wgsl", GATHER_WGSL),
     ("matmul.wgsl", MATMUL_WGSL),
+    ("matmul_blocked.wgsl", MATMUL_BLOCKED_WGSL),
     ("bias.wgsl", BIAS_WGSL),
     ("softmax_xent.wgsl", SOFTMAX_XENT_WGSL),
     ("optimizer.wgsl", OPTIMIZER_WGSL),
@@ -144,6 +148,8 @@ pub struct Kernels {
     dropout: Family,
     batchnorm: Family,
     pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
+    /// Generated blocked-matmul modules by (block, TRANS_A, TRANS_B).
+    blocked: Mutex<HashMap<(Block, bool, bool), wgpu::ShaderModule>>,
     /// Bound where a variant ignores a binding (the bind group layout still needs one).
     dummy: wgpu::Buffer,
     /// A second one: two read-write bindings of one buffer in one dispatch would alias.
@@ -285,6 +291,7 @@ impl Kernels {
                 ],
             ),
             pipelines: Mutex::new(HashMap::new()),
+            blocked: Mutex::new(HashMap::new()),
             dummy: ctx.storage("unused binding", 16),
             dummy2: ctx.storage("unused binding 2", 16),
             max_workgroups: ctx.limits.max_compute_workgroups_per_dimension,
@@ -326,6 +333,18 @@ impl Kernels {
         entry: &str,
         constants: &[(&str, f64)],
     ) -> wgpu::ComputePipeline {
+        self.pipeline_of(&family.module, family, key, entry, constants)
+    }
+
+    /// A pipeline of `module`, which binds like `family`.
+    fn pipeline_of(
+        &self,
+        module: &wgpu::ShaderModule,
+        family: &Family,
+        key: String,
+        entry: &str,
+        constants: &[(&str, f64)],
+    ) -> wgpu::ComputePipeline {
         let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
         cache
             .entry(key)
@@ -334,7 +353,7 @@ impl Kernels {
                     .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                         label: Some(entry),
                         layout: Some(&family.pipeline_layout),
-                        module: &family.module,
+                        module,
                         entry_point: Some(entry),
                         compilation_options: wgpu::PipelineCompilationOptions {
                             constants,
