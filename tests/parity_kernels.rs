@@ -15,7 +15,8 @@
 mod support;
 
 use shaderfit::gpu::kernels::{
-    Block, EpilogueAct, MatmulTile, MatmulVariant, OptimizerHyper, OptimizerKind, View, PAD_LABEL,
+    Block, EpilogueAct, MatmulTile, MatmulVariant, OptimizerHyper, OptimizerKind, Tiling, Tuner,
+    View, PAD_LABEL,
 };
 use shaderfit::gpu::{GpuContext, Kernels, Launch};
 use shaderfit::model::Activation;
@@ -274,6 +275,95 @@ fn matmul_blocked_matches_the_twin() {
     }
 }
 
+/// A small odd tiling (8 threads of 2 x 3 outputs, K steps of 5: 4x12 tiles) whose tiles
+/// divide none of the shapes below, so every load past an edge and every cut-off store runs.
+const ODD_TILING: Tiling = Tiling {
+    wg_x: 4,
+    wg_y: 2,
+    tm: 2,
+    tn: 3,
+    bk: 5,
+};
+
+/// The workgroup-memory kernel of GPUs (any adapter runs it; lavapipe slowly, so shapes stay
+/// small): every transposition, epilogue and split-K at an odd tiling, and the 64x64 tiling
+/// the tuner tries first at a shape with ragged tiles.
+#[test]
+fn matmul_tiled_matches_the_twin() {
+    let ctx = gpu();
+    let kernels = Kernels::new(&ctx).with_matmul_tile(MatmulTile::Tiled(ODD_TILING));
+    for (i, &shape) in [(1, 1, 1), (7, 33, 5), (13, 10, 23)].iter().enumerate() {
+        let seed = 900 + 10 * i as u64;
+        for act in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
+            let fwd = MatmulVariant {
+                bias: act != EpilogueAct::None,
+                act,
+                ..Default::default()
+            };
+            check_matmul(&ctx, &kernels, fwd, shape, seed);
+            let dx = MatmulVariant {
+                trans_b: true,
+                dact: act,
+                ..Default::default()
+            };
+            check_matmul(&ctx, &kernels, dx, shape, seed + 1);
+        }
+        for (trans_a, trans_b) in [(true, false), (true, true)] {
+            let v = MatmulVariant {
+                trans_a,
+                trans_b,
+                ..Default::default()
+            };
+            check_matmul(&ctx, &kernels, v, shape, seed + 2);
+        }
+    }
+    for splits in [2, 7] {
+        let split = Kernels::new(&ctx)
+            .with_matmul_tile(MatmulTile::Tiled(ODD_TILING))
+            .with_splits(splits);
+        let dw = MatmulVariant {
+            trans_a: true,
+            ..Default::default()
+        };
+        check_matmul(&ctx, &split, dw, (9, 6, 100), 950 + splits as u64);
+    }
+    let t64 = Kernels::new(&ctx).with_matmul_tile(MatmulTile::Tiled(Tiling::T64));
+    let fwd = MatmulVariant {
+        bias: true,
+        act: EpilogueAct::Relu,
+        ..Default::default()
+    };
+    check_matmul(&ctx, &t64, fwd, (70, 90, 40), 960);
+}
+
+/// The tuner times its candidates once per shape class, its choice computes the right
+/// product, and a second tuner reads the choice from the file instead of timing again.
+#[test]
+fn matmul_tuner_times_once_and_remembers() {
+    let ctx = gpu();
+    let path =
+        std::env::temp_dir().join(format!("shaderfit-tuning-test-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let candidates = vec![MatmulTile::Tile4, MatmulTile::Tiled(ODD_TILING)];
+    let tuner =
+        || Tuner::new(Some(path.clone()), "test adapter").with_candidates(candidates.clone());
+    let v = MatmulVariant::default();
+    // 2^18 multiply-adds or more: tuned.
+    let shape = (128, 64, 64);
+
+    let first = Kernels::new(&ctx).with_tuner(Some(tuner()));
+    check_matmul(&ctx, &first, v, shape, 970);
+    check_matmul(&ctx, &first, v, (100, 60, 50), 971); // same class
+    assert_eq!(first.tuner().unwrap().timed(), 1);
+    let saved = std::fs::read_to_string(&path).expect("the tuner wrote its choice");
+    assert!(saved.contains("test adapter") && saved.contains("m2^7 n2^6 k2^6 trans 00"));
+
+    let second = Kernels::new(&ctx).with_tuner(Some(tuner()));
+    check_matmul(&ctx, &second, v, shape, 972);
+    assert_eq!(second.tuner().unwrap().timed(), 0, "read from {saved}");
+    let _ = std::fs::remove_file(&path);
+}
+
 #[test]
 fn bias_grad_matches_the_twin() {
     let ctx = gpu();
@@ -435,7 +525,7 @@ fn softmax_xent_matches_the_twin() {
 fn optimizers_match_their_twins() {
     let ctx = gpu();
     let kernels = Kernels::new(&ctx);
-    let n = 1000; // not a multiple of the 256-wide workgroup
+    let n = 1000; // 250 vec4: not a multiple of the 256-wide workgroup
     let t = 3u32;
     let w0 = random_f32(n, 1, -1.0, 1.0);
     let g = random_f32(n, 2, -0.1, 0.1);

@@ -146,10 +146,11 @@ impl GpuContext {
         self.readbacks.load(Ordering::Relaxed)
     }
 
-    /// Floats per `min_storage_buffer_offset_alignment`: tensors bound at an offset into a
-    /// shared buffer start at multiples of this.
+    /// Floats per `min_storage_buffer_offset_alignment`, and at least 4: tensors bound at an
+    /// offset into a shared buffer start at multiples of this, and kernels that read vec4
+    /// (the optimizer over the flat parameter buffer) need 16-byte multiples.
     pub fn binding_align_floats(&self) -> usize {
-        (self.limits.min_storage_buffer_offset_alignment as usize / 4).max(1)
+        (self.limits.min_storage_buffer_offset_alignment as usize / 4).max(4)
     }
 
     /// A zeroed storage buffer of `bytes` (at least 4) that can be copied from and to.

@@ -1,7 +1,8 @@
-//! Launchers of `matmul.wgsl` and `bias.wgsl`: products with fused epilogues, split-K, and
-//! bias gradients.
+//! Launchers of the matmul family (`matmul.wgsl`, `matmul_blocked.wgsl`, `matmul_tiled.wgsl`)
+//! and of `bias.wgsl`: products with fused epilogues, split-K, and bias gradients.
 
-use super::{Block, Kernels, Launch, U32x4, View};
+use super::tuner::MIN_TUNED_MACS;
+use super::{Block, Kernels, Launch, Tiling, U32x4, View};
 use crate::gpu::GpuContext;
 
 /// Kernel variant of the matmul family, selected with override constants.
@@ -39,23 +40,25 @@ impl EpilogueAct {
 /// Fewest 16x16 output tiles for which the big tile pays on a CPU adapter.
 pub const MIN_TILE16_COUNT: usize = 32;
 
-/// Which matmul kernel runs a product (see `matmul.wgsl` and `matmul_blocked.wgsl`).
+/// Which matmul kernel runs a product.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulTile {
-    /// 4x4 outputs per invocation: GPUs.
+    /// 4x4 outputs per invocation, no workgroup memory (`matmul.wgsl`): GPUs, small products.
     Tile4,
     /// 16x16 outputs per invocation: CPU adapters, any shape.
     Tile16,
-    /// A generated register block per invocation, vec4 loads: CPU adapters, dimensions that
-    /// are multiples of 4.
+    /// A generated register block per invocation, vec4 loads (`matmul_blocked.wgsl`): CPU
+    /// adapters, dimensions that are multiples of 4.
     Blocked(Block),
+    /// Workgroup-memory tiles (`matmul_tiled.wgsl`): GPUs, any shape; the tuner picks one.
+    Tiled(Tiling),
 }
 
 impl MatmulTile {
-    /// On CPU adapters: the blocked kernel where the dimensions allow, else 16x16 tiles when
-    /// the output has enough of them to keep every lane of every thread busy; either only for
-    /// products big enough (2^18 multiply-adds) to pay for the long shader's compile (0.1-1 s
-    /// per variant). 4x4 tiles otherwise.
+    /// The fixed table. On CPU adapters: the blocked kernel where the dimensions allow, else
+    /// 16x16 tiles when the output has enough of them to keep every lane of every thread busy;
+    /// either only for products big enough (2^18 multiply-adds) to pay for the long shader's
+    /// compile (0.1-3 s per variant). 4x4 tiles otherwise, and on GPUs when tuning is off.
     pub fn choose(cpu_adapter: bool, m: usize, n: usize, k: usize) -> MatmulTile {
         if !cpu_adapter || m * n * k < 1 << 18 {
             return MatmulTile::Tile4;
@@ -94,6 +97,10 @@ impl Shape {
             MatmulTile::Blocked(b) => Shape {
                 block: (b.rows as usize, b.cols as usize),
                 lanes: b.lanes(n),
+            },
+            MatmulTile::Tiled(t) => Shape {
+                block: (t.tm as usize, t.tn as usize),
+                lanes: (t.wg_x, t.wg_y),
             },
         }
     }
@@ -142,6 +149,42 @@ impl Kernels {
             .clone()
     }
 
+    /// The workgroup-memory matmul module of `tiling`, created once per device.
+    fn tiled_module(&self, tiling: Tiling) -> wgpu::ShaderModule {
+        let mut cache = self.tiled.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(tiling)
+            .or_insert_with(|| {
+                self.device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some("matmul_tiled"),
+                        source: wgpu::ShaderSource::Wgsl(tiling.source().into()),
+                    })
+            })
+            .clone()
+    }
+
+    /// The kernel that runs `[m, k]·[k, n]`: the one forced by tests, else the tuner's
+    /// choice (GPUs), else the fixed table.
+    fn tile_for(
+        &self,
+        ctx: &GpuContext,
+        variant: MatmulVariant,
+        (m, n, k): (usize, usize, usize),
+    ) -> MatmulTile {
+        match self.forced_tile {
+            // A forced block runs only where its vec4 loads can.
+            Some(MatmulTile::Blocked(_)) if !Block::fits(m, n, k) => MatmulTile::Tile16,
+            Some(forced) => forced,
+            None => match &self.tuner {
+                Some(tuner) if m * n * k >= MIN_TUNED_MACS => {
+                    tuner.choose(ctx, self, variant, (m, n, k))
+                }
+                _ => MatmulTile::choose(self.cpu_adapter, m, n, k),
+            },
+        }
+    }
+
     /// `c[m, n] = epilogue(op(a) · op(b))`, see `matmul.wgsl` for layouts. One launch, or two
     /// (partial products over slices of K, then their sum) when the output alone is too small
     /// to keep the adapter busy.
@@ -156,6 +199,22 @@ impl Kernels {
         b: View,
         bias: Option<View>,
         aux: Option<View>,
+        c: View,
+    ) -> Vec<Launch> {
+        let tile = self.tile_for(ctx, variant, (m, n, k));
+        self.matmul_with(ctx, label, variant, (m, n, k), tile, (a, b, bias, aux), c)
+    }
+
+    /// [`Kernels::matmul`] with the kernel `tile`; inputs are (a, b, bias, aux).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn matmul_with(
+        &self,
+        ctx: &GpuContext,
+        label: &'static str,
+        variant: MatmulVariant,
+        (m, n, k): (usize, usize, usize),
+        tile: MatmulTile,
+        (a, b, bias, aux): (View, View, Option<View>, Option<View>),
         c: View,
     ) -> Vec<Launch> {
         assert_eq!(
@@ -175,12 +234,6 @@ impl Kernels {
             ("ACT", variant.act.code()),
             ("DACT", variant.dact.code()),
         ];
-        let tile = match self.forced_tile {
-            // A forced block runs only where its vec4 loads can.
-            Some(MatmulTile::Blocked(_)) if !Block::fits(m, n, k) => MatmulTile::Tile16,
-            Some(forced) => forced,
-            None => MatmulTile::choose(self.cpu_adapter, m, n, k),
-        };
         let shape = Shape::of(tile, n);
         let splits = self.splits(shape.invocations(m, n), k);
         let pipeline = |entry: &str| match tile {
@@ -197,6 +250,17 @@ impl Kernels {
                     &module,
                     &self.matmul,
                     format!("matmul {block:?} {x}x{y} split {} {variant:?}", splits > 1),
+                    "main",
+                    &all,
+                )
+            }
+            MatmulTile::Tiled(tiling) if entry != "sum_splits" => {
+                let mut all = constants.to_vec();
+                all.push(("SPLIT", (splits > 1) as u32 as f64));
+                self.pipeline_of(
+                    &self.tiled_module(tiling),
+                    &self.matmul,
+                    format!("matmul {tiling:?} split {} {variant:?}", splits > 1),
                     "main",
                     &all,
                 )
@@ -239,7 +303,7 @@ impl Kernels {
             pipeline: pipeline(match tile {
                 MatmulTile::Tile4 => "tile4",
                 MatmulTile::Tile16 => "tile16",
-                MatmulTile::Blocked(_) => "main",
+                MatmulTile::Blocked(_) | MatmulTile::Tiled(_) => "main",
             }),
             bind_group: bind(a, product_out),
             flops: 0,

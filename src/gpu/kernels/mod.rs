@@ -16,6 +16,7 @@ use super::context::GpuContext;
 pub const GATHER_WGSL: &str = include_str!("../../../shaders/gather.wgsl");
 pub const MATMUL_WGSL: &str = include_str!("../../../shaders/matmul.wgsl");
 pub const MATMUL_BLOCKED_WGSL: &str = include_str!("../../../shaders/matmul_blocked.wgsl");
+pub const MATMUL_TILED_WGSL: &str = include_str!("../../../shaders/matmul_tiled.wgsl");
 pub const BIAS_WGSL: &str = include_str!("../../../shaders/bias.wgsl");
 pub const SOFTMAX_XENT_WGSL: &str = include_str!("../../../shaders/softmax_xent.wgsl");
 pub const OPTIMIZER_WGSL: &str = include_str!("../../../shaders/optimizer.wgsl");
@@ -33,6 +34,8 @@ mod loss;
 mod matmul;
 mod optimizer;
 mod pool;
+mod tiled;
+mod tuner;
 
 pub use batchnorm::{BnEntry, BnShape, BnViews};
 pub use blocked::Block;
@@ -42,6 +45,8 @@ pub use gather::PAD_LABEL;
 pub use matmul::{EpilogueAct, MatmulTile, MatmulVariant, MIN_TILE16_COUNT};
 pub use optimizer::{OptimizerHyper, OptimizerKind};
 pub use pool::PoolKind;
+pub use tiled::Tiling;
+pub use tuner::Tuner;
 
 /// Every kernel source with its file name, for validation and reports.
 pub const SHADERS: [(&str, &str); 10] = [
@@ -150,6 +155,11 @@ pub struct Kernels {
     pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
     /// Generated blocked-matmul modules by (block, TRANS_A, TRANS_B).
     blocked: Mutex<HashMap<(Block, bool, bool), wgpu::ShaderModule>>,
+    /// Workgroup-memory matmul modules by tiling.
+    tiled: Mutex<HashMap<Tiling, wgpu::ShaderModule>>,
+    /// Picks GPU matmul kernels by timing them; `None` uses the fixed table.
+    tuner: Option<Tuner>,
+    limits: wgpu::Limits,
     /// Bound where a variant ignores a binding (the bind group layout still needs one).
     dummy: wgpu::Buffer,
     /// A second one: two read-write bindings of one buffer in one dispatch would alias.
@@ -292,6 +302,11 @@ impl Kernels {
             ),
             pipelines: Mutex::new(HashMap::new()),
             blocked: Mutex::new(HashMap::new()),
+            tiled: Mutex::new(HashMap::new()),
+            tuner: (ctx.info.device_type != wgpu::DeviceType::Cpu)
+                .then(|| Tuner::for_adapter(&ctx.info))
+                .flatten(),
+            limits: ctx.limits.clone(),
             dummy: ctx.storage("unused binding", 16),
             dummy2: ctx.storage("unused binding 2", 16),
             max_workgroups: ctx.limits.max_compute_workgroups_per_dimension,
@@ -318,6 +333,16 @@ impl Kernels {
 
     pub(crate) fn serial_reductions(&self) -> bool {
         self.forced_serial.unwrap_or(self.cpu_adapter)
+    }
+
+    /// Tunes matmul kernels with `tuner` whatever the adapter (tests), or never (`None`).
+    pub fn with_tuner(mut self, tuner: Option<Tuner>) -> Kernels {
+        self.tuner = tuner;
+        self
+    }
+
+    pub fn tuner(&self) -> Option<&Tuner> {
+        self.tuner.as_ref()
     }
 
     /// Uses `tile` for every matmul recorded from now on (tests run both on any adapter).

@@ -39,8 +39,9 @@ pub struct OptimizerHyper {
 }
 
 impl Kernels {
-    /// One optimizer step over `n` flat parameters. `s1`/`s2` are the optimizer's state
-    /// buffers (velocity; m and v; v), `None` where the rule has none.
+    /// One optimizer step over `n` flat parameters, `n` a multiple of 4 (the kernel works in
+    /// vec4). `s1`/`s2` are the optimizer's state buffers (velocity; m and v; v), `None`
+    /// where the rule has none.
     #[allow(clippy::too_many_arguments)]
     pub fn optimizer(
         &self,
@@ -54,7 +55,11 @@ impl Kernels {
         cursor: View,
     ) -> Launch {
         let n = hyper.n as u64;
-        let (workgroups, width) = grid(n, 256, self.max_workgroups);
+        assert!(
+            n.is_multiple_of(4),
+            "the flat parameter buffer holds a multiple of 4 floats, not {n}"
+        );
+        let (workgroups, width) = grid(n / 4, 256, self.max_workgroups);
         hyper.grid_width = width;
         let params = ctx.uniform("optimizer hyper", &hyper);
         let dummy = View::whole(&self.dummy);

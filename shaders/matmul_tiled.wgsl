@@ -1,0 +1,161 @@
+// matmul_tiled: C = op(A) · op(B) with the fused epilogue of `matmul.wgsl`, for any M, N, K,
+// on GPUs: workgroup-memory tiles.
+//
+// Layouts (all row-major): A is [M, K] (TRANS_A: a [K, M] buffer); B is [K, N] (TRANS_B: an
+// [N, K] buffer); bias: [N]; aux, c: [M, N] (or the split-K partials [splits, M, N]).
+//
+// The host prepends the tile shape as constants (see `src/gpu/kernels/tiled.rs`):
+//   WG_X, WG_Y  threads per workgroup along columns and rows;
+//   TM, TN      outputs per thread along rows and columns (registers);
+//   BK          depth of one K step held in workgroup memory.
+// A workgroup computes a BM x BN tile of C (BM = WG_Y·TM, BN = WG_X·TN). Each K step, all
+// threads copy a BM x BK slice of op(A) and a BK x BN slice of op(B) into workgroup memory,
+// consecutive threads reading consecutive addresses of whichever layout the buffer has
+// (coalesced, transposed or not); then each thread multiplies TM values of the A slice by TN
+// values of the B slice per k into its TM x TN accumulators. Thread (tx, ty) owns rows
+// ty·TM + i and columns tx + j·WG_X: the rows it reads from workgroup memory are the same
+// for every thread of a row of the workgroup (a broadcast), the columns consecutive across
+// threads (no bank conflicts), and its stores to C are coalesced.
+// Elements past an edge load as zero and are not stored.
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override BIAS: bool = false;
+override ACT: u32 = 0u;
+override DACT: u32 = 0u;
+override SPLIT: bool = false;
+
+const BM: u32 = WG_Y * TM;
+const BN: u32 = WG_X * TN;
+const THREADS: u32 = WG_X * WG_Y;
+
+struct Dims {
+    m: u32,
+    n: u32,
+    k: u32,
+    splits: u32,
+}
+
+@group(0) @binding(0) var<uniform> dims: Dims;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> aux: array<f32>;
+@group(0) @binding(5) var<storage, read_write> c: array<f32>;
+
+// a_tile[kk * BM + r] = op(A)[row0 + r, k0 + kk]; b_tile[kk * BN + j] = op(B)[k0 + kk, col0 + j].
+var<workgroup> a_tile: array<f32, BK * BM>;
+var<workgroup> b_tile: array<f32, BK * BN>;
+
+fn epilogue(value: f32, row: u32, col: u32) -> f32 {
+    var v = value;
+    if (BIAS) {
+        v += bias[col];
+    }
+    if (ACT == 1u) {
+        v = max(v, 0.0);
+    } else if (ACT == 2u) {
+        v = 1.0 / (1.0 + exp(-v));
+    }
+    if (DACT == 1u) {
+        v = select(0.0, v, aux[row * dims.n + col] > 0.0);
+    } else if (DACT == 2u) {
+        let h = aux[row * dims.n + col];
+        v = v * h * (1.0 - h);
+    }
+    return v;
+}
+
+@compute @workgroup_size(WG_X, WG_Y)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
+    let row0 = wg.y * BM;
+    let col0 = wg.x * BN;
+    // The K range of split wg.z.
+    let chunk = (dims.k + dims.splits - 1u) / dims.splits;
+    let k_begin = min(wg.z * chunk, dims.k);
+    let k_end = min(k_begin + chunk, dims.k);
+
+    var acc: array<array<f32, TN>, TM>;
+    for (var k0 = k_begin; k0 < k_end; k0 += BK) {
+        for (var e = tid; e < BM * BK; e += THREADS) {
+            // Consecutive threads take consecutive addresses of A's buffer.
+            var r: u32;
+            var kk: u32;
+            if (TRANS_A) {
+                r = e % BM;
+                kk = e / BM;
+            } else {
+                r = e / BK;
+                kk = e % BK;
+            }
+            let row = row0 + r;
+            let k = k0 + kk;
+            var v = 0.0;
+            if (row < dims.m && k < k_end) {
+                if (TRANS_A) {
+                    v = a[k * dims.m + row];
+                } else {
+                    v = a[row * dims.k + k];
+                }
+            }
+            a_tile[kk * BM + r] = v;
+        }
+        for (var e = tid; e < BK * BN; e += THREADS) {
+            var j: u32;
+            var kk: u32;
+            if (TRANS_B) {
+                j = e / BK;
+                kk = e % BK;
+            } else {
+                j = e % BN;
+                kk = e / BN;
+            }
+            let col = col0 + j;
+            let k = k0 + kk;
+            var v = 0.0;
+            if (col < dims.n && k < k_end) {
+                if (TRANS_B) {
+                    v = b[col * dims.k + k];
+                } else {
+                    v = b[k * dims.n + col];
+                }
+            }
+            b_tile[kk * BN + j] = v;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk++) {
+            var a_frag: array<f32, TM>;
+            var b_frag: array<f32, TN>;
+            for (var i = 0u; i < TM; i++) {
+                a_frag[i] = a_tile[kk * BM + lid.y * TM + i];
+            }
+            for (var j = 0u; j < TN; j++) {
+                b_frag[j] = b_tile[kk * BN + lid.x + j * WG_X];
+            }
+            for (var i = 0u; i < TM; i++) {
+                for (var j = 0u; j < TN; j++) {
+                    acc[i][j] = fma(a_frag[i], b_frag[j], acc[i][j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+
+    for (var i = 0u; i < TM; i++) {
+        let row = row0 + lid.y * TM + i;
+        for (var j = 0u; j < TN; j++) {
+            let col = col0 + lid.x + j * WG_X;
+            if (row < dims.m && col < dims.n) {
+                if (SPLIT) {
+                    c[(wg.z * dims.m + row) * dims.n + col] = acc[i][j];
+                } else {
+                    c[row * dims.n + col] = epilogue(acc[i][j], row, col);
+                }
+            }
+        }
+    }
+}
