@@ -11,6 +11,11 @@
 // deterministic: each input pixel sums the column entries that read it. Its epilogue
 // multiplies by the derivative of the activation that produced x (DACT: 0 none, 1 relu,
 // 2 sigmoid), given that activation's output in `aux` (= x).
+//
+// The host prepends the element type (see `src/gpu/kernels/mod.rs`): `T` is f32 or, when
+// in_c is a multiple of 4, vec4<f32> with `W` = 4: every access then moves 4 channels (on CPU
+// adapters each storage access is a loop over the SIMD lanes, so this makes the kernels ~3x
+// faster there). Sizes in `g` count floats; array indices count T.
 
 override DACT: u32 = 0u;
 
@@ -34,9 +39,9 @@ struct Geom {
 }
 
 @group(0) @binding(0) var<uniform> g: Geom;
-@group(0) @binding(1) var<storage, read> src: array<f32>; // im2col: x; col2im: dcols
-@group(0) @binding(2) var<storage, read> aux: array<f32>; // col2im: the activation output x
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>; // im2col: cols; col2im: dx
+@group(0) @binding(1) var<storage, read> src: array<T>; // im2col: x; col2im: dcols
+@group(0) @binding(2) var<storage, read> aux: array<T>; // col2im: the activation output x
+@group(0) @binding(3) var<storage, read_write> dst: array<T>; // im2col: cols; col2im: dx
 
 // (batch, y, x) of pixel i of a batch of h x w images.
 fn pixel_of(i: u32, h: u32, w: u32) -> vec3<u32> {
@@ -65,13 +70,14 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
     let b = p.x;
     let oh = p.y;
     let ow = p.z;
-    let run = g.k_w * g.in_c;
+    let cw = g.in_c / W;
+    let run = g.k_w * cw;
     let dst_base = row * g.k_h * run + kh * run;
     // Signed arithmetic: with padding the pixel can lie above or left of the input.
     let ih = i32(oh * g.stride_h + kh) - i32(g.pad_top);
     if (ih < 0 || ih >= i32(g.in_h)) {
         for (var j = 0u; j < run; j++) {
-            dst[dst_base + j] = 0.0;
+            dst[dst_base + j] = T(0.0);
         }
         return;
     }
@@ -79,14 +85,14 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
     let iw0 = i32(ow * g.stride_w) - i32(g.pad_left);
     for (var kw = 0u; kw < g.k_w; kw++) {
         let iw = iw0 + i32(kw);
-        let d = dst_base + kw * g.in_c;
+        let d = dst_base + kw * cw;
         if (iw < 0 || iw >= i32(g.in_w)) {
-            for (var c = 0u; c < g.in_c; c++) {
-                dst[d + c] = 0.0;
+            for (var c = 0u; c < cw; c++) {
+                dst[d + c] = T(0.0);
             }
         } else {
-            let s = (src_row + u32(iw)) * g.in_c;
-            for (var c = 0u; c < g.in_c; c++) {
+            let s = (src_row + u32(iw)) * cw;
+            for (var c = 0u; c < cw; c++) {
                 dst[d + c] = src[s + c];
             }
         }
@@ -106,10 +112,11 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>) {
     let b = p.x;
     let ih = p.y;
     let iw = p.z;
-    let base = pix * g.in_c;
-    let patch_len = g.k_h * g.k_w * g.in_c;
-    for (var c = 0u; c < g.in_c; c++) {
-        dst[base + c] = 0.0;
+    let cw = g.in_c / W;
+    let base = pix * cw;
+    let patch_len = g.k_h * g.k_w * cw;
+    for (var c = 0u; c < cw; c++) {
+        dst[base + c] = T(0.0);
     }
     let ph = ih + g.pad_top;
     let pw = iw + g.pad_left;
@@ -135,19 +142,19 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (ow >= g.out_w) {
                 continue;
             }
-            let s = ((b * g.out_h + oh) * g.out_w + ow) * patch_len + (kh * g.k_w + kw) * g.in_c;
-            for (var c = 0u; c < g.in_c; c++) {
+            let s = ((b * g.out_h + oh) * g.out_w + ow) * patch_len + (kh * g.k_w + kw) * cw;
+            for (var c = 0u; c < cw; c++) {
                 dst[base + c] += src[s + c];
             }
         }
     }
-    for (var c = 0u; c < g.in_c; c++) {
+    for (var c = 0u; c < cw; c++) {
         let i = base + c;
         if (DACT == 1u) {
-            dst[i] = select(0.0, dst[i], aux[i] > 0.0);
+            dst[i] = select(T(0.0), dst[i], aux[i] > T(0.0));
         } else if (DACT == 2u) {
             let h = aux[i];
-            dst[i] = dst[i] * h * (1.0 - h);
+            dst[i] = dst[i] * h * (T(1.0) - h);
         }
     }
 }

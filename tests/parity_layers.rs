@@ -88,13 +88,16 @@ fn act_of(e: EpilogueAct) -> Activation {
 /// batch, input [h, w, c], kernel, stride, `same` padding.
 type ConvCase = (usize, [usize; 3], [usize; 2], [usize; 2], bool);
 
-const CONVS: [ConvCase; 5] = [
+/// Channel counts divisible by 4 take the vec4 kernels, the others the f32 ones.
+const CONVS: [ConvCase; 7] = [
     // batch, input h w c, kernel, stride, same padding
     (1, [7, 7, 1], [5, 5], [2, 2], true),
     (2, [9, 8, 3], [3, 3], [1, 1], false),
     (3, [11, 11, 2], [3, 2], [2, 1], true),
     (2, [6, 5, 4], [5, 5], [1, 1], true),
     (1, [28, 28, 1], [3, 3], [1, 1], false),
+    (2, [9, 7, 8], [3, 3], [2, 2], true),
+    (1, [7, 7, 4], [3, 2], [2, 1], false),
 ];
 
 #[test]
@@ -153,11 +156,14 @@ fn pooling_matches_its_twins() {
     let k = Kernels::new(&ctx);
     // batch, input [h, w, c], window, stride.
     type PoolCase = (usize, [usize; 3], [usize; 2], [usize; 2]);
-    let cases: [PoolCase; 4] = [
+    // Channel counts divisible by 4 take the vec4 kernels, the others the f32 ones.
+    let cases: [PoolCase; 6] = [
         (2, [11, 11, 3], [2, 2], [2, 2]), // Keras's floor: 5x5, last row and column unused
         (1, [7, 7, 2], [3, 3], [2, 2]),   // overlapping windows
         (3, [6, 9, 1], [2, 3], [1, 2]),   // non-square, one channel
         (1, [26, 26, 32], [2, 2], [2, 2]),
+        (2, [7, 9, 4], [3, 3], [2, 2]), // vec4: overlapping windows, Keras's floor
+        (1, [5, 6, 8], [2, 3], [1, 2]), // vec4: non-square, overlapping
     ];
     for (i, &(batch, [h, w, c], size, stride)) in cases.iter().enumerate() {
         let win = window(Shape::new(h, w, c), size, stride, false, c);

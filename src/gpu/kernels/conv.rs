@@ -59,11 +59,20 @@ impl Geom2d {
 }
 
 impl Kernels {
+    /// The vec4 kernels (4 channels per access) where the input's channel count allows.
+    fn im2col_family(&self, g: &Geom2d) -> &super::Family {
+        if g.in_c.is_multiple_of(4) {
+            &self.im2col_vec4
+        } else {
+            &self.im2col
+        }
+    }
+
     /// `cols: [rows, patch]` from `x: [batch, in_h, in_w, in_c]`.
     pub fn im2col(&self, ctx: &GpuContext, g: Geom2d, x: View, cols: View) -> Launch {
         self.launch_1d(
             ctx,
-            &self.im2col,
+            self.im2col_family(&g),
             "im2col",
             "im2col",
             EpilogueAct::None,
@@ -87,7 +96,7 @@ impl Kernels {
     ) -> Launch {
         self.launch_1d(
             ctx,
-            &self.im2col,
+            self.im2col_family(&g),
             "col2im",
             "col2im",
             dact,

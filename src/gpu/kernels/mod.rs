@@ -20,8 +20,28 @@ pub const MATMUL_TILED_WGSL: &str = include_str!("../../../shaders/matmul_tiled.
 pub const BIAS_WGSL: &str = include_str!("../../../shaders/bias.wgsl");
 pub const SOFTMAX_XENT_WGSL: &str = include_str!("../../../shaders/softmax_xent.wgsl");
 pub const OPTIMIZER_WGSL: &str = include_str!("../../../shaders/optimizer.wgsl");
-pub const IM2COL_WGSL: &str = include_str!("../../../shaders/im2col.wgsl");
-pub const POOL_WGSL: &str = include_str!("../../../shaders/pool.wgsl");
+/// `im2col.wgsl` over f32 elements (any channel count).
+pub const IM2COL_WGSL: &str = concat!(
+    "alias T = f32;\nconst W: u32 = 1u;\n",
+    include_str!("../../../shaders/im2col.wgsl")
+);
+/// `im2col.wgsl` over vec4 elements: 4 channels per access (in_c divisible by 4).
+pub const IM2COL_VEC4_WGSL: &str = concat!(
+    "alias T = vec4<f32>;\nconst W: u32 = 4u;\n",
+    include_str!("../../../shaders/im2col.wgsl")
+);
+/// `pool.wgsl` over f32 elements (any channel count).
+pub const POOL_WGSL: &str = concat!(
+    "alias T = f32;\nalias U = u32;\nconst W: u32 = 1u;\n",
+    "fn lanes(i: u32) -> U { return i; }\n",
+    include_str!("../../../shaders/pool.wgsl")
+);
+/// `pool.wgsl` over vec4 elements: 4 channels per access (channel counts divisible by 4).
+pub const POOL_VEC4_WGSL: &str = concat!(
+    "alias T = vec4<f32>;\nalias U = vec4<u32>;\nconst W: u32 = 4u;\n",
+    "fn lanes(i: u32) -> U { return vec4<u32>(i, i + 1u, i + 2u, i + 3u); }\n",
+    include_str!("../../../shaders/pool.wgsl")
+);
 pub const DROPOUT_WGSL: &str = include_str!("../../../shaders/dropout.wgsl");
 pub const BATCHNORM_WGSL: &str = include_str!("../../../shaders/batchnorm.wgsl");
 
@@ -49,15 +69,17 @@ pub use tiled::Tiling;
 pub use tuner::Tuner;
 
 /// Every kernel source with its file name, for validation and reports.
-pub const SHADERS: [(&str, &str); 10] = [
+pub const SHADERS: [(&str, &str); 12] = [
     ("gather.wgsl", GATHER_WGSL),
     ("matmul.wgsl", MATMUL_WGSL),
     ("matmul_blocked.wgsl", MATMUL_BLOCKED_WGSL),
     ("bias.wgsl", BIAS_WGSL),
     ("softmax_xent.wgsl", SOFTMAX_XENT_WGSL),
     ("optimizer.wgsl", OPTIMIZER_WGSL),
-    ("im2col.wgsl", IM2COL_WGSL),
-    ("pool.wgsl", POOL_WGSL),
+    ("im2col.wgsl (f32)", IM2COL_WGSL),
+    ("im2col.wgsl (vec4)", IM2COL_VEC4_WGSL),
+    ("pool.wgsl (f32)", POOL_WGSL),
+    ("pool.wgsl (vec4)", POOL_VEC4_WGSL),
     ("dropout.wgsl", DROPOUT_WGSL),
     ("batchnorm.wgsl", BATCHNORM_WGSL),
 ];
@@ -149,7 +171,9 @@ pub struct Kernels {
     softmax_xent: Family,
     optimizer: Family,
     im2col: Family,
+    im2col_vec4: Family,
     pool: Family,
+    pool_vec4: Family,
     dropout: Family,
     batchnorm: Family,
     pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
@@ -175,13 +199,15 @@ pub struct Kernels {
 }
 
 pub(crate) struct Family {
+    /// Keys the family's pipelines apart from other families' with the same entry points.
+    name: &'static str,
     module: wgpu::ShaderModule,
     bind_layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
 }
 
 impl Family {
-    fn new(device: &wgpu::Device, name: &str, source: &str, slots: &[Slot]) -> Family {
+    fn new(device: &wgpu::Device, name: &'static str, source: &str, slots: &[Slot]) -> Family {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(name),
             source: wgpu::ShaderSource::Wgsl(source.into()),
@@ -219,6 +245,7 @@ impl Family {
             immediate_size: 0,
         });
         Family {
+            name,
             module,
             bind_layout,
             pipeline_layout,
@@ -279,10 +306,22 @@ impl Kernels {
                 IM2COL_WGSL,
                 &[Uniform, Read, Read, ReadWrite],
             ),
+            im2col_vec4: Family::new(
+                device,
+                "im2col_vec4",
+                IM2COL_VEC4_WGSL,
+                &[Uniform, Read, Read, ReadWrite],
+            ),
             pool: Family::new(
                 device,
                 "pool",
                 POOL_WGSL,
+                &[Uniform, Read, Read, ReadWrite, ReadWrite],
+            ),
+            pool_vec4: Family::new(
+                device,
+                "pool_vec4",
+                POOL_VEC4_WGSL,
                 &[Uniform, Read, Read, ReadWrite, ReadWrite],
             ),
             dropout: Family::new(
@@ -436,7 +475,7 @@ impl Kernels {
             label,
             pipeline: self.pipeline(
                 family,
-                format!("{label} {entry} {dact:?}"),
+                format!("{} {label} {entry} {dact:?}", family.name),
                 entry,
                 &[("DACT", dact.code())],
             ),

@@ -21,6 +21,15 @@ fn words(g: &Geom2d, grid_width: u32) -> Vec<u32> {
 }
 
 impl Kernels {
+    /// The vec4 kernels (4 channels per access) where the channel count allows.
+    fn pool_family(&self, g: &Geom2d) -> &super::Family {
+        if g.in_c.is_multiple_of(4) {
+            &self.pool_vec4
+        } else {
+            &self.pool
+        }
+    }
+
     /// `y: [batch, out_h, out_w, c]` from `x`; max pooling also writes `argmax` (same shape,
     /// u32 indices into x), which its backward reads.
     pub fn pool_forward(
@@ -38,7 +47,7 @@ impl Kernels {
         };
         self.launch_1d(
             ctx,
-            &self.pool,
+            self.pool_family(&g),
             "pool_forward",
             entry,
             EpilogueAct::None,
@@ -72,7 +81,7 @@ impl Kernels {
         };
         self.launch_1d(
             ctx,
-            &self.pool,
+            self.pool_family(&g),
             "pool_backward",
             entry,
             dact,
