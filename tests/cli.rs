@@ -234,10 +234,41 @@ fn missing_data_lists_the_places_searched() {
     assert_one_line_error(&out, &["no mnist dataset found", "looked in", "--data"]);
 }
 
+/// `--until-accuracy` stops after the first epoch that reaches it and says so.
+#[test]
+fn until_accuracy_stops_at_the_first_epoch_that_reaches_it() {
+    let data = small_dataset("until");
+    let root = data.path().to_str().unwrap();
+    let out = shaderfit(
+        &[
+            "train",
+            "--model",
+            "linear",
+            "--epochs",
+            "5",
+            "--until-accuracy",
+            "0.01",
+            "--data",
+            root,
+        ],
+        None,
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "stderr: {stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "one epoch and the test line: {stdout}");
+    assert!(lines[0].starts_with("Epoch 1/5 - "), "{stdout}");
+    assert!(lines[1].starts_with("test_loss: "), "{stdout}");
+    assert!(
+        stderr.contains(">= 0.01 after 1 epoch(s): ") && stderr.contains("s of training"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn bad_flags_are_named() {
     let data = small_dataset("flags");
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["train", "--model", "resnet"],
             "--model: unknown model 'resnet'",
@@ -248,6 +279,10 @@ fn bad_flags_are_named() {
         ),
         (&["train", "--lr=-1"], "--lr: -1 is not a learning rate"),
         (&["train", "--batch-size", "0"], "--batch-size"),
+        (
+            &["train", "--until-accuracy", "99"],
+            "--until-accuracy: 99 is not an accuracy; expected a number in (0, 1]",
+        ),
         (
             &["train", "--adapter", "no-such-gpu-anywhere"],
             "--adapter: no adapter name contains 'no-such-gpu-anywhere'; adapters found:",

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::report::profile_table;
 use crate::data::{self, Dataset, DatasetKind};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::model::{checkpoint, Activation, ModelSpec, Optimizer, ParamLayout, Shape};
 use crate::train::metrics::test_line;
@@ -70,6 +70,10 @@ pub struct TrainArgs {
     /// Training steps recorded into one GPU submission (also the progress bar's granularity).
     #[arg(long, default_value_t = 16)]
     pub steps_per_submit: usize,
+    /// Stop after the first epoch whose validation accuracy (the test set's, without
+    /// --validation-split) reaches this, and print the training time it took.
+    #[arg(long)]
+    pub until_accuracy: Option<f64>,
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
@@ -83,6 +87,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         steps_per_submit: args.steps_per_submit,
     };
     cfg.validate()?;
+    if let Some(target) = args.until_accuracy {
+        if !(target > 0.0 && target <= 1.0) {
+            return Err(Error::Config(format!(
+                "--until-accuracy: {target} is not an accuracy; expected a number in (0, 1]"
+            )));
+        }
+    }
     let dir = data::dataset::locate(args.dataset, args.data.as_deref())?;
     let dataset = Dataset::load(&dir)?;
     let spec = ModelSpec::from_arg(&args.model, args.activation, dataset.classes)?;
@@ -127,6 +138,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     let mut out = std::io::stdout().lock();
     let steps = trainer.steps_per_epoch() as u64;
+    let mut trained_seconds = 0.0;
     for epoch in 1..=args.epochs {
         // Drawn only when stderr is a terminal; cleared before the epoch's line.
         let bar = ProgressBar::new(steps).with_style(
@@ -152,6 +164,17 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         // Flushed per epoch: an interrupted run keeps every finished epoch's line.
         let _ = writeln!(out, "{}", report.line());
         let _ = out.flush();
+        trained_seconds += report.seconds;
+        if let (Some(target), Some(val)) = (args.until_accuracy, report.validation) {
+            if val.accuracy >= target {
+                eprintln!(
+                    "reached val_accuracy {:.4} >= {target} after {epoch} epoch(s): \
+                     {trained_seconds:.2}s of training (validation passes included)",
+                    val.accuracy
+                );
+                break;
+            }
+        }
     }
     let test = trainer.evaluate_test()?;
     let _ = writeln!(out, "{}", test_line(&test));
