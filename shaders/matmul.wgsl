@@ -24,6 +24,10 @@ override TRANS_B: bool = false;
 override BIAS: bool = false;
 override ACT: u32 = 0u;
 override DACT: u32 = 0u;
+// ROW_SUMS (weight gradients, with no epilogue): op(A) gets an extra row M of ones, whose
+// output row, Σ_k op(B)[k, n], goes to `sums[n]` (the bias gradient db = Σ dy, folded into
+// dW = xᵀ·dy: one launch fewer per layer).
+override ROW_SUMS: bool = false;
 // Set with splits > 1: the store writes raw partials. An override rather than a test of
 // dims.splits so that each pipeline compiles one store path, not two (half the compile time
 // of tile16 on lavapipe).
@@ -47,10 +51,13 @@ fn k_range(z: u32) -> vec2<u32> {
     return vec2<u32>(begin, min(begin + chunk, dims.k));
 }
 
-// Stores an output element: through the epilogue, or raw into split z's slice.
+// Stores an output element: through the epilogue, or raw into split z's slice
+// ([splits, rows_out, N]), or row M's into `sums`.
 fn store(row: u32, col: u32, z: u32, v: f32) {
     if (SPLIT) {
-        c[(z * dims.m + row) * dims.n + col] = v;
+        c[(z * rows_out() + row) * dims.n + col] = v;
+    } else if (ROW_SUMS && row == dims.m) {
+        sums[col] = v;
     } else {
         c[row * dims.n + col] = epilogue(v, row, col);
     }
@@ -62,9 +69,18 @@ fn store(row: u32, col: u32, z: u32, v: f32) {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> aux: array<f32>;
 @group(0) @binding(5) var<storage, read_write> c: array<f32>;
+@group(0) @binding(6) var<storage, read_write> sums: array<f32>;
 
-// Element (row, k) of op(A).
+// Output rows: M, plus the row of ones' sums.
+fn rows_out() -> u32 {
+    return dims.m + select(0u, 1u, ROW_SUMS);
+}
+
+// Element (row, k) of op(A) (1 in the row of ones).
 fn load_a(row: u32, k: u32) -> f32 {
+    if (ROW_SUMS && row == dims.m) {
+        return 1.0;
+    }
     if (TRANS_A) {
         return a[k * dims.m + row];
     }
@@ -102,10 +118,10 @@ fn epilogue(value: f32, row: u32, col: u32) -> f32 {
 fn tile4(@builtin(global_invocation_id) gid: vec3<u32>) {
     let row0 = gid.y * 4u;
     let col0 = gid.x * 4u;
-    if (row0 >= dims.m || col0 >= dims.n) {
+    if (row0 >= rows_out() || col0 >= dims.n) {
         return;
     }
-    let last_row = dims.m - 1u;
+    let last_row = rows_out() - 1u;
     let last_col = dims.n - 1u;
     let r = vec4<u32>(row0, min(row0 + 1u, last_row), min(row0 + 2u, last_row), min(row0 + 3u, last_row));
     let cl = vec4<u32>(col0, min(col0 + 1u, last_col), min(col0 + 2u, last_col), min(col0 + 3u, last_col));
@@ -155,7 +171,7 @@ fn clamp4(start: u32, last: u32) -> vec4<u32> {
 
 // Writes row `row`, columns col0..col0+3 of C through the epilogue.
 fn store4(row: u32, col0: u32, z: u32, v: vec4<f32>) {
-    if (row >= dims.m) {
+    if (row >= rows_out()) {
         return;
     }
     for (var j = 0u; j < 4u; j++) {
@@ -258,13 +274,17 @@ fn tile16(@builtin(global_invocation_id) gid: vec3<u32>) {
 fn sum_splits(@builtin(global_invocation_id) gid: vec3<u32>) {
     let row = gid.y;
     let col = gid.x;
-    if (row >= dims.m || col >= dims.n) {
+    if (row >= rows_out() || col >= dims.n) {
         return;
     }
     let i = row * dims.n + col;
     var sum = 0.0;
     for (var z = 0u; z < dims.splits; z++) {
-        sum += a[z * dims.m * dims.n + i];
+        sum += a[z * rows_out() * dims.n + i];
     }
-    c[i] = epilogue(sum, row, col);
+    if (ROW_SUMS && row == dims.m) {
+        sums[col] = sum;
+    } else {
+        c[i] = epilogue(sum, row, col);
+    }
 }

@@ -24,6 +24,9 @@ override BIAS: bool = false;
 override ACT: u32 = 0u;
 override DACT: u32 = 0u;
 override SPLIT: bool = false;
+// ROW_SUMS: op(A) gets a row M of ones whose output, Σ_k op(B)[k, n], goes to `sums[n]` (the
+// bias gradient folded into the weight gradient, as in matmul.wgsl).
+override ROW_SUMS: bool = false;
 
 const BM: u32 = WG_Y * TM;
 const BN: u32 = WG_X * TN;
@@ -42,6 +45,7 @@ struct Dims {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> aux: array<f32>;
 @group(0) @binding(5) var<storage, read_write> c: array<f32>;
+@group(0) @binding(6) var<storage, read_write> sums: array<f32>;
 
 // a_tile[kk * BM + r] = op(A)[row0 + r, k0 + kk]; b_tile[kk * BN + j] = op(B)[k0 + kk, col0 + j].
 var<workgroup> a_tile: array<f32, BK * BM>;
@@ -74,6 +78,7 @@ fn main(
 ) {
     let row0 = wg.y * BM;
     let col0 = wg.x * BN;
+    let rows_out = dims.m + select(0u, 1u, ROW_SUMS);
     // The K range of split wg.z.
     let chunk = (dims.k + dims.splits - 1u) / dims.splits;
     let k_begin = min(wg.z * chunk, dims.k);
@@ -101,6 +106,8 @@ fn main(
                 } else {
                     v = a[row * dims.k + k];
                 }
+            } else if (ROW_SUMS && row == dims.m && k < k_end) {
+                v = 1.0;
             }
             a_tile[kk * BM + r] = v;
         }
@@ -149,9 +156,11 @@ fn main(
         let row = row0 + lid.y * TM + i;
         for (var j = 0u; j < TN; j++) {
             let col = col0 + lid.x + j * WG_X;
-            if (row < dims.m && col < dims.n) {
+            if (row < rows_out && col < dims.n) {
                 if (SPLIT) {
-                    c[(wg.z * dims.m + row) * dims.n + col] = acc[i][j];
+                    c[(wg.z * rows_out + row) * dims.n + col] = acc[i][j];
+                } else if (ROW_SUMS && row == dims.m) {
+                    sums[col] = acc[i][j];
                 } else {
                     c[row * dims.n + col] = epilogue(acc[i][j], row, col);
                 }

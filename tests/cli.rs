@@ -420,8 +420,9 @@ fn bench_json_reports_gemm_and_step_kernels() {
     assert_eq!(gemm[1]["n"], 100);
     assert!(gemm[1]["gflops"].as_f64().unwrap() > 0.0);
     let profile = &json["steps"][0]["profile"];
-    // linear: gather, forward, loss, dW, db, optimizer (no split-K: the reductions are short).
-    assert_eq!(profile["dispatches"], 6, "{profile}");
+    // linear: gather, forward, loss, dW with db folded in (tile4 at this size), optimizer
+    // (no split-K: the reductions are short).
+    assert_eq!(profile["dispatches"], 5, "{profile}");
     let kernels: Vec<&str> = profile["launches"]
         .as_array()
         .unwrap()
@@ -435,7 +436,6 @@ fn bench_json_reports_gemm_and_step_kernels() {
             "dense forward",
             "softmax_xent",
             "dense dW",
-            "bias_grad",
             "optimizer"
         ]
     );
@@ -460,7 +460,9 @@ fn train_profile_prints_the_step_breakdown() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.starts_with("Profile of one training step (batch 32, 14 dispatches,"),
+        // The output layer's db is folded into its dW (tile4); the hidden layer's, whose dW
+        // runs the blocked kernel of CPU adapters, is a launch of its own.
+        stdout.starts_with("Profile of one training step (batch 32, 13 dispatches,"),
         "{stdout}"
     );
     assert!(

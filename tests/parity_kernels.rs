@@ -364,6 +364,78 @@ fn matmul_tuner_times_once_and_remembers() {
     let _ = std::fs::remove_file(&path);
 }
 
+/// Weight and bias gradients, `dw = xᵀ·dy` and `db = Σ dy`: in one launch with tile4 and the
+/// tiled kernels (a row of ones appended to xᵀ; with split-K, its partial sums reduced with
+/// the others), in separate launches with the CPU adapters' blocked kernel. Same tolerance as
+/// the products above, with the sums' own scale.
+#[test]
+fn weight_grads_match_the_twins() {
+    let ctx = gpu();
+    let small = MatmulTile::Blocked(Block { rows: 8, cols: 8 });
+    let sets = [
+        (
+            Kernels::new(&ctx).with_matmul_tile(MatmulTile::Tile4),
+            Some(1),
+        ),
+        (
+            Kernels::new(&ctx).with_matmul_tile(MatmulTile::Tiled(ODD_TILING)),
+            Some(1),
+        ),
+        (
+            Kernels::new(&ctx)
+                .with_matmul_tile(MatmulTile::Tile4)
+                .with_splits(3),
+            None,
+        ),
+        (
+            Kernels::new(&ctx)
+                .with_matmul_tile(MatmulTile::Tiled(ODD_TILING))
+                .with_splits(7),
+            None,
+        ),
+        (Kernels::new(&ctx).with_matmul_tile(small), None),
+    ];
+    for (set, (kernels, launch_count)) in sets.iter().enumerate() {
+        for (i, &(m, n, k)) in [(1, 1, 1), (9, 6, 100), (12, 36, 20), (33, 7, 5)]
+            .iter()
+            .enumerate()
+        {
+            let seed = 1000 + 10 * (set * 4 + i) as u64;
+            let x = random_f32(k * m, seed, -1.0, 1.0);
+            let dy = random_f32(k * n, seed + 1, -1.0, 1.0);
+            let (gx, gdy) = (ctx.storage_init("x", &x), ctx.storage_init("dy", &dy));
+            let gdw = ctx.storage("dw", (m * n * 4) as u64);
+            let gdb = ctx.storage("db", (n * 4) as u64);
+            let launches = kernels.weight_grads(
+                &ctx,
+                "dW",
+                (m, n, k),
+                View::whole(&gx),
+                View::whole(&gdy),
+                View::whole(&gdw),
+                View::whole(&gdb),
+            );
+            if let Some(count) = launch_count {
+                assert_eq!(launches.len(), *count, "set {set}: one launch for both");
+            }
+            run(&ctx, &launches);
+            let what = format!("set {set}, dW {m}x{n}x{k}");
+            let want = ops::matmul(&x, &dy, (m, n, k), true, false);
+            let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
+            let scale = ops::matmul(&abs(&x), &abs(&dy), (m, n, k), true, false);
+            assert_within(&what, &ctx.read_f32(&gdw, 0, m * n).unwrap(), &want, |j| {
+                2.0 * (k + 1) as f32 * U * scale[j] + 1e-6
+            });
+            let ones = vec![1.0; k];
+            let want_db = ops::matmul(&ones, &dy, (1, n, k), false, false);
+            let scale_db = ops::matmul(&ones, &abs(&dy), (1, n, k), false, false);
+            assert_within(&what, &ctx.read_f32(&gdb, 0, n).unwrap(), &want_db, |j| {
+                2.0 * (k + 1) as f32 * U * scale_db[j] + 1e-6
+            });
+        }
+    }
+}
+
 #[test]
 fn bias_grad_matches_the_twin() {
     let ctx = gpu();

@@ -629,25 +629,13 @@ impl<'a> Builder<'a> {
             Op::Conv2d(w) => {
                 let g = window_geom(&w, batch);
                 let cols = View::whole(self.bufs.cols[i].as_ref().expect("conv has cols"));
-                launches.extend(k.matmul(
+                launches.extend(k.weight_grads(
                     ctx,
                     "conv2d dW",
-                    MatmulVariant {
-                        trans_a: true,
-                        ..Default::default()
-                    },
                     (g.patch(), w.output.c, g.rows()),
                     cols,
                     dout,
-                    None,
-                    None,
                     self.tensor(i, 0, self.grads),
-                ));
-                launches.extend(k.bias_grad(
-                    ctx,
-                    g.rows(),
-                    w.output.c,
-                    dout,
                     self.tensor(i, 1, self.grads),
                 ));
                 if need_dx {
@@ -690,25 +678,13 @@ impl<'a> Builder<'a> {
             // Aliased buffers: the gradient is already where the layer below reads it.
             Op::Flatten => {}
             Op::Dense { fan_in, units } => {
-                launches.extend(k.matmul(
+                launches.extend(k.weight_grads(
                     ctx,
                     "dense dW",
-                    MatmulVariant {
-                        trans_a: true,
-                        ..Default::default()
-                    },
                     (fan_in, units, batch),
                     input,
                     dout,
-                    None,
-                    None,
                     self.tensor(i, 0, self.grads),
-                ));
-                launches.extend(k.bias_grad(
-                    ctx,
-                    batch,
-                    units,
-                    dout,
                     self.tensor(i, 1, self.grads),
                 ));
                 if need_dx {

@@ -17,6 +17,9 @@ pub struct MatmulVariant {
     pub act: EpilogueAct,
     /// Multiply by the derivative of this activation, given its output in `aux`.
     pub dact: EpilogueAct,
+    /// Also write `sums[n] = Σ_k op(B)[k, n]` (a bias gradient, beside dW = xᵀ·dy): a row
+    /// of ones appended to op(A). With no epilogue; `tile4` and tiled kernels only.
+    pub row_sums: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -202,10 +205,67 @@ impl Kernels {
         c: View,
     ) -> Vec<Launch> {
         let tile = self.tile_for(ctx, variant, (m, n, k));
-        self.matmul_with(ctx, label, variant, (m, n, k), tile, (a, b, bias, aux), c)
+        self.matmul_with(
+            ctx,
+            label,
+            variant,
+            (m, n, k),
+            tile,
+            (a, b, bias, aux),
+            (c, None),
+        )
     }
 
-    /// [`Kernels::matmul`] with the kernel `tile`; inputs are (a, b, bias, aux).
+    /// The gradients of a weight and its bias: `dw[m, n] = aᵀ·dy` (`a: [k, m]`, the layer's
+    /// input or im2col columns; `dy: [k, n]`) and `db[n] = Σ_k dy[k, n]`. One launch where
+    /// the chosen kernel folds the bias gradient in (a row of ones appended to aᵀ), else the
+    /// product and a bias-gradient launch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn weight_grads(
+        &self,
+        ctx: &GpuContext,
+        label: &'static str,
+        (m, n, k): (usize, usize, usize),
+        a: View,
+        dy: View,
+        dw: View,
+        db: View,
+    ) -> Vec<Launch> {
+        let v = MatmulVariant {
+            trans_a: true,
+            ..Default::default()
+        };
+        let tile = self.tile_for(ctx, v, (m, n, k));
+        if matches!(tile, MatmulTile::Tile4 | MatmulTile::Tiled(_)) {
+            let v = MatmulVariant {
+                row_sums: true,
+                ..v
+            };
+            return self.matmul_with(
+                ctx,
+                label,
+                v,
+                (m, n, k),
+                tile,
+                (a, dy, None, None),
+                (dw, Some(db)),
+            );
+        }
+        let mut launches = self.matmul_with(
+            ctx,
+            label,
+            v,
+            (m, n, k),
+            tile,
+            (a, dy, None, None),
+            (dw, None),
+        );
+        launches.extend(self.bias_grad(ctx, k, n, dy, db));
+        launches
+    }
+
+    /// [`Kernels::matmul`] with the kernel `tile`; inputs are (a, b, bias, aux), outputs
+    /// (c, sums).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn matmul_with(
         &self,
@@ -215,8 +275,23 @@ impl Kernels {
         (m, n, k): (usize, usize, usize),
         tile: MatmulTile,
         (a, b, bias, aux): (View, View, Option<View>, Option<View>),
-        c: View,
+        (c, sums): (View, Option<View>),
     ) -> Vec<Launch> {
+        assert_eq!(
+            variant.row_sums,
+            sums.is_some(),
+            "sums binding must match the variant"
+        );
+        assert!(
+            !variant.row_sums
+                || (matches!(tile, MatmulTile::Tile4 | MatmulTile::Tiled(_))
+                    && !variant.bias
+                    && variant.act == EpilogueAct::None
+                    && variant.dact == EpilogueAct::None),
+            "row sums need tile4 or a tiled kernel and no epilogue"
+        );
+        // Output rows, the row of ones' included.
+        let m_out = m + variant.row_sums as usize;
         assert_eq!(
             variant.bias,
             bias.is_some(),
@@ -233,14 +308,15 @@ impl Kernels {
             ("BIAS", variant.bias as u32 as f64),
             ("ACT", variant.act.code()),
             ("DACT", variant.dact.code()),
+            ("ROW_SUMS", variant.row_sums as u32 as f64),
         ];
         let shape = Shape::of(tile, n);
-        let splits = self.splits(shape.invocations(m, n), k);
+        let splits = self.splits(shape.invocations(m_out, n), k);
         let pipeline = |entry: &str| match tile {
             MatmulTile::Blocked(block) if entry != "sum_splits" => {
                 let module = self.blocked_module(block, variant.trans_a, variant.trans_b);
                 let (x, y) = shape.lanes;
-                let mut all = constants[2..].to_vec();
+                let mut all = constants[2..5].to_vec();
                 all.extend([
                     ("SPLIT", (splits > 1) as u32 as f64),
                     ("LANES_X", x as f64),
@@ -270,7 +346,7 @@ impl Kernels {
                 all.push(("SPLIT", (splits > 1 && entry != "sum_splits") as u32 as f64));
                 self.pipeline(
                     &self.matmul,
-                    format!("matmul {entry} split {} {variant:?}", all[5].1),
+                    format!("matmul {entry} split {} {variant:?}", all[6].1),
                     entry,
                     &all,
                 )
@@ -282,7 +358,7 @@ impl Kernels {
         );
         let dummy = View::whole(&self.dummy);
         let partials =
-            (splits > 1).then(|| ctx.storage("split-K partials", (splits * m * n * 4) as u64));
+            (splits > 1).then(|| ctx.storage("split-K partials", (splits * m_out * n * 4) as u64));
         let product_out = partials.as_ref().map(View::whole).unwrap_or(c);
         let bind = |a: View, out: View| {
             self.bind(
@@ -295,6 +371,7 @@ impl Kernels {
                     bias.unwrap_or(dummy).resource(),
                     aux.unwrap_or(dummy).resource(),
                     out.resource(),
+                    sums.unwrap_or(View::whole(&self.dummy3)).resource(),
                 ],
             )
         };
@@ -310,13 +387,13 @@ impl Kernels {
             bytes: 0,
             scope: String::new(),
             workgroups: {
-                let [x, y] = shape.workgroups(m, n);
+                let [x, y] = shape.workgroups(m_out, n);
                 [x, y, splits as u32]
             },
         }
         .with_work(
-            2 * (m * n * k) as u64,
-            4 * (m * k + k * n + splits * m * n) as u64,
+            2 * (m_out * n * k) as u64,
+            4 * (m * k + k * n + splits * m_out * n) as u64,
         )];
         if let Some(partials) = &partials {
             launches.push(
@@ -327,9 +404,12 @@ impl Kernels {
                     flops: 0,
                     bytes: 0,
                     scope: String::new(),
-                    workgroups: [(n as u32).div_ceil(8), (m as u32).div_ceil(8), 1],
+                    workgroups: [(n as u32).div_ceil(8), (m_out as u32).div_ceil(8), 1],
                 }
-                .with_work((splits * m * n) as u64, 4 * ((splits + 1) * m * n) as u64),
+                .with_work(
+                    (splits * m_out * n) as u64,
+                    4 * ((splits + 1) * m_out * n) as u64,
+                ),
             );
         }
         launches
@@ -396,6 +476,7 @@ impl Kernels {
                             dummy.resource(),
                             dummy.resource(),
                             db.resource(),
+                            View::whole(&self.dummy3).resource(),
                         ],
                     ),
                     flops: 0,

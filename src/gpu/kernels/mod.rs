@@ -188,6 +188,8 @@ pub struct Kernels {
     dummy: wgpu::Buffer,
     /// A second one: two read-write bindings of one buffer in one dispatch would alias.
     dummy2: wgpu::Buffer,
+    /// A third, for matmul's `sums` when unused (its `c` may be `dummy2`).
+    dummy3: wgpu::Buffer,
     max_workgroups: u32,
     cpu_adapter: bool,
     /// Set by tests to run one tile shape whatever the adapter and size.
@@ -285,7 +287,7 @@ impl Kernels {
                 device,
                 "matmul",
                 MATMUL_WGSL,
-                &[Uniform, Read, Read, Read, Read, ReadWrite],
+                &[Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite],
             ),
             bias: Family::new(device, "bias", BIAS_WGSL, &[Uniform, Read, ReadWrite]),
             softmax_xent: Family::new(
@@ -348,6 +350,7 @@ impl Kernels {
             limits: ctx.limits.clone(),
             dummy: ctx.storage("unused binding", 16),
             dummy2: ctx.storage("unused binding 2", 16),
+            dummy3: ctx.storage("unused binding 3", 16),
             max_workgroups: ctx.limits.max_compute_workgroups_per_dimension,
             cpu_adapter: ctx.info.device_type == wgpu::DeviceType::Cpu,
             forced_tile: None,

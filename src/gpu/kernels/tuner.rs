@@ -163,7 +163,7 @@ fn time_candidates(
             (m, n, k),
             tile,
             (View::whole(&a), View::whole(&b), None, None),
-            View::whole(&c),
+            (View::whole(&c), None),
         );
         let run = |reps: usize| -> Option<f64> {
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
