@@ -11,7 +11,7 @@ pub fn profile_table(p: &StepProfile, peak_gflops: Option<f64>) -> String {
         p.clock.name()
     );
     s += &format!(
-        "  {:<28} {:<16} {:>9} {:>6} {:>9} {:>8}{}\n",
+        "  {:<28} {:<16} {:>9} {:>6} {:>9} {:>8}{}  variant\n",
         "scope",
         "kernel",
         "ms",
@@ -27,8 +27,8 @@ pub fn profile_table(p: &StepProfile, peak_gflops: Option<f64>) -> String {
     let total = p.kernel_seconds().max(1e-12);
     for l in &p.launches {
         let g = gflops(l.flops, l.seconds);
-        s += &format!(
-            "  {:<28} {:<16} {:>9.3} {:>5.1}% {:>9} {:>8.2}{}\n",
+        let row = format!(
+            "  {:<28} {:<16} {:>9.3} {:>5.1}% {:>9} {:>8.2}{}  {}",
             l.scope,
             l.kernel,
             l.seconds * 1e3,
@@ -43,8 +43,11 @@ pub fn profile_table(p: &StepProfile, peak_gflops: Option<f64>) -> String {
                 Some(peak) if l.flops > 0 => format!("  {:>6.1}%", 100.0 * g / peak),
                 Some(_) => "        -".into(),
                 None => String::new(),
-            }
+            },
+            l.variant
         );
+        s += row.trim_end();
+        s += "\n";
     }
     s += "  per layer:";
     for (layer, secs) in p.per_layer() {

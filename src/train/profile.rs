@@ -11,6 +11,8 @@ pub struct LaunchTime {
     /// What it belongs to: `gather`, `conv2d_1 forward`, `loss`, `optimizer`, ...
     pub scope: String,
     pub kernel: &'static str,
+    /// The kernel's variant where its family has several, e.g. `blocked 32x16`.
+    pub variant: String,
     pub seconds: f64,
     pub flops: u64,
     pub bytes: u64,
@@ -43,6 +45,7 @@ impl StepProfile {
                 .map(|(l, seconds)| LaunchTime {
                     scope: l.scope.clone(),
                     kernel: l.label,
+                    variant: l.variant.clone(),
                     seconds,
                     flops: l.flops,
                     bytes: l.bytes,
@@ -94,6 +97,7 @@ impl StepProfile {
             "launches": self.launches.iter().map(|l| serde_json::json!({
                 "scope": l.scope,
                 "kernel": l.kernel,
+                "variant": l.variant,
                 "ms": l.seconds * 1e3,
                 "gflops": gflops(l.flops, l.seconds),
                 "gbs": l.bytes as f64 / l.seconds.max(1e-12) / 1e9,

@@ -48,6 +48,7 @@ impl Kernels {
             flops: 0,
             bytes: 0,
             scope: String::new(),
+            variant: String::new(),
             workgroups,
         }
         .with_work(0, (batch * sample_bytes * 5 + batch * 8) as u64)

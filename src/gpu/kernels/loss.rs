@@ -42,6 +42,7 @@ impl Kernels {
             flops: 0,
             bytes: 0,
             scope: String::new(),
+            variant: String::new(),
             workgroups: [1, 1, 1],
         }
         .with_work(

@@ -58,6 +58,19 @@ pub enum MatmulTile {
 }
 
 impl MatmulTile {
+    /// Its name in profiles and in the tuner's file, e.g. `blocked 32x16`.
+    pub fn name(self) -> String {
+        match self {
+            MatmulTile::Tile4 => "tile4".into(),
+            MatmulTile::Tile16 => "tile16".into(),
+            MatmulTile::Blocked(b) => format!("blocked {}x{}", b.rows, b.cols),
+            MatmulTile::Tiled(t) => format!(
+                "tiled wg {}x{} thread {}x{} bk {}",
+                t.wg_x, t.wg_y, t.tm, t.tn, t.bk
+            ),
+        }
+    }
+
     /// The fixed table. On CPU adapters: the blocked kernel where the dimensions allow, else
     /// 16x16 tiles when the output has enough of them to keep every lane of every thread busy;
     /// either only for products big enough (2^18 multiply-adds) to pay for the long shader's
@@ -386,6 +399,7 @@ impl Kernels {
             flops: 0,
             bytes: 0,
             scope: String::new(),
+            variant: tile.name(),
             workgroups: {
                 let [x, y] = shape.workgroups(m_out, n);
                 [x, y, splits as u32]
@@ -404,6 +418,7 @@ impl Kernels {
                     flops: 0,
                     bytes: 0,
                     scope: String::new(),
+                    variant: String::new(),
                     workgroups: [(n as u32).div_ceil(8), (m_out as u32).div_ceil(8), 1],
                 }
                 .with_work(
@@ -444,6 +459,7 @@ impl Kernels {
             flops: 0,
             bytes: 0,
             scope: String::new(),
+            variant: String::new(),
             workgroups: [(cols as u32).div_ceil(64), splits as u32, 1],
         }
         .with_work(
@@ -482,6 +498,7 @@ impl Kernels {
                     flops: 0,
                     bytes: 0,
                     scope: String::new(),
+                    variant: String::new(),
                     workgroups: [(cols as u32).div_ceil(8), 1, 1],
                 }
                 .with_work((splits * cols) as u64, 4 * ((splits + 1) * cols) as u64),

@@ -99,6 +99,9 @@ pub struct Launch {
     pub bytes: u64,
     /// What the launch belongs to in a plan (`conv2d_1 backward`, `loss`, ...); empty outside.
     pub scope: String,
+    /// Which of the family's kernels runs, where it has several (`blocked 32x16`, `tiled
+    /// wg 16x16 thread 8x8 bk 8`, ...); empty otherwise.
+    pub variant: String,
 }
 
 impl Launch {
@@ -486,6 +489,7 @@ impl Kernels {
             flops: 0,
             bytes: 0,
             scope: String::new(),
+            variant: String::new(),
             workgroups,
         }
     }

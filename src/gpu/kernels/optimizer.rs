@@ -87,6 +87,7 @@ impl Kernels {
             flops: 0,
             bytes: 0,
             scope: String::new(),
+            variant: String::new(),
             workgroups,
         }
         .with_work(

@@ -190,18 +190,6 @@ fn time_candidates(
     best.map(|(_, tile)| tile)
 }
 
-fn tile_name(tile: MatmulTile) -> String {
-    match tile {
-        MatmulTile::Tile4 => "tile4".into(),
-        MatmulTile::Tile16 => "tile16".into(),
-        MatmulTile::Blocked(b) => format!("blocked {}x{}", b.rows, b.cols),
-        MatmulTile::Tiled(t) => format!(
-            "tiled wg {}x{} thread {}x{} bk {}",
-            t.wg_x, t.wg_y, t.tm, t.tn, t.bk
-        ),
-    }
-}
-
 fn parse_tile(s: &str) -> Option<MatmulTile> {
     let nums: Vec<u32> = s
         .split(|c: char| !c.is_ascii_digit())
@@ -258,7 +246,7 @@ fn save(path: &Path, adapter: &str, choices: &HashMap<String, MatmulTile>) -> st
     sorted.sort_by(|a, b| a.0.cmp(b.0));
     let entry: serde_json::Map<String, serde_json::Value> = sorted
         .into_iter()
-        .map(|(class, &tile)| (class.clone(), tile_name(tile).into()))
+        .map(|(class, &tile)| (class.clone(), tile.name().into()))
         .collect();
     json["adapters"][adapter] = entry.into();
     if let Some(dir) = path.parent() {
@@ -281,7 +269,7 @@ mod tests {
             MatmulTile::Blocked(Block::LARGE),
             MatmulTile::Tiled(Tiling::T128X64),
         ] {
-            assert_eq!(parse_tile(&tile_name(tile)), Some(tile), "{tile:?}");
+            assert_eq!(parse_tile(&tile.name()), Some(tile), "{tile:?}");
         }
         assert_eq!(parse_tile("tiled wg 0x16 thread 4x4 bk 8"), None);
         assert_eq!(parse_tile("blocked 3x8"), None);
