@@ -27,6 +27,11 @@ override SPLIT: bool = false;
 // ROW_SUMS: op(A) gets a row M of ones whose output, Σ_k op(B)[k, n], goes to `sums[n]` (the
 // bias gradient folded into the weight gradient, as in matmul.wgsl).
 override ROW_SUMS: bool = false;
+// IM2COL (implicit-GEMM convolution): `a` is a convolution's input x [batch, in_h, in_w, in_c]
+// and op(A) is its im2col matrix [batch·out_h·out_w, k_h·k_w·in_c] (see im2col.wgsl), read
+// straight from x in the tile loader instead of from a materialised copy; TRANS_A reads that
+// matrix transposed (dW = colsᵀ·dy).
+override IM2COL: bool = false;
 
 const BM: u32 = WG_Y * TM;
 const BN: u32 = WG_X * TN;
@@ -46,6 +51,42 @@ struct Dims {
 @group(0) @binding(4) var<storage, read> aux: array<f32>;
 @group(0) @binding(5) var<storage, read_write> c: array<f32>;
 @group(0) @binding(6) var<storage, read_write> sums: array<f32>;
+
+// The convolution of IM2COL, as `Geom` in im2col.wgsl.
+struct Conv {
+    batch: u32,
+    in_h: u32,
+    in_w: u32,
+    in_c: u32,
+    out_h: u32,
+    out_w: u32,
+    k_h: u32,
+    k_w: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_top: u32,
+    pad_left: u32,
+}
+@group(0) @binding(7) var<uniform> conv: Conv;
+
+// Element (pixel row p, patch index q) of x's im2col matrix: 0 in the padding.
+fn cols_at(p: u32, q: u32) -> f32 {
+    let c = q % conv.in_c;
+    let t = q / conv.in_c;
+    let kw = t % conv.k_w;
+    let kh = t / conv.k_w;
+    let ow = p % conv.out_w;
+    let t2 = p / conv.out_w;
+    let oh = t2 % conv.out_h;
+    let b = t2 / conv.out_h;
+    // Signed: with padding the pixel can lie above or left of the input.
+    let ih = i32(oh * conv.stride_h + kh) - i32(conv.pad_top);
+    let iw = i32(ow * conv.stride_w + kw) - i32(conv.pad_left);
+    if (ih < 0 || iw < 0 || ih >= i32(conv.in_h) || iw >= i32(conv.in_w)) {
+        return 0.0;
+    }
+    return a[((b * conv.in_h + u32(ih)) * conv.in_w + u32(iw)) * conv.in_c + c];
+}
 
 // a_tile[kk * BM + r] = op(A)[row0 + r, k0 + kk]; b_tile[kk * BN + j] = op(B)[k0 + kk, col0 + j].
 var<workgroup> a_tile: array<f32, BK * BM>;
@@ -101,7 +142,11 @@ fn main(
             let k = k0 + kk;
             var v = 0.0;
             if (row < dims.m && k < k_end) {
-                if (TRANS_A) {
+                if (IM2COL && TRANS_A) {
+                    v = cols_at(k, row);
+                } else if (IM2COL) {
+                    v = cols_at(row, k);
+                } else if (TRANS_A) {
                     v = a[k * dims.m + row];
                 } else {
                     v = a[row * dims.k + k];

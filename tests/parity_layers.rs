@@ -10,13 +10,15 @@
 //!   plus 1e-6 relative for the activation epilogue's two further roundings.
 //! - dropout's backward multiplies by the activation derivative in another association than
 //!   the twin: 1e-6 relative.
+//! - implicit-GEMM convolution sums a patch's K products like any matmul: the matmul bound of
+//!   `parity_kernels.rs`, 2·(K+1)·u·Σ|a·b| plus 1e-6 absolute.
 //! - batch normalisation reduces over up to a few hundred rows in f32 (the twin in f64):
 //!   1e-5 relative plus 1e-6 absolute; its backward combines three such sums.
 
 mod support;
 
 use shaderfit::gpu::kernels::{
-    BnEntry, BnShape, BnViews, DropoutMode, EpilogueAct, PoolKind, View,
+    BnEntry, BnShape, BnViews, DropoutMode, EpilogueAct, MatmulTile, PoolKind, Tiling, Tuner, View,
 };
 use shaderfit::gpu::{GpuContext, Kernels, Launch};
 use shaderfit::model::{Activation, Shape, Window};
@@ -88,6 +90,16 @@ fn act_of(e: EpilogueAct) -> Activation {
 /// batch, input [h, w, c], kernel, stride, `same` padding.
 type ConvCase = (usize, [usize; 3], [usize; 2], [usize; 2], bool);
 
+/// A small odd tiling for implicit-GEMM convolution: 8 threads of 2 x 3 outputs, K steps
+/// of 5, so its tiles divide none of the geometries below.
+const ODD_TILING: Tiling = Tiling {
+    wg_x: 4,
+    wg_y: 2,
+    tm: 2,
+    tn: 3,
+    bk: 5,
+};
+
 /// Channel counts divisible by 4 take the vec4 kernels, the others the f32 ones.
 const CONVS: [ConvCase; 7] = [
     // batch, input h w c, kernel, stride, same padding
@@ -148,6 +160,140 @@ fn im2col_and_col2im_match_their_twins() {
             });
         }
     }
+}
+
+/// A convolution's forward (bias and relu) and its weight and bias gradients through
+/// `Kernels::conv_forward` and `conv_weight_grads` (implicit or explicit, as `k` decides),
+/// against the twin's im2col and products.
+fn check_conv(
+    ctx: &GpuContext,
+    k: &Kernels,
+    (batch, [h, w, c], kernel, stride, same): ConvCase,
+    filters: usize,
+    seed: u64,
+    launch_count: Option<usize>,
+) {
+    let win = window(Shape::new(h, w, c), kernel, stride, same, filters);
+    let g = window_geom(&win, batch);
+    let what = format!(
+        "implicit, batch {batch}, {h}x{w}x{c}, kernel {kernel:?}, stride {stride:?}, same {same}"
+    );
+    let (rows, patch) = (g.rows(), g.patch());
+    let x = random_f32(batch * h * w * c, seed, -1.0, 1.0);
+    let wt = random_f32(patch * filters, seed + 1, -1.0, 1.0);
+    let b = random_f32(filters, seed + 2, -1.0, 1.0);
+    let dy = random_f32(rows * filters, seed + 3, -1.0, 1.0);
+    let (gx, gw, gb, gdy) = (
+        ctx.storage_init("x", &x),
+        ctx.storage_init("w", &wt),
+        ctx.storage_init("b", &b),
+        ctx.storage_init("dy", &dy),
+    );
+    let gcols = ctx.storage("cols", (rows * patch * 4) as u64);
+    let gy = ctx.storage("y", (rows * filters * 4) as u64);
+    let (gdw, gdb) = (
+        ctx.storage("dw", (patch * filters * 4) as u64),
+        ctx.storage("db", (filters * 4) as u64),
+    );
+    let mut launches = k.conv_forward(
+        ctx,
+        g,
+        (filters, EpilogueAct::Relu),
+        View::whole(&gx),
+        View::whole(&gcols),
+        (View::whole(&gw), View::whole(&gb)),
+        View::whole(&gy),
+    );
+    launches.extend(k.conv_weight_grads(
+        ctx,
+        g,
+        filters,
+        (View::whole(&gx), View::whole(&gcols)),
+        View::whole(&gdy),
+        View::whole(&gdw),
+        View::whole(&gdb),
+    ));
+    if let Some(count) = launch_count {
+        assert_eq!(launches.len(), count, "{what}");
+    }
+    run(ctx, &launches);
+
+    let cols = ops::im2col(&x, &win, batch);
+    let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
+    let mut want = ops::matmul(&cols, &wt, (rows, filters, patch), false, false);
+    let mut scale = ops::matmul(&abs(&cols), &abs(&wt), (rows, filters, patch), false, false);
+    for r in 0..rows {
+        for f in 0..filters {
+            want[r * filters + f] += b[f];
+            scale[r * filters + f] += b[f].abs();
+        }
+    }
+    ops::activate(&mut want, Activation::Relu);
+    assert_within(
+        &format!("forward, {what}"),
+        &ctx.read_f32(&gy, 0, rows * filters).unwrap(),
+        &want,
+        |j| 2.0 * (patch + 1) as f32 * U * scale[j] + 1e-6,
+    );
+    let want_dw = ops::matmul(&cols, &dy, (patch, filters, rows), true, false);
+    let scale_dw = ops::matmul(&abs(&cols), &abs(&dy), (patch, filters, rows), true, false);
+    assert_within(
+        &format!("dW, {what}"),
+        &ctx.read_f32(&gdw, 0, patch * filters).unwrap(),
+        &want_dw,
+        |j| 2.0 * (rows + 1) as f32 * U * scale_dw[j] + 1e-6,
+    );
+    let ones = vec![1.0; rows];
+    let want_db = ops::matmul(&ones, &dy, (1, filters, rows), false, false);
+    let scale_db = ops::matmul(&ones, &abs(&dy), (1, filters, rows), false, false);
+    assert_within(
+        &format!("db, {what}"),
+        &ctx.read_f32(&gdb, 0, filters).unwrap(),
+        &want_db,
+        |j| 2.0 * (rows + 1) as f32 * U * scale_db[j] + 1e-6,
+    );
+}
+
+/// Implicit-GEMM convolution (GPUs' tiled kernel reading x, no im2col pass), forward with
+/// bias and relu and the weight and bias gradients, at every geometry above with a small odd
+/// tiling whose tiles divide none of them: one launch each.
+#[test]
+fn implicit_gemm_convolution_matches_the_twin() {
+    let ctx = gpu();
+    let k = Kernels::new(&ctx).with_implicit_conv(Some(ODD_TILING));
+    for (i, &case) in CONVS.iter().enumerate() {
+        check_conv(&ctx, &k, case, 5, 500 + 10 * i as u64, Some(2));
+    }
+}
+
+/// With a tuner, a convolution times explicit im2col against the implicit tilings once per
+/// geometry, records the choice in the file, and computes the right result either way.
+#[test]
+fn convolution_tuning_records_its_choice() {
+    let ctx = gpu();
+    let path = std::env::temp_dir().join(format!(
+        "shaderfit-conv-tuning-test-{}.json",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let tuner = Tuner::new(Some(path.clone()), "test adapter")
+        .with_candidates(vec![MatmulTile::Tile4, MatmulTile::Tiled(ODD_TILING)]);
+    let k = Kernels::new(&ctx).with_tuner(Some(tuner));
+    // 288 rows x 72 x 32 filters: over the tuner's 2^18 multiply-adds.
+    check_conv(
+        &ctx,
+        &k,
+        (2, [12, 12, 8], [3, 3], [1, 1], true),
+        32,
+        900,
+        None,
+    );
+    let saved = std::fs::read_to_string(&path).expect("the tuner wrote its choice");
+    assert!(
+        saved.contains("conv 2x12x12x8 kernel 3x3 stride 1x1 pad 1x1 filters 32"),
+        "{saved}"
+    );
+    let _ = std::fs::remove_file(&path);
 }
 
 #[test]

@@ -517,23 +517,18 @@ impl<'a> Builder<'a> {
             Op::Conv2d(w) => {
                 let g = window_geom(&w, batch);
                 let cols = View::whole(self.bufs.cols[i].as_ref().expect("conv has cols"));
-                let mut launches = vec![k.im2col(ctx, g, input, cols)];
-                launches.extend(k.matmul(
+                k.conv_forward(
                     ctx,
-                    "conv2d forward",
-                    MatmulVariant {
-                        bias: true,
-                        act: epilogue(l.activation),
-                        ..Default::default()
-                    },
-                    (g.rows(), w.output.c, g.patch()),
+                    g,
+                    (w.output.c, epilogue(l.activation)),
+                    input,
                     cols,
-                    self.tensor(i, 0, self.params),
-                    Some(self.tensor(i, 1, self.params)),
-                    None,
+                    (
+                        self.tensor(i, 0, self.params),
+                        self.tensor(i, 1, self.params),
+                    ),
                     out,
-                ));
-                launches
+                )
             }
             Op::MaxPool(w) | Op::AvgPool(w) => {
                 let (kind, argmax) = match (&l.op, &self.bufs.argmax[i]) {
@@ -629,11 +624,11 @@ impl<'a> Builder<'a> {
             Op::Conv2d(w) => {
                 let g = window_geom(&w, batch);
                 let cols = View::whole(self.bufs.cols[i].as_ref().expect("conv has cols"));
-                launches.extend(k.weight_grads(
+                launches.extend(k.conv_weight_grads(
                     ctx,
-                    "conv2d dW",
-                    (g.patch(), w.output.c, g.rows()),
-                    cols,
+                    g,
+                    w.output.c,
+                    (input, cols),
                     dout,
                     self.tensor(i, 0, self.grads),
                     self.tensor(i, 1, self.grads),

@@ -2,7 +2,7 @@
 //! and of `bias.wgsl`: products with fused epilogues, split-K, and bias gradients.
 
 use super::tuner::MIN_TUNED_MACS;
-use super::{Block, Kernels, Launch, Tiling, U32x4, View};
+use super::{Block, Geom2d, Kernels, Launch, Tiling, U32x4, View};
 use crate::gpu::GpuContext;
 
 /// Kernel variant of the matmul family, selected with override constants.
@@ -20,6 +20,9 @@ pub struct MatmulVariant {
     /// Also write `sums[n] = Σ_k op(B)[k, n]` (a bias gradient, beside dW = xᵀ·dy): a row
     /// of ones appended to op(A). With no epilogue; `tile4` and tiled kernels only.
     pub row_sums: bool,
+    /// op(A) is the im2col matrix of a convolution's input bound as `a` (implicit GEMM; tiled
+    /// kernels only).
+    pub im2col: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -226,6 +229,7 @@ impl Kernels {
             tile,
             (a, b, bias, aux),
             (c, None),
+            None,
         )
     }
 
@@ -262,6 +266,7 @@ impl Kernels {
                 tile,
                 (a, dy, None, None),
                 (dw, Some(db)),
+                None,
             );
         }
         let mut launches = self.matmul_with(
@@ -272,13 +277,14 @@ impl Kernels {
             tile,
             (a, dy, None, None),
             (dw, None),
+            None,
         );
         launches.extend(self.bias_grad(ctx, k, n, dy, db));
         launches
     }
 
     /// [`Kernels::matmul`] with the kernel `tile`; inputs are (a, b, bias, aux), outputs
-    /// (c, sums).
+    /// (c, sums); `conv` is the convolution whose input `a` is when `variant.im2col`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn matmul_with(
         &self,
@@ -289,7 +295,17 @@ impl Kernels {
         tile: MatmulTile,
         (a, b, bias, aux): (View, View, Option<View>, Option<View>),
         (c, sums): (View, Option<View>),
+        conv: Option<Geom2d>,
     ) -> Vec<Launch> {
+        assert_eq!(
+            variant.im2col,
+            conv.is_some(),
+            "convolution geometry must match the variant"
+        );
+        assert!(
+            !variant.im2col || matches!(tile, MatmulTile::Tiled(_)),
+            "implicit GEMM needs a tiled kernel"
+        );
         assert_eq!(
             variant.row_sums,
             sums.is_some(),
@@ -346,6 +362,7 @@ impl Kernels {
             MatmulTile::Tiled(tiling) if entry != "sum_splits" => {
                 let mut all = constants.to_vec();
                 all.push(("SPLIT", (splits > 1) as u32 as f64));
+                all.push(("IM2COL", variant.im2col as u32 as f64));
                 self.pipeline_of(
                     &self.tiled_module(tiling),
                     &self.matmul,
@@ -370,6 +387,7 @@ impl Kernels {
             &U32x4([m as u32, n as u32, k as u32, splits as u32]),
         );
         let dummy = View::whole(&self.dummy);
+        let conv_uniform = conv.map(|g| ctx.uniform("matmul conv", &g.uniform()));
         let partials =
             (splits > 1).then(|| ctx.storage("split-K partials", (splits * m_out * n * 4) as u64));
         let product_out = partials.as_ref().map(View::whole).unwrap_or(c);
@@ -385,6 +403,10 @@ impl Kernels {
                     aux.unwrap_or(dummy).resource(),
                     out.resource(),
                     sums.unwrap_or(View::whole(&self.dummy3)).resource(),
+                    conv_uniform
+                        .as_ref()
+                        .unwrap_or(&self.dummy_uniform)
+                        .as_entire_binding(),
                 ],
             )
         };
@@ -493,6 +515,7 @@ impl Kernels {
                             dummy.resource(),
                             db.resource(),
                             View::whole(&self.dummy3).resource(),
+                            self.dummy_uniform.as_entire_binding(),
                         ],
                     ),
                     flops: 0,

@@ -193,10 +193,15 @@ pub struct Kernels {
     dummy2: wgpu::Buffer,
     /// A third, for matmul's `sums` when unused (its `c` may be `dummy2`).
     dummy3: wgpu::Buffer,
+    /// For matmul's convolution uniform when unused.
+    dummy_uniform: wgpu::Buffer,
     max_workgroups: u32,
     cpu_adapter: bool,
     /// Set by tests to run one tile shape whatever the adapter and size.
     forced_tile: Option<MatmulTile>,
+    /// Set by tests to run convolutions as implicit GEMMs with this tiling (`Some(Some)`) or
+    /// with explicit im2col (`Some(None)`) whatever the adapter.
+    forced_implicit: Option<Option<Tiling>>,
     /// Set by tests to split every reduction into this many slices.
     forced_splits: Option<usize>,
     /// Set by tests to pick batch norm's reduction variant whatever the adapter.
@@ -290,7 +295,9 @@ impl Kernels {
                 device,
                 "matmul",
                 MATMUL_WGSL,
-                &[Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite],
+                &[
+                    Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite, Uniform,
+                ],
             ),
             bias: Family::new(device, "bias", BIAS_WGSL, &[Uniform, Read, ReadWrite]),
             softmax_xent: Family::new(
@@ -354,9 +361,11 @@ impl Kernels {
             dummy: ctx.storage("unused binding", 16),
             dummy2: ctx.storage("unused binding 2", 16),
             dummy3: ctx.storage("unused binding 3", 16),
+            dummy_uniform: ctx.uniform_bytes("unused conv uniform", &[0; 48]),
             max_workgroups: ctx.limits.max_compute_workgroups_per_dimension,
             cpu_adapter: ctx.info.device_type == wgpu::DeviceType::Cpu,
             forced_tile: None,
+            forced_implicit: None,
             forced_splits: None,
             forced_serial: None,
         }
@@ -388,6 +397,13 @@ impl Kernels {
 
     pub fn tuner(&self) -> Option<&Tuner> {
         self.tuner.as_ref()
+    }
+
+    /// Runs every convolution recorded from now on as an implicit GEMM with `tiling`, or with
+    /// explicit im2col (`None`), whatever the adapter and the tuner (tests).
+    pub fn with_implicit_conv(mut self, tiling: Option<Tiling>) -> Kernels {
+        self.forced_implicit = Some(tiling);
+        self
     }
 
     /// Uses `tile` for every matmul recorded from now on (tests run both on any adapter).

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::{Block, Kernels, MatmulTile, MatmulVariant, Tiling, View};
+use super::{Block, EpilogueAct, Geom2d, Kernels, Launch, MatmulTile, MatmulVariant, Tiling, View};
 use crate::gpu::GpuContext;
 
 /// Products below this many multiply-adds take the fixed table: too small to be worth timing.
@@ -105,15 +105,139 @@ impl Tuner {
         });
         let best = time_candidates(ctx, kernels, variant, (m, n, k), &candidates)
             .unwrap_or(MatmulTile::Tile4);
+        self.record(class, best);
+        best
+    }
+}
+
+impl Tuner {
+    /// Whether convolution `g` (with `filters` outputs) runs as an implicit GEMM, and with
+    /// which tiling: the recorded choice for this geometry, or the fastest of explicit im2col
+    /// plus the product's own kernel and each tiling reading x directly, timed now.
+    pub(crate) fn choose_conv(
+        &self,
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        g: &Geom2d,
+        filters: usize,
+    ) -> Option<Tiling> {
+        let class = format!(
+            "conv {}x{}x{}x{} kernel {}x{} stride {}x{} pad {}x{} filters {filters}",
+            g.batch,
+            g.in_h,
+            g.in_w,
+            g.in_c,
+            g.k_h,
+            g.k_w,
+            g.stride_h,
+            g.stride_w,
+            g.pad_top,
+            g.pad_left
+        );
+        let recorded = self
+            .choices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&class)
+            .copied();
+        let tile = match recorded {
+            Some(tile) => tile,
+            None => {
+                let tile = time_conv(ctx, kernels, g, filters).unwrap_or(MatmulTile::Tile4);
+                self.record(class, tile);
+                tile
+            }
+        };
+        match tile {
+            MatmulTile::Tiled(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    fn record(&self, class: String, tile: MatmulTile) {
         self.timed.fetch_add(1, Ordering::Relaxed);
         let mut choices = self.choices.lock().unwrap_or_else(|p| p.into_inner());
-        choices.insert(class, best);
+        choices.insert(class, tile);
         if let Some(path) = &self.path {
             // A file that cannot be written costs the next run a re-tune, nothing else.
             let _ = save(path, &self.adapter, &choices);
         }
-        best
     }
+
+    /// The implicit-GEMM tilings this device can run.
+    fn tilings(&self, kernels: &Kernels) -> Vec<Tiling> {
+        match &self.candidates {
+            Some(c) => c
+                .iter()
+                .filter_map(|t| match t {
+                    MatmulTile::Tiled(t) => Some(*t),
+                    _ => None,
+                })
+                .collect(),
+            None => [Tiling::T64, Tiling::T128, Tiling::T128X64]
+                .into_iter()
+                .filter(|t| t.fits(&kernels.limits))
+                .collect(),
+        }
+    }
+}
+
+/// Explicit im2col + matmul (recorded as `tile4`) against each implicit tiling for a
+/// convolution's forward product, on scratch buffers.
+fn time_conv(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    g: &Geom2d,
+    filters: usize,
+) -> Option<MatmulTile> {
+    let tuner = kernels.tuner()?;
+    let (rows, patch) = (g.rows(), g.patch());
+    let x = ctx.storage("tuning x", (g.input_len() * 4) as u64);
+    let cols = ctx.storage("tuning cols", (rows * patch * 4) as u64);
+    let w = ctx.storage("tuning w", (patch * filters * 4) as u64);
+    let b = ctx.storage("tuning b", (filters * 4) as u64);
+    let y = ctx.storage("tuning y", (rows * filters * 4) as u64);
+    let v = MatmulVariant {
+        bias: true,
+        act: EpilogueAct::Relu,
+        ..Default::default()
+    };
+    let shape = (rows, filters, patch);
+    let mut explicit = vec![kernels.im2col(ctx, *g, View::whole(&x), View::whole(&cols))];
+    explicit.extend(kernels.matmul(
+        ctx,
+        "tuning",
+        v,
+        shape,
+        View::whole(&cols),
+        View::whole(&w),
+        Some(View::whole(&b)),
+        None,
+        View::whole(&y),
+    ));
+    let mut sets = vec![(MatmulTile::Tile4, explicit)];
+    for t in tuner.tilings(kernels) {
+        let implicit = MatmulVariant { im2col: true, ..v };
+        sets.push((
+            MatmulTile::Tiled(t),
+            kernels.matmul_with(
+                ctx,
+                "tuning",
+                implicit,
+                shape,
+                MatmulTile::Tiled(t),
+                (
+                    View::whole(&x),
+                    View::whole(&w),
+                    Some(View::whole(&b)),
+                    None,
+                ),
+                (View::whole(&y), None),
+                Some(*g),
+            ),
+        ));
+    }
+    fastest(ctx, sets)
 }
 
 /// The adapter and driver a choice was measured on.
@@ -137,8 +261,7 @@ fn shape_class((m, n, k): (usize, usize, usize), v: MatmulVariant) -> String {
     )
 }
 
-/// The fastest of `candidates` at this shape by wall time around fenced submissions (each run
-/// once first to compile it), or `None` if none ran.
+/// The fastest of `candidates` at this shape, or `None` if none ran.
 fn time_candidates(
     ctx: &GpuContext,
     kernels: &Kernels,
@@ -154,17 +277,30 @@ fn time_candidates(
     let a = ctx.storage("tuning a", (m * k * 4) as u64);
     let b = ctx.storage("tuning b", (k * n * 4) as u64);
     let c = ctx.storage("tuning c", (m * n * 4) as u64);
+    let sets = candidates
+        .iter()
+        .map(|&tile| {
+            let launches = kernels.matmul_with(
+                ctx,
+                "tuning",
+                plain,
+                (m, n, k),
+                tile,
+                (View::whole(&a), View::whole(&b), None, None),
+                (View::whole(&c), None),
+                None,
+            );
+            (tile, launches)
+        })
+        .collect();
+    fastest(ctx, sets)
+}
+
+/// The fastest of several ways to do one thing, by wall time around fenced submissions (each
+/// run once first, to compile it), or `None` if none ran.
+fn fastest(ctx: &GpuContext, sets: Vec<(MatmulTile, Vec<Launch>)>) -> Option<MatmulTile> {
     let mut best: Option<(f64, MatmulTile)> = None;
-    for &tile in candidates {
-        let launches = kernels.matmul_with(
-            ctx,
-            "tuning",
-            plain,
-            (m, n, k),
-            tile,
-            (View::whole(&a), View::whole(&b), None, None),
-            (View::whole(&c), None),
-        );
+    for (tile, launches) in sets {
         let run = |reps: usize| -> Option<f64> {
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             {
