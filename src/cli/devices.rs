@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::context::list_adapters;
+use crate::gpu::kernels::Tuner;
 
 pub fn run() -> Result<()> {
     let adapters = list_adapters();
@@ -36,6 +37,20 @@ pub fn run() -> Result<()> {
             "    timestamp queries: {}",
             if a.timestamps { "yes" } else { "no" }
         );
+        if a.info.device_type == wgpu::DeviceType::Cpu {
+            println!("    matmul kernels: fixed table (CPU adapter)");
+        } else {
+            match Tuner::for_adapter(&a.info) {
+                None => println!("    matmul kernels: tile4 (SHADERFIT_TUNING=off)"),
+                Some(t) => println!(
+                    "    matmul kernels: tuned, {} shape classes recorded in {}",
+                    t.recorded(),
+                    t.path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "memory only (no cache directory)".into())
+                ),
+            }
+        }
     }
     Ok(())
 }

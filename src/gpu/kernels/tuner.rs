@@ -64,6 +64,16 @@ impl Tuner {
         }
     }
 
+    /// The file the choices persist in, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Shape classes with a recorded choice.
+    pub fn recorded(&self) -> usize {
+        self.choices.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Times only these kernels (tests keep them few and small).
     pub fn with_candidates(mut self, candidates: Vec<MatmulTile>) -> Tuner {
         self.candidates = Some(candidates);
