@@ -185,6 +185,41 @@ fn validation_pass_matches_the_reference() {
     assert_eq!((test.accuracy * 24.0).round() as u32, want.correct);
 }
 
+/// Evaluation of the CNN with batch normalisation (moving statistics, dropout off) after an
+/// epoch matches the reference given the same weights and moving statistics.
+#[test]
+fn evaluation_with_batch_norm_matches_the_reference() {
+    let ctx = gpu();
+    let net = cnn();
+    let data = synthetic_dataset(40, 24, 9, 9, 10);
+    let optimizer = Optimizer::from_name("adam", None, 0.0).unwrap();
+    let mut trainer = Trainer::new(&ctx, &net, &data, config(optimizer, 7)).unwrap();
+    trainer.fit_epoch().unwrap();
+    trainer.fit_epoch().unwrap();
+    let test: Score = trainer.evaluate_test().unwrap();
+
+    let mut model =
+        ReferenceModel::with_params(net.clone(), trainer.read_params().unwrap(), optimizer, 7);
+    model.stats = trainer.read_stats().unwrap();
+    let (x, y) = ops::gather(
+        &data.test.images,
+        &data.test.labels,
+        &(0..24).collect::<Vec<_>>(),
+        0,
+        24,
+        81,
+    );
+    let want = model.evaluate(&x, &y);
+    assert_eq!(test.samples, 24);
+    assert_eq!((test.accuracy * 24.0).round() as u32, want.correct);
+    let want_loss = want.loss_sum as f64 / 24.0;
+    assert!(
+        (test.loss - want_loss).abs() <= 1e-5 * want_loss + 1e-6,
+        "test loss {} vs {want_loss}",
+        test.loss
+    );
+}
+
 /// An epoch reads the GPU back exactly once (its metrics), however many steps it has.
 #[test]
 fn one_readback_per_epoch() {
