@@ -13,7 +13,8 @@
 //
 // Reductions run one workgroup per channel with a tree in workgroup memory (GPUs), or, on
 // CPU adapters where workgroup barriers are very slow, one invocation per channel looping over
-// the rows (`*_serial`); both are deterministic and need no atomics. The elementwise kernels
+// the rows (`*_serial`), for up to MAX_SERIAL_ROWS rows only: llvmpipe ends an invocation's
+// loops after 65535 iterations in all. Both are deterministic and need no atomics. The elementwise kernels
 // run one invocation per element. backward multiplies by the derivative of the
 // activation that produced x (DACT: 0 none, 1 relu, 2 sigmoid), x being that activation's
 // output.

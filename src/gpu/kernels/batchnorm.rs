@@ -57,7 +57,7 @@ impl Kernels {
     ) -> Launch {
         // Per-channel reductions: a workgroup tree on GPUs, a loop per channel on CPU adapters
         // (see `batchnorm.wgsl`).
-        let serial = self.serial_reductions();
+        let serial = self.serial_reductions(s.rows);
         let (name, per_channel) = match (entry, serial) {
             (BnEntry::Stats, false) => ("stats", true),
             (BnEntry::Stats, true) => ("stats_serial", false),

@@ -68,6 +68,10 @@ pub use pool::PoolKind;
 pub use tiled::Tiling;
 pub use tuner::Tuner;
 
+/// Most rows a serial (one loop per channel) reduction may take: its kernels make two passes,
+/// well under llvmpipe's limit of 65535 loop iterations per invocation.
+pub const MAX_SERIAL_ROWS: usize = 16384;
+
 /// Every kernel source with its file name, for validation and reports.
 pub const SHADERS: [(&str, &str); 12] = [
     ("gather.wgsl", GATHER_WGSL),
@@ -385,8 +389,15 @@ impl Kernels {
         self
     }
 
-    pub(crate) fn serial_reductions(&self) -> bool {
-        self.forced_serial.unwrap_or(self.cpu_adapter)
+    /// Whether per-channel reductions over `rows` run as one loop per channel. Only on CPU
+    /// adapters, and only up to [`MAX_SERIAL_ROWS`]: llvmpipe (lavapipe) silently stops an
+    /// invocation's loops after 65535 iterations in all (its guard against endless shaders),
+    /// so a serial reduction over a convolution's batch x height x width rows, two passes of
+    /// 100k rows for a 28x28 batch of 128, would read only part of them. The workgroup
+    /// trees loop rows / 256 times per invocation.
+    pub(crate) fn serial_reductions(&self, rows: usize) -> bool {
+        self.forced_serial
+            .unwrap_or(self.cpu_adapter && rows <= MAX_SERIAL_ROWS)
     }
 
     /// Tunes matmul kernels with `tuner` whatever the adapter (tests), or never (`None`).
