@@ -1,12 +1,5 @@
-// matmul: C = op(A) · op(B) with a fused epilogue, for any M, N, K.
-//
-// Layouts (all row-major):
-//   A is [M, K]; TRANS_A reads it from a [K, M] buffer instead (dW = xᵀ·dy).
-//   B is [K, N]; TRANS_B reads it from an [N, K] buffer instead (dx = dy·Wᵀ).
-//   bias: [N], aux: [M, N], c: [M, N].
-// Epilogue, in order: + bias[n] (BIAS); activation (ACT: 0 none, 1 relu, 2 sigmoid);
-// times the derivative of an activation given its output aux[m, n] (DACT: 0 none, 1 relu,
-// 2 sigmoid), which fuses the hidden layers' activation backward into dx = dy·Wᵀ.
+// matmul: C = op(A) · op(B) with a fused epilogue, for any M, N, K, without workgroup
+// memory. The host prepends matmul_common.wgsl (layouts, overrides, bindings, epilogue).
 //
 // Two entry points, picked per adapter by the host; neither uses workgroup memory:
 // - `tile4`: each invocation computes a 4x4 tile of C (GPUs: few registers per thread, many
@@ -19,38 +12,6 @@
 // Rows and columns past the edge are clamped to the last valid one for loading (always in
 // bounds, no branches in the inner loop) and not stored.
 
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
-override BIAS: bool = false;
-override ACT: u32 = 0u;
-override DACT: u32 = 0u;
-// ROW_SUMS (weight gradients, with no epilogue): op(A) gets an extra row M of ones, whose
-// output row, Σ_k op(B)[k, n], goes to `sums[n]` (the bias gradient db = Σ dy, folded into
-// dW = xᵀ·dy: one launch fewer per layer).
-override ROW_SUMS: bool = false;
-// Set with splits > 1: the store writes raw partials. An override rather than a test of
-// dims.splits so that each pipeline compiles one store path, not two (half the compile time
-// of tile16 on lavapipe).
-override SPLIT: bool = false;
-
-// With splits > 1 (split-K, for products whose output is too small to keep the device busy
-// but whose K is long, such as a convolution's dW), grid z picks a slice of K and each slice
-// writes raw partial sums to c[split, m, n]; `sum_splits` then adds the slices in a fixed
-// order (deterministic, no atomics) and applies the epilogue.
-struct Dims {
-    m: u32,
-    n: u32,
-    k: u32,
-    splits: u32,
-}
-
-// The K range [x, y) of split `z`.
-fn k_range(z: u32) -> vec2<u32> {
-    let chunk = (dims.k + dims.splits - 1u) / dims.splits;
-    let begin = min(z * chunk, dims.k);
-    return vec2<u32>(begin, min(begin + chunk, dims.k));
-}
-
 // Stores an output element: through the epilogue, or raw into split z's slice
 // ([splits, rows_out, N]), or row M's into `sums`.
 fn store(row: u32, col: u32, z: u32, v: f32) {
@@ -61,19 +22,6 @@ fn store(row: u32, col: u32, z: u32, v: f32) {
     } else {
         c[row * dims.n + col] = epilogue(v, row, col);
     }
-}
-
-@group(0) @binding(0) var<uniform> dims: Dims;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> aux: array<f32>;
-@group(0) @binding(5) var<storage, read_write> c: array<f32>;
-@group(0) @binding(6) var<storage, read_write> sums: array<f32>;
-
-// Output rows: M, plus the row of ones' sums.
-fn rows_out() -> u32 {
-    return dims.m + select(0u, 1u, ROW_SUMS);
 }
 
 // Element (row, k) of op(A) (1 in the row of ones).
@@ -95,24 +43,6 @@ fn load_b(k: u32, col: u32) -> f32 {
     return b[k * dims.n + col];
 }
 
-fn epilogue(value: f32, row: u32, col: u32) -> f32 {
-    var v = value;
-    if (BIAS) {
-        v += bias[col];
-    }
-    if (ACT == 1u) {
-        v = max(v, 0.0);
-    } else if (ACT == 2u) {
-        v = 1.0 / (1.0 + exp(-v));
-    }
-    if (DACT == 1u) {
-        v = select(0.0, v, aux[row * dims.n + col] > 0.0);
-    } else if (DACT == 2u) {
-        let h = aux[row * dims.n + col];
-        v = v * h * (1.0 - h);
-    }
-    return v;
-}
 
 @compute @workgroup_size(8, 8)
 fn tile4(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -1,10 +1,8 @@
 // matmul_tiled: C = op(A) · op(B) with the fused epilogue of `matmul.wgsl`, for any M, N, K,
 // on GPUs: workgroup-memory tiles.
 //
-// Layouts (all row-major): A is [M, K] (TRANS_A: a [K, M] buffer); B is [K, N] (TRANS_B: an
-// [N, K] buffer); bias: [N]; aux, c: [M, N] (or the split-K partials [splits, M, N]).
-//
-// The host prepends the tile shape as constants (see `src/gpu/kernels/tiled.rs`):
+// The host prepends the tile shape as constants (see `src/gpu/kernels/tiled.rs`), then
+// matmul_common.wgsl (layouts, overrides, bindings, epilogue):
 //   WG_X, WG_Y  threads per workgroup along columns and rows;
 //   TM, TN      outputs per thread along rows and columns (registers);
 //   BK          depth of one K step held in workgroup memory.
@@ -18,15 +16,6 @@
 // threads (no bank conflicts), and its stores to C are coalesced.
 // Elements past an edge load as zero and are not stored.
 
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
-override BIAS: bool = false;
-override ACT: u32 = 0u;
-override DACT: u32 = 0u;
-override SPLIT: bool = false;
-// ROW_SUMS: op(A) gets a row M of ones whose output, Σ_k op(B)[k, n], goes to `sums[n]` (the
-// bias gradient folded into the weight gradient, as in matmul.wgsl).
-override ROW_SUMS: bool = false;
 // IM2COL (implicit-GEMM convolution): `a` is a convolution's input x [batch, in_h, in_w, in_c]
 // and op(A) is its im2col matrix [batch·out_h·out_w, k_h·k_w·in_c] (see im2col.wgsl), read
 // straight from x in the tile loader instead of from a materialised copy; TRANS_A reads that
@@ -36,21 +25,6 @@ override IM2COL: bool = false;
 const BM: u32 = WG_Y * TM;
 const BN: u32 = WG_X * TN;
 const THREADS: u32 = WG_X * WG_Y;
-
-struct Dims {
-    m: u32,
-    n: u32,
-    k: u32,
-    splits: u32,
-}
-
-@group(0) @binding(0) var<uniform> dims: Dims;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> aux: array<f32>;
-@group(0) @binding(5) var<storage, read_write> c: array<f32>;
-@group(0) @binding(6) var<storage, read_write> sums: array<f32>;
 
 // The convolution of IM2COL, as `Geom` in im2col.wgsl.
 struct Conv {
@@ -92,24 +66,6 @@ fn cols_at(p: u32, q: u32) -> f32 {
 var<workgroup> a_tile: array<f32, BK * BM>;
 var<workgroup> b_tile: array<f32, BK * BN>;
 
-fn epilogue(value: f32, row: u32, col: u32) -> f32 {
-    var v = value;
-    if (BIAS) {
-        v += bias[col];
-    }
-    if (ACT == 1u) {
-        v = max(v, 0.0);
-    } else if (ACT == 2u) {
-        v = 1.0 / (1.0 + exp(-v));
-    }
-    if (DACT == 1u) {
-        v = select(0.0, v, aux[row * dims.n + col] > 0.0);
-    } else if (DACT == 2u) {
-        let h = aux[row * dims.n + col];
-        v = v * h * (1.0 - h);
-    }
-    return v;
-}
 
 @compute @workgroup_size(WG_X, WG_Y)
 fn main(
@@ -119,11 +75,10 @@ fn main(
 ) {
     let row0 = wg.y * BM;
     let col0 = wg.x * BN;
-    let rows_out = dims.m + select(0u, 1u, ROW_SUMS);
-    // The K range of split wg.z.
-    let chunk = (dims.k + dims.splits - 1u) / dims.splits;
-    let k_begin = min(wg.z * chunk, dims.k);
-    let k_end = min(k_begin + chunk, dims.k);
+    let rows = rows_out();
+    let ks = k_range(wg.z);
+    let k_begin = ks.x;
+    let k_end = ks.y;
 
     var acc: array<array<f32, TN>, TM>;
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
@@ -201,9 +156,9 @@ fn main(
         let row = row0 + lid.y * TM + i;
         for (var j = 0u; j < TN; j++) {
             let col = col0 + lid.x + j * WG_X;
-            if (row < rows_out && col < dims.n) {
+            if (row < rows && col < dims.n) {
                 if (SPLIT) {
-                    c[(wg.z * rows_out + row) * dims.n + col] = acc[i][j];
+                    c[(wg.z * rows + row) * dims.n + col] = acc[i][j];
                 } else if (ROW_SUMS && row == dims.m) {
                     sums[col] = acc[i][j];
                 } else {

@@ -14,7 +14,12 @@ use bytemuck::{Pod, Zeroable};
 use super::context::GpuContext;
 
 pub const GATHER_WGSL: &str = include_str!("../../../shaders/gather.wgsl");
-pub const MATMUL_WGSL: &str = include_str!("../../../shaders/matmul.wgsl");
+/// What `matmul.wgsl` and `matmul_tiled.wgsl` share, prepended to each.
+pub const MATMUL_COMMON_WGSL: &str = include_str!("../../../shaders/matmul_common.wgsl");
+pub const MATMUL_WGSL: &str = concat!(
+    include_str!("../../../shaders/matmul_common.wgsl"),
+    include_str!("../../../shaders/matmul.wgsl")
+);
 pub const MATMUL_BLOCKED_WGSL: &str = include_str!("../../../shaders/matmul_blocked.wgsl");
 pub const MATMUL_TILED_WGSL: &str = include_str!("../../../shaders/matmul_tiled.wgsl");
 pub const BIAS_WGSL: &str = include_str!("../../../shaders/bias.wgsl");

@@ -2,7 +2,7 @@
 //! prepended as constants (per-thread register arrays need constant sizes, which override
 //! constants cannot give).
 
-use super::MATMUL_TILED_WGSL;
+use super::{MATMUL_COMMON_WGSL, MATMUL_TILED_WGSL};
 
 /// A workgroup of `wg_x x wg_y` threads, each computing `tm x tn` outputs, over K steps of
 /// `bk` held in workgroup memory: a `(wg_y·tm) x (wg_x·tn)` tile of C per workgroup.
@@ -61,7 +61,8 @@ impl Tiling {
             && self.workgroup_bytes() <= limits.max_compute_workgroup_storage_size
     }
 
-    /// The WGSL source: the tile shape as constants, then `matmul_tiled.wgsl`.
+    /// The WGSL source: the tile shape as constants, `matmul_common.wgsl`, then
+    /// `matmul_tiled.wgsl`.
     pub fn source(self) -> String {
         let Tiling {
             wg_x,
@@ -76,7 +77,7 @@ impl Tiling {
         );
         format!(
             "const WG_X: u32 = {wg_x}u;\nconst WG_Y: u32 = {wg_y}u;\nconst TM: u32 = {tm}u;\n\
-             const TN: u32 = {tn}u;\nconst BK: u32 = {bk}u;\n\n{MATMUL_TILED_WGSL}"
+             const TN: u32 = {tn}u;\nconst BK: u32 = {bk}u;\n\n{MATMUL_COMMON_WGSL}{MATMUL_TILED_WGSL}"
         )
     }
 }

@@ -104,14 +104,9 @@ impl Tuner {
             return tile;
         }
         let candidates = self.candidates.clone().unwrap_or_else(|| {
-            let mut all = vec![MatmulTile::Tile4];
-            all.extend(
-                [Tiling::T64, Tiling::T128, Tiling::T128X64]
-                    .into_iter()
-                    .filter(|t| t.fits(&kernels.limits))
-                    .map(MatmulTile::Tiled),
-            );
-            all
+            std::iter::once(MatmulTile::Tile4)
+                .chain(self.tilings(kernels).into_iter().map(MatmulTile::Tiled))
+                .collect()
         });
         let best = time_candidates(ctx, kernels, variant, (m, n, k), &candidates)
             .unwrap_or(MatmulTile::Tile4);
@@ -153,7 +148,8 @@ impl Tuner {
         let tile = match recorded {
             Some(tile) => tile,
             None => {
-                let tile = time_conv(ctx, kernels, g, filters).unwrap_or(MatmulTile::Tile4);
+                let tile = time_conv(ctx, kernels, g, filters, self.tilings(kernels))
+                    .unwrap_or(MatmulTile::Tile4);
                 self.record(class, tile);
                 tile
             }
@@ -174,7 +170,8 @@ impl Tuner {
         }
     }
 
-    /// The implicit-GEMM tilings this device can run.
+    /// The tilings to time: those this device can run, or the tiled ones among the
+    /// candidates a test gave.
     fn tilings(&self, kernels: &Kernels) -> Vec<Tiling> {
         match &self.candidates {
             Some(c) => c
@@ -199,8 +196,8 @@ fn time_conv(
     kernels: &Kernels,
     g: &Geom2d,
     filters: usize,
+    tilings: Vec<Tiling>,
 ) -> Option<MatmulTile> {
-    let tuner = kernels.tuner()?;
     let (rows, patch) = (g.rows(), g.patch());
     let x = ctx.storage("tuning x", (g.input_len() * 4) as u64);
     let cols = ctx.storage("tuning cols", (rows * patch * 4) as u64);
@@ -226,7 +223,7 @@ fn time_conv(
         View::whole(&y),
     ));
     let mut sets = vec![(MatmulTile::Tile4, explicit)];
-    for t in tuner.tilings(kernels) {
+    for t in tilings {
         let implicit = MatmulVariant { im2col: true, ..v };
         sets.push((
             MatmulTile::Tiled(t),
