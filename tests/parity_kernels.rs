@@ -22,7 +22,7 @@ use shaderfit::gpu::{GpuContext, Kernels, Launch};
 use shaderfit::model::Activation;
 use shaderfit::reference::ops;
 use shaderfit::train::Metric;
-use support::{assert_within, gpu, random_f32};
+use support::{assert_within, gpu, random_f32, ODD_TILING};
 
 const U: f32 = 1.0 / (1u32 << 24) as f32;
 
@@ -226,6 +226,51 @@ fn matmul_transposed_variants(ctx: &GpuContext, kernels: &Kernels) {
     check_matmul(ctx, kernels, v, (300, 259, 17), 501);
 }
 
+/// Every epilogue and transposition of `tile` at `shapes`, and split-K (2 and 7 slices, which
+/// do and do not divide K) of a weight gradient at `split_shape`.
+fn check_every_variant(
+    ctx: &GpuContext,
+    tile: MatmulTile,
+    shapes: &[(usize, usize, usize)],
+    split_shape: (usize, usize, usize),
+    seed: u64,
+) {
+    let kernels = Kernels::new(ctx).with_matmul_tile(tile);
+    for (i, &shape) in shapes.iter().enumerate() {
+        let seed = seed + 10 * i as u64;
+        for act in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
+            let fwd = MatmulVariant {
+                bias: act != EpilogueAct::None,
+                act,
+                ..Default::default()
+            };
+            check_matmul(ctx, &kernels, fwd, shape, seed);
+            let dx = MatmulVariant {
+                trans_b: true,
+                dact: act,
+                ..Default::default()
+            };
+            check_matmul(ctx, &kernels, dx, shape, seed + 1);
+        }
+        for (trans_a, trans_b) in [(true, false), (true, true)] {
+            let v = MatmulVariant {
+                trans_a,
+                trans_b,
+                ..Default::default()
+            };
+            check_matmul(ctx, &kernels, v, shape, seed + 2);
+        }
+    }
+    for splits in [2, 7] {
+        let split = Kernels::new(ctx).with_matmul_tile(tile).with_splits(splits);
+        let dw = MatmulVariant {
+            trans_a: true,
+            ..Default::default()
+        };
+        check_matmul(ctx, &split, dw, split_shape, seed + 90 + splits as u64);
+    }
+}
+
 /// The blocked kernel of CPU adapters (generated per block shape; any adapter runs it). An
 /// 8x8 block takes every code path (each transposition, epilogue and split-K) at shapes that
 /// are multiples of 4 but not of the block or of its workgroup's span, where its loads clamp
@@ -236,54 +281,15 @@ fn matmul_transposed_variants(ctx: &GpuContext, kernels: &Kernels) {
 fn matmul_blocked_matches_the_twin() {
     let ctx = gpu();
     let small = Block { rows: 8, cols: 8 };
-    let kernels = Kernels::new(&ctx).with_matmul_tile(MatmulTile::Blocked(small));
     let shapes = [(4, 4, 4), (12, 36, 20), (132, 68, 44), (4, 516, 72)];
-    for (i, &shape) in shapes.iter().enumerate() {
-        let seed = 700 + 10 * i as u64;
-        for act in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
-            let fwd = MatmulVariant {
-                bias: act != EpilogueAct::None,
-                act,
-                ..Default::default()
-            };
-            check_matmul(&ctx, &kernels, fwd, shape, seed);
-            let dx = MatmulVariant {
-                trans_b: true,
-                dact: act,
-                ..Default::default()
-            };
-            check_matmul(&ctx, &kernels, dx, shape, seed + 1);
-        }
-        for (trans_a, trans_b) in [(true, false), (true, true)] {
-            let v = MatmulVariant {
-                trans_a,
-                trans_b,
-                ..Default::default()
-            };
-            check_matmul(&ctx, &kernels, v, shape, seed + 2);
-        }
-    }
-    for splits in [2, 7] {
-        let split = Kernels::new(&ctx)
-            .with_matmul_tile(MatmulTile::Blocked(small))
-            .with_splits(splits);
-        let dw = MatmulVariant {
-            trans_a: true,
-            ..Default::default()
-        };
-        check_matmul(&ctx, &split, dw, (12, 36, 100), 790 + splits as u64);
-    }
+    check_every_variant(
+        &ctx,
+        MatmulTile::Blocked(small),
+        &shapes,
+        (12, 36, 100),
+        700,
+    );
 }
-
-/// A small odd tiling (8 threads of 2 x 3 outputs, K steps of 5: 4x12 tiles) whose tiles
-/// divide none of the shapes below, so every load past an edge and every cut-off store runs.
-const ODD_TILING: Tiling = Tiling {
-    wg_x: 4,
-    wg_y: 2,
-    tm: 2,
-    tn: 3,
-    bk: 5,
-};
 
 /// The workgroup-memory kernel of GPUs (any adapter runs it; lavapipe slowly, so shapes stay
 /// small): every transposition, epilogue and split-K at an odd tiling, and the 64x64 tiling
@@ -291,42 +297,14 @@ const ODD_TILING: Tiling = Tiling {
 #[test]
 fn matmul_tiled_matches_the_twin() {
     let ctx = gpu();
-    let kernels = Kernels::new(&ctx).with_matmul_tile(MatmulTile::Tiled(ODD_TILING));
-    for (i, &shape) in [(1, 1, 1), (7, 33, 5), (13, 10, 23)].iter().enumerate() {
-        let seed = 900 + 10 * i as u64;
-        for act in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
-            let fwd = MatmulVariant {
-                bias: act != EpilogueAct::None,
-                act,
-                ..Default::default()
-            };
-            check_matmul(&ctx, &kernels, fwd, shape, seed);
-            let dx = MatmulVariant {
-                trans_b: true,
-                dact: act,
-                ..Default::default()
-            };
-            check_matmul(&ctx, &kernels, dx, shape, seed + 1);
-        }
-        for (trans_a, trans_b) in [(true, false), (true, true)] {
-            let v = MatmulVariant {
-                trans_a,
-                trans_b,
-                ..Default::default()
-            };
-            check_matmul(&ctx, &kernels, v, shape, seed + 2);
-        }
-    }
-    for splits in [2, 7] {
-        let split = Kernels::new(&ctx)
-            .with_matmul_tile(MatmulTile::Tiled(ODD_TILING))
-            .with_splits(splits);
-        let dw = MatmulVariant {
-            trans_a: true,
-            ..Default::default()
-        };
-        check_matmul(&ctx, &split, dw, (9, 6, 100), 950 + splits as u64);
-    }
+    let shapes = [(1, 1, 1), (7, 33, 5), (13, 10, 23)];
+    check_every_variant(
+        &ctx,
+        MatmulTile::Tiled(ODD_TILING),
+        &shapes,
+        (9, 6, 100),
+        900,
+    );
     let t64 = Kernels::new(&ctx).with_matmul_tile(MatmulTile::Tiled(Tiling::T64));
     let fwd = MatmulVariant {
         bias: true,

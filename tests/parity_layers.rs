@@ -18,13 +18,13 @@
 mod support;
 
 use shaderfit::gpu::kernels::{
-    BnEntry, BnShape, BnViews, DropoutMode, EpilogueAct, MatmulTile, PoolKind, Tiling, Tuner, View,
+    BnEntry, BnShape, BnViews, DropoutMode, EpilogueAct, MatmulTile, PoolKind, Tuner, View,
 };
 use shaderfit::gpu::{GpuContext, Kernels, Launch};
 use shaderfit::model::{Activation, Shape, Window};
 use shaderfit::reference::ops::{self, PAD_LABEL};
 use shaderfit::train::plan::window_geom;
-use support::{assert_within, gpu, random_f32};
+use support::{assert_within, gpu, random_f32, ODD_TILING};
 
 const U: f32 = 1.0 / (1u32 << 24) as f32;
 
@@ -89,16 +89,6 @@ fn act_of(e: EpilogueAct) -> Activation {
 
 /// batch, input [h, w, c], kernel, stride, `same` padding.
 type ConvCase = (usize, [usize; 3], [usize; 2], [usize; 2], bool);
-
-/// A small odd tiling for implicit-GEMM convolution: 8 threads of 2 x 3 outputs, K steps
-/// of 5, so its tiles divide none of the geometries below.
-const ODD_TILING: Tiling = Tiling {
-    wg_x: 4,
-    wg_y: 2,
-    tm: 2,
-    tn: 3,
-    bk: 5,
-};
 
 /// Channel counts divisible by 4 take the vec4 kernels, the others the f32 ones.
 const CONVS: [ConvCase; 7] = [

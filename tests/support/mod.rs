@@ -148,3 +148,14 @@ pub fn assert_within(what: &str, gpu: &[f32], cpu: &[f32], bound: impl Fn(usize)
         );
     }
 }
+
+/// A small odd tiling for the workgroup-memory matmul (8 threads of 2 x 3 outputs, K steps of
+/// 5: 4x12 tiles) that divides none of the test shapes, so every load past an edge and every
+/// cut-off store runs.
+pub const ODD_TILING: shaderfit::gpu::kernels::Tiling = shaderfit::gpu::kernels::Tiling {
+    wg_x: 4,
+    wg_y: 2,
+    tm: 2,
+    tn: 3,
+    bk: 5,
+};
