@@ -12,6 +12,9 @@
 // Rows and columns past the edge are clamped to the last valid one for loading (always in
 // bounds, no branches in the inner loop) and not stored.
 
+alias ElemA = f32;
+alias ElemB = f32;
+
 // Stores an output element: through the epilogue, or raw into split z's slice
 // ([splits, rows_out, N]), or row M's into `sums`.
 fn store(row: u32, col: u32, z: u32, v: f32) {

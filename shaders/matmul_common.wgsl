@@ -35,8 +35,10 @@ struct Dims {
 }
 
 @group(0) @binding(0) var<uniform> dims: Dims;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+// ElemA, ElemB: f32, or vec4<f32> where matmul_tiled.wgsl loads 4 consecutive floats at once
+// (each file declares its aliases).
+@group(0) @binding(1) var<storage, read> a: array<ElemA>;
+@group(0) @binding(2) var<storage, read> b: array<ElemB>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> aux: array<f32>;
 @group(0) @binding(5) var<storage, read_write> c: array<f32>;
@@ -47,9 +49,12 @@ fn rows_out() -> u32 {
     return dims.m + select(0u, 1u, ROW_SUMS);
 }
 
+// Split-K slices start at multiples of K_ALIGN, so that vec4 loads along K never straddle two.
+override K_ALIGN: u32 = 1u;
+
 // The K range [x, y) of split `z`.
 fn k_range(z: u32) -> vec2<u32> {
-    let chunk = (dims.k + dims.splits - 1u) / dims.splits;
+    let chunk = ((dims.k + dims.splits - 1u) / dims.splits + K_ALIGN - 1u) / K_ALIGN * K_ALIGN;
     let begin = min(z * chunk, dims.k);
     return vec2<u32>(begin, min(begin + chunk, dims.k));
 }

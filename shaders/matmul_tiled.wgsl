@@ -3,9 +3,12 @@
 //
 // The host prepends the tile shape as constants (see `src/gpu/kernels/tiled.rs`), then
 // matmul_common.wgsl (layouts, overrides, bindings, epilogue):
-//   WG_X, WG_Y  threads per workgroup along columns and rows;
-//   TM, TN      outputs per thread along rows and columns (registers);
-//   BK          depth of one K step held in workgroup memory.
+//   WG_X, WG_Y    threads per workgroup along columns and rows;
+//   TM, TN        outputs per thread along rows and columns (registers);
+//   BK            depth of one K step held in workgroup memory;
+//   VEC_A, VEC_B  floats per global load of A and B (4 where the operand's contiguous side
+//                 is a multiple of 4, with ElemA/ElemB = vec4<f32>; else 1 and f32);
+//   BUFFERS       workgroup copies of the tiles: 2 double-buffers them.
 // A workgroup computes a BM x BN tile of C (BM = WG_Y·TM, BN = WG_X·TN). Each K step, all
 // threads copy a BM x BK slice of op(A) and a BK x BN slice of op(B) into workgroup memory,
 // consecutive threads reading consecutive addresses of whichever layout the buffer has
@@ -14,7 +17,13 @@
 // ty·TM + i and columns tx + j·WG_X: the rows it reads from workgroup memory are the same
 // for every thread of a row of the workgroup (a broadcast), the columns consecutive across
 // threads (no bank conflicts), and its stores to C are coalesced.
-// Elements past an edge load as zero and are not stored.
+// Software pipelining: the next K step's slices are fetched into registers before the
+// current step's multiply-adds, so global-memory latency hides behind them, and stored into
+// workgroup memory after. With two buffers the stores go to the copy nobody reads this step,
+// which saves one of the two barriers per step.
+// Elements past an edge load as zero and are not stored. A vec4 lies wholly inside or outside
+// an edge: the host uses vec4 only where that side and the tile's sides are multiples of 4,
+// and K_ALIGN keeps split-K slices on multiples of 4.
 
 // IM2COL (implicit-GEMM convolution): `a` is a convolution's input x [batch, in_h, in_w, in_c]
 // and op(A) is its im2col matrix [batch·out_h·out_w, k_h·k_w·in_c] (see im2col.wgsl), read
@@ -43,8 +52,9 @@ struct Conv {
 }
 @group(0) @binding(7) var<uniform> conv: Conv;
 
-// Element (pixel row p, patch index q) of x's im2col matrix: 0 in the padding.
-fn cols_at(p: u32, q: u32) -> f32 {
+// VEC_A elements (pixel row p, patch indices q..) of x's im2col matrix: 0 in the padding.
+// With VEC_A = 4, q and in_c are multiples of 4, so the 4 are channels of one pixel.
+fn cols_at(p: u32, q: u32) -> ElemA {
     let c = q % conv.in_c;
     let t = q / conv.in_c;
     let kw = t % conv.k_w;
@@ -57,15 +67,98 @@ fn cols_at(p: u32, q: u32) -> f32 {
     let ih = i32(oh * conv.stride_h + kh) - i32(conv.pad_top);
     let iw = i32(ow * conv.stride_w + kw) - i32(conv.pad_left);
     if (ih < 0 || iw < 0 || ih >= i32(conv.in_h) || iw >= i32(conv.in_w)) {
-        return 0.0;
+        return ElemA(0.0);
     }
-    return a[((b * conv.in_h + u32(ih)) * conv.in_w + u32(iw)) * conv.in_c + c];
+    return a[(((b * conv.in_h + u32(ih)) * conv.in_w + u32(iw)) * conv.in_c + c) / VEC_A];
 }
 
-// a_tile[kk * BM + r] = op(A)[row0 + r, k0 + kk]; b_tile[kk * BN + j] = op(B)[k0 + kk, col0 + j].
-var<workgroup> a_tile: array<f32, BK * BM>;
-var<workgroup> b_tile: array<f32, BK * BN>;
+// Vectors of op(A) and op(B) per K step, and how many each thread fetches.
+const A_VECS: u32 = BM * BK / VEC_A;
+const B_VECS: u32 = BK * BN / VEC_B;
+const A_PER_THREAD: u32 = (A_VECS + THREADS - 1u) / THREADS;
+const B_PER_THREAD: u32 = (B_VECS + THREADS - 1u) / THREADS;
 
+// Buffer `buf` of the tiles: a_tile[(buf·BK + kk)·BM + r] = op(A)[row0 + r, k0 + kk];
+// b_tile[(buf·BK + kk)·BN + j] = op(B)[k0 + kk, col0 + j].
+var<workgroup> a_tile: array<f32, BUFFERS * BK * BM>;
+var<workgroup> b_tile: array<f32, BUFFERS * BK * BN>;
+
+// Tile position (r, kk) of the first float of a K step's e-th vector of op(A). Consecutive e
+// follow the buffer's contiguous side: K for A [M, K] (and im2col's channels), M for TRANS_A.
+fn a_pos(e: u32) -> vec2<u32> {
+    if (TRANS_A) {
+        return vec2<u32>(e % (BM / VEC_A) * VEC_A, e / (BM / VEC_A));
+    }
+    return vec2<u32>(e / (BK / VEC_A), e % (BK / VEC_A) * VEC_A);
+}
+
+// Tile position (j, kk) of the first float of the e-th vector of op(B): along N for B [K, N],
+// along K for TRANS_B.
+fn b_pos(e: u32) -> vec2<u32> {
+    if (TRANS_B) {
+        return vec2<u32>(e / (BK / VEC_B), e % (BK / VEC_B) * VEC_B);
+    }
+    return vec2<u32>(e % (BN / VEC_B) * VEC_B, e / (BN / VEC_B));
+}
+
+// The e-th vector of op(A) in the K step at k0 (zero past an edge).
+fn load_a(e: u32, row0: u32, k0: u32, k_end: u32) -> ElemA {
+    let p = a_pos(e);
+    let row = row0 + p.x;
+    let k = k0 + p.y;
+    if (row >= dims.m || k >= k_end) {
+        return ElemA(0.0);
+    }
+    if (IM2COL && TRANS_A) {
+        return cols_at(k, row);
+    } else if (IM2COL) {
+        return cols_at(row, k);
+    } else if (TRANS_A) {
+        return a[(k * dims.m + row) / VEC_A];
+    }
+    return a[(row * dims.k + k) / VEC_A];
+}
+
+// The e-th vector of op(B) in the K step at k0 (zero past an edge).
+fn load_b(e: u32, col0: u32, k0: u32, k_end: u32) -> ElemB {
+    let p = b_pos(e);
+    let col = col0 + p.x;
+    let k = k0 + p.y;
+    if (col >= dims.n || k >= k_end) {
+        return ElemB(0.0);
+    }
+    if (TRANS_B) {
+        return b[(col * dims.k + k) / VEC_B];
+    }
+    return b[(k * dims.n + col) / VEC_B];
+}
+
+// Writes the e-th vector of op(A) into buffer `buf`, a float per row (TRANS_A) or per k;
+// the row of ones of ROW_SUMS goes in here.
+fn store_a(buf: u32, e: u32, v: ElemA, row0: u32, k0: u32, k_end: u32) {
+    let p = a_pos(e);
+    let w = vec4<f32>(v);
+    for (var i = 0u; i < VEC_A; i++) {
+        let r = p.x + select(0u, i, TRANS_A);
+        let kk = p.y + select(i, 0u, TRANS_A);
+        var s = w[i];
+        if (ROW_SUMS && row0 + r == dims.m && k0 + kk < k_end) {
+            s = 1.0;
+        }
+        a_tile[(buf * BK + kk) * BM + r] = s;
+    }
+}
+
+// Writes the e-th vector of op(B) into buffer `buf`, a float per k (TRANS_B) or per column.
+fn store_b(buf: u32, e: u32, v: ElemB) {
+    let p = b_pos(e);
+    let w = vec4<f32>(v);
+    for (var i = 0u; i < VEC_B; i++) {
+        let j = p.x + select(i, 0u, TRANS_B);
+        let kk = p.y + select(0u, i, TRANS_B);
+        b_tile[(buf * BK + kk) * BN + j] = w[i];
+    }
+}
 
 @compute @workgroup_size(WG_X, WG_Y)
 fn main(
@@ -77,75 +170,78 @@ fn main(
     let col0 = wg.x * BN;
     let rows = rows_out();
     let ks = k_range(wg.z);
-    let k_begin = ks.x;
     let k_end = ks.y;
 
+    // The first K step goes straight into buffer 0.
+    var a_regs: array<ElemA, A_PER_THREAD>;
+    var b_regs: array<ElemB, B_PER_THREAD>;
+    for (var l = 0u; l < A_PER_THREAD; l++) {
+        let e = tid + l * THREADS;
+        if (e < A_VECS) {
+            store_a(0u, e, load_a(e, row0, ks.x, k_end), row0, ks.x, k_end);
+        }
+    }
+    for (var l = 0u; l < B_PER_THREAD; l++) {
+        let e = tid + l * THREADS;
+        if (e < B_VECS) {
+            store_b(0u, e, load_b(e, col0, ks.x, k_end));
+        }
+    }
+    workgroupBarrier();
+
     var acc: array<array<f32, TN>, TM>;
-    for (var k0 = k_begin; k0 < k_end; k0 += BK) {
-        for (var e = tid; e < BM * BK; e += THREADS) {
-            // Consecutive threads take consecutive addresses of A's buffer.
-            var r: u32;
-            var kk: u32;
-            if (TRANS_A) {
-                r = e % BM;
-                kk = e / BM;
-            } else {
-                r = e / BK;
-                kk = e % BK;
-            }
-            let row = row0 + r;
-            let k = k0 + kk;
-            var v = 0.0;
-            if (row < dims.m && k < k_end) {
-                if (IM2COL && TRANS_A) {
-                    v = cols_at(k, row);
-                } else if (IM2COL) {
-                    v = cols_at(row, k);
-                } else if (TRANS_A) {
-                    v = a[k * dims.m + row];
-                } else {
-                    v = a[row * dims.k + k];
-                }
-            } else if (ROW_SUMS && row == dims.m && k < k_end) {
-                v = 1.0;
-            }
-            a_tile[kk * BM + r] = v;
-        }
-        for (var e = tid; e < BK * BN; e += THREADS) {
-            var j: u32;
-            var kk: u32;
-            if (TRANS_B) {
-                j = e / BK;
-                kk = e % BK;
-            } else {
-                j = e % BN;
-                kk = e / BN;
-            }
-            let col = col0 + j;
-            let k = k0 + kk;
-            var v = 0.0;
-            if (col < dims.n && k < k_end) {
-                if (TRANS_B) {
-                    v = b[col * dims.k + k];
-                } else {
-                    v = b[k * dims.n + col];
+    var buf = 0u;
+    for (var k0 = ks.x; k0 < k_end; k0 += BK) {
+        let next = k0 + BK;
+        // Uniform across the workgroup, so the barriers below are too.
+        let more = next < k_end;
+        if (more) {
+            for (var l = 0u; l < A_PER_THREAD; l++) {
+                let e = tid + l * THREADS;
+                if (e < A_VECS) {
+                    a_regs[l] = load_a(e, row0, next, k_end);
                 }
             }
-            b_tile[kk * BN + j] = v;
+            for (var l = 0u; l < B_PER_THREAD; l++) {
+                let e = tid + l * THREADS;
+                if (e < B_VECS) {
+                    b_regs[l] = load_b(e, col0, next, k_end);
+                }
+            }
         }
-        workgroupBarrier();
+        let a_base = buf * BK * BM;
+        let b_base = buf * BK * BN;
         for (var kk = 0u; kk < BK; kk++) {
             var a_frag: array<f32, TM>;
             var b_frag: array<f32, TN>;
             for (var i = 0u; i < TM; i++) {
-                a_frag[i] = a_tile[kk * BM + lid.y * TM + i];
+                a_frag[i] = a_tile[a_base + kk * BM + lid.y * TM + i];
             }
             for (var j = 0u; j < TN; j++) {
-                b_frag[j] = b_tile[kk * BN + lid.x + j * WG_X];
+                b_frag[j] = b_tile[b_base + kk * BN + lid.x + j * WG_X];
             }
             for (var i = 0u; i < TM; i++) {
                 for (var j = 0u; j < TN; j++) {
                     acc[i][j] = fma(a_frag[i], b_frag[j], acc[i][j]);
+                }
+            }
+        }
+        if (more) {
+            if (BUFFERS == 1u) {
+                // Everyone is done reading the only buffer before it is overwritten.
+                workgroupBarrier();
+            }
+            buf = (buf + 1u) % BUFFERS;
+            for (var l = 0u; l < A_PER_THREAD; l++) {
+                let e = tid + l * THREADS;
+                if (e < A_VECS) {
+                    store_a(buf, e, a_regs[l], row0, next, k_end);
+                }
+            }
+            for (var l = 0u; l < B_PER_THREAD; l++) {
+                let e = tid + l * THREADS;
+                if (e < B_VECS) {
+                    store_b(buf, e, b_regs[l]);
                 }
             }
         }

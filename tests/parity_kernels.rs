@@ -22,7 +22,7 @@ use shaderfit::gpu::{GpuContext, Kernels, Launch};
 use shaderfit::model::Activation;
 use shaderfit::reference::ops;
 use shaderfit::train::Metric;
-use support::{assert_within, gpu, random_f32, ODD_TILING};
+use support::{assert_within, gpu, random_f32, ODD_TILING, VEC4_TILING};
 
 const U: f32 = 1.0 / (1u32 << 24) as f32;
 
@@ -292,8 +292,10 @@ fn matmul_blocked_matches_the_twin() {
 }
 
 /// The workgroup-memory kernel of GPUs (any adapter runs it; lavapipe slowly, so shapes stay
-/// small): every transposition, epilogue and split-K at an odd tiling, and the 64x64 tiling
-/// the tuner tries first at a shape with ragged tiles.
+/// small): every transposition, epilogue and split-K at an odd tiling with f32 loads and one
+/// buffer, and at a small tiling with vec4 loads and two buffers, at shapes where both, one
+/// or neither operand loads vec4 (split-K: 7 slices of K = 100 start on multiples of 4 only
+/// through K_ALIGN); and the 64x64 tiling the tuner tries first at a shape with ragged tiles.
 #[test]
 fn matmul_tiled_matches_the_twin() {
     let ctx = gpu();
@@ -305,6 +307,25 @@ fn matmul_tiled_matches_the_twin() {
         (9, 6, 100),
         900,
     );
+    let vec4_shapes = [(4, 4, 4), (20, 28, 44), (8, 12, 6), (7, 33, 5)];
+    check_every_variant(
+        &ctx,
+        MatmulTile::Tiled(VEC4_TILING),
+        &vec4_shapes,
+        (12, 8, 100),
+        930,
+    );
+    // The sweep's split-K product loads along M and N; these load along K.
+    let split = Kernels::new(&ctx)
+        .with_matmul_tile(MatmulTile::Tiled(VEC4_TILING))
+        .with_splits(7);
+    for trans_b in [false, true] {
+        let v = MatmulVariant {
+            trans_b,
+            ..Default::default()
+        };
+        check_matmul(&ctx, &split, v, (8, 12, 100), 950);
+    }
     let t64 = Kernels::new(&ctx).with_matmul_tile(MatmulTile::Tiled(Tiling::T64));
     let fwd = MatmulVariant {
         bias: true,
@@ -331,7 +352,7 @@ fn matmul_tuner_times_once_and_remembers() {
 
     let first = Kernels::new(&ctx).with_tuner(Some(tuner()));
     check_matmul(&ctx, &first, v, shape, 970);
-    check_matmul(&ctx, &first, v, (100, 60, 50), 971); // same class
+    check_matmul(&ctx, &first, v, (100, 60, 52), 971); // same class
     assert_eq!(first.tuner().unwrap().timed(), 1);
     let saved = std::fs::read_to_string(&path).expect("the tuner wrote its choice");
     assert!(saved.contains("test adapter") && saved.contains("m2^7 n2^6 k2^6 trans 00"));
@@ -370,6 +391,10 @@ fn weight_grads_match_the_twins() {
                 .with_matmul_tile(MatmulTile::Tiled(ODD_TILING))
                 .with_splits(7),
             None,
+        ),
+        (
+            Kernels::new(&ctx).with_matmul_tile(MatmulTile::Tiled(VEC4_TILING)),
+            Some(1),
         ),
         (Kernels::new(&ctx).with_matmul_tile(small), None),
     ];

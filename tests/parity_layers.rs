@@ -24,7 +24,7 @@ use shaderfit::gpu::{GpuContext, Kernels, Launch};
 use shaderfit::model::{Activation, Shape, Window};
 use shaderfit::reference::ops::{self, PAD_LABEL};
 use shaderfit::train::plan::window_geom;
-use support::{assert_within, gpu, random_f32, ODD_TILING};
+use support::{assert_within, gpu, random_f32, ODD_TILING, VEC4_TILING};
 
 const U: f32 = 1.0 / (1u32 << 24) as f32;
 
@@ -253,6 +253,11 @@ fn implicit_gemm_convolution_matches_the_twin() {
     let k = Kernels::new(&ctx).with_implicit_conv(Some(ODD_TILING));
     for (i, &case) in CONVS.iter().enumerate() {
         check_conv(&ctx, &k, case, 5, 500 + 10 * i as u64, Some(2));
+    }
+    // vec4 loads of x where its channels allow (4 and 8 here), and of W and dy with 8 filters.
+    let k = Kernels::new(&ctx).with_implicit_conv(Some(VEC4_TILING));
+    for (i, &case) in CONVS.iter().enumerate() {
+        check_conv(&ctx, &k, case, 8, 600 + 10 * i as u64, Some(2));
     }
 }
 

@@ -158,4 +158,20 @@ pub const ODD_TILING: shaderfit::gpu::kernels::Tiling = shaderfit::gpu::kernels:
     tm: 2,
     tn: 3,
     bk: 5,
+    vec4: false,
+    buffers: 1,
+};
+
+/// A small tiling with vec4 loads and double-buffered tiles (6 threads of 4 x 4 outputs, K
+/// steps of 8: 8x12 tiles, so a thread fetches 3 vectors of A and 4 of B per step, some past
+/// the tile's end). At shapes that are multiples of 4 but not of the tile both operands load
+/// vec4; at the others one or both fall back to f32.
+pub const VEC4_TILING: shaderfit::gpu::kernels::Tiling = shaderfit::gpu::kernels::Tiling {
+    wg_x: 3,
+    wg_y: 2,
+    tm: 4,
+    tn: 4,
+    bk: 8,
+    vec4: true,
+    buffers: 2,
 };

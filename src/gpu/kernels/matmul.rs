@@ -67,10 +67,7 @@ impl MatmulTile {
             MatmulTile::Tile4 => "tile4".into(),
             MatmulTile::Tile16 => "tile16".into(),
             MatmulTile::Blocked(b) => format!("blocked {}x{}", b.rows, b.cols),
-            MatmulTile::Tiled(t) => format!(
-                "tiled wg {}x{} thread {}x{} bk {}",
-                t.wg_x, t.wg_y, t.tm, t.tn, t.bk
-            ),
+            MatmulTile::Tiled(t) => t.name(),
         }
     }
 
@@ -168,16 +165,17 @@ impl Kernels {
             .clone()
     }
 
-    /// The workgroup-memory matmul module of `tiling`, created once per device.
-    fn tiled_module(&self, tiling: Tiling) -> wgpu::ShaderModule {
+    /// The workgroup-memory matmul module of `tiling` with loads `widths` floats wide,
+    /// created once per device.
+    fn tiled_module(&self, tiling: Tiling, widths: (u32, u32)) -> wgpu::ShaderModule {
         let mut cache = self.tiled.lock().unwrap_or_else(|p| p.into_inner());
         cache
-            .entry(tiling)
+            .entry((tiling, widths))
             .or_insert_with(|| {
                 self.device
                     .create_shader_module(wgpu::ShaderModuleDescriptor {
                         label: Some("matmul_tiled"),
-                        source: wgpu::ShaderSource::Wgsl(tiling.source().into()),
+                        source: wgpu::ShaderSource::Wgsl(tiling.source(widths).into()),
                     })
             })
             .clone()
@@ -360,13 +358,19 @@ impl Kernels {
                 )
             }
             MatmulTile::Tiled(tiling) if entry != "sum_splits" => {
+                let widths = tiling.load_widths(variant, (m, n, k), conv.as_ref());
                 let mut all = constants.to_vec();
                 all.push(("SPLIT", (splits > 1) as u32 as f64));
                 all.push(("IM2COL", variant.im2col as u32 as f64));
+                // vec4 loads along K need split-K slices that start on multiples of 4.
+                all.push(("K_ALIGN", widths.0.max(widths.1) as f64));
                 self.pipeline_of(
-                    &self.tiled_module(tiling),
+                    &self.tiled_module(tiling, widths),
                     &self.matmul,
-                    format!("matmul {tiling:?} split {} {variant:?}", splits > 1),
+                    format!(
+                        "matmul {tiling:?} loads {widths:?} split {} {variant:?}",
+                        splits > 1
+                    ),
                     "main",
                     &all,
                 )

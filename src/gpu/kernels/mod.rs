@@ -174,6 +174,9 @@ enum Slot {
     ReadWrite,
 }
 
+/// A tiled matmul module: its tiling and the widths of its loads of A and B.
+type TiledKey = (Tiling, (u32, u32));
+
 /// The pipelines of every kernel family, created once per device.
 pub struct Kernels {
     device: wgpu::Device,
@@ -192,7 +195,8 @@ pub struct Kernels {
     /// Generated blocked-matmul modules by (block, TRANS_A, TRANS_B).
     blocked: Mutex<HashMap<(Block, bool, bool), wgpu::ShaderModule>>,
     /// Workgroup-memory matmul modules by tiling.
-    tiled: Mutex<HashMap<Tiling, wgpu::ShaderModule>>,
+    /// Keyed by tiling and load widths (see [`Tiling::load_widths`]).
+    tiled: Mutex<HashMap<TiledKey, wgpu::ShaderModule>>,
     /// Picks GPU matmul kernels by timing them; `None` uses the fixed table.
     tuner: Option<Tuner>,
     limits: wgpu::Limits,

@@ -2,7 +2,7 @@
 //! prepended as constants (per-thread register arrays need constant sizes, which override
 //! constants cannot give).
 
-use super::{MATMUL_COMMON_WGSL, MATMUL_TILED_WGSL};
+use super::{Geom2d, MatmulVariant, MATMUL_COMMON_WGSL, MATMUL_TILED_WGSL};
 
 /// A workgroup of `wg_x x wg_y` threads, each computing `tm x tn` outputs, over K steps of
 /// `bk` held in workgroup memory: a `(wg_y·tm) x (wg_x·tn)` tile of C per workgroup.
@@ -13,6 +13,11 @@ pub struct Tiling {
     pub tm: u32,
     pub tn: u32,
     pub bk: u32,
+    /// Load 4 floats at once from each operand whose contiguous side allows it (see
+    /// [`Tiling::load_widths`]); the tile's sides must then be multiples of 4.
+    pub vec4: bool,
+    /// Copies of the tiles in workgroup memory: 1, or 2 to double-buffer them.
+    pub buffers: u32,
 }
 
 impl Tiling {
@@ -23,6 +28,8 @@ impl Tiling {
         tm: 4,
         tn: 4,
         bk: 16,
+        vec4: false,
+        buffers: 1,
     };
     /// 128x128 tiles, 8x8 per thread: twice the multiply-adds per workgroup-memory read, for
     /// big products (fewer, larger workgroups).
@@ -32,6 +39,8 @@ impl Tiling {
         tm: 8,
         tn: 8,
         bk: 8,
+        vec4: false,
+        buffers: 1,
     };
     /// 128x64 tiles, 8x4 per thread: for outputs with few columns.
     pub const T128X64: Tiling = Tiling {
@@ -40,7 +49,22 @@ impl Tiling {
         tm: 8,
         tn: 4,
         bk: 16,
+        vec4: false,
+        buffers: 1,
     };
+
+    /// The presets the tuner times, each as it is and [`Tiling::pipelined`].
+    pub const PRESETS: [Tiling; 3] = [Tiling::T64, Tiling::T128, Tiling::T128X64];
+
+    /// This tiling with vec4 loads and double-buffered tiles: fewer, wider memory
+    /// transactions and one barrier per K step instead of two, for twice the workgroup memory.
+    pub const fn pipelined(self) -> Tiling {
+        Tiling {
+            vec4: true,
+            buffers: 2,
+            ..self
+        }
+    }
 
     /// Output rows and columns per workgroup.
     pub fn tile(self) -> (u32, u32) {
@@ -50,7 +74,32 @@ impl Tiling {
     /// Bytes of workgroup memory the kernel declares.
     pub fn workgroup_bytes(self) -> u32 {
         let (bm, bn) = self.tile();
-        4 * self.bk * (bm + bn)
+        4 * self.bk * (bm + bn) * self.buffers
+    }
+
+    /// Floats per global load of A and B for this product: 4 where vec4 loads are on, the
+    /// tile's sides allow them, and the operand's contiguous side is a multiple of 4 (so that
+    /// a vec4 never straddles an edge): K for A `[M, K]` and for B `[N, K]` (`trans_b`), M for
+    /// A `[K, M]` (`trans_a`), N for B `[K, N]`, and the input's channels for im2col's columns.
+    pub fn load_widths(
+        self,
+        variant: MatmulVariant,
+        (m, n, k): (usize, usize, usize),
+        conv: Option<&Geom2d>,
+    ) -> (u32, u32) {
+        let (bm, bn) = self.tile();
+        if !(self.vec4 && bm.is_multiple_of(4) && bn.is_multiple_of(4) && self.bk.is_multiple_of(4))
+        {
+            return (1, 1);
+        }
+        let a_side = match conv {
+            Some(g) => g.in_c,
+            None if variant.trans_a => m,
+            None => k,
+        };
+        let b_side = if variant.trans_b { k } else { n };
+        let width = |side: usize| if side.is_multiple_of(4) { 4 } else { 1 };
+        (width(a_side), width(b_side))
     }
 
     /// Whether a device with these limits can run this tiling.
@@ -61,23 +110,85 @@ impl Tiling {
             && self.workgroup_bytes() <= limits.max_compute_workgroup_storage_size
     }
 
-    /// The WGSL source: the tile shape as constants, `matmul_common.wgsl`, then
-    /// `matmul_tiled.wgsl`.
-    pub fn source(self) -> String {
+    /// Its name in profiles and in the tuner's file, e.g. `tiled wg 16x16 thread 8x8 bk 8
+    /// vec4 buffers 2` (the last two only when set).
+    pub fn name(self) -> String {
+        let mut name = format!(
+            "tiled wg {}x{} thread {}x{} bk {}",
+            self.wg_x, self.wg_y, self.tm, self.tn, self.bk
+        );
+        if self.vec4 {
+            name.push_str(" vec4");
+        }
+        if self.buffers != 1 {
+            name.push_str(&format!(" buffers {}", self.buffers));
+        }
+        name
+    }
+
+    /// The tiling a [`Tiling::name`] names, or `None`.
+    pub fn parse(name: &str) -> Option<Tiling> {
+        let words: Vec<&str> = name.split(' ').collect();
+        let pair = |w: &str| -> Option<(u32, u32)> {
+            let (x, y) = w.split_once('x')?;
+            Some((x.parse().ok()?, y.parse().ok()?))
+        };
+        let (head, rest) = words.split_at_checked(7)?;
+        let ["tiled", "wg", wg, "thread", thread, "bk", bk] = head else {
+            return None;
+        };
+        let ((wg_x, wg_y), (tm, tn)) = (pair(wg)?, pair(thread)?);
+        let (vec4, rest) = match rest {
+            ["vec4", rest @ ..] => (true, rest),
+            _ => (false, rest),
+        };
+        let buffers = match rest {
+            [] => 1,
+            ["buffers", b] => b.parse().ok()?,
+            _ => return None,
+        };
+        let t = Tiling {
+            wg_x,
+            wg_y,
+            tm,
+            tn,
+            bk: bk.parse().ok()?,
+            vec4,
+            buffers,
+        };
+        let valid = [wg_x, wg_y, tm, tn, t.bk].iter().all(|&v| v > 0) && (1..=2).contains(&buffers);
+        valid.then_some(t)
+    }
+
+    /// The WGSL source for loads `vec_a` and `vec_b` floats wide (from
+    /// [`Tiling::load_widths`]): the tile shape and load types as constants and aliases,
+    /// `matmul_common.wgsl`, then `matmul_tiled.wgsl`.
+    pub fn source(self, (vec_a, vec_b): (u32, u32)) -> String {
         let Tiling {
             wg_x,
             wg_y,
             tm,
             tn,
             bk,
+            buffers,
+            ..
         } = self;
         assert!(
-            [wg_x, wg_y, tm, tn, bk].iter().all(|&v| v > 0),
-            "every side of a tiling is positive: {self:?}"
+            [wg_x, wg_y, tm, tn, bk].iter().all(|&v| v > 0) && (1..=2).contains(&buffers),
+            "every side of a tiling is positive, and it has 1 or 2 buffers: {self:?}"
         );
+        let elem = |width: u32| match width {
+            1 => "f32",
+            4 => "vec4<f32>",
+            _ => panic!("loads are 1 or 4 floats wide, not {width}"),
+        };
         format!(
             "const WG_X: u32 = {wg_x}u;\nconst WG_Y: u32 = {wg_y}u;\nconst TM: u32 = {tm}u;\n\
-             const TN: u32 = {tn}u;\nconst BK: u32 = {bk}u;\n\n{MATMUL_COMMON_WGSL}{MATMUL_TILED_WGSL}"
+             const TN: u32 = {tn}u;\nconst BK: u32 = {bk}u;\nconst BUFFERS: u32 = {buffers}u;\n\
+             const VEC_A: u32 = {vec_a}u;\nconst VEC_B: u32 = {vec_b}u;\n\
+             alias ElemA = {};\nalias ElemB = {};\n\n{MATMUL_COMMON_WGSL}{MATMUL_TILED_WGSL}",
+            elem(vec_a),
+            elem(vec_b)
         )
     }
 }
@@ -94,14 +205,60 @@ mod tests {
             tm: 2,
             tn: 3,
             bk: 5,
+            vec4: false,
+            buffers: 1,
         };
-        for t in [small, Tiling::T64, Tiling::T128, Tiling::T128X64] {
-            let src = t.source();
+        let tilings = [small, Tiling::T64, Tiling::T128, Tiling::T128X64];
+        let pipelined = tilings.map(Tiling::pipelined);
+        let widths = [(1, 1), (4, 1), (1, 4), (4, 4)];
+        for (t, w) in tilings
+            .iter()
+            .zip(widths)
+            .chain(pipelined.iter().skip(1).zip(widths))
+        {
+            let src = t.source(w);
             let module = naga::front::wgsl::parse_str(&src)
                 .unwrap_or_else(|e| panic!("{t:?}: {}", e.emit_to_string(&src)));
             naga::valid::Validator::new(Default::default(), naga::valid::Capabilities::all())
                 .validate(&module)
                 .unwrap_or_else(|e| panic!("{t:?}: {e:?}"));
         }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for t in Tiling::PRESETS
+            .into_iter()
+            .chain(Tiling::PRESETS.map(Tiling::pipelined))
+        {
+            assert_eq!(Tiling::parse(&t.name()), Some(t), "{}", t.name());
+        }
+        assert_eq!(Tiling::parse("tiled wg 0x16 thread 4x4 bk 8"), None);
+        assert_eq!(
+            Tiling::parse("tiled wg 16x16 thread 4x4 bk 8 buffers 3"),
+            None
+        );
+        assert_eq!(Tiling::parse("tiled wg 16x16 thread 4x4 bk 8 fast"), None);
+    }
+
+    #[test]
+    fn vec4_loads_only_where_the_contiguous_side_allows() {
+        let t = Tiling::T64.pipelined();
+        let plain = MatmulVariant::default();
+        let dw = MatmulVariant {
+            trans_a: true,
+            ..plain
+        };
+        let dx = MatmulVariant {
+            trans_b: true,
+            ..plain
+        };
+        // x [128, 784] · W [784, 10]: A along K = 784, B along N = 10.
+        assert_eq!(t.load_widths(plain, (128, 10, 784), None), (4, 1));
+        // xᵀ [784, 128] · dy: A along M = 784, B along N.
+        assert_eq!(t.load_widths(dw, (784, 10, 128), None), (4, 1));
+        // dy [128, 10] · Wᵀ: A along K = 10, B [784, 10] along K.
+        assert_eq!(t.load_widths(dx, (128, 784, 10), None), (1, 1));
+        assert_eq!(Tiling::T64.load_widths(plain, (128, 12, 784), None), (1, 1));
     }
 }

@@ -181,8 +181,9 @@ impl Tuner {
                     _ => None,
                 })
                 .collect(),
-            None => [Tiling::T64, Tiling::T128, Tiling::T128X64]
+            None => Tiling::PRESETS
                 .into_iter()
+                .chain(Tiling::PRESETS.map(Tiling::pipelined))
                 .filter(|t| t.fits(&kernels.limits))
                 .collect(),
         }
@@ -255,16 +256,20 @@ fn adapter_key(info: &wgpu::AdapterInfo) -> String {
     )
 }
 
-/// Products whose sides round up to the same powers of two, with the same transpositions.
+/// Products whose sides round up to the same powers of two, with the same transpositions, and
+/// whose operands can both, either or neither take vec4 loads.
 fn shape_class((m, n, k): (usize, usize, usize), v: MatmulVariant) -> String {
     let log = |x: usize| x.max(1).next_power_of_two().trailing_zeros();
+    let (vec_a, vec_b) = Tiling::T64.pipelined().load_widths(v, (m, n, k), None);
     format!(
-        "m2^{} n2^{} k2^{} trans {}{}",
+        "m2^{} n2^{} k2^{} trans {}{} vec4 {}{}",
         log(m),
         log(n),
         log(k),
         v.trans_a as u8,
-        v.trans_b as u8
+        v.trans_b as u8,
+        (vec_a == 4) as u8,
+        (vec_b == 4) as u8
     )
 }
 
@@ -345,15 +350,7 @@ fn parse_tile(s: &str) -> Option<MatmulTile> {
         ("blocked", &[rows, cols]) if rows % 4 == 0 && cols % 4 == 0 && rows * cols > 0 => {
             Some(MatmulTile::Blocked(Block { rows, cols }))
         }
-        ("tiled", &[wg_x, wg_y, tm, tn, bk]) if [wg_x, wg_y, tm, tn, bk].iter().all(|&v| v > 0) => {
-            Some(MatmulTile::Tiled(Tiling {
-                wg_x,
-                wg_y,
-                tm,
-                tn,
-                bk,
-            }))
-        }
+        ("tiled", _) => Tiling::parse(s).map(MatmulTile::Tiled),
         _ => None,
     }
 }
@@ -411,6 +408,7 @@ mod tests {
             MatmulTile::Tile16,
             MatmulTile::Blocked(Block::LARGE),
             MatmulTile::Tiled(Tiling::T128X64),
+            MatmulTile::Tiled(Tiling::T128.pipelined()),
         ] {
             assert_eq!(parse_tile(&tile.name()), Some(tile), "{tile:?}");
         }
@@ -429,6 +427,11 @@ mod tests {
         assert_ne!(
             shape_class((128, 512, 784), v),
             shape_class((129, 512, 784), v)
+        );
+        // The output layer's 10 columns take scalar loads of B.
+        assert_ne!(
+            shape_class((128, 12, 784), v),
+            shape_class((128, 10, 784), v)
         );
     }
 }
