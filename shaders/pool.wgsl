@@ -29,11 +29,21 @@ struct Geom {
     stride_h: u32,
     stride_w: u32,
     grid_width: u32, // invocations per grid row: workgroups in x * 64
+    // The convolution that reads the pooled output, for the *_backward_cols kernels: its
+    // output size, kernel, strides and padding (its input is the pooled [out_h, out_w, c]).
+    conv_out_h: u32,
+    conv_out_w: u32,
+    k_h: u32,
+    k_w: u32,
+    conv_stride_h: u32,
+    conv_stride_w: u32,
+    pad_top: u32,
+    pad_left: u32,
     _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> g: Geom;
-@group(0) @binding(1) var<storage, read> src: array<T>; // forward: x; backward: dy
+@group(0) @binding(1) var<storage, read> src: array<T>; // forward: x; backward: dy (or dcols)
 @group(0) @binding(2) var<storage, read> aux: array<T>; // backward: the activation output x
 @group(0) @binding(3) var<storage, read_write> argmax: array<U>; // flat float indices into x
 @group(0) @binding(4) var<storage, read_write> dst: array<T>; // forward: y; backward: dx
@@ -181,5 +191,97 @@ fn avg_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
         let id = pix * cw + c;
         dst[id] = grad_activation(sum * scale, id);
+    }
+}
+
+// Backward fused with the col2im of the convolution that reads the pooled output: `src` is that
+// convolution's dcols [batch·conv_out_h·conv_out_w, k_h·k_w·c] and the pooled gradient dy is
+// gathered from it as col2im does (see im2col.wgsl), pixel by pixel, never stored. That saves
+// a launch and dy's round trip through memory. For windows that tile the input (stride =
+// window), the only kind the host fuses: one invocation per pooled pixel, which gathers its
+// dy once and writes its whole window of dx, plus the rows and columns past the last window
+// (Keras's floor leaves them uncovered: zero).
+
+// dy at pooled pixel (b, ih, iw), channels c.. (c counts T): the dcols entries that read it.
+fn dy_from_cols(b: u32, ih: u32, iw: u32, c: u32) -> T {
+    let cw = g.c / W;
+    let patch_len = g.k_h * g.k_w * cw;
+    let ph = ih + g.pad_top;
+    let pw = iw + g.pad_left;
+    var sum = T(0.0);
+    for (var kh = 0u; kh < g.k_h && kh <= ph; kh++) {
+        var oh = ph - kh;
+        if (oh % g.conv_stride_h != 0u) {
+            continue;
+        }
+        oh = oh / g.conv_stride_h;
+        if (oh >= g.conv_out_h) {
+            continue;
+        }
+        for (var kw = 0u; kw < g.k_w && kw <= pw; kw++) {
+            var ow = pw - kw;
+            if (ow % g.conv_stride_w != 0u) {
+                continue;
+            }
+            ow = ow / g.conv_stride_w;
+            if (ow >= g.conv_out_w) {
+                continue;
+            }
+            sum += src[((b * g.conv_out_h + oh) * g.conv_out_w + ow) * patch_len + (kh * g.k_w + kw) * cw + c];
+        }
+    }
+    return sum;
+}
+
+// dx over pooled pixel o's window (and the uncovered tail beyond the last window): the
+// window's share of dy (MAX: all of it at the argmax, else a 1/(p_h·p_w) share each), times
+// the activation's derivative.
+fn backward_cols(o: u32, max: bool) {
+    let p = pixel_of(o, g.out_h, g.out_w);
+    let b = p.x;
+    let oh = p.y;
+    let ow = p.z;
+    // The window's rows and columns, and the tail's when it is the last one.
+    let h0 = oh * g.p_h;
+    let h1 = select(h0 + g.p_h, g.in_h, oh + 1u == g.out_h);
+    let w0 = ow * g.p_w;
+    let w1 = select(w0 + g.p_w, g.in_w, ow + 1u == g.out_w);
+    let scale = 1.0 / f32(g.p_h * g.p_w);
+    let cw = g.c / W;
+    for (var c = 0u; c < cw; c++) {
+        let dy = dy_from_cols(b, oh, ow, c);
+        var best = U(0u);
+        if (max) {
+            best = argmax[o * cw + c];
+        }
+        for (var ih = h0; ih < h1; ih++) {
+            for (var iw = w0; iw < w1; iw++) {
+                let id = x_index(b, ih, iw, c);
+                let inside = ih < h0 + g.p_h && iw < w0 + g.p_w;
+                var v = T(0.0);
+                if (max) {
+                    v = select(T(0.0), dy, lanes(id * W) == best);
+                } else if (inside) {
+                    v = dy * scale;
+                }
+                dst[id] = grad_activation(v, id);
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn max_backward_cols(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let o = flat_id(gid);
+    if (o < g.batch * g.out_h * g.out_w) {
+        backward_cols(o, true);
+    }
+}
+
+@compute @workgroup_size(64)
+fn avg_backward_cols(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let o = flat_id(gid);
+    if (o < g.batch * g.out_h * g.out_w) {
+        backward_cols(o, false);
     }
 }

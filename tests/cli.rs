@@ -441,6 +441,33 @@ fn bench_json_reports_gemm_and_step_kernels() {
     );
 }
 
+/// A pooling between two convolutions has its backward fused with the upper one's col2im; a
+/// pooling followed by anything else keeps its own launch (lenet has one of each).
+#[test]
+fn pooling_between_convolutions_fuses_with_col2im() {
+    let out = shaderfit(
+        &[
+            "bench",
+            "--sizes",
+            "16",
+            "--model",
+            "lenet",
+            "--batch-size",
+            "2",
+            "--json",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("bench --json prints JSON");
+    let launches = json["steps"][0]["profile"]["launches"].as_array().unwrap();
+    let count = |kernel: &str| launches.iter().filter(|l| l["kernel"] == kernel).count();
+    assert_eq!(count("pool_backward_cols"), 1, "{launches:?}");
+    assert_eq!(count("pool_backward"), 1, "{launches:?}");
+    assert_eq!(count("col2im"), 0, "{launches:?}");
+}
+
 #[test]
 fn train_profile_prints_the_step_breakdown() {
     let data = small_dataset("profile");

@@ -386,6 +386,82 @@ fn pooling_matches_its_twins() {
     }
 }
 
+/// Pooling's backward fused with the col2im of the convolution that reads the pooled output
+/// (one launch, the pooled gradient never stored) against the twins run in turn: col2im,
+/// then the pooling's backward, then the activation's derivative. Windows that tile the
+/// input, with and without an uncovered tail (Keras's floor), f32 and vec4 channels, same and
+/// strided convolutions. Tolerance: col2im's sums of up to k_h·k_w terms, as in the test of
+/// col2im, on the magnitudes' scale; the pooling adds one rounding (avg's 1/area) at most.
+#[test]
+fn pooling_fused_with_col2im_matches_its_twins() {
+    let ctx = gpu();
+    let k = Kernels::new(&ctx);
+    // batch, pooling input [h, w, c], pool window (= stride), conv kernel, conv stride, same.
+    type FusedCase = (usize, [usize; 3], [usize; 2], [usize; 2], [usize; 2], bool);
+    let cases: [FusedCase; 4] = [
+        (2, [11, 11, 3], [2, 2], [3, 3], [1, 1], false),
+        (1, [26, 26, 8], [2, 2], [3, 3], [1, 1], true),
+        (3, [9, 7, 4], [3, 2], [2, 2], [2, 1], true),
+        (2, [6, 6, 1], [2, 2], [3, 3], [2, 2], false),
+    ];
+    for (i, &(batch, [h, w, c], size, kernel, stride, same)) in cases.iter().enumerate() {
+        let pool = window(Shape::new(h, w, c), size, size, false, c);
+        let conv = window(pool.output, kernel, stride, same, 5);
+        let (pg, cg) = (window_geom(&pool, batch), window_geom(&conv, batch));
+        let what = format!("batch {batch}, {h}x{w}x{c}, pool {size:?}, conv {kernel:?}/{stride:?}");
+        let n_in = batch * h * w * c;
+        let n_cols = cg.rows() * cg.patch();
+        let dcols = random_f32(n_cols, 700 + i as u64, -1.0, 1.0);
+        let gdcols = ctx.storage_init("dcols", &dcols);
+        // Filled with garbage: every element, the uncovered tail's too, must be written.
+        let gdx = ctx.storage_init("dx", &vec![7.0f32; n_in]);
+        let abs: Vec<f32> = dcols.iter().map(|v| v.abs()).collect();
+        for kind in [PoolKind::Max, PoolKind::Avg] {
+            for dact in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
+                let aux = activation_output(n_in, 800 + i as u64, dact);
+                let (_, argmax) = ops::max_pool_forward(&aux, &pool, batch);
+                let (gaux, gargmax) = (
+                    ctx.storage_init("aux", &aux),
+                    ctx.storage_init("argmax", &argmax),
+                );
+                let argmax_view = match kind {
+                    PoolKind::Max => View::whole(&gargmax),
+                    PoolKind::Avg => k.unused_rw(),
+                };
+                let launch = k.pool_backward_from_cols(
+                    &ctx,
+                    kind,
+                    pg,
+                    cg,
+                    View::whole(&gdcols),
+                    argmax_view,
+                    dact,
+                    View::whole(&gaux),
+                    View::whole(&gdx),
+                );
+                run(&ctx, &[launch]);
+                let twins = |d: &[f32]| {
+                    let dy = ops::col2im(d, &conv, batch);
+                    match kind {
+                        PoolKind::Max => ops::max_pool_backward(&dy, &argmax, &pool, batch),
+                        PoolKind::Avg => ops::avg_pool_backward(&dy, &pool, batch),
+                    }
+                };
+                let mut want = twins(&dcols);
+                ops::activation_backward(&mut want, &aux, act_of(dact));
+                let scale = twins(&abs);
+                let terms = (conv.kh * conv.kw) as f32;
+                assert_within(
+                    &format!("{kind:?} {dact:?}, {what}"),
+                    &ctx.read_f32(&gdx, 0, n_in).unwrap(),
+                    &want,
+                    |j| 2.0 * terms * U * scale[j] + 1e-7 + 1e-6 * want[j].abs(),
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn dropout_mask_matches_bit_for_bit() {
     let ctx = gpu();

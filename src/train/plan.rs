@@ -11,15 +11,17 @@
 //! cursor) -> each layer's backward, last first -> one optimizer launch over the flat
 //! parameter buffer. The gradient a layer receives already includes the derivative of its
 //! own activation: the layer above multiplies it in, fused into whatever kernel produces
-//! that gradient (matmul, col2im, pooling, dropout or batch-norm backward).
+//! that gradient (matmul, col2im, pooling, dropout or batch-norm backward). A pooling between
+//! two convolutions has its backward fused with the upper one's col2im: one launch, and the
+//! pooled gradient is never stored.
 
 use super::metrics::{Metric, SLOTS, TEST_SLOT, TRAIN_SLOT, VAL_SLOT};
 use super::trainer::TrainConfig;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::kernels::{
-    BnEntry, BnShape, BnViews, DropoutMode, EpilogueAct, Geom2d, MatmulVariant, OptimizerHyper,
-    OptimizerKind, PoolKind, View,
+    pool_fuses_with_col2im, BnEntry, BnShape, BnViews, DropoutMode, EpilogueAct, Geom2d,
+    MatmulVariant, OptimizerHyper, OptimizerKind, PoolKind, View,
 };
 use crate::gpu::{GpuContext, Kernels, Launch};
 use crate::model::{
@@ -477,6 +479,22 @@ impl<'a> Builder<'a> {
         View::range(self.stats, t.offset, t.len)
     }
 
+    /// The pooling below convolution `i` whose backward that convolution's col2im takes on
+    /// (see `pool.wgsl`): layer i-1, when it is a pooling whose windows tile its input and
+    /// whose input needs a gradient; with its kind and geometry.
+    fn fused_pool_below(&self, i: usize) -> Option<(PoolKind, Geom2d)> {
+        if i == 0 || !matches!(self.net.layers[i].op, Op::Conv2d(_)) {
+            return None;
+        }
+        let (kind, w) = match self.net.layers[i - 1].op {
+            Op::MaxPool(w) => (PoolKind::Max, w),
+            Op::AvgPool(w) => (PoolKind::Avg, w),
+            _ => return None,
+        };
+        let g = window_geom(&w, self.batch);
+        (self.net.needs_input_grad(i - 1) && pool_fuses_with_col2im(&g)).then_some((kind, g))
+    }
+
     fn input(&self, i: usize) -> &'a wgpu::Buffer {
         if i == 0 {
             self.x
@@ -649,9 +667,45 @@ impl<'a> Builder<'a> {
                         None,
                         dcols,
                     ));
-                    launches.push(k.col2im(ctx, g, dcols, dact, aux.unwrap_or(k.unused()), dx));
+                    match self.fused_pool_below(i) {
+                        // dcols straight to the gradient of the pooling's input.
+                        Some((kind, pool)) => {
+                            let j = i - 1;
+                            let pool_dact = epilogue(self.net.input_activation(j));
+                            let argmax = match &self.bufs.argmax[j] {
+                                Some(a) => View::whole(a),
+                                None => k.unused_rw(),
+                            };
+                            launches.push(k.pool_backward_from_cols(
+                                ctx,
+                                kind,
+                                pool,
+                                g,
+                                dcols,
+                                argmax,
+                                pool_dact,
+                                if pool_dact == EpilogueAct::None {
+                                    k.unused()
+                                } else {
+                                    View::whole(self.input(j))
+                                },
+                                View::whole(&self.bufs.dout[j - 1]),
+                            ));
+                        }
+                        None => launches.push(k.col2im(
+                            ctx,
+                            g,
+                            dcols,
+                            dact,
+                            aux.unwrap_or(k.unused()),
+                            dx,
+                        )),
+                    }
                 }
             }
+            // Already done by the convolution above, fused with its col2im.
+            Op::MaxPool(_) | Op::AvgPool(_)
+                if i + 1 < self.net.layers.len() && self.fused_pool_below(i + 1).is_some() => {}
             Op::MaxPool(w) | Op::AvgPool(w) => {
                 if need_dx {
                     let (kind, argmax) = match (&l.op, &self.bufs.argmax[i]) {

@@ -69,7 +69,7 @@ pub use dropout::{dropout_threshold, DropoutMode};
 pub use gather::PAD_LABEL;
 pub use matmul::{EpilogueAct, MatmulTile, MatmulVariant, MIN_TILE16_COUNT};
 pub use optimizer::{OptimizerHyper, OptimizerKind};
-pub use pool::PoolKind;
+pub use pool::{pool_fuses_with_col2im, PoolKind};
 pub use tiled::Tiling;
 pub use tuner::Tuner;
 

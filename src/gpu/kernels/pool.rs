@@ -9,15 +9,39 @@ pub enum PoolKind {
     Avg,
 }
 
-/// The uniform `Geom` of `pool.wgsl` (pooling keeps channels: `in_c` is `c`).
-fn words(g: &Geom2d, grid_width: u32) -> Vec<u32> {
-    [
+/// The uniform `Geom` of `pool.wgsl` (pooling keeps channels: `in_c` is `c`), with the
+/// convolution `conv` that reads the pooled output for the kernels fused with its col2im.
+fn words(g: &Geom2d, conv: Option<&Geom2d>, grid_width: u32) -> Vec<u32> {
+    let pool = [
         g.batch, g.in_h, g.in_w, g.in_c, g.out_h, g.out_w, g.k_h, g.k_w, g.stride_h, g.stride_w,
-    ]
-    .iter()
-    .map(|&v| v as u32)
-    .chain([grid_width])
-    .collect()
+    ];
+    let conv = conv.map_or([0; 8], |c| {
+        [
+            c.out_h, c.out_w, c.k_h, c.k_w, c.stride_h, c.stride_w, c.pad_top, c.pad_left,
+        ]
+    });
+    let word = |v: usize| v as u32;
+    pool.into_iter()
+        .map(word)
+        .chain([grid_width])
+        .chain(conv.into_iter().map(word))
+        .collect()
+}
+
+impl PoolKind {
+    fn entry(self, suffix: &str) -> String {
+        match self {
+            PoolKind::Max => format!("max_{suffix}"),
+            PoolKind::Avg => format!("avg_{suffix}"),
+        }
+    }
+}
+
+/// Whether [`Kernels::pool_backward_from_cols`] can run pooling `g`: windows that tile the
+/// input (stride equal to the window, Keras's default), so that each input pixel has at most
+/// one window.
+pub fn pool_fuses_with_col2im(g: &Geom2d) -> bool {
+    g.stride_h == g.k_h && g.stride_w == g.k_w && g.pad_top == 0 && g.pad_left == 0
 }
 
 impl Kernels {
@@ -41,18 +65,16 @@ impl Kernels {
         argmax: View,
         y: View,
     ) -> Launch {
-        let entry = match kind {
-            PoolKind::Max => "max_forward",
-            PoolKind::Avg => "avg_forward",
-        };
+        let outputs = g.batch * g.out_h * g.out_w * g.in_c;
+        let argmax_len = if kind == PoolKind::Max { outputs } else { 0 };
         self.launch_1d(
             ctx,
             self.pool_family(&g),
             "pool_forward",
-            entry,
+            &kind.entry("forward"),
             EpilogueAct::None,
             (g.batch * g.out_h * g.out_w, 64),
-            |w| words(&g, w),
+            |w| words(&g, None, w),
             &[
                 x.resource(),
                 self.unused().resource(),
@@ -60,6 +82,7 @@ impl Kernels {
                 y.resource(),
             ],
         )
+        .with_work(0, 4 * (g.input_len() + outputs + argmax_len) as u64)
     }
 
     /// `dx` from `dy`, times the derivative of `dact` given its output `aux` (= x).
@@ -75,24 +98,84 @@ impl Kernels {
         aux: View,
         dx: View,
     ) -> Launch {
-        let entry = match kind {
-            PoolKind::Max => "max_backward",
-            PoolKind::Avg => "avg_backward",
+        let outputs = g.batch * g.out_h * g.out_w * g.in_c;
+        let argmax_len = if kind == PoolKind::Max { outputs } else { 0 };
+        let aux_len = if dact == EpilogueAct::None {
+            0
+        } else {
+            g.input_len()
         };
         self.launch_1d(
             ctx,
             self.pool_family(&g),
             "pool_backward",
-            entry,
+            &kind.entry("backward"),
             dact,
             (g.batch * g.in_h * g.in_w, 64),
-            |w| words(&g, w),
+            |w| words(&g, None, w),
             &[
                 dy.resource(),
                 aux.resource(),
                 argmax.resource(),
                 dx.resource(),
             ],
+        )
+        .with_work(
+            0,
+            4 * (outputs + argmax_len + aux_len + g.input_len()) as u64,
+        )
+    }
+
+    /// [`Kernels::pool_backward`] fused with the col2im of `conv`, the convolution that reads
+    /// the pooled output: its `dcols: [conv.rows(), conv.patch()]` in place of `dy`, which is
+    /// never stored. One launch instead of two; only where [`pool_fuses_with_col2im`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn pool_backward_from_cols(
+        &self,
+        ctx: &GpuContext,
+        kind: PoolKind,
+        g: Geom2d,
+        conv: Geom2d,
+        dcols: View,
+        argmax: View,
+        dact: EpilogueAct,
+        aux: View,
+        dx: View,
+    ) -> Launch {
+        assert!(
+            pool_fuses_with_col2im(&g),
+            "fused pooling needs windows that tile the input: {g:?}"
+        );
+        assert_eq!(
+            (conv.batch, conv.in_h, conv.in_w, conv.in_c),
+            (g.batch, g.out_h, g.out_w, g.in_c),
+            "the convolution reads the pooled output"
+        );
+        let outputs = g.batch * g.out_h * g.out_w * g.in_c;
+        let argmax_len = if kind == PoolKind::Max { outputs } else { 0 };
+        let aux_len = if dact == EpilogueAct::None {
+            0
+        } else {
+            g.input_len()
+        };
+        self.launch_1d(
+            ctx,
+            self.pool_family(&g),
+            "pool_backward_cols",
+            &kind.entry("backward_cols"),
+            dact,
+            (g.batch * g.out_h * g.out_w, 64),
+            |w| words(&g, Some(&conv), w),
+            &[
+                dcols.resource(),
+                aux.resource(),
+                argmax.resource(),
+                dx.resource(),
+            ],
+        )
+        .with_work(
+            (conv.rows() * conv.patch()) as u64,
+            4 * (conv.rows() * conv.patch() + argmax_len + aux_len + g.input_len()) as u64,
         )
     }
 }
