@@ -98,32 +98,7 @@ impl Kernels {
         aux: View,
         dx: View,
     ) -> Launch {
-        let outputs = g.batch * g.out_h * g.out_w * g.in_c;
-        let argmax_len = if kind == PoolKind::Max { outputs } else { 0 };
-        let aux_len = if dact == EpilogueAct::None {
-            0
-        } else {
-            g.input_len()
-        };
-        self.launch_1d(
-            ctx,
-            self.pool_family(&g),
-            "pool_backward",
-            &kind.entry("backward"),
-            dact,
-            (g.batch * g.in_h * g.in_w, 64),
-            |w| words(&g, None, w),
-            &[
-                dy.resource(),
-                aux.resource(),
-                argmax.resource(),
-                dx.resource(),
-            ],
-        )
-        .with_work(
-            0,
-            4 * (outputs + argmax_len + aux_len + g.input_len()) as u64,
-        )
+        self.backward(ctx, kind, g, None, dy, argmax, dact, aux, dx)
     }
 
     /// [`Kernels::pool_backward`] fused with the col2im of `conv`, the convolution that reads
@@ -151,6 +126,24 @@ impl Kernels {
             (g.batch, g.out_h, g.out_w, g.in_c),
             "the convolution reads the pooled output"
         );
+        self.backward(ctx, kind, g, Some(conv), dcols, argmax, dact, aux, dx)
+    }
+
+    /// The backward launch: from `dy` (one invocation per input pixel), or from the dcols of
+    /// `conv` (one per pooled pixel).
+    #[allow(clippy::too_many_arguments)]
+    fn backward(
+        &self,
+        ctx: &GpuContext,
+        kind: PoolKind,
+        g: Geom2d,
+        conv: Option<Geom2d>,
+        src: View,
+        argmax: View,
+        dact: EpilogueAct,
+        aux: View,
+        dx: View,
+    ) -> Launch {
         let outputs = g.batch * g.out_h * g.out_w * g.in_c;
         let argmax_len = if kind == PoolKind::Max { outputs } else { 0 };
         let aux_len = if dact == EpilogueAct::None {
@@ -158,24 +151,39 @@ impl Kernels {
         } else {
             g.input_len()
         };
+        let (label, entry, invocations, src_len) = match &conv {
+            None => (
+                "pool_backward",
+                "backward",
+                g.batch * g.in_h * g.in_w,
+                outputs,
+            ),
+            Some(c) => (
+                "pool_backward_cols",
+                "backward_cols",
+                g.batch * g.out_h * g.out_w,
+                c.rows() * c.patch(),
+            ),
+        };
+        let flops = if conv.is_some() { src_len } else { 0 };
         self.launch_1d(
             ctx,
             self.pool_family(&g),
-            "pool_backward_cols",
-            &kind.entry("backward_cols"),
+            label,
+            &kind.entry(entry),
             dact,
-            (g.batch * g.out_h * g.out_w, 64),
-            |w| words(&g, Some(&conv), w),
+            (invocations, 64),
+            |w| words(&g, conv.as_ref(), w),
             &[
-                dcols.resource(),
+                src.resource(),
                 aux.resource(),
                 argmax.resource(),
                 dx.resource(),
             ],
         )
         .with_work(
-            (conv.rows() * conv.patch()) as u64,
-            4 * (conv.rows() * conv.patch() + argmax_len + aux_len + g.input_len()) as u64,
+            flops as u64,
+            4 * (src_len + argmax_len + aux_len + g.input_len()) as u64,
         )
     }
 }
