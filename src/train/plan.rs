@@ -479,6 +479,15 @@ impl<'a> Builder<'a> {
         View::range(self.stats, t.offset, t.len)
     }
 
+    /// Layer `j`'s pooling kind and geometry, if it is a pooling.
+    fn pooling(&self, j: usize) -> Option<(PoolKind, Geom2d)> {
+        match self.net.layers[j].op {
+            Op::MaxPool(w) => Some((PoolKind::Max, window_geom(&w, self.batch))),
+            Op::AvgPool(w) => Some((PoolKind::Avg, window_geom(&w, self.batch))),
+            _ => None,
+        }
+    }
+
     /// The pooling below convolution `i` whose backward that convolution's col2im takes on
     /// (see `pool.wgsl`): layer i-1, when it is a pooling whose windows tile its input and
     /// whose input needs a gradient; with its kind and geometry.
@@ -486,13 +495,26 @@ impl<'a> Builder<'a> {
         if i == 0 || !matches!(self.net.layers[i].op, Op::Conv2d(_)) {
             return None;
         }
-        let (kind, w) = match self.net.layers[i - 1].op {
-            Op::MaxPool(w) => (PoolKind::Max, w),
-            Op::AvgPool(w) => (PoolKind::Avg, w),
-            _ => return None,
+        self.pooling(i - 1)
+            .filter(|(_, g)| self.net.needs_input_grad(i - 1) && pool_fuses_with_col2im(g))
+    }
+
+    /// What pooling layer `j`'s backward needs besides its incoming gradient: its argmax (max
+    /// pooling), the derivative of the activation below it with that activation's output, and
+    /// where its input gradient goes (`j` > 0: a pooling's backward runs only then).
+    fn pool_grad_views(&self, j: usize) -> (View<'a>, EpilogueAct, View<'a>, View<'a>) {
+        let k = self.kernels;
+        let argmax = match &self.bufs.argmax[j] {
+            Some(a) => View::whole(a),
+            None => k.unused_rw(),
         };
-        let g = window_geom(&w, self.batch);
-        (self.net.needs_input_grad(i - 1) && pool_fuses_with_col2im(&g)).then_some((kind, g))
+        let dact = epilogue(self.net.input_activation(j));
+        let aux = if dact == EpilogueAct::None {
+            k.unused()
+        } else {
+            View::whole(self.input(j))
+        };
+        (argmax, dact, aux, View::whole(&self.bufs.dout[j - 1]))
     }
 
     fn input(&self, i: usize) -> &'a wgpu::Buffer {
@@ -670,26 +692,10 @@ impl<'a> Builder<'a> {
                     match self.fused_pool_below(i) {
                         // dcols straight to the gradient of the pooling's input.
                         Some((kind, pool)) => {
-                            let j = i - 1;
-                            let pool_dact = epilogue(self.net.input_activation(j));
-                            let argmax = match &self.bufs.argmax[j] {
-                                Some(a) => View::whole(a),
-                                None => k.unused_rw(),
-                            };
+                            let (argmax, pool_dact, pool_aux, pool_dx) =
+                                self.pool_grad_views(i - 1);
                             launches.push(k.pool_backward_from_cols(
-                                ctx,
-                                kind,
-                                pool,
-                                g,
-                                dcols,
-                                argmax,
-                                pool_dact,
-                                if pool_dact == EpilogueAct::None {
-                                    k.unused()
-                                } else {
-                                    View::whole(self.input(j))
-                                },
-                                View::whole(&self.bufs.dout[j - 1]),
+                                ctx, kind, pool, g, dcols, argmax, pool_dact, pool_aux, pool_dx,
                             ));
                         }
                         None => launches.push(k.col2im(
@@ -706,22 +712,10 @@ impl<'a> Builder<'a> {
             // Already done by the convolution above, fused with its col2im.
             Op::MaxPool(_) | Op::AvgPool(_)
                 if i + 1 < self.net.layers.len() && self.fused_pool_below(i + 1).is_some() => {}
-            Op::MaxPool(w) | Op::AvgPool(w) => {
-                if need_dx {
-                    let (kind, argmax) = match (&l.op, &self.bufs.argmax[i]) {
-                        (Op::MaxPool(_), Some(a)) => (PoolKind::Max, View::whole(a)),
-                        _ => (PoolKind::Avg, k.unused_rw()),
-                    };
-                    launches.push(k.pool_backward(
-                        ctx,
-                        kind,
-                        window_geom(&w, batch),
-                        dout,
-                        argmax,
-                        dact,
-                        aux.unwrap_or(k.unused()),
-                        dx,
-                    ));
+            Op::MaxPool(_) | Op::AvgPool(_) => {
+                if let (true, Some((kind, g))) = (need_dx, self.pooling(i)) {
+                    let (argmax, dact, aux, dx) = self.pool_grad_views(i);
+                    launches.push(k.pool_backward(ctx, kind, g, dout, argmax, dact, aux, dx));
                 }
             }
             // Aliased buffers: the gradient is already where the layer below reads it.

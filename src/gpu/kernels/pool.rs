@@ -28,7 +28,20 @@ fn words(g: &Geom2d, conv: Option<&Geom2d>, grid_width: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Floats of the pooled output `[batch, out_h, out_w, c]` (and of max pooling's argmax).
+fn pooled_len(g: &Geom2d) -> usize {
+    g.batch * g.out_h * g.out_w * g.in_c
+}
+
 impl PoolKind {
+    /// Words of argmax the kernels move: max pooling's, none for average pooling.
+    fn argmax_len(self, g: &Geom2d) -> usize {
+        match self {
+            PoolKind::Max => pooled_len(g),
+            PoolKind::Avg => 0,
+        }
+    }
+
     fn entry(self, suffix: &str) -> String {
         match self {
             PoolKind::Max => format!("max_{suffix}"),
@@ -65,8 +78,6 @@ impl Kernels {
         argmax: View,
         y: View,
     ) -> Launch {
-        let outputs = g.batch * g.out_h * g.out_w * g.in_c;
-        let argmax_len = if kind == PoolKind::Max { outputs } else { 0 };
         self.launch_1d(
             ctx,
             self.pool_family(&g),
@@ -82,7 +93,10 @@ impl Kernels {
                 y.resource(),
             ],
         )
-        .with_work(0, 4 * (g.input_len() + outputs + argmax_len) as u64)
+        .with_work(
+            0,
+            4 * (g.input_len() + pooled_len(&g) + kind.argmax_len(&g)) as u64,
+        )
     }
 
     /// `dx` from `dy`, times the derivative of `dact` given its output `aux` (= x).
@@ -144,8 +158,6 @@ impl Kernels {
         aux: View,
         dx: View,
     ) -> Launch {
-        let outputs = g.batch * g.out_h * g.out_w * g.in_c;
-        let argmax_len = if kind == PoolKind::Max { outputs } else { 0 };
         let aux_len = if dact == EpilogueAct::None {
             0
         } else {
@@ -156,7 +168,7 @@ impl Kernels {
                 "pool_backward",
                 "backward",
                 g.batch * g.in_h * g.in_w,
-                outputs,
+                pooled_len(&g),
             ),
             Some(c) => (
                 "pool_backward_cols",
@@ -183,7 +195,7 @@ impl Kernels {
         )
         .with_work(
             flops as u64,
-            4 * (src_len + argmax_len + aux_len + g.input_len()) as u64,
+            4 * (src_len + kind.argmax_len(&g) + aux_len + g.input_len()) as u64,
         )
     }
 }

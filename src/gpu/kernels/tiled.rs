@@ -78,28 +78,45 @@ impl Tiling {
     }
 
     /// Floats per global load of A and B for this product: 4 where vec4 loads are on, the
-    /// tile's sides allow them, and the operand's contiguous side is a multiple of 4 (so that
-    /// a vec4 never straddles an edge): K for A `[M, K]` and for B `[N, K]` (`trans_b`), M for
-    /// A `[K, M]` (`trans_a`), N for B `[K, N]`, and the input's channels for im2col's columns.
+    /// tile's sides allow them, and [`Tiling::vec4_operands`] allows them.
     pub fn load_widths(
         self,
         variant: MatmulVariant,
-        (m, n, k): (usize, usize, usize),
+        shape: (usize, usize, usize),
         conv: Option<&Geom2d>,
     ) -> (u32, u32) {
         let (bm, bn) = self.tile();
-        if !(self.vec4 && bm.is_multiple_of(4) && bn.is_multiple_of(4) && self.bk.is_multiple_of(4))
-        {
-            return (1, 1);
-        }
+        let on =
+            self.vec4 && bm.is_multiple_of(4) && bn.is_multiple_of(4) && self.bk.is_multiple_of(4);
+        let (a, b) = Tiling::vec4_operands(variant, shape, conv);
+        let width = |vec4: bool| if on && vec4 { 4 } else { 1 };
+        (width(a), width(b))
+    }
+
+    /// Whether A and B of this product can be read as vec4: their contiguous side is a
+    /// multiple of 4, so that a vec4 never straddles an edge. That side is K for A `[M, K]`
+    /// and for B `[N, K]` (`trans_b`), M for A `[K, M]` (`trans_a`), N for B `[K, N]`, and the
+    /// input's channels for im2col's columns (`conv`).
+    pub fn vec4_operands(
+        variant: MatmulVariant,
+        (m, n, k): (usize, usize, usize),
+        conv: Option<&Geom2d>,
+    ) -> (bool, bool) {
         let a_side = match conv {
             Some(g) => g.in_c,
             None if variant.trans_a => m,
             None => k,
         };
         let b_side = if variant.trans_b { k } else { n };
-        let width = |side: usize| if side.is_multiple_of(4) { 4 } else { 1 };
-        (width(a_side), width(b_side))
+        (a_side.is_multiple_of(4), b_side.is_multiple_of(4))
+    }
+
+    /// Every side positive and 1 or 2 buffers.
+    fn is_valid(self) -> bool {
+        [self.wg_x, self.wg_y, self.tm, self.tn, self.bk]
+            .iter()
+            .all(|&v| v > 0)
+            && (1..=2).contains(&self.buffers)
     }
 
     /// Whether a device with these limits can run this tiling.
@@ -156,8 +173,7 @@ impl Tiling {
             vec4,
             buffers,
         };
-        let valid = [wg_x, wg_y, tm, tn, t.bk].iter().all(|&v| v > 0) && (1..=2).contains(&buffers);
-        valid.then_some(t)
+        t.is_valid().then_some(t)
     }
 
     /// The WGSL source for loads `vec_a` and `vec_b` floats wide (from
@@ -174,7 +190,7 @@ impl Tiling {
             ..
         } = self;
         assert!(
-            [wg_x, wg_y, tm, tn, bk].iter().all(|&v| v > 0) && (1..=2).contains(&buffers),
+            self.is_valid(),
             "every side of a tiling is positive, and it has 1 or 2 buffers: {self:?}"
         );
         let elem = |width: u32| match width {

@@ -260,7 +260,7 @@ fn adapter_key(info: &wgpu::AdapterInfo) -> String {
 /// whose operands can both, either or neither take vec4 loads.
 fn shape_class((m, n, k): (usize, usize, usize), v: MatmulVariant) -> String {
     let log = |x: usize| x.max(1).next_power_of_two().trailing_zeros();
-    let (vec_a, vec_b) = Tiling::T64.pipelined().load_widths(v, (m, n, k), None);
+    let (vec_a, vec_b) = Tiling::vec4_operands(v, (m, n, k), None);
     format!(
         "m2^{} n2^{} k2^{} trans {}{} vec4 {}{}",
         log(m),
@@ -268,8 +268,8 @@ fn shape_class((m, n, k): (usize, usize, usize), v: MatmulVariant) -> String {
         log(k),
         v.trans_a as u8,
         v.trans_b as u8,
-        (vec_a == 4) as u8,
-        (vec_b == 4) as u8
+        vec_a as u8,
+        vec_b as u8
     )
 }
 
