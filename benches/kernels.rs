@@ -22,7 +22,9 @@ fn main() {
     } else {
         Vec::new()
     };
-    let report = bench::run(&ctx, &sizes, &models, 128).unwrap_or_else(|e| {
+    // Kernels as `shaderfit bench` picks them (the tuner on GPUs, the fixed table on CPUs).
+    let policy = shaderfit::cli::kernels::policy(&ctx.info);
+    let report = bench::run(&ctx, (&sizes, &models), 128, policy).unwrap_or_else(|e| {
         eprintln!("error: {e}");
         std::process::exit(1)
     });

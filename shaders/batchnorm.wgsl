@@ -3,7 +3,7 @@
 //
 // x, y, dy, dx: [rows, channels] row-major, rows = batch * spatial (spatial = h*w after a
 //               convolution, 1 after a dense layer).
-// labels:       [batch]; rows of padding samples (label PAD, the short last batch) are left
+// labels:       [batch]; rows of padding samples (label PAD, see the prelude) are left
 //               out of the statistics and get zero gradient, since normalisation mixes rows.
 // saved:        [2*channels + 1]: the batch's mean, 1/sqrt(var + eps), and the valid row
 //               count, written by `stats` for `apply_train` and the backward kernels.
@@ -16,12 +16,8 @@
 // the rows (`*_serial`), for up to MAX_SERIAL_ROWS rows only: llvmpipe ends an invocation's
 // loops after 65535 iterations in all. Both are deterministic and need no atomics. The elementwise kernels
 // run one invocation per element. backward multiplies by the derivative of the
-// activation that produced x (DACT: 0 none, 1 relu, 2 sigmoid), x being that activation's
-// output.
+// activation that produced x (DACT, see the prelude), x being that activation's output.
 
-override DACT: u32 = 0u;
-
-const PAD: u32 = 0xffffffffu;
 const WG: u32 = 256u;
 
 struct Params {
@@ -160,13 +156,9 @@ fn grad_sums_serial(@builtin(global_invocation_id) gid: vec3<u32>) {
     dgamma[c] = s_dy_xhat;
 }
 
-fn flat_id(gid: vec3<u32>) -> u32 {
-    return gid.x + gid.y * p.grid_width;
-}
-
 @compute @workgroup_size(256)
 fn apply_train(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = flat_id(gid);
+    let i = flat_id(gid, p.grid_width);
     if (i >= p.rows * p.channels) {
         return;
     }
@@ -176,7 +168,7 @@ fn apply_train(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(256)
 fn apply_eval(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = flat_id(gid);
+    let i = flat_id(gid, p.grid_width);
     if (i >= p.rows * p.channels) {
         return;
     }
@@ -212,7 +204,7 @@ fn grad_sums(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
 // dx = gamma·inv_std/n · (n·dy - dbeta - x̂·dgamma) on valid rows, 0 on padding rows.
 @compute @workgroup_size(256)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = flat_id(gid);
+    let i = flat_id(gid, p.grid_width);
     if (i >= p.rows * p.channels) {
         return;
     }
@@ -226,10 +218,8 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>) {
         let xhat = (x[i] - saved[c]) * inv_std;
         v = gamma[c] * inv_std / n * (n * dy[i] - dbeta[c] - xhat * dgamma[c]);
     }
-    if (DACT == 1u) {
-        v = select(0.0, v, x[i] > 0.0);
-    } else if (DACT == 2u) {
-        v = v * x[i] * (1.0 - x[i]);
+    if (DACT != 0u) {
+        v = dact(v, x[i]);
     }
     dst[i] = v;
 }

@@ -8,10 +8,8 @@
 // advances the cursor, the backward pass after), so forward and backward of a step draw the
 // same mask and every step draws a new one.
 // At evaluation the host records `identity`, a copy.
-// backward multiplies by the derivative of the activation that produced x (DACT: 0 none,
-// 1 relu, 2 sigmoid), given its output in `aux` (= x).
-
-override DACT: u32 = 0u;
+// backward multiplies by the derivative of the activation that produced x (DACT, see the
+// prelude), given its output in `aux` (= x).
 
 struct Params {
     n: u32,
@@ -22,11 +20,6 @@ struct Params {
     grid_width: u32, // invocations per grid row: workgroups in x * 256
     _pad0: u32,
     _pad1: u32,
-}
-
-struct Cursor {
-    step: u32,
-    t: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -47,13 +40,9 @@ fn kept(i: u32) -> bool {
     return (pcg_hash(pcg_hash(pcg_hash(i) ^ step) ^ p.seed) >> 8u) >= p.threshold;
 }
 
-fn flat_id(gid: vec3<u32>) -> u32 {
-    return gid.x + gid.y * p.grid_width;
-}
-
 @compute @workgroup_size(256)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = flat_id(gid);
+    let i = flat_id(gid, p.grid_width);
     if (i >= p.n) {
         return;
     }
@@ -62,23 +51,20 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(256)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = flat_id(gid);
+    let i = flat_id(gid, p.grid_width);
     if (i >= p.n) {
         return;
     }
     var v = select(0.0, src[i] * p.scale, kept(i));
-    if (DACT == 1u) {
-        v = select(0.0, v, aux[i] > 0.0);
-    } else if (DACT == 2u) {
-        let h = aux[i];
-        v = v * h * (1.0 - h);
+    if (DACT != 0u) {
+        v = dact(v, aux[i]);
     }
     dst[i] = v;
 }
 
 @compute @workgroup_size(256)
 fn identity(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = flat_id(gid);
+    let i = flat_id(gid, p.grid_width);
     if (i >= p.n) {
         return;
     }

@@ -6,24 +6,16 @@
 // order:  [n_order] u32 sample indices; batch `cursor.step` takes order[step*batch ..].
 // x:      [batch, sample_bytes] f32 in [0, 1] (pixel / 255), row-major.
 // y:      [batch] u32; rows past the end of `order` (the short last batch) get zero pixels and
-//         the label PAD, which the loss kernel skips, so every later kernel can keep its
-//         full-batch shape and still produce exact gradients.
+//         the label PAD (see the prelude), which the loss kernel skips, so every later
+//         kernel can keep its full-batch shape and still produce exact gradients.
 //
-// One invocation per element of x; the flat id is split over x and y of the dispatch grid
-// because one grid dimension holds at most 65535 workgroups.
-
-const PAD: u32 = 0xffffffffu;
+// One invocation per element of x (`flat_id`: the grid spans two dimensions).
 
 struct Params {
     batch: u32,
     sample_bytes: u32,
     n_order: u32,
     grid_width: u32, // invocations per grid row: workgroups in x * 256
-}
-
-struct Cursor {
-    step: u32,
-    t: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -36,7 +28,7 @@ struct Cursor {
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let id = gid.x + gid.y * params.grid_width;
+    let id = flat_id(gid, params.grid_width);
     if (id >= params.batch * params.sample_bytes) {
         return;
     }

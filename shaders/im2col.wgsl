@@ -9,15 +9,14 @@
 //
 // col2im is the adjoint, written as a gather so it needs no float atomics and is
 // deterministic: each input pixel sums the column entries that read it. Its epilogue
-// multiplies by the derivative of the activation that produced x (DACT: 0 none, 1 relu,
-// 2 sigmoid), given that activation's output in `aux` (= x).
+// multiplies by the derivative of the activation that produced x (DACT, see the prelude),
+// given that activation's output in `aux` (= x).
 //
-// The host prepends the element type (see `src/gpu/kernels/mod.rs`): `T` is f32 or, when
+// The host prepends the element type (see `src/gpu/kernels/conv.rs`): `T` is f32 or, when
 // in_c is a multiple of 4, vec4<f32> with `W` = 4: every access then moves 4 channels (on CPU
 // adapters each storage access is a loop over the SIMD lanes, so this makes the kernels ~3x
-// faster there). Sizes in `g` count floats; array indices count T.
-
-override DACT: u32 = 0u;
+// faster there), and `dact_t` is the prelude's dact for T. Sizes in `g` count floats; array
+// indices count T.
 
 struct Geom {
     batch: u32,
@@ -43,23 +42,13 @@ struct Geom {
 @group(0) @binding(2) var<storage, read> aux: array<T>; // col2im: the activation output x
 @group(0) @binding(3) var<storage, read_write> dst: array<T>; // im2col: cols; col2im: dx
 
-// (batch, y, x) of pixel i of a batch of h x w images.
-fn pixel_of(i: u32, h: u32, w: u32) -> vec3<u32> {
-    let t = i / w;
-    return vec3<u32>(t / h, t % h, i % w);
-}
-
-fn flat_id(gid: vec3<u32>) -> u32 {
-    return gid.x + gid.y * g.grid_width;
-}
-
 // One invocation per (output pixel, kernel row): for a fixed kernel row the patch segment
 // (kw, c) is k_w * in_c contiguous floats in both x and cols, so index arithmetic (integer
 // division, slow where there is no vector divide, as on CPU adapters) is paid once per
 // segment rather than once per element.
 @compute @workgroup_size(64)
 fn im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let id = flat_id(gid);
+    let id = flat_id(gid, g.grid_width);
     let rows = g.batch * g.out_h * g.out_w;
     if (id >= rows * g.k_h) {
         return;
@@ -104,7 +93,7 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
 // likewise ow) is a whole number inside the output.
 @compute @workgroup_size(64)
 fn col2im(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let pix = flat_id(gid);
+    let pix = flat_id(gid, g.grid_width);
     if (pix >= g.batch * g.in_h * g.in_w) {
         return;
     }
@@ -148,13 +137,10 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
     }
-    for (var c = 0u; c < cw; c++) {
-        let i = base + c;
-        if (DACT == 1u) {
-            dst[i] = select(T(0.0), dst[i], aux[i] > T(0.0));
-        } else if (DACT == 2u) {
-            let h = aux[i];
-            dst[i] = dst[i] * h * (T(1.0) - h);
+    if (DACT != 0u) {
+        for (var c = 0u; c < cw; c++) {
+            let i = base + c;
+            dst[i] = dact_t(dst[i], aux[i]);
         }
     }
 }

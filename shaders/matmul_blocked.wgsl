@@ -23,8 +23,6 @@
 // SPLIT: write raw partial sums of a slice of K (split-K), not the epilogue's result.
 override SPLIT: bool = false;
 override BIAS: bool = false;
-override ACT: u32 = 0u;
-override DACT: u32 = 0u;
 
 struct Dims {
     m: u32,
@@ -48,22 +46,15 @@ fn k4_range(z: u32) -> vec2<u32> {
     return vec2<u32>(begin, min(begin + chunk, k4));
 }
 
-// Columns 4g..4g+3 of row `row` through the epilogue (see matmul.wgsl's `epilogue`).
+// Columns 4g..4g+3 of row `row` through the epilogue (see matmul_common.wgsl's `epilogue`).
 fn epilogue4(value: vec4<f32>, row: u32, g: u32) -> vec4<f32> {
     var v = value;
     if (BIAS) {
         v += bias[g];
     }
-    if (ACT == 1u) {
-        v = max(v, vec4<f32>(0.0));
-    } else if (ACT == 2u) {
-        v = 1.0 / (1.0 + exp(-v));
-    }
-    if (DACT == 1u) {
-        v = select(vec4<f32>(0.0), v, aux[row * (dims.n / 4u) + g] > vec4<f32>(0.0));
-    } else if (DACT == 2u) {
-        let h = aux[row * (dims.n / 4u) + g];
-        v = v * h * (1.0 - h);
+    v = activate4(v);
+    if (DACT != 0u) {
+        v = dact4(v, aux[row * (dims.n / 4u) + g]);
     }
     return v;
 }

@@ -1,19 +1,17 @@
 // matmul_common: what matmul.wgsl and matmul_tiled.wgsl share, prepended to each by the host
-// (src/gpu/kernels/mod.rs, tiled.rs): the variant's override constants, the shapes uniform,
-// the bindings, split-K's K range, and the epilogue.
+// (src/gpu/kernels/matmul.rs, tiled.rs): the variant's override constants, the uniforms, the
+// bindings, split-K's K range, and the epilogue.
 //
 // Layouts (all row-major): A is [M, K] (TRANS_A: read from a [K, M] buffer, as for
 // dW = xᵀ·dy); B is [K, N] (TRANS_B: from an [N, K] buffer, as for dx = dy·Wᵀ); bias: [N];
 // aux, c: [M, N] (or the split-K partials [splits, rows_out, N]); sums: [N].
-// Epilogue, in order: + bias[n] (BIAS); activation (ACT: 0 none, 1 relu, 2 sigmoid); times
-// the derivative of an activation given its output aux[m, n] (DACT: 0 none, 1 relu,
-// 2 sigmoid), which fuses the hidden layers' activation backward into dx = dy·Wᵀ.
+// Epilogue, in order: + bias[n] (BIAS); the activation ACT (see the prelude); times the
+// derivative of the activation DACT given its output aux[m, n], which fuses the hidden
+// layers' activation backward into dx = dy·Wᵀ.
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override BIAS: bool = false;
-override ACT: u32 = 0u;
-override DACT: u32 = 0u;
 // ROW_SUMS (weight gradients, with no epilogue): op(A) gets an extra row M of ones, whose
 // output row, Σ_k op(B)[k, n], goes to `sums[n]` (the bias gradient db = Σ dy, folded into
 // dW = xᵀ·dy: one launch fewer per layer).
@@ -44,6 +42,24 @@ struct Dims {
 @group(0) @binding(5) var<storage, read_write> c: array<f32>;
 @group(0) @binding(6) var<storage, read_write> sums: array<f32>;
 
+// The convolution whose input `a` is, for matmul_tiled.wgsl's IM2COL (implicit GEMM); as
+// `Geom` in im2col.wgsl.
+struct Conv {
+    batch: u32,
+    in_h: u32,
+    in_w: u32,
+    in_c: u32,
+    out_h: u32,
+    out_w: u32,
+    k_h: u32,
+    k_w: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_top: u32,
+    pad_left: u32,
+}
+@group(0) @binding(7) var<uniform> conv: Conv;
+
 // Output rows: M, plus the row of ones' sums.
 fn rows_out() -> u32 {
     return dims.m + select(0u, 1u, ROW_SUMS);
@@ -64,16 +80,9 @@ fn epilogue(value: f32, row: u32, col: u32) -> f32 {
     if (BIAS) {
         v += bias[col];
     }
-    if (ACT == 1u) {
-        v = max(v, 0.0);
-    } else if (ACT == 2u) {
-        v = 1.0 / (1.0 + exp(-v));
-    }
-    if (DACT == 1u) {
-        v = select(0.0, v, aux[row * dims.n + col] > 0.0);
-    } else if (DACT == 2u) {
-        let h = aux[row * dims.n + col];
-        v = v * h * (1.0 - h);
+    v = activate(v);
+    if (DACT != 0u) {
+        v = dact(v, aux[row * dims.n + col]);
     }
     return v;
 }

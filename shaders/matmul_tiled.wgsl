@@ -35,23 +35,6 @@ const BM: u32 = WG_Y * TM;
 const BN: u32 = WG_X * TN;
 const THREADS: u32 = WG_X * WG_Y;
 
-// The convolution of IM2COL, as `Geom` in im2col.wgsl.
-struct Conv {
-    batch: u32,
-    in_h: u32,
-    in_w: u32,
-    in_c: u32,
-    out_h: u32,
-    out_w: u32,
-    k_h: u32,
-    k_w: u32,
-    stride_h: u32,
-    stride_w: u32,
-    pad_top: u32,
-    pad_left: u32,
-}
-@group(0) @binding(7) var<uniform> conv: Conv;
-
 // VEC_A elements (pixel row p, patch indices q..) of x's im2col matrix: 0 in the padding.
 // With VEC_A = 4, q and in_c are multiples of 4, so the 4 are channels of one pixel.
 fn cols_at(p: u32, q: u32) -> ElemA {

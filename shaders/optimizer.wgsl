@@ -8,20 +8,16 @@
 // widest). s1 is SGD's velocity, Adam's m or RMSprop's v; s2 is Adam's v.
 // Padding between tensors has g = 0 and stays 0 under every rule below.
 
+// Every rule's hyperparameters under Keras's names; each entry point reads its own.
 struct Hyper {
-    lr: f32,
-    beta1: f32, // SGD: momentum; Adam: beta1; RMSprop: rho
-    beta2: f32, // Adam: beta2
-    eps: f32,
+    learning_rate: f32,
+    momentum: f32,
+    beta_1: f32,
+    beta_2: f32,
+    rho: f32,
+    epsilon: f32,
     n: u32,          // parameters; the invocations cover n / 4 vec4
     grid_width: u32, // invocations per grid row: workgroups in x * 256
-    _pad0: u32,
-    _pad1: u32,
-}
-
-struct Cursor {
-    step: u32,
-    t: u32,
 }
 
 @group(0) @binding(0) var<uniform> hp: Hyper;
@@ -31,28 +27,24 @@ struct Cursor {
 @group(0) @binding(4) var<storage, read_write> s2: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> cursor: Cursor;
 
-fn index(gid: vec3<u32>) -> u32 {
-    return gid.x + gid.y * hp.grid_width;
-}
-
 // w -= lr * g
 @compute @workgroup_size(256)
 fn sgd(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = index(gid);
+    let i = flat_id(gid, hp.grid_width);
     if (i >= hp.n / 4u) {
         return;
     }
-    w[i] -= hp.lr * g[i];
+    w[i] -= hp.learning_rate * g[i];
 }
 
 // v = momentum * v - lr * g; w += v
 @compute @workgroup_size(256)
 fn sgd_momentum(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = index(gid);
+    let i = flat_id(gid, hp.grid_width);
     if (i >= hp.n / 4u) {
         return;
     }
-    let v = hp.beta1 * s1[i] - hp.lr * g[i];
+    let v = hp.momentum * s1[i] - hp.learning_rate * g[i];
     s1[i] = v;
     w[i] += v;
 }
@@ -61,29 +53,29 @@ fn sgd_momentum(@builtin(global_invocation_id) gid: vec3<u32>) {
 // w -= a * m / (sqrt(v) + eps)
 @compute @workgroup_size(256)
 fn adam(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = index(gid);
+    let i = flat_id(gid, hp.grid_width);
     if (i >= hp.n / 4u) {
         return;
     }
     let t = f32(cursor.t);
-    let alpha = hp.lr * sqrt(1.0 - pow(hp.beta2, t)) / (1.0 - pow(hp.beta1, t));
+    let alpha = hp.learning_rate * sqrt(1.0 - pow(hp.beta_2, t)) / (1.0 - pow(hp.beta_1, t));
     let gi = g[i];
-    let m = s1[i] + (gi - s1[i]) * (1.0 - hp.beta1);
-    let v = s2[i] + (gi * gi - s2[i]) * (1.0 - hp.beta2);
+    let m = s1[i] + (gi - s1[i]) * (1.0 - hp.beta_1);
+    let v = s2[i] + (gi * gi - s2[i]) * (1.0 - hp.beta_2);
     s1[i] = m;
     s2[i] = v;
-    w[i] -= alpha * m / (sqrt(v) + vec4<f32>(hp.eps));
+    w[i] -= alpha * m / (sqrt(v) + vec4<f32>(hp.epsilon));
 }
 
 // v = rho * v + (1 - rho) g²; w -= lr * g / sqrt(v + eps)
 @compute @workgroup_size(256)
 fn rmsprop(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = index(gid);
+    let i = flat_id(gid, hp.grid_width);
     if (i >= hp.n / 4u) {
         return;
     }
     let gi = g[i];
-    let v = hp.beta1 * s1[i] + (1.0 - hp.beta1) * gi * gi;
+    let v = hp.rho * s1[i] + (1.0 - hp.rho) * gi * gi;
     s1[i] = v;
-    w[i] -= hp.lr * gi / sqrt(v + vec4<f32>(hp.eps));
+    w[i] -= hp.learning_rate * gi / sqrt(v + vec4<f32>(hp.epsilon));
 }

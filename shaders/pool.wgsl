@@ -6,16 +6,15 @@
 //         kept by max_forward for max_backward.
 // Backward kernels are gathers over the input (each input pixel sums the windows that cover
 // it), so they need no atomics and are deterministic; their epilogue multiplies by the
-// derivative of the activation that produced x (DACT: 0 none, 1 relu, 2 sigmoid), given its
-// output in `aux` (= x).
+// derivative of the activation that produced x (DACT, see the prelude), given its output in
+// `aux` (= x).
 //
 // The host prepends the element type (see `src/gpu/kernels/pool.rs`): `T` is f32 or, when the
 // channel count is a multiple of 4, vec4<f32> (then `U` is vec4<u32> and `W` is 4): every
 // access moves 4 channels, which on CPU adapters, where each storage access is a loop over the
 // SIMD lanes, makes these kernels ~3x faster. `lanes(i)` gives the flat float indices of the
-// W channels starting at float index i. Indices in `g` count floats; array indices count T.
-
-override DACT: u32 = 0u;
+// W channels starting at float index i; `dact_t` is the prelude's dact for T. Indices in `g`
+// count floats; array indices count T.
 
 struct Geom {
     batch: u32,
@@ -48,27 +47,14 @@ struct Geom {
 @group(0) @binding(3) var<storage, read_write> argmax: array<U>; // flat float indices into x
 @group(0) @binding(4) var<storage, read_write> dst: array<T>; // forward: y; backward: dx
 
-// (batch, y, x) of pixel i of a batch of h x w images.
-fn pixel_of(i: u32, h: u32, w: u32) -> vec3<u32> {
-    let t = i / w;
-    return vec3<u32>(t / h, t % h, i % w);
-}
-
-fn flat_id(gid: vec3<u32>) -> u32 {
-    return gid.x + gid.y * g.grid_width;
-}
-
 // The array index (in T) of channels c..c+W of input pixel (b, ih, iw); c counts T.
 fn x_index(b: u32, ih: u32, iw: u32, c: u32) -> u32 {
     return ((b * g.in_h + ih) * g.in_w + iw) * (g.c / W) + c;
 }
 
 fn grad_activation(v: T, id: u32) -> T {
-    if (DACT == 1u) {
-        return select(T(0.0), v, aux[id] > T(0.0));
-    } else if (DACT == 2u) {
-        let h = aux[id];
-        return v * h * (T(1.0) - h);
+    if (DACT != 0u) {
+        return dact_t(v, aux[id]);
     }
     return v;
 }
@@ -79,7 +65,7 @@ fn grad_activation(v: T, id: u32) -> T {
 
 @compute @workgroup_size(64)
 fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let o = flat_id(gid);
+    let o = flat_id(gid, g.grid_width);
     if (o >= g.batch * g.out_h * g.out_w) {
         return;
     }
@@ -109,7 +95,7 @@ fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(64)
 fn avg_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let o = flat_id(gid);
+    let o = flat_id(gid, g.grid_width);
     if (o >= g.batch * g.out_h * g.out_w) {
         return;
     }
@@ -143,7 +129,7 @@ fn covering(i: u32, p: u32, stride: u32, out: u32) -> vec2<u32> {
 
 @compute @workgroup_size(64)
 fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let pix = flat_id(gid);
+    let pix = flat_id(gid, g.grid_width);
     if (pix >= g.batch * g.in_h * g.in_w) {
         return;
     }
@@ -170,7 +156,7 @@ fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(64)
 fn avg_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let pix = flat_id(gid);
+    let pix = flat_id(gid, g.grid_width);
     if (pix >= g.batch * g.in_h * g.in_w) {
         return;
     }
@@ -272,7 +258,7 @@ fn backward_cols(o: u32, max: bool) {
 
 @compute @workgroup_size(64)
 fn max_backward_cols(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let o = flat_id(gid);
+    let o = flat_id(gid, g.grid_width);
     if (o < g.batch * g.out_h * g.out_w) {
         backward_cols(o, true);
     }
@@ -280,7 +266,7 @@ fn max_backward_cols(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(64)
 fn avg_backward_cols(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let o = flat_id(gid);
+    let o = flat_id(gid, g.grid_width);
     if (o < g.batch * g.out_h * g.out_w) {
         backward_cols(o, false);
     }

@@ -1,13 +1,14 @@
 // softmax_xent: fused softmax + categorical cross-entropy on logits, the loss gradient, and the
-// metrics of one batch, which it adds into an accumulator slot that stays on the GPU.
+// loss and accuracy of one batch, which it adds into their accumulator on the GPU (the loss
+// kernel fills this one accumulator itself: it has the per-row losses and argmaxes at hand).
 //
 // logits:  [batch, classes] row-major.
-// labels:  [batch] u32; PAD marks a padding row of a short last batch: it adds nothing and
-//          gets a zero gradient.
+// labels:  [batch] u32; PAD (see the prelude) marks a padding row of a short last batch: it
+//          adds nothing and gets a zero gradient.
 // dlogits: [batch, classes] = (softmax(z) - onehot(y)) / valid_rows, the gradient of the mean
 //          loss over the valid rows (Keras: batch loss = mean over the batch).
-// metrics[slot] += { sum of per-sample losses, correct predictions (first argmax, as
-//          Keras's accuracy), valid rows }.
+// metric += { sum of per-sample losses, correct predictions (first argmax, as Keras's
+//          accuracy), valid rows }: the pass's loss-and-accuracy accumulator.
 // cursor:  step += 1 and t += 1 once the batch is done. The loss kernel runs exactly once per
 //          step, after the gather (which read `step`) and before the optimizer (which reads
 //          `t`, so Adam's first update sees t = 1): advancing here costs no extra launch and no
@@ -16,14 +17,13 @@
 // One workgroup does the whole batch: rows are few (a batch) and classes fewer, and a single
 // workgroup sums the batch deterministically without float atomics.
 
-const PAD: u32 = 0xffffffffu;
 const WG: u32 = 256u;
 
 struct Params {
     batch: u32,
     classes: u32,
-    slot: u32,
-    _pad: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 struct Metric {
@@ -33,16 +33,11 @@ struct Metric {
     _pad: u32,
 }
 
-struct Cursor {
-    step: u32,
-    t: u32,
-}
-
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
 @group(0) @binding(3) var<storage, read_write> dlogits: array<f32>;
-@group(0) @binding(4) var<storage, read_write> metrics: array<Metric>;
+@group(0) @binding(4) var<storage, read_write> metric: Metric;
 @group(0) @binding(5) var<storage, read_write> cursor: Cursor;
 
 var<workgroup> loss_part: array<f32, WG>;
@@ -116,9 +111,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     count_part[lid] = 0u;
     reduce(lid);
     if (lid == 0u) {
-        metrics[params.slot].loss_sum += loss_part[0];
-        metrics[params.slot].correct += correct_part[0];
-        metrics[params.slot].count += n_valid;
+        metric.loss_sum += loss_part[0];
+        metric.correct += correct_part[0];
+        metric.count += n_valid;
         cursor.step += 1u;
         cursor.t += 1u;
     }

@@ -1,19 +1,27 @@
 //! shaderfit: train MNIST-family classifiers on any GPU through wgpu.
 //!
-//! Layers, top to bottom (nothing points up):
+//! Modules, top to bottom (nothing points up):
 //! - [`cli`]: flags, printing, exit codes (the binary is a thin wrapper around it);
-//! - [`train`]: compiles a model and a batch size into a GPU-resident plan and runs epochs;
-//! - [`gpu`]: adapter and device, buffers, the WGSL kernels and their launchers;
-//! - [`model`]: the Sequential spec, presets, parameter layout and initialisation;
+//! - [`train`]: compiles a model and a batch size into a GPU-resident plan and runs epochs,
+//!   with metric accumulators and callbacks;
+//! - [`model`]: the Sequential spec and presets, shape inference, parameter layout,
+//!   initialisation, checkpoints, the summary;
+//! - [`layers`]: one file per layer kind, owning its spec, shapes, parameters, launches and
+//!   CPU twin; [`optim`]: one file per optimizer, likewise;
+//! - [`gpu`]: adapter and device, the WGSL kernels with their declared contracts and
+//!   launchers, kernel-selection policies, the profiler;
 //! - [`data`]: IDX files, dataset discovery and validation;
-//! - [`reference`]: plain-Rust twins of every kernel and of a whole training step, which the
-//!   tests hold the GPU path against; the trainer never calls it.
+//! - [`reference`]: plain-Rust twins of every kernel ([`reference::ops`]) and a whole training
+//!   step looped over the layers' twins, which tests hold the GPU path against; the trainer
+//!   never calls it, and it never calls GPU code.
 
 pub mod cli;
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod layers;
 pub mod model;
+pub mod optim;
 pub mod reference;
 pub mod rng;
 pub mod train;

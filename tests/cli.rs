@@ -4,85 +4,26 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use support::{synthetic_dataset, write_dataset, TempDir};
-
-fn shaderfit(args: &[&str], data_env: Option<&Path>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shaderfit"));
-    cmd.args(args)
-        .env_remove("SHADERFIT_DATA")
-        .env_remove("WGPU_ADAPTER_NAME");
-    if let Some(dir) = data_env {
-        cmd.env("SHADERFIT_DATA", dir);
-    }
-    cmd.output().expect("run shaderfit")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Parses `name: value` out of a ` - `-separated line.
-fn field(line: &str, name: &str) -> f64 {
-    line.split(" - ")
-        .find_map(|part| part.strip_prefix(&format!("{name}: ")))
-        .unwrap_or_else(|| panic!("no '{name}' in: {line}"))
-        .parse()
-        .unwrap()
-}
-
-/// A gzip dataset of 600 training and 200 test images of 12x12, 10 classes.
-fn small_dataset(tag: &str) -> TempDir {
-    let dir = TempDir::new(tag);
-    write_dataset(
-        &dir.path().join("mnist"),
-        &synthetic_dataset(600, 200, 12, 12, 10),
-        true,
-    );
-    dir
-}
-
-fn assert_one_line_error(out: &Output, expect: &[&str]) {
-    assert!(!out.status.success(), "expected failure");
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line expected: {err}"
-    );
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    for e in expect {
-        assert!(err.contains(e), "'{e}' not in: {err}");
-    }
-}
+use support::cli::{arg, field, shaderfit, small_dataset};
+use support::TempDir;
 
 #[test]
 fn trains_end_to_end_and_prints_keras_lines() {
     let data = small_dataset("train");
-    let root = data.path().to_str().unwrap();
-    let out = shaderfit(
-        &[
-            "train",
-            "--model",
-            "mlp_small",
-            "--epochs",
-            "3",
-            "--batch-size",
-            "32",
-            "--data",
-            root,
-            "--seed",
-            "4",
-        ],
-        None,
-    );
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 4, "{stdout}");
+    let run = shaderfit(&[
+        "train",
+        "--model",
+        "mlp_small",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "32",
+    ])
+    .data(&data)
+    .run();
+    let lines = run.ok().lines();
+    assert_eq!(lines.len(), 4, "{}", run.stdout);
     for (i, line) in lines[..3].iter().enumerate() {
         assert!(line.starts_with(&format!("Epoch {}/3 - ", i + 1)), "{line}");
         assert!(line.contains("ms/step"), "{line}");
@@ -91,13 +32,13 @@ fn trains_end_to_end_and_prints_keras_lines() {
             assert!(v.is_finite() && v >= 0.0, "{line}");
         }
     }
-    let test = lines[3];
-    assert!(test.starts_with("test_loss: "), "{test}");
+    assert!(lines[3].starts_with("test_loss: "), "{}", lines[3]);
     // 19 steps per epoch (600 / 32, the last short) learn the separable synthetic classes.
-    assert!(field(test, "test_accuracy") > 0.8, "{stdout}");
+    assert!(run.last_field("test_accuracy") > 0.8, "{}", run.stdout);
     assert!(
         field(lines[2], "loss") < field(lines[0], "loss"),
-        "{stdout}"
+        "{}",
+        run.stdout
     );
 }
 
@@ -117,8 +58,8 @@ fn same_seed_same_run() {
         "--seed",
         "9",
     ];
-    let strip_time = |o: Output| {
-        text(&o.stdout)
+    let strip_time = |stdout: &str| -> Vec<String> {
+        stdout
             .lines()
             .map(|l| {
                 l.split(" - ")
@@ -126,10 +67,10 @@ fn same_seed_same_run() {
                     .collect::<Vec<_>>()
                     .join(" - ")
             })
-            .collect::<Vec<_>>()
+            .collect()
     };
-    let a = strip_time(shaderfit(&args, Some(data.path())));
-    let b = strip_time(shaderfit(&args, Some(data.path())));
+    let a = strip_time(&shaderfit(&args).data(&data).run().stdout);
+    let b = strip_time(&shaderfit(&args).data(&data).run().stdout);
     assert_eq!(a.len(), 2);
     assert_eq!(a, b);
 }
@@ -137,24 +78,21 @@ fn same_seed_same_run() {
 #[test]
 fn validation_split_and_sigmoid_and_rmsprop() {
     let data = small_dataset("split");
-    let out = shaderfit(
-        &[
-            "train",
-            "--model",
-            "mlp_small",
-            "--activation",
-            "sigmoid",
-            "--optimizer",
-            "rmsprop",
-            "--epochs",
-            "1",
-            "--validation-split",
-            "0.1",
-        ],
-        Some(data.path()),
-    );
-    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("val_accuracy"));
+    let args = [
+        "train",
+        "--model",
+        "mlp_small",
+        "--activation",
+        "sigmoid",
+        "--optimizer",
+        "rmsprop",
+        "--epochs",
+        "1",
+        "--validation-split",
+        "0.1",
+    ];
+    let run = shaderfit(&args).data(&data).run();
+    assert!(run.ok().stdout.contains("val_accuracy"));
 }
 
 /// Every corrupt-file case through the binary: one line naming the file and the problem,
@@ -210,12 +148,13 @@ fn each_corrupt_file_gives_one_line_naming_it() {
     ];
     for (tag, file, corrupt, expect) in cases {
         let data = small_dataset(tag);
-        let path = data.path().join("mnist").join(file);
-        corrupt(&path);
-        let out = shaderfit(&["train", "--epochs", "1"], Some(data.path()));
+        corrupt(&data.path().join("mnist").join(file));
         let mut want = vec![file];
         want.extend_from_slice(expect);
-        assert_one_line_error(&out, &want);
+        shaderfit(&["train", "--epochs", "1"])
+            .data(&data)
+            .run()
+            .one_line_error(&want);
     }
 }
 
@@ -230,45 +169,44 @@ fn rewrite(path: &Path, edit: impl Fn(&mut Vec<u8>)) {
 #[test]
 fn missing_data_lists_the_places_searched() {
     let empty = TempDir::new("empty");
-    let out = shaderfit(&["train", "--data", empty.path().to_str().unwrap()], None);
-    assert_one_line_error(&out, &["no mnist dataset found", "looked in", "--data"]);
+    let run = shaderfit(&["train", "--data", arg(empty.path())]).run();
+    run.one_line_error(&["no mnist dataset found", "looked in", "--data"]);
 }
 
 /// `--until-accuracy` stops after the first epoch that reaches it and says so.
 #[test]
 fn until_accuracy_stops_at_the_first_epoch_that_reaches_it() {
     let data = small_dataset("until");
-    let root = data.path().to_str().unwrap();
-    let out = shaderfit(
-        &[
-            "train",
-            "--model",
-            "linear",
-            "--epochs",
-            "5",
-            "--until-accuracy",
-            "0.01",
-            "--data",
-            root,
-        ],
-        None,
+    let args = [
+        "train",
+        "--model",
+        "linear",
+        "--epochs",
+        "5",
+        "--until-accuracy",
+        "0.01",
+    ];
+    let run = shaderfit(&args).data(&data).run();
+    let lines = run.ok().lines();
+    assert_eq!(
+        lines.len(),
+        2,
+        "one epoch and the test line: {}",
+        run.stdout
     );
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "stderr: {stderr}");
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "one epoch and the test line: {stdout}");
-    assert!(lines[0].starts_with("Epoch 1/5 - "), "{stdout}");
-    assert!(lines[1].starts_with("test_loss: "), "{stdout}");
+    assert!(lines[0].starts_with("Epoch 1/5 - "), "{}", run.stdout);
+    assert!(lines[1].starts_with("test_loss: "), "{}", run.stdout);
     assert!(
-        stderr.contains(">= 0.01 after 1 epoch(s): ") && stderr.contains("s of training"),
-        "{stderr}"
+        run.stderr.contains(">= 0.01 after 1 epoch(s): ") && run.stderr.contains("s of training"),
+        "{}",
+        run.stderr
     );
 }
 
 #[test]
 fn bad_flags_are_named() {
     let data = small_dataset("flags");
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["train", "--model", "resnet"],
             "--model: unknown model 'resnet'",
@@ -287,21 +225,25 @@ fn bad_flags_are_named() {
             &["train", "--adapter", "no-such-gpu-anywhere"],
             "--adapter: no adapter name contains 'no-such-gpu-anywhere'; adapters found:",
         ),
+        (
+            &["train", "--optimizer", "adam", "--momentum", "0.9"],
+            "--momentum: applies to sgd only; the optimizer is 'adam'",
+        ),
     ];
     for (args, expect) in cases {
-        let out = shaderfit(args, Some(data.path()));
-        assert_one_line_error(&out, &[expect]);
+        shaderfit(args).data(&data).run().one_line_error(&[expect]);
     }
 }
 
 #[test]
 fn devices_lists_an_adapter() {
-    let out = shaderfit(&["devices"], None);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
+    let run = shaderfit(&["devices"]).run();
+    let stdout = &run.ok().stdout;
     assert!(stdout.starts_with("[0] "), "{stdout}");
     assert!(
-        stdout.contains("backend:") && stdout.contains("timestamp queries:"),
+        stdout.contains("backend:")
+            && stdout.contains("timestamp queries:")
+            && stdout.contains("matmul kernels:"),
         "{stdout}"
     );
 }
@@ -314,16 +256,15 @@ fn summary_prints_the_notebook_counts() {
         ("mlp2", "648,010"),
         ("mlp3", "932,362"),
     ] {
-        let out = shaderfit(&["summary", "--model", model], None);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let stdout = text(&out.stdout);
+        let run = shaderfit(&["summary", "--model", model]).run();
+        let stdout = &run.ok().stdout;
         assert!(
             stdout.contains(&format!(" Total params: {total} (")),
             "{model}: {stdout}"
         );
     }
-    let out = shaderfit(&["summary", "--model", "mlp_bn"], None);
-    let stdout = text(&out.stdout);
+    let run = shaderfit(&["summary", "--model", "mlp_bn"]).run();
+    let stdout = &run.ok().stdout;
     assert!(
         stdout.contains(" Total params: 246,442 (")
             && stdout.contains(" Non-trainable params: 960 ("),
@@ -334,9 +275,8 @@ fn summary_prints_the_notebook_counts() {
 /// `model show` prints JSON that `--model` takes back: train from it end to end.
 #[test]
 fn model_show_round_trips_into_train() {
-    let out = shaderfit(&["model", "show", "lenet"], None);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let json = text(&out.stdout);
+    let run = shaderfit(&["model", "show", "lenet"]).run();
+    let json = &run.ok().stdout;
     assert!(
         json.trim_start().starts_with('{') && json.contains("\"type\": \"conv2d\""),
         "{json}"
@@ -356,26 +296,21 @@ fn model_show_round_trips_into_train() {
             {"type": "dense", "units": 10, "activation": "softmax"}]}"#,
     )
     .unwrap();
-    let out = shaderfit(
-        &[
-            "train",
-            "--model",
-            model.to_str().unwrap(),
-            "--epochs",
-            "2",
-            "--batch-size",
-            "32",
-            "--seed",
-            "3",
-            "--lr",
-            "0.01",
-        ],
-        Some(dir.path()),
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
-    let last = stdout.lines().last().unwrap();
-    assert!(field(last, "test_accuracy") > 0.5, "{stdout}");
+    let args = [
+        "train",
+        "--model",
+        arg(&model),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--seed",
+        "3",
+        "--lr",
+        "0.01",
+    ];
+    let run = shaderfit(&args).data(&dir).run();
+    assert!(run.ok().last_field("test_accuracy") > 0.5, "{}", run.stdout);
 }
 
 #[test]
@@ -387,34 +322,28 @@ fn bad_model_file_is_named_with_layer_and_field() {
         r#"{"layers": [{"type": "flatten"}, {"type": "dense", "units": -4}]}"#,
     )
     .unwrap();
-    let out = shaderfit(&["summary", "--model", model.to_str().unwrap()], None);
-    assert_one_line_error(
-        &out,
-        &[
+    shaderfit(&["summary", "--model", arg(&model)])
+        .run()
+        .one_line_error(&[
             "bad.json",
             "layer 1: (dense): field 'units' is -4; expected a positive integer",
-        ],
-    );
+        ]);
 }
 
 #[test]
 fn bench_json_reports_gemm_and_step_kernels() {
-    let out = shaderfit(
-        &[
-            "bench",
-            "--sizes",
-            "64,100",
-            "--model",
-            "linear",
-            "--batch-size",
-            "16",
-            "--json",
-        ],
-        None,
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let json: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("bench --json prints JSON");
+    let args = [
+        "bench",
+        "--sizes",
+        "64,100",
+        "--model",
+        "linear",
+        "--batch-size",
+        "16",
+        "--json",
+    ];
+    let run = shaderfit(&args).run();
+    let json = run.ok().json();
     let gemm = json["gemm"].as_array().unwrap();
     assert_eq!(gemm.len(), 2);
     assert_eq!(gemm[1]["n"], 100);
@@ -445,23 +374,21 @@ fn bench_json_reports_gemm_and_step_kernels() {
 /// pooling followed by anything else keeps its own launch (lenet has one of each).
 #[test]
 fn pooling_between_convolutions_fuses_with_col2im() {
-    let out = shaderfit(
-        &[
-            "bench",
-            "--sizes",
-            "16",
-            "--model",
-            "lenet",
-            "--batch-size",
-            "2",
-            "--json",
-        ],
-        None,
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let json: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("bench --json prints JSON");
-    let launches = json["steps"][0]["profile"]["launches"].as_array().unwrap();
+    let args = [
+        "bench",
+        "--sizes",
+        "16",
+        "--model",
+        "lenet",
+        "--batch-size",
+        "2",
+        "--json",
+    ];
+    let json = shaderfit(&args).run().ok().json();
+    let launches = json["steps"][0]["profile"]["launches"]
+        .as_array()
+        .unwrap()
+        .clone();
     let count = |kernel: &str| launches.iter().filter(|l| l["kernel"] == kernel).count();
     assert_eq!(count("pool_backward_cols"), 1, "{launches:?}");
     assert_eq!(count("pool_backward"), 1, "{launches:?}");
@@ -471,21 +398,18 @@ fn pooling_between_convolutions_fuses_with_col2im() {
 #[test]
 fn train_profile_prints_the_step_breakdown() {
     let data = small_dataset("profile");
-    let out = shaderfit(
-        &[
-            "train",
-            "--model",
-            "mlp_small",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "32",
-            "--profile",
-        ],
-        Some(data.path()),
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
+    let args = [
+        "train",
+        "--model",
+        "mlp_small",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--profile",
+    ];
+    let run = shaderfit(&args).data(&data).run();
+    let stdout = &run.ok().stdout;
     assert!(
         // The output layer's db is folded into its dW (tile4); the hidden layer's, whose dW
         // runs the blocked kernel of CPU adapters, is a launch of its own.
@@ -510,64 +434,64 @@ fn train_profile_prints_the_step_breakdown() {
 fn checkpoints_save_and_load() {
     let data = small_dataset("ckpt");
     let ckpt = data.path().join("model.safetensors");
-    let ckpt_arg = ckpt.to_str().unwrap();
-    let out = shaderfit(
-        &[
-            "train",
-            "--model",
-            "mlp_bn",
-            "--epochs",
-            "2",
-            "--batch-size",
-            "32",
-            "--save",
-            ckpt_arg,
-        ],
-        Some(data.path()),
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
-    let last_epoch = stdout.lines().find(|l| l.starts_with("Epoch 2/2")).unwrap();
+    let args = [
+        "train",
+        "--model",
+        "mlp_bn",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--save",
+        arg(&ckpt),
+    ];
+    let run = shaderfit(&args).data(&data).run();
+    let last_epoch = run
+        .ok()
+        .lines()
+        .into_iter()
+        .find(|l| l.starts_with("Epoch 2/2"))
+        .unwrap()
+        .to_string();
     assert!(ckpt.is_file());
 
-    let out = shaderfit(
-        &[
-            "train",
-            "--model",
-            "mlp_bn",
-            "--epochs",
-            "0",
-            "--batch-size",
-            "32",
-            "--load",
-            ckpt_arg,
-        ],
-        Some(data.path()),
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let test = text(&out.stdout);
+    let args = [
+        "train",
+        "--model",
+        "mlp_bn",
+        "--epochs",
+        "0",
+        "--batch-size",
+        "32",
+        "--load",
+        arg(&ckpt),
+    ];
+    let test = shaderfit(&args).data(&data).run();
+    test.ok();
     assert_eq!(
-        field(test.trim(), "test_accuracy"),
-        field(last_epoch, "val_accuracy"),
-        "{test} vs {last_epoch}"
+        test.last_field("test_accuracy"),
+        field(&last_epoch, "val_accuracy"),
+        "{} vs {last_epoch}",
+        test.stdout
     );
     assert_eq!(
-        field(test.trim(), "test_loss"),
-        field(last_epoch, "val_loss"),
-        "{test} vs {last_epoch}"
+        test.last_field("test_loss"),
+        field(&last_epoch, "val_loss"),
+        "{} vs {last_epoch}",
+        test.stdout
     );
 
-    let out = shaderfit(
-        &[
-            "train", "--model", "mlp", "--epochs", "1", "--load", ckpt_arg,
-        ],
-        Some(data.path()),
-    );
-    assert_one_line_error(
-        &out,
-        &[
-            "model.safetensors",
-            "tensor 'dense/kernel' is F32 [144, 256]; the model expects F32 [144, 512]",
-        ],
-    );
+    let args = [
+        "train",
+        "--model",
+        "mlp",
+        "--epochs",
+        "1",
+        "--load",
+        arg(&ckpt),
+    ];
+    shaderfit(&args).data(&data).run().one_line_error(&[
+        "model.safetensors",
+        "tensor 'dense/kernel' is F32 [144, 256]; the model expects F32 [144, 512]",
+    ]);
 }

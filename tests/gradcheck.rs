@@ -11,7 +11,11 @@
 //! relu and max-pool kinks crossed within ±h add a few percent at most (measured: 0.01%-3%).
 //! 5% separates those from a wrong formula (a missing term of a backward is off by far more).
 
-use shaderfit::model::{ModelSpec, Optimizer, Shape};
+use std::sync::Arc;
+
+use shaderfit::layers::Shape;
+use shaderfit::model::ModelSpec;
+use shaderfit::optim::{Optimizer, Sgd};
 use shaderfit::reference::ReferenceModel;
 
 fn random(n: usize, seed: u64) -> Vec<f32> {
@@ -48,15 +52,15 @@ fn reference_gradients_match_finite_differences() {
     let batch = 6;
     let x = random(batch * 8 * 8 * 2, 1);
     let labels: Vec<u32> = (0..batch as u32).map(|i| i % 5).collect();
-    let optimizer = Optimizer::from_name("sgd", None, 0.0).unwrap();
-    let base = ReferenceModel::new(net.clone(), optimizer, 3);
+    let optimizer: Arc<dyn Optimizer> = Arc::new(Sgd::default());
+    let base = ReferenceModel::new(net.clone(), optimizer.clone(), 3);
     let params = base.params.clone();
     let loss_at = |params: &[Vec<f32>]| -> f64 {
-        let mut m = ReferenceModel::with_params(net.clone(), params.to_vec(), optimizer, 3);
+        let mut m = ReferenceModel::with_params(net.clone(), params.to_vec(), optimizer.clone(), 3);
         let (_, out) = m.gradients(&x, &labels);
         out.loss_sum as f64 / batch as f64
     };
-    let mut m = ReferenceModel::with_params(net.clone(), params.clone(), optimizer, 3);
+    let mut m = ReferenceModel::with_params(net.clone(), params.clone(), optimizer.clone(), 3);
     let (grads, _) = m.gradients(&x, &labels);
     let mut checked = 0;
     for (t, tensor) in params.iter().enumerate() {

@@ -1,8 +1,9 @@
 //! Model specs: presets, JSON reading and its errors, shape inference, parameter counts (the
 //! reference notebooks' figures) and the summary table.
 
+use shaderfit::layers::{Conv2d, Shape};
 use shaderfit::model::summary::summary;
-use shaderfit::model::{ModelSpec, Network, Op, Shape, PRESETS};
+use shaderfit::model::{ModelSpec, Network, PRESETS};
 
 const MNIST: Shape = Shape { h: 28, w: 28, c: 1 };
 
@@ -71,13 +72,16 @@ fn same_padding_and_strides() {
     .unwrap();
     let n = spec.compile(Shape::new(11, 11, 1), 10).unwrap();
     // same, stride 2: ceil(11/2) = 6, total padding (6-1)*2+5-11 = 4: 2 above, 2 below.
-    match n.layers[0].op {
-        Op::Conv2d(w) => assert_eq!(
-            (w.output.h, w.output.w, w.pad_top, w.pad_left),
-            (6, 6, 2, 2)
-        ),
-        _ => unreachable!(),
-    }
+    let first = &n.layers[0];
+    let w = first
+        .downcast_ref::<Conv2d>()
+        .unwrap()
+        .window(first.input)
+        .unwrap();
+    assert_eq!(
+        (w.output.h, w.output.w, w.pad_top, w.pad_left),
+        (6, 6, 2, 2)
+    );
     assert_eq!((n.layers[1].output.h, n.layers[1].output.w), (4, 5));
     // floor((4 - 3) / 2) + 1 = 1, floor((5 - 3) / 2) + 1 = 2
     assert_eq!((n.layers[2].output.h, n.layers[2].output.w), (1, 2));

@@ -1,12 +1,14 @@
 //! Each WGSL kernel against its plain-Rust twin in `shaderfit::reference::ops`, on random data
 //! at awkward shapes: 1x1x1, sizes that are not multiples of the 4x4 register tile or the
-//! workgroup, batch 1, and the largest layer of the presets (784 -> 512).
+//! workgroup, batch 1, and the largest layer of the presets (784 -> 512); and every shader
+//! module's contract against its Rust declaration.
 //!
 //! Tolerances, and why:
 //! - matmul and bias_grad sum K products in f32 in a different order than the twin (which
 //!   sums in f64). The standard bound for recursive summation is
 //!   |error| <= K·u·Σ|a_k·b_k| with u = 2^-24; we allow twice that (the GPU's four partial
-//!   sums and the epilogue add a few roundings) plus 1e-6 absolute for sums near zero.
+//!   sums and the epilogue add a few roundings) plus 1e-6 absolute for sums near zero
+//!   ([`Bound::matmul`]).
 //! - elementwise results (gather, softmax, optimizer updates) are a few f32 operations whose
 //!   WGSL accuracy is a few ULP (division 2.5 ULP, exp/log/pow/sqrt a few more), so we allow a
 //!   relative 1e-5 plus an absolute 1e-6 (1e-7 for gather's x/255).
@@ -14,99 +16,130 @@
 
 mod support;
 
+use shaderfit::gpu::kernels::family::{check_module, ModuleSource};
 use shaderfit::gpu::kernels::{
-    Block, EpilogueAct, MatmulTile, MatmulVariant, OptimizerHyper, OptimizerKind, Tiling, Tuner,
-    View, PAD_LABEL,
+    Act, ActGrad, BiasGradArgs, Block, FixedTable, Forced, GatherArgs, LossArgs, LossMetric,
+    MatmulArgs, MatmulTile, ModuleKey, OptimizerArgs, OptimizerParams, Tuned, Tuner, View,
+    WeightGradArgs, PAD_LABEL,
 };
-use shaderfit::gpu::{GpuContext, Kernels, Launch};
-use shaderfit::model::Activation;
+use shaderfit::gpu::{GpuContext, Kernels};
+use shaderfit::layers::Activation;
+use shaderfit::optim::{Adam, Optimizer, RmsProp, Sgd};
 use shaderfit::reference::ops;
-use shaderfit::train::Metric;
-use support::{assert_within, gpu, random_f32, ODD_TILING, VEC4_TILING};
+use support::parity::{for_each_case, matmul_variants, split_variants, t64, Bound, Check};
+use support::{assert_within, gpu, kernels, random_f32, run, ODD_TILING, VEC4_TILING};
 
-const U: f32 = 1.0 / (1u32 << 24) as f32;
+fn act_of(e: Act) -> Activation {
+    match e {
+        Act::None => Activation::Linear,
+        Act::Relu => Activation::Relu,
+        Act::Sigmoid => Activation::Sigmoid,
+    }
+}
 
-fn run(ctx: &GpuContext, launches: &[Launch]) {
-    let mut encoder = ctx.device.create_command_encoder(&Default::default());
-    {
-        let mut pass = encoder.begin_compute_pass(&Default::default());
-        for launch in launches {
-            launch.record(&mut pass);
+/// One product: its transpositions and epilogue, its shape `(m, n, k)`, and the seed of its
+/// random operands.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    trans: (bool, bool),
+    bias: bool,
+    act: Act,
+    dact: Act,
+    shape: (usize, usize, usize),
+    seed: u64,
+}
+
+impl Case {
+    fn new(shape: (usize, usize, usize), seed: u64) -> Case {
+        Case {
+            trans: (false, false),
+            bias: false,
+            act: Act::None,
+            dact: Act::None,
+            shape,
+            seed,
         }
     }
-    ctx.submit_and_wait(encoder)
-        .expect("kernel ran without GPU errors");
-}
 
-fn act_of(e: EpilogueAct) -> Activation {
-    match e {
-        EpilogueAct::None => Activation::Linear,
-        EpilogueAct::Relu => Activation::Relu,
-        EpilogueAct::Sigmoid => Activation::Sigmoid,
+    /// `act(a·b + bias)`.
+    fn forward(act: Act, shape: (usize, usize, usize), seed: u64) -> Case {
+        Case {
+            bias: true,
+            act,
+            ..Case::new(shape, seed)
+        }
+    }
+
+    fn trans(self, a: bool, b: bool) -> Case {
+        Case {
+            trans: (a, b),
+            ..self
+        }
+    }
+
+    /// `(a·bᵀ) ⊙ act'(aux)`: a dense layer's dx.
+    fn dx(dact: Act, shape: (usize, usize, usize), seed: u64) -> Case {
+        Case {
+            dact,
+            ..Case::new(shape, seed).trans(false, true)
+        }
     }
 }
 
-/// Runs one matmul variant at (m, n, k) on both paths and compares.
-fn check_matmul(
-    ctx: &GpuContext,
-    kernels: &Kernels,
-    v: MatmulVariant,
-    (m, n, k): (usize, usize, usize),
-    seed: u64,
-) {
-    let a = random_f32(m * k, seed, -1.0, 1.0);
-    let b = random_f32(k * n, seed + 1, -1.0, 1.0);
-    let bias = random_f32(n, seed + 2, -1.0, 1.0);
+/// Runs one product on both paths.
+fn check_matmul(ctx: &GpuContext, kernels: &Kernels, c: &Case) -> Vec<Check> {
+    let (m, n, k) = c.shape;
+    let a = random_f32(m * k, c.seed, -1.0, 1.0);
+    let b = random_f32(k * n, c.seed + 1, -1.0, 1.0);
+    let bias = random_f32(n, c.seed + 2, -1.0, 1.0);
     // aux is an activation output: relu's is >= 0 with exact zeros, sigmoid's in (0, 1).
-    let aux: Vec<f32> = random_f32(m * n, seed + 3, -1.0, 1.0)
+    let aux: Vec<f32> = random_f32(m * n, c.seed + 3, -1.0, 1.0)
         .into_iter()
         .map(|x| {
-            if v.dact == EpilogueAct::Relu {
+            if c.dact == Act::Relu {
                 x.max(0.0)
             } else {
                 0.5 * (x + 1.0)
             }
         })
         .collect();
-
-    let ga = ctx.storage_init("a", &a);
-    let gb = ctx.storage_init("b", &b);
-    let gbias = ctx.storage_init("bias", &bias);
-    let gaux = ctx.storage_init("aux", &aux);
-    let gc = ctx.storage("c", (m * n * 4) as u64);
-    let launch = kernels.matmul(
-        ctx,
-        "matmul",
-        v,
-        (m, n, k),
-        View::whole(&ga),
-        View::whole(&gb),
-        v.bias.then(|| View::whole(&gbias)),
-        (v.dact != EpilogueAct::None).then(|| View::whole(&gaux)),
-        View::whole(&gc),
+    let (ga, gb, gbias, gaux) = (
+        ctx.storage_init("a", &a),
+        ctx.storage_init("b", &b),
+        ctx.storage_init("bias", &bias),
+        ctx.storage_init("aux", &aux),
     );
-    run(ctx, &launch);
-    let got = ctx.read_f32(&gc, 0, m * n).unwrap();
+    let gc = ctx.storage("c", (m * n * 4) as u64);
+    let args = MatmulArgs {
+        trans_a: c.trans.0,
+        trans_b: c.trans.1,
+        bias: c.bias.then(|| View::whole(&gbias)),
+        act: c.act,
+        act_grad: ActGrad::of(c.dact, View::whole(&gaux)),
+        ..MatmulArgs::new(
+            "matmul",
+            c.shape,
+            View::whole(&ga),
+            View::whole(&gb),
+            View::whole(&gc),
+        )
+    };
+    run(ctx, &kernels.matmul(ctx, &args));
 
-    let mut want = ops::matmul(&a, &b, (m, n, k), v.trans_a, v.trans_b);
-    let abs_a: Vec<f32> = a.iter().map(|x| x.abs()).collect();
-    let abs_b: Vec<f32> = b.iter().map(|x| x.abs()).collect();
-    let mut scale = ops::matmul(&abs_a, &abs_b, (m, n, k), v.trans_a, v.trans_b);
-    if v.bias {
-        for r in 0..m {
-            for c in 0..n {
-                want[r * n + c] += bias[c];
-                scale[r * n + c] += bias[c].abs();
-            }
+    let (ta, tb) = c.trans;
+    let mut want = ops::matmul(&a, &b, c.shape, ta, tb);
+    let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
+    let mut scale = ops::matmul(&abs(&a), &abs(&b), c.shape, ta, tb);
+    if c.bias {
+        for (i, (w, s)) in want.iter_mut().zip(scale.iter_mut()).enumerate() {
+            *w += bias[i % n];
+            *s += bias[i % n].abs();
         }
     }
-    ops::activate(&mut want, act_of(v.act));
-    if v.dact != EpilogueAct::None {
-        ops::activation_backward(&mut want, &aux, act_of(v.dact));
-    }
-    assert_within(&format!("matmul {v:?} at {m}x{n}x{k}"), &got, &want, |i| {
-        2.0 * (k + 1) as f32 * U * scale[i] + 1e-6
-    });
+    ops::activate(&mut want, act_of(c.act));
+    ops::activation_backward(&mut want, &aux, act_of(c.dact));
+    let got = ctx.read_f32(&gc, 0, m * n).unwrap();
+    vec![Check::new("matmul", got, want, Bound::matmul(k, scale))]
 }
 
 const SHAPES: [(usize, usize, usize); 6] = [
@@ -118,156 +151,90 @@ const SHAPES: [(usize, usize, usize); 6] = [
     (13, 10, 3),
 ];
 
-/// Both tile shapes run on any adapter, so CI on lavapipe checks the one GPUs use too.
-fn both_tiles(ctx: &GpuContext) -> [Kernels; 2] {
-    [
-        Kernels::new(ctx).with_matmul_tile(MatmulTile::Tile4),
-        Kernels::new(ctx).with_matmul_tile(MatmulTile::Tile16),
-    ]
+/// tile4 (GPUs' small products) and tile16 (CPU adapters'): both run on any adapter, so CI on
+/// lavapipe checks the one GPUs use too.
+fn both_tiles(ctx: &GpuContext) -> Vec<(String, Kernels)> {
+    let mut v = matmul_variants(ctx);
+    v.truncate(2);
+    v
 }
 
-/// Split-K: the product over slices of K, then their sum with the epilogue, for each tile,
-/// with slice counts that do and do not divide K.
+/// Split-K: the product over slices of K, then their sum with the epilogue, for tile4 and
+/// tile16, with slice counts that do and do not divide K.
 #[test]
 fn matmul_split_k_matches_the_twin() {
     let ctx = gpu();
-    for tile in [MatmulTile::Tile4, MatmulTile::Tile16] {
-        for splits in [2, 7] {
-            let kernels = Kernels::new(&ctx)
-                .with_matmul_tile(tile)
-                .with_splits(splits);
-            let dw = MatmulVariant {
-                trans_a: true,
-                ..Default::default()
-            };
-            check_matmul(&ctx, &kernels, dw, (9, 6, 1000), 600);
-            check_matmul(&ctx, &kernels, dw, (54, 16, 333), 601);
-            let fwd = MatmulVariant {
-                bias: true,
-                act: EpilogueAct::Relu,
-                ..Default::default()
-            };
-            check_matmul(&ctx, &kernels, fwd, (7, 33, 50), 602);
-            let dx = MatmulVariant {
-                trans_b: true,
-                dact: EpilogueAct::Sigmoid,
-                ..Default::default()
-            };
-            check_matmul(&ctx, &kernels, dx, (20, 9, 64), 603);
-        }
+    let cases = [
+        Case::new((9, 6, 1000), 600).trans(true, false),
+        Case::new((54, 16, 333), 601).trans(true, false),
+        Case::forward(Act::Relu, (7, 33, 50), 602),
+        Case::dx(Act::Sigmoid, (20, 9, 64), 603),
+    ];
+    for splits in [2, 7] {
+        let variants: Vec<_> = split_variants(&ctx, splits).into_iter().take(2).collect();
+        for_each_case(&variants, &cases, |k, c| check_matmul(&ctx, k, c));
     }
 }
 
 #[test]
 fn matmul_forward_variants_match_the_twin() {
     let ctx = gpu();
-    for kernels in both_tiles(&ctx) {
-        matmul_forward_variants(&ctx, &kernels);
-    }
-}
-
-fn matmul_forward_variants(ctx: &GpuContext, kernels: &Kernels) {
+    let mut cases = Vec::new();
     for (i, &shape) in SHAPES.iter().enumerate() {
-        for act in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
-            let v = MatmulVariant {
-                bias: true,
-                act,
-                ..Default::default()
-            };
-            check_matmul(ctx, kernels, v, shape, 100 + i as u64);
+        for act in [Act::None, Act::Relu, Act::Sigmoid] {
+            cases.push(Case::forward(act, shape, 100 + i as u64));
         }
-        check_matmul(
-            ctx,
-            kernels,
-            MatmulVariant::default(),
-            shape,
-            200 + i as u64,
-        );
+        cases.push(Case::new(shape, 200 + i as u64));
     }
+    for_each_case(&both_tiles(&ctx), &cases, |k, c| check_matmul(&ctx, k, c));
 }
 
 #[test]
 fn matmul_transposed_variants_match_the_twin() {
     let ctx = gpu();
-    for kernels in both_tiles(&ctx) {
-        matmul_transposed_variants(&ctx, &kernels);
-    }
-}
-
-fn matmul_transposed_variants(ctx: &GpuContext, kernels: &Kernels) {
+    let mut cases = Vec::new();
     for (i, &shape) in SHAPES.iter().enumerate() {
         // dW = xᵀ·dy
-        let v = MatmulVariant {
-            trans_a: true,
-            ..Default::default()
-        };
-        check_matmul(ctx, kernels, v, shape, 300 + i as u64);
+        cases.push(Case::new(shape, 300 + i as u64).trans(true, false));
         // dx = (dy·Wᵀ) ⊙ act'(h)
-        for dact in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
-            let v = MatmulVariant {
-                trans_b: true,
-                dact,
-                ..Default::default()
-            };
-            check_matmul(ctx, kernels, v, shape, 400 + i as u64);
+        for dact in [Act::None, Act::Relu, Act::Sigmoid] {
+            cases.push(Case::dx(dact, shape, 400 + i as u64));
         }
     }
-    let both = MatmulVariant {
-        trans_a: true,
-        trans_b: true,
-        ..Default::default()
-    };
-    check_matmul(ctx, kernels, both, (7, 33, 5), 500);
+    cases.push(Case::new((7, 33, 5), 500).trans(true, true));
     // Several 128-wide workgroup spans in both directions, with ragged edges.
-    let v = MatmulVariant {
+    cases.push(Case {
         bias: true,
-        ..Default::default()
-    };
-    check_matmul(ctx, kernels, v, (300, 259, 17), 501);
+        ..Case::new((300, 259, 17), 501)
+    });
+    for_each_case(&both_tiles(&ctx), &cases, |k, c| check_matmul(&ctx, k, c));
 }
 
-/// Every epilogue and transposition of `tile` at `shapes`, and split-K (2 and 7 slices, which
-/// do and do not divide K) of a weight gradient at `split_shape`.
-fn check_every_variant(
-    ctx: &GpuContext,
-    tile: MatmulTile,
-    shapes: &[(usize, usize, usize)],
-    split_shape: (usize, usize, usize),
-    seed: u64,
-) {
-    let kernels = Kernels::new(ctx).with_matmul_tile(tile);
+/// Every epilogue and transposition at `shapes`: forward with and without bias and each
+/// activation, dx with each derivative, dW, and both transposed.
+fn every_variant(shapes: &[(usize, usize, usize)], seed: u64) -> Vec<Case> {
+    let mut cases = Vec::new();
     for (i, &shape) in shapes.iter().enumerate() {
         let seed = seed + 10 * i as u64;
-        for act in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
-            let fwd = MatmulVariant {
-                bias: act != EpilogueAct::None,
-                act,
-                ..Default::default()
-            };
-            check_matmul(ctx, &kernels, fwd, shape, seed);
-            let dx = MatmulVariant {
-                trans_b: true,
-                dact: act,
-                ..Default::default()
-            };
-            check_matmul(ctx, &kernels, dx, shape, seed + 1);
+        for act in [Act::None, Act::Relu, Act::Sigmoid] {
+            cases.push(Case {
+                bias: act != Act::None,
+                ..Case::forward(act, shape, seed)
+            });
+            cases.push(Case::dx(act, shape, seed + 1));
         }
-        for (trans_a, trans_b) in [(true, false), (true, true)] {
-            let v = MatmulVariant {
-                trans_a,
-                trans_b,
-                ..Default::default()
-            };
-            check_matmul(ctx, &kernels, v, shape, seed + 2);
-        }
+        cases.push(Case::new(shape, seed + 2).trans(true, false));
+        cases.push(Case::new(shape, seed + 2).trans(true, true));
     }
+    cases
+}
+
+/// Split-K of a weight gradient (2 and 7 slices, which do and do not divide K).
+fn split_dw(ctx: &GpuContext, variant: usize, shape: (usize, usize, usize), seed: u64) {
     for splits in [2, 7] {
-        let split = Kernels::new(ctx).with_matmul_tile(tile).with_splits(splits);
-        let dw = MatmulVariant {
-            trans_a: true,
-            ..Default::default()
-        };
-        check_matmul(ctx, &split, dw, split_shape, seed + 90 + splits as u64);
+        let v = &split_variants(ctx, splits)[variant..variant + 1];
+        let case = Case::new(shape, seed + 90 + splits as u64).trans(true, false);
+        for_each_case(v, &[case], |k, c| check_matmul(ctx, k, c));
     }
 }
 
@@ -280,15 +247,12 @@ fn check_every_variant(
 #[test]
 fn matmul_blocked_matches_the_twin() {
     let ctx = gpu();
-    let small = Block { rows: 8, cols: 8 };
     let shapes = [(4, 4, 4), (12, 36, 20), (132, 68, 44), (4, 516, 72)];
-    check_every_variant(
-        &ctx,
-        MatmulTile::Blocked(small),
-        &shapes,
-        (12, 36, 100),
-        700,
-    );
+    let blocked = &matmul_variants(&ctx)[2..3];
+    for_each_case(blocked, &every_variant(&shapes, 700), |k, c| {
+        check_matmul(&ctx, k, c)
+    });
+    split_dw(&ctx, 2, (12, 36, 100), 700);
 }
 
 /// The workgroup-memory kernel of GPUs (any adapter runs it; lavapipe slowly, so shapes stay
@@ -299,40 +263,27 @@ fn matmul_blocked_matches_the_twin() {
 #[test]
 fn matmul_tiled_matches_the_twin() {
     let ctx = gpu();
-    let shapes = [(1, 1, 1), (7, 33, 5), (13, 10, 23)];
-    check_every_variant(
-        &ctx,
-        MatmulTile::Tiled(ODD_TILING),
-        &shapes,
-        (9, 6, 100),
-        900,
-    );
-    let vec4_shapes = [(4, 4, 4), (20, 28, 44), (8, 12, 6), (7, 33, 5)];
-    check_every_variant(
-        &ctx,
-        MatmulTile::Tiled(VEC4_TILING),
-        &vec4_shapes,
-        (12, 8, 100),
-        930,
-    );
+    let variants = matmul_variants(&ctx);
+    let odd = [(1, 1, 1), (7, 33, 5), (13, 10, 23)];
+    for_each_case(&variants[3..4], &every_variant(&odd, 900), |k, c| {
+        check_matmul(&ctx, k, c)
+    });
+    split_dw(&ctx, 3, (9, 6, 100), 900);
+    let vec4 = [(4, 4, 4), (20, 28, 44), (8, 12, 6), (7, 33, 5)];
+    for_each_case(&variants[4..5], &every_variant(&vec4, 930), |k, c| {
+        check_matmul(&ctx, k, c)
+    });
+    split_dw(&ctx, 4, (12, 8, 100), 930);
     // The sweep's split-K product loads along M and N; these load along K.
-    let split = Kernels::new(&ctx)
-        .with_matmul_tile(MatmulTile::Tiled(VEC4_TILING))
-        .with_splits(7);
-    for trans_b in [false, true] {
-        let v = MatmulVariant {
-            trans_b,
-            ..Default::default()
-        };
-        check_matmul(&ctx, &split, v, (8, 12, 100), 950);
-    }
-    let t64 = Kernels::new(&ctx).with_matmul_tile(MatmulTile::Tiled(Tiling::T64));
-    let fwd = MatmulVariant {
-        bias: true,
-        act: EpilogueAct::Relu,
-        ..Default::default()
-    };
-    check_matmul(&ctx, &t64, fwd, (70, 90, 40), 960);
+    let along_k = [
+        Case::new((8, 12, 100), 950),
+        Case::new((8, 12, 100), 950).trans(false, true),
+    ];
+    let split = &split_variants(&ctx, 7)[4..5];
+    for_each_case(split, &along_k, |k, c| check_matmul(&ctx, k, c));
+    let t64 = [("tiled 64x64".to_string(), t64(&ctx))];
+    let case = Case::forward(Act::Relu, (70, 90, 40), 960);
+    for_each_case(&t64, &[case], |k, c| check_matmul(&ctx, k, c));
 }
 
 /// The tuner times its candidates once per shape class, its choice computes the right
@@ -344,22 +295,50 @@ fn matmul_tuner_times_once_and_remembers() {
         std::env::temp_dir().join(format!("shaderfit-tuning-test-{}.json", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let candidates = vec![MatmulTile::Tile4, MatmulTile::Tiled(ODD_TILING)];
-    let tuner =
-        || Tuner::new(Some(path.clone()), "test adapter").with_candidates(candidates.clone());
-    let v = MatmulVariant::default();
+    let tuner = || {
+        std::sync::Arc::new(
+            Tuner::open(&path, "test adapter")
+                .unwrap()
+                .with_candidates(candidates.clone()),
+        )
+    };
     // 2^18 multiply-adds or more: tuned.
-    let shape = (128, 64, 64);
-
-    let first = Kernels::new(&ctx).with_tuner(Some(tuner()));
-    check_matmul(&ctx, &first, v, shape, 970);
-    check_matmul(&ctx, &first, v, (100, 60, 52), 971); // same class
-    assert_eq!(first.tuner().unwrap().timed(), 1);
+    let first = tuner();
+    let k = kernels(&ctx, Tuned(first.clone()));
+    let cases = [Case::new((128, 64, 64), 970), Case::new((100, 60, 52), 971)]; // one class
+    for_each_case(&[("tuned".into(), k)], &cases, |k, c| {
+        check_matmul(&ctx, k, c)
+    });
+    assert_eq!(first.timed(), 1);
     let saved = std::fs::read_to_string(&path).expect("the tuner wrote its choice");
-    assert!(saved.contains("test adapter") && saved.contains("m2^7 n2^6 k2^6 trans 00"));
+    let json: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    let entries = json["adapters"]["test adapter"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{saved}");
+    let class = &entries[0]["class"];
+    assert_eq!(
+        (
+            &class["kind"],
+            &class["m_log2"],
+            &class["n_log2"],
+            &class["k_log2"],
+            &class["trans_a"]
+        ),
+        (
+            &"matmul".into(),
+            &7.into(),
+            &6.into(),
+            &6.into(),
+            &false.into()
+        ),
+        "{saved}"
+    );
 
-    let second = Kernels::new(&ctx).with_tuner(Some(tuner()));
-    check_matmul(&ctx, &second, v, shape, 972);
-    assert_eq!(second.tuner().unwrap().timed(), 0, "read from {saved}");
+    let second = tuner();
+    let k = kernels(&ctx, Tuned(second.clone()));
+    for_each_case(&[("tuned".into(), k)], &cases[..1], |k, c| {
+        check_matmul(&ctx, k, c)
+    });
+    assert_eq!(second.timed(), 0, "read from {saved}");
     let _ = std::fs::remove_file(&path);
 }
 
@@ -371,34 +350,20 @@ fn matmul_tuner_times_once_and_remembers() {
 fn weight_grads_match_the_twins() {
     let ctx = gpu();
     let small = MatmulTile::Blocked(Block { rows: 8, cols: 8 });
-    let sets = [
+    let sets: [(Forced, Option<usize>); 6] = [
+        (Forced::matmul(MatmulTile::Tile4), Some(1)),
+        (Forced::matmul(MatmulTile::Tiled(ODD_TILING)), Some(1)),
+        (Forced::matmul(MatmulTile::Tile4).with_splits(3), None),
         (
-            Kernels::new(&ctx).with_matmul_tile(MatmulTile::Tile4),
-            Some(1),
-        ),
-        (
-            Kernels::new(&ctx).with_matmul_tile(MatmulTile::Tiled(ODD_TILING)),
-            Some(1),
-        ),
-        (
-            Kernels::new(&ctx)
-                .with_matmul_tile(MatmulTile::Tile4)
-                .with_splits(3),
+            Forced::matmul(MatmulTile::Tiled(ODD_TILING)).with_splits(7),
             None,
         ),
-        (
-            Kernels::new(&ctx)
-                .with_matmul_tile(MatmulTile::Tiled(ODD_TILING))
-                .with_splits(7),
-            None,
-        ),
-        (
-            Kernels::new(&ctx).with_matmul_tile(MatmulTile::Tiled(VEC4_TILING)),
-            Some(1),
-        ),
-        (Kernels::new(&ctx).with_matmul_tile(small), None),
+        (Forced::matmul(MatmulTile::Tiled(VEC4_TILING)), Some(1)),
+        (Forced::matmul(small), None),
     ];
-    for (set, (kernels, launch_count)) in sets.iter().enumerate() {
+    for (set, (policy, launch_count)) in sets.iter().enumerate() {
+        let kernels = kernels(&ctx, *policy);
+        let name = format!("{policy:?}");
         for (i, &(m, n, k)) in [(1, 1, 1), (9, 6, 100), (12, 36, 20), (33, 7, 5)]
             .iter()
             .enumerate()
@@ -411,30 +376,40 @@ fn weight_grads_match_the_twins() {
             let gdb = ctx.storage("db", (n * 4) as u64);
             let launches = kernels.weight_grads(
                 &ctx,
-                "dW",
-                (m, n, k),
-                View::whole(&gx),
-                View::whole(&gdy),
-                View::whole(&gdw),
-                View::whole(&gdb),
+                &WeightGradArgs {
+                    label: "dW",
+                    m,
+                    n,
+                    k,
+                    x: View::whole(&gx),
+                    dy: View::whole(&gdy),
+                    dw: View::whole(&gdw),
+                    db: View::whole(&gdb),
+                },
             );
             if let Some(count) = launch_count {
-                assert_eq!(launches.len(), *count, "set {set}: one launch for both");
+                assert_eq!(launches.len(), *count, "{name}: one launch for both");
             }
             run(&ctx, &launches);
-            let what = format!("set {set}, dW {m}x{n}x{k}");
-            let want = ops::matmul(&x, &dy, (m, n, k), true, false);
             let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
-            let scale = ops::matmul(&abs(&x), &abs(&dy), (m, n, k), true, false);
-            assert_within(&what, &ctx.read_f32(&gdw, 0, m * n).unwrap(), &want, |j| {
-                2.0 * (k + 1) as f32 * U * scale[j] + 1e-6
-            });
             let ones = vec![1.0; k];
-            let want_db = ops::matmul(&ones, &dy, (1, n, k), false, false);
-            let scale_db = ops::matmul(&ones, &abs(&dy), (1, n, k), false, false);
-            assert_within(&what, &ctx.read_f32(&gdb, 0, n).unwrap(), &want_db, |j| {
-                2.0 * (k + 1) as f32 * U * scale_db[j] + 1e-6
-            });
+            let checks = [
+                Check::new(
+                    "dW",
+                    ctx.read_f32(&gdw, 0, m * n).unwrap(),
+                    ops::matmul(&x, &dy, (m, n, k), true, false),
+                    Bound::matmul(k, ops::matmul(&abs(&x), &abs(&dy), (m, n, k), true, false)),
+                ),
+                Check::new(
+                    "db",
+                    ctx.read_f32(&gdb, 0, n).unwrap(),
+                    ops::matmul(&ones, &dy, (1, n, k), false, false),
+                    Bound::matmul(k, ops::matmul(&ones, &abs(&dy), (1, n, k), false, false)),
+                ),
+            ];
+            for c in checks {
+                c.assert(&format!("{name}, {m}x{n}x{k}"));
+            }
         }
     }
 }
@@ -444,38 +419,52 @@ fn bias_grad_matches_the_twin() {
     let ctx = gpu();
     // (86528, 6): the first convolution of lenet at batch 128 (rows = 128*26*26), where the
     // rows are split into slices on their own.
-    let shapes = [(1, 1), (127, 10), (33, 513), (1, 784), (86528, 6)];
-    for (seed, (rows, cols)) in shapes.into_iter().enumerate() {
-        let dy = random_f32(rows * cols, seed as u64, -1.0, 1.0);
+    let shapes = [
+        (0, 1, 1),
+        (1, 127, 10),
+        (2, 33, 513),
+        (3, 1, 784),
+        (4, 86528, 6),
+    ];
+    let variants = [
+        ("".to_string(), kernels(&ctx, FixedTable)),
+        (
+            " in 4 slices".to_string(),
+            kernels(&ctx, Forced::default().with_splits(4)),
+        ),
+    ];
+    for_each_case(&variants, &shapes, |k, &(seed, rows, cols)| {
+        let dy = random_f32(rows * cols, seed, -1.0, 1.0);
         let gdy = ctx.storage_init("dy", &dy);
         let gdb = ctx.storage("db", (cols * 4) as u64);
-        let want = ops::bias_grad(&dy, rows, cols);
+        let args = BiasGradArgs {
+            rows,
+            cols,
+            dy: View::whole(&gdy),
+            db: View::whole(&gdb),
+        };
+        run(&ctx, &k.bias_grad(&ctx, &args));
         let abs: Vec<f32> = dy.iter().map(|x| x.abs()).collect();
-        let scale = ops::bias_grad(&abs, rows, cols);
-        let variants = [
-            ("", Kernels::new(&ctx)),
-            (" in 4 slices", Kernels::new(&ctx).with_splits(4)),
-        ];
-        for (what, k) in variants {
-            run(
-                &ctx,
-                &k.bias_grad(&ctx, rows, cols, View::whole(&gdy), View::whole(&gdb)),
-            );
-            let got = ctx.read_f32(&gdb, 0, cols).unwrap();
-            assert_within(
-                &format!("bias_grad {rows}x{cols}{what}"),
-                &got,
-                &want,
-                |i| 2.0 * rows as f32 * U * scale[i] + 1e-6,
-            );
-        }
-    }
+        let bound = Bound::Sum {
+            terms: rows,
+            scale: ops::bias_grad(&abs, rows, cols),
+            abs: 1e-6,
+            rel: 0.0,
+        };
+        let got = ctx.read_f32(&gdb, 0, cols).unwrap();
+        vec![Check::new(
+            "bias_grad",
+            got,
+            ops::bias_grad(&dy, rows, cols),
+            bound,
+        )]
+    });
 }
 
 #[test]
 fn gather_matches_the_twin_including_the_short_last_batch() {
     let ctx = gpu();
-    let kernels = Kernels::new(&ctx);
+    let kernels = kernels(&ctx, FixedTable);
     // 37 samples of 13 bytes (not a multiple of 4: samples straddle packed words).
     let (n, bytes, batch) = (37usize, 13usize, 8usize);
     let mut g = shaderfit::rng::SplitMix64::new(5);
@@ -493,15 +482,17 @@ fn gather_matches_the_twin_including_the_short_last_batch() {
         let cursor = ctx.storage_init("cursor", &[step as u32, 0]);
         let launch = kernels.gather(
             &ctx,
-            batch,
-            bytes,
-            View::whole(&gimages),
-            View::whole(&glabels),
-            View::whole(&gorder),
-            n,
-            View::whole(&cursor),
-            View::whole(&gx),
-            View::whole(&gy),
+            &GatherArgs {
+                batch,
+                sample_bytes: bytes,
+                images: View::whole(&gimages),
+                labels: View::whole(&glabels),
+                order: View::whole(&gorder),
+                n_order: n,
+                cursor: View::whole(&cursor),
+                x: View::whole(&gx),
+                y: View::whole(&gy),
+            },
         );
         run(&ctx, &[launch]);
         let x = ctx.read_f32(&gx, 0, batch * bytes).unwrap();
@@ -518,9 +509,7 @@ fn gather_matches_the_twin_including_the_short_last_batch() {
 fn check_softmax_xent(
     ctx: &GpuContext,
     kernels: &Kernels,
-    batch: usize,
-    classes: usize,
-    pad_rows: usize,
+    (batch, classes, pad_rows): (usize, usize, usize),
     seed: u64,
 ) {
     let logits = random_f32(batch * classes, seed, -4.0, 4.0);
@@ -537,25 +526,30 @@ fn check_softmax_xent(
     let glogits = ctx.storage_init("logits", &logits);
     let glabels = ctx.storage_init("labels", &labels);
     let gd = ctx.storage("dlogits", (batch * classes * 4) as u64);
-    // Slot 1 starts from non-zero sums: the kernel must add, not overwrite.
-    let start = Metric {
+    // The accumulator starts from non-zero sums: the kernel must add, not overwrite. It sits
+    // at a binding offset between other words, which must stay untouched.
+    let align = ctx.binding_align_floats();
+    let start = LossMetric {
         loss_sum: 2.5,
         correct: 3,
         count: 7,
         _pad: 0,
     };
-    let gmetrics = ctx.storage_init("metrics", &[Metric::default(), start, Metric::default()]);
+    let mut words = vec![0u32; 3 * align];
+    words[align..align + 4].copy_from_slice(bytemuck::cast_slice(&[start]));
+    let gmetrics = ctx.storage_init("metrics", &words);
     let gcursor = ctx.storage_init("cursor", &[4u32, 9]);
     let launch = kernels.softmax_xent(
         ctx,
-        batch,
-        classes,
-        1,
-        View::whole(&glogits),
-        View::whole(&glabels),
-        View::whole(&gd),
-        View::whole(&gmetrics),
-        View::whole(&gcursor),
+        &LossArgs {
+            batch,
+            classes,
+            logits: View::whole(&glogits),
+            labels: View::whole(&glabels),
+            dlogits: View::whole(&gd),
+            metric: View::range(&gmetrics, align, 4),
+            cursor: View::whole(&gcursor),
+        },
     );
     run(ctx, &[launch]);
     let want = ops::softmax_xent(&logits, &labels, classes);
@@ -564,19 +558,21 @@ fn check_softmax_xent(
     assert_within(&what, &got, &want.dlogits, |i| {
         1e-6 + 1e-5 * want.dlogits[i].abs()
     });
-    let m: Vec<Metric> = bytemuck::pod_collect_to_vec(&ctx.read_bytes(&gmetrics, 0, 48).unwrap());
-    assert_eq!(m[1].count, 7 + want.count, "{what}: count");
-    assert_eq!(m[1].correct, 3 + want.correct, "{what}: correct");
+    let mut after = ctx.read_u32(&gmetrics, 0, 3 * align).unwrap();
+    let m: LossMetric =
+        bytemuck::pod_read_unaligned(bytemuck::cast_slice(&after[align..align + 4]));
+    assert_eq!(m.count, 7 + want.count, "{what}: count");
+    assert_eq!(m.correct, 3 + want.correct, "{what}: correct");
     let want_loss = 2.5 + want.loss_sum;
     assert!(
-        (m[1].loss_sum - want_loss).abs() <= 1e-5 * want_loss.abs() + 1e-5,
+        (m.loss_sum - want_loss).abs() <= 1e-5 * want_loss.abs() + 1e-5,
         "{what}: loss sum {} vs {want_loss}",
-        m[1].loss_sum
+        m.loss_sum
     );
-    assert_eq!(
-        (m[0], m[2]),
-        (Metric::default(), Metric::default()),
-        "{what}: other slots untouched"
+    after[align..align + 4].fill(0);
+    assert!(
+        after.iter().all(|&w| w == 0),
+        "{what}: neighbours untouched"
     );
     assert_eq!(
         ctx.read_u32(&gcursor, 0, 2).unwrap(),
@@ -588,101 +584,154 @@ fn check_softmax_xent(
 #[test]
 fn softmax_xent_matches_the_twin() {
     let ctx = gpu();
-    let kernels = Kernels::new(&ctx);
-    check_softmax_xent(&ctx, &kernels, 1, 10, 0, 1);
-    check_softmax_xent(&ctx, &kernels, 7, 10, 2, 2);
-    check_softmax_xent(&ctx, &kernels, 300, 3, 0, 3); // more rows than the workgroup
-    check_softmax_xent(&ctx, &kernels, 128, 10, 32, 4);
-    check_softmax_xent(&ctx, &kernels, 5, 2, 5, 5); // all padding: nothing counted
+    let kernels = kernels(&ctx, FixedTable);
+    check_softmax_xent(&ctx, &kernels, (1, 10, 0), 1);
+    check_softmax_xent(&ctx, &kernels, (7, 10, 2), 2);
+    check_softmax_xent(&ctx, &kernels, (300, 3, 0), 3); // more rows than the workgroup
+    check_softmax_xent(&ctx, &kernels, (128, 10, 32), 4);
+    check_softmax_xent(&ctx, &kernels, (5, 2, 5), 5); // all padding: nothing counted
 }
 
+/// Each optimizer's launch against its twin (`Optimizer::twin_step`), at step t = 3 from
+/// random state: weights and state within a relative 1e-5 (a few f32 operations each).
 #[test]
 fn optimizers_match_their_twins() {
     let ctx = gpu();
-    let kernels = Kernels::new(&ctx);
+    let kernels = kernels(&ctx, FixedTable);
     let n = 1000; // 250 vec4: not a multiple of the 256-wide workgroup
     let t = 3u32;
     let w0 = random_f32(n, 1, -1.0, 1.0);
     let g = random_f32(n, 2, -0.1, 0.1);
-    let s1_0 = random_f32(n, 3, -0.01, 0.01);
-    let s2_0 = random_f32(n, 4, 0.0, 0.01);
-    let cases = [
-        (OptimizerKind::Sgd, 0.1, 0.0, 0.0, 0.0),
-        (OptimizerKind::SgdMomentum, 0.05, 0.9, 0.0, 0.0),
-        (OptimizerKind::Adam, 0.001, 0.9, 0.999, 1e-7),
-        (OptimizerKind::RmsProp, 0.001, 0.9, 0.0, 1e-7),
+    let optimizers: [Box<dyn Optimizer>; 4] = [
+        Box::new(Sgd {
+            learning_rate: 0.1,
+            momentum: 0.0,
+        }),
+        Box::new(Sgd {
+            learning_rate: 0.05,
+            momentum: 0.9,
+        }),
+        Box::new(Adam::default()),
+        Box::new(RmsProp::default()),
     ];
-    for (kind, lr, beta1, beta2, eps) in cases {
-        let (mut w, mut s1, mut s2) = (w0.clone(), s1_0.clone(), s2_0.clone());
-        // RMSprop's state is a mean of squares: keep it non-negative.
-        if kind == OptimizerKind::RmsProp {
-            s1 = s2_0.clone();
-        }
-        let gw = ctx.storage_init("w", &w);
+    for opt in optimizers {
+        // State: a velocity or m in ±0.01, a mean of squares (v) non-negative.
+        let mut state: Vec<Vec<f32>> = (0..opt.state_tensors())
+            .map(|s| match (opt.name(), s) {
+                ("adam", 0) | ("sgd", _) => random_f32(n, 3, -0.01, 0.01),
+                _ => random_f32(n, 4, 0.0, 0.01),
+            })
+            .collect();
+        let gw = ctx.storage_init("w", &w0);
         let gg = ctx.storage_init("g", &g);
-        let gs1 = ctx.storage_init("s1", &s1);
-        let gs2 = ctx.storage_init("s2", &s2);
+        let gstate: Vec<_> = state.iter().map(|s| ctx.storage_init("state", s)).collect();
         let gcursor = ctx.storage_init("cursor", &[0u32, t]);
-        let hyper = OptimizerHyper {
-            lr,
-            beta1,
-            beta2,
-            eps,
-            n: n as u32,
-            grid_width: 0,
-            _pad: [0; 2],
-        };
-        run(
+        let kernel = opt.kernel();
+        let launch = kernels.optimizer(
             &ctx,
-            &[kernels.optimizer(
-                &ctx,
-                kind,
-                hyper,
-                View::whole(&gw),
-                View::whole(&gg),
-                Some(View::whole(&gs1)),
-                Some(View::whole(&gs2)),
-                View::whole(&gcursor),
-            )],
+            &OptimizerArgs {
+                entry: kernel.entry,
+                params: OptimizerParams {
+                    n: n as u32,
+                    ..kernel.params
+                },
+                work: kernel.work,
+                weights: View::whole(&gw),
+                grads: View::whole(&gg),
+                s1: gstate.first().map(View::whole),
+                s2: gstate.get(1).map(View::whole),
+                cursor: View::whole(&gcursor),
+            },
         );
-        match kind {
-            OptimizerKind::Sgd => ops::sgd(&mut w, &g, lr),
-            OptimizerKind::SgdMomentum => ops::sgd_momentum(&mut w, &g, &mut s1, lr, beta1),
-            OptimizerKind::Adam => {
-                ops::adam(&mut w, &g, &mut s1, &mut s2, t, lr, beta1, beta2, eps)
-            }
-            OptimizerKind::RmsProp => ops::rmsprop(&mut w, &g, &mut s1, lr, beta1, eps),
-        }
-        let what = format!("{kind:?}");
+        run(&ctx, &[launch]);
+        let mut w = w0.clone();
+        opt.twin_step(&mut w, &g, &mut state, t);
+        let what = opt.describe();
         let got_w = ctx.read_f32(&gw, 0, n).unwrap();
         assert_within(&format!("{what} weights"), &got_w, &w, |i| {
             1e-6 + 1e-5 * w[i].abs()
         });
-        let got_s1 = ctx.read_f32(&gs1, 0, n).unwrap();
-        if kind != OptimizerKind::Sgd {
-            assert_within(&format!("{what} state 1"), &got_s1, &s1, |i| {
-                1e-9 + 1e-5 * s1[i].abs()
-            });
-        }
-        if kind == OptimizerKind::Adam {
-            let got_s2 = ctx.read_f32(&gs2, 0, n).unwrap();
-            assert_within(&format!("{what} state 2"), &got_s2, &s2, |i| {
-                1e-12 + 1e-5 * s2[i].abs()
+        for (s, (want, buf)) in state.iter().zip(&gstate).enumerate() {
+            let got = ctx.read_f32(buf, 0, n).unwrap();
+            assert_within(&format!("{what} state {s}"), &got, want, |i| {
+                1e-12 + 1e-5 * want[i].abs()
             });
         }
     }
 }
 
+/// Every module the runtime can create (each static kernel family, and the generated matmul
+/// tilings and blocks at every load width and transposition) parses and validates with naga,
+/// and binds exactly as its family's Rust declaration says: binding names, storage access,
+/// and every uniform's fields, offsets, types and size.
 #[test]
-fn every_shader_validates_with_naga() {
-    for (name, source) in shaderfit::gpu::kernels::SHADERS {
-        let module = naga::front::wgsl::parse_str(source)
-            .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
-        naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::all(),
-        )
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+fn every_module_matches_its_declared_contract() {
+    let keys = ModuleKey::all();
+    assert!(keys.len() > 30, "{} modules", keys.len());
+    for key in keys {
+        check_module(&key.source()).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// Every WGSL file under `shaders/` is part of some module the runtime creates: a new kernel
+/// family cannot be forgotten by the contract check above.
+#[test]
+fn every_shader_file_is_in_a_module() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".wgsl") && f != "prelude.wgsl")
+        .collect();
+    files.sort();
+    let mut used: Vec<String> = ModuleKey::all()
+        .into_iter()
+        .flat_map(|k| k.source().files)
+        .map(String::from)
+        .collect();
+    used.sort();
+    used.dedup();
+    assert_eq!(files, used);
+}
+
+/// The contract check fails, naming the shader, binding and field, when either side changes
+/// alone: a renamed binding, a storage binding made read-only, a uniform field renamed or
+/// retyped in the WGSL.
+#[test]
+fn the_contract_check_names_a_one_sided_change() {
+    let gather = ModuleKey::Gather.source();
+    let edited = |edits: &[(&str, &str)]| {
+        let mut source = gather.source.clone();
+        for (from, to) in edits {
+            assert!(source.contains(from), "{from}");
+            source = source.replace(from, to);
+        }
+        ModuleSource {
+            source,
+            ..gather.clone()
+        }
+    };
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (
+            &[("> order: array<u32>;", "> sample_order: array<u32>;"), ("order[pos]", "sample_order[pos]")],
+            "gather: binding 3 ('order', storage, read): the shader names it 'sample_order'",
+        ),
+        (
+            &[("var<storage, read_write> y: array<u32>;", "var<storage, read> y: array<u32>;"), ("y[row] = PAD;", ""), ("y[row] = (labels", "let unused = (labels")],
+            "gather: binding 6 ('y', storage, read_write): the shader declares it as storage, read",
+        ),
+        (
+            &[("    n_order: u32,", "    n_samples: u32,"), ("params.n_order", "params.n_samples")],
+            "gather: binding 0 ('params', uniform GatherParams): field 2 is 'n_order' u32 at offset 8 in Rust (GatherParams), 'n_samples' u32 at offset 8 in the shader",
+        ),
+        (
+            &[("    sample_bytes: u32,", "    sample_bytes: f32,"), ("params.sample_bytes", "u32(params.sample_bytes)")],
+            "field 1 is 'sample_bytes' u32 at offset 4 in Rust (GatherParams), 'sample_bytes' f32 at offset 4 in the shader",
+        ),
+    ];
+    check_module(&gather).unwrap();
+    for (edits, want) in cases {
+        let err = check_module(&edited(edits)).unwrap_err();
+        assert!(err.contains(want), "{err}\n  wanted: {want}");
     }
 }

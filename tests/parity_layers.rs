@@ -1,6 +1,7 @@
 //! The convolution, pooling, dropout and batch-normalisation kernels against their twins in
 //! `shaderfit::reference::ops`, at awkward shapes: 5x5 kernels, stride 2, `same` padding,
-//! one channel, odd and non-square spatial sizes, overlapping pooling windows, batch 1.
+//! one channel, odd and non-square spatial sizes, overlapping pooling windows, batch 1. The
+//! geometry of every case comes from the library's own shape inference ([`Window::new`]).
 //!
 //! Tolerances, and why:
 //! - im2col and dropout copy or scale values: exact (dropout's mask is specified to match
@@ -18,72 +19,53 @@
 mod support;
 
 use shaderfit::gpu::kernels::{
-    BnEntry, BnShape, BnViews, DropoutMode, EpilogueAct, MatmulTile, PoolKind, Tuner, View,
+    Act, ActGrad, BatchNormArgs, BnLaunch, BnShape, Col2imArgs, ConvForwardArgs,
+    ConvWeightGradArgs, DropoutArgs, DropoutMode, FixedTable, Forced, Im2colArgs, MatmulTile,
+    PoolBackwardArgs, PoolForwardArgs, PoolGrad, PoolKind, Tuned, Tuner, View,
 };
-use shaderfit::gpu::{GpuContext, Kernels, Launch};
-use shaderfit::model::{Activation, Shape, Window};
+use shaderfit::gpu::{GpuContext, Kernels};
+use shaderfit::layers::{Activation, Padding, Shape, Window};
 use shaderfit::reference::ops::{self, PAD_LABEL};
-use shaderfit::train::plan::window_geom;
-use support::{assert_within, gpu, random_f32, ODD_TILING, VEC4_TILING};
+use support::parity::{Bound, Check};
+use support::{assert_within, gpu, kernels, random_f32, run, ODD_TILING, VEC4_TILING};
 
-const U: f32 = 1.0 / (1u32 << 24) as f32;
-
-fn run(ctx: &GpuContext, launches: &[Launch]) {
-    let mut encoder = ctx.device.create_command_encoder(&Default::default());
-    {
-        let mut pass = encoder.begin_compute_pass(&Default::default());
-        for l in launches {
-            l.record(&mut pass);
-        }
-    }
-    ctx.submit_and_wait(encoder)
-        .expect("kernels ran without GPU errors");
-}
-
-/// A window over `input` as shape inference would build it.
+/// A window over `input` as shape inference builds it.
 fn window(input: Shape, k: [usize; 2], s: [usize; 2], same: bool, out_c: usize) -> Window {
-    let (oh, ow, pt, pl) = if same {
-        let (oh, ow) = (input.h.div_ceil(s[0]), input.w.div_ceil(s[1]));
-        let ph = ((oh - 1) * s[0] + k[0]).saturating_sub(input.h);
-        let pw = ((ow - 1) * s[1] + k[1]).saturating_sub(input.w);
-        (oh, ow, ph / 2, pw / 2)
-    } else {
-        (
-            (input.h - k[0]) / s[0] + 1,
-            (input.w - k[1]) / s[1] + 1,
-            0,
-            0,
-        )
-    };
-    Window {
-        input,
-        output: Shape::new(oh, ow, out_c),
-        kh: k[0],
-        kw: k[1],
-        sh: s[0],
-        sw: s[1],
-        pad_top: pt,
-        pad_left: pl,
-    }
+    let padding = if same { Padding::Same } else { Padding::Valid };
+    Window::new(input, k, s, padding, out_c).expect("the test's windows fit")
 }
 
 /// An activation output to differentiate through: relu's (>= 0 with exact zeros) or
 /// sigmoid's (in (0, 1)).
-fn activation_output(n: usize, seed: u64, act: EpilogueAct) -> Vec<f32> {
+fn activation_output(n: usize, seed: u64, act: Act) -> Vec<f32> {
     random_f32(n, seed, -1.0, 1.0)
         .into_iter()
         .map(|v| match act {
-            EpilogueAct::Relu => v.max(0.0),
+            Act::Relu => v.max(0.0),
             _ => 0.5 * (v + 1.0),
         })
         .collect()
 }
 
-fn act_of(e: EpilogueAct) -> Activation {
+fn act_of(e: Act) -> Activation {
     match e {
-        EpilogueAct::None => Activation::Linear,
-        EpilogueAct::Relu => Activation::Relu,
-        EpilogueAct::Sigmoid => Activation::Sigmoid,
+        Act::None => Activation::Linear,
+        Act::Relu => Activation::Relu,
+        Act::Sigmoid => Activation::Sigmoid,
+    }
+}
+
+fn abs(v: &[f32]) -> Vec<f32> {
+    v.iter().map(|x| x.abs()).collect()
+}
+
+/// The bound of a gather summing up to `terms` values per output (col2im, pooling backward).
+fn gather_bound(terms: usize, scale: Vec<f32>) -> Bound {
+    Bound::Sum {
+        terms,
+        scale,
+        abs: 1e-7,
+        rel: 1e-6,
     }
 }
 
@@ -105,10 +87,10 @@ const CONVS: [ConvCase; 7] = [
 #[test]
 fn im2col_and_col2im_match_their_twins() {
     let ctx = gpu();
-    let k = Kernels::new(&ctx);
+    let k = kernels(&ctx, FixedTable);
     for (i, &(batch, [h, w, c], kernel, stride, same)) in CONVS.iter().enumerate() {
         let win = window(Shape::new(h, w, c), kernel, stride, same, 1);
-        let g = window_geom(&win, batch);
+        let g = win.geom(batch);
         let what = format!(
             "batch {batch}, {h}x{w}x{c}, kernel {kernel:?}, stride {stride:?}, same {same}"
         );
@@ -117,7 +99,14 @@ fn im2col_and_col2im_match_their_twins() {
         let gcols = ctx.storage("cols", (g.rows() * g.patch() * 4) as u64);
         run(
             &ctx,
-            &[k.im2col(&ctx, g, View::whole(&gx), View::whole(&gcols))],
+            &[k.im2col(
+                &ctx,
+                &Im2colArgs {
+                    geom: g,
+                    x: View::whole(&gx),
+                    cols: View::whole(&gcols),
+                },
+            )],
         );
         let got = ctx.read_f32(&gcols, 0, g.rows() * g.patch()).unwrap();
         assert_eq!(got, ops::im2col(&x, &win, batch), "im2col, {what}");
@@ -125,36 +114,38 @@ fn im2col_and_col2im_match_their_twins() {
         let dcols = random_f32(g.rows() * g.patch(), 100 + i as u64, -1.0, 1.0);
         let gdcols = ctx.storage_init("dcols", &dcols);
         let gdx = ctx.storage("dx", (x.len() * 4) as u64);
-        for dact in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
+        for dact in [Act::None, Act::Relu, Act::Sigmoid] {
             let aux = activation_output(x.len(), 200 + i as u64, dact);
             let gaux = ctx.storage_init("aux", &aux);
             run(
                 &ctx,
                 &[k.col2im(
                     &ctx,
-                    g,
-                    View::whole(&gdcols),
-                    dact,
-                    View::whole(&gaux),
-                    View::whole(&gdx),
+                    &Col2imArgs {
+                        geom: g,
+                        dcols: View::whole(&gdcols),
+                        act_grad: ActGrad::of(dact, View::whole(&gaux)),
+                        dx: View::whole(&gdx),
+                    },
                 )],
             );
-            let got = ctx.read_f32(&gdx, 0, x.len()).unwrap();
             let mut want = ops::col2im(&dcols, &win, batch);
             ops::activation_backward(&mut want, &aux, act_of(dact));
-            let abs: Vec<f32> = dcols.iter().map(|v| v.abs()).collect();
-            let scale = ops::col2im(&abs, &win, batch);
-            let terms = (win.kh * win.kw) as f32;
-            assert_within(&format!("col2im {dact:?}, {what}"), &got, &want, |j| {
-                2.0 * terms * U * scale[j] + 1e-7 + 1e-6 * want[j].abs()
-            });
+            let bound = gather_bound(win.kh * win.kw, ops::col2im(&abs(&dcols), &win, batch));
+            Check::new(
+                "col2im",
+                ctx.read_f32(&gdx, 0, x.len()).unwrap(),
+                want,
+                bound,
+            )
+            .assert(&format!("{dact:?}, {what}"));
         }
     }
 }
 
 /// A convolution's forward (bias and relu) and its weight and bias gradients through
-/// `Kernels::conv_forward` and `conv_weight_grads` (implicit or explicit, as `k` decides),
-/// against the twin's im2col and products.
+/// `Kernels::conv_forward` and `conv_weight_grads` (implicit or explicit, as `k`'s policy
+/// decides), against the twin's im2col and products.
 fn check_conv(
     ctx: &GpuContext,
     k: &Kernels,
@@ -164,10 +155,9 @@ fn check_conv(
     launch_count: Option<usize>,
 ) {
     let win = window(Shape::new(h, w, c), kernel, stride, same, filters);
-    let g = window_geom(&win, batch);
-    let what = format!(
-        "implicit, batch {batch}, {h}x{w}x{c}, kernel {kernel:?}, stride {stride:?}, same {same}"
-    );
+    let g = win.geom(batch);
+    let what =
+        format!("batch {batch}, {h}x{w}x{c}, kernel {kernel:?}, stride {stride:?}, same {same}");
     let (rows, patch) = (g.rows(), g.patch());
     let x = random_f32(batch * h * w * c, seed, -1.0, 1.0);
     let wt = random_f32(patch * filters, seed + 1, -1.0, 1.0);
@@ -181,27 +171,32 @@ fn check_conv(
     );
     let gcols = ctx.storage("cols", (rows * patch * 4) as u64);
     let gy = ctx.storage("y", (rows * filters * 4) as u64);
-    let (gdw, gdb) = (
-        ctx.storage("dw", (patch * filters * 4) as u64),
-        ctx.storage("db", (filters * 4) as u64),
-    );
+    let gdw = ctx.storage("dw", (patch * filters * 4) as u64);
+    let gdb = ctx.storage("db", (filters * 4) as u64);
     let mut launches = k.conv_forward(
         ctx,
-        g,
-        (filters, EpilogueAct::Relu),
-        View::whole(&gx),
-        View::whole(&gcols),
-        (View::whole(&gw), View::whole(&gb)),
-        View::whole(&gy),
+        &ConvForwardArgs {
+            geom: g,
+            filters,
+            act: Act::Relu,
+            x: View::whole(&gx),
+            cols: View::whole(&gcols),
+            w: View::whole(&gw),
+            b: View::whole(&gb),
+            y: View::whole(&gy),
+        },
     );
     launches.extend(k.conv_weight_grads(
         ctx,
-        g,
-        filters,
-        (View::whole(&gx), View::whole(&gcols)),
-        View::whole(&gdy),
-        View::whole(&gdw),
-        View::whole(&gdb),
+        &ConvWeightGradArgs {
+            geom: g,
+            filters,
+            x: View::whole(&gx),
+            cols: View::whole(&gcols),
+            dy: View::whole(&gdy),
+            dw: View::whole(&gdw),
+            db: View::whole(&gdb),
+        },
     ));
     if let Some(count) = launch_count {
         assert_eq!(launches.len(), count, "{what}");
@@ -209,39 +204,42 @@ fn check_conv(
     run(ctx, &launches);
 
     let cols = ops::im2col(&x, &win, batch);
-    let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
-    let mut want = ops::matmul(&cols, &wt, (rows, filters, patch), false, false);
+    let mut want = ops::dense_forward(&cols, &wt, &b, rows, patch, filters, Activation::Linear);
     let mut scale = ops::matmul(&abs(&cols), &abs(&wt), (rows, filters, patch), false, false);
-    for r in 0..rows {
-        for f in 0..filters {
-            want[r * filters + f] += b[f];
-            scale[r * filters + f] += b[f].abs();
-        }
+    for (i, s) in scale.iter_mut().enumerate() {
+        *s += b[i % filters].abs();
     }
     ops::activate(&mut want, Activation::Relu);
-    assert_within(
-        &format!("forward, {what}"),
-        &ctx.read_f32(&gy, 0, rows * filters).unwrap(),
-        &want,
-        |j| 2.0 * (patch + 1) as f32 * U * scale[j] + 1e-6,
-    );
-    let want_dw = ops::matmul(&cols, &dy, (patch, filters, rows), true, false);
-    let scale_dw = ops::matmul(&abs(&cols), &abs(&dy), (patch, filters, rows), true, false);
-    assert_within(
-        &format!("dW, {what}"),
-        &ctx.read_f32(&gdw, 0, patch * filters).unwrap(),
-        &want_dw,
-        |j| 2.0 * (rows + 1) as f32 * U * scale_dw[j] + 1e-6,
-    );
     let ones = vec![1.0; rows];
-    let want_db = ops::matmul(&ones, &dy, (1, filters, rows), false, false);
-    let scale_db = ops::matmul(&ones, &abs(&dy), (1, filters, rows), false, false);
-    assert_within(
-        &format!("db, {what}"),
-        &ctx.read_f32(&gdb, 0, filters).unwrap(),
-        &want_db,
-        |j| 2.0 * (rows + 1) as f32 * U * scale_db[j] + 1e-6,
-    );
+    let checks = [
+        Check::new(
+            "forward",
+            ctx.read_f32(&gy, 0, rows * filters).unwrap(),
+            want,
+            Bound::matmul(patch, scale),
+        ),
+        Check::new(
+            "dW",
+            ctx.read_f32(&gdw, 0, patch * filters).unwrap(),
+            ops::matmul(&cols, &dy, (patch, filters, rows), true, false),
+            Bound::matmul(
+                rows,
+                ops::matmul(&abs(&cols), &abs(&dy), (patch, filters, rows), true, false),
+            ),
+        ),
+        Check::new(
+            "db",
+            ctx.read_f32(&gdb, 0, filters).unwrap(),
+            ops::matmul(&ones, &dy, (1, filters, rows), false, false),
+            Bound::matmul(
+                rows,
+                ops::matmul(&ones, &abs(&dy), (1, filters, rows), false, false),
+            ),
+        ),
+    ];
+    for check in checks {
+        check.assert(&what);
+    }
 }
 
 /// Implicit-GEMM convolution (GPUs' tiled kernel reading x, no im2col pass), forward with
@@ -250,12 +248,12 @@ fn check_conv(
 #[test]
 fn implicit_gemm_convolution_matches_the_twin() {
     let ctx = gpu();
-    let k = Kernels::new(&ctx).with_implicit_conv(Some(ODD_TILING));
+    let k = kernels(&ctx, Forced::conv(Some(ODD_TILING)));
     for (i, &case) in CONVS.iter().enumerate() {
         check_conv(&ctx, &k, case, 5, 500 + 10 * i as u64, Some(2));
     }
     // vec4 loads of x where its channels allow (4 and 8 here), and of W and dy with 8 filters.
-    let k = Kernels::new(&ctx).with_implicit_conv(Some(VEC4_TILING));
+    let k = kernels(&ctx, Forced::conv(Some(VEC4_TILING)));
     for (i, &case) in CONVS.iter().enumerate() {
         check_conv(&ctx, &k, case, 8, 600 + 10 * i as u64, Some(2));
     }
@@ -271,9 +269,10 @@ fn convolution_tuning_records_its_choice() {
         std::process::id()
     ));
     let _ = std::fs::remove_file(&path);
-    let tuner = Tuner::new(Some(path.clone()), "test adapter")
+    let tuner = Tuner::open(&path, "test adapter")
+        .unwrap()
         .with_candidates(vec![MatmulTile::Tile4, MatmulTile::Tiled(ODD_TILING)]);
-    let k = Kernels::new(&ctx).with_tuner(Some(tuner));
+    let k = kernels(&ctx, Tuned(std::sync::Arc::new(tuner)));
     // 288 rows x 72 x 32 filters: over the tuner's 2^18 multiply-adds.
     check_conv(
         &ctx,
@@ -284,17 +283,26 @@ fn convolution_tuning_records_its_choice() {
         None,
     );
     let saved = std::fs::read_to_string(&path).expect("the tuner wrote its choice");
-    assert!(
-        saved.contains("conv 2x12x12x8 kernel 3x3 stride 1x1 pad 1x1 filters 32"),
-        "{saved}"
-    );
+    let json: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    let conv = json["adapters"]["test adapter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["class"])
+        .find(|c| c["kind"] == "conv")
+        .unwrap_or_else(|| panic!("no convolution recorded: {saved}"));
+    let fields = [
+        "batch", "in_h", "in_w", "in_c", "k_h", "k_w", "stride_h", "pad_top", "filters",
+    ];
+    let got: Vec<u64> = fields.iter().map(|f| conv[*f].as_u64().unwrap()).collect();
+    assert_eq!(got, [2, 12, 12, 8, 3, 3, 1, 1, 32], "{saved}");
     let _ = std::fs::remove_file(&path);
 }
 
 #[test]
 fn pooling_matches_its_twins() {
     let ctx = gpu();
-    let k = Kernels::new(&ctx);
+    let k = kernels(&ctx, FixedTable);
     // batch, input [h, w, c], window, stride.
     type PoolCase = (usize, [usize; 3], [usize; 2], [usize; 2]);
     // Channel counts divisible by 4 take the vec4 kernels, the others the f32 ones.
@@ -308,7 +316,7 @@ fn pooling_matches_its_twins() {
     ];
     for (i, &(batch, [h, w, c], size, stride)) in cases.iter().enumerate() {
         let win = window(Shape::new(h, w, c), size, stride, false, c);
-        let g = window_geom(&win, batch);
+        let g = win.geom(batch);
         let what = format!("batch {batch}, {h}x{w}x{c}, pool {size:?}, stride {stride:?}");
         let (n_in, n_out) = (batch * h * w * c, batch * win.output.features());
         let x = random_f32(n_in, 300 + i as u64, -1.0, 1.0);
@@ -320,16 +328,20 @@ fn pooling_matches_its_twins() {
         );
         let gargmax = ctx.storage("argmax", (n_out * 4) as u64);
         for kind in [PoolKind::Max, PoolKind::Avg] {
-            let argmax = if kind == PoolKind::Max {
-                View::whole(&gargmax)
-            } else {
-                k.unused_rw()
-            };
+            let argmax = (kind == PoolKind::Max).then(|| View::whole(&gargmax));
             run(
                 &ctx,
-                &[k.pool_forward(&ctx, kind, g, View::whole(&gx), argmax, View::whole(&gy))],
+                &[k.pool_forward(
+                    &ctx,
+                    &PoolForwardArgs {
+                        kind,
+                        geom: g,
+                        x: View::whole(&gx),
+                        argmax,
+                        y: View::whole(&gy),
+                    },
+                )],
             );
-            let got = ctx.read_f32(&gy, 0, n_out).unwrap();
             let (want, want_argmax) = match kind {
                 PoolKind::Max => {
                     let (y, a) = ops::max_pool_forward(&x, &win, batch);
@@ -337,9 +349,17 @@ fn pooling_matches_its_twins() {
                 }
                 PoolKind::Avg => (ops::avg_pool_forward(&x, &win, batch), None),
             };
-            assert_within(&format!("{kind:?} forward, {what}"), &got, &want, |j| {
-                1e-7 + 1e-6 * want[j].abs()
-            });
+            let forward = ctx.read_f32(&gy, 0, n_out).unwrap();
+            Check::new(
+                "forward",
+                forward,
+                want,
+                Bound::Relative {
+                    rel: 1e-6,
+                    abs: 1e-7,
+                },
+            )
+            .assert(&format!("{kind:?}, {what}"));
             if let Some(a) = &want_argmax {
                 assert_eq!(
                     &ctx.read_u32(&gargmax, 0, n_out).unwrap(),
@@ -347,40 +367,37 @@ fn pooling_matches_its_twins() {
                     "argmax, {what}"
                 );
             }
-            for dact in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
+            let twin = |d: &[f32]| match &want_argmax {
+                Some(a) => ops::max_pool_backward(d, a, &win, batch),
+                None => ops::avg_pool_backward(d, &win, batch),
+            };
+            for dact in [Act::None, Act::Relu, Act::Sigmoid] {
                 let aux = activation_output(n_in, 500 + i as u64, dact);
                 let gaux = ctx.storage_init("aux", &aux);
                 run(
                     &ctx,
                     &[k.pool_backward(
                         &ctx,
-                        kind,
-                        g,
-                        View::whole(&gdy),
-                        argmax,
-                        dact,
-                        View::whole(&gaux),
-                        View::whole(&gdx),
+                        &PoolBackwardArgs {
+                            kind,
+                            geom: g,
+                            dy: PoolGrad::Pooled(View::whole(&gdy)),
+                            argmax,
+                            act_grad: ActGrad::of(dact, View::whole(&gaux)),
+                            dx: View::whole(&gdx),
+                        },
                     )],
                 );
-                let got = ctx.read_f32(&gdx, 0, n_in).unwrap();
-                let mut want = match &want_argmax {
-                    Some(a) => ops::max_pool_backward(&dy, a, &win, batch),
-                    None => ops::avg_pool_backward(&dy, &win, batch),
-                };
+                let mut want = twin(&dy);
                 ops::activation_backward(&mut want, &aux, act_of(dact));
-                let abs: Vec<f32> = dy.iter().map(|v| v.abs()).collect();
-                let scale = match &want_argmax {
-                    Some(a) => ops::max_pool_backward(&abs, a, &win, batch),
-                    None => ops::avg_pool_backward(&abs, &win, batch),
-                };
-                let terms = (win.kh * win.kw) as f32;
-                assert_within(
-                    &format!("{kind:?} backward {dact:?}, {what}"),
-                    &got,
-                    &want,
-                    |j| 2.0 * terms * U * scale[j] + 1e-7 + 1e-6 * want[j].abs(),
-                );
+                let bound = gather_bound(win.kh * win.kw, twin(&abs(&dy)));
+                Check::new(
+                    "backward",
+                    ctx.read_f32(&gdx, 0, n_in).unwrap(),
+                    want,
+                    bound,
+                )
+                .assert(&format!("{kind:?} {dact:?}, {what}"));
             }
         }
     }
@@ -395,7 +412,7 @@ fn pooling_matches_its_twins() {
 #[test]
 fn pooling_fused_with_col2im_matches_its_twins() {
     let ctx = gpu();
-    let k = Kernels::new(&ctx);
+    let k = kernels(&ctx, FixedTable);
     // batch, pooling input [h, w, c], pool window (= stride), conv kernel, conv stride, same.
     type FusedCase = (usize, [usize; 3], [usize; 2], [usize; 2], [usize; 2], bool);
     let cases: [FusedCase; 4] = [
@@ -407,39 +424,38 @@ fn pooling_fused_with_col2im_matches_its_twins() {
     for (i, &(batch, [h, w, c], size, kernel, stride, same)) in cases.iter().enumerate() {
         let pool = window(Shape::new(h, w, c), size, size, false, c);
         let conv = window(pool.output, kernel, stride, same, 5);
-        let (pg, cg) = (window_geom(&pool, batch), window_geom(&conv, batch));
+        let (pg, cg) = (pool.geom(batch), conv.geom(batch));
         let what = format!("batch {batch}, {h}x{w}x{c}, pool {size:?}, conv {kernel:?}/{stride:?}");
         let n_in = batch * h * w * c;
-        let n_cols = cg.rows() * cg.patch();
-        let dcols = random_f32(n_cols, 700 + i as u64, -1.0, 1.0);
+        let dcols = random_f32(cg.rows() * cg.patch(), 700 + i as u64, -1.0, 1.0);
         let gdcols = ctx.storage_init("dcols", &dcols);
         // Filled with garbage: every element, the uncovered tail's too, must be written.
         let gdx = ctx.storage_init("dx", &vec![7.0f32; n_in]);
-        let abs: Vec<f32> = dcols.iter().map(|v| v.abs()).collect();
         for kind in [PoolKind::Max, PoolKind::Avg] {
-            for dact in [EpilogueAct::None, EpilogueAct::Relu, EpilogueAct::Sigmoid] {
+            for dact in [Act::None, Act::Relu, Act::Sigmoid] {
                 let aux = activation_output(n_in, 800 + i as u64, dact);
                 let (_, argmax) = ops::max_pool_forward(&aux, &pool, batch);
                 let (gaux, gargmax) = (
                     ctx.storage_init("aux", &aux),
                     ctx.storage_init("argmax", &argmax),
                 );
-                let argmax_view = match kind {
-                    PoolKind::Max => View::whole(&gargmax),
-                    PoolKind::Avg => k.unused_rw(),
-                };
-                let launch = k.pool_backward_from_cols(
+                run(
                     &ctx,
-                    kind,
-                    pg,
-                    cg,
-                    View::whole(&gdcols),
-                    argmax_view,
-                    dact,
-                    View::whole(&gaux),
-                    View::whole(&gdx),
+                    &[k.pool_backward(
+                        &ctx,
+                        &PoolBackwardArgs {
+                            kind,
+                            geom: pg,
+                            dy: PoolGrad::Cols {
+                                conv: cg,
+                                dcols: View::whole(&gdcols),
+                            },
+                            argmax: (kind == PoolKind::Max).then(|| View::whole(&gargmax)),
+                            act_grad: ActGrad::of(dact, View::whole(&gaux)),
+                            dx: View::whole(&gdx),
+                        },
+                    )],
                 );
-                run(&ctx, &[launch]);
                 let twins = |d: &[f32]| {
                     let dy = ops::col2im(d, &conv, batch);
                     match kind {
@@ -449,14 +465,14 @@ fn pooling_fused_with_col2im_matches_its_twins() {
                 };
                 let mut want = twins(&dcols);
                 ops::activation_backward(&mut want, &aux, act_of(dact));
-                let scale = twins(&abs);
-                let terms = (conv.kh * conv.kw) as f32;
-                assert_within(
-                    &format!("{kind:?} {dact:?}, {what}"),
-                    &ctx.read_f32(&gdx, 0, n_in).unwrap(),
-                    &want,
-                    |j| 2.0 * terms * U * scale[j] + 1e-7 + 1e-6 * want[j].abs(),
-                );
+                let bound = gather_bound(conv.kh * conv.kw, twins(&abs(&dcols)));
+                Check::new(
+                    "fused backward",
+                    ctx.read_f32(&gdx, 0, n_in).unwrap(),
+                    want,
+                    bound,
+                )
+                .assert(&format!("{kind:?} {dact:?}, {what}"));
             }
         }
     }
@@ -465,29 +481,36 @@ fn pooling_fused_with_col2im_matches_its_twins() {
 #[test]
 fn dropout_mask_matches_bit_for_bit() {
     let ctx = gpu();
-    let k = Kernels::new(&ctx);
+    let k = kernels(&ctx, FixedTable);
     let n = 1000;
     let x = random_f32(n, 1, -1.0, 1.0);
     let gx = ctx.storage_init("x", &x);
     let gy = ctx.storage("y", (n * 4) as u64);
     for (rate, seed, t) in [(0.5f32, 7u32, 0u32), (0.2, 12345, 41), (0.9, 3, 1_000_000)] {
-        let cursor = ctx.storage_init("cursor", &[0u32, t]);
-        run(
-            &ctx,
-            &[k.dropout(
+        let dropout = |mode, cursor: &wgpu::Buffer, act_grad| {
+            run(
                 &ctx,
-                DropoutMode::Forward,
-                n,
-                rate,
-                seed,
-                View::whole(&gx),
-                EpilogueAct::None,
-                k.unused(),
-                View::whole(&cursor),
-                View::whole(&gy),
-            )],
+                &[k.dropout(
+                    &ctx,
+                    &DropoutArgs {
+                        mode,
+                        n,
+                        rate,
+                        seed,
+                        src: View::whole(&gx),
+                        act_grad,
+                        cursor: View::whole(cursor),
+                        dst: View::whole(&gy),
+                    },
+                )],
+            );
+            ctx.read_f32(&gy, 0, n).unwrap()
+        };
+        let got = dropout(
+            DropoutMode::Forward,
+            &ctx.storage_init("cursor", &[0u32, t]),
+            None,
         );
-        let got = ctx.read_f32(&gy, 0, n).unwrap();
         let want = ops::dropout(&x, rate, seed, t);
         assert_eq!(got, want, "forward, rate {rate}");
         let kept = got.iter().filter(|v| **v != 0.0).count() as f32 / n as f32;
@@ -498,46 +521,24 @@ fn dropout_mask_matches_bit_for_bit() {
 
         // Backward runs after the loss kernel advanced t: it must redraw the same mask.
         let cursor = ctx.storage_init("cursor", &[0u32, t + 1]);
-        let aux = activation_output(n, 9, EpilogueAct::Sigmoid);
+        let aux = activation_output(n, 9, Act::Sigmoid);
         let gaux = ctx.storage_init("aux", &aux);
-        run(
-            &ctx,
-            &[k.dropout(
-                &ctx,
-                DropoutMode::Backward,
-                n,
-                rate,
-                seed,
-                View::whole(&gx),
-                EpilogueAct::Sigmoid,
-                View::whole(&gaux),
-                View::whole(&cursor),
-                View::whole(&gy),
-            )],
+        let got = dropout(
+            DropoutMode::Backward,
+            &cursor,
+            ActGrad::of(Act::Sigmoid, View::whole(&gaux)),
         );
-        let got = ctx.read_f32(&gy, 0, n).unwrap();
         let mut want = ops::dropout(&x, rate, seed, t);
         ops::activation_backward(&mut want, &aux, Activation::Sigmoid);
         assert_within(&format!("backward, rate {rate}"), &got, &want, |j| {
             1e-6 * want[j].abs()
         });
 
-        run(
-            &ctx,
-            &[k.dropout(
-                &ctx,
-                DropoutMode::Identity,
-                n,
-                rate,
-                seed,
-                View::whole(&gx),
-                EpilogueAct::None,
-                k.unused(),
-                View::whole(&cursor),
-                View::whole(&gy),
-            )],
+        assert_eq!(
+            dropout(DropoutMode::Identity, &cursor, None),
+            x,
+            "evaluation copies"
         );
-        assert_eq!(ctx.read_f32(&gy, 0, n).unwrap(), x, "evaluation copies");
     }
 }
 
@@ -550,12 +551,8 @@ fn batch_norm_matches_its_twins() {
     // and batch 1.
     let cases = [(16, 1, 5, 3), (4, 6, 7, 1), (1, 9, 3, 0), (300, 1, 2, 0)];
     for serial in [false, true] {
-        check_batch_norm(
-            &ctx,
-            &Kernels::new(&ctx).with_serial_reductions(serial),
-            &format!("serial reductions {serial}"),
-            &cases,
-        );
+        let k = kernels(&ctx, Forced::serial_reductions(serial));
+        check_batch_norm(&ctx, &k, &format!("serial reductions {serial}"), &cases);
     }
 }
 
@@ -568,7 +565,7 @@ fn batch_norm_over_a_full_convolution_batch_matches_its_twin() {
     let ctx = gpu();
     check_batch_norm(
         &ctx,
-        &Kernels::new(&ctx),
+        &kernels(&ctx, FixedTable),
         "default variant",
         &[(128, 784, 8, 3)],
     );
@@ -581,8 +578,7 @@ fn check_batch_norm(
     cases: &[(usize, usize, usize, usize)],
 ) {
     for (case, &(batch, spatial, channels, pad)) in cases.iter().enumerate() {
-        let what =
-            format!("batch {batch}, spatial {spatial}, channels {channels}, {pad} padding samples, {variant}");
+        let what = format!("batch {batch}, spatial {spatial}, channels {channels}, {pad} padding samples, {variant}");
         let rows = batch * spatial;
         let n = rows * channels;
         let labels: Vec<u32> = (0..batch)
@@ -614,23 +610,11 @@ fn check_batch_norm(
             ctx.storage("y", (n * 4) as u64),
             ctx.storage("dx", (n * 4) as u64),
         );
-        let vy = BnViews {
-            x: View::whole(&gx),
-            labels: View::whole(&glabels),
-            saved: View::whole(&gsaved),
-            moving_mean: View::whole(&gmm),
-            moving_var: View::whole(&gmv),
-            gamma: View::whole(&ggamma),
-            beta: View::whole(&gbeta),
-            dy: View::whole(&gdy),
-            dgamma: View::whole(&gdgamma),
-            dbeta: View::whole(&gdbeta),
-            dst: View::whole(&gy),
-        };
-        let vdx = BnViews {
-            dst: View::whole(&gdx),
-            ..vy
-        };
+        let v = View::whole;
+        let (x_, labels_, saved) = (v(&gx), v(&glabels), v(&gsaved));
+        let (gamma_, beta_, dy_, dgamma, dbeta) =
+            (v(&ggamma), v(&gbeta), v(&gdy), v(&gdgamma), v(&gdbeta));
+        let (moving_mean, moving_var) = (v(&gmm), v(&gmv));
         let shape = BnShape {
             rows,
             channels,
@@ -638,81 +622,106 @@ fn check_batch_norm(
             momentum,
             epsilon,
         };
-        let none = EpilogueAct::None;
+        let launch = |launch| k.batchnorm(ctx, &BatchNormArgs { shape, launch });
         run(
             ctx,
             &[
-                k.batchnorm(ctx, BnEntry::Stats, shape, none, vy),
-                k.batchnorm(ctx, BnEntry::ApplyTrain, shape, none, vy),
-                k.batchnorm(ctx, BnEntry::GradSums, shape, none, vy),
-                k.batchnorm(ctx, BnEntry::Backward, shape, EpilogueAct::Relu, vdx),
+                launch(BnLaunch::Stats {
+                    x: x_,
+                    labels: labels_,
+                    saved,
+                    moving_mean,
+                    moving_var,
+                }),
+                launch(BnLaunch::ApplyTrain {
+                    x: x_,
+                    saved,
+                    gamma: gamma_,
+                    beta: beta_,
+                    y: v(&gy),
+                }),
+                launch(BnLaunch::GradSums {
+                    x: x_,
+                    labels: labels_,
+                    saved,
+                    dy: dy_,
+                    dgamma,
+                    dbeta,
+                }),
+                launch(BnLaunch::Backward {
+                    x: x_,
+                    labels: labels_,
+                    saved,
+                    gamma: gamma_,
+                    dy: dy_,
+                    dgamma,
+                    dbeta,
+                    dact: Act::Relu,
+                    dx: v(&gdx),
+                }),
             ],
         );
         let (mean, var, inv_std, valid) =
             ops::batchnorm_stats(&x, &labels, channels, spatial, epsilon);
-        let close = |what: &str, got: &[f32], want: &[f32]| {
-            // Each invocation of the tree sums rows / 256 terms in sequence, so the f32
-            // rounding grows with the rows: 1e-5 up to 25600 rows, proportionally above.
-            let rel = 1e-5 * (1.0 + (batch * spatial) as f32 / 25600.0);
-            assert_within(what, got, want, |j| 1e-6 + rel * want[j].abs())
+        // Each invocation of the tree sums rows / 256 terms in sequence, so the f32 rounding
+        // grows with the rows: 1e-5 up to 25600 rows, proportionally above.
+        let rel = 1e-5 * (1.0 + (batch * spatial) as f32 / 25600.0);
+        let close = |what: &str, got: Vec<f32>, want: Vec<f32>| {
+            Check::new(what, got, want, Bound::Relative { rel, abs: 1e-6 }).assert("");
         };
-        let saved = ctx.read_f32(&gsaved, 0, 2 * channels + 1).unwrap();
-        close(&format!("mean, {what}"), &saved[..channels], &mean);
+        let read = |b: &wgpu::Buffer, len: usize| ctx.read_f32(b, 0, len).unwrap();
+        let saved_v = read(&gsaved, 2 * channels + 1);
+        close(
+            &format!("mean, {what}"),
+            saved_v[..channels].to_vec(),
+            mean.clone(),
+        );
         close(
             &format!("inv_std, {what}"),
-            &saved[channels..2 * channels],
-            &inv_std,
+            saved_v[channels..2 * channels].to_vec(),
+            inv_std.clone(),
         );
-        assert_eq!(saved[2 * channels] as usize, valid, "valid rows, {what}");
+        assert_eq!(saved_v[2 * channels] as usize, valid, "valid rows, {what}");
         for c in 0..channels {
             mm[c] = mm[c] * momentum + mean[c] * (1.0 - momentum);
             mv[c] = mv[c] * momentum + var[c] * (1.0 - momentum);
         }
         close(
             &format!("moving mean, {what}"),
-            &ctx.read_f32(&gmm, 0, channels).unwrap(),
-            &mm,
+            read(&gmm, channels),
+            mm.clone(),
         );
         close(
             &format!("moving variance, {what}"),
-            &ctx.read_f32(&gmv, 0, channels).unwrap(),
-            &mv,
+            read(&gmv, channels),
+            mv.clone(),
         );
         let y = ops::batchnorm_apply(&x, &mean, &inv_std, &gamma, &beta);
-        close(
-            &format!("y (training), {what}"),
-            &ctx.read_f32(&gy, 0, n).unwrap(),
-            &y,
-        );
-        let (dgamma, dbeta, mut dx) =
+        close(&format!("y (training), {what}"), read(&gy, n), y);
+        let (dgamma_w, dbeta_w, mut dx) =
             ops::batchnorm_backward(&x, &dy, &labels, spatial, &mean, &inv_std, &gamma, valid);
         close(
             &format!("dgamma, {what}"),
-            &ctx.read_f32(&gdgamma, 0, channels).unwrap(),
-            &dgamma,
+            read(&gdgamma, channels),
+            dgamma_w,
         );
-        close(
-            &format!("dbeta, {what}"),
-            &ctx.read_f32(&gdbeta, 0, channels).unwrap(),
-            &dbeta,
-        );
+        close(&format!("dbeta, {what}"), read(&gdbeta, channels), dbeta_w);
         ops::activation_backward(&mut dx, &x, Activation::Relu);
-        close(
-            &format!("dx, {what}"),
-            &ctx.read_f32(&gdx, 0, n).unwrap(),
-            &dx,
-        );
+        close(&format!("dx, {what}"), read(&gdx, n), dx);
 
         run(
             ctx,
-            &[k.batchnorm(ctx, BnEntry::ApplyEval, shape, none, vy)],
+            &[launch(BnLaunch::ApplyEval {
+                x: x_,
+                moving_mean,
+                moving_var,
+                gamma: gamma_,
+                beta: beta_,
+                y: v(&gy),
+            })],
         );
         let inv: Vec<f32> = mv.iter().map(|v| 1.0 / (v + epsilon).sqrt()).collect();
         let y = ops::batchnorm_apply(&x, &mm, &inv, &gamma, &beta);
-        close(
-            &format!("y (evaluation), {what}"),
-            &ctx.read_f32(&gy, 0, n).unwrap(),
-            &y,
-        );
+        close(&format!("y (evaluation), {what}"), read(&gy, n), y);
     }
 }

@@ -4,9 +4,13 @@
 
 mod support;
 
+use std::sync::Arc;
+
 use shaderfit::data::dataset::{epoch_order, split_indices};
 use shaderfit::data::Dataset;
-use shaderfit::model::{Activation, Layer, ModelSpec, Network, Optimizer, Shape};
+use shaderfit::layers::{Activation, Dense, Flatten, Layer, Shape};
+use shaderfit::model::{ModelSpec, Network, ParamLayout};
+use shaderfit::optim::{Adam, Optimizer, RmsProp, Sgd};
 use shaderfit::reference::{ops, ReferenceModel};
 use shaderfit::train::{Score, TrainConfig, Trainer};
 use support::{assert_within, gpu, synthetic_dataset};
@@ -16,12 +20,12 @@ const BATCH: usize = 16;
 /// 7x7 inputs -> 33 relu -> 17 sigmoid -> 10 softmax: both hidden activations, widths that
 /// are not multiples of the 4x4 tile.
 fn network() -> Network {
-    let d = |units, activation| Layer::Dense { units, activation };
+    let d = |units, activation| -> Arc<dyn Layer> { Arc::new(Dense::new(units, activation)) };
     ModelSpec {
         name: "parity".into(),
         input: None,
         layers: vec![
-            Layer::Flatten,
+            Arc::new(Flatten),
             d(33, Activation::Relu),
             d(17, Activation::Sigmoid),
             d(10, Activation::Softmax),
@@ -40,7 +44,7 @@ fn data() -> Dataset {
 fn reference_steps(
     net: &Network,
     data: &Dataset,
-    optimizer: Optimizer,
+    optimizer: Arc<dyn Optimizer>,
     seed: u64,
     steps: usize,
 ) -> (ReferenceModel, f64, u32) {
@@ -64,7 +68,7 @@ fn reference_steps(
     (model, loss, correct)
 }
 
-fn config(optimizer: Optimizer, seed: u64) -> TrainConfig {
+fn config(optimizer: Arc<dyn Optimizer>, seed: u64) -> TrainConfig {
     TrainConfig {
         batch_size: BATCH,
         epochs: 1,
@@ -73,7 +77,15 @@ fn config(optimizer: Optimizer, seed: u64) -> TrainConfig {
         validation_split: 0.0,
         // Two submissions for three steps: chunking must not change the result.
         steps_per_submit: 2,
+        ..Default::default()
     }
+}
+
+fn sgd(learning_rate: f32, momentum: f32) -> Arc<dyn Optimizer> {
+    Arc::new(Sgd {
+        learning_rate,
+        momentum,
+    })
 }
 
 /// After three steps (the last one short) the GPU weights match the CPU reference.
@@ -89,24 +101,24 @@ fn three_steps_match_the_reference_with_every_optimizer() {
     let ctx = gpu();
     let net = network();
     let data = data();
-    let optimizers = [
-        Optimizer::from_name("sgd", Some(0.1), 0.0).unwrap(),
-        Optimizer::from_name("sgd", Some(0.05), 0.9).unwrap(),
-        Optimizer::from_name("adam", None, 0.0).unwrap(),
-        Optimizer::from_name("rmsprop", None, 0.0).unwrap(),
+    let optimizers: [Arc<dyn Optimizer>; 4] = [
+        sgd(0.1, 0.0),
+        sgd(0.05, 0.9),
+        Arc::new(Adam::default()),
+        Arc::new(RmsProp::default()),
     ];
     for (i, optimizer) in optimizers.into_iter().enumerate() {
         let seed = 7 + i as u64;
-        let mut trainer = Trainer::new(&ctx, &net, &data, config(optimizer, seed)).unwrap();
+        let mut trainer = Trainer::new(&ctx, &net, &data, config(optimizer.clone(), seed)).unwrap();
         assert_eq!(trainer.steps_per_epoch(), 3);
         let initial = trainer.read_params().unwrap();
         trainer.begin_epoch();
         trainer.run_steps(3);
         let got = trainer.read_params().unwrap();
-        let metrics = trainer.read_metrics().unwrap();
+        let metrics = trainer.read_metrics().unwrap()[0].score();
 
-        let (cpu, loss, correct) = reference_steps(&net, &data, optimizer, seed, 3);
-        let lr = optimizer.lr();
+        let (cpu, loss, correct) = reference_steps(&net, &data, optimizer.clone(), seed, 3);
+        let lr = optimizer.learning_rate();
         let what = optimizer.describe();
         for (t, name) in [
             "dense_0/kernel",
@@ -126,12 +138,12 @@ fn three_steps_match_the_reference_with_every_optimizer() {
             // The step moved the weights: the comparison is not of two untouched copies.
             assert_ne!(got[t], initial[t], "{what}: {name} did not change");
         }
-        assert_eq!(metrics[0].count, 40, "{what}: samples seen");
-        assert_eq!(metrics[0].correct, correct, "{what}: correct predictions");
+        assert_eq!(metrics.samples, 40, "{what}: samples seen");
+        assert_eq!(metrics.correct, correct, "{what}: correct predictions");
         assert!(
-            (metrics[0].loss_sum as f64 - loss).abs() <= 1e-4 * loss,
+            (metrics.loss_sum as f64 - loss).abs() <= 1e-4 * loss,
             "{what}: loss sum {} vs {loss}",
-            metrics[0].loss_sum
+            metrics.loss_sum
         );
     }
 }
@@ -142,8 +154,8 @@ fn validation_pass_matches_the_reference() {
     let ctx = gpu();
     let net = network();
     let data = data();
-    let optimizer = Optimizer::from_name("adam", None, 0.0).unwrap();
-    let mut cfg = config(optimizer, 3);
+    let optimizer: Arc<dyn Optimizer> = Arc::new(Adam::default());
+    let mut cfg = config(optimizer.clone(), 3);
     cfg.validation_split = 0.25; // the last 10 samples
     let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
     assert_eq!(trainer.steps_per_epoch(), 2); // 30 samples: 16 + 14
@@ -161,7 +173,7 @@ fn validation_pass_matches_the_reference() {
         49,
     );
     let want = model.evaluate(&x, &y);
-    let got = report.validation.unwrap();
+    let got = report.validation.unwrap().score();
     assert_eq!(got.samples, 10);
     assert_eq!((got.accuracy * 10.0).round() as u32, want.correct);
     let want_loss = want.loss_sum as f64 / 10.0;
@@ -171,7 +183,7 @@ fn validation_pass_matches_the_reference() {
         got.loss
     );
 
-    let test: Score = trainer.evaluate_test().unwrap();
+    let test: Score = trainer.evaluate_test().unwrap().score();
     let (x, y) = ops::gather(
         &data.test.images,
         &data.test.labels,
@@ -192,11 +204,11 @@ fn evaluation_with_batch_norm_matches_the_reference() {
     let ctx = gpu();
     let net = cnn();
     let data = synthetic_dataset(40, 24, 9, 9, 10);
-    let optimizer = Optimizer::from_name("adam", None, 0.0).unwrap();
-    let mut trainer = Trainer::new(&ctx, &net, &data, config(optimizer, 7)).unwrap();
+    let optimizer: Arc<dyn Optimizer> = Arc::new(Adam::default());
+    let mut trainer = Trainer::new(&ctx, &net, &data, config(optimizer.clone(), 7)).unwrap();
     trainer.fit_epoch().unwrap();
     trainer.fit_epoch().unwrap();
-    let test: Score = trainer.evaluate_test().unwrap();
+    let test: Score = trainer.evaluate_test().unwrap().score();
 
     let mut model =
         ReferenceModel::with_params(net.clone(), trainer.read_params().unwrap(), optimizer, 7);
@@ -226,7 +238,7 @@ fn one_readback_per_epoch() {
     let ctx = gpu();
     let net = network();
     let data = synthetic_dataset(200, 24, 7, 7, 10);
-    let mut cfg = config(Optimizer::from_name("sgd", Some(0.1), 0.0).unwrap(), 1);
+    let mut cfg = config(sgd(0.1, 0.0), 1);
     cfg.steps_per_submit = 4;
     let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
     assert_eq!(trainer.steps_per_epoch(), 13);
@@ -234,7 +246,10 @@ fn one_readback_per_epoch() {
     let reports: Vec<_> = (0..3).map(|_| trainer.fit_epoch().unwrap()).collect();
     assert_eq!(ctx.readback_count() - before, 3);
     // And the epochs trained.
-    assert!(reports[2].train.loss < reports[0].train.loss, "{reports:?}");
+    assert!(
+        reports[2].train.score().loss < reports[0].train.score().loss,
+        "{reports:?}"
+    );
 }
 
 /// A small CNN with every layer kind: `same` and strided convolutions, batch normalisation
@@ -270,25 +285,20 @@ fn cnn_with_dropout_and_batch_norm_matches_the_reference() {
     let ctx = gpu();
     let net = cnn();
     let data = synthetic_dataset(40, 24, 9, 9, 10);
-    for (i, optimizer) in [
-        Optimizer::from_name("adam", None, 0.0).unwrap(),
-        Optimizer::from_name("sgd", Some(0.05), 0.9).unwrap(),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    let optimizers: [Arc<dyn Optimizer>; 2] = [Arc::new(Adam::default()), sgd(0.05, 0.9)];
+    for (i, optimizer) in optimizers.into_iter().enumerate() {
         let seed = 21 + i as u64;
-        let mut trainer = Trainer::new(&ctx, &net, &data, config(optimizer, seed)).unwrap();
+        let mut trainer = Trainer::new(&ctx, &net, &data, config(optimizer.clone(), seed)).unwrap();
         trainer.begin_epoch();
         trainer.run_steps(3);
         let got = trainer.read_params().unwrap();
         let got_stats = trainer.read_stats().unwrap();
-        let metrics = trainer.read_metrics().unwrap();
+        let metrics = trainer.read_metrics().unwrap()[0].score();
 
-        let (mut cpu, loss, correct) = reference_steps(&net, &data, optimizer, seed, 3);
+        let (mut cpu, loss, correct) = reference_steps(&net, &data, optimizer.clone(), seed, 3);
         let what = optimizer.describe();
-        let lr = optimizer.lr();
-        let layout = shaderfit::model::ParamLayout::trainable(&net, 1);
+        let lr = optimizer.learning_rate();
+        let layout = ParamLayout::trainable(&net, 1);
         for (t, slot) in layout.tensors.iter().enumerate() {
             let want = &cpu.params[t];
             assert_within(&format!("{what}: {}", slot.spec.name), &got[t], want, |k| {
@@ -307,16 +317,16 @@ fn cnn_with_dropout_and_batch_norm_matches_the_reference() {
                 "statistics moved"
             );
         }
-        assert_eq!(metrics[0].count, 40, "{what}: samples");
-        assert_eq!(metrics[0].correct, correct, "{what}: correct predictions");
+        assert_eq!(metrics.samples, 40, "{what}: samples");
+        assert_eq!(metrics.correct, correct, "{what}: correct predictions");
         assert!(
-            (metrics[0].loss_sum as f64 - loss).abs() <= 1e-4 * loss,
+            (metrics.loss_sum as f64 - loss).abs() <= 1e-4 * loss,
             "{what}: loss {} vs {loss}",
-            metrics[0].loss_sum
+            metrics.loss_sum
         );
 
         // Evaluation (dropout off, moving statistics) on the test split.
-        let test = trainer.evaluate_test().unwrap();
+        let test = trainer.evaluate_test().unwrap().score();
         let all: Vec<u32> = (0..24).collect();
         let (x, y) = ops::gather(&data.test.images, &data.test.labels, &all, 0, 24, 81);
         let want = cpu.evaluate(&x, &y);
@@ -346,19 +356,19 @@ fn presets_at_full_size_match_the_reference() {
             .unwrap()
             .compile(Shape::new(28, 28, 1), 10)
             .unwrap();
-        let optimizer = Optimizer::from_name("rmsprop", None, 0.0).unwrap();
+        let optimizer: Arc<dyn Optimizer> = Arc::new(RmsProp::default());
         let seed = 5;
-        let mut trainer = Trainer::new(&ctx, &net, &data, config(optimizer, seed)).unwrap();
+        let mut trainer = Trainer::new(&ctx, &net, &data, config(optimizer.clone(), seed)).unwrap();
         trainer.begin_epoch();
         trainer.run_steps(2);
         let got = trainer.read_params().unwrap();
 
-        let (cpu, _, _) = reference_steps(&net, &data, optimizer, seed, 2);
-        let layout = shaderfit::model::ParamLayout::trainable(&net, 1);
+        let (cpu, _, _) = reference_steps(&net, &data, optimizer.clone(), seed, 2);
+        let layout = ParamLayout::trainable(&net, 1);
         for (t, slot) in layout.tensors.iter().enumerate() {
             let want = &cpu.params[t];
             assert_within(&format!("{name}: {}", slot.spec.name), &got[t], want, |k| {
-                1e-3 * optimizer.lr() + 1e-6 * want[k].abs()
+                1e-3 * optimizer.learning_rate() + 1e-6 * want[k].abs()
             });
         }
     }

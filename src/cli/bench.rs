@@ -2,6 +2,7 @@
 
 use clap::Args;
 
+use super::kernels;
 use super::report::profile_table;
 use crate::error::Result;
 use crate::gpu::GpuContext;
@@ -37,7 +38,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         args.sizes.clone()
     };
-    let report = bench::run(&ctx, &sizes, &args.models, args.batch_size)?;
+    let policy = kernels::policy(&ctx.info);
+    let report = bench::run(&ctx, (&sizes, &args.models), args.batch_size, policy)?;
     if args.json {
         let json = serde_json::json!({
             "adapter": ctx.info.name,

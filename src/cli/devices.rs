@@ -1,8 +1,8 @@
 //! `shaderfit devices`.
 
+use super::kernels;
 use crate::error::{Error, Result};
 use crate::gpu::context::list_adapters;
-use crate::gpu::kernels::Tuner;
 
 pub fn run() -> Result<()> {
     let adapters = list_adapters();
@@ -37,20 +37,7 @@ pub fn run() -> Result<()> {
             "    timestamp queries: {}",
             if a.timestamps { "yes" } else { "no" }
         );
-        if a.info.device_type == wgpu::DeviceType::Cpu {
-            println!("    matmul kernels: fixed table (CPU adapter)");
-        } else {
-            match Tuner::for_adapter(&a.info) {
-                None => println!("    matmul kernels: tile4 (SHADERFIT_TUNING=off)"),
-                Some(t) => println!(
-                    "    matmul kernels: tuned, {} shape classes recorded in {}",
-                    t.recorded(),
-                    t.path()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_else(|| "memory only (no cache directory)".into())
-                ),
-            }
-        }
+        println!("    matmul kernels: {}", kernels::describe(&a.info));
     }
     Ok(())
 }

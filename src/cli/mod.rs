@@ -3,6 +3,7 @@
 
 mod bench;
 mod devices;
+pub mod kernels;
 mod model;
 mod report;
 mod train;

@@ -1,4 +1,6 @@
-//! `shaderfit train`.
+//! `shaderfit train`: wires the flags into a training run and prints it. The run itself,
+//! what happens between epochs included, is the library's (callbacks); this file adds the
+//! progress bar and the per-epoch lines, which print.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -6,14 +8,18 @@ use std::path::PathBuf;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::kernels;
 use super::report::profile_table;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::model::{checkpoint, Activation, ModelSpec, Optimizer, ParamLayout, Shape};
-use crate::train::metrics::test_line;
-use crate::train::{StepProfile, TrainConfig, Trainer};
-use std::collections::HashMap;
+use crate::layers::{Activation, Shape};
+use crate::model::{checkpoint, ModelSpec, Network, ParamLayout};
+use crate::optim::{self, Hyperparameters};
+use crate::train::{
+    test_line, Callback, Control, EpochReport, SaveCheckpoint, StepProfile, StopAtAccuracy,
+    TrainConfig, Trainer,
+};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -34,9 +40,9 @@ pub struct TrainArgs {
     /// Learning rate; default Keras's for the optimizer (sgd 0.01, adam 0.001, rmsprop 0.001).
     #[arg(long)]
     pub lr: Option<f32>,
-    /// SGD momentum.
-    #[arg(long, default_value_t = 0.0)]
-    pub momentum: f32,
+    /// SGD momentum (default 0).
+    #[arg(long)]
+    pub momentum: Option<f32>,
     /// Seed of weight initialisation and shuffling.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -76,39 +82,96 @@ pub struct TrainArgs {
     pub until_accuracy: Option<f64>,
 }
 
-pub fn run(args: &TrainArgs) -> Result<()> {
-    let optimizer = Optimizer::from_name(&args.optimizer, args.lr, args.momentum)?;
+/// The run's settings from the flags, checked before any data is read.
+fn config(args: &TrainArgs) -> Result<TrainConfig> {
+    let hyper = Hyperparameters {
+        learning_rate: args.lr,
+        momentum: args.momentum,
+    };
     let cfg = TrainConfig {
         batch_size: args.batch_size,
         epochs: args.epochs,
-        optimizer,
+        optimizer: optim::build(&args.optimizer, &hyper)?,
         seed: args.seed,
         validation_split: args.validation_split,
         steps_per_submit: args.steps_per_submit,
+        ..Default::default()
     };
     cfg.validate()?;
     if let Some(target) = args.until_accuracy {
         if !(target > 0.0 && target <= 1.0) {
-            return Err(Error::Config(format!(
-                "--until-accuracy: {target} is not an accuracy; expected a number in (0, 1]"
-            )));
+            return Err(Error::flag(
+                "--until-accuracy",
+                format!("{target} is not an accuracy; expected a number in (0, 1]"),
+            ));
         }
     }
+    Ok(cfg)
+}
+
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let mut cfg = config(args)?;
     let dir = data::dataset::locate(args.dataset, args.data.as_deref())?;
     let dataset = Dataset::load(&dir)?;
     let spec = ModelSpec::from_arg(&args.model, args.activation, dataset.classes)?;
     let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;
-    // Per-tensor layouts (no GPU padding): what checkpoints hold.
-    let trainable = ParamLayout::trainable(&net, 1);
-    let non_trainable = ParamLayout::non_trainable(&net, 1);
     let loaded = match &args.load {
-        Some(path) => Some(checkpoint::load(path, &trainable, &non_trainable)?),
+        Some(path) => Some(checkpoint::load(
+            path,
+            &ParamLayout::trainable(&net, 1),
+            &ParamLayout::non_trainable(&net, 1),
+        )?),
         None => None,
     };
     let ctx = GpuContext::new(args.adapter.as_deref())?;
+    cfg.kernels = kernels::policy(&ctx.info);
+    print_setup(args, (&dataset, &spec, &net), &cfg, &ctx);
+    if args.profile {
+        let mut probe = Trainer::new(&ctx, &net, &dataset, cfg.clone())?;
+        let profile = StepProfile::measure(&ctx, &mut probe)?;
+        print!("{}", profile_table(&profile, None));
+    }
+    let mut trainer = Trainer::new(&ctx, &net, &dataset, cfg)?;
+    if let Some((params, stats)) = &loaded {
+        trainer.set_weights(params, stats);
+    }
+    let mut bar = EpochBar {
+        epochs: args.epochs,
+        bar: None,
+    };
+    let mut lines = EpochLines;
+    let mut save = args
+        .save
+        .clone()
+        .map(|p| SaveCheckpoint::new(p, &spec, &net));
+    let mut until = args.until_accuracy.map(StopAtAccuracy::new);
+    let mut callbacks: Vec<&mut dyn Callback> = vec![&mut bar];
+    if let Some(save) = &mut save {
+        callbacks.push(save);
+    }
+    callbacks.push(&mut lines);
+    if let Some(until) = &mut until {
+        callbacks.push(until);
+    }
+    let summary = trainer.fit(&mut callbacks)?;
+    if let Some(reason) = summary.stopped {
+        eprintln!("{reason}");
+    }
+    let test = trainer.evaluate_test()?;
+    println!("{}", test_line(&test.score()));
+    Ok(())
+}
+
+/// The data, model and adapter lines on stderr.
+fn print_setup(
+    args: &TrainArgs,
+    (dataset, spec, net): (&Dataset, &ModelSpec, &Network),
+    cfg: &TrainConfig,
+    ctx: &GpuContext,
+) {
     eprintln!(
         "data: {} ({} train, {} test, {}x{}, {} classes)",
-        dir.display(),
+        dataset.dir.display(),
         dataset.train.len(),
         dataset.test.len(),
         dataset.rows,
@@ -119,64 +182,68 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         "model: {} ({} parameters), {}, batch {}",
         spec.name,
         net.param_count(),
-        optimizer.describe(),
-        args.batch_size
+        cfg.optimizer.describe(),
+        cfg.batch_size
     );
     eprintln!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
     if let Some(path) = &args.load {
         eprintln!("weights: {}", path.display());
     }
+}
 
-    if args.profile {
-        let mut probe = Trainer::new(&ctx, &net, &dataset, cfg.clone())?;
-        let profile = StepProfile::measure(&ctx, &mut probe)?;
-        print!("{}", profile_table(&profile, None));
-    }
-    let mut trainer = Trainer::new(&ctx, &net, &dataset, cfg)?;
-    if let Some((params, stats)) = &loaded {
-        trainer.set_weights(params, stats);
-    }
-    let mut out = std::io::stdout().lock();
-    let steps = trainer.steps_per_epoch() as u64;
-    let mut trained_seconds = 0.0;
-    for epoch in 1..=args.epochs {
-        // Drawn only when stderr is a terminal; cleared before the epoch's line.
-        let bar = ProgressBar::new(steps).with_style(
+/// A progress bar per epoch, drawn only when stderr is a terminal and cleared before the
+/// epoch's line.
+struct EpochBar {
+    epochs: usize,
+    bar: Option<ProgressBar>,
+}
+
+impl Callback for EpochBar {
+    fn on_epoch_begin(&mut self, epoch: usize, steps: usize) {
+        let bar = ProgressBar::new(steps as u64).with_style(
             ProgressStyle::with_template(
                 "Epoch {msg} {pos}/{len} [{bar:30}] {elapsed} (ETA {eta})",
             )
             .expect("valid template")
             .progress_chars("=> "),
         );
-        bar.set_message(format!("{epoch}/{}", args.epochs));
-        let report = trainer.fit_epoch_with(&mut |done| bar.set_position(done as u64));
-        bar.finish_and_clear();
-        let report = report?;
-        if let Some(path) = &args.save {
-            let metadata = HashMap::from([
-                ("format".to_string(), "shaderfit checkpoint 1".to_string()),
-                ("model".to_string(), spec.to_json().to_string()),
-                ("epoch".to_string(), epoch.to_string()),
-            ]);
-            let (params, stats) = (trainer.read_params()?, trainer.read_stats()?);
-            checkpoint::save(path, &trainable, &params, &non_trainable, &stats, metadata)?;
-        }
-        // Flushed per epoch: an interrupted run keeps every finished epoch's line.
-        let _ = writeln!(out, "{}", report.line());
-        let _ = out.flush();
-        trained_seconds += report.seconds;
-        if let (Some(target), Some(val)) = (args.until_accuracy, report.validation) {
-            if val.accuracy >= target {
-                eprintln!(
-                    "reached val_accuracy {:.4} >= {target} after {epoch} epoch(s): \
-                     {trained_seconds:.2}s of training (validation passes included)",
-                    val.accuracy
-                );
-                break;
-            }
+        bar.set_message(format!("{epoch}/{}", self.epochs));
+        self.bar = Some(bar);
+    }
+
+    fn on_progress(&mut self, steps_done: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(steps_done as u64);
         }
     }
-    let test = trainer.evaluate_test()?;
-    let _ = writeln!(out, "{}", test_line(&test));
-    Ok(())
+
+    fn on_epoch_end(&mut self, _: &Trainer, report: &EpochReport) -> Result<Control> {
+        debug_assert_eq!(report.epochs, self.epochs);
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        Ok(Control::Continue)
+    }
+}
+
+impl Drop for EpochBar {
+    /// A run that fails mid-epoch leaves no bar behind its error line.
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Keras's line per epoch on stdout, flushed as the epoch ends: an interrupted run keeps every
+/// finished epoch's line.
+struct EpochLines;
+
+impl Callback for EpochLines {
+    fn on_epoch_end(&mut self, _: &Trainer, report: &EpochReport) -> Result<Control> {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", report.line());
+        let _ = out.flush();
+        Ok(Control::Continue)
+    }
 }

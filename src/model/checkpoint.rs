@@ -38,22 +38,12 @@ pub fn save(
                 slot.spec.shape.clone(),
                 bytemuck::cast_slice(values),
             )
-            .map_err(|e| {
-                Error::Config(format!(
-                    "{}: tensor {}: {e}",
-                    path.display(),
-                    slot.spec.name
-                ))
-            })?;
+            .map_err(|e| Error::file(path, format!("tensor {}: {e}", slot.spec.name)))?;
             Ok((slot.spec.name.clone(), view))
         })
         .collect::<Result<_>>()?;
-    let bytes = safetensors::tensor::serialize(tensors, Some(metadata)).map_err(|e| {
-        Error::Config(format!(
-            "{}: cannot encode the checkpoint: {e}",
-            path.display()
-        ))
-    })?;
+    let bytes = safetensors::tensor::serialize(tensors, Some(metadata))
+        .map_err(|e| Error::file(path, format!("cannot encode the checkpoint: {e}")))?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".partial");
     std::fs::write(&tmp, bytes).map_err(io)?;
@@ -70,7 +60,7 @@ pub fn load(path: &Path, trainable: &ParamLayout, non_trainable: &ParamLayout) -
         path: path.to_path_buf(),
         source: e,
     })?;
-    let err = |msg: String| Error::Config(format!("{}: {msg}", path.display()));
+    let err = |msg: String| Error::file(path, msg);
     let file = SafeTensors::deserialize(&bytes)
         .map_err(|e| err(format!("not a safetensors checkpoint: {e}")))?;
     let read = |layout: &ParamLayout| -> Result<Vec<Vec<f32>>> {

@@ -19,11 +19,3 @@ pub fn init_stats(non_trainable: &ParamLayout) -> Vec<Vec<f32>> {
     // No tensor here is drawn at random; the generator is never used.
     non_trainable.initial_values(&mut SplitMix64::new(0))
 }
-
-/// Stream ids of dropout layers' mask seeds start here (one per layer index).
-pub const DROPOUT_STREAM: u64 = 1 << 20;
-
-/// The 32-bit mask seed of the dropout layer at `layer` for a run seeded `seed`.
-pub fn dropout_seed(seed: u64, layer: usize) -> u32 {
-    (SplitMix64::for_stream(seed, DROPOUT_STREAM + layer as u64).next_u64() >> 32) as u32
-}

@@ -5,7 +5,8 @@
 //! `min_storage_buffer_offset_alignment`; the gaps hold zeros with zero gradients, which every
 //! optimizer leaves at zero.
 
-use super::shape::{Init, Network, ParamSpec};
+use super::{Network, ParamSpec};
+use crate::layers::Init;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorSlot {
@@ -56,12 +57,12 @@ impl ParamLayout {
         self.tensors.iter().find(|t| t.spec.name == name)
     }
 
-    /// Slots of layer `layer`, in order.
-    pub fn of_layer(&self, layer: usize) -> Vec<&TensorSlot> {
+    /// Slots of layer `layer`, in order, with their indices in the layout.
+    pub fn of_layer(&self, layer: usize) -> impl Iterator<Item = (usize, &TensorSlot)> {
         self.tensors
             .iter()
-            .filter(|t| t.spec.layer == layer)
-            .collect()
+            .enumerate()
+            .filter(move |(_, t)| t.spec.layer == layer)
     }
 
     /// Packs per-tensor values into the flat layout (zeros in the gaps).

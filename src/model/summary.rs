@@ -1,6 +1,6 @@
 //! Keras's `model.summary()` table.
 
-use super::shape::Network;
+use super::Network;
 
 fn thousands(n: usize) -> String {
     let s = n.to_string();
@@ -34,12 +34,7 @@ pub fn summary(net: &Network) -> String {
         .enumerate()
         .map(|(i, l)| {
             let o = l.output;
-            let shape = if o.h == 1
-                && o.w == 1
-                && !matches!(
-                    l.op,
-                    super::Op::Conv2d(_) | super::Op::MaxPool(_) | super::Op::AvgPool(_)
-                ) {
+            let shape = if l.flat {
                 format!("(None, {})", o.c)
             } else {
                 format!("(None, {}, {}, {})", o.h, o.w, o.c)

@@ -1,6 +1,6 @@
 //! Twins of the WGSL kernels, one function each, with the same layouts (all row-major).
 
-use crate::model::{Activation, Window};
+use crate::layers::{Activation, Window};
 
 /// Label of a padding row (a short last batch), as the gather kernel writes it.
 pub const PAD_LABEL: u32 = u32::MAX;

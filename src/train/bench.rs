@@ -1,12 +1,15 @@
 //! Benchmarks: square GEMMs and the training steps of presets, timed on one adapter. The
 //! `bench` command and `cargo bench` both run these.
 
+use std::sync::Arc;
+
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{MatmulVariant, View};
+use crate::gpu::kernels::{KernelPolicy, MatmulArgs, View};
 use crate::gpu::profiler::{Clock, KernelTimer};
 use crate::gpu::{GpuContext, Kernels};
-use crate::model::{ModelSpec, Shape};
+use crate::layers::Shape;
+use crate::model::ModelSpec;
 use crate::train::profile::gflops;
 use crate::train::{StepProfile, TrainConfig, Trainer};
 
@@ -67,39 +70,31 @@ fn bench_data(samples: usize) -> Dataset {
 }
 
 /// Times square GEMMs of `sizes` and one training step of each of `models` (presets or JSON
-/// files) at `batch`.
+/// files) at `batch`, with the kernels `policy` picks.
 pub fn run(
     ctx: &GpuContext,
-    sizes: &[usize],
-    models: &[String],
+    (sizes, models): (&[usize], &[String]),
     batch: usize,
+    policy: Arc<dyn KernelPolicy>,
 ) -> Result<BenchReport> {
     let timer = KernelTimer::new(ctx);
-    let kernels = Kernels::new(ctx);
+    let kernels = Kernels::new(ctx, policy.clone());
     let mut gemm = Vec::new();
     for &n in sizes {
         let bytes = (n * n * 4) as u64;
         if bytes > ctx.limits.max_storage_buffer_binding_size {
-            return Err(Error::Config(format!(
-                "--sizes: {n} needs {bytes}-byte matrices, above the adapter's binding limit"
-            )));
+            return Err(Error::flag(
+                "--sizes",
+                format!("{n} needs {bytes}-byte matrices, above the adapter's binding limit"),
+            ));
         }
         let (a, b, c) = (
             ctx.storage("a", bytes),
             ctx.storage("b", bytes),
             ctx.storage("c", bytes),
         );
-        let launches = kernels.matmul(
-            ctx,
-            "gemm",
-            MatmulVariant::default(),
-            (n, n, n),
-            View::whole(&a),
-            View::whole(&b),
-            None,
-            None,
-            View::whole(&c),
-        );
+        let (a, b, c) = (View::whole(&a), View::whole(&b), View::whole(&c));
+        let launches = kernels.matmul(ctx, &MatmulArgs::new("gemm", (n, n, n), a, b, c));
         let seconds: f64 = timer.time_each(ctx, &launches, 3)?.iter().sum();
         gemm.push(GemmTime {
             n,
@@ -113,6 +108,7 @@ pub fn run(
         let net = ModelSpec::from_arg(model, None, 10)?.compile(Shape::new(28, 28, 1), 10)?;
         let cfg = TrainConfig {
             batch_size: batch,
+            kernels: policy.clone(),
             ..Default::default()
         };
         let mut trainer = Trainer::new(ctx, &net, &data, cfg)?;

@@ -1,13 +1,18 @@
 //! Training: compiles a network, an optimizer and a batch size into a GPU-resident [`Plan`],
-//! and runs epochs of it ([`Trainer`]).
+//! and runs epochs of it ([`Trainer`]), with metrics as GPU-side accumulators ([`metrics`])
+//! and what runs between epochs as callbacks ([`callbacks`]).
 
 pub mod bench;
+pub mod callbacks;
 pub mod metrics;
 pub mod plan;
 pub mod profile;
+pub mod report;
 pub mod trainer;
 
-pub use metrics::{EpochReport, Metric, Score};
+pub use callbacks::{Callback, Control, FitSummary, SaveCheckpoint, StopAtAccuracy};
+pub use metrics::{Accumulator, CountMatrix, MetricValue, Pass, PassMetrics, Score};
 pub use plan::Plan;
 pub use profile::StepProfile;
+pub use report::{test_line, EpochReport};
 pub use trainer::{TrainConfig, Trainer};

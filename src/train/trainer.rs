@@ -1,43 +1,52 @@
 //! The epoch loop. Per epoch the CPU writes the shuffled sample order and clears the metric
-//! slots, records every step (submitting in chunks so the GPU starts while later steps are
-//! still being recorded), records the validation pass, and reads the metrics back once.
+//! accumulators, records every step (submitting in chunks so the GPU starts while later steps
+//! are still being recorded), records the validation pass, and reads the metrics back once.
+//! Between epochs, [`Trainer::fit`] calls the callbacks (saving, stopping, printing).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::metrics::{EpochReport, Metric, Score, TEST_SLOT, TRAIN_SLOT, VAL_SLOT};
+use super::callbacks::{Callback, Control, FitSummary};
+use super::metrics::{Accumulator, Pass, PassMetrics};
 use super::plan::{EvalPass, Plan};
+use super::report::EpochReport;
 use crate::data::dataset::epoch_order;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::gpu::kernels::{FixedTable, KernelPolicy};
 use crate::gpu::{GpuContext, Kernels, Launch};
-use crate::model::{init_params, Network, Optimizer};
+use crate::model::{init_params, Network, ParamLayout};
+use crate::optim::{Adam, Optimizer};
 
 #[derive(Clone, Debug)]
 pub struct TrainConfig {
     pub batch_size: usize,
     pub epochs: usize,
-    pub optimizer: Optimizer,
+    pub optimizer: Arc<dyn Optimizer>,
     pub seed: u64,
     /// Fraction of the training split held out for validation (Keras's `validation_split`:
     /// the last samples); 0 validates on the test split.
     pub validation_split: f64,
     /// Steps recorded into one submission.
     pub steps_per_submit: usize,
+    /// Which kernels run (the CLI gives GPUs the tuner; the default is the fixed table).
+    pub kernels: Arc<dyn KernelPolicy>,
+    /// Accumulators besides loss and accuracy on the validation and test passes.
+    pub metrics: Vec<Arc<dyn Accumulator>>,
 }
 
 impl TrainConfig {
     /// Checks the settings that do not depend on the data or the adapter.
     pub fn validate(&self) -> Result<()> {
         if self.batch_size == 0 {
-            return Err(Error::Config("--batch-size: 0; expected at least 1".into()));
+            return Err(Error::flag("--batch-size", "0; expected at least 1"));
         }
         if !(0.0..1.0).contains(&self.validation_split) {
-            return Err(Error::Config(format!(
-                "--validation-split: {}; expected a fraction in [0, 1)",
-                self.validation_split
-            )));
+            return Err(Error::flag(
+                "--validation-split",
+                format!("{}; expected a fraction in [0, 1)", self.validation_split),
+            ));
         }
         Ok(())
     }
@@ -48,15 +57,12 @@ impl Default for TrainConfig {
         TrainConfig {
             batch_size: 128,
             epochs: 5,
-            optimizer: Optimizer::Adam {
-                lr: 0.001,
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-7,
-            },
+            optimizer: Arc::new(Adam::default()),
             seed: 1,
             validation_split: 0.0,
             steps_per_submit: 16,
+            kernels: Arc::new(FixedTable),
+            metrics: Vec::new(),
         }
     }
 }
@@ -79,7 +85,7 @@ impl<'a> Trainer<'a> {
         data: &Dataset,
         cfg: TrainConfig,
     ) -> Result<Self> {
-        let layout = crate::model::ParamLayout::trainable(net, ctx.binding_align_floats());
+        let layout = ParamLayout::trainable(net, ctx.binding_align_floats());
         let initial = init_params(&layout, cfg.seed);
         Self::with_params(ctx, net, data, cfg, &initial)
     }
@@ -93,7 +99,7 @@ impl<'a> Trainer<'a> {
         initial: &[Vec<f32>],
     ) -> Result<Self> {
         cfg.validate()?;
-        let kernels = Kernels::new(ctx);
+        let kernels = Kernels::new(ctx, cfg.kernels.clone());
         let plan = Plan::new(ctx, &kernels, net, &cfg, data, initial)?;
         Ok(Trainer {
             ctx,
@@ -108,12 +114,16 @@ impl<'a> Trainer<'a> {
         &self.plan
     }
 
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+
     pub fn steps_per_epoch(&self) -> usize {
         self.plan.steps_per_epoch()
     }
 
     /// Starts the next epoch: uploads its shuffled order, zeroes the batch index and the
-    /// metric slots. No readback.
+    /// training and validation accumulators. No readback.
     pub fn begin_epoch(&mut self) {
         let order = epoch_order(&self.plan.train_indices, self.cfg.seed, self.epoch);
         self.epoch += 1;
@@ -122,7 +132,8 @@ impl<'a> Trainer<'a> {
             .queue
             .write_buffer(&self.plan.train_order, 0, bytemuck::cast_slice(&order));
         let mut encoder = self.encoder("begin epoch");
-        encoder.clear_buffer(&self.plan.metrics, 0, None);
+        self.plan.clear_metrics(&mut encoder, Pass::Train);
+        self.plan.clear_metrics(&mut encoder, Pass::Validation);
         encoder.clear_buffer(&self.plan.train_cursor, 0, Some(4));
         self.ctx.queue.submit([encoder.finish()]);
     }
@@ -189,7 +200,7 @@ impl<'a> Trainer<'a> {
         self.plan.record_metrics_copy(&mut encoder);
         self.ctx.queue.submit([encoder.finish()]);
         let done = self.steps_done.clone();
-        let metrics = self
+        let [train, validation, _] = self
             .plan
             .read_metrics_with(self.ctx, &mut || progress(done.load(Ordering::Relaxed)))?;
         Ok(EpochReport {
@@ -197,36 +208,60 @@ impl<'a> Trainer<'a> {
             epochs: self.cfg.epochs,
             seconds: start.elapsed().as_secs_f64(),
             steps,
-            train: Score::from(metrics[TRAIN_SLOT]),
-            validation: Some(Score::from(metrics[VAL_SLOT])),
+            train,
+            validation: Some(validation),
         })
     }
 
-    /// Loss and accuracy on the test split with the current weights (one readback).
-    pub fn evaluate_test(&mut self) -> Result<Score> {
+    /// Trains for the configured epochs, calling every callback around each epoch in order;
+    /// stops early when one says so (after the others have seen the epoch).
+    pub fn fit(&mut self, callbacks: &mut [&mut dyn Callback]) -> Result<FitSummary> {
+        let mut summary = FitSummary::default();
+        for epoch in 1..=self.cfg.epochs {
+            let steps = self.steps_per_epoch();
+            for cb in callbacks.iter_mut() {
+                cb.on_epoch_begin(epoch, steps);
+            }
+            let report = self.fit_epoch_with(&mut |done| {
+                for cb in callbacks.iter_mut() {
+                    cb.on_progress(done);
+                }
+            })?;
+            summary.epochs = epoch;
+            summary.seconds += report.seconds;
+            for cb in callbacks.iter_mut() {
+                if let Control::Stop(reason) = cb.on_epoch_end(self, &report)? {
+                    summary.stopped.get_or_insert(reason);
+                }
+            }
+            summary.last = Some(report);
+            if summary.stopped.is_some() {
+                break;
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Metrics of the test split with the current weights (one readback).
+    pub fn evaluate_test(&mut self) -> Result<PassMetrics> {
         let mut encoder = self.encoder("test");
-        let slot = (TEST_SLOT * std::mem::size_of::<Metric>()) as u64;
-        encoder.clear_buffer(
-            &self.plan.metrics,
-            slot,
-            Some(std::mem::size_of::<Metric>() as u64),
-        );
+        self.plan.clear_metrics(&mut encoder, Pass::Test);
         self.record_eval(&mut encoder, &self.plan.test);
         self.plan.record_metrics_copy(&mut encoder);
         self.ctx.queue.submit([encoder.finish()]);
-        Ok(Score::from(self.plan.read_metrics(self.ctx)?[TEST_SLOT]))
+        let [_, _, test] = self.plan.read_metrics_with(self.ctx, &mut || {})?;
+        Ok(test)
     }
 
-    /// The metric slots as they stand (one readback): for tests and tools.
-    pub fn read_metrics(&self) -> Result<[Metric; 3]> {
+    /// Every pass's metrics as they stand (one readback): for tests and tools.
+    pub fn read_metrics(&self) -> Result<[PassMetrics; 3]> {
         let mut encoder = self.encoder("metrics");
         self.plan.record_metrics_copy(&mut encoder);
         self.ctx.queue.submit([encoder.finish()]);
-        self.plan.read_metrics(self.ctx)
+        self.plan.read_metrics_with(self.ctx, &mut || {})
     }
 
-    /// Current trainable weights, one `Vec` per tensor in
-    /// [`crate::model::ParamLayout::trainable`] order.
+    /// Current trainable weights, one `Vec` per tensor in [`ParamLayout::trainable`] order.
     pub fn read_params(&self) -> Result<Vec<Vec<f32>>> {
         let flat = self
             .ctx
@@ -250,8 +285,8 @@ impl<'a> Trainer<'a> {
         );
     }
 
-    /// Current moving statistics, one `Vec` per tensor in
-    /// [`crate::model::ParamLayout::non_trainable`] order.
+    /// Current moving statistics, one `Vec` per tensor in [`ParamLayout::non_trainable`]
+    /// order.
     pub fn read_stats(&self) -> Result<Vec<Vec<f32>>> {
         let flat = self
             .ctx

@@ -1,14 +1,20 @@
-//! Shared test helpers: a GPU context, temporary directories, synthetic IDX datasets and
-//! tolerance checks. Tests generate every file they need, so they pass on a fresh clone.
+//! Shared test helpers: a GPU context and kernels, temporary directories, synthetic IDX
+//! datasets, tolerance checks ([`parity`]) and a builder for runs of the binary ([`cli`]).
+//! Tests generate every file they need, so they pass on a fresh clone.
 #![allow(dead_code)]
+
+pub mod cli;
+pub mod parity;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use shaderfit::data::idx::{encode_images, encode_labels, IdxImages};
 use shaderfit::data::{Dataset, Split};
-use shaderfit::gpu::GpuContext;
+use shaderfit::gpu::kernels::{KernelPolicy, Launch};
+use shaderfit::gpu::{GpuContext, Kernels};
 use shaderfit::rng::SplitMix64;
 
 /// The adapter the GPU tests run on (lavapipe in CI). A missing adapter fails the test with
@@ -21,6 +27,25 @@ pub fn gpu() -> GpuContext {
              apt-get install mesa-vulkan-drivers libvulkan1"
         ),
     }
+}
+
+/// Kernels that choose as `policy` says (a [`shaderfit::gpu::kernels::Forced`] choice, the
+/// fixed table, a tuner).
+pub fn kernels(ctx: &GpuContext, policy: impl KernelPolicy + 'static) -> Kernels {
+    Kernels::new(ctx, Arc::new(policy))
+}
+
+/// Runs `launches` in one compute pass and waits.
+pub fn run(ctx: &GpuContext, launches: &[Launch]) {
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        for launch in launches {
+            launch.record(&mut pass);
+        }
+    }
+    ctx.submit_and_wait(encoder)
+        .expect("kernels ran without GPU errors");
 }
 
 /// A directory under the system temp dir, removed when dropped.
@@ -126,32 +151,12 @@ fn image_file(split: &Split, data: &Dataset) -> Vec<u8> {
     })
 }
 
-/// Checks `|gpu - cpu| <= bound[i]` element-wise, reporting the worst element.
-pub fn assert_within(what: &str, gpu: &[f32], cpu: &[f32], bound: impl Fn(usize) -> f32) {
-    assert_eq!(gpu.len(), cpu.len(), "{what}: lengths differ");
-    let mut worst: Option<(usize, f32)> = None;
-    for i in 0..gpu.len() {
-        let diff = (gpu[i] - cpu[i]).abs();
-        if diff.is_nan() || diff > bound(i) {
-            worst = match worst {
-                Some((_, d)) if d >= diff => worst,
-                _ => Some((i, diff)),
-            };
-        }
-    }
-    if let Some((i, d)) = worst {
-        panic!(
-            "{what}: element {i}: gpu {} vs cpu {} (diff {d:e}, allowed {:e})",
-            gpu[i],
-            cpu[i],
-            bound(i)
-        );
-    }
-}
-
 /// A small odd tiling for the workgroup-memory matmul (8 threads of 2 x 3 outputs, K steps of
 /// 5: 4x12 tiles) that divides none of the test shapes, so every load past an edge and every
 /// cut-off store runs.
+#[allow(unused_imports)]
+pub use parity::assert_within;
+
 pub const ODD_TILING: shaderfit::gpu::kernels::Tiling = shaderfit::gpu::kernels::Tiling {
     wg_x: 4,
     wg_y: 2,

@@ -1,37 +1,49 @@
 //! Launchers of `batchnorm.wgsl`.
 
-use super::{EpilogueAct, Kernels, Launch, View};
+use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
+use super::{Act, Bind, Kernel, Kernels, Launch, ModuleKey, View};
 use crate::gpu::GpuContext;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BnEntry {
-    /// Batch mean and inverse deviation into `saved`, moving statistics updated.
-    Stats,
-    /// `y` from the batch statistics (training).
-    ApplyTrain,
-    /// `y` from the moving statistics (evaluation).
-    ApplyEval,
-    /// `dgamma`, `dbeta`.
-    GradSums,
-    /// `dx`.
-    Backward,
+uniform_struct! {
+    /// `Params` of `batchnorm.wgsl`.
+    pub struct BnParams {
+        pub rows: u32,
+        pub channels: u32,
+        pub spatial: u32,
+        /// Invocations per grid row.
+        pub grid_width: u32,
+        pub momentum: f32,
+        pub epsilon: f32,
+        pub _pad0: u32,
+        pub _pad1: u32,
+    }
 }
 
-/// Buffers of one batch-normalisation layer; `dst` is `y` or `dx` by entry. Views an entry
-/// does not use may be the same placeholder.
-#[derive(Clone, Copy, Debug)]
-pub struct BnViews<'a> {
-    pub x: View<'a>,
-    pub labels: View<'a>,
-    pub saved: View<'a>,
-    pub moving_mean: View<'a>,
-    pub moving_var: View<'a>,
-    pub gamma: View<'a>,
-    pub beta: View<'a>,
-    pub dy: View<'a>,
-    pub dgamma: View<'a>,
-    pub dbeta: View<'a>,
-    pub dst: View<'a>,
+pub static BATCHNORM: FamilyDecl = FamilyDecl {
+    name: "batchnorm",
+    bindings: &[
+        uniform("p", &BnParams::LAYOUT),
+        read("x"),
+        read("labels"),
+        read_write("saved"),
+        read_write("moving_mean"),
+        read_write("moving_var"),
+        read("gamma"),
+        read("beta"),
+        read("dy"),
+        read_write("dgamma"),
+        read_write("dbeta"),
+        read_write("dst"),
+    ],
+};
+
+pub(crate) fn module() -> SourceParts {
+    let file = include_str!("../../../shaders/batchnorm.wgsl");
+    (
+        "batchnorm".into(),
+        vec!["batchnorm.wgsl"],
+        assemble("", &[file]),
+    )
 }
 
 /// Shape and constants of one batch-normalisation layer.
@@ -46,76 +58,232 @@ pub struct BnShape {
     pub epsilon: f32,
 }
 
+/// One of the layer's launches, with what it binds (layouts in `batchnorm.wgsl`).
+#[derive(Clone, Copy, Debug)]
+pub enum BnLaunch<'a> {
+    /// Batch mean and inverse deviation into `saved`, moving statistics updated.
+    Stats {
+        x: View<'a>,
+        labels: View<'a>,
+        saved: View<'a>,
+        moving_mean: View<'a>,
+        moving_var: View<'a>,
+    },
+    /// `y` from the batch statistics (training).
+    ApplyTrain {
+        x: View<'a>,
+        saved: View<'a>,
+        gamma: View<'a>,
+        beta: View<'a>,
+        y: View<'a>,
+    },
+    /// `y` from the moving statistics (evaluation).
+    ApplyEval {
+        x: View<'a>,
+        moving_mean: View<'a>,
+        moving_var: View<'a>,
+        gamma: View<'a>,
+        beta: View<'a>,
+        y: View<'a>,
+    },
+    /// `dgamma` and `dbeta`.
+    GradSums {
+        x: View<'a>,
+        labels: View<'a>,
+        saved: View<'a>,
+        dy: View<'a>,
+        dgamma: View<'a>,
+        dbeta: View<'a>,
+    },
+    /// `dx`, times the derivative of `dact`, the activation whose output x is.
+    Backward {
+        x: View<'a>,
+        labels: View<'a>,
+        saved: View<'a>,
+        gamma: View<'a>,
+        dy: View<'a>,
+        dgamma: View<'a>,
+        dbeta: View<'a>,
+        dact: Act,
+        dx: View<'a>,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct BatchNormArgs<'a> {
+    pub shape: BnShape,
+    pub launch: BnLaunch<'a>,
+}
+
+impl<'a> BnLaunch<'a> {
+    /// The family's storage bindings, in order, and the derivative fused in.
+    fn binds(&self) -> ([Bind<'a>; 11], Act) {
+        use Bind::Unused as U;
+        let v = |v: View<'a>| Bind::View(v);
+        match *self {
+            BnLaunch::Stats {
+                x,
+                labels,
+                saved,
+                moving_mean,
+                moving_var,
+            } => (
+                [
+                    v(x),
+                    v(labels),
+                    v(saved),
+                    v(moving_mean),
+                    v(moving_var),
+                    U,
+                    U,
+                    U,
+                    U,
+                    U,
+                    U,
+                ],
+                Act::None,
+            ),
+            BnLaunch::ApplyTrain {
+                x,
+                saved,
+                gamma,
+                beta,
+                y,
+            } => (
+                [v(x), U, v(saved), U, U, v(gamma), v(beta), U, U, U, v(y)],
+                Act::None,
+            ),
+            BnLaunch::ApplyEval {
+                x,
+                moving_mean,
+                moving_var,
+                gamma,
+                beta,
+                y,
+            } => (
+                [
+                    v(x),
+                    U,
+                    U,
+                    v(moving_mean),
+                    v(moving_var),
+                    v(gamma),
+                    v(beta),
+                    U,
+                    U,
+                    U,
+                    v(y),
+                ],
+                Act::None,
+            ),
+            BnLaunch::GradSums {
+                x,
+                labels,
+                saved,
+                dy,
+                dgamma,
+                dbeta,
+            } => (
+                [
+                    v(x),
+                    v(labels),
+                    v(saved),
+                    U,
+                    U,
+                    U,
+                    U,
+                    v(dy),
+                    v(dgamma),
+                    v(dbeta),
+                    U,
+                ],
+                Act::None,
+            ),
+            BnLaunch::Backward {
+                x,
+                labels,
+                saved,
+                gamma,
+                dy,
+                dgamma,
+                dbeta,
+                dact,
+                dx,
+            } => (
+                [
+                    v(x),
+                    v(labels),
+                    v(saved),
+                    U,
+                    U,
+                    v(gamma),
+                    U,
+                    v(dy),
+                    v(dgamma),
+                    v(dbeta),
+                    v(dx),
+                ],
+                dact,
+            ),
+        }
+    }
+}
+
 impl Kernels {
-    pub fn batchnorm(
-        &self,
-        ctx: &GpuContext,
-        entry: BnEntry,
-        s: BnShape,
-        dact: EpilogueAct,
-        v: BnViews,
-    ) -> Launch {
+    pub fn batchnorm(&self, ctx: &GpuContext, a: &BatchNormArgs) -> Launch {
+        let s = a.shape;
         // Per-channel reductions: a workgroup tree on GPUs, a loop per channel on CPU adapters
-        // (see `batchnorm.wgsl`).
-        let serial = self.serial_reductions(s.rows);
-        let (name, per_channel) = match (entry, serial) {
-            (BnEntry::Stats, false) => ("stats", true),
-            (BnEntry::Stats, true) => ("stats_serial", false),
-            (BnEntry::GradSums, false) => ("grad_sums", true),
-            (BnEntry::GradSums, true) => ("grad_sums_serial", false),
-            (BnEntry::ApplyTrain, _) => ("apply_train", false),
-            (BnEntry::ApplyEval, _) => ("apply_eval", false),
-            (BnEntry::Backward, _) => ("backward", false),
+        // (see `batchnorm.wgsl`), as the policy says.
+        let serial = self.policy.serial_reductions(self, s.rows);
+        let (entry, per_channel) = match (&a.launch, serial) {
+            (BnLaunch::Stats { .. }, false) => ("stats", true),
+            (BnLaunch::Stats { .. }, true) => ("stats_serial", false),
+            (BnLaunch::GradSums { .. }, false) => ("grad_sums", true),
+            (BnLaunch::GradSums { .. }, true) => ("grad_sums_serial", false),
+            (BnLaunch::ApplyTrain { .. }, _) => ("apply_train", false),
+            (BnLaunch::ApplyEval { .. }, _) => ("apply_eval", false),
+            (BnLaunch::Backward { .. }, _) => ("backward", false),
         };
-        let invocations = match entry {
-            BnEntry::Stats | BnEntry::GradSums => (s.channels, 64),
-            _ => (s.rows * s.channels, 256),
+        let reduction = matches!(a.launch, BnLaunch::Stats { .. } | BnLaunch::GradSums { .. });
+        let (invocations, wg) = if reduction {
+            (s.channels, 64)
+        } else {
+            (s.rows * s.channels, 256)
         };
-        let resources = [
-            v.x.resource(),
-            v.labels.resource(),
-            v.saved.resource(),
-            v.moving_mean.resource(),
-            v.moving_var.resource(),
-            v.gamma.resource(),
-            v.beta.resource(),
-            v.dy.resource(),
-            v.dgamma.resource(),
-            v.dbeta.resource(),
-            v.dst.resource(),
-        ];
-        let params = |w: u32| {
-            vec![
-                s.rows as u32,
-                s.channels as u32,
-                s.spatial as u32,
-                w,
-                s.momentum.to_bits(),
-                s.epsilon.to_bits(),
-            ]
-        };
-        let mut launch = self.launch_1d(
-            ctx,
-            &self.batchnorm,
-            "batchnorm",
-            name,
-            dact,
-            invocations,
-            params,
-            &resources,
-        );
-        let elems = (s.rows * s.channels) as u64;
-        let (flops, passes) = match entry {
-            BnEntry::Stats => (3 * elems, 2),
-            BnEntry::ApplyTrain | BnEntry::ApplyEval => (4 * elems, 2),
-            BnEntry::GradSums => (4 * elems, 2),
-            BnEntry::Backward => (8 * elems, 3),
-        };
-        launch = launch.with_work(flops, 4 * passes * elems);
+        let (mut workgroups, width) = self.grid_1d(invocations, wg);
         if per_channel {
             // One workgroup per channel; the grid width in the uniform is then unused.
-            launch.workgroups = [s.channels as u32, 1, 1];
+            workgroups = [s.channels as u32, 1, 1];
         }
-        launch
+        let params = ctx.uniform(
+            "batchnorm params",
+            &BnParams {
+                rows: s.rows as u32,
+                channels: s.channels as u32,
+                spatial: s.spatial as u32,
+                grid_width: width,
+                momentum: s.momentum,
+                epsilon: s.epsilon,
+                ..Default::default()
+            },
+        );
+        let (storage, dact) = a.launch.binds();
+        let constants = [("DACT", dact.code())];
+        let kernel = Kernel {
+            module: ModuleKey::BatchNorm,
+            entry,
+            constants: if dact == Act::None { &[] } else { &constants },
+        };
+        let mut binds = vec![Bind::Uniform(&params)];
+        binds.extend(storage);
+        let elems = (s.rows * s.channels) as u64;
+        let (flops, passes) = match a.launch {
+            BnLaunch::Stats { .. } => (3 * elems, 2),
+            BnLaunch::ApplyTrain { .. } | BnLaunch::ApplyEval { .. } => (4 * elems, 2),
+            BnLaunch::GradSums { .. } => (4 * elems, 2),
+            BnLaunch::Backward { .. } => (8 * elems, 3),
+        };
+        self.launch(kernel, "batchnorm", workgroups, &binds)
+            .with_work(flops, 4 * passes * elems)
     }
 }

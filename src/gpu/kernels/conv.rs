@@ -1,8 +1,70 @@
-//! Launchers of `im2col.wgsl`: convolution as im2col + matmul, and col2im for its backward.
+//! Launchers of `im2col.wgsl` (im2col, and col2im for the backward) and of a convolution's
+//! forward and weight gradients, explicit (im2col, then a product) or implicit (a tiled
+//! product reading the image directly), as the policy decides.
 
-use super::tuner::MIN_TUNED_MACS;
-use super::{EpilogueAct, Kernels, Launch, MatmulTile, MatmulVariant, Tiling, View};
+use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
+use super::matmul::Gemm;
+use super::{
+    act_grad_parts, Act, ActGrad, Bind, ConvGeom, Kernel, Kernels, Launch, MatmulArgs, MatmulTile,
+    MatmulVariant, ModuleKey, View, WeightGradArgs,
+};
 use crate::gpu::GpuContext;
+
+const IM2COL_WGSL: &str = include_str!("../../../shaders/im2col.wgsl");
+
+uniform_struct! {
+    /// `Geom` of `im2col.wgsl`.
+    pub struct Im2colGeom {
+        pub batch: u32,
+        pub in_h: u32,
+        pub in_w: u32,
+        pub in_c: u32,
+        pub out_h: u32,
+        pub out_w: u32,
+        pub k_h: u32,
+        pub k_w: u32,
+        pub stride_h: u32,
+        pub stride_w: u32,
+        pub pad_top: u32,
+        pub pad_left: u32,
+        /// Invocations per grid row.
+        pub grid_width: u32,
+        pub _pad0: u32,
+        pub _pad1: u32,
+        pub _pad2: u32,
+    }
+}
+
+pub static IM2COL: FamilyDecl = FamilyDecl {
+    name: "im2col",
+    bindings: &[
+        uniform("g", &Im2colGeom::LAYOUT),
+        read("src"),
+        read("aux"),
+        read_write("dst"),
+    ],
+};
+
+/// `im2col.wgsl` over vec4 elements (4 channels per access, for channel counts divisible by
+/// 4) or f32 ones.
+pub(crate) fn module(vec4: bool) -> SourceParts {
+    let (name, header) = if vec4 {
+        (
+            "im2col (vec4)",
+            "alias T = vec4<f32>;\nconst W: u32 = 4u;\nfn dact_t(g: T, h: T) -> T { return dact4(g, h); }\n",
+        )
+    } else {
+        (
+            "im2col (f32)",
+            "alias T = f32;\nconst W: u32 = 1u;\nfn dact_t(g: T, h: T) -> T { return dact(g, h); }\n",
+        )
+    };
+    (
+        name.into(),
+        vec!["im2col.wgsl"],
+        assemble(header, &[IM2COL_WGSL]),
+    )
+}
 
 /// Geometry of a window (convolution kernel or pooling window) over an NHWC batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,172 +98,234 @@ impl Geom2d {
         self.batch * self.in_h * self.in_w * self.in_c
     }
 
-    /// The uniform `Conv` of `matmul_tiled.wgsl` (16-byte multiple: 12 words).
-    pub(crate) fn uniform(&self) -> [u32; 12] {
-        let w = self.words(0);
-        std::array::from_fn(|i| w[i])
+    /// The uniform `Conv` of `matmul_common.wgsl`.
+    pub(crate) fn conv_geom(&self) -> ConvGeom {
+        let u = |v: usize| v as u32;
+        ConvGeom {
+            batch: u(self.batch),
+            in_h: u(self.in_h),
+            in_w: u(self.in_w),
+            in_c: u(self.in_c),
+            out_h: u(self.out_h),
+            out_w: u(self.out_w),
+            k_h: u(self.k_h),
+            k_w: u(self.k_w),
+            stride_h: u(self.stride_h),
+            stride_w: u(self.stride_w),
+            pad_top: u(self.pad_top),
+            pad_left: u(self.pad_left),
+        }
     }
 
     /// The uniform `Geom` of `im2col.wgsl`.
-    fn words(&self, grid_width: u32) -> Vec<u32> {
-        [
-            self.batch,
-            self.in_h,
-            self.in_w,
-            self.in_c,
-            self.out_h,
-            self.out_w,
-            self.k_h,
-            self.k_w,
-            self.stride_h,
-            self.stride_w,
-            self.pad_top,
-            self.pad_left,
-        ]
-        .iter()
-        .map(|&v| v as u32)
-        .chain([grid_width])
-        .collect()
+    fn im2col_geom(&self, grid_width: u32) -> Im2colGeom {
+        let c = self.conv_geom();
+        Im2colGeom {
+            batch: c.batch,
+            in_h: c.in_h,
+            in_w: c.in_w,
+            in_c: c.in_c,
+            out_h: c.out_h,
+            out_w: c.out_w,
+            k_h: c.k_h,
+            k_w: c.k_w,
+            stride_h: c.stride_h,
+            stride_w: c.stride_w,
+            pad_top: c.pad_top,
+            pad_left: c.pad_left,
+            grid_width,
+            ..Default::default()
+        }
     }
 }
 
-impl Kernels {
-    /// Whether convolution `g` runs as an implicit GEMM (its product reads x directly, no
-    /// im2col pass), and with which tiling: as tests force it; else on GPUs the tuner's
-    /// measured choice; never on CPU adapters, whose blocked kernel reads im2col's columns as
-    /// vec4. The same answer for a layer's forward and weight gradient.
-    fn implicit_conv(&self, ctx: &GpuContext, g: &Geom2d, filters: usize) -> Option<Tiling> {
-        if let Some(forced) = self.forced_implicit {
-            return forced;
-        }
-        match &self.tuner {
-            Some(tuner) if g.rows() * g.patch() * filters >= MIN_TUNED_MACS => {
-                tuner.choose_conv(ctx, self, g, filters)
-            }
-            _ => None,
-        }
-    }
+/// `cols: [rows, patch]` from `x: [batch, in_h, in_w, in_c]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Im2colArgs<'a> {
+    pub geom: Geom2d,
+    pub x: View<'a>,
+    pub cols: View<'a>,
+}
 
-    /// A convolution's forward: `y = act(im2col(x) · w + b)`, `y: [rows, filters]` (NHWC),
-    /// `w: [patch, filters]`. Explicit (im2col into `cols`, then the product) or implicit
-    /// (one product reading x), see [`Kernels::implicit_conv`].
-    #[allow(clippy::too_many_arguments)]
-    pub fn conv_forward(
-        &self,
-        ctx: &GpuContext,
-        g: Geom2d,
-        (filters, act): (usize, EpilogueAct),
-        x: View,
-        cols: View,
-        (w, b): (View, View),
-        y: View,
-    ) -> Vec<Launch> {
-        let v = MatmulVariant {
-            bias: true,
-            act,
-            ..Default::default()
-        };
-        let shape = (g.rows(), filters, g.patch());
-        if let Some(t) = self.implicit_conv(ctx, &g, filters) {
-            return self.matmul_with(
-                ctx,
-                "conv2d forward",
-                MatmulVariant { im2col: true, ..v },
-                shape,
-                MatmulTile::Tiled(t),
-                (x, w, Some(b), None),
-                (y, None),
-                Some(g),
-            );
+/// `dx: [batch, in_h, in_w, in_c]` from `dcols: [rows, patch]` (the adjoint of im2col), times
+/// an activation's derivative.
+#[derive(Clone, Copy, Debug)]
+pub struct Col2imArgs<'a> {
+    pub geom: Geom2d,
+    pub dcols: View<'a>,
+    pub act_grad: Option<ActGrad<'a>>,
+    pub dx: View<'a>,
+}
+
+/// A convolution's forward: `y = act(im2col(x) · w + b)`, `y: [rows, filters]` (NHWC),
+/// `w: [patch, filters]`.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvForwardArgs<'a> {
+    pub geom: Geom2d,
+    pub filters: usize,
+    pub act: Act,
+    pub x: View<'a>,
+    /// Where an explicit im2col writes its columns (`[rows, patch]`), kept for dW.
+    pub cols: View<'a>,
+    pub w: View<'a>,
+    pub b: View<'a>,
+    pub y: View<'a>,
+}
+
+/// A convolution's weight and bias gradients, `dw = im2col(x)ᵀ · dy` and `db = Σ dy`.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvWeightGradArgs<'a> {
+    pub geom: Geom2d,
+    pub filters: usize,
+    pub x: View<'a>,
+    /// The columns the forward wrote (when it ran explicitly).
+    pub cols: View<'a>,
+    pub dy: View<'a>,
+    pub dw: View<'a>,
+    pub db: View<'a>,
+}
+
+impl Kernels {
+    /// Explicit (im2col into `cols`, then the product) or implicit (one product reading x).
+    pub fn conv_forward(&self, ctx: &GpuContext, a: &ConvForwardArgs) -> Vec<Launch> {
+        let g = a.geom;
+        let shape = (g.rows(), a.filters, g.patch());
+        if let Some(t) = self.policy.conv(ctx, self, &g, a.filters) {
+            let gemm = Gemm {
+                label: "conv2d forward",
+                variant: MatmulVariant {
+                    bias: true,
+                    act: a.act,
+                    im2col: true,
+                    ..Default::default()
+                },
+                m: shape.0,
+                n: shape.1,
+                k: shape.2,
+                a: a.x,
+                b: a.w,
+                bias: Some(a.b),
+                aux: None,
+                c: a.y,
+                sums: None,
+                conv: Some(g),
+            };
+            return self.gemm(ctx, &gemm, MatmulTile::Tiled(t));
         }
-        let mut launches = vec![self.im2col(ctx, g, x, cols)];
-        launches.extend(self.matmul(ctx, "conv2d forward", v, shape, cols, w, Some(b), None, y));
+        let mut launches = vec![self.im2col(
+            ctx,
+            &Im2colArgs {
+                geom: g,
+                x: a.x,
+                cols: a.cols,
+            },
+        )];
+        launches.extend(self.matmul(
+            ctx,
+            &MatmulArgs {
+                bias: Some(a.b),
+                act: a.act,
+                ..MatmulArgs::new("conv2d forward", shape, a.cols, a.w, a.y)
+            },
+        ));
         launches
     }
 
-    /// A convolution's weight and bias gradients, `dw = im2col(x)ᵀ · dy` and `db = Σ dy`:
-    /// from the columns its forward wrote, or, when the forward was implicit, from x.
-    #[allow(clippy::too_many_arguments)]
-    pub fn conv_weight_grads(
-        &self,
-        ctx: &GpuContext,
-        g: Geom2d,
-        filters: usize,
-        (x, cols): (View, View),
-        dy: View,
-        dw: View,
-        db: View,
-    ) -> Vec<Launch> {
-        let shape = (g.patch(), filters, g.rows());
-        if let Some(t) = self.implicit_conv(ctx, &g, filters) {
-            let v = MatmulVariant {
-                trans_a: true,
-                row_sums: true,
-                im2col: true,
-                ..Default::default()
+    /// From the columns the forward wrote, or, when the forward was implicit, from x.
+    pub fn conv_weight_grads(&self, ctx: &GpuContext, a: &ConvWeightGradArgs) -> Vec<Launch> {
+        let g = a.geom;
+        let (m, n, k) = (g.patch(), a.filters, g.rows());
+        if let Some(t) = self.policy.conv(ctx, self, &g, a.filters) {
+            let gemm = Gemm {
+                label: "conv2d dW",
+                variant: MatmulVariant {
+                    trans_a: true,
+                    row_sums: true,
+                    im2col: true,
+                    ..Default::default()
+                },
+                m,
+                n,
+                k,
+                a: a.x,
+                b: a.dy,
+                bias: None,
+                aux: None,
+                c: a.dw,
+                sums: Some(a.db),
+                conv: Some(g),
             };
-            return self.matmul_with(
-                ctx,
-                "conv2d dW",
-                v,
-                shape,
-                MatmulTile::Tiled(t),
-                (x, dy, None, None),
-                (dw, Some(db)),
-                Some(g),
-            );
+            return self.gemm(ctx, &gemm, MatmulTile::Tiled(t));
         }
-        self.weight_grads(ctx, "conv2d dW", shape, cols, dy, dw, db)
-    }
-
-    /// The vec4 kernels (4 channels per access) where the input's channel count allows.
-    fn im2col_family(&self, g: &Geom2d) -> &super::Family {
-        if g.in_c.is_multiple_of(4) {
-            &self.im2col_vec4
-        } else {
-            &self.im2col
-        }
-    }
-
-    /// `cols: [rows, patch]` from `x: [batch, in_h, in_w, in_c]`.
-    pub fn im2col(&self, ctx: &GpuContext, g: Geom2d, x: View, cols: View) -> Launch {
-        self.launch_1d(
+        self.weight_grads(
             ctx,
-            self.im2col_family(&g),
+            &WeightGradArgs {
+                label: "conv2d dW",
+                m,
+                n,
+                k,
+                x: a.cols,
+                dy: a.dy,
+                dw: a.dw,
+                db: a.db,
+            },
+        )
+    }
+
+    pub fn im2col(&self, ctx: &GpuContext, a: &Im2colArgs) -> Launch {
+        let g = a.geom;
+        self.im2col_launch(
+            ctx,
             "im2col",
-            "im2col",
-            EpilogueAct::None,
-            (g.rows() * g.k_h, 64),
-            |w| g.words(w),
-            &[x.resource(), self.unused().resource(), cols.resource()],
+            &g,
+            (g.rows() * g.k_h, Act::None),
+            [a.x.into(), Bind::Unused, a.cols.into()],
         )
         .with_work(0, 4 * (g.input_len() + g.rows() * g.patch()) as u64)
     }
 
-    /// `dx: [batch, in_h, in_w, in_c]` from `dcols: [rows, patch]`, times the derivative of
-    /// `dact` given its output `aux` (= x).
-    pub fn col2im(
-        &self,
-        ctx: &GpuContext,
-        g: Geom2d,
-        dcols: View,
-        dact: EpilogueAct,
-        aux: View,
-        dx: View,
-    ) -> Launch {
-        self.launch_1d(
+    pub fn col2im(&self, ctx: &GpuContext, a: &Col2imArgs) -> Launch {
+        let g = a.geom;
+        let (dact, aux) = act_grad_parts(a.act_grad);
+        self.im2col_launch(
             ctx,
-            self.im2col_family(&g),
             "col2im",
-            "col2im",
-            dact,
-            (g.batch * g.in_h * g.in_w, 64),
-            |w| g.words(w),
-            &[dcols.resource(), aux.resource(), dx.resource()],
+            &g,
+            (g.batch * g.in_h * g.in_w, dact),
+            [a.dcols.into(), aux.into(), a.dx.into()],
         )
         .with_work(
             (g.rows() * g.patch()) as u64,
             4 * (g.rows() * g.patch() + 2 * g.input_len()) as u64,
+        )
+    }
+
+    /// Entry `entry` over `invocations` in workgroups of 64; the vec4 module (4 channels per
+    /// access) where the input's channel count allows.
+    fn im2col_launch(
+        &self,
+        ctx: &GpuContext,
+        entry: &'static str,
+        g: &Geom2d,
+        (invocations, dact): (usize, Act),
+        storage: [Bind; 3],
+    ) -> Launch {
+        let (workgroups, width) = self.grid_1d(invocations, 64);
+        let uniform = ctx.uniform("im2col geometry", &g.im2col_geom(width));
+        let constants = [("DACT", dact.code())];
+        let kernel = Kernel {
+            module: ModuleKey::Im2col {
+                vec4: g.in_c.is_multiple_of(4),
+            },
+            entry,
+            constants: if dact == Act::None { &[] } else { &constants },
+        };
+        let [src, aux, dst] = storage;
+        self.launch(
+            kernel,
+            entry,
+            workgroups,
+            &[Bind::Uniform(&uniform), src, aux, dst],
         )
     }
 }

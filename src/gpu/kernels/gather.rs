@@ -1,56 +1,90 @@
 //! Launcher of `gather.wgsl`.
 
-use super::{grid, Kernels, Launch, U32x4, View};
+use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
+use super::{Bind, Kernel, Kernels, Launch, ModuleKey, View};
 use crate::gpu::GpuContext;
 
-/// Label value the gather kernel writes for padding rows of a short last batch.
+/// Label value the gather kernel writes for padding rows of a short last batch (`PAD` in the
+/// WGSL prelude).
 pub const PAD_LABEL: u32 = u32::MAX;
 
+uniform_struct! {
+    /// `Params` of `gather.wgsl`.
+    pub struct GatherParams {
+        pub batch: u32,
+        pub sample_bytes: u32,
+        pub n_order: u32,
+        /// Invocations per grid row.
+        pub grid_width: u32,
+    }
+}
+
+pub static GATHER: FamilyDecl = FamilyDecl {
+    name: "gather",
+    bindings: &[
+        uniform("params", &GatherParams::LAYOUT),
+        read("images"),
+        read("labels"),
+        read("order"),
+        read("cursor"),
+        read_write("x"),
+        read_write("y"),
+    ],
+};
+
+pub(crate) fn module() -> SourceParts {
+    let file = include_str!("../../../shaders/gather.wgsl");
+    ("gather".into(), vec!["gather.wgsl"], assemble("", &[file]))
+}
+
+/// One batch from the resident dataset: batch `cursor.step` of `order`.
+#[derive(Clone, Copy, Debug)]
+pub struct GatherArgs<'a> {
+    pub batch: usize,
+    /// Bytes (pixels) per sample.
+    pub sample_bytes: usize,
+    /// `[samples, sample_bytes]` u8, packed 4 per word.
+    pub images: View<'a>,
+    /// `[samples]` u8, packed 4 per word.
+    pub labels: View<'a>,
+    /// `[n_order]` sample indices.
+    pub order: View<'a>,
+    pub n_order: usize,
+    pub cursor: View<'a>,
+    /// `[batch, sample_bytes]` f32 in [0, 1].
+    pub x: View<'a>,
+    /// `[batch]` u32, [`PAD_LABEL`] past the end of `order`.
+    pub y: View<'a>,
+}
+
 impl Kernels {
-    /// gather: `x: [batch, sample_bytes]` f32 and `y: [batch]` u32 from batch `cursor.step`
-    /// of `order` over the packed u8 `images` and `labels`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn gather(
-        &self,
-        ctx: &GpuContext,
-        batch: usize,
-        sample_bytes: usize,
-        images: View,
-        labels: View,
-        order: View,
-        n_order: usize,
-        cursor: View,
-        x: View,
-        y: View,
-    ) -> Launch {
-        let (workgroups, width) = grid((batch * sample_bytes) as u64, 256, self.max_workgroups);
+    pub fn gather(&self, ctx: &GpuContext, a: &GatherArgs) -> Launch {
+        let n = a.batch * a.sample_bytes;
+        let (workgroups, width) = self.grid_1d(n, 256);
         let params = ctx.uniform(
             "gather params",
-            &U32x4([batch as u32, sample_bytes as u32, n_order as u32, width]),
+            &GatherParams {
+                batch: a.batch as u32,
+                sample_bytes: a.sample_bytes as u32,
+                n_order: a.n_order as u32,
+                grid_width: width,
+            },
         );
-        let bind_group = self.bind(
-            &self.gather,
-            "gather",
-            &[
-                params.as_entire_binding(),
-                images.resource(),
-                labels.resource(),
-                order.resource(),
-                cursor.resource(),
-                x.resource(),
-                y.resource(),
-            ],
-        );
-        Launch {
-            label: "gather",
-            pipeline: self.pipeline(&self.gather, "gather".into(), "main", &[]),
-            bind_group,
-            flops: 0,
-            bytes: 0,
-            scope: String::new(),
-            variant: String::new(),
-            workgroups,
-        }
-        .with_work(0, (batch * sample_bytes * 5 + batch * 8) as u64)
+        let kernel = Kernel {
+            module: ModuleKey::Gather,
+            entry: "main",
+            constants: &[],
+        };
+        let binds = [
+            Bind::Uniform(&params),
+            a.images.into(),
+            a.labels.into(),
+            a.order.into(),
+            a.cursor.into(),
+            a.x.into(),
+            a.y.into(),
+        ];
+        self.launch(kernel, "gather", workgroups, &binds)
+            .with_work(0, (n * 5 + a.batch * 8) as u64)
     }
 }

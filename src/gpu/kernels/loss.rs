@@ -1,53 +1,92 @@
 //! Launcher of `softmax_xent.wgsl`.
 
-use super::{Kernels, Launch, U32x4, View};
+use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
+use super::{Bind, Kernel, Kernels, Launch, ModuleKey, View};
 use crate::gpu::GpuContext;
 
+uniform_struct! {
+    /// `Params` of `softmax_xent.wgsl`.
+    pub struct LossParams {
+        pub batch: u32,
+        pub classes: u32,
+        pub _pad0: u32,
+        pub _pad1: u32,
+    }
+}
+
+pub static SOFTMAX_XENT: FamilyDecl = FamilyDecl {
+    name: "softmax_xent",
+    bindings: &[
+        uniform("params", &LossParams::LAYOUT),
+        read("logits"),
+        read("labels"),
+        read_write("dlogits"),
+        read_write("metric"),
+        read_write("cursor"),
+    ],
+};
+
+/// The loss-and-accuracy accumulator the loss kernel adds into (`Metric` in the WGSL): 4
+/// words on the GPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct LossMetric {
+    pub loss_sum: f32,
+    pub correct: u32,
+    pub count: u32,
+    pub _pad: u32,
+}
+
+pub(crate) fn module() -> SourceParts {
+    let file = include_str!("../../../shaders/softmax_xent.wgsl");
+    (
+        "softmax_xent".into(),
+        vec!["softmax_xent.wgsl"],
+        assemble("", &[file]),
+    )
+}
+
+/// Softmax cross-entropy over `logits: [batch, classes]`: `dlogits`, the batch's loss and
+/// accuracy added into `metric`, and `cursor` advanced.
+#[derive(Clone, Copy, Debug)]
+pub struct LossArgs<'a> {
+    pub batch: usize,
+    pub classes: usize,
+    pub logits: View<'a>,
+    pub labels: View<'a>,
+    pub dlogits: View<'a>,
+    /// A [`LossMetric`].
+    pub metric: View<'a>,
+    pub cursor: View<'a>,
+}
+
 impl Kernels {
-    /// Softmax cross-entropy over `logits: [batch, classes]`, adding into `metrics[slot]` and
-    /// advancing `cursor`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn softmax_xent(
-        &self,
-        ctx: &GpuContext,
-        batch: usize,
-        classes: usize,
-        slot: usize,
-        logits: View,
-        labels: View,
-        dlogits: View,
-        metrics: View,
-        cursor: View,
-    ) -> Launch {
+    pub fn softmax_xent(&self, ctx: &GpuContext, a: &LossArgs) -> Launch {
         let params = ctx.uniform(
             "softmax_xent params",
-            &U32x4([batch as u32, classes as u32, slot as u32, 0]),
+            &LossParams {
+                batch: a.batch as u32,
+                classes: a.classes as u32,
+                ..Default::default()
+            },
         );
-        let bind_group = self.bind(
-            &self.softmax_xent,
-            "softmax_xent",
-            &[
-                params.as_entire_binding(),
-                logits.resource(),
-                labels.resource(),
-                dlogits.resource(),
-                metrics.resource(),
-                cursor.resource(),
-            ],
-        );
-        Launch {
-            label: "softmax_xent",
-            pipeline: self.pipeline(&self.softmax_xent, "softmax_xent".into(), "main", &[]),
-            bind_group,
-            flops: 0,
-            bytes: 0,
-            scope: String::new(),
-            variant: String::new(),
-            workgroups: [1, 1, 1],
-        }
-        .with_work(
-            (6 * batch * classes) as u64,
-            4 * (2 * batch * classes + batch) as u64,
-        )
+        let kernel = Kernel {
+            module: ModuleKey::SoftmaxXent,
+            entry: "main",
+            constants: &[],
+        };
+        let binds = [
+            Bind::Uniform(&params),
+            a.logits.into(),
+            a.labels.into(),
+            a.dlogits.into(),
+            a.metric.into(),
+            a.cursor.into(),
+        ];
+        self.launch(kernel, "softmax_xent", [1, 1, 1], &binds)
+            .with_work(
+                (6 * a.batch * a.classes) as u64,
+                4 * (2 * a.batch * a.classes + a.batch) as u64,
+            )
     }
 }

@@ -1,9 +1,94 @@
-//! Launchers of the matmul family (`matmul.wgsl`, `matmul_blocked.wgsl`, `matmul_tiled.wgsl`)
-//! and of `bias.wgsl`: products with fused epilogues, split-K, and bias gradients.
+//! Launchers of the matmul family (`matmul.wgsl`; `matmul_tiled.wgsl` for GPUs,
+//! `matmul_blocked.wgsl` for CPU adapters) and of `bias.wgsl`: products with fused epilogues,
+//! split-K, weight and bias gradients.
 
-use super::tuner::MIN_TUNED_MACS;
-use super::{Block, Geom2d, Kernels, Launch, Tiling, U32x4, View};
+use serde::{Deserialize, Serialize};
+
+use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
+use super::policy::Product;
+use super::{
+    act_grad_parts, Act, ActGrad, Bind, Block, Geom2d, Kernel, Kernels, Launch, ModuleKey, Tiling,
+    View,
+};
 use crate::gpu::GpuContext;
+
+/// What `matmul.wgsl` and `matmul_tiled.wgsl` share, prepended to each.
+pub(crate) const MATMUL_COMMON_WGSL: &str = include_str!("../../../shaders/matmul_common.wgsl");
+const MATMUL_WGSL: &str = include_str!("../../../shaders/matmul.wgsl");
+const BIAS_WGSL: &str = include_str!("../../../shaders/bias.wgsl");
+
+uniform_struct! {
+    /// `Dims` of `matmul_common.wgsl` and `matmul_blocked.wgsl`.
+    pub struct MatmulDims {
+        pub m: u32,
+        pub n: u32,
+        pub k: u32,
+        pub splits: u32,
+    }
+}
+
+uniform_struct! {
+    /// `Conv` of `matmul_common.wgsl`: the convolution whose input `a` is (implicit GEMM).
+    pub struct ConvGeom {
+        pub batch: u32,
+        pub in_h: u32,
+        pub in_w: u32,
+        pub in_c: u32,
+        pub out_h: u32,
+        pub out_w: u32,
+        pub k_h: u32,
+        pub k_w: u32,
+        pub stride_h: u32,
+        pub stride_w: u32,
+        pub pad_top: u32,
+        pub pad_left: u32,
+    }
+}
+
+pub static MATMUL: FamilyDecl = FamilyDecl {
+    name: "matmul",
+    bindings: &[
+        uniform("dims", &MatmulDims::LAYOUT),
+        read("a"),
+        read("b"),
+        read("bias"),
+        read("aux"),
+        read_write("c"),
+        read_write("sums"),
+        uniform("conv", &ConvGeom::LAYOUT),
+    ],
+};
+
+uniform_struct! {
+    /// `Dims` of `bias.wgsl`.
+    pub struct BiasDims {
+        pub rows: u32,
+        pub cols: u32,
+        pub splits: u32,
+        pub _pad: u32,
+    }
+}
+
+pub static BIAS: FamilyDecl = FamilyDecl {
+    name: "bias",
+    bindings: &[
+        uniform("dims", &BiasDims::LAYOUT),
+        read("dy"),
+        read_write("db"),
+    ],
+};
+
+pub(crate) fn module() -> SourceParts {
+    (
+        "matmul".into(),
+        vec!["matmul_common.wgsl", "matmul.wgsl"],
+        assemble("", &[MATMUL_COMMON_WGSL, MATMUL_WGSL]),
+    )
+}
+
+pub(crate) fn bias_module() -> SourceParts {
+    ("bias".into(), vec!["bias.wgsl"], assemble("", &[BIAS_WGSL]))
+}
 
 /// Kernel variant of the matmul family, selected with override constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -14,9 +99,9 @@ pub struct MatmulVariant {
     pub trans_b: bool,
     pub bias: bool,
     /// Activation applied in the epilogue.
-    pub act: EpilogueAct,
+    pub act: Act,
     /// Multiply by the derivative of this activation, given its output in `aux`.
-    pub dact: EpilogueAct,
+    pub dact: Act,
     /// Also write `sums[n] = Σ_k op(B)[k, n]` (a bias gradient, beside dW = xᵀ·dy): a row
     /// of ones appended to op(A). With no epilogue; `tile4` and tiled kernels only.
     pub row_sums: bool,
@@ -25,29 +110,12 @@ pub struct MatmulVariant {
     pub im2col: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum EpilogueAct {
-    #[default]
-    None,
-    Relu,
-    Sigmoid,
-}
-
-impl EpilogueAct {
-    pub(crate) fn code(self) -> f64 {
-        match self {
-            EpilogueAct::None => 0.0,
-            EpilogueAct::Relu => 1.0,
-            EpilogueAct::Sigmoid => 2.0,
-        }
-    }
-}
-
 /// Fewest 16x16 output tiles for which the big tile pays on a CPU adapter.
 pub const MIN_TILE16_COUNT: usize = 32;
 
 /// Which matmul kernel runs a product.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MatmulTile {
     /// 4x4 outputs per invocation, no workgroup memory (`matmul.wgsl`): GPUs, small products.
     Tile4,
@@ -61,7 +129,7 @@ pub enum MatmulTile {
 }
 
 impl MatmulTile {
-    /// Its name in profiles and in the tuner's file, e.g. `blocked 32x16`.
+    /// Its name in profiles, e.g. `blocked 32x16`.
     pub fn name(self) -> String {
         match self {
             MatmulTile::Tile4 => "tile4".into(),
@@ -71,10 +139,19 @@ impl MatmulTile {
         }
     }
 
+    /// Whether the kernel can run, as a tuning file may name one that this version cannot.
+    pub fn is_valid(self) -> bool {
+        match self {
+            MatmulTile::Tile4 | MatmulTile::Tile16 => true,
+            MatmulTile::Blocked(b) => b.is_valid(),
+            MatmulTile::Tiled(t) => t.is_valid(),
+        }
+    }
+
     /// The fixed table. On CPU adapters: the blocked kernel where the dimensions allow, else
     /// 16x16 tiles when the output has enough of them to keep every lane of every thread busy;
     /// either only for products big enough (2^18 multiply-adds) to pay for the long shader's
-    /// compile (0.1-3 s per variant). 4x4 tiles otherwise, and on GPUs when tuning is off.
+    /// compile (0.1-3 s per variant). 4x4 tiles otherwise, and on GPUs.
     pub fn choose(cpu_adapter: bool, m: usize, n: usize, k: usize) -> MatmulTile {
         if !cpu_adapter || m * n * k < 1 << 18 {
             return MatmulTile::Tile4;
@@ -92,33 +169,22 @@ impl MatmulTile {
 }
 
 /// How one product is dispatched.
-struct Shape {
+struct DispatchShape {
     /// Outputs per invocation (rows, columns).
     block: (usize, usize),
     /// Invocations per workgroup (along columns, along rows).
     lanes: (u32, u32),
 }
 
-impl Shape {
-    fn of(tile: MatmulTile, n: usize) -> Shape {
-        match tile {
-            MatmulTile::Tile4 => Shape {
-                block: (4, 4),
-                lanes: (8, 8),
-            },
-            MatmulTile::Tile16 => Shape {
-                block: (16, 16),
-                lanes: (8, 8),
-            },
-            MatmulTile::Blocked(b) => Shape {
-                block: (b.rows as usize, b.cols as usize),
-                lanes: b.lanes(n),
-            },
-            MatmulTile::Tiled(t) => Shape {
-                block: (t.tm as usize, t.tn as usize),
-                lanes: (t.wg_x, t.wg_y),
-            },
-        }
+impl DispatchShape {
+    fn of(tile: MatmulTile, n: usize) -> DispatchShape {
+        let (block, lanes) = match tile {
+            MatmulTile::Tile4 => ((4, 4), (8, 8)),
+            MatmulTile::Tile16 => ((16, 16), (8, 8)),
+            MatmulTile::Blocked(b) => ((b.rows as usize, b.cols as usize), b.lanes(n)),
+            MatmulTile::Tiled(t) => ((t.tm as usize, t.tn as usize), (t.wg_x, t.wg_y)),
+        };
+        DispatchShape { block, lanes }
     }
 
     fn invocations(&self, m: usize, n: usize) -> usize {
@@ -132,405 +198,467 @@ impl Shape {
     }
 }
 
-impl Kernels {
-    /// How many slices to split a reduction of length `k` into when only `parallel`
-    /// invocations would run otherwise: enough slices to keep the adapter busy (~256 lanes on
-    /// a CPU adapter, ~16k threads on a GPU), each at least 256 long, at most 64. Reductions
-    /// shorter than 4096 (every dense layer's) are never split: the extra launch that sums the
-    /// slices would cost more than it saves.
-    fn splits(&self, parallel: usize, k: usize) -> usize {
-        if let Some(s) = self.forced_splits {
-            return s.clamp(1, k.max(1));
-        }
-        if k < 4096 {
-            return 1;
-        }
-        let target: usize = if self.cpu_adapter { 256 } else { 16384 };
-        target.div_ceil(parallel.max(1)).min(k / 256).clamp(1, 64)
-    }
+/// `c[m, n] = epilogue(op(a) · op(b))`: see `matmul_common.wgsl` for the layouts. Build one
+/// with [`MatmulArgs::new`] and struct update for transpositions and epilogues.
+#[derive(Clone, Copy, Debug)]
+pub struct MatmulArgs<'a> {
+    pub label: &'static str,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    /// `[m, k]`, or `[k, m]` with `trans_a`.
+    pub a: View<'a>,
+    pub trans_a: bool,
+    /// `[k, n]`, or `[n, k]` with `trans_b`.
+    pub b: View<'a>,
+    pub trans_b: bool,
+    /// `[n]`, added in the epilogue.
+    pub bias: Option<View<'a>>,
+    /// Applied in the epilogue, after the bias.
+    pub act: Act,
+    /// Then the result is multiplied by this derivative (`output`: `[m, n]`).
+    pub act_grad: Option<ActGrad<'a>>,
+    /// `[m, n]`.
+    pub c: View<'a>,
+}
 
-    /// The generated blocked-matmul module of `block` with these transpositions, created
-    /// once per device.
-    fn blocked_module(&self, block: Block, trans_a: bool, trans_b: bool) -> wgpu::ShaderModule {
-        let mut cache = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
-        cache
-            .entry((block, trans_a, trans_b))
-            .or_insert_with(|| {
-                self.device
-                    .create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some("matmul_blocked"),
-                        source: wgpu::ShaderSource::Wgsl(block.source(trans_a, trans_b).into()),
-                    })
-            })
-            .clone()
-    }
-
-    /// The workgroup-memory matmul module of `tiling` with loads `widths` floats wide,
-    /// created once per device.
-    fn tiled_module(&self, tiling: Tiling, widths: (u32, u32)) -> wgpu::ShaderModule {
-        let mut cache = self.tiled.lock().unwrap_or_else(|p| p.into_inner());
-        cache
-            .entry((tiling, widths))
-            .or_insert_with(|| {
-                self.device
-                    .create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some("matmul_tiled"),
-                        source: wgpu::ShaderSource::Wgsl(tiling.source(widths).into()),
-                    })
-            })
-            .clone()
-    }
-
-    /// The kernel that runs `[m, k]·[k, n]`: the one forced by tests, else the tuner's
-    /// choice (GPUs), else the fixed table.
-    fn tile_for(
-        &self,
-        ctx: &GpuContext,
-        variant: MatmulVariant,
+impl<'a> MatmulArgs<'a> {
+    /// The plain product `c = a · b`, `(m, n, k)` its shape.
+    pub fn new(
+        label: &'static str,
         (m, n, k): (usize, usize, usize),
-    ) -> MatmulTile {
-        match self.forced_tile {
-            // A forced block runs only where its vec4 loads can.
-            Some(MatmulTile::Blocked(_)) if !Block::fits(m, n, k) => MatmulTile::Tile16,
-            Some(forced) => forced,
-            None => match &self.tuner {
-                Some(tuner) if m * n * k >= MIN_TUNED_MACS => {
-                    tuner.choose(ctx, self, variant, (m, n, k))
-                }
-                _ => MatmulTile::choose(self.cpu_adapter, m, n, k),
-            },
+        a: View<'a>,
+        b: View<'a>,
+        c: View<'a>,
+    ) -> MatmulArgs<'a> {
+        MatmulArgs {
+            label,
+            m,
+            n,
+            k,
+            a,
+            trans_a: false,
+            b,
+            trans_b: false,
+            bias: None,
+            act: Act::None,
+            act_grad: None,
+            c,
+        }
+    }
+}
+
+/// A weight's and its bias's gradients: `dw[m, n] = xᵀ·dy` and `db[n] = Σ_k dy[k, n]`.
+#[derive(Clone, Copy, Debug)]
+pub struct WeightGradArgs<'a> {
+    pub label: &'static str,
+    /// Inputs per output (fan-in, or a convolution's patch).
+    pub m: usize,
+    /// Outputs (units, filters).
+    pub n: usize,
+    /// Rows reduced over (batch, or batch x output pixels).
+    pub k: usize,
+    /// `[k, m]`: the layer's input, or a convolution's im2col columns.
+    pub x: View<'a>,
+    /// `[k, n]`.
+    pub dy: View<'a>,
+    /// `[m, n]`.
+    pub dw: View<'a>,
+    /// `[n]`.
+    pub db: View<'a>,
+}
+
+/// `db[n] = Σ_m dy[m, n]` for `dy: [rows, cols]`.
+#[derive(Clone, Copy, Debug)]
+pub struct BiasGradArgs<'a> {
+    pub rows: usize,
+    pub cols: usize,
+    pub dy: View<'a>,
+    pub db: View<'a>,
+}
+
+/// Everything one product binds, whatever kernel runs it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Gemm<'a> {
+    pub label: &'static str,
+    pub variant: MatmulVariant,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub a: View<'a>,
+    pub b: View<'a>,
+    pub bias: Option<View<'a>>,
+    /// The activation output whose derivative `variant.dact` multiplies by.
+    pub aux: Option<View<'a>>,
+    pub c: View<'a>,
+    /// Row sums (`variant.row_sums`).
+    pub sums: Option<View<'a>>,
+    /// The convolution whose input `a` is (`variant.im2col`).
+    pub conv: Option<Geom2d>,
+}
+
+impl<'a> Gemm<'a> {
+    pub fn product(&self) -> Product {
+        Product {
+            variant: self.variant,
+            m: self.m,
+            n: self.n,
+            k: self.k,
         }
     }
 
-    /// `c[m, n] = epilogue(op(a) · op(b))`, see `matmul.wgsl` for layouts. One launch, or two
+    /// The variant's flags agree with what is bound and with the kernel.
+    fn check(&self, tile: MatmulTile) {
+        let v = self.variant;
+        let tiled = matches!(tile, MatmulTile::Tiled(_));
+        assert_eq!(
+            v.im2col,
+            self.conv.is_some(),
+            "{}: convolution geometry must match the variant",
+            self.label
+        );
+        assert!(
+            !v.im2col || tiled,
+            "{}: implicit GEMM needs a tiled kernel",
+            self.label
+        );
+        assert_eq!(
+            v.row_sums,
+            self.sums.is_some(),
+            "{}: sums binding must match the variant",
+            self.label
+        );
+        assert!(
+            !v.row_sums
+                || ((tiled || tile == MatmulTile::Tile4)
+                    && !v.bias
+                    && v.act == Act::None
+                    && v.dact == Act::None),
+            "{}: row sums need tile4 or a tiled kernel and no epilogue",
+            self.label
+        );
+        assert_eq!(
+            v.bias,
+            self.bias.is_some(),
+            "{}: bias binding must match the variant",
+            self.label
+        );
+        assert_eq!(
+            v.dact != Act::None,
+            self.aux.is_some(),
+            "{}: aux binding must match the variant",
+            self.label
+        );
+    }
+}
+
+impl Kernels {
+    /// `c = epilogue(op(a) · op(b))` with the kernel the policy picks. One launch, or two
     /// (partial products over slices of K, then their sum) when the output alone is too small
     /// to keep the adapter busy.
-    #[allow(clippy::too_many_arguments)]
-    pub fn matmul(
-        &self,
-        ctx: &GpuContext,
-        label: &'static str,
-        variant: MatmulVariant,
-        (m, n, k): (usize, usize, usize),
-        a: View,
-        b: View,
-        bias: Option<View>,
-        aux: Option<View>,
-        c: View,
-    ) -> Vec<Launch> {
-        let tile = self.tile_for(ctx, variant, (m, n, k));
-        self.matmul_with(
-            ctx,
-            label,
-            variant,
-            (m, n, k),
-            tile,
-            (a, b, bias, aux),
-            (c, None),
-            None,
-        )
+    pub fn matmul(&self, ctx: &GpuContext, a: &MatmulArgs) -> Vec<Launch> {
+        let (dact, aux) = act_grad_parts(a.act_grad);
+        let gemm = Gemm {
+            label: a.label,
+            variant: MatmulVariant {
+                trans_a: a.trans_a,
+                trans_b: a.trans_b,
+                bias: a.bias.is_some(),
+                act: a.act,
+                dact,
+                ..Default::default()
+            },
+            m: a.m,
+            n: a.n,
+            k: a.k,
+            a: a.a,
+            b: a.b,
+            bias: a.bias,
+            aux,
+            c: a.c,
+            sums: None,
+            conv: None,
+        };
+        let tile = self.policy.matmul(ctx, self, &gemm.product());
+        self.gemm(ctx, &gemm, tile)
     }
 
-    /// The gradients of a weight and its bias: `dw[m, n] = aᵀ·dy` (`a: [k, m]`, the layer's
-    /// input or im2col columns; `dy: [k, n]`) and `db[n] = Σ_k dy[k, n]`. One launch where
-    /// the chosen kernel folds the bias gradient in (a row of ones appended to aᵀ), else the
-    /// product and a bias-gradient launch.
-    #[allow(clippy::too_many_arguments)]
-    pub fn weight_grads(
-        &self,
-        ctx: &GpuContext,
-        label: &'static str,
-        (m, n, k): (usize, usize, usize),
-        a: View,
-        dy: View,
-        dw: View,
-        db: View,
-    ) -> Vec<Launch> {
-        let v = MatmulVariant {
-            trans_a: true,
-            ..Default::default()
+    /// A weight's and its bias's gradients. One launch where the chosen kernel folds the bias
+    /// gradient in (a row of ones appended to xᵀ), else the product and a bias-gradient launch.
+    pub fn weight_grads(&self, ctx: &GpuContext, a: &WeightGradArgs) -> Vec<Launch> {
+        let gemm = Gemm {
+            label: a.label,
+            variant: MatmulVariant {
+                trans_a: true,
+                ..Default::default()
+            },
+            m: a.m,
+            n: a.n,
+            k: a.k,
+            a: a.x,
+            b: a.dy,
+            bias: None,
+            aux: None,
+            c: a.dw,
+            sums: None,
+            conv: None,
         };
-        let tile = self.tile_for(ctx, v, (m, n, k));
+        let tile = self.policy.matmul(ctx, self, &gemm.product());
         if matches!(tile, MatmulTile::Tile4 | MatmulTile::Tiled(_)) {
-            let v = MatmulVariant {
-                row_sums: true,
-                ..v
+            let folded = Gemm {
+                variant: MatmulVariant {
+                    row_sums: true,
+                    ..gemm.variant
+                },
+                sums: Some(a.db),
+                ..gemm
             };
-            return self.matmul_with(
-                ctx,
-                label,
-                v,
-                (m, n, k),
-                tile,
-                (a, dy, None, None),
-                (dw, Some(db)),
-                None,
-            );
+            return self.gemm(ctx, &folded, tile);
         }
-        let mut launches = self.matmul_with(
+        let mut launches = self.gemm(ctx, &gemm, tile);
+        launches.extend(self.bias_grad(
             ctx,
-            label,
-            v,
-            (m, n, k),
-            tile,
-            (a, dy, None, None),
-            (dw, None),
-            None,
-        );
-        launches.extend(self.bias_grad(ctx, k, n, dy, db));
+            &BiasGradArgs {
+                rows: a.k,
+                cols: a.n,
+                dy: a.dy,
+                db: a.db,
+            },
+        ));
         launches
     }
 
-    /// [`Kernels::matmul`] with the kernel `tile`; inputs are (a, b, bias, aux), outputs
-    /// (c, sums); `conv` is the convolution whose input `a` is when `variant.im2col`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn matmul_with(
-        &self,
-        ctx: &GpuContext,
-        label: &'static str,
-        variant: MatmulVariant,
-        (m, n, k): (usize, usize, usize),
-        tile: MatmulTile,
-        (a, b, bias, aux): (View, View, Option<View>, Option<View>),
-        (c, sums): (View, Option<View>),
-        conv: Option<Geom2d>,
-    ) -> Vec<Launch> {
-        assert_eq!(
-            variant.im2col,
-            conv.is_some(),
-            "convolution geometry must match the variant"
-        );
-        assert!(
-            !variant.im2col || matches!(tile, MatmulTile::Tiled(_)),
-            "implicit GEMM needs a tiled kernel"
-        );
-        assert_eq!(
-            variant.row_sums,
-            sums.is_some(),
-            "sums binding must match the variant"
-        );
-        assert!(
-            !variant.row_sums
-                || (matches!(tile, MatmulTile::Tile4 | MatmulTile::Tiled(_))
-                    && !variant.bias
-                    && variant.act == EpilogueAct::None
-                    && variant.dact == EpilogueAct::None),
-            "row sums need tile4 or a tiled kernel and no epilogue"
-        );
+    /// The launches of `g` with kernel `tile`: the product, and the sum of its split-K slices
+    /// when the policy splits K.
+    pub(crate) fn gemm(&self, ctx: &GpuContext, g: &Gemm, tile: MatmulTile) -> Vec<Launch> {
+        g.check(tile);
         // Output rows, the row of ones' included.
-        let m_out = m + variant.row_sums as usize;
-        assert_eq!(
-            variant.bias,
-            bias.is_some(),
-            "bias binding must match the variant"
-        );
-        assert_eq!(
-            variant.dact != EpilogueAct::None,
-            aux.is_some(),
-            "aux binding must match the variant"
-        );
-        let constants = [
-            ("TRANS_A", variant.trans_a as u32 as f64),
-            ("TRANS_B", variant.trans_b as u32 as f64),
-            ("BIAS", variant.bias as u32 as f64),
-            ("ACT", variant.act.code()),
-            ("DACT", variant.dact.code()),
-            ("ROW_SUMS", variant.row_sums as u32 as f64),
-        ];
-        let shape = Shape::of(tile, n);
-        let splits = self.splits(shape.invocations(m_out, n), k);
-        let pipeline = |entry: &str| match tile {
-            MatmulTile::Blocked(block) if entry != "sum_splits" => {
-                let module = self.blocked_module(block, variant.trans_a, variant.trans_b);
-                let (x, y) = shape.lanes;
-                let mut all = constants[2..5].to_vec();
-                all.extend([
-                    ("SPLIT", (splits > 1) as u32 as f64),
-                    ("LANES_X", x as f64),
-                    ("LANES_Y", y as f64),
-                ]);
-                self.pipeline_of(
-                    &module,
-                    &self.matmul,
-                    format!("matmul {block:?} {x}x{y} split {} {variant:?}", splits > 1),
-                    "main",
-                    &all,
-                )
-            }
-            MatmulTile::Tiled(tiling) if entry != "sum_splits" => {
-                let widths = tiling.load_widths(variant, (m, n, k), conv.as_ref());
-                let mut all = constants.to_vec();
-                all.push(("SPLIT", (splits > 1) as u32 as f64));
-                all.push(("IM2COL", variant.im2col as u32 as f64));
-                // vec4 loads along K need split-K slices that start on multiples of 4.
-                all.push(("K_ALIGN", widths.0.max(widths.1) as f64));
-                self.pipeline_of(
-                    &self.tiled_module(tiling, widths),
-                    &self.matmul,
-                    format!(
-                        "matmul {tiling:?} loads {widths:?} split {} {variant:?}",
-                        splits > 1
-                    ),
-                    "main",
-                    &all,
-                )
-            }
-            _ => {
-                let mut all = constants.to_vec();
-                all.push(("SPLIT", (splits > 1 && entry != "sum_splits") as u32 as f64));
-                self.pipeline(
-                    &self.matmul,
-                    format!("matmul {entry} split {} {variant:?}", all[6].1),
-                    entry,
-                    &all,
-                )
-            }
-        };
+        let m_out = g.m + g.variant.row_sums as usize;
+        let shape = DispatchShape::of(tile, g.n);
+        let splits = self.policy.splits(self, shape.invocations(m_out, g.n), g.k);
         let dims = ctx.uniform(
             "matmul dims",
-            &U32x4([m as u32, n as u32, k as u32, splits as u32]),
-        );
-        let dummy = View::whole(&self.dummy);
-        let conv_uniform = conv.map(|g| ctx.uniform("matmul conv", &g.uniform()));
-        let partials =
-            (splits > 1).then(|| ctx.storage("split-K partials", (splits * m_out * n * 4) as u64));
-        let product_out = partials.as_ref().map(View::whole).unwrap_or(c);
-        let bind = |a: View, out: View| {
-            self.bind(
-                &self.matmul,
-                label,
-                &[
-                    dims.as_entire_binding(),
-                    a.resource(),
-                    b.resource(),
-                    bias.unwrap_or(dummy).resource(),
-                    aux.unwrap_or(dummy).resource(),
-                    out.resource(),
-                    sums.unwrap_or(View::whole(&self.dummy3)).resource(),
-                    conv_uniform
-                        .as_ref()
-                        .unwrap_or(&self.dummy_uniform)
-                        .as_entire_binding(),
-                ],
-            )
-        };
-        let mut launches = vec![Launch {
-            label,
-            pipeline: pipeline(match tile {
-                MatmulTile::Tile4 => "tile4",
-                MatmulTile::Tile16 => "tile16",
-                MatmulTile::Blocked(_) | MatmulTile::Tiled(_) => "main",
-            }),
-            bind_group: bind(a, product_out),
-            flops: 0,
-            bytes: 0,
-            scope: String::new(),
-            variant: tile.name(),
-            workgroups: {
-                let [x, y] = shape.workgroups(m_out, n);
-                [x, y, splits as u32]
+            &MatmulDims {
+                m: g.m as u32,
+                n: g.n as u32,
+                k: g.k as u32,
+                splits: splits as u32,
             },
-        }
-        .with_work(
-            2 * (m_out * n * k) as u64,
-            4 * (m * k + k * n + splits * m_out * n) as u64,
+        );
+        let conv = g.conv.map(|c| ctx.uniform("matmul conv", &c.conv_geom()));
+        let partials = (splits > 1)
+            .then(|| ctx.storage("split-K partials", (splits * m_out * g.n * 4) as u64));
+        let out = partials.as_ref().map(View::whole).unwrap_or(g.c);
+        let [x, y] = shape.workgroups(m_out, g.n);
+        let mut product = self.product_launch(
+            g,
+            tile,
+            splits > 1,
+            (&dims, conv.as_ref()),
+            out,
+            [x, y, splits as u32],
+        );
+        product.variant = tile.name();
+        let mut launches = vec![product.with_work(
+            2 * (m_out * g.n * g.k) as u64,
+            4 * (g.m * g.k + g.k * g.n + splits * m_out * g.n) as u64,
         )];
         if let Some(partials) = &partials {
-            launches.push(
-                Launch {
-                    label,
-                    pipeline: pipeline("sum_splits"),
-                    bind_group: bind(View::whole(partials), c),
-                    flops: 0,
-                    bytes: 0,
-                    scope: String::new(),
-                    variant: String::new(),
-                    workgroups: [(n as u32).div_ceil(8), (m_out as u32).div_ceil(8), 1],
-                }
-                .with_work(
-                    (splits * m_out * n) as u64,
-                    4 * ((splits + 1) * m_out * n) as u64,
-                ),
+            let constants = self.matmul_constants(g.variant, false);
+            let kernel = Kernel {
+                module: ModuleKey::Matmul,
+                entry: "sum_splits",
+                constants: &constants,
+            };
+            let sum = self.launch(
+                kernel,
+                g.label,
+                [(g.n as u32).div_ceil(8), (m_out as u32).div_ceil(8), 1],
+                &matmul_binds(g, (&dims, conv.as_ref()), View::whole(partials), g.c),
             );
+            launches.push(sum.with_work(
+                (splits * m_out * g.n) as u64,
+                4 * ((splits + 1) * m_out * g.n) as u64,
+            ));
         }
         launches
     }
 
-    /// `db[n] = Σ_m dy[m, n]` for `dy: [rows, cols]`: one launch, or two (sums over slices of
-    /// rows, then their sum) when the columns alone are too few to keep the adapter busy.
-    pub fn bias_grad(
+    /// TRANS_A .. SPLIT of `matmul_common.wgsl`.
+    fn matmul_constants(&self, v: MatmulVariant, split: bool) -> [(&'static str, f64); 7] {
+        [
+            ("TRANS_A", v.trans_a as u32 as f64),
+            ("TRANS_B", v.trans_b as u32 as f64),
+            ("BIAS", v.bias as u32 as f64),
+            ("ACT", v.act.code()),
+            ("DACT", v.dact.code()),
+            ("ROW_SUMS", v.row_sums as u32 as f64),
+            ("SPLIT", split as u32 as f64),
+        ]
+    }
+
+    /// The product's own launch, writing `out` (c, or the split-K partials).
+    fn product_launch(
         &self,
-        ctx: &GpuContext,
-        rows: usize,
-        cols: usize,
-        dy: View,
-        db: View,
-    ) -> Vec<Launch> {
-        let splits = self.splits(cols, rows);
-        let params = ctx.uniform(
+        g: &Gemm,
+        tile: MatmulTile,
+        split: bool,
+        uniforms: (&wgpu::Buffer, Option<&wgpu::Buffer>),
+        out: View,
+        workgroups: [u32; 3],
+    ) -> Launch {
+        let v = g.variant;
+        let common = self.matmul_constants(v, split);
+        match tile {
+            MatmulTile::Blocked(block) => {
+                let (x, y) = DispatchShape::of(tile, g.n).lanes;
+                let constants = [
+                    ("BIAS", v.bias as u32 as f64),
+                    ("ACT", v.act.code()),
+                    ("DACT", v.dact.code()),
+                    ("SPLIT", split as u32 as f64),
+                    ("LANES_X", x as f64),
+                    ("LANES_Y", y as f64),
+                ];
+                let kernel = Kernel {
+                    module: ModuleKey::Blocked(block, v.trans_a, v.trans_b),
+                    entry: "main",
+                    constants: &constants,
+                };
+                let binds = [
+                    Bind::Uniform(uniforms.0),
+                    g.a.into(),
+                    g.b.into(),
+                    g.bias.into(),
+                    g.aux.into(),
+                    out.into(),
+                ];
+                self.launch(kernel, g.label, workgroups, &binds)
+            }
+            MatmulTile::Tiled(tiling) => {
+                let widths = tiling.load_widths(v, (g.m, g.n, g.k), g.conv.as_ref());
+                let mut constants = common.to_vec();
+                constants.push(("IM2COL", v.im2col as u32 as f64));
+                // vec4 loads along K need split-K slices that start on multiples of 4.
+                constants.push(("K_ALIGN", widths.0.max(widths.1) as f64));
+                let kernel = Kernel {
+                    module: ModuleKey::Tiled(tiling, widths),
+                    entry: "main",
+                    constants: &constants,
+                };
+                self.launch(
+                    kernel,
+                    g.label,
+                    workgroups,
+                    &matmul_binds(g, uniforms, g.a, out),
+                )
+            }
+            MatmulTile::Tile4 | MatmulTile::Tile16 => {
+                let entry = if tile == MatmulTile::Tile4 {
+                    "tile4"
+                } else {
+                    "tile16"
+                };
+                let kernel = Kernel {
+                    module: ModuleKey::Matmul,
+                    entry,
+                    constants: &common,
+                };
+                self.launch(
+                    kernel,
+                    g.label,
+                    workgroups,
+                    &matmul_binds(g, uniforms, g.a, out),
+                )
+            }
+        }
+    }
+
+    /// `db = Σ dy` over rows: one launch, or two (sums over slices of rows, then their sum)
+    /// when the columns alone are too few to keep the adapter busy.
+    pub fn bias_grad(&self, ctx: &GpuContext, a: &BiasGradArgs) -> Vec<Launch> {
+        let splits = self.policy.splits(self, a.cols, a.rows);
+        let dims = ctx.uniform(
             "bias dims",
-            &U32x4([rows as u32, cols as u32, splits as u32, 0]),
+            &BiasDims {
+                rows: a.rows as u32,
+                cols: a.cols as u32,
+                splits: splits as u32,
+                _pad: 0,
+            },
         );
         let partials =
-            (splits > 1).then(|| ctx.storage("bias partials", (splits * cols * 4) as u64));
-        let out = partials.as_ref().map(View::whole).unwrap_or(db);
-        let mut launches = vec![Launch {
-            label: "bias_grad",
-            pipeline: self.pipeline(&self.bias, "bias".into(), "main", &[]),
-            bind_group: self.bind(
-                &self.bias,
-                "bias_grad",
-                &[params.as_entire_binding(), dy.resource(), out.resource()],
-            ),
-            flops: 0,
-            bytes: 0,
-            scope: String::new(),
-            variant: String::new(),
-            workgroups: [(cols as u32).div_ceil(64), splits as u32, 1],
-        }
-        .with_work(
-            (rows * cols) as u64,
-            4 * (rows * cols + splits * cols) as u64,
+            (splits > 1).then(|| ctx.storage("bias partials", (splits * a.cols * 4) as u64));
+        let out = partials.as_ref().map(View::whole).unwrap_or(a.db);
+        let kernel = Kernel {
+            module: ModuleKey::Bias,
+            entry: "main",
+            constants: &[],
+        };
+        let sums = self.launch(
+            kernel,
+            "bias_grad",
+            [(a.cols as u32).div_ceil(64), splits as u32, 1],
+            &[Bind::Uniform(&dims), a.dy.into(), out.into()],
+        );
+        let mut launches = vec![sums.with_work(
+            (a.rows * a.cols) as u64,
+            4 * (a.rows * a.cols + splits * a.cols) as u64,
         )];
         if let Some(partials) = &partials {
             // The sum of a 1 x cols split-K "product" with no epilogue.
             let dims = ctx.uniform(
                 "bias sum dims",
-                &U32x4([1, cols as u32, rows as u32, splits as u32]),
+                &MatmulDims {
+                    m: 1,
+                    n: a.cols as u32,
+                    k: a.rows as u32,
+                    splits: splits as u32,
+                },
             );
-            let dummy = View::whole(&self.dummy);
-            launches.push(
-                Launch {
-                    label: "bias_grad",
-                    pipeline: self.pipeline(
-                        &self.matmul,
-                        format!("matmul sum_splits {:?}", MatmulVariant::default()),
-                        "sum_splits",
-                        &[],
-                    ),
-                    bind_group: self.bind(
-                        &self.matmul,
-                        "bias_grad",
-                        &[
-                            dims.as_entire_binding(),
-                            View::whole(partials).resource(),
-                            dummy.resource(),
-                            dummy.resource(),
-                            dummy.resource(),
-                            db.resource(),
-                            View::whole(&self.dummy3).resource(),
-                            self.dummy_uniform.as_entire_binding(),
-                        ],
-                    ),
-                    flops: 0,
-                    bytes: 0,
-                    scope: String::new(),
-                    variant: String::new(),
-                    workgroups: [(cols as u32).div_ceil(8), 1, 1],
-                }
-                .with_work((splits * cols) as u64, 4 * ((splits + 1) * cols) as u64),
+            let kernel = Kernel {
+                module: ModuleKey::Matmul,
+                entry: "sum_splits",
+                constants: &[],
+            };
+            let binds = [
+                Bind::Uniform(&dims),
+                View::whole(partials).into(),
+                Bind::Unused,
+                Bind::Unused,
+                Bind::Unused,
+                a.db.into(),
+                Bind::Unused,
+                Bind::Unused,
+            ];
+            let sum = self.launch(
+                kernel,
+                "bias_grad",
+                [(a.cols as u32).div_ceil(8), 1, 1],
+                &binds,
             );
+            launches
+                .push(sum.with_work((splits * a.cols) as u64, 4 * ((splits + 1) * a.cols) as u64));
         }
         launches
     }
+}
+
+/// The MATMUL family's bindings for `g`, reading `a` and writing `out`.
+fn matmul_binds<'a>(
+    g: &Gemm<'a>,
+    (dims, conv): (&'a wgpu::Buffer, Option<&'a wgpu::Buffer>),
+    a: View<'a>,
+    out: View<'a>,
+) -> [Bind<'a>; 8] {
+    [
+        Bind::Uniform(dims),
+        a.into(),
+        g.b.into(),
+        g.bias.into(),
+        g.aux.into(),
+        out.into(),
+        g.sums.into(),
+        conv.map_or(Bind::Unused, Bind::Uniform),
+    ]
 }

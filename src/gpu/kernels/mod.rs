@@ -1,54 +1,23 @@
 //! The WGSL kernels (one file per family under `shaders/`), their pipelines, created once and
-//! cached, and launchers that turn buffers and shapes into a recorded [`Launch`].
+//! cached, and launchers that turn a named argument struct into a recorded [`Launch`].
 //!
-//! A [`Launch`] owns everything one dispatch needs (pipeline, bind group with its own small
-//! uniform of shapes, workgroup counts), so a training plan is a list of launches that can be
-//! replayed into any compute pass with no allocation and no CPU-side state change.
+//! Every family declares its contract once ([`family`]): bindings in order with their access,
+//! and each uniform as a Pod struct. A launcher fills its uniform, lists its bindings (`None`
+//! for one its variant does not use) and [`Kernels::launch`] binds them, giving unused ones a
+//! placeholder of the right kind. A [`Launch`] owns everything one dispatch needs, so a
+//! training plan is a list of launches replayed into any compute pass with no allocation.
+//!
+//! Which kernel runs a product, a convolution or a reduction is the injected
+//! [`KernelPolicy`]'s choice.
 
 use std::collections::HashMap;
 use std::num::NonZeroU64;
-use std::sync::Mutex;
-
-use bytemuck::{Pod, Zeroable};
+use std::sync::{Arc, Mutex};
 
 use super::context::GpuContext;
+use family::{Access, FamilyDecl, ModuleSource};
 
-pub const GATHER_WGSL: &str = include_str!("../../../shaders/gather.wgsl");
-/// What `matmul.wgsl` and `matmul_tiled.wgsl` share, prepended to each.
-pub const MATMUL_COMMON_WGSL: &str = include_str!("../../../shaders/matmul_common.wgsl");
-pub const MATMUL_WGSL: &str = concat!(
-    include_str!("../../../shaders/matmul_common.wgsl"),
-    include_str!("../../../shaders/matmul.wgsl")
-);
-pub const MATMUL_BLOCKED_WGSL: &str = include_str!("../../../shaders/matmul_blocked.wgsl");
-pub const MATMUL_TILED_WGSL: &str = include_str!("../../../shaders/matmul_tiled.wgsl");
-pub const BIAS_WGSL: &str = include_str!("../../../shaders/bias.wgsl");
-pub const SOFTMAX_XENT_WGSL: &str = include_str!("../../../shaders/softmax_xent.wgsl");
-pub const OPTIMIZER_WGSL: &str = include_str!("../../../shaders/optimizer.wgsl");
-/// `im2col.wgsl` over f32 elements (any channel count).
-pub const IM2COL_WGSL: &str = concat!(
-    "alias T = f32;\nconst W: u32 = 1u;\n",
-    include_str!("../../../shaders/im2col.wgsl")
-);
-/// `im2col.wgsl` over vec4 elements: 4 channels per access (in_c divisible by 4).
-pub const IM2COL_VEC4_WGSL: &str = concat!(
-    "alias T = vec4<f32>;\nconst W: u32 = 4u;\n",
-    include_str!("../../../shaders/im2col.wgsl")
-);
-/// `pool.wgsl` over f32 elements (any channel count).
-pub const POOL_WGSL: &str = concat!(
-    "alias T = f32;\nalias U = u32;\nconst W: u32 = 1u;\n",
-    "fn lanes(i: u32) -> U { return i; }\n",
-    include_str!("../../../shaders/pool.wgsl")
-);
-/// `pool.wgsl` over vec4 elements: 4 channels per access (channel counts divisible by 4).
-pub const POOL_VEC4_WGSL: &str = concat!(
-    "alias T = vec4<f32>;\nalias U = vec4<u32>;\nconst W: u32 = 4u;\n",
-    "fn lanes(i: u32) -> U { return vec4<u32>(i, i + 1u, i + 2u, i + 3u); }\n",
-    include_str!("../../../shaders/pool.wgsl")
-);
-pub const DROPOUT_WGSL: &str = include_str!("../../../shaders/dropout.wgsl");
-pub const BATCHNORM_WGSL: &str = include_str!("../../../shaders/batchnorm.wgsl");
+pub mod family;
 
 mod batchnorm;
 mod blocked;
@@ -58,40 +27,164 @@ mod gather;
 mod loss;
 mod matmul;
 mod optimizer;
+mod policy;
 mod pool;
 mod tiled;
-mod tuner;
+pub mod tuner;
 
-pub use batchnorm::{BnEntry, BnShape, BnViews};
-pub use blocked::Block;
-pub use conv::Geom2d;
-pub use dropout::{dropout_threshold, DropoutMode};
-pub use gather::PAD_LABEL;
-pub use matmul::{EpilogueAct, MatmulTile, MatmulVariant, MIN_TILE16_COUNT};
-pub use optimizer::{OptimizerHyper, OptimizerKind};
-pub use pool::{pool_fuses_with_col2im, PoolKind};
+pub use batchnorm::{BatchNormArgs, BnLaunch, BnParams, BnShape, BATCHNORM};
+pub use blocked::{Block, MATMUL_BLOCKED};
+pub use conv::{
+    Col2imArgs, ConvForwardArgs, ConvWeightGradArgs, Geom2d, Im2colArgs, Im2colGeom, IM2COL,
+};
+pub use dropout::{dropout_threshold, DropoutArgs, DropoutMode, DropoutParams, DROPOUT};
+pub use gather::{GatherArgs, GatherParams, GATHER, PAD_LABEL};
+pub use loss::{LossArgs, LossMetric, LossParams, SOFTMAX_XENT};
+pub use matmul::{
+    BiasDims, BiasGradArgs, ConvGeom, MatmulArgs, MatmulDims, MatmulTile, MatmulVariant,
+    WeightGradArgs, BIAS, MATMUL, MIN_TILE16_COUNT,
+};
+pub use optimizer::{OptimizerArgs, OptimizerParams, OPTIMIZER};
+pub use policy::{FixedTable, Forced, KernelPolicy, Product, Tuned, MAX_SERIAL_ROWS};
+pub use pool::{PoolBackwardArgs, PoolForwardArgs, PoolGeom, PoolGrad, PoolKind, POOL};
 pub use tiled::Tiling;
-pub use tuner::Tuner;
+pub use tuner::{ShapeClass, Tuner};
 
-/// Most rows a serial (one loop per channel) reduction may take: its kernels make two passes,
-/// well under llvmpipe's limit of 65535 loop iterations per invocation.
-pub const MAX_SERIAL_ROWS: usize = 16384;
+/// An activation fused into a kernel: its code in the WGSL prelude's `ACT` and `DACT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Act {
+    #[default]
+    None,
+    Relu,
+    Sigmoid,
+}
 
-/// Every kernel source with its file name, for validation and reports.
-pub const SHADERS: [(&str, &str); 12] = [
-    ("gather.wgsl", GATHER_WGSL),
-    ("matmul.wgsl", MATMUL_WGSL),
-    ("matmul_blocked.wgsl", MATMUL_BLOCKED_WGSL),
-    ("bias.wgsl", BIAS_WGSL),
-    ("softmax_xent.wgsl", SOFTMAX_XENT_WGSL),
-    ("optimizer.wgsl", OPTIMIZER_WGSL),
-    ("im2col.wgsl (f32)", IM2COL_WGSL),
-    ("im2col.wgsl (vec4)", IM2COL_VEC4_WGSL),
-    ("pool.wgsl (f32)", POOL_WGSL),
-    ("pool.wgsl (vec4)", POOL_VEC4_WGSL),
-    ("dropout.wgsl", DROPOUT_WGSL),
-    ("batchnorm.wgsl", BATCHNORM_WGSL),
-];
+impl Act {
+    pub(crate) fn code(self) -> f64 {
+        match self {
+            Act::None => 0.0,
+            Act::Relu => 1.0,
+            Act::Sigmoid => 2.0,
+        }
+    }
+}
+
+/// Multiplies a gradient by the derivative of `act`, given that activation's `output` (the
+/// derivatives of relu and sigmoid are functions of their outputs).
+#[derive(Clone, Copy, Debug)]
+pub struct ActGrad<'a> {
+    pub act: Act,
+    pub output: View<'a>,
+}
+
+impl<'a> ActGrad<'a> {
+    /// `None` for a linear activation, whose derivative is 1.
+    pub fn of(act: Act, output: View<'a>) -> Option<ActGrad<'a>> {
+        (act != Act::None).then_some(ActGrad { act, output })
+    }
+}
+
+/// The code of an optional derivative and the view it reads.
+fn act_grad_parts(grad: Option<ActGrad>) -> (Act, Option<View>) {
+    grad.map_or((Act::None, None), |g| (g.act, Some(g.output)))
+}
+
+/// Every shader module the runtime can create, as a key: the module cache's key, and what
+/// the reflection test enumerates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ModuleKey {
+    Gather,
+    /// `matmul.wgsl`: tile4, tile16 and sum_splits.
+    Matmul,
+    /// `matmul_tiled.wgsl` with this tiling and these load widths of A and B.
+    Tiled(Tiling, (u32, u32)),
+    /// `matmul_blocked.wgsl` with this block and these transpositions of A and B.
+    Blocked(Block, bool, bool),
+    Bias,
+    SoftmaxXent,
+    Optimizer,
+    /// `im2col.wgsl` over vec4 (4 channels per access) or f32 elements.
+    Im2col {
+        vec4: bool,
+    },
+    /// `pool.wgsl` over vec4 or f32 elements.
+    Pool {
+        vec4: bool,
+    },
+    Dropout,
+    BatchNorm,
+}
+
+impl ModuleKey {
+    /// The family whose bind group layout the module's entry points use.
+    pub fn family(self) -> &'static FamilyDecl {
+        match self {
+            ModuleKey::Gather => &GATHER,
+            ModuleKey::Matmul | ModuleKey::Tiled(..) => &MATMUL,
+            ModuleKey::Blocked(..) => &MATMUL_BLOCKED,
+            ModuleKey::Bias => &BIAS,
+            ModuleKey::SoftmaxXent => &SOFTMAX_XENT,
+            ModuleKey::Optimizer => &OPTIMIZER,
+            ModuleKey::Im2col { .. } => &IM2COL,
+            ModuleKey::Pool { .. } => &POOL,
+            ModuleKey::Dropout => &DROPOUT,
+            ModuleKey::BatchNorm => &BATCHNORM,
+        }
+    }
+
+    /// The module's WGSL as the device compiles it.
+    pub fn source(self) -> ModuleSource {
+        let (name, files, source) = match self {
+            ModuleKey::Gather => gather::module(),
+            ModuleKey::Matmul => matmul::module(),
+            ModuleKey::Tiled(t, widths) => t.module(widths),
+            ModuleKey::Blocked(b, ta, tb) => b.module(ta, tb),
+            ModuleKey::Bias => matmul::bias_module(),
+            ModuleKey::SoftmaxXent => loss::module(),
+            ModuleKey::Optimizer => optimizer::module(),
+            ModuleKey::Im2col { vec4 } => conv::module(vec4),
+            ModuleKey::Pool { vec4 } => pool::module(vec4),
+            ModuleKey::Dropout => dropout::module(),
+            ModuleKey::BatchNorm => batchnorm::module(),
+        };
+        ModuleSource {
+            family: self.family(),
+            name,
+            files,
+            source,
+        }
+    }
+
+    /// Every module the runtime can create: the static ones, and the generated ones at every
+    /// tiling, block, load width and transposition the runtime chooses from (plus a small
+    /// odd tiling, as tests use).
+    pub fn all() -> Vec<ModuleKey> {
+        let mut keys = vec![
+            ModuleKey::Gather,
+            ModuleKey::Matmul,
+            ModuleKey::Bias,
+            ModuleKey::SoftmaxXent,
+            ModuleKey::Optimizer,
+            ModuleKey::Im2col { vec4: false },
+            ModuleKey::Im2col { vec4: true },
+            ModuleKey::Pool { vec4: false },
+            ModuleKey::Pool { vec4: true },
+            ModuleKey::Dropout,
+            ModuleKey::BatchNorm,
+        ];
+        let widths = [(1, 1), (4, 1), (1, 4), (4, 4)];
+        for t in Tiling::PRESETS {
+            keys.push(ModuleKey::Tiled(t, (1, 1)));
+            keys.extend(widths.map(|w| ModuleKey::Tiled(t.pipelined(), w)));
+        }
+        for b in [Block::SMALL, Block::MEDIUM, Block::LARGE] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                keys.push(ModuleKey::Blocked(b, ta, tb));
+            }
+        }
+        keys
+    }
+}
 
 /// One recorded dispatch.
 #[derive(Clone, Debug)]
@@ -163,124 +256,50 @@ impl<'a> View<'a> {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub(crate) struct U32x4(pub(crate) [u32; 4]);
-
-#[derive(Clone, Copy)]
-enum Slot {
-    Uniform,
-    Read,
-    ReadWrite,
+/// What a launcher binds at one binding of its family.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Bind<'a> {
+    View(View<'a>),
+    Uniform(&'a wgpu::Buffer),
+    /// Not used by this variant: [`Kernels::launch`] binds a placeholder of the declared kind.
+    Unused,
 }
 
-/// A tiled matmul module: its tiling and the widths of its loads of A and B.
-type TiledKey = (Tiling, (u32, u32));
-
-/// The pipelines of every kernel family, created once per device.
-pub struct Kernels {
-    device: wgpu::Device,
-    gather: Family,
-    matmul: Family,
-    bias: Family,
-    softmax_xent: Family,
-    optimizer: Family,
-    im2col: Family,
-    im2col_vec4: Family,
-    pool: Family,
-    pool_vec4: Family,
-    dropout: Family,
-    batchnorm: Family,
-    pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
-    /// Generated blocked-matmul modules by (block, TRANS_A, TRANS_B).
-    blocked: Mutex<HashMap<(Block, bool, bool), wgpu::ShaderModule>>,
-    /// Workgroup-memory matmul modules by tiling.
-    /// Keyed by tiling and load widths (see [`Tiling::load_widths`]).
-    tiled: Mutex<HashMap<TiledKey, wgpu::ShaderModule>>,
-    /// Picks GPU matmul kernels by timing them; `None` uses the fixed table.
-    tuner: Option<Tuner>,
-    limits: wgpu::Limits,
-    /// Bound where a variant ignores a binding (the bind group layout still needs one).
-    dummy: wgpu::Buffer,
-    /// A second one: two read-write bindings of one buffer in one dispatch would alias.
-    dummy2: wgpu::Buffer,
-    /// A third, for matmul's `sums` when unused (its `c` may be `dummy2`).
-    dummy3: wgpu::Buffer,
-    /// For matmul's convolution uniform when unused.
-    dummy_uniform: wgpu::Buffer,
-    max_workgroups: u32,
-    cpu_adapter: bool,
-    /// Set by tests to run one tile shape whatever the adapter and size.
-    forced_tile: Option<MatmulTile>,
-    /// Set by tests to run convolutions as implicit GEMMs with this tiling (`Some(Some)`) or
-    /// with explicit im2col (`Some(None)`) whatever the adapter.
-    forced_implicit: Option<Option<Tiling>>,
-    /// Set by tests to split every reduction into this many slices.
-    forced_splits: Option<usize>,
-    /// Set by tests to pick batch norm's reduction variant whatever the adapter.
-    forced_serial: Option<bool>,
+impl<'a> From<View<'a>> for Bind<'a> {
+    fn from(v: View<'a>) -> Bind<'a> {
+        Bind::View(v)
+    }
 }
 
-pub(crate) struct Family {
-    /// Keys the family's pipelines apart from other families' with the same entry points.
-    name: &'static str,
-    module: wgpu::ShaderModule,
+impl<'a> From<Option<View<'a>>> for Bind<'a> {
+    fn from(v: Option<View<'a>>) -> Bind<'a> {
+        v.map_or(Bind::Unused, Bind::View)
+    }
+}
+
+/// Which pipeline a launch runs: a module's entry point with override constants.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Kernel<'k> {
+    pub module: ModuleKey,
+    pub entry: &'k str,
+    pub constants: &'k [(&'static str, f64)],
+}
+
+/// The bind group layout and pipeline layout of a family, made from its declaration.
+struct Family {
     bind_layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
 }
 
-impl Family {
-    fn new(device: &wgpu::Device, name: &'static str, source: &str, slots: &[Slot]) -> Family {
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(name),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = slots
-            .iter()
-            .enumerate()
-            .map(|(i, slot)| wgpu::BindGroupLayoutEntry {
-                binding: i as u32,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: match slot {
-                    Slot::Uniform => wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    Slot::Read | Slot::ReadWrite => wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage {
-                            read_only: matches!(slot, Slot::Read),
-                        },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                },
-                count: None,
-            })
-            .collect();
-        let bind_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some(name),
-            entries: &entries,
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(name),
-            bind_group_layouts: &[Some(&bind_layout)],
-            immediate_size: 0,
-        });
-        Family {
-            name,
-            module,
-            bind_layout,
-            pipeline_layout,
-        }
-    }
-}
+type PipelineKey = (ModuleKey, String, Vec<(&'static str, u64)>);
 
-/// Bytes of a uniform made of u32 and f32 fields, padded to 16-byte multiples.
-pub(crate) fn uniform_words(words: &[u32]) -> Vec<u32> {
-    let mut w = words.to_vec();
-    w.resize(words.len().next_multiple_of(4), 0);
-    w
+/// Buffers bound where a variant ignores a binding (the layout still needs one). Read-only
+/// bindings share one; each read-write binding index has its own, since one buffer bound
+/// twice for writing in a dispatch would alias.
+struct Placeholders {
+    read: wgpu::Buffer,
+    read_write: Vec<wgpu::Buffer>,
+    uniform: wgpu::Buffer,
 }
 
 /// Splits `invocations` over a grid of 1-D workgroups of `wg` invocations whose x dimension
@@ -292,252 +311,219 @@ pub(crate) fn grid(invocations: u64, wg: u32, max: u32) -> ([u32; 3], u32) {
     ([x, y, 1], x * wg)
 }
 
+/// The pipelines of every kernel family, created on first use and cached per device.
+pub struct Kernels {
+    device: wgpu::Device,
+    policy: Arc<dyn KernelPolicy>,
+    families: Mutex<HashMap<&'static str, Arc<Family>>>,
+    modules: Mutex<HashMap<ModuleKey, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
+    placeholders: Placeholders,
+    limits: wgpu::Limits,
+    cpu_adapter: bool,
+}
+
 impl Kernels {
-    pub fn new(ctx: &GpuContext) -> Kernels {
-        use Slot::*;
-        let device = &ctx.device;
+    pub fn new(ctx: &GpuContext, policy: Arc<dyn KernelPolicy>) -> Kernels {
+        let most_bindings = 16;
         Kernels {
-            device: device.clone(),
-            gather: Family::new(
-                device,
-                "gather",
-                GATHER_WGSL,
-                &[Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite],
-            ),
-            matmul: Family::new(
-                device,
-                "matmul",
-                MATMUL_WGSL,
-                &[
-                    Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite, Uniform,
-                ],
-            ),
-            bias: Family::new(device, "bias", BIAS_WGSL, &[Uniform, Read, ReadWrite]),
-            softmax_xent: Family::new(
-                device,
-                "softmax_xent",
-                SOFTMAX_XENT_WGSL,
-                &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite],
-            ),
-            optimizer: Family::new(
-                device,
-                "optimizer",
-                OPTIMIZER_WGSL,
-                &[Uniform, ReadWrite, Read, ReadWrite, ReadWrite, Read],
-            ),
-            im2col: Family::new(
-                device,
-                "im2col",
-                IM2COL_WGSL,
-                &[Uniform, Read, Read, ReadWrite],
-            ),
-            im2col_vec4: Family::new(
-                device,
-                "im2col_vec4",
-                IM2COL_VEC4_WGSL,
-                &[Uniform, Read, Read, ReadWrite],
-            ),
-            pool: Family::new(
-                device,
-                "pool",
-                POOL_WGSL,
-                &[Uniform, Read, Read, ReadWrite, ReadWrite],
-            ),
-            pool_vec4: Family::new(
-                device,
-                "pool_vec4",
-                POOL_VEC4_WGSL,
-                &[Uniform, Read, Read, ReadWrite, ReadWrite],
-            ),
-            dropout: Family::new(
-                device,
-                "dropout",
-                DROPOUT_WGSL,
-                &[Uniform, Read, Read, Read, ReadWrite],
-            ),
-            batchnorm: Family::new(
-                device,
-                "batchnorm",
-                BATCHNORM_WGSL,
-                &[
-                    Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, Read, Read, Read,
-                    ReadWrite, ReadWrite, ReadWrite,
-                ],
-            ),
+            device: ctx.device.clone(),
+            policy,
+            families: Mutex::new(HashMap::new()),
+            modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
-            blocked: Mutex::new(HashMap::new()),
-            tiled: Mutex::new(HashMap::new()),
-            tuner: (ctx.info.device_type != wgpu::DeviceType::Cpu)
-                .then(|| Tuner::for_adapter(&ctx.info))
-                .flatten(),
+            placeholders: Placeholders {
+                read: ctx.storage("unused binding", 16),
+                read_write: (0..most_bindings)
+                    .map(|i| ctx.storage(&format!("unused read-write binding {i}"), 16))
+                    .collect(),
+                uniform: ctx.uniform_bytes("unused uniform", &[0; 256]),
+            },
             limits: ctx.limits.clone(),
-            dummy: ctx.storage("unused binding", 16),
-            dummy2: ctx.storage("unused binding 2", 16),
-            dummy3: ctx.storage("unused binding 3", 16),
-            dummy_uniform: ctx.uniform_bytes("unused conv uniform", &[0; 48]),
-            max_workgroups: ctx.limits.max_compute_workgroups_per_dimension,
             cpu_adapter: ctx.info.device_type == wgpu::DeviceType::Cpu,
-            forced_tile: None,
-            forced_implicit: None,
-            forced_splits: None,
-            forced_serial: None,
         }
     }
 
-    /// Splits every matmul's K and every bias gradient's rows into `splits` slices from now on
-    /// (tests check split-K at small shapes).
-    pub fn with_splits(mut self, splits: usize) -> Kernels {
-        self.forced_splits = Some(splits);
-        self
+    /// Whether the adapter is a CPU (lavapipe, WARP, SwiftShader): policies choose for it.
+    pub fn cpu_adapter(&self) -> bool {
+        self.cpu_adapter
     }
 
-    /// Runs per-channel reductions as one loop per channel (`true`, CPU adapters' default) or
-    /// as workgroup trees (`false`, GPUs' default) from now on (tests run both anywhere).
-    pub fn with_serial_reductions(mut self, serial: bool) -> Kernels {
-        self.forced_serial = Some(serial);
-        self
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.limits
     }
 
-    /// Whether per-channel reductions over `rows` run as one loop per channel. Only on CPU
-    /// adapters, and only up to [`MAX_SERIAL_ROWS`]: llvmpipe (lavapipe) silently stops an
-    /// invocation's loops after 65535 iterations in all (its guard against endless shaders),
-    /// so a serial reduction over a convolution's batch x height x width rows, two passes of
-    /// 100k rows for a 28x28 batch of 128, would read only part of them. The workgroup
-    /// trees loop rows / 256 times per invocation.
-    pub(crate) fn serial_reductions(&self, rows: usize) -> bool {
-        self.forced_serial
-            .unwrap_or(self.cpu_adapter && rows <= MAX_SERIAL_ROWS)
+    pub fn policy(&self) -> &dyn KernelPolicy {
+        self.policy.as_ref()
     }
 
-    /// Tunes matmul kernels with `tuner` whatever the adapter (tests), or never (`None`).
-    pub fn with_tuner(mut self, tuner: Option<Tuner>) -> Kernels {
-        self.tuner = tuner;
-        self
+    /// A 1-D launch of `invocations` in workgroups of `wg`: the grid, and the invocations per
+    /// grid row that the kernel's `flat_id` needs.
+    pub(crate) fn grid_1d(&self, invocations: usize, wg: u32) -> ([u32; 3], u32) {
+        grid(
+            invocations as u64,
+            wg,
+            self.limits.max_compute_workgroups_per_dimension,
+        )
     }
 
-    pub fn tuner(&self) -> Option<&Tuner> {
-        self.tuner.as_ref()
+    fn family(&self, decl: &'static FamilyDecl) -> Arc<Family> {
+        let mut cache = self.families.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(decl.name)
+            .or_insert_with(|| Arc::new(self.make_family(decl)))
+            .clone()
     }
 
-    /// Runs every convolution recorded from now on as an implicit GEMM with `tiling`, or with
-    /// explicit im2col (`None`), whatever the adapter and the tuner (tests).
-    pub fn with_implicit_conv(mut self, tiling: Option<Tiling>) -> Kernels {
-        self.forced_implicit = Some(tiling);
-        self
+    fn make_family(&self, decl: &FamilyDecl) -> Family {
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = decl
+            .bindings
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+                binding: i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: match b.access {
+                        Access::Uniform(_) => wgpu::BufferBindingType::Uniform,
+                        Access::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                        Access::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        let bind_layout = self
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(decl.name),
+                entries: &entries,
+            });
+        let pipeline_layout = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(decl.name),
+                bind_group_layouts: &[Some(&bind_layout)],
+                immediate_size: 0,
+            });
+        Family {
+            bind_layout,
+            pipeline_layout,
+        }
     }
 
-    /// Uses `tile` for every matmul recorded from now on (tests run both on any adapter).
-    pub fn with_matmul_tile(mut self, tile: MatmulTile) -> Kernels {
-        self.forced_tile = Some(tile);
-        self
-    }
-
-    fn pipeline(
-        &self,
-        family: &Family,
-        key: String,
-        entry: &str,
-        constants: &[(&str, f64)],
-    ) -> wgpu::ComputePipeline {
-        self.pipeline_of(&family.module, family, key, entry, constants)
-    }
-
-    /// A pipeline of `module`, which binds like `family`.
-    fn pipeline_of(
-        &self,
-        module: &wgpu::ShaderModule,
-        family: &Family,
-        key: String,
-        entry: &str,
-        constants: &[(&str, f64)],
-    ) -> wgpu::ComputePipeline {
-        let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
+    /// The module of `key`, its source assembled (or generated) and compiled once.
+    fn module(&self, key: ModuleKey) -> wgpu::ShaderModule {
+        let mut cache = self.modules.lock().unwrap_or_else(|p| p.into_inner());
         cache
             .entry(key)
             .or_insert_with(|| {
+                let source = key.source();
                 self.device
-                    .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                        label: Some(entry),
-                        layout: Some(&family.pipeline_layout),
-                        module,
-                        entry_point: Some(entry),
-                        compilation_options: wgpu::PipelineCompilationOptions {
-                            constants,
-                            ..Default::default()
-                        },
-                        cache: None,
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(&source.name),
+                        source: wgpu::ShaderSource::Wgsl(source.source.into()),
                     })
             })
             .clone()
     }
 
-    fn bind(
+    /// The pipeline of `kernel`, created once per device.
+    fn pipeline(&self, kernel: &Kernel, family: &Family) -> wgpu::ComputePipeline {
+        let key: PipelineKey = (
+            kernel.module,
+            kernel.entry.to_string(),
+            kernel
+                .constants
+                .iter()
+                .map(|&(n, v)| (n, v.to_bits()))
+                .collect(),
+        );
+        if let Some(p) = self
+            .pipelines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return p.clone();
+        }
+        let module = self.module(kernel.module);
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.entry),
+                layout: Some(&family.pipeline_layout),
+                module: &module,
+                entry_point: Some(kernel.entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: kernel.constants,
+                    ..Default::default()
+                },
+                cache: None,
+            });
+        let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
+        cache.entry(key).or_insert(pipeline).clone()
+    }
+
+    /// A launch of `kernel` over `workgroups`, binding `binds` in its family's order.
+    pub(crate) fn launch(
         &self,
-        family: &Family,
-        label: &str,
-        resources: &[wgpu::BindingResource<'_>],
-    ) -> wgpu::BindGroup {
-        let entries: Vec<wgpu::BindGroupEntry> = resources
+        kernel: Kernel,
+        label: &'static str,
+        workgroups: [u32; 3],
+        binds: &[Bind],
+    ) -> Launch {
+        let decl = kernel.module.family();
+        assert_eq!(
+            binds.len(),
+            decl.bindings.len(),
+            "{label}: family '{}' has {} bindings",
+            decl.name,
+            decl.bindings.len()
+        );
+        let family = self.family(decl);
+        let entries: Vec<wgpu::BindGroupEntry> = binds
             .iter()
+            .zip(decl.bindings)
             .enumerate()
-            .map(|(i, r)| wgpu::BindGroupEntry {
+            .map(|(i, (bind, binding))| wgpu::BindGroupEntry {
                 binding: i as u32,
-                resource: r.clone(),
+                resource: self.resource(i, *bind, binding.access),
             })
             .collect();
-        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(label),
             layout: &family.bind_layout,
             entries: &entries,
-        })
-    }
-
-    /// A launch of `entry` of `family` over `invocations` threads in `wg`-wide workgroups
-    /// (the entry point's `@workgroup_size`).
-    /// `params(grid_width)` returns the uniform's words (u32, or f32 bits) given the
-    /// invocations per grid row.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn launch_1d(
-        &self,
-        ctx: &GpuContext,
-        family: &Family,
-        label: &'static str,
-        entry: &str,
-        dact: EpilogueAct,
-        (invocations, wg): (usize, u32),
-        params: impl FnOnce(u32) -> Vec<u32>,
-        resources: &[wgpu::BindingResource<'_>],
-    ) -> Launch {
-        let (workgroups, width) = grid(invocations as u64, wg, self.max_workgroups);
-        let words = uniform_words(&params(width));
-        let uniform = ctx.uniform_bytes(label, bytemuck::cast_slice(&words));
-        let mut all = vec![uniform.as_entire_binding()];
-        all.extend_from_slice(resources);
+        });
         Launch {
             label,
-            pipeline: self.pipeline(
-                family,
-                format!("{} {label} {entry} {dact:?}", family.name),
-                entry,
-                &[("DACT", dact.code())],
-            ),
-            bind_group: self.bind(family, label, &all),
+            pipeline: self.pipeline(&kernel, &family),
+            bind_group,
+            workgroups,
             flops: 0,
             bytes: 0,
             scope: String::new(),
             variant: String::new(),
-            workgroups,
         }
     }
 
-    /// A placeholder for read-only bindings a variant does not use.
-    pub fn unused(&self) -> View<'_> {
-        View::whole(&self.dummy)
-    }
-
-    /// A placeholder for read-write bindings a variant does not use: never the read-only
-    /// one, since one buffer bound both ways in a dispatch is a usage conflict.
-    pub fn unused_rw(&self) -> View<'_> {
-        View::whole(&self.dummy2)
+    fn resource<'a>(
+        &'a self,
+        i: usize,
+        bind: Bind<'a>,
+        access: Access,
+    ) -> wgpu::BindingResource<'a> {
+        match (bind, access) {
+            (Bind::View(v), _) => v.resource(),
+            (Bind::Uniform(b), _) => b.as_entire_binding(),
+            (Bind::Unused, Access::Uniform(_)) => self.placeholders.uniform.as_entire_binding(),
+            (Bind::Unused, Access::Read) => self.placeholders.read.as_entire_binding(),
+            (Bind::Unused, Access::ReadWrite) => {
+                self.placeholders.read_write[i].as_entire_binding()
+            }
+        }
     }
 }

@@ -1,108 +1,95 @@
-//! Launcher of `optimizer.wgsl`.
+//! Launcher of `optimizer.wgsl`: one update of every parameter, over the flat buffer that
+//! holds them all. Which rule runs and with which hyperparameters is the optimizer's own
+//! business (`src/optim/`); this launcher only binds.
 
-use bytemuck::{Pod, Zeroable};
-
-use super::{grid, Kernels, Launch, View};
+use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
+use super::{Bind, Kernel, Kernels, Launch, ModuleKey, View};
 use crate::gpu::GpuContext;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum OptimizerKind {
-    Sgd,
-    SgdMomentum,
-    Adam,
-    RmsProp,
-}
-
-impl OptimizerKind {
-    fn entry_point(self) -> &'static str {
-        match self {
-            OptimizerKind::Sgd => "sgd",
-            OptimizerKind::SgdMomentum => "sgd_momentum",
-            OptimizerKind::Adam => "adam",
-            OptimizerKind::RmsProp => "rmsprop",
-        }
+uniform_struct! {
+    /// `Hyper` of `optimizer.wgsl`: every rule's hyperparameters under Keras's names; each
+    /// entry point reads its own.
+    pub struct OptimizerParams {
+        pub learning_rate: f32,
+        pub momentum: f32,
+        pub beta_1: f32,
+        pub beta_2: f32,
+        pub rho: f32,
+        pub epsilon: f32,
+        /// Parameters: a multiple of 4 (the kernel works in vec4).
+        pub n: u32,
+        /// Invocations per grid row (the launcher sets it).
+        pub grid_width: u32,
     }
 }
 
-/// The optimizer's uniform, as `Hyper` in `optimizer.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct OptimizerHyper {
-    pub lr: f32,
-    /// SGD: momentum; Adam: beta1; RMSprop: rho.
-    pub beta1: f32,
-    pub beta2: f32,
-    pub eps: f32,
-    pub n: u32,
-    pub grid_width: u32,
-    pub _pad: [u32; 2],
+pub static OPTIMIZER: FamilyDecl = FamilyDecl {
+    name: "optimizer",
+    bindings: &[
+        uniform("hp", &OptimizerParams::LAYOUT),
+        read_write("w"),
+        read("g"),
+        read_write("s1"),
+        read_write("s2"),
+        read("cursor"),
+    ],
+};
+
+pub(crate) fn module() -> SourceParts {
+    let file = include_str!("../../../shaders/optimizer.wgsl");
+    (
+        "optimizer".into(),
+        vec!["optimizer.wgsl"],
+        assemble("", &[file]),
+    )
+}
+
+/// One optimizer step over the flat parameter buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct OptimizerArgs<'a> {
+    /// The rule's entry point in `optimizer.wgsl`.
+    pub entry: &'static str,
+    pub params: OptimizerParams,
+    /// Floating-point operations and 4-byte words moved per parameter, for profiles.
+    pub work: (u64, u64),
+    pub weights: View<'a>,
+    pub grads: View<'a>,
+    /// The rule's state tensors (velocity; m and v; ...), where it has them.
+    pub s1: Option<View<'a>>,
+    pub s2: Option<View<'a>>,
+    pub cursor: View<'a>,
 }
 
 impl Kernels {
-    /// One optimizer step over `n` flat parameters, `n` a multiple of 4 (the kernel works in
-    /// vec4). `s1`/`s2` are the optimizer's state buffers (velocity; m and v; v), `None`
-    /// where the rule has none.
-    #[allow(clippy::too_many_arguments)]
-    pub fn optimizer(
-        &self,
-        ctx: &GpuContext,
-        kind: OptimizerKind,
-        mut hyper: OptimizerHyper,
-        weights: View,
-        grads: View,
-        s1: Option<View>,
-        s2: Option<View>,
-        cursor: View,
-    ) -> Launch {
-        let n = hyper.n as u64;
+    pub fn optimizer(&self, ctx: &GpuContext, a: &OptimizerArgs) -> Launch {
+        let n = a.params.n as u64;
         assert!(
             n.is_multiple_of(4),
             "the flat parameter buffer holds a multiple of 4 floats, not {n}"
         );
-        let (workgroups, width) = grid(n / 4, 256, self.max_workgroups);
-        hyper.grid_width = width;
-        let params = ctx.uniform("optimizer hyper", &hyper);
-        let dummy = View::whole(&self.dummy);
-        let bind_group = self.bind(
-            &self.optimizer,
-            kind.entry_point(),
-            &[
-                params.as_entire_binding(),
-                weights.resource(),
-                grads.resource(),
-                s1.unwrap_or(dummy).resource(),
-                s2.unwrap_or(View::whole(&self.dummy2)).resource(),
-                cursor.resource(),
-            ],
-        );
-        Launch {
-            label: "optimizer",
-            pipeline: self.pipeline(
-                &self.optimizer,
-                format!("optimizer {kind:?}"),
-                kind.entry_point(),
-                &[],
-            ),
-            bind_group,
-            flops: 0,
-            bytes: 0,
-            scope: String::new(),
-            variant: String::new(),
-            workgroups,
-        }
-        .with_work(
-            n * match kind {
-                OptimizerKind::Sgd => 2,
-                OptimizerKind::SgdMomentum => 3,
-                OptimizerKind::Adam => 10,
-                OptimizerKind::RmsProp => 6,
+        let (workgroups, width) = self.grid_1d((n / 4) as usize, 256);
+        let params = ctx.uniform(
+            "optimizer hyperparameters",
+            &OptimizerParams {
+                grid_width: width,
+                ..a.params
             },
-            4 * n
-                * match kind {
-                    OptimizerKind::Sgd => 3,
-                    OptimizerKind::SgdMomentum | OptimizerKind::RmsProp => 5,
-                    OptimizerKind::Adam => 7,
-                },
-        )
+        );
+        let kernel = Kernel {
+            module: ModuleKey::Optimizer,
+            entry: a.entry,
+            constants: &[],
+        };
+        let binds = [
+            Bind::Uniform(&params),
+            a.weights.into(),
+            a.grads.into(),
+            a.s1.into(),
+            a.s2.into(),
+            a.cursor.into(),
+        ];
+        let (flops, words) = a.work;
+        self.launch(kernel, "optimizer", workgroups, &binds)
+            .with_work(n * flops, 4 * n * words)
     }
 }

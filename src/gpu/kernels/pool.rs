@@ -1,7 +1,75 @@
-//! Launchers of `pool.wgsl`: max and average pooling, forward and backward.
+//! Launchers of `pool.wgsl`: max and average pooling, forward and backward, and the backward
+//! fused with the col2im of the convolution that reads the pooled output.
 
-use super::{EpilogueAct, Geom2d, Kernels, Launch, View};
+use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
+use super::{act_grad_parts, Act, ActGrad, Bind, Geom2d, Kernel, Kernels, Launch, ModuleKey, View};
 use crate::gpu::GpuContext;
+
+const POOL_WGSL: &str = include_str!("../../../shaders/pool.wgsl");
+
+uniform_struct! {
+    /// `Geom` of `pool.wgsl`: the pooling (which keeps channels: `c`), and for the kernels
+    /// fused with col2im the convolution that reads the pooled output.
+    pub struct PoolGeom {
+        pub batch: u32,
+        pub in_h: u32,
+        pub in_w: u32,
+        pub c: u32,
+        pub out_h: u32,
+        pub out_w: u32,
+        pub p_h: u32,
+        pub p_w: u32,
+        pub stride_h: u32,
+        pub stride_w: u32,
+        /// Invocations per grid row.
+        pub grid_width: u32,
+        pub conv_out_h: u32,
+        pub conv_out_w: u32,
+        pub k_h: u32,
+        pub k_w: u32,
+        pub conv_stride_h: u32,
+        pub conv_stride_w: u32,
+        pub pad_top: u32,
+        pub pad_left: u32,
+        pub _pad: u32,
+    }
+}
+
+pub static POOL: FamilyDecl = FamilyDecl {
+    name: "pool",
+    bindings: &[
+        uniform("g", &PoolGeom::LAYOUT),
+        read("src"),
+        read("aux"),
+        read_write("argmax"),
+        read_write("dst"),
+    ],
+};
+
+/// `pool.wgsl` over vec4 elements (4 channels per access, for channel counts divisible by 4)
+/// or f32 ones.
+pub(crate) fn module(vec4: bool) -> SourceParts {
+    let (name, header) = if vec4 {
+        (
+            "pool (vec4)",
+            "alias T = vec4<f32>;\nalias U = vec4<u32>;\nconst W: u32 = 4u;\n\
+             fn lanes(i: u32) -> U { return vec4<u32>(i, i + 1u, i + 2u, i + 3u); }\n\
+             fn dact_t(g: T, h: T) -> T { return dact4(g, h); }\n",
+        )
+    } else {
+        (
+            "pool (f32)",
+            "alias T = f32;\nalias U = u32;\nconst W: u32 = 1u;\n\
+             fn lanes(i: u32) -> U { return i; }\n\
+             fn dact_t(g: T, h: T) -> T { return dact(g, h); }\n",
+        )
+    };
+    (
+        name.into(),
+        vec!["pool.wgsl"],
+        assemble(header, &[POOL_WGSL]),
+    )
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolKind {
@@ -9,23 +77,17 @@ pub enum PoolKind {
     Avg,
 }
 
-/// The uniform `Geom` of `pool.wgsl` (pooling keeps channels: `in_c` is `c`), with the
-/// convolution `conv` that reads the pooled output for the kernels fused with its col2im.
-fn words(g: &Geom2d, conv: Option<&Geom2d>, grid_width: u32) -> Vec<u32> {
-    let pool = [
-        g.batch, g.in_h, g.in_w, g.in_c, g.out_h, g.out_w, g.k_h, g.k_w, g.stride_h, g.stride_w,
-    ];
-    let conv = conv.map_or([0; 8], |c| {
-        [
-            c.out_h, c.out_w, c.k_h, c.k_w, c.stride_h, c.stride_w, c.pad_top, c.pad_left,
-        ]
-    });
-    let word = |v: usize| v as u32;
-    pool.into_iter()
-        .map(word)
-        .chain([grid_width])
-        .chain(conv.into_iter().map(word))
-        .collect()
+impl PoolKind {
+    fn entry(self, suffix: &str) -> &'static str {
+        match (self, suffix) {
+            (PoolKind::Max, "forward") => "max_forward",
+            (PoolKind::Avg, "forward") => "avg_forward",
+            (PoolKind::Max, "backward") => "max_backward",
+            (PoolKind::Avg, "backward") => "avg_backward",
+            (PoolKind::Max, _) => "max_backward_cols",
+            (PoolKind::Avg, _) => "avg_backward_cols",
+        }
+    }
 }
 
 /// Floats of the pooled output `[batch, out_h, out_w, c]` (and of max pooling's argmax).
@@ -33,169 +95,194 @@ fn pooled_len(g: &Geom2d) -> usize {
     g.batch * g.out_h * g.out_w * g.in_c
 }
 
-impl PoolKind {
-    /// Words of argmax the kernels move: max pooling's, none for average pooling.
-    fn argmax_len(self, g: &Geom2d) -> usize {
-        match self {
-            PoolKind::Max => pooled_len(g),
-            PoolKind::Avg => 0,
-        }
-    }
-
-    fn entry(self, suffix: &str) -> String {
-        match self {
-            PoolKind::Max => format!("max_{suffix}"),
-            PoolKind::Avg => format!("avg_{suffix}"),
-        }
-    }
+/// The gradient a pooling's backward starts from.
+#[derive(Clone, Copy, Debug)]
+pub enum PoolGrad<'a> {
+    /// `dy: [batch, out_h, out_w, c]`.
+    Pooled(View<'a>),
+    /// The `dcols: [conv.rows(), conv.patch()]` of the convolution `conv` that reads the
+    /// pooled output: the backward is fused with its col2im (one launch, the pooled gradient
+    /// never stored). Only for windows that tile the input ([`Geom2d::tiles`]).
+    Cols { conv: Geom2d, dcols: View<'a> },
 }
 
-/// Whether [`Kernels::pool_backward_from_cols`] can run pooling `g`: windows that tile the
-/// input (stride equal to the window, Keras's default), so that each input pixel has at most
-/// one window.
-pub fn pool_fuses_with_col2im(g: &Geom2d) -> bool {
-    g.stride_h == g.k_h && g.stride_w == g.k_w && g.pad_top == 0 && g.pad_left == 0
+/// `y: [batch, out_h, out_w, c]` from `x`; max pooling also writes `argmax` (same shape, u32
+/// flat indices into x), which its backward reads.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolForwardArgs<'a> {
+    pub kind: PoolKind,
+    pub geom: Geom2d,
+    pub x: View<'a>,
+    /// Max pooling only.
+    pub argmax: Option<View<'a>>,
+    pub y: View<'a>,
+}
+
+/// `dx` from the pooled gradient, times an activation's derivative.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolBackwardArgs<'a> {
+    pub kind: PoolKind,
+    pub geom: Geom2d,
+    pub dy: PoolGrad<'a>,
+    /// Max pooling only.
+    pub argmax: Option<View<'a>>,
+    pub act_grad: Option<ActGrad<'a>>,
+    pub dx: View<'a>,
+}
+
+impl Geom2d {
+    /// Whether a pooling's windows tile its input (stride equal to the window, Keras's
+    /// default), so that each input pixel has at most one window: the condition for fusing
+    /// its backward with a col2im.
+    pub fn tiles(&self) -> bool {
+        self.stride_h == self.k_h
+            && self.stride_w == self.k_w
+            && self.pad_top == 0
+            && self.pad_left == 0
+    }
+
+    fn pool_geom(&self, conv: Option<&Geom2d>, grid_width: u32) -> PoolGeom {
+        let u = |v: usize| v as u32;
+        let c = conv.copied().unwrap_or(Geom2d {
+            batch: 0,
+            in_h: 0,
+            in_w: 0,
+            in_c: 0,
+            out_h: 0,
+            out_w: 0,
+            k_h: 0,
+            k_w: 0,
+            stride_h: 0,
+            stride_w: 0,
+            pad_top: 0,
+            pad_left: 0,
+        });
+        PoolGeom {
+            batch: u(self.batch),
+            in_h: u(self.in_h),
+            in_w: u(self.in_w),
+            c: u(self.in_c),
+            out_h: u(self.out_h),
+            out_w: u(self.out_w),
+            p_h: u(self.k_h),
+            p_w: u(self.k_w),
+            stride_h: u(self.stride_h),
+            stride_w: u(self.stride_w),
+            grid_width,
+            conv_out_h: u(c.out_h),
+            conv_out_w: u(c.out_w),
+            k_h: u(c.k_h),
+            k_w: u(c.k_w),
+            conv_stride_h: u(c.stride_h),
+            conv_stride_w: u(c.stride_w),
+            pad_top: u(c.pad_top),
+            pad_left: u(c.pad_left),
+            _pad: 0,
+        }
+    }
 }
 
 impl Kernels {
-    /// The vec4 kernels (4 channels per access) where the channel count allows.
-    fn pool_family(&self, g: &Geom2d) -> &super::Family {
-        if g.in_c.is_multiple_of(4) {
-            &self.pool_vec4
+    pub fn pool_forward(&self, ctx: &GpuContext, a: &PoolForwardArgs) -> Launch {
+        let g = a.geom;
+        let argmax_len = if a.argmax.is_some() {
+            pooled_len(&g)
         } else {
-            &self.pool
-        }
-    }
-
-    /// `y: [batch, out_h, out_w, c]` from `x`; max pooling also writes `argmax` (same shape,
-    /// u32 indices into x), which its backward reads.
-    pub fn pool_forward(
-        &self,
-        ctx: &GpuContext,
-        kind: PoolKind,
-        g: Geom2d,
-        x: View,
-        argmax: View,
-        y: View,
-    ) -> Launch {
-        self.launch_1d(
-            ctx,
-            self.pool_family(&g),
-            "pool_forward",
-            &kind.entry("forward"),
-            EpilogueAct::None,
-            (g.batch * g.out_h * g.out_w, 64),
-            |w| words(&g, None, w),
-            &[
-                x.resource(),
-                self.unused().resource(),
-                argmax.resource(),
-                y.resource(),
-            ],
-        )
-        .with_work(
-            0,
-            4 * (g.input_len() + pooled_len(&g) + kind.argmax_len(&g)) as u64,
-        )
-    }
-
-    /// `dx` from `dy`, times the derivative of `dact` given its output `aux` (= x).
-    #[allow(clippy::too_many_arguments)]
-    pub fn pool_backward(
-        &self,
-        ctx: &GpuContext,
-        kind: PoolKind,
-        g: Geom2d,
-        dy: View,
-        argmax: View,
-        dact: EpilogueAct,
-        aux: View,
-        dx: View,
-    ) -> Launch {
-        self.backward(ctx, kind, g, None, dy, argmax, dact, aux, dx)
-    }
-
-    /// [`Kernels::pool_backward`] fused with the col2im of `conv`, the convolution that reads
-    /// the pooled output: its `dcols: [conv.rows(), conv.patch()]` in place of `dy`, which is
-    /// never stored. One launch instead of two; only where [`pool_fuses_with_col2im`].
-    #[allow(clippy::too_many_arguments)]
-    pub fn pool_backward_from_cols(
-        &self,
-        ctx: &GpuContext,
-        kind: PoolKind,
-        g: Geom2d,
-        conv: Geom2d,
-        dcols: View,
-        argmax: View,
-        dact: EpilogueAct,
-        aux: View,
-        dx: View,
-    ) -> Launch {
-        assert!(
-            pool_fuses_with_col2im(&g),
-            "fused pooling needs windows that tile the input: {g:?}"
-        );
-        assert_eq!(
-            (conv.batch, conv.in_h, conv.in_w, conv.in_c),
-            (g.batch, g.out_h, g.out_w, g.in_c),
-            "the convolution reads the pooled output"
-        );
-        self.backward(ctx, kind, g, Some(conv), dcols, argmax, dact, aux, dx)
-    }
-
-    /// The backward launch: from `dy` (one invocation per input pixel), or from the dcols of
-    /// `conv` (one per pooled pixel).
-    #[allow(clippy::too_many_arguments)]
-    fn backward(
-        &self,
-        ctx: &GpuContext,
-        kind: PoolKind,
-        g: Geom2d,
-        conv: Option<Geom2d>,
-        src: View,
-        argmax: View,
-        dact: EpilogueAct,
-        aux: View,
-        dx: View,
-    ) -> Launch {
-        let aux_len = if dact == EpilogueAct::None {
             0
-        } else {
-            g.input_len()
         };
-        let (label, entry, invocations, src_len) = match &conv {
-            None => (
+        let binds = [a.x.into(), Bind::Unused, a.argmax.into(), a.y.into()];
+        self.pool_launch(
+            ctx,
+            ("pool_forward", a.kind.entry("forward")),
+            (&g, None),
+            (g.batch * g.out_h * g.out_w, Act::None),
+            binds,
+        )
+        .with_work(0, 4 * (g.input_len() + pooled_len(&g) + argmax_len) as u64)
+    }
+
+    /// From `dy` (one invocation per input pixel), or from the dcols of the convolution above
+    /// (one per pooled pixel).
+    pub fn pool_backward(&self, ctx: &GpuContext, a: &PoolBackwardArgs) -> Launch {
+        let g = a.geom;
+        let (dact, aux) = act_grad_parts(a.act_grad);
+        let (label, entry, invocations, conv, src, src_len) = match a.dy {
+            PoolGrad::Pooled(dy) => (
                 "pool_backward",
                 "backward",
                 g.batch * g.in_h * g.in_w,
+                None,
+                dy,
                 pooled_len(&g),
             ),
-            Some(c) => (
-                "pool_backward_cols",
-                "backward_cols",
-                g.batch * g.out_h * g.out_w,
-                c.rows() * c.patch(),
-            ),
+            PoolGrad::Cols { conv, dcols } => {
+                assert!(
+                    g.tiles(),
+                    "fused pooling needs windows that tile the input: {g:?}"
+                );
+                assert_eq!(
+                    (conv.batch, conv.in_h, conv.in_w, conv.in_c),
+                    (g.batch, g.out_h, g.out_w, g.in_c),
+                    "the convolution reads the pooled output"
+                );
+                let invocations = g.batch * g.out_h * g.out_w;
+                (
+                    "pool_backward_cols",
+                    "backward_cols",
+                    invocations,
+                    Some(conv),
+                    dcols,
+                    conv.rows() * conv.patch(),
+                )
+            }
         };
         let flops = if conv.is_some() { src_len } else { 0 };
-        self.launch_1d(
+        let argmax_len = if a.argmax.is_some() {
+            pooled_len(&g)
+        } else {
+            0
+        };
+        let aux_len = if aux.is_some() { g.input_len() } else { 0 };
+        let binds = [src.into(), aux.into(), a.argmax.into(), a.dx.into()];
+        self.pool_launch(
             ctx,
-            self.pool_family(&g),
-            label,
-            &kind.entry(entry),
-            dact,
-            (invocations, 64),
-            |w| words(&g, conv.as_ref(), w),
-            &[
-                src.resource(),
-                aux.resource(),
-                argmax.resource(),
-                dx.resource(),
-            ],
+            (label, a.kind.entry(entry)),
+            (&g, conv.as_ref()),
+            (invocations, dact),
+            binds,
         )
         .with_work(
             flops as u64,
-            4 * (src_len + kind.argmax_len(&g) + aux_len + g.input_len()) as u64,
+            4 * (src_len + argmax_len + aux_len + g.input_len()) as u64,
+        )
+    }
+
+    /// `entry` over `invocations` in workgroups of 64, in the vec4 module where the channel
+    /// count allows.
+    fn pool_launch(
+        &self,
+        ctx: &GpuContext,
+        (label, entry): (&'static str, &'static str),
+        (g, conv): (&Geom2d, Option<&Geom2d>),
+        (invocations, dact): (usize, Act),
+        storage: [Bind; 4],
+    ) -> Launch {
+        let (workgroups, width) = self.grid_1d(invocations, 64);
+        let uniform = ctx.uniform("pool geometry", &g.pool_geom(conv, width));
+        let constants = [("DACT", dact.code())];
+        let kernel = Kernel {
+            module: ModuleKey::Pool {
+                vec4: g.in_c.is_multiple_of(4),
+            },
+            entry,
+            constants: if dact == Act::None { &[] } else { &constants },
+        };
+        let [src, aux, argmax, dst] = storage;
+        self.launch(
+            kernel,
+            label,
+            workgroups,
+            &[Bind::Uniform(&uniform), src, aux, argmax, dst],
         )
     }
 }

@@ -2,11 +2,17 @@
 //! prepended as constants (per-thread register arrays need constant sizes, which override
 //! constants cannot give).
 
-use super::{Geom2d, MatmulVariant, MATMUL_COMMON_WGSL, MATMUL_TILED_WGSL};
+use serde::{Deserialize, Serialize};
+
+use super::family::{assemble, SourceParts};
+use super::matmul::MATMUL_COMMON_WGSL;
+use super::{Geom2d, MatmulVariant};
+
+const MATMUL_TILED_WGSL: &str = include_str!("../../../shaders/matmul_tiled.wgsl");
 
 /// A workgroup of `wg_x x wg_y` threads, each computing `tm x tn` outputs, over K steps of
 /// `bk` held in workgroup memory: a `(wg_y·tm) x (wg_x·tn)` tile of C per workgroup.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Tiling {
     pub wg_x: u32,
     pub wg_y: u32,
@@ -112,7 +118,7 @@ impl Tiling {
     }
 
     /// Every side positive and 1 or 2 buffers.
-    fn is_valid(self) -> bool {
+    pub fn is_valid(self) -> bool {
         [self.wg_x, self.wg_y, self.tm, self.tn, self.bk]
             .iter()
             .all(|&v| v > 0)
@@ -127,7 +133,7 @@ impl Tiling {
             && self.workgroup_bytes() <= limits.max_compute_workgroup_storage_size
     }
 
-    /// Its name in profiles and in the tuner's file, e.g. `tiled wg 16x16 thread 8x8 bk 8
+    /// Its name in profiles, e.g. `tiled wg 16x16 thread 8x8 bk 8
     /// vec4 buffers 2` (the last two only when set).
     pub fn name(self) -> String {
         let mut name = format!(
@@ -143,43 +149,10 @@ impl Tiling {
         name
     }
 
-    /// The tiling a [`Tiling::name`] names, or `None`.
-    pub fn parse(name: &str) -> Option<Tiling> {
-        let words: Vec<&str> = name.split(' ').collect();
-        let pair = |w: &str| -> Option<(u32, u32)> {
-            let (x, y) = w.split_once('x')?;
-            Some((x.parse().ok()?, y.parse().ok()?))
-        };
-        let (head, rest) = words.split_at_checked(7)?;
-        let ["tiled", "wg", wg, "thread", thread, "bk", bk] = head else {
-            return None;
-        };
-        let ((wg_x, wg_y), (tm, tn)) = (pair(wg)?, pair(thread)?);
-        let (vec4, rest) = match rest {
-            ["vec4", rest @ ..] => (true, rest),
-            _ => (false, rest),
-        };
-        let buffers = match rest {
-            [] => 1,
-            ["buffers", b] => b.parse().ok()?,
-            _ => return None,
-        };
-        let t = Tiling {
-            wg_x,
-            wg_y,
-            tm,
-            tn,
-            bk: bk.parse().ok()?,
-            vec4,
-            buffers,
-        };
-        t.is_valid().then_some(t)
-    }
-
-    /// The WGSL source for loads `vec_a` and `vec_b` floats wide (from
-    /// [`Tiling::load_widths`]): the tile shape and load types as constants and aliases,
-    /// `matmul_common.wgsl`, then `matmul_tiled.wgsl`.
-    pub fn source(self, (vec_a, vec_b): (u32, u32)) -> String {
+    /// The module for loads `vec_a` and `vec_b` floats wide (from [`Tiling::load_widths`]):
+    /// the tile shape and load types as constants and aliases, `matmul_common.wgsl`, then
+    /// `matmul_tiled.wgsl`.
+    pub(crate) fn module(self, (vec_a, vec_b): (u32, u32)) -> SourceParts {
         let Tiling {
             wg_x,
             wg_y,
@@ -198,13 +171,18 @@ impl Tiling {
             4 => "vec4<f32>",
             _ => panic!("loads are 1 or 4 floats wide, not {width}"),
         };
-        format!(
+        let header = format!(
             "const WG_X: u32 = {wg_x}u;\nconst WG_Y: u32 = {wg_y}u;\nconst TM: u32 = {tm}u;\n\
              const TN: u32 = {tn}u;\nconst BK: u32 = {bk}u;\nconst BUFFERS: u32 = {buffers}u;\n\
              const VEC_A: u32 = {vec_a}u;\nconst VEC_B: u32 = {vec_b}u;\n\
-             alias ElemA = {};\nalias ElemB = {};\n\n{MATMUL_COMMON_WGSL}{MATMUL_TILED_WGSL}",
+             alias ElemA = {};\nalias ElemB = {};\n\n",
             elem(vec_a),
             elem(vec_b)
+        );
+        (
+            format!("matmul_tiled ({} loads {vec_a}x{vec_b})", self.name()),
+            vec!["matmul_common.wgsl", "matmul_tiled.wgsl"],
+            assemble(&header, &[MATMUL_COMMON_WGSL, MATMUL_TILED_WGSL]),
         )
     }
 }
@@ -213,8 +191,10 @@ impl Tiling {
 mod tests {
     use super::*;
 
+    /// Odd tile shapes (as the tests' tilings) generate valid WGSL that binds as the matmul
+    /// family declares, at every load width; the presets are checked with every module.
     #[test]
-    fn every_tiling_is_valid_wgsl() {
+    fn odd_tilings_generate_modules_that_match_the_declaration() {
         let small = Tiling {
             wg_x: 4,
             wg_y: 2,
@@ -224,37 +204,35 @@ mod tests {
             vec4: false,
             buffers: 1,
         };
-        let tilings = [small, Tiling::T64, Tiling::T128, Tiling::T128X64];
-        let pipelined = tilings.map(Tiling::pipelined);
-        let widths = [(1, 1), (4, 1), (1, 4), (4, 4)];
-        for (t, w) in tilings
-            .iter()
-            .zip(widths)
-            .chain(pipelined.iter().skip(1).zip(widths))
-        {
-            let src = t.source(w);
-            let module = naga::front::wgsl::parse_str(&src)
-                .unwrap_or_else(|e| panic!("{t:?}: {}", e.emit_to_string(&src)));
-            naga::valid::Validator::new(Default::default(), naga::valid::Capabilities::all())
-                .validate(&module)
-                .unwrap_or_else(|e| panic!("{t:?}: {e:?}"));
+        let vec4 = Tiling {
+            wg_x: 3,
+            wg_y: 2,
+            tm: 4,
+            tn: 4,
+            bk: 8,
+            vec4: true,
+            buffers: 2,
+        };
+        let mut keys = vec![super::super::ModuleKey::Tiled(small, (1, 1))];
+        for w in [(1, 1), (4, 1), (1, 4), (4, 4)] {
+            keys.push(super::super::ModuleKey::Tiled(vec4, w));
+        }
+        for key in keys {
+            super::super::family::check_module(&key.source()).unwrap();
         }
     }
 
     #[test]
-    fn names_round_trip() {
+    fn tilings_round_trip_through_json() {
         for t in Tiling::PRESETS
             .into_iter()
             .chain(Tiling::PRESETS.map(Tiling::pipelined))
         {
-            assert_eq!(Tiling::parse(&t.name()), Some(t), "{}", t.name());
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(serde_json::from_str::<Tiling>(&json).unwrap(), t, "{json}");
         }
-        assert_eq!(Tiling::parse("tiled wg 0x16 thread 4x4 bk 8"), None);
-        assert_eq!(
-            Tiling::parse("tiled wg 16x16 thread 4x4 bk 8 buffers 3"),
-            None
-        );
-        assert_eq!(Tiling::parse("tiled wg 16x16 thread 4x4 bk 8 fast"), None);
+        let zero = r#"{"wg_x":0,"wg_y":16,"tm":4,"tn":4,"bk":8,"vec4":false,"buffers":1}"#;
+        assert!(!serde_json::from_str::<Tiling>(zero).unwrap().is_valid());
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The matmul autotuner: on a GPU, the first product of each shape class times every candidate
-//! kernel on scratch buffers of that shape and keeps the fastest; the choices persist in a JSON
-//! file per user (keyed by adapter and driver), so later runs only look them up.
+//! kernel on scratch buffers of that shape and keeps the fastest. The choices can persist in a
+//! JSON file (whose path the caller gives: the library reads no environment), keyed by adapter
+//! and driver, so later runs only look them up.
 //!
-//! CPU adapters use the fixed table in [`MatmulTile::choose`] instead: there a candidate's
-//! compile takes up to seconds, and the table was measured (see `blocked.rs`).
+//! The file holds typed entries, `{"class": ShapeClass, "kernel": MatmulTile}`, under a format
+//! tag; a file of another format is rejected with a message rather than misread.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,56 +12,170 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::{Block, EpilogueAct, Geom2d, Kernels, Launch, MatmulTile, MatmulVariant, Tiling, View};
+use serde::{Deserialize, Serialize};
+
+use super::matmul::Gemm;
+use super::policy::Product;
+use super::{
+    Act, ConvForwardArgs, Geom2d, Im2colArgs, Kernels, Launch, MatmulArgs, MatmulTile,
+    MatmulVariant, Tiling, View,
+};
+use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 
 /// Products below this many multiply-adds take the fixed table: too small to be worth timing.
 pub const MIN_TUNED_MACS: usize = 1 << 18;
+
+/// The tag of the file format this version reads and writes.
+pub const TUNING_FORMAT: &str = "shaderfit matmul tuning 2";
+
+/// What one choice is recorded for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ShapeClass {
+    /// Products whose sides round up to the same powers of two, with the same transpositions,
+    /// and whose operands can both, either or neither take vec4 loads.
+    Matmul {
+        m_log2: u32,
+        n_log2: u32,
+        k_log2: u32,
+        trans_a: bool,
+        trans_b: bool,
+        vec4_a: bool,
+        vec4_b: bool,
+    },
+    /// One convolution geometry: explicit im2col (recorded as `tile4`) or implicit GEMM with
+    /// a tiling.
+    Conv {
+        batch: usize,
+        in_h: usize,
+        in_w: usize,
+        in_c: usize,
+        k_h: usize,
+        k_w: usize,
+        stride_h: usize,
+        stride_w: usize,
+        pad_top: usize,
+        pad_left: usize,
+        filters: usize,
+    },
+}
+
+impl ShapeClass {
+    pub fn of_product(p: &Product) -> ShapeClass {
+        let log = |x: usize| x.max(1).next_power_of_two().trailing_zeros();
+        let (vec4_a, vec4_b) = Tiling::vec4_operands(p.variant, (p.m, p.n, p.k), None);
+        ShapeClass::Matmul {
+            m_log2: log(p.m),
+            n_log2: log(p.n),
+            k_log2: log(p.k),
+            trans_a: p.variant.trans_a,
+            trans_b: p.variant.trans_b,
+            vec4_a,
+            vec4_b,
+        }
+    }
+
+    pub fn of_conv(g: &Geom2d, filters: usize) -> ShapeClass {
+        ShapeClass::Conv {
+            batch: g.batch,
+            in_h: g.in_h,
+            in_w: g.in_w,
+            in_c: g.in_c,
+            k_h: g.k_h,
+            k_w: g.k_w,
+            stride_h: g.stride_h,
+            stride_w: g.stride_w,
+            pad_top: g.pad_top,
+            pad_left: g.pad_left,
+            filters,
+        }
+    }
+}
+
+/// One recorded choice, as the file holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct Entry {
+    class: ShapeClass,
+    kernel: MatmulTile,
+}
+
+/// The file: every adapter's choices.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct TuningFile {
+    format: String,
+    adapters: std::collections::BTreeMap<String, Vec<Entry>>,
+}
 
 pub struct Tuner {
     /// Where the choices persist; `None` keeps them in memory only.
     path: Option<PathBuf>,
     /// Adapter, driver and backend: choices made on one never apply to another.
     adapter: String,
-    choices: Mutex<HashMap<String, MatmulTile>>,
+    choices: Mutex<HashMap<ShapeClass, MatmulTile>>,
     /// Kernels timed against each other, `None` for every tiling that fits the device.
     candidates: Option<Vec<MatmulTile>>,
     timed: AtomicUsize,
 }
 
-impl Tuner {
-    /// The tuner of this adapter, with its choices at `$SHADERFIT_TUNING_FILE`, else
-    /// `$XDG_CACHE_HOME/shaderfit/matmul-tuning.json`, else `~/.cache/shaderfit/...`; `None`
-    /// when `SHADERFIT_TUNING=off` (the fixed table then).
-    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Option<Tuner> {
-        if std::env::var("SHADERFIT_TUNING").is_ok_and(|v| v == "off") {
-            return None;
-        }
-        let path = std::env::var_os("SHADERFIT_TUNING_FILE")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| {
-                let cache = std::env::var_os("XDG_CACHE_HOME")
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from)
-                    .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))?;
-                Some(cache.join("shaderfit").join("matmul-tuning.json"))
-            });
-        Some(Tuner::new(path, &adapter_key(info)))
+impl std::fmt::Debug for Tuner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tuner")
+            .field("path", &self.path)
+            .field("adapter", &self.adapter)
+            .field("recorded", &self.recorded())
+            .finish()
     }
+}
 
-    /// A tuner for `adapter` that loads and saves its choices at `path` (if any).
-    pub fn new(path: Option<PathBuf>, adapter: &str) -> Tuner {
-        let choices = path
-            .as_deref()
-            .map(|p| load(p, adapter))
-            .unwrap_or_default();
+/// The adapter and driver a choice is measured on.
+pub fn adapter_key(info: &wgpu::AdapterInfo) -> String {
+    format!(
+        "{} | {} {} | {:?}",
+        info.name, info.driver, info.driver_info, info.backend
+    )
+}
+
+impl Tuner {
+    /// A tuner for `adapter` keeping its choices in memory only.
+    pub fn in_memory(adapter: &str) -> Tuner {
         Tuner {
-            path,
+            path: None,
             adapter: adapter.to_string(),
-            choices: Mutex::new(choices),
+            choices: Mutex::new(HashMap::new()),
             candidates: None,
             timed: AtomicUsize::new(0),
+        }
+    }
+
+    /// A tuner for `adapter` with the choices recorded in `path` (none if it does not exist
+    /// yet), saving new ones there. A file that is not this version's format, or that does
+    /// not parse, is an error naming it: the caller may report it and start afresh with
+    /// [`Tuner::replacing`].
+    pub fn open(path: &Path, adapter: &str) -> Result<Tuner> {
+        let file = match std::fs::read_to_string(path) {
+            Ok(text) => parse(path, &text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => TuningFile::default(),
+            Err(e) => {
+                return Err(Error::Io {
+                    path: path.to_path_buf(),
+                    source: e,
+                })
+            }
+        };
+        let tuner = Tuner::replacing(path, adapter);
+        let entries = file.adapters.get(adapter).cloned().unwrap_or_default();
+        *tuner.choices.lock().unwrap_or_else(|p| p.into_inner()) =
+            entries.into_iter().map(|e| (e.class, e.kernel)).collect();
+        Ok(tuner)
+    }
+
+    /// A tuner for `adapter` that starts with no choices and writes them to `path`, replacing
+    /// whatever file is there when it cannot be read.
+    pub fn replacing(path: &Path, adapter: &str) -> Tuner {
+        Tuner {
+            path: Some(path.to_path_buf()),
+            ..Tuner::in_memory(adapter)
         }
     }
 
@@ -85,22 +200,19 @@ impl Tuner {
         self.timed.load(Ordering::Relaxed)
     }
 
-    /// The kernel for `[m, k]·[k, n]` with these transpositions: the recorded choice of its
-    /// shape class, or the fastest candidate, timed now.
-    pub(crate) fn choose(
-        &self,
-        ctx: &GpuContext,
-        kernels: &Kernels,
-        variant: MatmulVariant,
-        (m, n, k): (usize, usize, usize),
-    ) -> MatmulTile {
-        let class = shape_class((m, n, k), variant);
-        if let Some(&tile) = self
-            .choices
+    fn recorded_choice(&self, class: &ShapeClass) -> Option<MatmulTile> {
+        self.choices
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&class)
-        {
+            .get(class)
+            .copied()
+    }
+
+    /// The kernel for `p`: the recorded choice of its shape class, or the fastest candidate,
+    /// timed now.
+    pub(crate) fn choose(&self, ctx: &GpuContext, kernels: &Kernels, p: &Product) -> MatmulTile {
+        let class = ShapeClass::of_product(p);
+        if let Some(tile) = self.recorded_choice(&class) {
             return tile;
         }
         let candidates = self.candidates.clone().unwrap_or_else(|| {
@@ -108,17 +220,14 @@ impl Tuner {
                 .chain(self.tilings(kernels).into_iter().map(MatmulTile::Tiled))
                 .collect()
         });
-        let best = time_candidates(ctx, kernels, variant, (m, n, k), &candidates)
-            .unwrap_or(MatmulTile::Tile4);
+        let best = time_candidates(ctx, kernels, p, &candidates).unwrap_or(MatmulTile::Tile4);
         self.record(class, best);
         best
     }
-}
 
-impl Tuner {
-    /// Whether convolution `g` (with `filters` outputs) runs as an implicit GEMM, and with
-    /// which tiling: the recorded choice for this geometry, or the fastest of explicit im2col
-    /// plus the product's own kernel and each tiling reading x directly, timed now.
+    /// Whether convolution `g` runs as an implicit GEMM, and with which tiling: the recorded
+    /// choice for this geometry, or the fastest of explicit im2col plus the product's own
+    /// kernel and each tiling reading x directly, timed now.
     pub(crate) fn choose_conv(
         &self,
         ctx: &GpuContext,
@@ -126,41 +235,20 @@ impl Tuner {
         g: &Geom2d,
         filters: usize,
     ) -> Option<Tiling> {
-        let class = format!(
-            "conv {}x{}x{}x{} kernel {}x{} stride {}x{} pad {}x{} filters {filters}",
-            g.batch,
-            g.in_h,
-            g.in_w,
-            g.in_c,
-            g.k_h,
-            g.k_w,
-            g.stride_h,
-            g.stride_w,
-            g.pad_top,
-            g.pad_left
-        );
-        let recorded = self
-            .choices
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&class)
-            .copied();
-        let tile = match recorded {
-            Some(tile) => tile,
-            None => {
-                let tile = time_conv(ctx, kernels, g, filters, self.tilings(kernels))
-                    .unwrap_or(MatmulTile::Tile4);
-                self.record(class, tile);
-                tile
-            }
-        };
+        let class = ShapeClass::of_conv(g, filters);
+        let tile = self.recorded_choice(&class).unwrap_or_else(|| {
+            let tile = time_conv(ctx, kernels, g, filters, self.tilings(kernels))
+                .unwrap_or(MatmulTile::Tile4);
+            self.record(class, tile);
+            tile
+        });
         match tile {
             MatmulTile::Tiled(t) => Some(t),
             _ => None,
         }
     }
 
-    fn record(&self, class: String, tile: MatmulTile) {
+    fn record(&self, class: ShapeClass, tile: MatmulTile) {
         self.timed.fetch_add(1, Ordering::Relaxed);
         let mut choices = self.choices.lock().unwrap_or_else(|p| p.into_inner());
         choices.insert(class, tile);
@@ -184,10 +272,74 @@ impl Tuner {
             None => Tiling::PRESETS
                 .into_iter()
                 .chain(Tiling::PRESETS.map(Tiling::pipelined))
-                .filter(|t| t.fits(&kernels.limits))
+                .filter(|t| t.fits(kernels.limits()))
                 .collect(),
         }
     }
+}
+
+/// The file's choices, or an error naming it: another format, JSON that does not parse, or a
+/// kernel this version cannot run.
+fn parse(path: &Path, text: &str) -> Result<TuningFile> {
+    let err = |message: String| Error::File {
+        path: path.to_path_buf(),
+        message,
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| err(format!("not a tuning file: {e}")))?;
+    match value.get("format").and_then(|f| f.as_str()) {
+        Some(TUNING_FORMAT) => {}
+        Some(other) => {
+            return Err(err(format!(
+                "tuning file of format '{other}'; this version reads '{TUNING_FORMAT}'"
+            )))
+        }
+        None => {
+            return Err(err(format!(
+                "tuning file without a format tag (written by an older shaderfit); this version reads '{TUNING_FORMAT}'"
+            )))
+        }
+    }
+    let file: TuningFile =
+        serde_json::from_value(value).map_err(|e| err(format!("malformed tuning file: {e}")))?;
+    if let Some(bad) = file
+        .adapters
+        .values()
+        .flatten()
+        .find(|e| !e.kernel.is_valid())
+    {
+        return Err(err(format!(
+            "tuning file names an invalid kernel: {:?}",
+            bad.kernel
+        )));
+    }
+    Ok(file)
+}
+
+/// Writes this adapter's choices into the file, keeping other adapters' (write beside, then
+/// rename: a reader never sees half a file).
+fn save(
+    path: &Path,
+    adapter: &str,
+    choices: &HashMap<ShapeClass, MatmulTile>,
+) -> std::io::Result<()> {
+    let mut file = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| parse(path, &t).ok())
+        .unwrap_or_default();
+    file.format = TUNING_FORMAT.to_string();
+    let mut entries: Vec<Entry> = choices
+        .iter()
+        .map(|(&class, &kernel)| Entry { class, kernel })
+        .collect();
+    entries.sort_by_key(|e| serde_json::to_string(&e.class).unwrap_or_default());
+    file.adapters.insert(adapter.to_string(), entries);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, serde_json::to_string_pretty(&file)? + "\n")?;
+    std::fs::rename(&tmp, path)
 }
 
 /// Explicit im2col + matmul (recorded as `tile4`) against each implicit tiling for a
@@ -205,105 +357,92 @@ fn time_conv(
     let w = ctx.storage("tuning w", (patch * filters * 4) as u64);
     let b = ctx.storage("tuning b", (filters * 4) as u64);
     let y = ctx.storage("tuning y", (rows * filters * 4) as u64);
-    let v = MatmulVariant {
-        bias: true,
-        act: EpilogueAct::Relu,
-        ..Default::default()
+    let args = ConvForwardArgs {
+        geom: *g,
+        filters,
+        act: Act::Relu,
+        x: View::whole(&x),
+        cols: View::whole(&cols),
+        w: View::whole(&w),
+        b: View::whole(&b),
+        y: View::whole(&y),
     };
-    let shape = (rows, filters, patch);
-    let mut explicit = vec![kernels.im2col(ctx, *g, View::whole(&x), View::whole(&cols))];
+    let mut explicit = vec![kernels.im2col(
+        ctx,
+        &Im2colArgs {
+            geom: *g,
+            x: args.x,
+            cols: args.cols,
+        },
+    )];
     explicit.extend(kernels.matmul(
         ctx,
-        "tuning",
-        v,
-        shape,
-        View::whole(&cols),
-        View::whole(&w),
-        Some(View::whole(&b)),
-        None,
-        View::whole(&y),
+        &MatmulArgs {
+            bias: Some(args.b),
+            act: Act::Relu,
+            ..MatmulArgs::new("tuning", (rows, filters, patch), args.cols, args.w, args.y)
+        },
     ));
     let mut sets = vec![(MatmulTile::Tile4, explicit)];
     for t in tilings {
-        let implicit = MatmulVariant { im2col: true, ..v };
+        let gemm = Gemm {
+            label: "tuning",
+            variant: MatmulVariant {
+                bias: true,
+                act: Act::Relu,
+                im2col: true,
+                ..Default::default()
+            },
+            m: rows,
+            n: filters,
+            k: patch,
+            a: args.x,
+            b: args.w,
+            bias: Some(args.b),
+            aux: None,
+            c: args.y,
+            sums: None,
+            conv: Some(*g),
+        };
         sets.push((
             MatmulTile::Tiled(t),
-            kernels.matmul_with(
-                ctx,
-                "tuning",
-                implicit,
-                shape,
-                MatmulTile::Tiled(t),
-                (
-                    View::whole(&x),
-                    View::whole(&w),
-                    Some(View::whole(&b)),
-                    None,
-                ),
-                (View::whole(&y), None),
-                Some(*g),
-            ),
+            kernels.gemm(ctx, &gemm, MatmulTile::Tiled(t)),
         ));
     }
     fastest(ctx, sets)
-}
-
-/// The adapter and driver a choice was measured on.
-fn adapter_key(info: &wgpu::AdapterInfo) -> String {
-    format!(
-        "{} | {} {} | {:?}",
-        info.name, info.driver, info.driver_info, info.backend
-    )
-}
-
-/// Products whose sides round up to the same powers of two, with the same transpositions, and
-/// whose operands can both, either or neither take vec4 loads.
-fn shape_class((m, n, k): (usize, usize, usize), v: MatmulVariant) -> String {
-    let log = |x: usize| x.max(1).next_power_of_two().trailing_zeros();
-    let (vec_a, vec_b) = Tiling::vec4_operands(v, (m, n, k), None);
-    format!(
-        "m2^{} n2^{} k2^{} trans {}{} vec4 {}{}",
-        log(m),
-        log(n),
-        log(k),
-        v.trans_a as u8,
-        v.trans_b as u8,
-        vec_a as u8,
-        vec_b as u8
-    )
 }
 
 /// The fastest of `candidates` at this shape, or `None` if none ran.
 fn time_candidates(
     ctx: &GpuContext,
     kernels: &Kernels,
-    variant: MatmulVariant,
-    (m, n, k): (usize, usize, usize),
+    p: &Product,
     candidates: &[MatmulTile],
 ) -> Option<MatmulTile> {
-    let plain = MatmulVariant {
-        trans_a: variant.trans_a,
-        trans_b: variant.trans_b,
-        ..Default::default()
+    let a = ctx.storage("tuning a", (p.m * p.k * 4) as u64);
+    let b = ctx.storage("tuning b", (p.k * p.n * 4) as u64);
+    let c = ctx.storage("tuning c", (p.m * p.n * 4) as u64);
+    let gemm = Gemm {
+        label: "tuning",
+        variant: MatmulVariant {
+            trans_a: p.variant.trans_a,
+            trans_b: p.variant.trans_b,
+            ..Default::default()
+        },
+        m: p.m,
+        n: p.n,
+        k: p.k,
+        a: View::whole(&a),
+        b: View::whole(&b),
+        bias: None,
+        aux: None,
+        c: View::whole(&c),
+        sums: None,
+        conv: None,
     };
-    let a = ctx.storage("tuning a", (m * k * 4) as u64);
-    let b = ctx.storage("tuning b", (k * n * 4) as u64);
-    let c = ctx.storage("tuning c", (m * n * 4) as u64);
     let sets = candidates
         .iter()
-        .map(|&tile| {
-            let launches = kernels.matmul_with(
-                ctx,
-                "tuning",
-                plain,
-                (m, n, k),
-                tile,
-                (View::whole(&a), View::whole(&b), None, None),
-                (View::whole(&c), None),
-                None,
-            );
-            (tile, launches)
-        })
+        .map(|&tile| (tile, kernels.gemm(ctx, &gemm, tile)))
         .collect();
     fastest(ctx, sets)
 }
@@ -338,71 +477,13 @@ fn fastest(ctx: &GpuContext, sets: Vec<(MatmulTile, Vec<Launch>)>) -> Option<Mat
     best.map(|(_, tile)| tile)
 }
 
-fn parse_tile(s: &str) -> Option<MatmulTile> {
-    let nums: Vec<u32> = s
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|t| !t.is_empty())
-        .map(|t| t.parse().ok())
-        .collect::<Option<_>>()?;
-    match (s.split(' ').next()?, nums.as_slice()) {
-        ("tile4", [4]) => Some(MatmulTile::Tile4),
-        ("tile16", [16]) => Some(MatmulTile::Tile16),
-        ("blocked", &[rows, cols]) if rows % 4 == 0 && cols % 4 == 0 && rows * cols > 0 => {
-            Some(MatmulTile::Blocked(Block { rows, cols }))
-        }
-        ("tiled", _) => Tiling::parse(s).map(MatmulTile::Tiled),
-        _ => None,
-    }
-}
-
-/// This adapter's choices in the file; entries that do not parse are dropped (and re-tuned).
-fn load(path: &Path, adapter: &str) -> HashMap<String, MatmulTile> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return HashMap::new();
-    };
-    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return HashMap::new();
-    };
-    json["adapters"][adapter]
-        .as_object()
-        .map(|classes| {
-            classes
-                .iter()
-                .filter_map(|(class, tile)| Some((class.clone(), parse_tile(tile.as_str()?)?)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Writes this adapter's choices into the file, keeping other adapters' (write beside, then
-/// rename: a reader never sees half a file).
-fn save(path: &Path, adapter: &str, choices: &HashMap<String, MatmulTile>) -> std::io::Result<()> {
-    let mut json = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .filter(|j| j["adapters"].is_object())
-        .unwrap_or_else(|| serde_json::json!({ "adapters": {} }));
-    let mut sorted: Vec<_> = choices.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(b.0));
-    let entry: serde_json::Map<String, serde_json::Value> = sorted
-        .into_iter()
-        .map(|(class, &tile)| (class.clone(), tile.name().into()))
-        .collect();
-    json["adapters"][adapter] = entry.into();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, serde_json::to_string_pretty(&json)? + "\n")?;
-    std::fs::rename(&tmp, path)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::Block;
     use super::*;
 
     #[test]
-    fn tile_names_round_trip() {
+    fn kernels_round_trip_through_json() {
         for tile in [
             MatmulTile::Tile4,
             MatmulTile::Tile16,
@@ -410,28 +491,83 @@ mod tests {
             MatmulTile::Tiled(Tiling::T128X64),
             MatmulTile::Tiled(Tiling::T128.pipelined()),
         ] {
-            assert_eq!(parse_tile(&tile.name()), Some(tile), "{tile:?}");
+            let json = serde_json::to_string(&tile).unwrap();
+            assert_eq!(
+                serde_json::from_str::<MatmulTile>(&json).unwrap(),
+                tile,
+                "{json}"
+            );
         }
-        assert_eq!(parse_tile("tiled wg 0x16 thread 4x4 bk 8"), None);
-        assert_eq!(parse_tile("blocked 3x8"), None);
-        assert_eq!(parse_tile("fast"), None);
+        let bad = r#"{"blocked": {"rows": 3, "cols": 8}}"#;
+        assert!(!serde_json::from_str::<MatmulTile>(bad).unwrap().is_valid());
     }
 
     #[test]
     fn shape_classes_round_up_to_powers_of_two() {
-        let v = MatmulVariant::default();
-        assert_eq!(
-            shape_class((128, 500, 784), v),
-            shape_class((100, 512, 1024), v)
-        );
-        assert_ne!(
-            shape_class((128, 512, 784), v),
-            shape_class((129, 512, 784), v)
-        );
+        let p = |m, n, k| Product {
+            variant: MatmulVariant::default(),
+            m,
+            n,
+            k,
+        };
+        let class = |m, n, k| ShapeClass::of_product(&p(m, n, k));
+        assert_eq!(class(128, 500, 784), class(100, 512, 1024));
+        assert_ne!(class(128, 512, 784), class(129, 512, 784));
         // The output layer's 10 columns take scalar loads of B.
-        assert_ne!(
-            shape_class((128, 12, 784), v),
-            shape_class((128, 10, 784), v)
+        assert_ne!(class(128, 12, 784), class(128, 10, 784));
+    }
+
+    /// A file of the previous format (string keys and kernel names) is rejected with a
+    /// message naming it and both formats, never misread; a file of this format round trips.
+    #[test]
+    fn old_tuning_files_are_rejected_and_new_ones_read_back() {
+        let dir = std::env::temp_dir().join(format!("shaderfit-tuner-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("matmul-tuning.json");
+        std::fs::write(
+            &path,
+            r#"{"adapters": {"gpu": {"m2^7 n2^6 k2^6 trans 00 vec4 11": "tile4"}}}"#,
+        )
+        .unwrap();
+        let err = Tuner::open(&path, "gpu").unwrap_err().to_string();
+        assert!(
+            err.contains("matmul-tuning.json")
+                && err.contains("older shaderfit")
+                && err.contains(TUNING_FORMAT),
+            "{err}"
         );
+        let tuner = Tuner::replacing(&path, "gpu");
+        let class = ShapeClass::of_conv(
+            &Geom2d {
+                batch: 2,
+                in_h: 12,
+                in_w: 12,
+                in_c: 8,
+                out_h: 12,
+                out_w: 12,
+                k_h: 3,
+                k_w: 3,
+                stride_h: 1,
+                stride_w: 1,
+                pad_top: 1,
+                pad_left: 1,
+            },
+            32,
+        );
+        tuner.record(class, MatmulTile::Tiled(Tiling::T64));
+        let back = Tuner::open(&path, "gpu").unwrap();
+        assert_eq!(
+            back.recorded_choice(&class),
+            Some(MatmulTile::Tiled(Tiling::T64))
+        );
+        assert_eq!(Tuner::open(&path, "another gpu").unwrap().recorded(), 0);
+        std::fs::write(
+            &path,
+            r#"{"format": "shaderfit matmul tuning 9", "adapters": {}}"#,
+        )
+        .unwrap();
+        let err = Tuner::open(&path, "gpu").unwrap_err().to_string();
+        assert!(err.contains("format 'shaderfit matmul tuning 9'"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,0 +1,209 @@
+//! Which kernel runs each product, convolution and reduction: a policy injected into
+//! [`Kernels`]. The library reads no environment variable and no file to decide; whoever
+//! builds the kernels (the CLI, a test, a benchmark) says which policy:
+//!
+//! - [`FixedTable`]: measured rules per adapter kind, no timing (CPU adapters, where every
+//!   candidate's compile costs seconds; GPUs with tuning off);
+//! - [`Tuned`]: the tuner times candidates once per shape class on this device (GPUs);
+//! - [`Forced`]: one choice whatever the adapter and size, so that tests run every variant on
+//!   any adapter.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::tuner::{Tuner, MIN_TUNED_MACS};
+use super::{Block, Geom2d, Kernels, MatmulTile, MatmulVariant, Tiling};
+use crate::gpu::GpuContext;
+
+/// Most rows a serial (one loop per channel) reduction may take: its kernels make two passes,
+/// well under llvmpipe's limit of 65535 loop iterations per invocation.
+pub const MAX_SERIAL_ROWS: usize = 16384;
+
+/// One product `[m, k]·[k, n]` with its variant, as a policy sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Product {
+    pub variant: MatmulVariant,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+}
+
+impl Product {
+    pub fn macs(&self) -> usize {
+        self.m * self.n * self.k
+    }
+}
+
+pub trait KernelPolicy: Send + Sync + fmt::Debug {
+    /// The kernel that runs `p`.
+    fn matmul(&self, ctx: &GpuContext, kernels: &Kernels, p: &Product) -> MatmulTile;
+    /// Convolution `g` (with `filters` outputs) as an implicit GEMM with this tiling, or with
+    /// explicit im2col (`None`). The same answer for its forward and its weight gradient.
+    fn conv(
+        &self,
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        g: &Geom2d,
+        filters: usize,
+    ) -> Option<Tiling>;
+    /// Slices to split a reduction of length `k` into when only `parallel` invocations would
+    /// run otherwise.
+    fn splits(&self, kernels: &Kernels, parallel: usize, k: usize) -> usize;
+    /// Whether per-channel reductions over `rows` run as one loop per channel (else as
+    /// workgroup trees).
+    fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool;
+}
+
+/// The measured rules: see [`MatmulTile::choose`]; explicit im2col; split-K by adapter kind;
+/// serial reductions on CPU adapters up to [`MAX_SERIAL_ROWS`] rows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FixedTable;
+
+impl KernelPolicy for FixedTable {
+    fn matmul(&self, _: &GpuContext, kernels: &Kernels, p: &Product) -> MatmulTile {
+        MatmulTile::choose(kernels.cpu_adapter(), p.m, p.n, p.k)
+    }
+
+    fn conv(&self, _: &GpuContext, _: &Kernels, _: &Geom2d, _: usize) -> Option<Tiling> {
+        None
+    }
+
+    /// Enough slices to keep the adapter busy (~256 lanes on a CPU adapter, ~16k threads on a
+    /// GPU), each at least 256 long, at most 64. Reductions shorter than 4096 (every dense
+    /// layer's) are never split: the extra launch that sums the slices would cost more than
+    /// it saves.
+    fn splits(&self, kernels: &Kernels, parallel: usize, k: usize) -> usize {
+        if k < 4096 {
+            return 1;
+        }
+        let target: usize = if kernels.cpu_adapter() { 256 } else { 16384 };
+        target.div_ceil(parallel.max(1)).min(k / 256).clamp(1, 64)
+    }
+
+    /// Only on CPU adapters, and only up to [`MAX_SERIAL_ROWS`]: llvmpipe (lavapipe) silently
+    /// stops an invocation's loops after 65535 iterations in all (its guard against endless
+    /// shaders), so a serial reduction over a convolution's batch x height x width rows, two
+    /// passes of 100k rows for a 28x28 batch of 128, would read only part of them. The
+    /// workgroup trees loop rows / 256 times per invocation.
+    fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool {
+        kernels.cpu_adapter() && rows <= MAX_SERIAL_ROWS
+    }
+}
+
+/// The tuner's measured choice for products and convolutions big enough to be worth timing
+/// ([`MIN_TUNED_MACS`]); the fixed table for the rest.
+#[derive(Clone, Debug)]
+pub struct Tuned(pub Arc<Tuner>);
+
+impl KernelPolicy for Tuned {
+    fn matmul(&self, ctx: &GpuContext, kernels: &Kernels, p: &Product) -> MatmulTile {
+        if p.macs() >= MIN_TUNED_MACS {
+            self.0.choose(ctx, kernels, p)
+        } else {
+            FixedTable.matmul(ctx, kernels, p)
+        }
+    }
+
+    fn conv(
+        &self,
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        g: &Geom2d,
+        filters: usize,
+    ) -> Option<Tiling> {
+        if g.rows() * g.patch() * filters >= MIN_TUNED_MACS {
+            self.0.choose_conv(ctx, kernels, g, filters)
+        } else {
+            None
+        }
+    }
+
+    fn splits(&self, kernels: &Kernels, parallel: usize, k: usize) -> usize {
+        FixedTable.splits(kernels, parallel, k)
+    }
+
+    fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool {
+        FixedTable.serial_reductions(kernels, rows)
+    }
+}
+
+/// One choice whatever the adapter and size, for tests; what is not forced follows the fixed
+/// table.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Forced {
+    pub matmul: Option<MatmulTile>,
+    /// `Some(Some(t))`: implicit GEMM with `t`; `Some(None)`: explicit im2col.
+    pub conv: Option<Option<Tiling>>,
+    pub splits: Option<usize>,
+    pub serial_reductions: Option<bool>,
+}
+
+impl Forced {
+    /// Every product runs `tile` (a blocked tile only where its vec4 loads can: tile16
+    /// elsewhere).
+    pub fn matmul(tile: MatmulTile) -> Forced {
+        Forced {
+            matmul: Some(tile),
+            ..Forced::default()
+        }
+    }
+
+    /// Every convolution runs as an implicit GEMM with `tiling`, or explicitly (`None`).
+    pub fn conv(tiling: Option<Tiling>) -> Forced {
+        Forced {
+            conv: Some(tiling),
+            ..Forced::default()
+        }
+    }
+
+    /// Every reduction (matmul K, bias rows) splits into `splits` slices.
+    pub fn with_splits(self, splits: usize) -> Forced {
+        Forced {
+            splits: Some(splits),
+            ..self
+        }
+    }
+
+    /// Per-channel reductions run serially (`true`) or as workgroup trees (`false`).
+    pub fn serial_reductions(serial: bool) -> Forced {
+        Forced {
+            serial_reductions: Some(serial),
+            ..Forced::default()
+        }
+    }
+}
+
+impl KernelPolicy for Forced {
+    fn matmul(&self, ctx: &GpuContext, kernels: &Kernels, p: &Product) -> MatmulTile {
+        match self.matmul {
+            Some(MatmulTile::Blocked(_)) if !Block::fits(p.m, p.n, p.k) => MatmulTile::Tile16,
+            Some(tile) => tile,
+            None => FixedTable.matmul(ctx, kernels, p),
+        }
+    }
+
+    fn conv(
+        &self,
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        g: &Geom2d,
+        filters: usize,
+    ) -> Option<Tiling> {
+        match self.conv {
+            Some(forced) => forced,
+            None => FixedTable.conv(ctx, kernels, g, filters),
+        }
+    }
+
+    fn splits(&self, kernels: &Kernels, parallel: usize, k: usize) -> usize {
+        match self.splits {
+            Some(s) => s.clamp(1, k.max(1)),
+            None => FixedTable.splits(kernels, parallel, k),
+        }
+    }
+
+    fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool {
+        self.serial_reductions
+            .unwrap_or_else(|| FixedTable.serial_reductions(kernels, rows))
+    }
+}

@@ -1,0 +1,158 @@
+//! `dense`: Keras's Dense. `y = act(x · kernel + bias)`, kernel `[fan_in, units]`.
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use super::{
+    Activation, Fields, Init, Io, Layer, LayerKind, Node, ParamDef, Shape, TwinBackward,
+    TwinForward,
+};
+use crate::gpu::kernels::{Launch, MatmulArgs, WeightGradArgs};
+use crate::reference::ops;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dense {
+    pub units: usize,
+    pub activation: Activation,
+}
+
+pub(super) const KIND: LayerKind = LayerKind {
+    type_name: "dense",
+    fields: &["units", "activation"],
+    parse: |f: &Fields| {
+        Ok(Arc::new(Dense {
+            units: f.count("units")?,
+            activation: f.activation()?,
+        }))
+    },
+};
+
+impl Dense {
+    pub fn new(units: usize, activation: Activation) -> Dense {
+        Dense { units, activation }
+    }
+}
+
+impl Layer for Dense {
+    fn type_name(&self) -> &'static str {
+        "dense"
+    }
+
+    fn to_json(&self) -> Map<String, Value> {
+        let v = json!({"units": self.units, "activation": self.activation.name()});
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn keras_name(&self) -> (&'static str, &'static str) {
+        ("dense", "Dense")
+    }
+
+    fn output_shape(&self, input: Shape, flat: bool) -> Result<Shape, String> {
+        if !flat && (input.h > 1 || input.w > 1) {
+            return Err(format!(
+                "input is {}x{}x{}; a dense layer needs a flat input: add {{\"type\": \"flatten\"}} before it",
+                input.h, input.w, input.c
+            ));
+        }
+        Ok(Shape::flat(self.units))
+    }
+
+    fn flattens(&self) -> bool {
+        true
+    }
+
+    fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    fn params(&self, input: Shape) -> Vec<ParamDef> {
+        let fan_in = input.features();
+        vec![
+            ParamDef {
+                name: "kernel",
+                shape: vec![fan_in, self.units],
+                init: Init::GlorotUniform {
+                    fan_in,
+                    fan_out: self.units,
+                },
+                trainable: true,
+            },
+            ParamDef {
+                name: "bias",
+                shape: vec![self.units],
+                init: Init::Zeros,
+                trainable: true,
+            },
+        ]
+    }
+
+    fn forward(&self, node: &Node, io: &Io, _training: bool) -> Vec<Launch> {
+        let shape = (io.batch, self.units, node.input.features());
+        io.kernels.matmul(
+            io.gpu,
+            &MatmulArgs {
+                bias: Some(io.param("bias")),
+                act: self.activation.fused(),
+                ..MatmulArgs::new("dense forward", shape, io.x, io.param("kernel"), io.y)
+            },
+        )
+    }
+
+    /// `dW = xᵀ·dy`, `db = Σ dy`, and `dx = (dy · Wᵀ) ⊙ act'(x)`.
+    fn backward(&self, node: &Node, io: &Io) -> Vec<Launch> {
+        let fan_in = node.input.features();
+        let mut launches = io.kernels.weight_grads(
+            io.gpu,
+            &WeightGradArgs {
+                label: "dense dW",
+                m: fan_in,
+                n: self.units,
+                k: io.batch,
+                x: io.x,
+                dy: io.dy,
+                dw: io.grad("kernel"),
+                db: io.grad("bias"),
+            },
+        );
+        if let Some(dx) = io.dx {
+            launches.extend(io.kernels.matmul(
+                io.gpu,
+                &MatmulArgs {
+                    trans_b: true,
+                    act_grad: io.input_act_grad(),
+                    ..MatmulArgs::new(
+                        "dense dx",
+                        (io.batch, fan_in, self.units),
+                        io.dy,
+                        io.param("kernel"),
+                        dx,
+                    )
+                },
+            ));
+        }
+        launches
+    }
+
+    fn twin_forward(&self, node: &Node, t: &mut TwinForward) -> Vec<f32> {
+        let fan_in = node.input.features();
+        let (w, b) = (t.params.get("kernel"), t.params.get("bias"));
+        ops::dense_forward(t.x, w, b, t.batch, fan_in, self.units, self.activation)
+    }
+
+    fn twin_backward(&self, node: &Node, t: &mut TwinBackward) -> Vec<f32> {
+        let (fan_in, units, batch) = (node.input.features(), self.units, t.batch);
+        t.grads.set(
+            "kernel",
+            ops::matmul(t.x, t.dy, (fan_in, units, batch), true, false),
+        );
+        t.grads.set("bias", ops::bias_grad(t.dy, batch, units));
+        ops::matmul(
+            t.dy,
+            t.params.get("kernel"),
+            (batch, fan_in, units),
+            false,
+            true,
+        )
+    }
+}

@@ -1,0 +1,60 @@
+//! `flatten`: Keras's Flatten, channels-last order (h, w, c), so weights line up with a Keras
+//! model. A view: on the NHWC buffers it moves no data and records no launch.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::{Fields, Io, Layer, LayerKind, Node, Shape, TwinBackward, TwinForward};
+use crate::gpu::kernels::Launch;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flatten;
+
+pub(super) const KIND: LayerKind = LayerKind {
+    type_name: "flatten",
+    fields: &[],
+    parse: |_: &Fields| Ok(Arc::new(Flatten)),
+};
+
+impl Layer for Flatten {
+    fn type_name(&self) -> &'static str {
+        "flatten"
+    }
+
+    fn to_json(&self) -> Map<String, Value> {
+        Map::new()
+    }
+
+    fn keras_name(&self) -> (&'static str, &'static str) {
+        ("flatten", "Flatten")
+    }
+
+    fn output_shape(&self, input: Shape, _flat: bool) -> Result<Shape, String> {
+        Ok(Shape::flat(input.features()))
+    }
+
+    fn flattens(&self) -> bool {
+        true
+    }
+
+    fn is_view(&self) -> bool {
+        true
+    }
+
+    fn forward(&self, _: &Node, _: &Io, _: bool) -> Vec<Launch> {
+        Vec::new()
+    }
+
+    fn backward(&self, _: &Node, _: &Io) -> Vec<Launch> {
+        Vec::new()
+    }
+
+    fn twin_forward(&self, _: &Node, t: &mut TwinForward) -> Vec<f32> {
+        t.x.to_vec()
+    }
+
+    fn twin_backward(&self, _: &Node, t: &mut TwinBackward) -> Vec<f32> {
+        t.dy.to_vec()
+    }
+}

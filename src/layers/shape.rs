@@ -1,0 +1,115 @@
+//! Shapes of one sample (NHWC without the batch) and the geometry of 2-D windows.
+
+use crate::gpu::kernels::Geom2d;
+
+/// Height, width, channels of one sample. Flat tensors are `1 x 1 x features`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+}
+
+impl Shape {
+    pub fn new(h: usize, w: usize, c: usize) -> Shape {
+        Shape { h, w, c }
+    }
+
+    pub fn flat(features: usize) -> Shape {
+        Shape::new(1, 1, features)
+    }
+
+    pub fn features(&self) -> usize {
+        self.h * self.w * self.c
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Padding {
+    /// No padding: the output shrinks by kernel - 1 (Keras's default).
+    #[default]
+    Valid,
+    /// Zero padding so that the output is ceil(input / stride), the extra pixel at the
+    /// bottom and right when the total is odd (as TensorFlow).
+    Same,
+}
+
+/// A 2-D window sliding over an NHWC input: convolution kernels and pooling windows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub input: Shape,
+    pub output: Shape,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    /// Zero rows above and columns left of the input (`same` padding only).
+    pub pad_top: usize,
+    pub pad_left: usize,
+}
+
+impl Window {
+    /// A `kernel` window moved by `stride` over `input`, with `out_c` output channels; the
+    /// error says how the window does not fit (for a message naming the field).
+    pub fn new(
+        input: Shape,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: Padding,
+        out_c: usize,
+    ) -> Result<Window, String> {
+        let [kh, kw] = kernel;
+        let [sh, sw] = stride;
+        let (oh, ow, pad_top, pad_left) = match padding {
+            Padding::Valid => {
+                if kh > input.h || kw > input.w {
+                    return Err(format!(
+                        "is {kh}x{kw}, larger than its {}x{} input",
+                        input.h, input.w
+                    ));
+                }
+                ((input.h - kh) / sh + 1, (input.w - kw) / sw + 1, 0, 0)
+            }
+            Padding::Same => {
+                let oh = input.h.div_ceil(sh);
+                let ow = input.w.div_ceil(sw);
+                let pad_h = ((oh - 1) * sh + kh).saturating_sub(input.h);
+                let pad_w = ((ow - 1) * sw + kw).saturating_sub(input.w);
+                (oh, ow, pad_h / 2, pad_w / 2)
+            }
+        };
+        Ok(Window {
+            input,
+            output: Shape::new(oh, ow, out_c),
+            kh,
+            kw,
+            sh,
+            sw,
+            pad_top,
+            pad_left,
+        })
+    }
+
+    /// Columns of the im2col matrix: one per (kh, kw, input channel), Keras's kernel order.
+    pub fn patch(&self) -> usize {
+        self.kh * self.kw * self.input.c
+    }
+
+    /// The kernels' view of this window over a batch.
+    pub fn geom(&self, batch: usize) -> Geom2d {
+        Geom2d {
+            batch,
+            in_h: self.input.h,
+            in_w: self.input.w,
+            in_c: self.input.c,
+            out_h: self.output.h,
+            out_w: self.output.w,
+            k_h: self.kh,
+            k_w: self.kw,
+            stride_h: self.sh,
+            stride_w: self.sw,
+            pad_top: self.pad_top,
+            pad_left: self.pad_left,
+        }
+    }
+}

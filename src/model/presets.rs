@@ -1,0 +1,104 @@
+//! The models of the reference notebooks, by name (`--model cnn`).
+
+use std::sync::Arc;
+
+use super::ModelSpec;
+use crate::error::{Error, Result};
+use crate::layers::{Activation, BatchNorm, Conv2d, Dense, Dropout, Flatten, Layer, Pool2d};
+
+/// Names accepted by `--model` besides a JSON file.
+pub const PRESETS: [&str; 11] = [
+    "linear",
+    "mlp",
+    "mlp2",
+    "mlp3",
+    "mlp_small",
+    "mlp_dropout",
+    "mlp_bn",
+    "lenet",
+    "cnn",
+    "cnn_wide",
+    "cnn4",
+];
+
+fn arc(layer: impl Layer) -> Arc<dyn Layer> {
+    Arc::new(layer)
+}
+
+/// A preset. `hidden` is the activation of the hidden dense layers (the notebooks vary it for
+/// `mlp_small`; relu otherwise), `classes` the width of the softmax output, from the data.
+pub fn preset(name: &str, hidden: Option<Activation>, classes: usize) -> Result<ModelSpec> {
+    use Activation::Relu;
+    let act = hidden.unwrap_or(Relu);
+    if act == Activation::Softmax {
+        return Err(Error::flag(
+            "--activation",
+            "softmax is only for the output layer; expected relu, sigmoid or linear",
+        ));
+    }
+    let dense = |units| arc(Dense::new(units, act));
+    let conv = |filters| arc(Conv2d::new(filters, 3, Relu));
+    let dropout = |rate| arc(Dropout { rate });
+    let mut layers = match name {
+        "linear" => vec![arc(Flatten)],
+        "mlp" => vec![arc(Flatten), dense(512)],
+        "mlp2" => vec![arc(Flatten), dense(500), dense(500)],
+        "mlp3" => vec![arc(Flatten), dense(512), dense(512), dense(512)],
+        "mlp_small" => vec![arc(Flatten), dense(128), dense(64)],
+        "mlp_dropout" => vec![arc(Flatten), dense(512), dropout(0.5)],
+        "mlp_bn" => {
+            let mut v = vec![arc(Flatten)];
+            for units in [256, 128, 64, 32] {
+                v.extend([dense(units), arc(BatchNorm::default()), dropout(0.2)]);
+            }
+            v
+        }
+        "lenet" => vec![
+            arc(Conv2d::new(6, 3, Relu)),
+            arc(Pool2d::avg(2)),
+            arc(Conv2d::new(16, 3, Relu)),
+            arc(Pool2d::avg(2)),
+            dropout(0.2),
+            arc(Flatten),
+            dense(128),
+            dense(64),
+            dense(32),
+            dense(16),
+        ],
+        "cnn" => vec![
+            conv(32),
+            arc(Pool2d::max(2)),
+            conv(64),
+            arc(Pool2d::max(2)),
+            conv(64),
+            arc(Flatten),
+            dense(512),
+        ],
+        "cnn_wide" => vec![conv(32), conv(64), arc(Flatten), dense(128)],
+        "cnn4" => vec![
+            conv(32),
+            conv(64),
+            arc(Pool2d::max(2)),
+            conv(64),
+            arc(Pool2d::max(2)),
+            conv(128),
+            arc(Flatten),
+            dense(64),
+        ],
+        other => {
+            return Err(Error::flag(
+                "--model",
+                format!(
+                    "unknown model '{other}'; expected a JSON file or one of {}",
+                    PRESETS.join(", ")
+                ),
+            ))
+        }
+    };
+    layers.push(arc(Dense::new(classes, Activation::Softmax)));
+    Ok(ModelSpec {
+        name: name.to_string(),
+        input: None,
+        layers,
+    })
+}

@@ -1,0 +1,93 @@
+//! Keras's Adam: epsilon outside the square root, the bias correction folded into the step
+//! size, `w -= lr·sqrt(1 - beta_2^t) / (1 - beta_1^t) · m / (sqrt(v) + epsilon)`.
+
+use std::sync::Arc;
+
+use super::{Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind};
+use crate::gpu::kernels::OptimizerParams;
+use crate::reference::ops;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Adam {
+    pub learning_rate: f32,
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub epsilon: f32,
+}
+
+impl Default for Adam {
+    /// Keras's defaults.
+    fn default() -> Adam {
+        Adam {
+            learning_rate: 0.001,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+        }
+    }
+}
+
+pub(super) const KIND: OptimizerKind = OptimizerKind {
+    name: "adam",
+    flags: &["--lr"],
+    build: |h: &Hyperparameters| {
+        let d = Adam::default();
+        Arc::new(Adam {
+            learning_rate: h.learning_rate.unwrap_or(d.learning_rate),
+            ..d
+        })
+    },
+};
+
+impl Optimizer for Adam {
+    fn name(&self) -> &'static str {
+        "adam"
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "adam(learning_rate={}, beta_1={}, beta_2={}, epsilon={:e})",
+            self.learning_rate, self.beta_1, self.beta_2, self.epsilon
+        )
+    }
+
+    fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+
+    /// m and v.
+    fn state_tensors(&self) -> usize {
+        2
+    }
+
+    fn kernel(&self) -> OptimizerKernel {
+        OptimizerKernel {
+            entry: "adam",
+            params: OptimizerParams {
+                learning_rate: self.learning_rate,
+                beta_1: self.beta_1,
+                beta_2: self.beta_2,
+                epsilon: self.epsilon,
+                ..Default::default()
+            },
+            work: (10, 7),
+        }
+    }
+
+    fn twin_step(&self, w: &mut [f32], g: &[f32], state: &mut [Vec<f32>], t: u32) {
+        let [m, v] = state else {
+            unreachable!("adam keeps m and v")
+        };
+        ops::adam(
+            w,
+            g,
+            m,
+            v,
+            t,
+            self.learning_rate,
+            self.beta_1,
+            self.beta_2,
+            self.epsilon,
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! Optimizers, one file each. An optimizer owns its Keras defaults and named hyperparameters,
+//! which flags it takes, how the GPU runs it (its entry point in `optimizer.wgsl` and the
+//! uniform it fills) and its CPU twin. The update is one launch over the flat buffer holding
+//! every trainable tensor. CONTRIBUTING.md says how to add one.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::gpu::kernels::OptimizerParams;
+
+mod adam;
+mod rmsprop;
+mod sgd;
+
+pub use adam::Adam;
+pub use rmsprop::RmsProp;
+pub use sgd::Sgd;
+
+pub trait Optimizer: fmt::Debug + Send + Sync {
+    /// Its name for `--optimizer`.
+    fn name(&self) -> &'static str;
+    /// Its settings, e.g. `adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)`.
+    fn describe(&self) -> String;
+    fn learning_rate(&self) -> f32;
+    /// Per-parameter state tensors it keeps (velocity; m and v; ...), zero at the start.
+    fn state_tensors(&self) -> usize;
+    /// How the GPU runs one step.
+    fn kernel(&self) -> OptimizerKernel;
+    /// CPU twin of one step at `t` (counting from 1): updates `w` with gradient `g` and the
+    /// state tensors.
+    fn twin_step(&self, w: &mut [f32], g: &[f32], state: &mut [Vec<f32>], t: u32);
+}
+
+/// An optimizer's launch: its entry point in `optimizer.wgsl`, its hyperparameters (the
+/// launcher adds the parameter count), and its work per parameter for profiles.
+#[derive(Clone, Copy, Debug)]
+pub struct OptimizerKernel {
+    pub entry: &'static str,
+    pub params: OptimizerParams,
+    /// Floating-point operations and 4-byte words moved per parameter.
+    pub work: (u64, u64),
+}
+
+/// The hyperparameters given on the command line; each optimizer takes its own and Keras's
+/// defaults for the rest.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Hyperparameters {
+    /// `--lr`.
+    pub learning_rate: Option<f32>,
+    /// `--momentum`.
+    pub momentum: Option<f32>,
+}
+
+/// An optimizer by name: the flags it takes and how to build it from them.
+pub struct OptimizerKind {
+    pub name: &'static str,
+    pub flags: &'static [&'static str],
+    pub build: fn(&Hyperparameters) -> Arc<dyn Optimizer>,
+}
+
+/// Every optimizer `--optimizer` knows: the registry a new optimizer adds one line to.
+pub const OPTIMIZERS: [&OptimizerKind; 3] = [&sgd::KIND, &adam::KIND, &rmsprop::KIND];
+
+/// The optimizer `name` with Keras's defaults, overridden by the hyperparameters given. A
+/// flag the optimizer does not take, or a value out of range, is an error naming the flag.
+pub fn build(name: &str, h: &Hyperparameters) -> Result<Arc<dyn Optimizer>> {
+    let kind = OPTIMIZERS.iter().find(|k| k.name == name).ok_or_else(|| {
+        let names: Vec<&str> = OPTIMIZERS.iter().map(|k| k.name).collect();
+        Error::flag(
+            "--optimizer",
+            format!(
+                "unknown optimizer '{name}'; expected one of {}",
+                names.join(", ")
+            ),
+        )
+    })?;
+    if let Some(lr) = h.learning_rate {
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(Error::flag(
+                "--lr",
+                format!("{lr} is not a learning rate; expected a positive number"),
+            ));
+        }
+    }
+    if let Some(m) = h.momentum {
+        if !(0.0..1.0).contains(&m) {
+            return Err(Error::flag(
+                "--momentum",
+                format!("{m} is out of range; expected 0 <= momentum < 1"),
+            ));
+        }
+    }
+    let given = [
+        ("--lr", h.learning_rate.is_some()),
+        ("--momentum", h.momentum.is_some()),
+    ];
+    if let Some((flag, _)) = given
+        .iter()
+        .find(|(f, set)| *set && !kind.flags.contains(f))
+    {
+        let takers: Vec<&str> = OPTIMIZERS
+            .iter()
+            .filter(|k| k.flags.contains(flag))
+            .map(|k| k.name)
+            .collect();
+        return Err(Error::flag(
+            flag,
+            format!(
+                "applies to {} only; the optimizer is '{name}'",
+                takers.join(", ")
+            ),
+        ));
+    }
+    Ok((kind.build)(h))
+}

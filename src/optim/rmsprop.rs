@@ -1,0 +1,80 @@
+//! Keras's RMSprop: epsilon inside the square root, `v = rho·v + (1 - rho)·g²;
+//! w -= lr·g / sqrt(v + epsilon)`.
+
+use std::sync::Arc;
+
+use super::{Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind};
+use crate::gpu::kernels::OptimizerParams;
+use crate::reference::ops;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RmsProp {
+    pub learning_rate: f32,
+    pub rho: f32,
+    pub epsilon: f32,
+}
+
+impl Default for RmsProp {
+    /// Keras's defaults.
+    fn default() -> RmsProp {
+        RmsProp {
+            learning_rate: 0.001,
+            rho: 0.9,
+            epsilon: 1e-7,
+        }
+    }
+}
+
+pub(super) const KIND: OptimizerKind = OptimizerKind {
+    name: "rmsprop",
+    flags: &["--lr"],
+    build: |h: &Hyperparameters| {
+        let d = RmsProp::default();
+        Arc::new(RmsProp {
+            learning_rate: h.learning_rate.unwrap_or(d.learning_rate),
+            ..d
+        })
+    },
+};
+
+impl Optimizer for RmsProp {
+    fn name(&self) -> &'static str {
+        "rmsprop"
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "rmsprop(learning_rate={}, rho={}, epsilon={:e})",
+            self.learning_rate, self.rho, self.epsilon
+        )
+    }
+
+    fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+
+    /// The mean of squares v.
+    fn state_tensors(&self) -> usize {
+        1
+    }
+
+    fn kernel(&self) -> OptimizerKernel {
+        OptimizerKernel {
+            entry: "rmsprop",
+            params: OptimizerParams {
+                learning_rate: self.learning_rate,
+                rho: self.rho,
+                epsilon: self.epsilon,
+                ..Default::default()
+            },
+            work: (6, 5),
+        }
+    }
+
+    fn twin_step(&self, w: &mut [f32], g: &[f32], state: &mut [Vec<f32>], _t: u32) {
+        let [v] = state else {
+            unreachable!("rmsprop keeps v")
+        };
+        ops::rmsprop(w, g, v, self.learning_rate, self.rho, self.epsilon);
+    }
+}

@@ -1,0 +1,185 @@
+//! Metrics as accumulators on the GPU. Each pass of a plan (training, validation, test) feeds
+//! a list of accumulators; each owns a region of the plan's metrics buffer, adds every batch
+//! into it with launches recorded after the loss kernel, and turns its words into one result
+//! when the buffer is read back: once per epoch, with one copy, never per step.
+//!
+//! Loss and accuracy are one accumulator, [`LossAccuracy`]: always first in every pass, and
+//! filled by the loss kernel itself, which has each row's loss and argmax at hand (no launch
+//! of its own). CONTRIBUTING.md says how to add one.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::gpu::kernels::{Kernels, Launch, View};
+use crate::gpu::GpuContext;
+
+mod loss_accuracy;
+
+pub use loss_accuracy::{LossAccuracy, Score};
+
+pub trait Accumulator: fmt::Debug + Send + Sync {
+    /// Its name among a pass's results, e.g. `loss_accuracy`.
+    fn name(&self) -> &'static str;
+    /// 4-byte words of GPU storage it needs, zeroed at the start of each pass.
+    fn words(&self, classes: usize) -> usize;
+    /// The launches that add one batch into `region`, recorded after the loss kernel.
+    fn record(&self, batch: &BatchIo, region: View) -> Vec<Launch>;
+    /// Its result from its words.
+    fn result(&self, words: &[u32], classes: usize) -> MetricValue;
+}
+
+/// What an accumulator's launches read: the batch's logits and labels.
+pub struct BatchIo<'a> {
+    pub gpu: &'a GpuContext,
+    pub kernels: &'a Kernels,
+    pub batch: usize,
+    pub classes: usize,
+    /// `[batch, classes]`.
+    pub logits: View<'a>,
+    /// `[batch]`, padding rows `PAD_LABEL`.
+    pub labels: View<'a>,
+}
+
+/// A counting matrix, row-major: a confusion matrix's `counts[true * cols + predicted]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountMatrix {
+    pub rows: usize,
+    pub cols: usize,
+    pub counts: Vec<u32>,
+}
+
+impl CountMatrix {
+    pub fn at(&self, row: usize, col: usize) -> u32 {
+        self.counts[row * self.cols + col]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().map(|&c| c as u64).sum()
+    }
+
+    /// The sum of the diagonal (a confusion matrix's correct predictions).
+    pub fn trace(&self) -> u64 {
+        (0..self.rows.min(self.cols))
+            .map(|i| self.at(i, i) as u64)
+            .sum()
+    }
+}
+
+/// One accumulator's result.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MetricValue {
+    Score(Score),
+    Counts(CountMatrix),
+}
+
+/// The results of one pass, in its accumulators' order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PassMetrics {
+    pub values: Vec<(&'static str, MetricValue)>,
+}
+
+impl PassMetrics {
+    pub fn get(&self, name: &str) -> Option<&MetricValue> {
+        self.values.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Loss and accuracy, which every pass has.
+    pub fn score(&self) -> Score {
+        match self.values.first() {
+            Some((_, MetricValue::Score(s))) => *s,
+            _ => unreachable!("every pass's first accumulator is its loss and accuracy"),
+        }
+    }
+
+    /// The counts of accumulator `name`, if the pass has it.
+    pub fn counts(&self, name: &str) -> Option<&CountMatrix> {
+        match self.get(name) {
+            Some(MetricValue::Counts(c)) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// The passes of a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    Train,
+    Validation,
+    Test,
+}
+
+impl Pass {
+    pub const ALL: [Pass; 3] = [Pass::Train, Pass::Validation, Pass::Test];
+}
+
+/// One accumulator's place in the metrics buffer.
+#[derive(Clone, Debug)]
+pub struct Region {
+    pub accumulator: Arc<dyn Accumulator>,
+    /// Start and length in words.
+    pub offset: usize,
+    pub words: usize,
+}
+
+/// Where every pass's accumulators live in the metrics buffer. Regions start at multiples of
+/// `align` words, as storage bindings at an offset need.
+#[derive(Clone, Debug)]
+pub struct MetricsLayout {
+    pub passes: [Vec<Region>; 3],
+    pub total_words: usize,
+    classes: usize,
+}
+
+impl MetricsLayout {
+    /// Loss and accuracy on every pass, then `extra` on the validation and test passes.
+    pub fn new(extra: &[Arc<dyn Accumulator>], classes: usize, align: usize) -> MetricsLayout {
+        let mut offset = 0;
+        let mut pass = |with_extra: bool| -> Vec<Region> {
+            let first: Arc<dyn Accumulator> = Arc::new(LossAccuracy);
+            let all = std::iter::once(first).chain(extra.iter().filter(|_| with_extra).cloned());
+            all.map(|accumulator| {
+                let words = accumulator.words(classes);
+                let region = Region {
+                    accumulator,
+                    offset,
+                    words,
+                };
+                offset = (offset + words).div_ceil(align) * align;
+                region
+            })
+            .collect()
+        };
+        let passes = [pass(false), pass(true), pass(true)];
+        MetricsLayout {
+            passes,
+            total_words: offset.max(align),
+            classes,
+        }
+    }
+
+    pub fn regions(&self, pass: Pass) -> &[Region] {
+        &self.passes[pass as usize]
+    }
+
+    /// The words of `pass`, as a range to clear.
+    pub fn span(&self, pass: Pass) -> std::ops::Range<usize> {
+        let r = self.regions(pass);
+        let start = r.first().map_or(0, |r| r.offset);
+        let end = r.last().map_or(0, |r| r.offset + r.words);
+        start..end
+    }
+
+    /// Every pass's results from the whole buffer's words.
+    pub fn results(&self, words: &[u32]) -> [PassMetrics; 3] {
+        Pass::ALL.map(|pass| PassMetrics {
+            values: self
+                .regions(pass)
+                .iter()
+                .map(|r| {
+                    let w = &words[r.offset..r.offset + r.words];
+                    (r.accumulator.name(), r.accumulator.result(w, self.classes))
+                })
+                .collect(),
+        })
+    }
+}

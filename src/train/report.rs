@@ -1,0 +1,47 @@
+//! What an epoch reports, and the lines the CLI prints from it (Keras's per-epoch line).
+
+use super::metrics::{PassMetrics, Score};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochReport {
+    /// From 1.
+    pub epoch: usize,
+    pub epochs: usize,
+    pub seconds: f64,
+    pub steps: usize,
+    pub train: PassMetrics,
+    pub validation: Option<PassMetrics>,
+}
+
+impl EpochReport {
+    /// Keras's per-epoch line, e.g.
+    /// `Epoch 3/5 - 1.23s 2.6ms/step - loss: 0.0728 - accuracy: 0.9789 - val_loss: 0.0765 - val_accuracy: 0.9771`.
+    pub fn line(&self) -> String {
+        let train = self.train.score();
+        let mut s = format!(
+            "Epoch {}/{} - {:.2}s {:.1}ms/step - loss: {:.4} - accuracy: {:.4}",
+            self.epoch,
+            self.epochs,
+            self.seconds,
+            self.seconds * 1e3 / self.steps.max(1) as f64,
+            train.loss,
+            train.accuracy
+        );
+        if let Some(v) = &self.validation {
+            let v = v.score();
+            s.push_str(&format!(
+                " - val_loss: {:.4} - val_accuracy: {:.4}",
+                v.loss, v.accuracy
+            ));
+        }
+        s
+    }
+}
+
+/// The closing line scripts read: `test_loss: 0.0712 - test_accuracy: 0.9781`.
+pub fn test_line(test: &Score) -> String {
+    format!(
+        "test_loss: {:.4} - test_accuracy: {:.4}",
+        test.loss, test.accuracy
+    )
+}
