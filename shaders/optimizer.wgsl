@@ -16,8 +16,12 @@ struct Hyper {
     beta_2: f32,
     rho: f32,
     epsilon: f32,
+    weight_decay: f32,
     n: u32,          // parameters; the invocations cover n / 4 vec4
     grid_width: u32, // invocations per grid row: workgroups in x * 256
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> hp: Hyper;
@@ -57,6 +61,21 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= hp.n / 4u) {
         return;
     }
+    adam_step(i);
+}
+
+// Keras's AdamW: w -= w * wd * lr (in that order, as Keras computes it), then Adam's step.
+@compute @workgroup_size(256)
+fn adamw(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = flat_id(gid, hp.grid_width);
+    if (i >= hp.n / 4u) {
+        return;
+    }
+    w[i] -= w[i] * hp.weight_decay * hp.learning_rate;
+    adam_step(i);
+}
+
+fn adam_step(i: u32) {
     let t = f32(cursor.t);
     let alpha = hp.learning_rate * sqrt(1.0 - pow(hp.beta_2, t)) / (1.0 - pow(hp.beta_1, t));
     let gi = g[i];

@@ -206,7 +206,7 @@ fn until_accuracy_stops_at_the_first_epoch_that_reaches_it() {
 #[test]
 fn bad_flags_are_named() {
     let data = small_dataset("flags");
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["train", "--model", "resnet"],
             "--model: unknown model 'resnet'",
@@ -228,6 +228,14 @@ fn bad_flags_are_named() {
         (
             &["train", "--optimizer", "adam", "--momentum", "0.9"],
             "--momentum: applies to sgd only; the optimizer is 'adam'",
+        ),
+        (
+            &["train", "--optimizer", "adam", "--weight-decay", "0.1"],
+            "--weight-decay: applies to adamw only; the optimizer is 'adam'",
+        ),
+        (
+            &["train", "--optimizer", "adamw", "--weight-decay=-1"],
+            "--weight-decay: -1 is not a weight decay; expected a number >= 0",
         ),
     ];
     for (args, expect) in cases {

@@ -24,7 +24,7 @@ use shaderfit::gpu::kernels::{
 };
 use shaderfit::gpu::{GpuContext, Kernels};
 use shaderfit::layers::Activation;
-use shaderfit::optim::{Adam, Optimizer, RmsProp, Sgd};
+use shaderfit::optim::{Adam, AdamW, Optimizer, RmsProp, Sgd};
 use shaderfit::reference::ops;
 use support::parity::{for_each_case, matmul_variants, split_variants, t64, Bound, Check};
 use support::{assert_within, gpu, kernels, random_f32, run, ODD_TILING, VEC4_TILING};
@@ -602,7 +602,7 @@ fn optimizers_match_their_twins() {
     let t = 3u32;
     let w0 = random_f32(n, 1, -1.0, 1.0);
     let g = random_f32(n, 2, -0.1, 0.1);
-    let optimizers: [Box<dyn Optimizer>; 4] = [
+    let optimizers: [Box<dyn Optimizer>; 5] = [
         Box::new(Sgd {
             learning_rate: 0.1,
             momentum: 0.0,
@@ -613,12 +613,21 @@ fn optimizers_match_their_twins() {
         }),
         Box::new(Adam::default()),
         Box::new(RmsProp::default()),
+        // A decay of 1e-3 per step, a hundred times the weights' tolerance: a decay missed
+        // or applied after the Adam step fails.
+        Box::new(AdamW {
+            adam: Adam {
+                learning_rate: 0.01,
+                ..Adam::default()
+            },
+            weight_decay: 0.1,
+        }),
     ];
     for opt in optimizers {
         // State: a velocity or m in ±0.01, a mean of squares (v) non-negative.
         let mut state: Vec<Vec<f32>> = (0..opt.state_tensors())
             .map(|s| match (opt.name(), s) {
-                ("adam", 0) | ("sgd", _) => random_f32(n, 3, -0.01, 0.01),
+                ("adam" | "adamw", 0) | ("sgd", _) => random_f32(n, 3, -0.01, 0.01),
                 _ => random_f32(n, 4, 0.0, 0.01),
             })
             .collect();

@@ -34,7 +34,7 @@ pub struct TrainArgs {
     pub epochs: usize,
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
-    /// sgd, adam or rmsprop, with Keras's defaults.
+    /// sgd, adam, rmsprop or adamw, with Keras's defaults.
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
     /// Learning rate; default Keras's for the optimizer (sgd 0.01, adam 0.001, rmsprop 0.001).
@@ -43,6 +43,9 @@ pub struct TrainArgs {
     /// SGD momentum (default 0).
     #[arg(long)]
     pub momentum: Option<f32>,
+    /// AdamW's decoupled weight decay (default Keras's 0.004).
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
     /// Seed of weight initialisation and shuffling.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -87,6 +90,7 @@ fn config(args: &TrainArgs) -> Result<TrainConfig> {
     let hyper = Hyperparameters {
         learning_rate: args.lr,
         momentum: args.momentum,
+        weight_decay: args.weight_decay,
     };
     let cfg = TrainConfig {
         batch_size: args.batch_size,

@@ -10,10 +10,12 @@ use crate::error::{Error, Result};
 use crate::gpu::kernels::OptimizerParams;
 
 mod adam;
+mod adamw;
 mod rmsprop;
 mod sgd;
 
 pub use adam::Adam;
+pub use adamw::AdamW;
 pub use rmsprop::RmsProp;
 pub use sgd::Sgd;
 
@@ -50,6 +52,8 @@ pub struct Hyperparameters {
     pub learning_rate: Option<f32>,
     /// `--momentum`.
     pub momentum: Option<f32>,
+    /// `--weight-decay`.
+    pub weight_decay: Option<f32>,
 }
 
 /// An optimizer by name: the flags it takes and how to build it from them.
@@ -60,7 +64,7 @@ pub struct OptimizerKind {
 }
 
 /// Every optimizer `--optimizer` knows: the registry a new optimizer adds one line to.
-pub const OPTIMIZERS: [&OptimizerKind; 3] = [&sgd::KIND, &adam::KIND, &rmsprop::KIND];
+pub const OPTIMIZERS: [&OptimizerKind; 4] = [&sgd::KIND, &adam::KIND, &rmsprop::KIND, &adamw::KIND];
 
 /// The optimizer `name` with Keras's defaults, overridden by the hyperparameters given. A
 /// flag the optimizer does not take, or a value out of range, is an error naming the flag.
@@ -91,9 +95,18 @@ pub fn build(name: &str, h: &Hyperparameters) -> Result<Arc<dyn Optimizer>> {
             ));
         }
     }
+    if let Some(wd) = h.weight_decay {
+        if !(wd.is_finite() && wd >= 0.0) {
+            return Err(Error::flag(
+                "--weight-decay",
+                format!("{wd} is not a weight decay; expected a number >= 0"),
+            ));
+        }
+    }
     let given = [
         ("--lr", h.learning_rate.is_some()),
         ("--momentum", h.momentum.is_some()),
+        ("--weight-decay", h.weight_decay.is_some()),
     ];
     if let Some((flag, _)) = given
         .iter()

@@ -197,6 +197,14 @@ pub fn adam(
     }
 }
 
+/// Twin of `adamw`'s decoupled weight decay, before its Adam step: `w -= w·wd·lr`, in Keras's
+/// order of operations.
+pub fn weight_decay(w: &mut [f32], lr: f32, wd: f32) {
+    for w in w {
+        *w -= *w * wd * lr;
+    }
+}
+
 /// Twin of `rmsprop`: `v = rho*v + (1-rho)*g²; w -= lr*g / sqrt(v + eps)`.
 pub fn rmsprop(w: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, rho: f32, eps: f32) {
     for i in 0..w.len() {

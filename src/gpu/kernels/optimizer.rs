@@ -16,10 +16,15 @@ uniform_struct! {
         pub beta_2: f32,
         pub rho: f32,
         pub epsilon: f32,
+        /// AdamW's decoupled weight decay.
+        pub weight_decay: f32,
         /// Parameters: a multiple of 4 (the kernel works in vec4).
         pub n: u32,
         /// Invocations per grid row (the launcher sets it).
         pub grid_width: u32,
+        pub _pad0: u32,
+        pub _pad1: u32,
+        pub _pad2: u32,
     }
 }
 
