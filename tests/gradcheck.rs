@@ -1,8 +1,9 @@
 //! The CPU reference's gradients against central finite differences of its own loss, for a
 //! network with every layer whose backward is hand-written: convolutions (`same`, strided),
 //! batch normalisation after a convolution and after a dense layer, max and average pooling,
-//! relu, sigmoid and softmax. The GPU is checked against this reference elsewhere
-//! (`parity_step.rs`), so a formula wrong in both would only show here.
+//! relu, sigmoid and softmax, and a standalone activation after batch normalisation. The GPU is
+//! checked against this reference elsewhere (`parity_step.rs`), so a formula wrong in both
+//! would only show here.
 //!
 //! Method and tolerance: per tensor, the derivative along a random ±1 direction over all its
 //! entries, (L(w + h·d) - L(w - h·d)) / 2h with h = 1e-3, against Σ g·d. The loss is computed
@@ -43,6 +44,7 @@ fn reference_gradients_match_finite_differences() {
             {"type": "flatten"},
             {"type": "dense", "units": 6, "activation": "relu"},
             {"type": "batch_norm"},
+            {"type": "activation", "activation": "sigmoid"},
             {"type": "dense", "units": 5, "activation": "softmax"}
         ]}"#,
     )

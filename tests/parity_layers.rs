@@ -1,5 +1,5 @@
-//! The convolution, pooling, dropout and batch-normalisation kernels against their twins in
-//! `shaderfit::reference::ops`, at awkward shapes: 5x5 kernels, stride 2, `same` padding,
+//! The convolution, pooling, dropout, batch-normalisation and activation kernels against their
+//! twins in `shaderfit::reference::ops`, at awkward shapes: 5x5 kernels, stride 2, `same` padding,
 //! one channel, odd and non-square spatial sizes, overlapping pooling windows, batch 1. The
 //! geometry of every case comes from the library's own shape inference ([`Window::new`]).
 //!
@@ -19,9 +19,10 @@
 mod support;
 
 use shaderfit::gpu::kernels::{
-    Act, ActGrad, BatchNormArgs, BnLaunch, BnShape, Col2imArgs, ConvForwardArgs,
-    ConvWeightGradArgs, DropoutArgs, DropoutMode, FixedTable, Forced, Im2colArgs, MatmulTile,
-    PoolBackwardArgs, PoolForwardArgs, PoolGrad, PoolKind, Tuned, Tuner, View,
+    Act, ActGrad, ActivationBackwardArgs, ActivationForwardArgs, BatchNormArgs, BnLaunch, BnShape,
+    Col2imArgs, ConvForwardArgs, ConvWeightGradArgs, DropoutArgs, DropoutMode, FixedTable, Forced,
+    Im2colArgs, MatmulTile, PoolBackwardArgs, PoolForwardArgs, PoolGrad, PoolKind, Tuned, Tuner,
+    View,
 };
 use shaderfit::gpu::{GpuContext, Kernels};
 use shaderfit::layers::{Activation, Padding, Shape, Window};
@@ -723,5 +724,70 @@ fn check_batch_norm(
         let inv: Vec<f32> = mv.iter().map(|v| 1.0 / (v + epsilon).sqrt()).collect();
         let y = ops::batchnorm_apply(&x, &mm, &inv, &gamma, &beta);
         close(&format!("y (evaluation), {what}"), read(&gy, n), y);
+    }
+}
+
+/// The standalone activation's forward (each activation, a few ULP for sigmoid's exp and
+/// division, exact otherwise) and backward (the gradient passed on, times each derivative
+/// below: one rounding, 1e-6 relative), at a size that is not a multiple of the workgroup.
+#[test]
+fn activation_matches_its_twins() {
+    let ctx = gpu();
+    let k = kernels(&ctx, FixedTable);
+    let n = 1031;
+    let x = random_f32(n, 61, -3.0, 3.0);
+    let dy = random_f32(n, 62, -1.0, 1.0);
+    let (gx, gdy, gy) = (
+        ctx.storage_init("x", &x),
+        ctx.storage_init("dy", &dy),
+        ctx.storage("y", (n * 4) as u64),
+    );
+    for act in [Act::None, Act::Relu, Act::Sigmoid] {
+        run(
+            &ctx,
+            &[k.activation_forward(
+                &ctx,
+                &ActivationForwardArgs {
+                    n,
+                    act,
+                    x: View::whole(&gx),
+                    y: View::whole(&gy),
+                },
+            )],
+        );
+        let mut want = x.clone();
+        ops::activate(&mut want, act_of(act));
+        let bound = match act {
+            Act::Sigmoid => Bound::Relative {
+                rel: 1e-6,
+                abs: 1e-7,
+            },
+            _ => Bound::Exact,
+        };
+        Check::new("forward", ctx.read_f32(&gy, 0, n).unwrap(), want, bound)
+            .assert(&format!("{act:?}"));
+
+        let aux = activation_output(n, 63, act);
+        let gaux = ctx.storage_init("aux", &aux);
+        run(
+            &ctx,
+            &[k.activation_backward(
+                &ctx,
+                &ActivationBackwardArgs {
+                    n,
+                    dy: View::whole(&gdy),
+                    act_grad: ActGrad::of(act, View::whole(&gaux)),
+                    dx: View::whole(&gy),
+                },
+            )],
+        );
+        let mut want = dy.clone();
+        ops::activation_backward(&mut want, &aux, act_of(act));
+        let bound = Bound::Relative {
+            rel: 1e-6,
+            abs: 0.0,
+        };
+        Check::new("backward", ctx.read_f32(&gy, 0, n).unwrap(), want, bound)
+            .assert(&format!("{act:?}"));
     }
 }

@@ -263,8 +263,13 @@ fn one_readback_per_epoch() {
 }
 
 /// A small CNN with every layer kind: `same` and strided convolutions, batch normalisation
-/// after a convolution and after a dense layer, max and average pooling, dropout (so the
-/// masks must agree bit for bit), relu and sigmoid.
+/// after a convolution and after a dense layer, max and average pooling, dropout (so the masks
+/// must agree bit for bit), relu and sigmoid, standalone activations (a sigmoid after a linear
+/// convolution, and the softmax after a linear dense layer).
+///
+/// (Not a linear convolution right before batch normalisation: its bias's gradient is zero in
+/// exact arithmetic, so rounding alone picks its sign, and Adam turns either sign into a full
+/// step. Keras drops that bias, `use_bias=False`.)
 fn cnn() -> Network {
     ModelSpec::from_json(
         "parity_cnn",
@@ -272,14 +277,16 @@ fn cnn() -> Network {
             {"type": "conv2d", "filters": 4, "kernel": 3, "padding": "same", "activation": "relu"},
             {"type": "batch_norm"},
             {"type": "max_pool", "size": 2},
-            {"type": "conv2d", "filters": 5, "kernel": 2, "stride": 2, "activation": "sigmoid"},
+            {"type": "conv2d", "filters": 5, "kernel": 2, "stride": 2},
+            {"type": "activation", "activation": "sigmoid"},
             {"type": "avg_pool", "size": [2, 1], "stride": 1},
             {"type": "dropout", "rate": 0.3},
             {"type": "flatten"},
             {"type": "dense", "units": 7, "activation": "relu"},
             {"type": "batch_norm", "momentum": 0.9},
             {"type": "dropout", "rate": 0.2},
-            {"type": "dense", "units": 10, "activation": "softmax"}
+            {"type": "dense", "units": 10},
+            {"type": "activation", "activation": "softmax"}
         ]}"#,
     )
     .unwrap()

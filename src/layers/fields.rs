@@ -76,6 +76,13 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// `activation`, which must be given.
+    pub fn required_activation(&self) -> Result<Activation, String> {
+        self.get("activation")
+            .ok_or_else(|| self.missing("activation"))?;
+        self.activation()
+    }
+
     /// `padding`: "valid" (the default) or "same".
     pub fn padding(&self) -> Result<Padding, String> {
         match self.get("padding") {

@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 
 use crate::gpu::kernels::{Act, Launch};
 
+mod activation;
 mod batch_norm;
 mod conv2d;
 mod dense;
@@ -33,6 +34,7 @@ mod pool2d;
 mod shape;
 mod twin;
 
+pub use activation::ActivationLayer;
 pub use batch_norm::BatchNorm;
 pub use conv2d::Conv2d;
 pub use dense::Dense;
@@ -46,7 +48,7 @@ pub use shape::{Padding, Shape, Window};
 pub use twin::{Tensors, TensorsMut, TwinBackward, TwinForward};
 
 /// Every layer type model JSON knows, by its `type`: the registry a new layer adds one line to.
-pub const KINDS: [&LayerKind; 7] = [
+pub const KINDS: [&LayerKind; 8] = [
     &conv2d::KIND,
     &pool2d::MAX_POOL,
     &pool2d::AVG_POOL,
@@ -54,6 +56,7 @@ pub const KINDS: [&LayerKind; 7] = [
     &dense::KIND,
     &dropout::KIND,
     &batch_norm::KIND,
+    &activation::KIND,
 ];
 
 /// A layer type as model JSON names it.

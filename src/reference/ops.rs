@@ -54,7 +54,8 @@ pub fn matmul(
     c
 }
 
-/// Activation applied in place (softmax is left to the loss, as on the GPU).
+/// Activation applied in place (softmax is left to the loss, as on the GPU): the twin of every
+/// fused `ACT` epilogue, and of `activation.wgsl`'s `forward`.
 pub fn activate(values: &mut [f32], act: Activation) {
     for v in values {
         *v = match act {
@@ -86,7 +87,8 @@ pub fn dense_forward(
 }
 
 /// Multiplies `grad` in place by the derivative of `act`, given the activation's output `h`
-/// (relu: h > 0; sigmoid: h(1 - h)).
+/// (relu: h > 0; sigmoid: h(1 - h)): the twin of every fused `DACT`, and of
+/// `activation.wgsl`'s `backward`.
 pub fn activation_backward(grad: &mut [f32], h: &[f32], act: Activation) {
     for (g, &h) in grad.iter_mut().zip(h) {
         *g *= match act {

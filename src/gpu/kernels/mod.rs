@@ -19,6 +19,7 @@ use family::{Access, FamilyDecl, ModuleSource};
 
 pub mod family;
 
+mod activation;
 mod batchnorm;
 mod blocked;
 mod conv;
@@ -32,6 +33,7 @@ mod pool;
 mod tiled;
 pub mod tuner;
 
+pub use activation::{ActivationBackwardArgs, ActivationForwardArgs, ActivationParams, ACTIVATION};
 pub use batchnorm::{BatchNormArgs, BnLaunch, BnParams, BnShape, BATCHNORM};
 pub use blocked::{Block, MATMUL_BLOCKED};
 pub use conv::{
@@ -113,6 +115,7 @@ pub enum ModuleKey {
     },
     Dropout,
     BatchNorm,
+    Activation,
 }
 
 impl ModuleKey {
@@ -129,6 +132,7 @@ impl ModuleKey {
             ModuleKey::Pool { .. } => &POOL,
             ModuleKey::Dropout => &DROPOUT,
             ModuleKey::BatchNorm => &BATCHNORM,
+            ModuleKey::Activation => &ACTIVATION,
         }
     }
 
@@ -146,6 +150,7 @@ impl ModuleKey {
             ModuleKey::Pool { vec4 } => pool::module(vec4),
             ModuleKey::Dropout => dropout::module(),
             ModuleKey::BatchNorm => batchnorm::module(),
+            ModuleKey::Activation => activation::module(),
         };
         ModuleSource {
             family: self.family(),
@@ -171,6 +176,7 @@ impl ModuleKey {
             ModuleKey::Pool { vec4: true },
             ModuleKey::Dropout,
             ModuleKey::BatchNorm,
+            ModuleKey::Activation,
         ];
         let widths = [(1, 1), (4, 1), (1, 4), (4, 4)];
         for t in Tiling::PRESETS {
