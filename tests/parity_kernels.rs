@@ -18,9 +18,9 @@ mod support;
 
 use shaderfit::gpu::kernels::family::{check_module, ModuleSource};
 use shaderfit::gpu::kernels::{
-    Act, ActGrad, BiasGradArgs, Block, FixedTable, Forced, GatherArgs, LossArgs, LossMetric,
-    MatmulArgs, MatmulTile, ModuleKey, OptimizerArgs, OptimizerParams, Tuned, Tuner, View,
-    WeightGradArgs, PAD_LABEL,
+    Act, ActGrad, BiasGradArgs, Block, ConfusionArgs, FixedTable, Forced, GatherArgs, LossArgs,
+    LossMetric, MatmulArgs, MatmulTile, ModuleKey, OptimizerArgs, OptimizerParams, Tuned, Tuner,
+    View, WeightGradArgs, PAD_LABEL,
 };
 use shaderfit::gpu::{GpuContext, Kernels};
 use shaderfit::layers::Activation;
@@ -742,5 +742,63 @@ fn the_contract_check_names_a_one_sided_change() {
     for (edits, want) in cases {
         let err = check_module(&edited(edits)).unwrap_err();
         assert!(err.contains(want), "{err}\n  wanted: {want}");
+    }
+}
+
+/// The confusion matrix's kernel against its twin, exactly (integer counts): batches with
+/// padding rows, more rows than a workgroup, ties in the logits (the first maximum wins, as
+/// for accuracy), and counts added onto what the region already held.
+#[test]
+fn confusion_matrix_matches_its_twin() {
+    let ctx = gpu();
+    let k = kernels(&ctx, FixedTable);
+    for (batch, classes, pad) in [(1, 10, 0), (7, 3, 2), (150, 10, 20)] {
+        // Logits from a few values, so that rows tie often.
+        let logits: Vec<f32> = random_f32(batch * classes, batch as u64, 0.0, 4.0)
+            .into_iter()
+            .map(f32::floor)
+            .collect();
+        let mut g = shaderfit::rng::SplitMix64::new(classes as u64);
+        let labels: Vec<u32> = (0..batch)
+            .map(|r| {
+                if r + pad >= batch {
+                    PAD_LABEL
+                } else {
+                    g.below(classes) as u32
+                }
+            })
+            .collect();
+        let start: Vec<u32> = (0..classes * classes).map(|i| (i % 5) as u32).collect();
+        let (glogits, glabels) = (
+            ctx.storage_init("logits", &logits),
+            ctx.storage_init("labels", &labels),
+        );
+        let gcounts = ctx.storage_init("counts", &start);
+        run(
+            &ctx,
+            &[k.confusion(
+                &ctx,
+                &ConfusionArgs {
+                    batch,
+                    classes,
+                    logits: View::whole(&glogits),
+                    labels: View::whole(&glabels),
+                    counts: View::whole(&gcounts),
+                },
+            )],
+        );
+        let twin = ops::confusion(&logits, &labels, classes);
+        let want: Vec<u32> = start.iter().zip(&twin).map(|(s, t)| s + t).collect();
+        assert_eq!(
+            ctx.read_u32(&gcounts, 0, classes * classes).unwrap(),
+            want,
+            "batch {batch}, {classes} classes"
+        );
+        let counted: u32 = twin.iter().sum();
+        assert_eq!(
+            counted as usize,
+            batch - pad,
+            "every valid row counted once"
+        );
     }
 }

@@ -12,6 +12,7 @@ use shaderfit::layers::{Activation, Dense, Flatten, Layer, Shape};
 use shaderfit::model::{ModelSpec, Network, ParamLayout};
 use shaderfit::optim::{Adam, AdamW, Optimizer, RmsProp, Sgd};
 use shaderfit::reference::{ops, ReferenceModel};
+use shaderfit::train::metrics::ConfusionMatrix;
 use shaderfit::train::{Score, TrainConfig, Trainer};
 use support::{assert_within, gpu, synthetic_dataset};
 
@@ -389,4 +390,43 @@ fn presets_at_full_size_match_the_reference() {
             });
         }
     }
+}
+
+/// A confusion matrix on the validation and test passes: counted on the GPU and read back with
+/// the epoch's other metrics (still one readback per epoch), its counts sum to the samples
+/// evaluated and its diagonal to the correct predictions, exactly.
+#[test]
+fn confusion_matrix_counts_every_evaluated_sample() {
+    let ctx = gpu();
+    let net = network();
+    let data = data();
+    let mut cfg = config(sgd(0.1, 0.0), 2);
+    cfg.validation_split = 0.25;
+    cfg.metrics = vec![Arc::new(ConfusionMatrix)];
+    let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
+    let before = ctx.readback_count();
+    let report = trainer.fit_epoch().unwrap();
+    assert_eq!(ctx.readback_count() - before, 1, "one readback per epoch");
+    let test = trainer.evaluate_test().unwrap();
+    for (what, pass, samples) in [
+        ("validation", report.validation.unwrap(), 10),
+        ("test", test, 24),
+    ] {
+        let score = pass.score();
+        let counts = pass
+            .counts("confusion_matrix")
+            .expect("the pass has a confusion matrix");
+        assert_eq!((counts.rows, counts.cols), (10, 10), "{what}");
+        assert_eq!(counts.total(), samples, "{what}: every sample counted once");
+        assert_eq!(score.samples as u64, samples, "{what}");
+        assert_eq!(
+            counts.trace(),
+            score.correct as u64,
+            "{what}: the diagonal is the correct count"
+        );
+    }
+    assert!(
+        report.train.counts("confusion_matrix").is_none(),
+        "training passes keep loss and accuracy only"
+    );
 }

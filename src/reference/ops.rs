@@ -161,6 +161,26 @@ pub fn softmax_xent(logits: &[f32], labels: &[u32], classes: usize) -> LossOutpu
     }
 }
 
+/// Twin of `confusion.wgsl`: `counts[label * classes + predicted]` over the valid rows, the
+/// prediction being the first argmax (as in [`softmax_xent`]).
+pub fn confusion(logits: &[f32], labels: &[u32], classes: usize) -> Vec<u32> {
+    let mut counts = vec![0u32; classes * classes];
+    for (row, &label) in labels.iter().enumerate() {
+        if label == PAD_LABEL {
+            continue;
+        }
+        let z = &logits[row * classes..(row + 1) * classes];
+        let mut predicted = 0;
+        for c in 1..classes {
+            if z[c] > z[predicted] {
+                predicted = c;
+            }
+        }
+        counts[label as usize * classes + predicted] += 1;
+    }
+    counts
+}
+
 /// Twin of `optimizer.wgsl`'s `sgd`.
 pub fn sgd(w: &mut [f32], g: &[f32], lr: f32) {
     for (w, g) in w.iter_mut().zip(g) {

@@ -22,6 +22,7 @@ pub mod family;
 mod activation;
 mod batchnorm;
 mod blocked;
+mod confusion;
 mod conv;
 mod dropout;
 mod gather;
@@ -36,6 +37,7 @@ pub mod tuner;
 pub use activation::{ActivationBackwardArgs, ActivationForwardArgs, ActivationParams, ACTIVATION};
 pub use batchnorm::{BatchNormArgs, BnLaunch, BnParams, BnShape, BATCHNORM};
 pub use blocked::{Block, MATMUL_BLOCKED};
+pub use confusion::{ConfusionArgs, ConfusionParams, CONFUSION};
 pub use conv::{
     Col2imArgs, ConvForwardArgs, ConvWeightGradArgs, Geom2d, Im2colArgs, Im2colGeom, IM2COL,
 };
@@ -116,6 +118,7 @@ pub enum ModuleKey {
     Dropout,
     BatchNorm,
     Activation,
+    Confusion,
 }
 
 impl ModuleKey {
@@ -133,6 +136,7 @@ impl ModuleKey {
             ModuleKey::Dropout => &DROPOUT,
             ModuleKey::BatchNorm => &BATCHNORM,
             ModuleKey::Activation => &ACTIVATION,
+            ModuleKey::Confusion => &CONFUSION,
         }
     }
 
@@ -151,6 +155,7 @@ impl ModuleKey {
             ModuleKey::Dropout => dropout::module(),
             ModuleKey::BatchNorm => batchnorm::module(),
             ModuleKey::Activation => activation::module(),
+            ModuleKey::Confusion => confusion::module(),
         };
         ModuleSource {
             family: self.family(),
@@ -177,6 +182,7 @@ impl ModuleKey {
             ModuleKey::Dropout,
             ModuleKey::BatchNorm,
             ModuleKey::Activation,
+            ModuleKey::Confusion,
         ];
         let widths = [(1, 1), (4, 1), (1, 4), (4, 4)];
         for t in Tiling::PRESETS {

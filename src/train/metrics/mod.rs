@@ -13,8 +13,10 @@ use std::sync::Arc;
 use crate::gpu::kernels::{Kernels, Launch, View};
 use crate::gpu::GpuContext;
 
+mod confusion;
 mod loss_accuracy;
 
+pub use confusion::ConfusionMatrix;
 pub use loss_accuracy::{LossAccuracy, Score};
 
 pub trait Accumulator: fmt::Debug + Send + Sync {
