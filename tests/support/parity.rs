@@ -101,19 +101,21 @@ pub fn for_each_case<C: Debug>(
     }
 }
 
+/// The matmul kernels tests force, in the order of [`matmul_variants`].
+const TILES: [MatmulTile; 5] = [
+    MatmulTile::Tile4,
+    MatmulTile::Tile16,
+    MatmulTile::Blocked(Block { rows: 8, cols: 8 }),
+    MatmulTile::Tiled(ODD_TILING),
+    MatmulTile::Tiled(VEC4_TILING),
+];
+
 /// Every matmul kernel forced in turn, so that CI on lavapipe runs what GPUs run too: tile4,
 /// tile16, an 8x8 blocked kernel (every code path of the generated ones, at shapes that are
 /// multiples of 4 but not of the block), a small odd tiling with f32 loads, and a small one
 /// with vec4 loads and double-buffered tiles.
 pub fn matmul_variants(ctx: &GpuContext) -> Vec<(String, Kernels)> {
-    let tiles = [
-        MatmulTile::Tile4,
-        MatmulTile::Tile16,
-        MatmulTile::Blocked(Block { rows: 8, cols: 8 }),
-        MatmulTile::Tiled(ODD_TILING),
-        MatmulTile::Tiled(VEC4_TILING),
-    ];
-    tiles
+    TILES
         .into_iter()
         .map(|t| (t.name(), kernels(ctx, Forced::matmul(t))))
         .collect()
@@ -121,14 +123,7 @@ pub fn matmul_variants(ctx: &GpuContext) -> Vec<(String, Kernels)> {
 
 /// As [`matmul_variants`], each with every reduction split into `splits` slices.
 pub fn split_variants(ctx: &GpuContext, splits: usize) -> Vec<(String, Kernels)> {
-    let tiles = [
-        MatmulTile::Tile4,
-        MatmulTile::Tile16,
-        MatmulTile::Blocked(Block { rows: 8, cols: 8 }),
-        MatmulTile::Tiled(ODD_TILING),
-        MatmulTile::Tiled(VEC4_TILING),
-    ];
-    tiles
+    TILES
         .into_iter()
         .map(|t| {
             let policy = Forced::matmul(t).with_splits(splits);

@@ -191,24 +191,16 @@ impl Kernels {
         let g = a.geom;
         let shape = (g.rows(), a.filters, g.patch());
         if let Some(t) = self.policy.conv(ctx, self, &g, a.filters) {
+            let variant = MatmulVariant {
+                bias: true,
+                act: a.act,
+                im2col: true,
+                ..Default::default()
+            };
             let gemm = Gemm {
-                label: "conv2d forward",
-                variant: MatmulVariant {
-                    bias: true,
-                    act: a.act,
-                    im2col: true,
-                    ..Default::default()
-                },
-                m: shape.0,
-                n: shape.1,
-                k: shape.2,
-                a: a.x,
-                b: a.w,
                 bias: Some(a.b),
-                aux: None,
-                c: a.y,
-                sums: None,
                 conv: Some(g),
+                ..Gemm::new("conv2d forward", variant, shape, (a.x, a.w, a.y))
             };
             return self.gemm(ctx, &gemm, MatmulTile::Tiled(t));
         }
@@ -236,24 +228,16 @@ impl Kernels {
         let g = a.geom;
         let (m, n, k) = (g.patch(), a.filters, g.rows());
         if let Some(t) = self.policy.conv(ctx, self, &g, a.filters) {
+            let variant = MatmulVariant {
+                trans_a: true,
+                row_sums: true,
+                im2col: true,
+                ..Default::default()
+            };
             let gemm = Gemm {
-                label: "conv2d dW",
-                variant: MatmulVariant {
-                    trans_a: true,
-                    row_sums: true,
-                    im2col: true,
-                    ..Default::default()
-                },
-                m,
-                n,
-                k,
-                a: a.x,
-                b: a.dy,
-                bias: None,
-                aux: None,
-                c: a.dw,
                 sums: Some(a.db),
                 conv: Some(g),
+                ..Gemm::new("conv2d dW", variant, (m, n, k), (a.x, a.dy, a.dw))
             };
             return self.gemm(ctx, &gemm, MatmulTile::Tiled(t));
         }

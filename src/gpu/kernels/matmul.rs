@@ -298,6 +298,30 @@ pub(crate) struct Gemm<'a> {
 }
 
 impl<'a> Gemm<'a> {
+    /// `c = op(a) · op(b)` with `variant`'s transpositions and flags; bias, aux, sums and the
+    /// convolution, which the flags need, by struct update.
+    pub fn new(
+        label: &'static str,
+        variant: MatmulVariant,
+        (m, n, k): (usize, usize, usize),
+        (a, b, c): (View<'a>, View<'a>, View<'a>),
+    ) -> Gemm<'a> {
+        Gemm {
+            label,
+            variant,
+            m,
+            n,
+            k,
+            a,
+            b,
+            bias: None,
+            aux: None,
+            c,
+            sums: None,
+            conv: None,
+        }
+    }
+
     pub fn product(&self) -> Product {
         Product {
             variant: self.variant,
@@ -358,26 +382,18 @@ impl Kernels {
     /// to keep the adapter busy.
     pub fn matmul(&self, ctx: &GpuContext, a: &MatmulArgs) -> Vec<Launch> {
         let (dact, aux) = act_grad_parts(a.act_grad);
+        let variant = MatmulVariant {
+            trans_a: a.trans_a,
+            trans_b: a.trans_b,
+            bias: a.bias.is_some(),
+            act: a.act,
+            dact,
+            ..Default::default()
+        };
         let gemm = Gemm {
-            label: a.label,
-            variant: MatmulVariant {
-                trans_a: a.trans_a,
-                trans_b: a.trans_b,
-                bias: a.bias.is_some(),
-                act: a.act,
-                dact,
-                ..Default::default()
-            },
-            m: a.m,
-            n: a.n,
-            k: a.k,
-            a: a.a,
-            b: a.b,
             bias: a.bias,
             aux,
-            c: a.c,
-            sums: None,
-            conv: None,
+            ..Gemm::new(a.label, variant, (a.m, a.n, a.k), (a.a, a.b, a.c))
         };
         let tile = self.policy.matmul(ctx, self, &gemm.product());
         self.gemm(ctx, &gemm, tile)
@@ -386,23 +402,11 @@ impl Kernels {
     /// A weight's and its bias's gradients. One launch where the chosen kernel folds the bias
     /// gradient in (a row of ones appended to xᵀ), else the product and a bias-gradient launch.
     pub fn weight_grads(&self, ctx: &GpuContext, a: &WeightGradArgs) -> Vec<Launch> {
-        let gemm = Gemm {
-            label: a.label,
-            variant: MatmulVariant {
-                trans_a: true,
-                ..Default::default()
-            },
-            m: a.m,
-            n: a.n,
-            k: a.k,
-            a: a.x,
-            b: a.dy,
-            bias: None,
-            aux: None,
-            c: a.dw,
-            sums: None,
-            conv: None,
+        let variant = MatmulVariant {
+            trans_a: true,
+            ..Default::default()
         };
+        let gemm = Gemm::new(a.label, variant, (a.m, a.n, a.k), (a.x, a.dy, a.dw));
         let tile = self.policy.matmul(ctx, self, &gemm.product());
         if matches!(tile, MatmulTile::Tile4 | MatmulTile::Tiled(_)) {
             let folded = Gemm {

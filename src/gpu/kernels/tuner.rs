@@ -385,24 +385,21 @@ fn time_conv(
     ));
     let mut sets = vec![(MatmulTile::Tile4, explicit)];
     for t in tilings {
+        let variant = MatmulVariant {
+            bias: true,
+            act: Act::Relu,
+            im2col: true,
+            ..Default::default()
+        };
         let gemm = Gemm {
-            label: "tuning",
-            variant: MatmulVariant {
-                bias: true,
-                act: Act::Relu,
-                im2col: true,
-                ..Default::default()
-            },
-            m: rows,
-            n: filters,
-            k: patch,
-            a: args.x,
-            b: args.w,
             bias: Some(args.b),
-            aux: None,
-            c: args.y,
-            sums: None,
             conv: Some(*g),
+            ..Gemm::new(
+                "tuning",
+                variant,
+                (rows, filters, patch),
+                (args.x, args.w, args.y),
+            )
         };
         sets.push((
             MatmulTile::Tiled(t),
@@ -422,24 +419,13 @@ fn time_candidates(
     let a = ctx.storage("tuning a", (p.m * p.k * 4) as u64);
     let b = ctx.storage("tuning b", (p.k * p.n * 4) as u64);
     let c = ctx.storage("tuning c", (p.m * p.n * 4) as u64);
-    let gemm = Gemm {
-        label: "tuning",
-        variant: MatmulVariant {
-            trans_a: p.variant.trans_a,
-            trans_b: p.variant.trans_b,
-            ..Default::default()
-        },
-        m: p.m,
-        n: p.n,
-        k: p.k,
-        a: View::whole(&a),
-        b: View::whole(&b),
-        bias: None,
-        aux: None,
-        c: View::whole(&c),
-        sums: None,
-        conv: None,
+    let variant = MatmulVariant {
+        trans_a: p.variant.trans_a,
+        trans_b: p.variant.trans_b,
+        ..Default::default()
     };
+    let views = (View::whole(&a), View::whole(&b), View::whole(&c));
+    let gemm = Gemm::new("tuning", variant, (p.m, p.n, p.k), views);
     let sets = candidates
         .iter()
         .map(|&tile| (tile, kernels.gemm(ctx, &gemm, tile)))
