@@ -37,7 +37,7 @@ pub struct TrainArgs {
     /// sgd, adam, rmsprop or adamw, with Keras's defaults.
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
-    /// Learning rate; default Keras's for the optimizer (sgd 0.01, adam 0.001, rmsprop 0.001).
+    /// Learning rate; default Keras's for the optimizer (sgd 0.01, adam, rmsprop and adamw 0.001).
     #[arg(long)]
     pub lr: Option<f32>,
     /// SGD momentum (default 0).
