@@ -337,6 +337,7 @@ pub struct Kernels {
 
 impl Kernels {
     pub fn new(ctx: &GpuContext, policy: Arc<dyn KernelPolicy>) -> Kernels {
+        // More bindings than any family declares (batch norm's 12; `launch` checks).
         let most_bindings = 16;
         Kernels {
             device: ctx.device.clone(),
@@ -488,6 +489,7 @@ impl Kernels {
         binds: &[Bind],
     ) -> Launch {
         let decl = kernel.module.family();
+        assert!(decl.bindings.len() <= self.placeholders.read_write.len());
         assert_eq!(
             binds.len(),
             decl.bindings.len(),
