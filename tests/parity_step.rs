@@ -430,3 +430,35 @@ fn confusion_matrix_counts_every_evaluated_sample() {
         "training passes keep loss and accuracy only"
     );
 }
+
+/// Without a validation split the validation pass runs on the test split, so the test metrics
+/// after an epoch are that pass's, reused with no second pass and no readback; once the
+/// weights change, the test pass runs again.
+#[test]
+fn the_test_pass_is_not_run_twice() {
+    let ctx = gpu();
+    let net = network();
+    let data = data();
+    let mut trainer = Trainer::new(&ctx, &net, &data, config(sgd(0.1, 0.0), 4)).unwrap();
+    let report = trainer.fit_epoch().unwrap();
+    let before = ctx.readback_count();
+    let test = trainer.evaluate_test().unwrap();
+    assert_eq!(ctx.readback_count(), before, "no second pass");
+    assert_eq!(Some(&test), report.validation.as_ref());
+    let (params, stats) = (
+        trainer.read_params().unwrap(),
+        trainer.read_stats().unwrap(),
+    );
+    trainer.set_weights(&params, &stats);
+    let before = ctx.readback_count();
+    assert_eq!(
+        trainer.evaluate_test().unwrap(),
+        test,
+        "the same weights score the same"
+    );
+    assert_eq!(
+        ctx.readback_count(),
+        before + 1,
+        "new weights: the pass runs"
+    );
+}

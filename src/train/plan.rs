@@ -69,6 +69,9 @@ pub struct Plan {
     pub train_step: Vec<Launch>,
     pub validation: EvalPass,
     pub test: EvalPass,
+    /// Whether the validation pass runs on the test split (no validation split): its
+    /// results are then the test pass's too.
+    pub validation_is_test: bool,
     /// Kept alive for the bind groups that reference them.
     _buffers: Vec<wgpu::Buffer>,
 }
@@ -189,6 +192,7 @@ impl Plan {
             train_step,
             validation,
             test,
+            validation_is_test: val_indices.is_empty(),
             _buffers: buffers,
         })
     }
