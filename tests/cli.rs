@@ -206,7 +206,7 @@ fn until_accuracy_stops_at_the_first_epoch_that_reaches_it() {
 #[test]
 fn bad_flags_are_named() {
     let data = small_dataset("flags");
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 11] = [
         (
             &["train", "--model", "resnet"],
             "--model: unknown model 'resnet'",
@@ -236,6 +236,14 @@ fn bad_flags_are_named() {
         (
             &["train", "--optimizer", "adamw", "--weight-decay=-1"],
             "--weight-decay: -1 is not a weight decay; expected a number >= 0",
+        ),
+        (
+            &["train", "--early-stopping", "val_acc"],
+            "--early-stopping: unknown metric 'val_acc'; expected one of loss, accuracy, val_loss, val_accuracy",
+        ),
+        (
+            &["train", "--history", "run.txt"],
+            "--history: run.txt: expected a .json or .csv file",
         ),
     ];
     for (args, expect) in cases {
@@ -502,4 +510,121 @@ fn checkpoints_save_and_load() {
         "model.safetensors",
         "tensor 'dense/kernel' is F32 [144, 256]; the model expects F32 [144, 512]",
     ]);
+}
+
+/// `--history` writes Keras's `history.history` as JSON (with `epoch` from 0 and the run's
+/// settings) or CSVLogger's columns, the values those the epoch lines print.
+#[test]
+fn history_is_written_as_json_or_csv() {
+    let data = small_dataset("history");
+    let json_path = data.path().join("run.json");
+    let args = [
+        "train",
+        "--model",
+        "linear",
+        "--epochs",
+        "2",
+        "--history",
+        arg(&json_path),
+    ];
+    let run = shaderfit(&args).data(&data).run();
+    let lines = run.ok().lines();
+    let history: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(history["epoch"], serde_json::json!([0, 1]));
+    assert_eq!(history["settings"]["model"]["name"], "linear");
+    for (i, line) in lines[..2].iter().enumerate() {
+        for name in ["loss", "accuracy", "val_loss", "val_accuracy"] {
+            let recorded = history[name][i].as_f64().unwrap();
+            assert_eq!(
+                format!("{recorded:.4}"),
+                format!("{:.4}", field(line, name)),
+                "{name}"
+            );
+        }
+    }
+    assert_eq!(
+        history["learning_rate"],
+        serde_json::json!([0.0010000000474974513, 0.0010000000474974513])
+    );
+
+    let csv_path = data.path().join("run.csv");
+    let args = [
+        "train",
+        "--model",
+        "linear",
+        "--epochs",
+        "2",
+        "--history",
+        arg(&csv_path),
+    ];
+    shaderfit(&args).data(&data).run().ok();
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows[0],
+        "epoch,accuracy,learning_rate,loss,seconds,val_accuracy,val_loss"
+    );
+    assert_eq!(rows.len(), 3, "{csv}");
+    assert!(rows[2].starts_with("1,"), "{csv}");
+}
+
+/// Keras's EarlyStopping: with a min_delta no later epoch can beat, epoch 1 stays the best, the
+/// run stops once patience (2) is spent, at epoch 3, and restoring the best weights makes the
+/// final test score epoch 1's validation score exactly (validation runs on the test set).
+#[test]
+fn early_stopping_stops_and_restores_the_best_epoch() {
+    let data = small_dataset("early");
+    let args = [
+        "train",
+        "--model",
+        "linear",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.1",
+        "--epochs",
+        "6",
+        "--early-stopping",
+        "val_loss",
+        "--min-delta",
+        "10",
+        "--patience",
+        "2",
+        "--restore-best-weights",
+    ];
+    let run = shaderfit(&args).data(&data).run();
+    let lines = run.ok().lines();
+    assert_eq!(
+        lines.len(),
+        4,
+        "three epochs and the test line: {}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("Epoch 3: early stopping"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("Restoring model weights from the end of the best epoch: 1."),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.last_field("test_loss"),
+        field(lines[0], "val_loss"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.last_field("test_accuracy"),
+        field(lines[0], "val_accuracy")
+    );
+    assert_ne!(
+        field(lines[2], "val_loss"),
+        field(lines[0], "val_loss"),
+        "the epochs trained"
+    );
 }

@@ -27,7 +27,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a model and report loss and accuracy per epoch and on the test set.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// List every GPU adapter wgpu can see, with the limits that matter for training.
     Devices,
     /// Print a model's layers, output shapes and parameter counts, as Keras's summary().

@@ -17,8 +17,8 @@ use crate::layers::{Activation, Shape};
 use crate::model::{checkpoint, ModelSpec, Network, ParamLayout};
 use crate::optim::{self, Hyperparameters};
 use crate::train::{
-    test_line, Callback, Control, EpochReport, SaveCheckpoint, StepProfile, StopAtAccuracy,
-    TrainConfig, Trainer,
+    check_history_path, test_line, Callback, Control, EarlyStopping, EpochReport, History, Monitor,
+    SaveCheckpoint, StepProfile, StopAtAccuracy, TrainConfig, Trainer,
 };
 
 #[derive(Args, Debug)]
@@ -83,6 +83,24 @@ pub struct TrainArgs {
     /// --validation-split) reaches this, and print the training time it took.
     #[arg(long)]
     pub until_accuracy: Option<f64>,
+    /// Write the history as each epoch ends: FILE.json in the shape of Keras's
+    /// `history.history` (with `epoch` and the run's settings), or FILE.csv with Keras's
+    /// CSVLogger columns.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    /// Stop when this metric (loss, accuracy, val_loss, val_accuracy) has not improved for
+    /// --patience epochs, as Keras's EarlyStopping.
+    #[arg(long, value_name = "METRIC")]
+    pub early_stopping: Option<String>,
+    /// Epochs without improvement before early stopping (Keras's default 0).
+    #[arg(long, requires = "early_stopping")]
+    pub patience: Option<usize>,
+    /// The least change that counts as an improvement for early stopping (default 0).
+    #[arg(long, requires = "early_stopping", allow_negative_numbers = true)]
+    pub min_delta: Option<f64>,
+    /// At the end, go back to the weights of the epoch with the best monitored metric.
+    #[arg(long, requires = "early_stopping")]
+    pub restore_best_weights: bool,
 }
 
 /// The run's settings from the flags, checked before any data is read.
@@ -110,7 +128,25 @@ fn config(args: &TrainArgs) -> Result<TrainConfig> {
             ));
         }
     }
+    check_callback_flags(args)?;
     Ok(cfg)
+}
+
+/// The early-stopping and history flags, checked before any data is read.
+fn check_callback_flags(args: &TrainArgs) -> Result<()> {
+    if let Some(metric) = &args.early_stopping {
+        Monitor::parse("--early-stopping", metric)?;
+    }
+    if let Some(d) = args.min_delta.filter(|d| !d.is_finite()) {
+        return Err(Error::flag(
+            "--min-delta",
+            format!("{d} is not a number; expected a change such as 0.001"),
+        ));
+    }
+    if let Some(path) = &args.history {
+        check_history_path(path)?;
+    }
+    Ok(())
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
@@ -139,31 +175,102 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if let Some((params, stats)) = &loaded {
         trainer.set_weights(params, stats);
     }
+    let mut policies = Policies::new(args, (&spec, &net), (&dataset, &trainer))?;
     let mut bar = EpochBar {
         epochs: args.epochs,
         bar: None,
     };
     let mut lines = EpochLines;
-    let mut save = args
-        .save
-        .clone()
-        .map(|p| SaveCheckpoint::new(p, &spec, &net));
-    let mut until = args.until_accuracy.map(StopAtAccuracy::new);
-    let mut callbacks: Vec<&mut dyn Callback> = vec![&mut bar];
-    if let Some(save) = &mut save {
-        callbacks.push(save);
-    }
-    callbacks.push(&mut lines);
-    if let Some(until) = &mut until {
-        callbacks.push(until);
-    }
-    let summary = trainer.fit(&mut callbacks)?;
-    if let Some(reason) = summary.stopped {
-        eprintln!("{reason}");
+    let summary = trainer.fit(&mut policies.in_order(&mut bar, &mut lines))?;
+    for message in summary.stopped.iter().chain(&summary.notes) {
+        eprintln!("{message}");
     }
     let test = trainer.evaluate_test()?;
     println!("{}", test_line(&test.score()));
     Ok(())
+}
+
+/// The library's callbacks the flags ask for.
+struct Policies {
+    save: Option<SaveCheckpoint>,
+    history: Option<History>,
+    early: Option<EarlyStopping>,
+    until: Option<StopAtAccuracy>,
+}
+
+impl Policies {
+    fn new(
+        args: &TrainArgs,
+        (spec, net): (&ModelSpec, &Network),
+        (data, trainer): (&Dataset, &Trainer),
+    ) -> Result<Policies> {
+        let early = match &args.early_stopping {
+            None => None,
+            Some(metric) => Some(EarlyStopping::new(
+                Monitor::parse("--early-stopping", metric)?,
+                args.min_delta.unwrap_or(0.0),
+                args.patience.unwrap_or(0),
+                args.restore_best_weights,
+            )),
+        };
+        let history = match &args.history {
+            None => None,
+            Some(path) => Some(History::new(
+                path.clone(),
+                settings(args, spec, data, trainer),
+            )?),
+        };
+        Ok(Policies {
+            save: args.save.clone().map(|p| SaveCheckpoint::new(p, spec, net)),
+            history,
+            early,
+            until: args.until_accuracy.map(StopAtAccuracy::new),
+        })
+    }
+
+    /// Every callback in the order they see an epoch: the progress bar, saving and the
+    /// history, the epoch's line, then what may stop the run.
+    fn in_order<'a>(
+        &'a mut self,
+        bar: &'a mut EpochBar,
+        lines: &'a mut EpochLines,
+    ) -> Vec<&'a mut dyn Callback> {
+        let mut callbacks: Vec<&mut dyn Callback> = vec![bar];
+        if let Some(save) = &mut self.save {
+            callbacks.push(save);
+        }
+        if let Some(history) = &mut self.history {
+            callbacks.push(history);
+        }
+        callbacks.push(lines);
+        if let Some(early) = &mut self.early {
+            callbacks.push(early);
+        }
+        if let Some(until) = &mut self.until {
+            callbacks.push(until);
+        }
+        callbacks
+    }
+}
+
+/// The run's settings, as the history records them.
+fn settings(
+    args: &TrainArgs,
+    spec: &ModelSpec,
+    data: &Dataset,
+    trainer: &Trainer,
+) -> serde_json::Value {
+    let cfg = trainer.config();
+    serde_json::json!({
+        "model": spec.to_json(),
+        "dataset": args.dataset.name(),
+        "data": data.dir.display().to_string(),
+        "optimizer": cfg.optimizer.describe(),
+        "batch_size": cfg.batch_size,
+        "epochs": cfg.epochs,
+        "seed": cfg.seed,
+        "validation_split": cfg.validation_split,
+    })
 }
 
 /// The data, model and adapter lines on stderr.

@@ -10,9 +10,12 @@ pub mod profile;
 pub mod report;
 pub mod trainer;
 
-pub use callbacks::{Callback, Control, FitSummary, SaveCheckpoint, StopAtAccuracy};
+pub use callbacks::{
+    check_history_path, Callback, Control, EarlyStopping, FitSummary, History, Monitor,
+    SaveCheckpoint, StopAtAccuracy,
+};
 pub use metrics::{Accumulator, CountMatrix, MetricValue, Pass, PassMetrics, Score};
 pub use plan::Plan;
 pub use profile::StepProfile;
 pub use report::{test_line, EpochReport};
-pub use trainer::{TrainConfig, Trainer};
+pub use trainer::{TrainConfig, Trainer, WeightsCopy};

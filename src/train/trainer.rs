@@ -225,6 +225,21 @@ impl<'a> Trainer<'a> {
     /// stops early when one says so (after the others have seen the epoch).
     pub fn fit(&mut self, callbacks: &mut [&mut dyn Callback]) -> Result<FitSummary> {
         let mut summary = FitSummary::default();
+        let result = self.run_epochs(callbacks, &mut summary);
+        for cb in callbacks.iter_mut() {
+            if let Some(note) = cb.on_train_end(self)? {
+                summary.notes.push(note);
+            }
+        }
+        result.map(|()| summary)
+    }
+
+    /// [`Trainer::fit`]'s epochs, until the last or a callback's stop.
+    fn run_epochs(
+        &mut self,
+        callbacks: &mut [&mut dyn Callback],
+        summary: &mut FitSummary,
+    ) -> Result<()> {
         for epoch in 1..=self.cfg.epochs {
             let steps = self.steps_per_epoch();
             for cb in callbacks.iter_mut() {
@@ -247,7 +262,7 @@ impl<'a> Trainer<'a> {
                 break;
             }
         }
-        Ok(summary)
+        Ok(())
     }
 
     /// Metrics of the test split with the current weights: one readback, or none when the
@@ -266,6 +281,31 @@ impl<'a> Trainer<'a> {
         self.ctx.queue.submit([encoder.finish()]);
         let [_, _, test] = self.plan.read_metrics_with(self.ctx, &mut || {})?;
         Ok(test)
+    }
+
+    /// Copies the weights and moving statistics into `into` (allocated on first use), on the
+    /// GPU: no readback, nothing waited for.
+    pub fn copy_weights(&self, into: &mut Option<WeightsCopy>) {
+        let plan = &self.plan;
+        let copy = into.get_or_insert_with(|| WeightsCopy {
+            params: self.ctx.storage("weights copy", plan.params.size()),
+            stats: self.ctx.storage("statistics copy", plan.stats.size()),
+        });
+        let mut encoder = self.encoder("copy weights");
+        encoder.copy_buffer_to_buffer(&plan.params, 0, &copy.params, 0, plan.params.size());
+        encoder.copy_buffer_to_buffer(&plan.stats, 0, &copy.stats, 0, plan.stats.size());
+        self.ctx.queue.submit([encoder.finish()]);
+    }
+
+    /// Replaces the weights and moving statistics with a copy. The optimizer state is left
+    /// as it is.
+    pub fn restore_weights(&mut self, from: &WeightsCopy) {
+        self.weights_version += 1;
+        let plan = &self.plan;
+        let mut encoder = self.encoder("restore weights");
+        encoder.copy_buffer_to_buffer(&from.params, 0, &plan.params, 0, plan.params.size());
+        encoder.copy_buffer_to_buffer(&from.stats, 0, &plan.stats, 0, plan.stats.size());
+        self.ctx.queue.submit([encoder.finish()]);
     }
 
     /// Every pass's metrics as they stand (one readback): for tests and tools.
@@ -309,6 +349,12 @@ impl<'a> Trainer<'a> {
             .read_f32(&self.plan.stats, 0, self.plan.stats_layout.total)?;
         Ok(self.plan.stats_layout.unpack(&flat))
     }
+}
+
+/// The weights and moving statistics of a trainer, copied on the GPU.
+pub struct WeightsCopy {
+    params: wgpu::Buffer,
+    stats: wgpu::Buffer,
 }
 
 /// Replays `launches` `times` times in one compute pass.

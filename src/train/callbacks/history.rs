@@ -1,0 +1,134 @@
+//! The training history, written as each epoch ends so that an interrupted run keeps it: JSON
+//! in the shape of Keras's `history.history` (a list per metric, plus `epoch` and the run's
+//! settings), or CSV with Keras's `CSVLogger` columns (`epoch`, then the metrics in sorted
+//! order). Epochs count from 0, as Keras's do.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+
+use super::{Callback, Control};
+use crate::error::{Error, Result};
+use crate::train::{EpochReport, Trainer};
+
+/// The metrics of one epoch, by Keras's names (sorted: the CSV's column order).
+const COLUMNS: [&str; 6] = [
+    "accuracy",
+    "learning_rate",
+    "loss",
+    "seconds",
+    "val_accuracy",
+    "val_loss",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv,
+}
+
+pub struct History {
+    path: PathBuf,
+    format: Format,
+    /// The run's settings, in the JSON form.
+    settings: Value,
+    epochs: Vec<usize>,
+    /// One row per epoch, in [`COLUMNS`] order.
+    rows: Vec<[f64; 6]>,
+}
+
+impl History {
+    /// A history written to `path` (`.json` or `.csv`), which is created now, empty, so that a
+    /// path that cannot be written fails before any training.
+    pub fn new(path: PathBuf, settings: Value) -> Result<History> {
+        let format = format_of(&path)?;
+        let history = History {
+            path,
+            format,
+            settings,
+            epochs: Vec::new(),
+            rows: Vec::new(),
+        };
+        history.write()?;
+        Ok(history)
+    }
+
+    fn to_json(&self) -> Value {
+        let mut obj = Map::new();
+        for (k, name) in COLUMNS.iter().enumerate() {
+            let column: Vec<f64> = self.rows.iter().map(|r| r[k]).collect();
+            obj.insert(name.to_string(), json!(column));
+        }
+        obj.insert("epoch".into(), json!(self.epochs));
+        obj.insert("settings".into(), self.settings.clone());
+        Value::Object(obj)
+    }
+
+    fn to_csv(&self) -> String {
+        let mut s = format!("epoch,{}\n", COLUMNS.join(","));
+        for (epoch, row) in self.epochs.iter().zip(&self.rows) {
+            let cells: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+            s += &format!("{epoch},{}\n", cells.join(","));
+        }
+        s
+    }
+
+    /// The whole file, written beside and renamed over: a reader never sees half of it.
+    fn write(&self) -> Result<()> {
+        let text = match self.format {
+            Format::Json => {
+                serde_json::to_string_pretty(&self.to_json()).expect("a JSON value serialises")
+                    + "\n"
+            }
+            Format::Csv => self.to_csv(),
+        };
+        write_replacing(&self.path, &text)
+    }
+}
+
+/// Checks that `path` names a history file this callback writes (`.json` or `.csv`).
+pub fn check_path(path: &Path) -> Result<()> {
+    format_of(path).map(|_| ())
+}
+
+fn format_of(path: &Path) -> Result<Format> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => Ok(Format::Json),
+        Some("csv") => Ok(Format::Csv),
+        _ => Err(Error::flag(
+            "--history",
+            format!("{}: expected a .json or .csv file", path.display()),
+        )),
+    }
+}
+
+fn write_replacing(path: &Path, text: &str) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".partial");
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+impl Callback for History {
+    fn on_epoch_end(&mut self, trainer: &Trainer, report: &EpochReport) -> Result<Control> {
+        let train = report.train.score();
+        let val = report.validation.as_ref().map(|v| v.score());
+        let lr = trainer.config().optimizer.learning_rate() as f64;
+        let nan = f64::NAN;
+        self.epochs.push(report.epoch - 1);
+        self.rows.push([
+            train.accuracy,
+            lr,
+            train.loss,
+            report.seconds,
+            val.map_or(nan, |v| v.accuracy),
+            val.map_or(nan, |v| v.loss),
+        ]);
+        self.write()?;
+        Ok(Control::Continue)
+    }
+}

@@ -1,0 +1,56 @@
+//! What runs between epochs: callbacks that [`super::Trainer::fit`] calls in order, as Keras's
+//! `callbacks=[...]`. The library's own are here, one file each (saving a checkpoint, stopping
+//! at an accuracy, early stopping, the history); the CLI adds its progress bar and per-epoch
+//! lines. CONTRIBUTING.md says how to add one.
+
+mod checkpoint;
+mod early_stopping;
+mod history;
+mod stop_at_accuracy;
+
+pub use checkpoint::SaveCheckpoint;
+pub use early_stopping::{EarlyStopping, Monitor, Patience};
+pub use history::{check_path as check_history_path, History};
+pub use stop_at_accuracy::StopAtAccuracy;
+
+use super::report::EpochReport;
+use super::trainer::Trainer;
+use crate::error::Result;
+
+/// What a callback tells the loop after an epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Control {
+    Continue,
+    /// Stop after this epoch, saying why.
+    Stop(String),
+}
+
+pub trait Callback {
+    /// Before epoch `epoch` (from 1) of `steps` steps.
+    fn on_epoch_begin(&mut self, _epoch: usize, _steps: usize) {}
+    /// Training steps of this epoch the GPU has finished, about every 100 ms.
+    fn on_progress(&mut self, _steps_done: usize) {}
+    /// After the epoch's metrics are in.
+    fn on_epoch_end(&mut self, _trainer: &Trainer, _report: &EpochReport) -> Result<Control> {
+        Ok(Control::Continue)
+    }
+    /// After the last epoch (or the one a callback stopped at); may change the weights (early
+    /// stopping restores the best epoch's) and say so.
+    fn on_train_end(&mut self, _trainer: &mut Trainer) -> Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+/// How a [`Trainer::fit`] ended.
+#[derive(Clone, Debug, Default)]
+pub struct FitSummary {
+    /// Epochs run.
+    pub epochs: usize,
+    /// Their seconds, validation passes included.
+    pub seconds: f64,
+    /// Why a callback stopped the run early.
+    pub stopped: Option<String>,
+    /// What callbacks said at the end (early stopping's restored epoch).
+    pub notes: Vec<String>,
+    pub last: Option<EpochReport>,
+}

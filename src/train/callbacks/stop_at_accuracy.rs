@@ -1,0 +1,37 @@
+//! Stopping at the first epoch that reaches a validation accuracy (`--until-accuracy`).
+
+use super::{Callback, Control};
+use crate::error::Result;
+use crate::train::{EpochReport, Trainer};
+
+/// Stops after the first epoch whose validation accuracy reaches `target`, saying how long
+/// training took.
+pub struct StopAtAccuracy {
+    target: f64,
+    seconds: f64,
+}
+
+impl StopAtAccuracy {
+    pub fn new(target: f64) -> StopAtAccuracy {
+        StopAtAccuracy {
+            target,
+            seconds: 0.0,
+        }
+    }
+}
+
+impl Callback for StopAtAccuracy {
+    fn on_epoch_end(&mut self, _: &Trainer, report: &EpochReport) -> Result<Control> {
+        self.seconds += report.seconds;
+        let Some(val) = report.validation.as_ref().map(|v| v.score()) else {
+            return Ok(Control::Continue);
+        };
+        if val.accuracy < self.target {
+            return Ok(Control::Continue);
+        }
+        Ok(Control::Stop(format!(
+            "reached val_accuracy {:.4} >= {} after {} epoch(s): {:.2}s of training (validation passes included)",
+            val.accuracy, self.target, report.epoch, self.seconds
+        )))
+    }
+}
