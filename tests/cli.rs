@@ -628,3 +628,66 @@ fn early_stopping_stops_and_restores_the_best_epoch() {
         "the epochs trained"
     );
 }
+
+/// `evaluate` takes the model from a checkpoint and prints the test score the training run
+/// ended with, the confusion matrix (summing to the test samples, its diagonal to the correct
+/// ones) and scikit-learn's report; a file that is no checkpoint is named in one line.
+#[test]
+fn evaluate_scores_a_checkpoint_with_its_confusion_matrix() {
+    let data = small_dataset("evaluate");
+    let ckpt = data.path().join("cnn.safetensors");
+    let json = data.path().join("small.json");
+    std::fs::write(&json, r#"{"layers": [{"type": "conv2d", "filters": 4, "kernel": 3, "activation": "relu"},
+        {"type": "max_pool"}, {"type": "flatten"}, {"type": "dense", "units": 10, "activation": "softmax"}]}"#).unwrap();
+    let args = [
+        "train",
+        "--model",
+        arg(&json),
+        "--epochs",
+        "1",
+        "--save",
+        arg(&ckpt),
+    ];
+    let trained = shaderfit(&args).data(&data).run();
+    let run = shaderfit(&["evaluate", "--checkpoint", arg(&ckpt)])
+        .data(&data)
+        .run();
+    let lines = run.ok().lines();
+    assert_eq!(
+        lines[0],
+        trained.ok().lines().last().unwrap().to_string(),
+        "{}",
+        run.stdout
+    );
+    let rows: Vec<Vec<u64>> = lines
+        .iter()
+        .skip_while(|l| !l.starts_with("Confusion matrix"))
+        .skip(2)
+        .take(10)
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .map(|c| c.parse().unwrap())
+                .collect()
+        })
+        .collect();
+    let total: u64 = rows.iter().flatten().sum();
+    let diagonal: u64 = (0..10).map(|i| rows[i][i]).sum();
+    assert_eq!(total, 200, "{}", run.stdout);
+    assert_eq!(
+        diagonal as f64 / 200.0,
+        field(lines[0], "test_accuracy"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("   macro avg ") && run.stdout.contains("weighted avg "),
+        "{}",
+        run.stdout
+    );
+
+    shaderfit(&["evaluate", "--checkpoint", arg(&json)])
+        .data(&data)
+        .run()
+        .one_line_error(&["small.json", "not a safetensors checkpoint"]);
+}

@@ -3,6 +3,7 @@
 
 mod bench;
 mod devices;
+mod evaluate;
 pub mod kernels;
 mod model;
 mod report;
@@ -28,6 +29,9 @@ pub struct Cli {
 pub enum Command {
     /// Train a model and report loss and accuracy per epoch and on the test set.
     Train(Box<train::TrainArgs>),
+    /// Score a checkpoint on the test set: loss, accuracy, the confusion matrix and per-class
+    /// precision, recall and F1. The model comes from the checkpoint.
+    Evaluate(evaluate::EvaluateArgs),
     /// List every GPU adapter wgpu can see, with the limits that matter for training.
     Devices,
     /// Print a model's layers, output shapes and parameter counts, as Keras's summary().
@@ -45,6 +49,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train::run(&args),
+        Command::Evaluate(args) => evaluate::run(&args),
         Command::Devices => devices::run(),
         Command::Summary(args) => model::summary_command(&args),
         Command::Bench(args) => bench::run(&args),

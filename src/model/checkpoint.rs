@@ -103,3 +103,30 @@ pub fn load(path: &Path, trainable: &ParamLayout, non_trainable: &ParamLayout) -
     }
     Ok((params, stats))
 }
+
+/// The model spec a checkpoint was saved with (its metadata's `model`), for commands that take
+/// the model from the checkpoint rather than from flags.
+pub fn load_spec(path: &Path) -> Result<super::ModelSpec> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::file(path, format!("not a safetensors checkpoint: {e}")))?;
+    let text = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("model"))
+        .ok_or_else(|| {
+            Error::file(
+                path,
+                "the checkpoint's metadata holds no model spec; expected one written by `shaderfit train --save`",
+            )
+        })?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    super::ModelSpec::from_json(&name, text)
+        .map_err(|e| Error::file(path, format!("the model spec in its metadata: {e}")))
+}

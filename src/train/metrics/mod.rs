@@ -65,6 +65,54 @@ impl CountMatrix {
             .map(|i| self.at(i, i) as u64)
             .sum()
     }
+
+    /// A confusion matrix's precision, recall, F1 and support per class, as scikit-learn's
+    /// `classification_report` computes them (0 where a ratio has no denominator).
+    pub fn per_class(&self) -> Vec<ClassScores> {
+        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        (0..self.rows)
+            .map(|c| {
+                let tp = self.at(c, c) as u64;
+                let predicted: u64 = (0..self.rows).map(|r| self.at(r, c) as u64).sum();
+                let support: u64 = (0..self.cols).map(|p| self.at(c, p) as u64).sum();
+                let (precision, recall) = (ratio(tp, predicted), ratio(tp, support));
+                let sum = precision + recall;
+                ClassScores {
+                    precision,
+                    recall,
+                    f1: if sum == 0.0 {
+                        0.0
+                    } else {
+                        2.0 * precision * recall / sum
+                    },
+                    support,
+                }
+            })
+            .collect()
+    }
+
+    /// The largest off-diagonal counts, as (true, predicted, count), largest first.
+    pub fn largest_confusions(&self, n: usize) -> Vec<(usize, usize, u32)> {
+        let mut cells: Vec<(usize, usize, u32)> = (0..self.rows)
+            .flat_map(|r| (0..self.cols).map(move |c| (r, c)))
+            .filter(|&(r, c)| r != c)
+            .map(|(r, c)| (r, c, self.at(r, c)))
+            .filter(|&(_, _, count)| count > 0)
+            .collect();
+        cells.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+        cells.truncate(n);
+        cells
+    }
+}
+
+/// One class's scores from a confusion matrix.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClassScores {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    /// Samples of the class.
+    pub support: u64,
 }
 
 /// One accumulator's result.
