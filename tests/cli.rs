@@ -42,6 +42,48 @@ fn trains_end_to_end_and_prints_keras_lines() {
     );
 }
 
+/// `--verbose` as Keras's: 0 prints the test line alone, 2 the epoch lines without a bar (and
+/// piped, 1 prints the same lines as 2: the bar only draws on a terminal).
+#[test]
+fn verbose_levels() {
+    let data = small_dataset("verbose");
+    let train = |level: &str| {
+        shaderfit(&[
+            "train",
+            "--model",
+            "linear",
+            "--epochs",
+            "2",
+            "--verbose",
+            level,
+        ])
+        .data(&data)
+        .run()
+    };
+    let quiet = train("0");
+    assert_eq!(quiet.ok().lines().len(), 1, "{}", quiet.stdout);
+    assert!(quiet.stdout.starts_with("test_loss: "), "{}", quiet.stdout);
+    assert!(!quiet.stderr.contains("model: "), "{}", quiet.stderr);
+    let (lines, piped) = (train("2"), train("1"));
+    assert_eq!(lines.ok().lines().len(), 3, "{}", lines.stdout);
+    assert!(lines.stderr.contains("model: linear"), "{}", lines.stderr);
+    let without_times = |s: &str| {
+        s.lines()
+            .flat_map(|l| l.split(" - ").filter(|part| !part.contains("ms/step")))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        without_times(&piped.ok().stdout),
+        without_times(&lines.stdout)
+    );
+    assert!(
+        !piped.stderr.contains('['),
+        "no bar when piped: {}",
+        piped.stderr
+    );
+}
+
 #[test]
 fn same_seed_same_run() {
     let data = small_dataset("seed");

@@ -13,7 +13,7 @@ use shaderfit::model::{ModelSpec, Network, ParamLayout};
 use shaderfit::optim::{Adam, AdamW, Optimizer, RmsProp, Sgd};
 use shaderfit::reference::{ops, ReferenceModel};
 use shaderfit::train::metrics::ConfusionMatrix;
-use shaderfit::train::{Score, TrainConfig, Trainer};
+use shaderfit::train::{Phase, Progress, Score, TrainConfig, Trainer};
 use support::{assert_within, gpu, synthetic_dataset};
 
 const BATCH: usize = 16;
@@ -243,7 +243,9 @@ fn evaluation_with_batch_norm_matches_the_reference() {
     );
 }
 
-/// An epoch reads the GPU back exactly once (its metrics), however many steps it has.
+/// An epoch waits for a GPU readback exactly once (its metrics), however many steps it has;
+/// the running-metric snapshots for the progress bar are mapped asynchronously, never waited
+/// for.
 #[test]
 fn one_readback_per_epoch() {
     let ctx = gpu();
@@ -460,5 +462,55 @@ fn the_test_pass_is_not_run_twice() {
         ctx.readback_count(),
         before + 1,
         "new weights: the pass runs"
+    );
+}
+
+/// Progress reports carry running training metrics from asynchronous snapshots: each covers a
+/// whole number of steps (its sample count is exact), they only move forward, the validation
+/// phase is reported with its own step count, and a snapshot after the last step is the
+/// epoch's training score, word for word.
+#[test]
+fn progress_reports_running_metrics_and_the_validation_phase() {
+    let ctx = gpu();
+    let net = network();
+    let data = synthetic_dataset(200, 40, 7, 7, 10);
+    let mut cfg = config(sgd(0.1, 0.0), 1);
+    cfg.steps_per_submit = 1;
+    let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
+    let mut seen: Vec<Progress> = Vec::new();
+    let report = trainer.fit_epoch_with(&mut |p| seen.push(*p)).unwrap();
+    let (steps, last) = trainer
+        .running_metrics()
+        .expect("snapshots arrive by the epoch's end");
+    assert_eq!(last.samples as usize, (steps * BATCH).min(200));
+    let mut covered = 0;
+    for p in &seen {
+        if let Some((steps, score)) = p.running {
+            assert!(steps >= covered, "snapshots go forward: {seen:?}");
+            assert_eq!(score.samples as usize, (steps * BATCH).min(200));
+            assert!(score.correct <= score.samples && score.loss > 0.0);
+            covered = steps;
+        }
+        assert!(p.done <= p.total);
+        if p.phase == Phase::Validating {
+            assert_eq!(p.total, 40usize.div_ceil(BATCH));
+        }
+    }
+    assert!(seen.len() >= 13, "reported after each submission");
+
+    // One submission for the whole epoch: its snapshot covers every step.
+    let mut cfg = config(sgd(0.1, 0.0), 1);
+    cfg.steps_per_submit = 13;
+    let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
+    let report2 = trainer.fit_epoch().unwrap();
+    assert_eq!(
+        trainer.running_metrics(),
+        Some((13, report2.train.score())),
+        "the last snapshot is the epoch's score"
+    );
+    assert_eq!(
+        report.train.score(),
+        report2.train.score(),
+        "chunking changes nothing"
     );
 }

@@ -18,7 +18,7 @@ use crate::model::{checkpoint, ModelSpec, Network, ParamLayout};
 use crate::optim::{self, Hyperparameters};
 use crate::train::{
     check_history_path, test_line, Callback, Control, EarlyStopping, EpochReport, History, Monitor,
-    SaveCheckpoint, StepProfile, StopAtAccuracy, TrainConfig, Trainer,
+    Phase, Progress, SaveCheckpoint, StepProfile, StopAtAccuracy, TrainConfig, Trainer,
 };
 
 #[derive(Args, Debug)]
@@ -101,6 +101,11 @@ pub struct TrainArgs {
     /// At the end, go back to the weights of the epoch with the best monitored metric.
     #[arg(long, requires = "early_stopping")]
     pub restore_best_weights: bool,
+    /// As Keras's: 0 prints only the test line (and why a run stopped early), 1 adds the
+    /// setup, a live progress bar (on a terminal) and a line per epoch, 2 the same without
+    /// the bar.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
+    pub verbose: u8,
 }
 
 /// The run's settings from the flags, checked before any data is read.
@@ -165,7 +170,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     let ctx = GpuContext::new(args.adapter.as_deref())?;
     cfg.kernels = kernels::policy(&ctx.info);
-    print_setup(args, (&dataset, &spec, &net), &cfg, &ctx);
+    if args.verbose > 0 {
+        print_setup(args, (&dataset, &spec, &net), &cfg, &ctx);
+    }
     if args.profile {
         let mut probe = Trainer::new(&ctx, &net, &dataset, cfg.clone())?;
         let profile = StepProfile::measure(&ctx, &mut probe)?;
@@ -176,12 +183,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         trainer.set_weights(params, stats);
     }
     let mut policies = Policies::new(args, (&spec, &net), (&dataset, &trainer))?;
-    let mut bar = EpochBar {
-        epochs: args.epochs,
-        bar: None,
-    };
-    let mut lines = EpochLines;
-    let summary = trainer.fit(&mut policies.in_order(&mut bar, &mut lines))?;
+    let mut bar = (args.verbose == 1).then(|| EpochBar::new(args.epochs));
+    let mut lines = (args.verbose > 0).then_some(EpochLines);
+    let summary = trainer.fit(&mut policies.in_order(bar.as_mut(), lines.as_mut()))?;
     for message in summary.stopped.iter().chain(&summary.notes) {
         eprintln!("{message}");
     }
@@ -232,17 +236,22 @@ impl Policies {
     /// history, the epoch's line, then what may stop the run.
     fn in_order<'a>(
         &'a mut self,
-        bar: &'a mut EpochBar,
-        lines: &'a mut EpochLines,
+        bar: Option<&'a mut EpochBar>,
+        lines: Option<&'a mut EpochLines>,
     ) -> Vec<&'a mut dyn Callback> {
-        let mut callbacks: Vec<&mut dyn Callback> = vec![bar];
+        let mut callbacks: Vec<&mut dyn Callback> = Vec::new();
+        if let Some(bar) = bar {
+            callbacks.push(bar);
+        }
         if let Some(save) = &mut self.save {
             callbacks.push(save);
         }
         if let Some(history) = &mut self.history {
             callbacks.push(history);
         }
-        callbacks.push(lines);
+        if let Some(lines) = lines {
+            callbacks.push(lines);
+        }
         if let Some(early) = &mut self.early {
             callbacks.push(early);
         }
@@ -302,29 +311,64 @@ fn print_setup(
     }
 }
 
-/// A progress bar per epoch, drawn only when stderr is a terminal and cleared before the
-/// epoch's line.
+/// A progress bar per epoch, as Keras's `verbose=1`: steps, ETA and the running loss and
+/// accuracy while training, then a bar of its own while validating. Drawn only when stderr is
+/// a terminal, and cleared before the epoch's line.
 struct EpochBar {
     epochs: usize,
+    epoch: usize,
+    phase: Phase,
     bar: Option<ProgressBar>,
+}
+
+impl EpochBar {
+    fn new(epochs: usize) -> EpochBar {
+        EpochBar {
+            epochs,
+            epoch: 0,
+            phase: Phase::Training,
+            bar: None,
+        }
+    }
+
+    fn start(&mut self, phase: Phase, steps: usize) {
+        if let Some(old) = self.bar.take() {
+            old.finish_and_clear();
+        }
+        let (label, tail) = match phase {
+            Phase::Training => ("", "{elapsed} (ETA {eta}){msg}"),
+            Phase::Validating => (" validating", "{elapsed}{msg}"),
+        };
+        let template = format!("Epoch {{prefix}}{label} {{pos}}/{{len}} [{{bar:30}}] {tail}");
+        let bar = ProgressBar::new(steps as u64).with_style(
+            ProgressStyle::with_template(&template)
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("{}/{}", self.epoch, self.epochs));
+        self.phase = phase;
+        self.bar = Some(bar);
+    }
 }
 
 impl Callback for EpochBar {
     fn on_epoch_begin(&mut self, epoch: usize, steps: usize) {
-        let bar = ProgressBar::new(steps as u64).with_style(
-            ProgressStyle::with_template(
-                "Epoch {msg} {pos}/{len} [{bar:30}] {elapsed} (ETA {eta})",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        bar.set_message(format!("{epoch}/{}", self.epochs));
-        self.bar = Some(bar);
+        self.epoch = epoch;
+        self.start(Phase::Training, steps);
     }
 
-    fn on_progress(&mut self, steps_done: usize) {
+    fn on_progress(&mut self, progress: &Progress) {
+        if progress.phase != self.phase {
+            self.start(progress.phase, progress.total);
+        }
         if let Some(bar) = &self.bar {
-            bar.set_position(steps_done as u64);
+            bar.set_position(progress.done as u64);
+            if let Some((_, score)) = progress.running {
+                bar.set_message(format!(
+                    " - loss: {:.4} - accuracy: {:.4}",
+                    score.loss, score.accuracy
+                ));
+            }
         }
     }
 

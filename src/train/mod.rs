@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod callbacks;
+pub mod live;
 pub mod metrics;
 pub mod plan;
 pub mod profile;
@@ -14,6 +15,7 @@ pub use callbacks::{
     check_history_path, Callback, Control, EarlyStopping, FitSummary, History, Monitor,
     SaveCheckpoint, StopAtAccuracy,
 };
+pub use live::{Phase, Progress};
 pub use metrics::{Accumulator, CountMatrix, MetricValue, Pass, PassMetrics, Score};
 pub use plan::Plan;
 pub use profile::StepProfile;

@@ -3,12 +3,14 @@
 //! are still being recorded), records the validation pass, and reads the metrics back once.
 //! Between epochs, [`Trainer::fit`] calls the callbacks (saving, stopping, printing).
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::callbacks::{Callback, Control, FitSummary};
-use super::metrics::{Accumulator, Pass, PassMetrics};
+use super::live::{LiveMetrics, Phase, Progress};
+use super::metrics::{Accumulator, Pass, PassMetrics, Score};
 use super::plan::{EvalPass, Plan};
 use super::report::EpochReport;
 use crate::data::dataset::epoch_order;
@@ -75,6 +77,10 @@ pub struct Trainer<'a> {
     epoch: usize,
     /// Training steps of this epoch the GPU has finished (see [`Trainer::steps_done`]).
     steps_done: Arc<AtomicUsize>,
+    /// Steps of the evaluation pass in flight the GPU has finished.
+    eval_done: Arc<AtomicUsize>,
+    /// Running training metrics for progress reports (borrowed while waiting on the GPU).
+    live: RefCell<LiveMetrics>,
     /// Counts changes of the weights (training steps, loaded or restored weights).
     weights_version: u64,
     /// The last validation pass's results and the weights version they were measured on.
@@ -106,11 +112,13 @@ impl<'a> Trainer<'a> {
         let kernels = Kernels::new(ctx, cfg.kernels.clone());
         let plan = Plan::new(ctx, &kernels, net, &cfg, data, initial)?;
         Ok(Trainer {
+            live: RefCell::new(LiveMetrics::new(ctx, &plan)),
             ctx,
             plan,
             cfg,
             epoch: 0,
             steps_done: Arc::new(AtomicUsize::new(0)),
+            eval_done: Arc::new(AtomicUsize::new(0)),
             weights_version: 0,
             last_validation: None,
         })
@@ -151,26 +159,64 @@ impl<'a> Trainer<'a> {
         self.run_steps_with(steps, &mut |_| {});
     }
 
-    /// As [`Trainer::run_steps`], reporting [`Trainer::steps_done`] after each submission
-    /// (some drivers, lavapipe among them, run a submission before `submit` returns).
-    fn run_steps_with(&mut self, steps: usize, progress: &mut dyn FnMut(usize)) {
+    /// As [`Trainer::run_steps`], taking running-metrics snapshots and reporting progress
+    /// after each submission (some drivers, lavapipe among them, run a submission before
+    /// `submit` returns).
+    fn run_steps_with(&mut self, steps: usize, progress: &mut dyn FnMut(&Progress)) {
         self.weights_version += 1;
         let chunk = self.cfg.steps_per_submit.max(1);
+        self.live.get_mut().begin_epoch(steps.div_ceil(chunk));
         let mut done = 0;
-        while done < steps {
+        for index in 0.. {
+            if done >= steps {
+                break;
+            }
             let n = chunk.min(steps - done);
             let mut encoder = self.encoder("train steps");
             record_replays(&mut encoder, &self.plan.train_step, n);
-            self.ctx.queue.submit([encoder.finish()]);
-            let counter = self.steps_done.clone();
-            self.ctx.queue.on_submitted_work_done(move || {
-                counter.fetch_add(n, Ordering::Relaxed);
-            });
+            self.submit_counted(encoder, &self.steps_done, n);
             done += n;
+            if self.live.get_mut().due(index) {
+                self.live.get_mut().snapshot(self.ctx, &self.plan, done);
+            }
             // Runs the callbacks of finished submissions; never waits.
             let _ = self.ctx.device.poll(wgpu::PollType::Poll);
-            progress(self.steps_done());
+            progress(&self.progress(Phase::Training));
         }
+    }
+
+    /// Submits `encoder`, adding `steps` to `counter` once the GPU has run it.
+    fn submit_counted(&self, encoder: wgpu::CommandEncoder, counter: &Arc<AtomicUsize>, n: usize) {
+        self.ctx.queue.submit([encoder.finish()]);
+        let counter = counter.clone();
+        self.ctx.queue.on_submitted_work_done(move || {
+            counter.fetch_add(n, Ordering::Relaxed);
+        });
+    }
+
+    /// Where the epoch stands in `phase`, with the newest running metrics that have arrived.
+    fn progress(&self, phase: Phase) -> Progress {
+        let mut live = self.live.borrow_mut();
+        live.collect();
+        let (done, total) = match phase {
+            Phase::Training => (self.steps_done(), self.steps_per_epoch()),
+            Phase::Validating => (
+                self.eval_done.load(Ordering::Relaxed),
+                self.plan.validation.steps,
+            ),
+        };
+        Progress {
+            phase,
+            done,
+            total,
+            running: live.latest(),
+        }
+    }
+
+    /// The newest running training loss and accuracy of the current (or last) epoch, with the
+    /// steps they cover, as the progress reports show them.
+    pub fn running_metrics(&self) -> Option<(usize, Score)> {
+        self.live.borrow().latest()
     }
 
     /// Training steps the GPU has finished in the current epoch, as last reported by the
@@ -185,9 +231,31 @@ impl<'a> Trainer<'a> {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
     }
 
-    fn record_eval(&self, encoder: &mut wgpu::CommandEncoder, pass: &EvalPass) {
+    /// Records and submits an evaluation pass in chunks of `steps_per_submit` (so progress can
+    /// be counted), then the copy of the metrics for the readback.
+    fn submit_eval(&self, pass: &EvalPass, clear: Option<Pass>) {
+        self.eval_done.store(0, Ordering::Relaxed);
+        let chunk = self.cfg.steps_per_submit.max(1);
+        let mut encoder = self.encoder("evaluation");
+        if let Some(pass) = clear {
+            self.plan.clear_metrics(&mut encoder, pass);
+        }
         encoder.clear_buffer(&self.plan.eval_cursor, 0, None);
-        record_replays(encoder, &pass.launches, pass.steps);
+        let mut done = 0;
+        while done < pass.steps {
+            let n = chunk.min(pass.steps - done);
+            record_replays(&mut encoder, &pass.launches, n);
+            done += n;
+            if done == pass.steps {
+                self.plan.record_metrics_copy(&mut encoder);
+            }
+            self.submit_counted(encoder, &self.eval_done, n);
+            encoder = self.encoder("evaluation");
+        }
+        if pass.steps == 0 {
+            self.plan.record_metrics_copy(&mut encoder);
+            self.ctx.queue.submit([encoder.finish()]);
+        }
     }
 
     /// One epoch: every training step, then the validation pass; one readback at the end.
@@ -195,21 +263,15 @@ impl<'a> Trainer<'a> {
         self.fit_epoch_with(&mut |_| {})
     }
 
-    /// As [`Trainer::fit_epoch`], calling `progress(steps done)` about every 100 ms while the
-    /// epoch runs.
-    pub fn fit_epoch_with(&mut self, progress: &mut dyn FnMut(usize)) -> Result<EpochReport> {
+    /// As [`Trainer::fit_epoch`], calling `progress` after each submission and about every
+    /// 100 ms while the epoch runs.
+    pub fn fit_epoch_with(&mut self, progress: &mut dyn FnMut(&Progress)) -> Result<EpochReport> {
         let start = Instant::now();
         self.begin_epoch();
         let steps = self.steps_per_epoch();
         self.run_steps_with(steps, progress);
-        let mut encoder = self.encoder("validation");
-        self.record_eval(&mut encoder, &self.plan.validation);
-        self.plan.record_metrics_copy(&mut encoder);
-        self.ctx.queue.submit([encoder.finish()]);
-        let done = self.steps_done.clone();
-        let [train, validation, _] = self
-            .plan
-            .read_metrics_with(self.ctx, &mut || progress(done.load(Ordering::Relaxed)))?;
+        self.submit_eval(&self.plan.validation, None);
+        let [train, validation, _] = self.read_metrics_ticking(progress)?;
         self.last_validation = Some((self.weights_version, validation.clone()));
         Ok(EpochReport {
             epoch: self.epoch,
@@ -219,6 +281,25 @@ impl<'a> Trainer<'a> {
             train,
             validation: Some(validation),
         })
+    }
+
+    /// Waits for the metrics copy, reporting progress (training until its steps are done,
+    /// then validating) while the GPU is busy.
+    fn read_metrics_ticking(
+        &self,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<[PassMetrics; 3]> {
+        let mut tick = || {
+            let phase = if self.steps_done() < self.steps_per_epoch() {
+                Phase::Training
+            } else {
+                Phase::Validating
+            };
+            progress(&self.progress(phase));
+        };
+        let metrics = self.plan.read_metrics_with(self.ctx, &mut tick)?;
+        self.live.borrow_mut().collect();
+        Ok(metrics)
     }
 
     /// Trains for the configured epochs, calling every callback around each epoch in order;
@@ -245,9 +326,9 @@ impl<'a> Trainer<'a> {
             for cb in callbacks.iter_mut() {
                 cb.on_epoch_begin(epoch, steps);
             }
-            let report = self.fit_epoch_with(&mut |done| {
+            let report = self.fit_epoch_with(&mut |progress| {
                 for cb in callbacks.iter_mut() {
-                    cb.on_progress(done);
+                    cb.on_progress(progress);
                 }
             })?;
             summary.epochs = epoch;
@@ -274,11 +355,7 @@ impl<'a> Trainer<'a> {
                 return Ok(metrics.clone());
             }
         }
-        let mut encoder = self.encoder("test");
-        self.plan.clear_metrics(&mut encoder, Pass::Test);
-        self.record_eval(&mut encoder, &self.plan.test);
-        self.plan.record_metrics_copy(&mut encoder);
-        self.ctx.queue.submit([encoder.finish()]);
+        self.submit_eval(&self.plan.test, Some(Pass::Test));
         let [_, _, test] = self.plan.read_metrics_with(self.ctx, &mut || {})?;
         Ok(test)
     }

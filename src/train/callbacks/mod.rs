@@ -13,6 +13,7 @@ pub use early_stopping::{EarlyStopping, Monitor, Patience};
 pub use history::{check_path as check_history_path, History};
 pub use stop_at_accuracy::StopAtAccuracy;
 
+use super::live::Progress;
 use super::report::EpochReport;
 use super::trainer::Trainer;
 use crate::error::Result;
@@ -28,8 +29,8 @@ pub enum Control {
 pub trait Callback {
     /// Before epoch `epoch` (from 1) of `steps` steps.
     fn on_epoch_begin(&mut self, _epoch: usize, _steps: usize) {}
-    /// Training steps of this epoch the GPU has finished, about every 100 ms.
-    fn on_progress(&mut self, _steps_done: usize) {}
+    /// Where the epoch stands (steps done, phase, running metrics), about every 100 ms.
+    fn on_progress(&mut self, _progress: &Progress) {}
     /// After the epoch's metrics are in.
     fn on_epoch_end(&mut self, _trainer: &Trainer, _report: &EpochReport) -> Result<Control> {
         Ok(Control::Continue)
