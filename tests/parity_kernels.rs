@@ -19,8 +19,8 @@ mod support;
 use shaderfit::gpu::kernels::family::{check_module, ModuleSource};
 use shaderfit::gpu::kernels::{
     Act, ActGrad, BiasGradArgs, Block, ConfusionArgs, FixedTable, Forced, GatherArgs, LossArgs,
-    LossMetric, MatmulArgs, MatmulTile, ModuleKey, OptimizerArgs, OptimizerParams, Tuned, Tuner,
-    View, WeightGradArgs, PAD_LABEL,
+    LossMetric, MatmulArgs, MatmulTile, ModuleKey, OptimizerArgs, OptimizerParams, PredictionsArgs,
+    Tuned, Tuner, View, WeightGradArgs, PAD_LABEL,
 };
 use shaderfit::gpu::{GpuContext, Kernels};
 use shaderfit::layers::Activation;
@@ -799,6 +799,68 @@ fn confusion_matrix_matches_its_twin() {
             counted as usize,
             batch - pad,
             "every valid row counted once"
+        );
+    }
+}
+
+/// The predictions kernel against its twin: batch `step` of a pass lands at rows
+/// `step * batch ..`, padding rows and rows past the buffer are left as they were, and each
+/// row's probabilities match.
+///
+/// Tolerance: 4 ULP relative (4.8e-7·p) plus 1e-7. Both sides compute exp(z - max) in f32 and
+/// divide by the same 10-term sum; exp differs by at most ~2 ULP between WGSL and Rust's libm,
+/// and the sum's order is the same. Values are at most 1.
+#[test]
+fn predictions_match_their_twin() {
+    let ctx = gpu();
+    let k = kernels(&ctx, FixedTable);
+    // (batch, classes, padding rows, step, capacity): the last case's batch runs past the end.
+    for (batch, classes, pad, step, capacity) in
+        [(5, 10, 0, 0, 5), (70, 3, 4, 2, 300), (8, 10, 3, 1, 13)]
+    {
+        let logits = random_f32(batch * classes, step as u64 + 3, -8.0, 8.0);
+        let labels: Vec<u32> = (0..batch)
+            .map(|r| {
+                if r + pad >= batch {
+                    PAD_LABEL
+                } else {
+                    (r % classes) as u32
+                }
+            })
+            .collect();
+        let start = vec![-1.0f32; capacity * classes];
+        let (glogits, glabels, gprobs) = (
+            ctx.storage_init("logits", &logits),
+            ctx.storage_init("labels", &labels),
+            ctx.storage_init("probs", &start),
+        );
+        // The loss kernel has advanced the cursor past this batch.
+        let cursor = ctx.storage_init("cursor", &[step as u32 + 1, 0]);
+        run(
+            &ctx,
+            &[k.predictions(
+                &ctx,
+                &PredictionsArgs {
+                    batch,
+                    classes,
+                    logits: View::whole(&glogits),
+                    labels: View::whole(&glabels),
+                    cursor: View::whole(&cursor),
+                    probs: View::whole(&gprobs),
+                    capacity,
+                },
+            )],
+        );
+        let mut twin = start.clone();
+        ops::predictions(&logits, &labels, classes, step, &mut twin);
+        let got = ctx.read_f32(&gprobs, 0, capacity * classes).unwrap();
+        let what = format!("predictions, batch {batch}, {classes} classes, step {step}");
+        assert_within(&what, &got, &twin, |i| 4.8e-7 * twin[i].abs() + 1e-7);
+        let written = twin.iter().filter(|&&p| p >= 0.0).count() / classes;
+        assert_eq!(
+            written,
+            (batch - pad).min(capacity.saturating_sub(step * batch)),
+            "{what}"
         );
     }
 }

@@ -12,7 +12,7 @@ use shaderfit::layers::{Activation, Dense, Flatten, Layer, Shape};
 use shaderfit::model::{ModelSpec, Network, ParamLayout};
 use shaderfit::optim::{Adam, AdamW, Optimizer, RmsProp, Sgd};
 use shaderfit::reference::{ops, ReferenceModel};
-use shaderfit::train::metrics::ConfusionMatrix;
+use shaderfit::train::metrics::{ConfusionMatrix, Predictions};
 use shaderfit::train::{Phase, Progress, Score, TrainConfig, Trainer};
 use support::{assert_within, gpu, synthetic_dataset};
 
@@ -431,6 +431,42 @@ fn confusion_matrix_counts_every_evaluated_sample() {
         report.train.counts("confusion_matrix").is_none(),
         "training passes keep loss and accuracy only"
     );
+}
+
+/// Per-sample predictions of the test pass, written on the GPU at each sample's place over two
+/// batches (16 and a short 8), match the reference model's probabilities, and their argmaxes
+/// agree with the pass's correct count exactly.
+///
+/// Tolerance: 2e-5 absolute. The logits carry the forward's f32 roundings (the layer checks
+/// bound them to ~1e-6 relative, logits here are below ~10) and a softmax moves by at most
+/// 0.25 per unit of logit, so 1e-5 covers them twice over; a row at the wrong place or a wrong
+/// softmax is off by far more.
+#[test]
+fn predictions_match_the_reference_sample_by_sample() {
+    let ctx = gpu();
+    let net = network();
+    let data = data();
+    let mut cfg = config(sgd(0.1, 0.0), 5);
+    cfg.metrics = vec![Arc::new(Predictions { capacity: 24 })];
+    let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
+    trainer.fit_epoch().unwrap();
+    let test = trainer.evaluate_test().unwrap();
+    let probs = test.probabilities().expect("the pass has predictions");
+    assert_eq!((probs.samples(), probs.classes), (24, 10));
+    let mut model = ReferenceModel::with_params(
+        net.clone(),
+        trainer.read_params().unwrap(),
+        sgd(0.1, 0.0),
+        5,
+    );
+    let all: Vec<u32> = (0..24).collect();
+    let (x, y) = ops::gather(&data.test.images, &data.test.labels, &all, 0, 24, 49);
+    let want = model.predict(&x, &y);
+    assert_within("test predictions", &probs.values, &want, |_| 2e-5);
+    let correct = (0..24)
+        .filter(|&i| probs.predicted(i).0 == data.test.labels[i] as usize)
+        .count();
+    assert_eq!(correct as u32, test.score().correct);
 }
 
 /// Without a validation split the validation pass runs on the test split, so the test metrics

@@ -181,6 +181,25 @@ pub fn confusion(logits: &[f32], labels: &[u32], classes: usize) -> Vec<u32> {
     counts
 }
 
+/// Twin of `predictions.wgsl`: the softmax of each valid row of batch `step` of a pass, written
+/// at row `step * batch + row` of `probs` (`[capacity, classes]`) when it fits.
+pub fn predictions(logits: &[f32], labels: &[u32], classes: usize, step: usize, probs: &mut [f32]) {
+    let batch = labels.len();
+    let capacity = probs.len() / classes;
+    for (row, &label) in labels.iter().enumerate() {
+        let sample = step * batch + row;
+        if label == PAD_LABEL || sample >= capacity {
+            continue;
+        }
+        let z = &logits[row * classes..(row + 1) * classes];
+        let zmax = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = z.iter().map(|&v| (v - zmax).exp()).sum();
+        for c in 0..classes {
+            probs[sample * classes + c] = (z[c] - zmax).exp() / sum;
+        }
+    }
+}
+
 /// Twin of `optimizer.wgsl`'s `sgd`.
 pub fn sgd(w: &mut [f32], g: &[f32], lr: f32) {
     for (w, g) in w.iter_mut().zip(g) {

@@ -117,6 +117,16 @@ impl ReferenceModel {
         )
     }
 
+    /// Class probabilities of a batch (`[batch, classes]`; padding rows left at 0), as the
+    /// predictions accumulator writes them for batch 0 of a pass.
+    pub fn predict(&mut self, x: &[f32], labels: &[u32]) -> Vec<f32> {
+        let (outs, _) = self.forward(x, labels, false);
+        let mut probs = vec![0.0; labels.len() * self.net.classes];
+        let logits = outs.last().expect("a network has layers");
+        ops::predictions(logits, labels, self.net.classes, 0, &mut probs);
+        probs
+    }
+
     /// Gradients of every trainable tensor (in `params` order) for one batch, and the loss.
     /// Runs the training forward, so it updates moving statistics.
     pub fn gradients(&mut self, x: &[f32], labels: &[u32]) -> (Vec<Vec<f32>>, LossOutput) {

@@ -496,6 +496,7 @@ impl<'a> Builder<'a> {
             classes: self.net.classes,
             logits,
             labels,
+            cursor: View::whole(cursor),
         };
         for r in &regions[1..] {
             launches.extend(scoped("metrics", r.accumulator.record(&io, region(r))));

@@ -31,6 +31,7 @@ mod matmul;
 mod optimizer;
 mod policy;
 mod pool;
+mod predictions;
 mod tiled;
 pub mod tuner;
 
@@ -51,6 +52,7 @@ pub use matmul::{
 pub use optimizer::{OptimizerArgs, OptimizerParams, OPTIMIZER};
 pub use policy::{FixedTable, Forced, KernelPolicy, Product, Tuned, MAX_SERIAL_ROWS};
 pub use pool::{PoolBackwardArgs, PoolForwardArgs, PoolGeom, PoolGrad, PoolKind, POOL};
+pub use predictions::{PredictionsArgs, PredictionsParams, PREDICTIONS};
 pub use tiled::Tiling;
 pub use tuner::{ShapeClass, Tuner};
 
@@ -119,6 +121,7 @@ pub enum ModuleKey {
     BatchNorm,
     Activation,
     Confusion,
+    Predictions,
 }
 
 impl ModuleKey {
@@ -137,6 +140,7 @@ impl ModuleKey {
             ModuleKey::BatchNorm => &BATCHNORM,
             ModuleKey::Activation => &ACTIVATION,
             ModuleKey::Confusion => &CONFUSION,
+            ModuleKey::Predictions => &PREDICTIONS,
         }
     }
 
@@ -156,6 +160,7 @@ impl ModuleKey {
             ModuleKey::BatchNorm => batchnorm::module(),
             ModuleKey::Activation => activation::module(),
             ModuleKey::Confusion => confusion::module(),
+            ModuleKey::Predictions => predictions::module(),
         };
         ModuleSource {
             family: self.family(),
@@ -183,6 +188,7 @@ impl ModuleKey {
             ModuleKey::BatchNorm,
             ModuleKey::Activation,
             ModuleKey::Confusion,
+            ModuleKey::Predictions,
         ];
         let widths = [(1, 1), (4, 1), (1, 4), (4, 4)];
         for t in Tiling::PRESETS {

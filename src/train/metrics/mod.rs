@@ -15,9 +15,11 @@ use crate::gpu::GpuContext;
 
 mod confusion;
 mod loss_accuracy;
+mod predictions;
 
 pub use confusion::ConfusionMatrix;
 pub use loss_accuracy::{LossAccuracy, Score};
+pub use predictions::{Predictions, Probabilities};
 
 pub trait Accumulator: fmt::Debug + Send + Sync {
     /// Its name among a pass's results, e.g. `loss_accuracy`.
@@ -40,6 +42,8 @@ pub struct BatchIo<'a> {
     pub logits: View<'a>,
     /// `[batch]`, padding rows `PAD_LABEL`.
     pub labels: View<'a>,
+    /// The pass's cursor, advanced past this batch by the loss kernel (see `prelude.wgsl`).
+    pub cursor: View<'a>,
 }
 
 /// A counting matrix, row-major: a confusion matrix's `counts[true * cols + predicted]`.
@@ -120,6 +124,7 @@ pub struct ClassScores {
 pub enum MetricValue {
     Score(Score),
     Counts(CountMatrix),
+    Probabilities(Probabilities),
 }
 
 /// The results of one pass, in its accumulators' order.
@@ -138,6 +143,14 @@ impl PassMetrics {
         match self.values.first() {
             Some((_, MetricValue::Score(s))) => *s,
             _ => unreachable!("every pass's first accumulator is its loss and accuracy"),
+        }
+    }
+
+    /// The per-sample probabilities, if the pass has them.
+    pub fn probabilities(&self) -> Option<&Probabilities> {
+        match self.get("predictions") {
+            Some(MetricValue::Probabilities(p)) => Some(p),
+            _ => None,
         }
     }
 
