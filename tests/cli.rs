@@ -733,3 +733,108 @@ fn evaluate_scores_a_checkpoint_with_its_confusion_matrix() {
         .run()
         .one_line_error(&["small.json", "not a safetensors checkpoint"]);
 }
+
+/// `predict` gives an image file the same probabilities as the same pixels read from an IDX
+/// file, inverts a dark-on-light copy back, says when it resized, and names a file it cannot
+/// read. (Auto inversion and MNIST-style fitting have unit tests in `data/picture.rs`.)
+#[test]
+fn predict_reads_pngs_and_idx_files_alike() {
+    let data = small_dataset("predict");
+    let ckpt = data.path().join("linear.safetensors");
+    shaderfit(&[
+        "train",
+        "--model",
+        "linear",
+        "--epochs",
+        "2",
+        "--save",
+        arg(&ckpt),
+    ])
+    .data(&data)
+    .run()
+    .ok();
+    let test_images = data.path().join("mnist/t10k-images-idx3-ubyte.gz");
+    let images = shaderfit::data::idx::read_images(&test_images).unwrap();
+    let (light, dark, big) = (
+        data.path().join("light"),
+        data.path().join("dark"),
+        data.path().join("big.png"),
+    );
+    let mut light_pngs = Vec::new();
+    let mut dark_pngs = Vec::new();
+    for i in 0..3 {
+        let pixels = &images.pixels[i * 144..(i + 1) * 144];
+        let img = image::GrayImage::from_raw(12, 12, pixels.to_vec()).unwrap();
+        let mut inverted = img.clone();
+        image::imageops::invert(&mut inverted);
+        light_pngs.push(light.with_extension(format!("{i}.png")));
+        dark_pngs.push(dark.with_extension(format!("{i}.png")));
+        img.save(&light_pngs[i]).unwrap();
+        inverted.save(&dark_pngs[i]).unwrap();
+        if i == 0 {
+            image::imageops::resize(&img, 36, 36, image::imageops::FilterType::Nearest)
+                .save(&big)
+                .unwrap();
+        }
+    }
+    let predict = |extra: &[&str], files: &[&std::path::Path]| {
+        let mut args = vec!["predict", "--json", "--checkpoint", arg(&ckpt)];
+        args.extend_from_slice(extra);
+        args.extend(files.iter().map(|f| arg(f)));
+        shaderfit(&args).run()
+    };
+    let probabilities = |run: &support::cli::Run| -> Vec<serde_json::Value> {
+        let json = run.ok().json();
+        json.as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["probabilities"].clone())
+            .collect()
+    };
+    let from_idx = predict(&["--indices", "0,1,2"], &[&test_images]);
+    let light: Vec<&std::path::Path> = light_pngs.iter().map(|p| p.as_path()).collect();
+    let dark: Vec<&std::path::Path> = dark_pngs.iter().map(|p| p.as_path()).collect();
+    let want = probabilities(&from_idx);
+    assert_eq!(want.len(), 3);
+    assert_eq!(probabilities(&predict(&["--invert", "no"], &light)), want);
+    assert_eq!(probabilities(&predict(&["--invert", "yes"], &dark)), want);
+    let json = from_idx.json();
+    let class = json[0]["class"].as_u64().unwrap() as usize;
+    let best = json[0]["probabilities"].as_array().unwrap()[class]
+        .as_f64()
+        .unwrap();
+    assert_eq!(best, json[0]["probability"].as_f64().unwrap());
+
+    let resized = predict(&[], &[&big]).ok().json();
+    assert!(
+        resized[0]["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("resized from 36x36 to 12x12"),
+        "{resized}"
+    );
+    let text = shaderfit(&["predict", "--checkpoint", arg(&ckpt), arg(&big)]).run();
+    assert_eq!(
+        text.ok().lines().len(),
+        12,
+        "name, a note and 10 bars: {}",
+        text.stdout
+    );
+
+    let junk = data.path().join("junk.png");
+    std::fs::write(&junk, b"not a png").unwrap();
+    predict(&[], &[&junk]).one_line_error(&["junk.png", "expected a PNG or JPEG"]);
+    shaderfit(&[
+        "evaluate",
+        "--dataset",
+        "fashion-mnist",
+        "--checkpoint",
+        arg(&ckpt),
+    ])
+    .data(&data)
+    .run()
+    .one_line_error(&[
+        "linear.safetensors",
+        "trained on mnist, given fashion-mnist",
+    ]);
+}

@@ -34,7 +34,9 @@ pub struct EvaluateArgs {
 }
 
 pub fn run(args: &EvaluateArgs) -> Result<()> {
-    let spec = checkpoint::load_spec(&args.checkpoint)?;
+    let info = checkpoint::load_info(&args.checkpoint)?;
+    info.check_dataset(&args.checkpoint, args.dataset.name())?;
+    let spec = info.spec;
     let dir = data::dataset::locate(args.dataset, args.data.as_deref())?;
     let dataset = Dataset::load(&dir)?;
     let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;

@@ -6,6 +6,7 @@ mod devices;
 mod evaluate;
 pub mod kernels;
 mod model;
+mod predict;
 mod report;
 mod train;
 
@@ -32,6 +33,9 @@ pub enum Command {
     /// Score a checkpoint on the test set: loss, accuracy, the confusion matrix and per-class
     /// precision, recall and F1. The model comes from the checkpoint.
     Evaluate(evaluate::EvaluateArgs),
+    /// Classify images (PNG, JPEG, or IDX files with --indices) with a checkpoint: each one's
+    /// class, its probability and a bar of every class's.
+    Predict(predict::PredictArgs),
     /// List every GPU adapter wgpu can see, with the limits that matter for training.
     Devices,
     /// Print a model's layers, output shapes and parameter counts, as Keras's summary().
@@ -50,6 +54,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
+        Command::Predict(args) => predict::run(&args),
         Command::Devices => devices::run(),
         Command::Summary(args) => model::summary_command(&args),
         Command::Bench(args) => bench::run(&args),

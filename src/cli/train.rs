@@ -161,11 +161,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let spec = ModelSpec::from_arg(&args.model, args.activation, dataset.classes)?;
     let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;
     let loaded = match &args.load {
-        Some(path) => Some(checkpoint::load(
-            path,
-            &ParamLayout::trainable(&net, 1),
-            &ParamLayout::non_trainable(&net, 1),
-        )?),
+        Some(path) => Some(load_weights(path, &net, args.dataset)?),
         None => None,
     };
     let ctx = GpuContext::new(args.adapter.as_deref())?;
@@ -192,6 +188,20 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let test = trainer.evaluate_test()?;
     println!("{}", test_line(&test.score()));
     Ok(())
+}
+
+/// A checkpoint's weights for `net`, which must be of the dataset it was trained on.
+fn load_weights(
+    path: &std::path::Path,
+    net: &Network,
+    dataset: DatasetKind,
+) -> Result<checkpoint::Weights> {
+    checkpoint::load_info(path)?.check_dataset(path, dataset.name())?;
+    checkpoint::load(
+        path,
+        &ParamLayout::trainable(net, 1),
+        &ParamLayout::non_trainable(net, 1),
+    )
 }
 
 /// The library's callbacks the flags ask for.
@@ -225,7 +235,10 @@ impl Policies {
             )?),
         };
         Ok(Policies {
-            save: args.save.clone().map(|p| SaveCheckpoint::new(p, spec, net)),
+            save: args
+                .save
+                .clone()
+                .map(|p| SaveCheckpoint::new(p, spec, net, args.dataset.name())),
             history,
             early,
             until: args.until_accuracy.map(StopAtAccuracy::new),

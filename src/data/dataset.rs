@@ -22,6 +22,33 @@ impl DatasetKind {
         }
     }
 
+    /// Its name for class `c`: the digit for MNIST, the garment for Fashion-MNIST.
+    pub fn class_name(self, c: usize) -> String {
+        const FASHION: [&str; 10] = [
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ];
+        match self {
+            DatasetKind::FashionMnist if c < FASHION.len() => FASHION[c].to_string(),
+            _ => c.to_string(),
+        }
+    }
+
+    /// The kind of this name, as [`DatasetKind::name`] writes it.
+    pub fn from_name(name: &str) -> Option<DatasetKind> {
+        [DatasetKind::Mnist, DatasetKind::FashionMnist]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
+
     /// How a user can get the files, for the error shown when none are found.
     fn how_to_get(self) -> &'static str {
         match self {

@@ -1,7 +1,9 @@
-//! Data: IDX files (gzip or raw), validated, and the discovery of dataset directories.
+//! Data: IDX files (gzip or raw), validated, the discovery of dataset directories, and image
+//! files as model inputs.
 //! Knows nothing of GPUs.
 
 pub mod dataset;
 pub mod idx;
+pub mod picture;
 
 pub use dataset::{Dataset, DatasetKind, Split};

@@ -1,7 +1,8 @@
 //! Checkpoints in the safetensors format (readable by PyTorch, JAX and Hugging Face tools):
 //! every trainable tensor and moving statistic under Keras's weight names
 //! (`conv2d/kernel`, `batch_normalization/moving_mean`, ...), in Keras's layouts (a conv
-//! kernel is `[kh, kw, in_c, filters]`), f32. Metadata records the model spec and the epoch.
+//! kernel is `[kh, kw, in_c, filters]`), f32. Metadata records the model spec, the dataset,
+//! the input shape and classes, and the epoch ([`CheckpointInfo`]).
 //! Optimizer state is not saved: a run started from a checkpoint starts its optimizer afresh.
 
 use std::collections::HashMap;
@@ -10,7 +11,9 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use super::layout::ParamLayout;
+use super::Network;
 use crate::error::{Error, Result};
+use crate::layers::Shape;
 
 /// Writes `params` (per tensor of `trainable`) and `stats` (per tensor of `non_trainable`) to
 /// `path`, atomically: the file is written beside it and renamed over it, so an interrupted
@@ -104,29 +107,106 @@ pub fn load(path: &Path, trainable: &ParamLayout, non_trainable: &ParamLayout) -
     Ok((params, stats))
 }
 
-/// The model spec a checkpoint was saved with (its metadata's `model`), for commands that take
-/// the model from the checkpoint rather than from flags.
-pub fn load_spec(path: &Path) -> Result<super::ModelSpec> {
+/// What a checkpoint's metadata says of the run that wrote it.
+#[derive(Clone, Debug)]
+pub struct CheckpointInfo {
+    pub spec: super::ModelSpec,
+    /// The dataset it was trained on (`mnist`, `fashion-mnist`), when recorded.
+    pub dataset: Option<String>,
+    /// One sample's shape and the classes (28x28x1 and 10 when not recorded: checkpoints
+    /// written before these were saved were all of MNIST's shape).
+    pub input: Shape,
+    pub classes: usize,
+    /// Epochs trained, when recorded.
+    pub epoch: Option<usize>,
+}
+
+impl CheckpointInfo {
+    /// The metadata entries [`save`] writes for a network of this spec trained on `dataset`.
+    pub fn metadata(
+        spec: &super::ModelSpec,
+        net: &Network,
+        dataset: &str,
+    ) -> HashMap<String, String> {
+        let i = net.input;
+        HashMap::from([
+            ("format".to_string(), "shaderfit checkpoint 1".to_string()),
+            ("model".to_string(), spec.to_json().to_string()),
+            ("dataset".to_string(), dataset.to_string()),
+            ("input".to_string(), format!("{}x{}x{}", i.h, i.w, i.c)),
+            ("classes".to_string(), net.classes.to_string()),
+        ])
+    }
+
+    /// An error unless the checkpoint was trained on `dataset` (named as the user named it).
+    pub fn check_dataset(&self, path: &Path, dataset: &str) -> Result<()> {
+        match &self.dataset {
+            Some(trained) if trained != dataset => Err(Error::Mismatch(format!(
+                "{}: trained on {trained}, given {dataset}",
+                path.display()
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The model spec and run facts a checkpoint was saved with (its metadata), for commands that
+/// take the model from the checkpoint rather than from flags.
+pub fn load_info(path: &Path) -> Result<CheckpointInfo> {
     let bytes = std::fs::read(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         source: e,
     })?;
     let (_, header) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| Error::file(path, format!("not a safetensors checkpoint: {e}")))?;
-    let text = header
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("model"))
-        .ok_or_else(|| {
-            Error::file(
-                path,
-                "the checkpoint's metadata holds no model spec; expected one written by `shaderfit train --save`",
-            )
-        })?;
+    let empty = HashMap::new();
+    let meta = header.metadata().as_ref().unwrap_or(&empty);
+    let text = meta.get("model").ok_or_else(|| {
+        Error::file(
+            path,
+            "the checkpoint's metadata holds no model spec; expected one written by `shaderfit train --save`",
+        )
+    })?;
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "model".into());
-    super::ModelSpec::from_json(&name, text)
-        .map_err(|e| Error::file(path, format!("the model spec in its metadata: {e}")))
+    let spec = super::ModelSpec::from_json(&name, text)
+        .map_err(|e| Error::file(path, format!("the model spec in its metadata: {e}")))?;
+    let number = |key: &str| -> Result<Option<usize>> {
+        meta.get(key)
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    Error::file(path, format!("metadata '{key}' is '{v}'; expected a count"))
+                })
+            })
+            .transpose()
+    };
+    let input = match meta.get("input") {
+        None => Shape::new(28, 28, 1),
+        Some(v) => parse_shape(v).ok_or_else(|| {
+            Error::file(
+                path,
+                format!("metadata 'input' is '{v}'; expected HxWxC such as 28x28x1"),
+            )
+        })?,
+    };
+    Ok(CheckpointInfo {
+        spec,
+        dataset: meta.get("dataset").cloned(),
+        input,
+        classes: number("classes")?.unwrap_or(10),
+        epoch: number("epoch")?,
+    })
+}
+
+fn parse_shape(text: &str) -> Option<Shape> {
+    let dims: Vec<usize> = text
+        .split('x')
+        .map(|d| d.parse().ok())
+        .collect::<Option<_>>()?;
+    match dims[..] {
+        [h, w, c] if h * w * c > 0 => Some(Shape::new(h, w, c)),
+        _ => None,
+    }
 }

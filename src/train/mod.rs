@@ -7,6 +7,7 @@ pub mod callbacks;
 pub mod live;
 pub mod metrics;
 pub mod plan;
+pub mod predict;
 pub mod profile;
 pub mod report;
 pub mod trainer;
@@ -18,6 +19,7 @@ pub use callbacks::{
 pub use live::{Phase, Progress};
 pub use metrics::{Accumulator, CountMatrix, MetricValue, Pass, PassMetrics, Score};
 pub use plan::Plan;
+pub use predict::predict;
 pub use profile::StepProfile;
 pub use report::{test_line, EpochReport};
 pub use trainer::{TrainConfig, Trainer, WeightsCopy};

@@ -1,0 +1,212 @@
+//! `shaderfit predict`: the class of each given image under a checkpoint, with its probability
+//! and a bar of every class's, or all of it as JSON.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::kernels;
+use crate::data::idx;
+use crate::data::picture::{self, Invert};
+use crate::data::DatasetKind;
+use crate::error::{Error, Result};
+use crate::gpu::GpuContext;
+use crate::model::{checkpoint, ParamLayout};
+use crate::train::metrics::Probabilities;
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// A checkpoint written by `shaderfit train --save`; it holds the model's spec.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// PNG or JPEG files, or IDX image files (such as t10k-images-idx3-ubyte.gz) with --indices.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub inputs: Vec<PathBuf>,
+    /// Which images of an IDX file, e.g. 0,7,42 (default the first).
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    pub indices: Vec<usize>,
+    /// Invert grey levels: the datasets' digits are light on black; `auto` inverts an image
+    /// whose border is mostly light (a dark digit on a light background).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub invert: Invert,
+    /// Print one JSON array instead of the text.
+    #[arg(long)]
+    pub json: bool,
+    /// Adapter whose name contains this; see `shaderfit devices`.
+    #[arg(long)]
+    pub adapter: Option<String>,
+}
+
+/// One model input and where it came from.
+struct Input {
+    name: String,
+    pixels: Vec<u8>,
+    /// What was done to it to fit the model, for the user.
+    notes: Vec<String>,
+}
+
+pub fn run(args: &PredictArgs) -> Result<()> {
+    let info = checkpoint::load_info(&args.checkpoint)?;
+    let net = info.spec.compile(info.input, info.classes)?;
+    if info.input.c != 1 {
+        return Err(Error::file(
+            &args.checkpoint,
+            format!(
+                "the model takes {} channels; predict reads grey images",
+                info.input.c
+            ),
+        ));
+    }
+    let weights = checkpoint::load(
+        &args.checkpoint,
+        &ParamLayout::trainable(&net, 1),
+        &ParamLayout::non_trainable(&net, 1),
+    )?;
+    let inputs = read_inputs(args, info.input.h, info.input.w)?;
+    let ctx = GpuContext::new(args.adapter.as_deref())?;
+    let images: Vec<u8> = inputs
+        .iter()
+        .flat_map(|i| i.pixels.iter().copied())
+        .collect();
+    let probs = crate::train::predict(&ctx, &net, &weights, &images, kernels::policy(&ctx.info))?;
+    let kind = info
+        .dataset
+        .as_deref()
+        .and_then(DatasetKind::from_name)
+        .unwrap_or(DatasetKind::Mnist);
+    if args.json {
+        println!("{}", json(&inputs, &probs, kind));
+    } else {
+        for (i, input) in inputs.iter().enumerate() {
+            print!("{}", text(input, &probs, i, kind));
+        }
+    }
+    Ok(())
+}
+
+fn read_inputs(args: &PredictArgs, rows: usize, cols: usize) -> Result<Vec<Input>> {
+    let mut inputs = Vec::new();
+    for path in &args.inputs {
+        if is_picture(path) {
+            let p = picture::load(path, rows, cols, args.invert)?;
+            let mut notes = Vec::new();
+            if let Some((w, h)) = p.resized_from {
+                notes.push(format!(
+                    "resized from {w}x{h} to {cols}x{rows}, fitted as MNIST's digits"
+                ));
+            }
+            if p.inverted {
+                notes.push("inverted (a dark digit on a light background)".into());
+            }
+            inputs.push(Input {
+                name: path.display().to_string(),
+                pixels: p.pixels,
+                notes,
+            });
+        } else {
+            inputs.extend(idx_inputs(path, &args.indices, rows, cols)?);
+        }
+    }
+    Ok(inputs)
+}
+
+fn is_picture(path: &Path) -> bool {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg"))
+}
+
+/// Images `indices` of an IDX file, which must be of the model's size.
+fn idx_inputs(path: &Path, indices: &[usize], rows: usize, cols: usize) -> Result<Vec<Input>> {
+    let images = idx::read_images(path)?;
+    if (images.rows, images.cols) != (rows, cols) {
+        return Err(Error::file(
+            path,
+            format!(
+                "images are {}x{}; the model takes {rows}x{cols}",
+                images.rows, images.cols
+            ),
+        ));
+    }
+    let size = images.pixels_per_image();
+    indices
+        .iter()
+        .map(|&i| {
+            if i >= images.count {
+                return Err(Error::flag(
+                    "--indices",
+                    format!(
+                        "{i} is past the end of {} ({} images)",
+                        path.display(),
+                        images.count
+                    ),
+                ));
+            }
+            Ok(Input {
+                name: format!("{}[{i}]", path.display()),
+                pixels: images.pixels[i * size..(i + 1) * size].to_vec(),
+                notes: Vec::new(),
+            })
+        })
+        .collect()
+}
+
+/// `digit.png: 7 (98.6%)`, the notes, and a bar per class.
+fn text(input: &Input, probs: &Probabilities, i: usize, kind: DatasetKind) -> String {
+    let (best, p) = probs.predicted(i);
+    let row = probs.row(i);
+    let mut out = format!(
+        "{}: {} ({:.1}%)\n",
+        input.name,
+        kind.class_name(best),
+        p * 100.0
+    );
+    for note in &input.notes {
+        out.push_str(&format!("  {note}\n"));
+    }
+    let width = (0..row.len())
+        .map(|c| kind.class_name(c).len())
+        .max()
+        .unwrap_or(1);
+    for (c, &p) in row.iter().enumerate() {
+        out.push_str(&format!(
+            "  {:>width$} {:<20} {:5.1}%\n",
+            kind.class_name(c),
+            bar(p, 20),
+            p * 100.0
+        ));
+    }
+    out
+}
+
+/// A horizontal bar of `p` (0..1) in `width` cells, in eighths of a cell.
+fn bar(p: f32, width: usize) -> String {
+    const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+    let eighths = (p.clamp(0.0, 1.0) * (width * 8) as f32).round() as usize;
+    let mut s = "█".repeat(eighths / 8);
+    let rest = eighths % 8;
+    if rest > 0 {
+        s.push(PARTS[rest]);
+    }
+    s
+}
+
+fn json(inputs: &[Input], probs: &Probabilities, kind: DatasetKind) -> serde_json::Value {
+    let items: Vec<serde_json::Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| {
+            let (class, p) = probs.predicted(i);
+            serde_json::json!({
+                "input": input.name,
+                "class": class,
+                "name": kind.class_name(class),
+                "probability": p,
+                "probabilities": probs.row(i),
+                "notes": input.notes,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(items)
+}

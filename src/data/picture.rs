@@ -1,0 +1,177 @@
+//! Image files (PNG, JPEG) as model inputs: decoded and converted to 8-bit grey with the
+//! `image` crate, inverted when the digit is dark on a light background (MNIST's digits are
+//! light on black), and fitted to the model's input size the way MNIST itself was made.
+
+use std::path::Path;
+
+use image::imageops::{self, FilterType};
+use image::GrayImage;
+
+use crate::error::{Error, Result};
+
+/// Whether to invert an image's grey levels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Invert {
+    Yes,
+    No,
+    /// Invert when the border is mostly light: a dark digit on a light background.
+    Auto,
+}
+
+/// One image ready for the model, and what was done to it.
+#[derive(Clone, Debug)]
+pub struct Picture {
+    /// `[rows, cols]` grey levels, light digit on black, as the datasets store them.
+    pub pixels: Vec<u8>,
+    /// The file's size when it was not the model's (width, height).
+    pub resized_from: Option<(u32, u32)>,
+    pub inverted: bool,
+}
+
+/// Reads `path` as a `rows x cols` input.
+///
+/// An image of another size is fitted as MNIST's digits were: the digit's bounding box
+/// (pixels above a tenth of the brightest) is scaled, keeping its aspect ratio, into a box of
+/// 20/28 of the frame, and placed so that its centre of mass is the frame's centre. A blank
+/// image is simply resized.
+pub fn load(path: &Path, rows: usize, cols: usize, invert: Invert) -> Result<Picture> {
+    let decoded = image::open(path).map_err(|e| Error::file(path, describe(e)))?;
+    let mut grey = decoded.to_luma8();
+    let inverted = match invert {
+        Invert::Yes => true,
+        Invert::No => false,
+        Invert::Auto => border_mean(&grey) > 127.0,
+    };
+    if inverted {
+        imageops::invert(&mut grey);
+    }
+    let (w, h) = grey.dimensions();
+    if (w as usize, h as usize) == (cols, rows) {
+        return Ok(Picture {
+            pixels: grey.into_raw(),
+            resized_from: None,
+            inverted,
+        });
+    }
+    Ok(Picture {
+        pixels: fit_digit(&grey, rows as u32, cols as u32).into_raw(),
+        resized_from: Some((w, h)),
+        inverted,
+    })
+}
+
+fn describe(e: image::ImageError) -> String {
+    match e {
+        image::ImageError::Unsupported(_) | image::ImageError::Decoding(_) => {
+            format!("cannot read it as an image ({e}); expected a PNG or JPEG file")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The mean grey level of the outermost ring of pixels.
+fn border_mean(img: &GrayImage) -> f64 {
+    let (w, h) = img.dimensions();
+    let (sum, n) = img
+        .enumerate_pixels()
+        .filter(|(x, y, _)| *x == 0 || *y == 0 || *x + 1 == w || *y + 1 == h)
+        .fold((0u64, 0u64), |(s, n), (_, _, p)| (s + p.0[0] as u64, n + 1));
+    sum as f64 / n.max(1) as f64
+}
+
+/// MNIST's normalisation of a light-on-dark digit into a `rows x cols` frame (see [`load`]).
+fn fit_digit(img: &GrayImage, rows: u32, cols: u32) -> GrayImage {
+    let Some((x0, y0, x1, y1)) = ink_box(img) else {
+        return imageops::resize(img, cols, rows, FilterType::Triangle);
+    };
+    let digit = imageops::crop_imm(img, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
+    let (dw, dh) = digit.dimensions();
+    // MNIST: a 20x20 box in a 28x28 frame.
+    let (box_w, box_h) = ((cols * 20).div_ceil(28), (rows * 20).div_ceil(28));
+    let scale = (box_w as f64 / dw as f64).min(box_h as f64 / dh as f64);
+    let (sw, sh) = (
+        ((dw as f64 * scale).round() as u32).clamp(1, cols),
+        ((dh as f64 * scale).round() as u32).clamp(1, rows),
+    );
+    let scaled = imageops::resize(&digit, sw, sh, FilterType::Triangle);
+    let (mx, my) = centre_of_mass(&scaled);
+    let left = (cols as f64 / 2.0 - mx)
+        .round()
+        .clamp(0.0, (cols - sw) as f64) as i64;
+    let top = (rows as f64 / 2.0 - my)
+        .round()
+        .clamp(0.0, (rows - sh) as f64) as i64;
+    let mut frame = GrayImage::new(cols, rows);
+    imageops::overlay(&mut frame, &scaled, left, top);
+    frame
+}
+
+/// The bounding box (inclusive) of pixels brighter than a tenth of the brightest.
+fn ink_box(img: &GrayImage) -> Option<(u32, u32, u32, u32)> {
+    let max = img.pixels().map(|p| p.0[0]).max()?;
+    if max == 0 {
+        return None;
+    }
+    let threshold = max / 10;
+    img.enumerate_pixels()
+        .filter(|(_, _, p)| p.0[0] > threshold)
+        .fold(None, |acc, (x, y, _)| match acc {
+            None => Some((x, y, x, y)),
+            Some((x0, y0, x1, y1)) => Some((x0.min(x), y0.min(y), x1.max(x), y1.max(y))),
+        })
+}
+
+/// The intensity-weighted mean position (x, y), in pixels from the top left (pixel centres at
+/// +0.5).
+fn centre_of_mass(img: &GrayImage) -> (f64, f64) {
+    let (mut sx, mut sy, mut total) = (0.0, 0.0, 0.0);
+    for (x, y, p) in img.enumerate_pixels() {
+        let v = p.0[0] as f64;
+        sx += (x as f64 + 0.5) * v;
+        sy += (y as f64 + 0.5) * v;
+        total += v;
+    }
+    if total == 0.0 {
+        let (w, h) = img.dimensions();
+        return (w as f64 / 2.0, h as f64 / 2.0);
+    }
+    (sx / total, sy / total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A light 6x10 bar off-centre in a 40x30 dark frame, so fitting must scale and move it.
+    fn bar(light_on_dark: bool) -> GrayImage {
+        let (bg, fg) = if light_on_dark { (0, 255) } else { (255, 0) };
+        GrayImage::from_fn(40, 30, |x, y| {
+            let inside = (4..10).contains(&x) && (2..12).contains(&y);
+            image::Luma([if inside { fg } else { bg }])
+        })
+    }
+
+    #[test]
+    fn dark_digits_on_light_backgrounds_are_detected() {
+        assert_eq!(border_mean(&bar(true)), 0.0);
+        assert_eq!(border_mean(&bar(false)), 255.0);
+    }
+
+    /// The bar's height fills the 20-pixel box of a 28x28 frame, its aspect is kept, and its
+    /// centre of mass lands within a pixel of the frame's centre.
+    #[test]
+    fn fitting_scales_into_the_box_and_centres_by_mass() {
+        let fitted = fit_digit(&bar(true), 28, 28);
+        let (x0, y0, x1, y1) = ink_box(&fitted).unwrap();
+        assert_eq!(y1 - y0 + 1, 20, "height fills the box");
+        assert!(
+            (11..=13).contains(&(x1 - x0 + 1)),
+            "aspect kept: {x0}..{x1}"
+        );
+        let (mx, my) = centre_of_mass(&fitted);
+        assert!(
+            (mx - 14.0).abs() <= 1.0 && (my - 14.0).abs() <= 1.0,
+            "{mx} {my}"
+        );
+    }
+}
