@@ -2,6 +2,8 @@
 //!
 //! Modules, top to bottom (nothing points up):
 //! - [`cli`]: flags, printing, exit codes (the binary is a thin wrapper around it);
+//! - [`report`]: the figures (plotters, PNG and SVG) and the HTML page of a run, from the
+//!   train module's results; writes files, prints nothing;
 //! - [`train`]: compiles a model and a batch size into a GPU-resident plan and runs epochs,
 //!   with metric accumulators and callbacks;
 //! - [`model`]: the Sequential spec and presets, shape inference, parameter layout,
@@ -10,7 +12,7 @@
 //!   CPU twin; [`optim`]: one file per optimizer, likewise;
 //! - [`gpu`]: adapter and device, the WGSL kernels with their declared contracts and
 //!   launchers, kernel-selection policies, the profiler;
-//! - [`data`]: IDX files, dataset discovery and validation;
+//! - [`data`]: IDX files, dataset discovery and validation, image files as inputs;
 //! - [`reference`]: plain-Rust twins of every kernel ([`reference::ops`]) and a whole training
 //!   step looped over the layers' twins, which tests hold the GPU path against; the trainer
 //!   never calls it, and it never calls GPU code.
@@ -23,6 +25,7 @@ pub mod layers;
 pub mod model;
 pub mod optim;
 pub mod reference;
+pub mod report;
 pub mod rng;
 pub mod train;
 

@@ -838,3 +838,86 @@ fn predict_reads_pngs_and_idx_files_alike() {
         "trained on mnist, given fashion-mnist",
     ]);
 }
+
+/// `train --report` writes every figure as PNG and SVG and an `index.html` whose every link and
+/// image is a file of the report; the mistakes gallery holds as many images as the test pass
+/// got wrong (up to 2x2 here), and `evaluate --report` writes the same without the curves.
+#[test]
+fn reports_write_figures_and_a_page_that_references_them() {
+    let data = small_dataset("report");
+    let dir = data.path().join("report");
+    let ckpt = data.path().join("linear.safetensors");
+    let args = [
+        "train",
+        "--model",
+        "linear",
+        "--epochs",
+        "2",
+        "--gallery",
+        "2",
+        "--report",
+        arg(&dir),
+        "--save",
+        arg(&ckpt),
+    ];
+    let run = shaderfit(&args).data(&data).run();
+    let wrong = 200 - (run.ok().last_field("test_accuracy") * 200.0).round() as usize;
+    let names = [
+        "curves",
+        "confusion",
+        "correct",
+        "incorrect",
+        "probabilities",
+        "per_class",
+    ];
+    for name in names {
+        let png = image::open(dir.join(format!("{name}.png")))
+            .unwrap_or_else(|e| panic!("{name}: {e}; {}", run.stderr));
+        let size = (png.width(), png.height());
+        assert!(size.0 >= 300 && size.1 >= 150, "{name}: {size:?}");
+        let svg = std::fs::read_to_string(dir.join(format!("{name}.svg"))).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{name}"
+        );
+    }
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    let mut referenced = 0;
+    for attr in ["src=\"", "href=\""] {
+        for part in html.split(attr).skip(1) {
+            let target = &part[..part.find('"').unwrap()];
+            assert!(dir.join(target).is_file(), "index.html references {target}");
+            referenced += 1;
+        }
+    }
+    assert_eq!(
+        referenced,
+        3 * names.len(),
+        "an image, its link and the SVG link each"
+    );
+    let shown = wrong.min(4);
+    assert!(
+        html.contains(&format!("The {shown} most confident mistakes")),
+        "{wrong} wrong: {html}"
+    );
+    assert!(html.contains("<td>val_accuracy</td>") || html.contains("<th>val_accuracy</th>"));
+    let svg = std::fs::read_to_string(dir.join("incorrect.svg")).unwrap();
+    assert_eq!(
+        svg.matches("Predicted ").count(),
+        shown,
+        "titled as the notebooks"
+    );
+
+    let dir = data.path().join("evaluated");
+    shaderfit(&[
+        "evaluate",
+        "--checkpoint",
+        arg(&ckpt),
+        "--report",
+        arg(&dir),
+    ])
+    .data(&data)
+    .run()
+    .ok();
+    assert!(dir.join("confusion.svg").is_file() && !dir.join("curves.png").exists());
+}

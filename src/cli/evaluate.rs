@@ -12,7 +12,8 @@ use crate::data::{self, Dataset, DatasetKind};
 use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::layers::Shape;
-use crate::model::{checkpoint, ParamLayout};
+use crate::model::{checkpoint, summary, ParamLayout};
+use crate::report::{self, ReportInput};
 use crate::train::metrics::ConfusionMatrix;
 use crate::train::{test_line, CountMatrix, TrainConfig, Trainer};
 
@@ -31,12 +32,23 @@ pub struct EvaluateArgs {
     /// Adapter whose name contains this; see `shaderfit devices`.
     #[arg(long)]
     pub adapter: Option<String>,
+    /// Write a report into this directory: the confusion matrix, galleries of correct and
+    /// wrong test images, a sample's probabilities and per-class metrics (PNG and SVG), and an
+    /// index.html showing them.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// The report's galleries are N x N images.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub gallery: usize,
+    /// The test sample whose class probabilities the report charts.
+    #[arg(long, default_value_t = 0, value_name = "INDEX")]
+    pub report_sample: usize,
 }
 
 pub fn run(args: &EvaluateArgs) -> Result<()> {
     let info = checkpoint::load_info(&args.checkpoint)?;
     info.check_dataset(&args.checkpoint, args.dataset.name())?;
-    let spec = info.spec;
+    let spec = info.spec.clone();
     let dir = data::dataset::locate(args.dataset, args.data.as_deref())?;
     let dataset = Dataset::load(&dir)?;
     let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;
@@ -58,7 +70,10 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         batch_size: args.batch_size,
         epochs: 0,
         kernels: kernels::policy(&ctx.info),
-        metrics: vec![Arc::new(ConfusionMatrix)],
+        metrics: match args.report {
+            Some(_) => super::train::report_metrics(&dataset),
+            None => vec![Arc::new(ConfusionMatrix)],
+        },
         ..Default::default()
     };
     cfg.validate()?;
@@ -74,6 +89,42 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
             classification_report(counts)
         );
     }
+    if let Some(dir) = &args.report {
+        write_report(dir, args, (&info, &net), (&dataset, &test))?;
+    }
+    Ok(())
+}
+
+/// The report of `evaluate --report`: the test pass's figures, without curves.
+fn write_report(
+    dir: &std::path::Path,
+    args: &EvaluateArgs,
+    (info, net): (&checkpoint::CheckpointInfo, &crate::model::Network),
+    (dataset, test): (&Dataset, &crate::train::PassMetrics),
+) -> Result<()> {
+    let spec = &info.spec;
+    let settings = serde_json::json!({
+        "checkpoint": args.checkpoint.display().to_string(),
+        "model": spec.to_json(),
+        "dataset": args.dataset.name(),
+        "data": dataset.dir.display().to_string(),
+        "epochs trained": info.epoch,
+        "batch_size": args.batch_size,
+    });
+    let input = ReportInput {
+        title: format!("{} on {}", spec.name, args.dataset.name()),
+        settings: &settings,
+        summary: summary::summary(net),
+        history: None,
+        test,
+        images: &dataset.test,
+        image_size: (dataset.rows, dataset.cols),
+        dataset: args.dataset,
+        gallery: args.gallery,
+        sample: args.report_sample,
+    };
+    let page = report::write(dir, &input)?;
+    eprintln!("report: {}", page.display());
     Ok(())
 }
 

@@ -8,7 +8,7 @@ pub mod kernels;
 mod model;
 mod predict;
 mod report;
-mod train;
+pub(crate) mod train;
 
 use std::process::ExitCode;
 

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -14,11 +15,15 @@ use crate::data::{self, Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::layers::{Activation, Shape};
+use crate::model::summary;
 use crate::model::{checkpoint, ModelSpec, Network, ParamLayout};
 use crate::optim::{self, Hyperparameters};
+use crate::report::{self, ReportInput};
+use crate::train::metrics::{ConfusionMatrix, Predictions};
 use crate::train::{
-    check_history_path, test_line, Callback, Control, EarlyStopping, EpochReport, History, Monitor,
-    Phase, Progress, SaveCheckpoint, StepProfile, StopAtAccuracy, TrainConfig, Trainer,
+    check_history_path, test_line, Accumulator, Callback, Control, EarlyStopping, EpochReport,
+    History, Monitor, Phase, Progress, SaveCheckpoint, StepProfile, StopAtAccuracy, TrainConfig,
+    Trainer,
 };
 
 #[derive(Args, Debug)]
@@ -101,6 +106,17 @@ pub struct TrainArgs {
     /// At the end, go back to the weights of the epoch with the best monitored metric.
     #[arg(long, requires = "early_stopping")]
     pub restore_best_weights: bool,
+    /// Write a report into this directory when training ends: loss and accuracy curves, the
+    /// confusion matrix, galleries of correct and wrong test images, a sample's probabilities
+    /// and per-class metrics (PNG and SVG), and an index.html showing them.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// The report's galleries are N x N images.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub gallery: usize,
+    /// The test sample whose class probabilities the report charts.
+    #[arg(long, default_value_t = 0, value_name = "INDEX")]
+    pub report_sample: usize,
     /// As Keras's: 0 prints only the test line (and why a run stopped early), 1 adds the
     /// setup, a live progress bar (on a terminal) and a line per epoch, 2 the same without
     /// the bar.
@@ -164,6 +180,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         Some(path) => Some(load_weights(path, &net, args.dataset)?),
         None => None,
     };
+    if args.report.is_some() {
+        cfg.metrics = report_metrics(&dataset);
+    }
     let ctx = GpuContext::new(args.adapter.as_deref())?;
     cfg.kernels = kernels::policy(&ctx.info);
     if args.verbose > 0 {
@@ -187,7 +206,34 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     let test = trainer.evaluate_test()?;
     println!("{}", test_line(&test.score()));
+    if let Some(dir) = &args.report {
+        let input = ReportInput {
+            title: format!("{} on {}", spec.name, args.dataset.name()),
+            settings: &policies.settings,
+            summary: summary::summary(&net),
+            history: policies.history.as_ref(),
+            test: &test,
+            images: &dataset.test,
+            image_size: (dataset.rows, dataset.cols),
+            dataset: args.dataset,
+            gallery: args.gallery,
+            sample: args.report_sample,
+        };
+        let page = report::write(dir, &input)?;
+        eprintln!("report: {}", page.display());
+    }
     Ok(())
+}
+
+/// What a report needs of the test pass: the confusion matrix and every sample's
+/// probabilities.
+pub fn report_metrics(dataset: &Dataset) -> Vec<Arc<dyn Accumulator>> {
+    vec![
+        Arc::new(ConfusionMatrix),
+        Arc::new(Predictions {
+            capacity: dataset.test.len(),
+        }),
+    ]
 }
 
 /// A checkpoint's weights for `net`, which must be of the dataset it was trained on.
@@ -206,6 +252,8 @@ fn load_weights(
 
 /// The library's callbacks the flags ask for.
 struct Policies {
+    /// The run's settings, as the history and the report show them.
+    settings: serde_json::Value,
     save: Option<SaveCheckpoint>,
     history: Option<History>,
     early: Option<EarlyStopping>,
@@ -227,14 +275,14 @@ impl Policies {
                 args.restore_best_weights,
             )),
         };
-        let history = match &args.history {
-            None => None,
-            Some(path) => Some(History::new(
-                path.clone(),
-                settings(args, spec, data, trainer),
-            )?),
+        let settings = settings(args, spec, data, trainer);
+        let history = match (&args.history, &args.report) {
+            (Some(path), _) => Some(History::new(path.clone(), settings.clone())?),
+            (None, Some(_)) => Some(History::in_memory(settings.clone())),
+            (None, None) => None,
         };
         Ok(Policies {
+            settings,
             save: args
                 .save
                 .clone()

@@ -28,8 +28,8 @@ enum Format {
 }
 
 pub struct History {
-    path: PathBuf,
-    format: Format,
+    /// Where it is written as each epoch ends; none keeps it in memory only.
+    file: Option<(PathBuf, Format)>,
     /// The run's settings, in the JSON form.
     settings: Value,
     epochs: Vec<usize>,
@@ -43,14 +43,40 @@ impl History {
     pub fn new(path: PathBuf, settings: Value) -> Result<History> {
         let format = format_of(&path)?;
         let history = History {
-            path,
-            format,
-            settings,
-            epochs: Vec::new(),
-            rows: Vec::new(),
+            file: Some((path, format)),
+            ..History::in_memory(settings)
         };
         history.write()?;
         Ok(history)
+    }
+
+    /// A history kept in memory only (for a report).
+    pub fn in_memory(settings: Value) -> History {
+        History {
+            file: None,
+            settings,
+            epochs: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Epochs recorded so far (from 0, as Keras counts).
+    pub fn epochs(&self) -> &[usize] {
+        &self.epochs
+    }
+
+    /// One metric per epoch, as `history.history[name]` (NaN where an epoch lacks it); empty
+    /// for a name it does not record.
+    pub fn column(&self, name: &str) -> Vec<f64> {
+        match COLUMNS.iter().position(|c| *c == name) {
+            Some(k) => self.rows.iter().map(|r| r[k]).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The metric names it records, in the CSV's order.
+    pub fn names(&self) -> &'static [&'static str] {
+        &COLUMNS
     }
 
     fn to_json(&self) -> Value {
@@ -75,14 +101,17 @@ impl History {
 
     /// The whole file, written beside and renamed over: a reader never sees half of it.
     fn write(&self) -> Result<()> {
-        let text = match self.format {
+        let Some((path, format)) = &self.file else {
+            return Ok(());
+        };
+        let text = match format {
             Format::Json => {
                 serde_json::to_string_pretty(&self.to_json()).expect("a JSON value serialises")
                     + "\n"
             }
             Format::Csv => self.to_csv(),
         };
-        write_replacing(&self.path, &text)
+        write_replacing(path, &text)
     }
 }
 

@@ -1,0 +1,121 @@
+//! Grids of dataset images with a title each, as the notebooks' `plt.subplot` grids: correct
+//! and misclassified test images ("Predicted 3, Class 5"), and `data show`'s samples.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::figure::{font, DrawResult, Figure};
+
+/// One image of a grid: `[rows, cols]` grey levels and its title.
+#[derive(Clone, Debug)]
+pub struct Tile {
+    pub pixels: Vec<u8>,
+    pub title: String,
+}
+
+/// Images in a grid of `columns`, each `rows x cols` pixels, drawn about 120 pixels wide in
+/// matplotlib's "gray" colour map (0 black).
+#[derive(Clone, Debug)]
+pub struct Gallery {
+    pub title: String,
+    pub tiles: Vec<Tile>,
+    pub columns: usize,
+    /// One image's size.
+    pub rows: usize,
+    pub cols: usize,
+}
+
+const TITLE_H: u32 = 40;
+const CAPTION_H: u32 = 24;
+const PAD: u32 = 10;
+
+impl Gallery {
+    /// Pixels per image pixel: images about 120 pixels wide.
+    fn scale(&self) -> u32 {
+        (120 / self.cols.max(1) as u32).max(1)
+    }
+
+    fn cell(&self) -> (u32, u32) {
+        let s = self.scale();
+        // At least as wide as a title such as "Predicted 3, Class 5".
+        (
+            (self.cols as u32 * s + 2 * PAD).max(170),
+            self.rows as u32 * s + CAPTION_H + PAD,
+        )
+    }
+}
+
+impl Figure for Gallery {
+    fn size(&self) -> (u32, u32) {
+        let columns = self.columns.max(1);
+        let lines = self.tiles.len().div_ceil(columns).max(1);
+        let (cw, ch) = self.cell();
+        (cw * columns as u32 + PAD, ch * lines as u32 + TITLE_H)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let (w, _) = self.size();
+        let centred = font(20.0).pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Top,
+        ));
+        area.draw(&Text::new(self.title.clone(), (w as i32 / 2, 10), centred))?;
+        if self.tiles.is_empty() {
+            let note = font(15.0).color(&RGBColor(90, 90, 90));
+            area.draw(&Text::new(
+                "(none)",
+                (PAD as i32, TITLE_H as i32 + 10),
+                note,
+            ))?;
+        }
+        let (cw, ch) = self.cell();
+        for (i, tile) in self.tiles.iter().enumerate() {
+            let (col, line) = (
+                (i % self.columns.max(1)) as u32,
+                (i / self.columns.max(1)) as u32,
+            );
+            let origin = ((PAD + col * cw) as i32, (TITLE_H + line * ch) as i32);
+            self.draw_tile(area, tile, origin)?;
+        }
+        Ok(())
+    }
+}
+
+impl Gallery {
+    fn draw_tile<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        tile: &Tile,
+        (x, y): (i32, i32),
+    ) -> DrawResult<DB> {
+        let centred = font(14.0).pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Top,
+        ));
+        let (cw, _) = self.cell();
+        area.draw(&Text::new(
+            tile.title.clone(),
+            (x + cw as i32 / 2 - PAD as i32, y),
+            centred,
+        ))?;
+        let s = self.scale() as i32;
+        let left = x + (cw as i32 - 2 * PAD as i32 - self.cols as i32 * s) / 2;
+        let top = y + CAPTION_H as i32;
+        // A square per run of equal pixels in a row: crisp when scaled, and few enough
+        // elements that the SVG stays small (MNIST's rows are mostly runs of black).
+        for (r, row) in tile.pixels.chunks(self.cols.max(1)).enumerate() {
+            let mut c = 0;
+            while c < row.len() {
+                let run = row[c..].iter().take_while(|&&v| v == row[c]).count();
+                let (x0, y0) = (left + c as i32 * s, top + r as i32 * s);
+                let grey = RGBColor(row[c], row[c], row[c]);
+                area.draw(&Rectangle::new(
+                    [(x0, y0), (x0 + run as i32 * s, y0 + s)],
+                    grey.filled(),
+                ))?;
+                c += run;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,233 @@
+//! Reports: the figures the notebooks draw around a training run, as PNG and SVG through
+//! plotters, and an `index.html` that shows them with the run's settings, the model summary,
+//! the history table and per-class metrics. Built from the test pass's GPU-side metrics (the
+//! confusion matrix and per-sample predictions); writes files, prints nothing.
+
+pub mod charts;
+pub mod figure;
+pub mod gallery;
+mod html;
+
+use std::path::{Path, PathBuf};
+
+use charts::{ConfusionHeatmap, Curves, PerClassBars, ProbabilityBars, Series, BLUE, ORANGE};
+use gallery::{Gallery, Tile};
+
+use crate::data::{DatasetKind, Split};
+use crate::error::{Error, Result};
+use crate::train::metrics::Probabilities;
+use crate::train::{CountMatrix, History, PassMetrics};
+
+/// What a report shows.
+pub struct ReportInput<'a> {
+    /// e.g. `cnn on mnist`.
+    pub title: String,
+    /// The run's settings (shown as a table).
+    pub settings: &'a serde_json::Value,
+    /// The model summary (Keras's table).
+    pub summary: String,
+    /// The training history; none for a checkpoint's evaluation.
+    pub history: Option<&'a History>,
+    /// The test pass, with the `confusion_matrix` and `predictions` accumulators.
+    pub test: &'a PassMetrics,
+    /// The test split, in the pass's order.
+    pub images: &'a Split,
+    pub image_size: (usize, usize),
+    pub dataset: DatasetKind,
+    /// Gallery side: `n x n` correct and `n x n` misclassified images.
+    pub gallery: usize,
+    /// The test sample whose probabilities are charted.
+    pub sample: usize,
+}
+
+/// A figure of the report: its name (file stem), caption and files.
+pub struct Written {
+    pub name: &'static str,
+    pub caption: String,
+    pub files: [PathBuf; 2],
+}
+
+/// Writes every figure and `index.html` into `dir` (created if needed); returns the page's
+/// path.
+pub fn write(dir: &Path, input: &ReportInput) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    let counts = input
+        .test
+        .counts("confusion_matrix")
+        .ok_or_else(|| Error::Dataset("a report needs the test pass's confusion matrix".into()))?;
+    let probs = input
+        .test
+        .probabilities()
+        .ok_or_else(|| Error::Dataset("a report needs the test pass's predictions".into()))?;
+    let labels: Vec<String> = (0..counts.rows)
+        .map(|c| input.dataset.class_name(c))
+        .collect();
+    let figures = draw_figures(dir, input, (counts, probs), &labels)?;
+    let page = dir.join("index.html");
+    let html = html::page(input, counts, &labels, &figures);
+    std::fs::write(&page, html).map_err(|e| Error::Io {
+        path: page.clone(),
+        source: e,
+    })?;
+    Ok(page)
+}
+
+/// Saves every figure into `dir`, in the page's order.
+fn draw_figures(
+    dir: &Path,
+    input: &ReportInput,
+    (counts, probs): (&CountMatrix, &Probabilities),
+    labels: &[String],
+) -> Result<Vec<Written>> {
+    let mut figures = Vec::new();
+    let mut add =
+        |name: &'static str, caption: String, figure: &dyn Fn() -> Result<[PathBuf; 2]>| {
+            let files = figure()?;
+            figures.push(Written {
+                name,
+                caption,
+                files,
+            });
+            Ok::<(), Error>(())
+        };
+    if let Some(history) = input.history {
+        let caption = "Loss and accuracy per epoch".into();
+        add("curves", caption, &|| {
+            figure::save(&curves(history), dir, "curves")
+        })?;
+    }
+    let labels = labels.to_vec();
+    let heatmap = ConfusionHeatmap {
+        counts: counts.clone(),
+        labels: labels.clone(),
+    };
+    let caption = "Confusion matrix of the test set".into();
+    add("confusion", caption, &|| {
+        figure::save(&heatmap, dir, "confusion")
+    })?;
+    let (correct, wrong) = galleries(input, probs);
+    let caption = format!(
+        "The first {} correctly classified test images",
+        correct.tiles.len()
+    );
+    add("correct", caption, &|| {
+        figure::save(&correct, dir, "correct")
+    })?;
+    let caption = format!("The {} most confident mistakes", wrong.tiles.len());
+    add("incorrect", caption, &|| {
+        figure::save(&wrong, dir, "incorrect")
+    })?;
+    let bars = probability_bars(input, probs, &labels)?;
+    add("probabilities", bars.title.clone(), &|| {
+        figure::save(&bars, dir, "probabilities")
+    })?;
+    let per_class = PerClassBars {
+        scores: counts.per_class(),
+        labels,
+    };
+    let caption = "Per-class precision, recall and F1".into();
+    add("per_class", caption, &|| {
+        figure::save(&per_class, dir, "per_class")
+    })?;
+    Ok(figures)
+}
+
+/// Loss and accuracy, training against validation, per epoch.
+pub fn curves(history: &History) -> Curves {
+    let panel = |title: &str, name: &str| {
+        let series = vec![
+            Series {
+                name: "training".into(),
+                color: BLUE,
+                values: history.column(name),
+            },
+            Series {
+                name: "validation".into(),
+                color: ORANGE,
+                values: history.column(&format!("val_{name}")),
+            },
+        ];
+        (title.to_string(), series)
+    };
+    Curves {
+        panels: vec![panel("Loss", "loss"), panel("Accuracy", "accuracy")],
+    }
+}
+
+/// The first `n x n` correct test images, and the `n x n` misclassified ones the model was
+/// surest of, titled as the notebooks title them.
+fn galleries(input: &ReportInput, probs: &Probabilities) -> (Gallery, Gallery) {
+    let n = input.gallery.max(1);
+    let (rows, cols) = input.image_size;
+    let samples = probs.samples().min(input.images.len());
+    let label = |i: usize| input.images.labels[i] as usize;
+    let tile = |i: usize| {
+        let (p, _) = probs.predicted(i);
+        let name = |c| input.dataset.class_name(c);
+        Tile {
+            pixels: input.images.images[i * rows * cols..(i + 1) * rows * cols].to_vec(),
+            title: format!("Predicted {}, Class {}", name(p), name(label(i))),
+        }
+    };
+    let correct: Vec<Tile> = (0..samples)
+        .filter(|&i| probs.predicted(i).0 == label(i))
+        .take(n * n)
+        .map(tile)
+        .collect();
+    let mut wrong: Vec<usize> = (0..samples)
+        .filter(|&i| probs.predicted(i).0 != label(i))
+        .collect();
+    wrong.sort_by(|&a, &b| probs.predicted(b).1.total_cmp(&probs.predicted(a).1));
+    let gallery = |title: &str, tiles| Gallery {
+        title: title.into(),
+        tiles,
+        columns: n,
+        rows,
+        cols,
+    };
+    (
+        gallery("Correctly classified", correct),
+        gallery(
+            "Misclassified, most confident first",
+            wrong.into_iter().take(n * n).map(tile).collect(),
+        ),
+    )
+}
+
+fn probability_bars(
+    input: &ReportInput,
+    probs: &Probabilities,
+    labels: &[String],
+) -> Result<ProbabilityBars> {
+    let i = input.sample;
+    if i >= probs.samples() {
+        return Err(Error::flag(
+            "--report-sample",
+            format!(
+                "{i} is past the last test sample ({})",
+                probs.samples().saturating_sub(1)
+            ),
+        ));
+    }
+    let truth = input.images.labels[i] as usize;
+    let (p, confidence) = probs.predicted(i);
+    Ok(ProbabilityBars {
+        title: format!(
+            "Test sample {i}: class {}, predicted {} ({:.1}%)",
+            labels[truth],
+            labels[p],
+            confidence * 100.0
+        ),
+        probabilities: probs.row(i).to_vec(),
+        labels: labels.to_vec(),
+        truth: Some(truth),
+    })
+}
+
+/// The counts in `m`'s diagonal over its total, for the page.
+fn accuracy_of(m: &CountMatrix) -> f64 {
+    m.trace() as f64 / m.total().max(1) as f64
+}
