@@ -921,3 +921,44 @@ fn reports_write_figures_and_a_page_that_references_them() {
     .ok();
     assert!(dir.join("confusion.svg").is_file() && !dir.join("curves.png").exists());
 }
+
+/// `data show` counts every sample of each split once per its class (checked against the
+/// labels) and draws the grid of samples; a non-PNG output is named.
+#[test]
+fn data_show_counts_classes_and_draws_samples() {
+    let data = small_dataset("datashow");
+    let out = data.path().join("grid.png");
+    let run = shaderfit(&["data", "show", "--grid", "3", "--out", arg(&out)])
+        .data(&data)
+        .run();
+    let lines = run.ok().lines();
+    let labels =
+        shaderfit::data::idx::read_labels(&data.path().join("mnist/train-labels-idx1-ubyte.gz"))
+            .unwrap();
+    for class in 0..10 {
+        let row = lines
+            .iter()
+            .find(|l| l.trim_start().starts_with(&format!("{class} ")))
+            .expect("a row per class");
+        let count: usize = row.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert_eq!(
+            count,
+            labels.iter().filter(|&&l| l == class).count(),
+            "{row}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.split_whitespace().eq(["total", "600", "200"])),
+        "{}",
+        run.stdout
+    );
+    let grid = image::open(&out).unwrap();
+    assert!(grid.width() > 3 * 100 && grid.height() > 3 * 100);
+    assert!(out.with_extension("svg").is_file());
+    shaderfit(&["data", "show", "--out", "grid.jpg"])
+        .data(&data)
+        .run()
+        .one_line_error(&["--out", "grid.jpg", "expected a .png file"]);
+}

@@ -2,6 +2,7 @@
 //! decides exit codes.
 
 mod bench;
+mod data;
 mod devices;
 mod evaluate;
 pub mod kernels;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Time kernels on this adapter: square GEMMs and every launch of presets' training
     /// steps, with GFLOP/s, GB/s and share of peak.
     Bench(bench::BenchArgs),
+    /// Datasets: `data show` prints per-class counts and draws a grid of samples.
+    #[command(subcommand)]
+    Data(data::DataCommand),
     /// Model specs: `model show cnn` prints a preset as JSON for --model.
     #[command(subcommand)]
     Model(model::ModelCommand),
@@ -59,6 +63,7 @@ pub fn main() -> ExitCode {
         Command::Summary(args) => model::summary_command(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Model(cmd) => model::model_command(&cmd),
+        Command::Data(cmd) => data::run(&cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,124 @@
+//! `shaderfit data show`: what the notebooks' first cells show of a dataset: the size of each
+//! split, its samples per class, and a grid of samples titled with their labels.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::data::{self, Dataset, DatasetKind, Split};
+use crate::error::{Error, Result};
+use crate::report::figure;
+use crate::report::gallery::{Gallery, Tile};
+
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// Per-class counts of the training and test splits, and a PNG (and SVG) grid of samples
+    /// with their labels.
+    Show(ShowArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// Dataset directory, or a directory holding <dataset>/ (as for `train`).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "mnist")]
+    pub dataset: DatasetKind,
+    /// Where to write the grid of samples (PNG; an SVG is written beside it).
+    #[arg(long, default_value = "samples.png", value_name = "FILE.png")]
+    pub out: PathBuf,
+    /// The grid is N x N of the first training samples.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub grid: usize,
+}
+
+pub fn run(cmd: &DataCommand) -> Result<()> {
+    match cmd {
+        DataCommand::Show(args) => show(args),
+    }
+}
+
+fn show(args: &ShowArgs) -> Result<()> {
+    let stem = match (args.out.extension(), args.out.file_stem()) {
+        (Some(ext), Some(stem)) if ext == "png" => stem.to_string_lossy().into_owned(),
+        _ => {
+            return Err(Error::flag(
+                "--out",
+                format!("{}: expected a .png file", args.out.display()),
+            ))
+        }
+    };
+    if args.grid == 0 {
+        return Err(Error::flag("--grid", "0; expected at least 1"));
+    }
+    let dir = data::dataset::locate(args.dataset, args.data.as_deref())?;
+    let dataset = Dataset::load(&dir)?;
+    println!(
+        "{} ({}): {}x{} grey images, {} classes",
+        args.dataset.name(),
+        dataset.dir.display(),
+        dataset.rows,
+        dataset.cols,
+        dataset.classes
+    );
+    print!("{}", counts_table(&dataset, args.dataset));
+    let grid = sample_grid(&dataset, args.dataset, args.grid);
+    let folder = args.out.parent().filter(|p| !p.as_os_str().is_empty());
+    let folder = folder.map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let [png, svg] = figure::save(&grid, &folder, &stem)?;
+    println!("samples: {} ({})", png.display(), svg.display());
+    Ok(())
+}
+
+/// Samples per class of each split, with shares, and the totals.
+fn counts_table(data: &Dataset, kind: DatasetKind) -> String {
+    let per_class = |s: &Split| {
+        let mut counts = vec![0usize; data.classes];
+        for &l in &s.labels {
+            counts[l as usize] += 1;
+        }
+        counts
+    };
+    let (train, test) = (per_class(&data.train), per_class(&data.test));
+    let width = (0..data.classes)
+        .map(|c| kind.class_name(c).len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let mut s = format!("{:>width$} {:>14} {:>14}\n", "class", "train", "test");
+    for c in 0..data.classes {
+        let cell = |n: usize, total: usize| {
+            format!("{n} ({:.1}%)", n as f64 * 100.0 / total.max(1) as f64)
+        };
+        s += &format!(
+            "{:>width$} {:>14} {:>14}\n",
+            kind.class_name(c),
+            cell(train[c], data.train.len()),
+            cell(test[c], data.test.len())
+        );
+    }
+    s + &format!(
+        "{:>width$} {:>14} {:>14}\n",
+        "total",
+        data.train.len(),
+        data.test.len()
+    )
+}
+
+/// The first `n x n` training samples, titled with their labels.
+fn sample_grid(data: &Dataset, kind: DatasetKind, n: usize) -> Gallery {
+    let size = data.pixels_per_image();
+    let tiles = (0..(n * n).min(data.train.len()))
+        .map(|i| Tile {
+            pixels: data.train.images[i * size..(i + 1) * size].to_vec(),
+            title: format!("Label {}", kind.class_name(data.train.labels[i] as usize)),
+        })
+        .collect();
+    Gallery {
+        title: format!("The first {} training samples of {}", n * n, kind.name()),
+        tiles,
+        columns: n,
+        rows: data.rows,
+        cols: data.cols,
+    }
+}
