@@ -1,6 +1,10 @@
 // optimizer: one update of every parameter, over the flat parameter buffer (all tensors of
-// the model in one launch), with Keras 3's exact rules. Step t counts from 1 and is read from
-// the GPU-side cursor, which the loss kernel advanced earlier in the same step.
+// the model in one launch), with Keras 3's exact rules.
+//
+// rates: [steps of the epoch] Rate. What a step's update needs that the CPU can compute (a
+//        schedule's learning rate, Adam's bias-corrected step size) is computed once per epoch
+//        in f64 and uploaded with the shuffle order; the step reads its row through the cursor,
+//        which the loss kernel advanced earlier in the same step (so row cursor.step - 1).
 //
 // w, g, s1, s2: [n] f32, n a multiple of 4, read and written as vec4: one invocation updates
 // 4 parameters (on CPU adapters each storage access costs a loop over the SIMD lanes whatever
@@ -10,7 +14,6 @@
 
 // Every rule's hyperparameters under Keras's names; each entry point reads its own.
 struct Hyper {
-    learning_rate: f32,
     momentum: f32,
     beta_1: f32,
     beta_2: f32,
@@ -19,9 +22,14 @@ struct Hyper {
     weight_decay: f32,
     n: u32,          // parameters; the invocations cover n / 4 vec4
     grid_width: u32, // invocations per grid row: workgroups in x * 256
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+}
+
+// One step's factors: the learning rate (the schedule's, for SGD, RMSprop and AdamW's decay)
+// and the step size (Adam's lr·sqrt(1 - beta_2^t) / (1 - beta_1^t); the learning rate for the
+// others).
+struct Rate {
+    learning_rate: f32,
+    step_size: f32,
 }
 
 @group(0) @binding(0) var<uniform> hp: Hyper;
@@ -30,6 +38,13 @@ struct Hyper {
 @group(0) @binding(3) var<storage, read_write> s1: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> s2: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> cursor: Cursor;
+@group(0) @binding(6) var<storage, read> rates: array<Rate>;
+
+// This step's row of the table (clamped: a table shorter than the epoch repeats its last).
+fn rate() -> Rate {
+    let row = max(cursor.step, 1u) - 1u;
+    return rates[min(row, arrayLength(&rates) - 1u)];
+}
 
 // w -= lr * g
 @compute @workgroup_size(256)
@@ -38,7 +53,7 @@ fn sgd(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= hp.n / 4u) {
         return;
     }
-    w[i] -= hp.learning_rate * g[i];
+    w[i] -= rate().learning_rate * g[i];
 }
 
 // v = momentum * v - lr * g; w += v
@@ -48,13 +63,14 @@ fn sgd_momentum(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= hp.n / 4u) {
         return;
     }
-    let v = hp.momentum * s1[i] - hp.learning_rate * g[i];
+    let v = hp.momentum * s1[i] - rate().learning_rate * g[i];
     s1[i] = v;
     w[i] += v;
 }
 
-// a = lr * sqrt(1 - b2^t) / (1 - b1^t); m += (g - m)(1 - b1); v += (g² - v)(1 - b2);
-// w -= a * m / (sqrt(v) + eps)
+// m += (g - m)(1 - b1); v += (g² - v)(1 - b2); w -= a * m / (sqrt(v) + eps), with the step
+// size a = lr * sqrt(1 - b2^t) / (1 - b1^t) from the rate table (f64 on the CPU: in f32,
+// pow(b2, t) loses the bias correction's digits as t grows).
 @compute @workgroup_size(256)
 fn adam(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = flat_id(gid, hp.grid_width);
@@ -71,13 +87,12 @@ fn adamw(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= hp.n / 4u) {
         return;
     }
-    w[i] -= w[i] * hp.weight_decay * hp.learning_rate;
+    w[i] -= w[i] * hp.weight_decay * rate().learning_rate;
     adam_step(i);
 }
 
 fn adam_step(i: u32) {
-    let t = f32(cursor.t);
-    let alpha = hp.learning_rate * sqrt(1.0 - pow(hp.beta_2, t)) / (1.0 - pow(hp.beta_1, t));
+    let alpha = rate().step_size;
     let gi = g[i];
     let m = s1[i] + (gi - s1[i]) * (1.0 - hp.beta_1);
     let v = s2[i] + (gi * gi - s2[i]) * (1.0 - hp.beta_2);
@@ -96,5 +111,5 @@ fn rmsprop(@builtin(global_invocation_id) gid: vec3<u32>) {
     let gi = g[i];
     let v = hp.rho * s1[i] + (1.0 - hp.rho) * gi * gi;
     s1[i] = v;
-    w[i] -= hp.learning_rate * gi / sqrt(v + vec4<f32>(hp.epsilon));
+    w[i] -= rate().learning_rate * gi / sqrt(v + vec4<f32>(hp.epsilon));
 }

@@ -962,3 +962,61 @@ fn data_show_counts_classes_and_draws_samples() {
         .run()
         .one_line_error(&["--out", "grid.jpg", "expected a .png file"]);
 }
+
+/// `--lr-schedule step` halves the rate every epoch, and the history records each epoch's
+/// last rate (Keras's `learning_rate`); ReduceLROnPlateau refuses to share the run with a
+/// schedule, as Keras does.
+#[test]
+fn learning_rate_schedules_reach_the_history() {
+    let data = small_dataset("schedule");
+    let history = data.path().join("h.json");
+    let args = [
+        "train",
+        "--model",
+        "linear",
+        "--epochs",
+        "3",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.2",
+        "--lr-schedule",
+        "step",
+        "--decay-rate",
+        "0.5",
+        "--history",
+        arg(&history),
+    ];
+    shaderfit(&args).data(&data).run().ok();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&history).unwrap()).unwrap();
+    let lrs: Vec<f64> = json["learning_rate"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    // f32's 0.2 in f64, times 0.5 per epoch.
+    let base = 0.2f32 as f64;
+    assert_eq!(lrs, [base, base / 2.0, base / 4.0]);
+    assert!(json["settings"]["lr_schedule"]
+        .as_str()
+        .unwrap()
+        .starts_with("step(rate=0.5"));
+
+    let args = [
+        "train",
+        "--lr-schedule",
+        "cosine",
+        "--reduce-lr-on-plateau",
+        "val_loss",
+    ];
+    shaderfit(&args)
+        .data(&data)
+        .run()
+        .one_line_error(&["--reduce-lr-on-plateau", "schedule"]);
+    shaderfit(&["train", "--lr-schedule", "linear"])
+        .data(&data)
+        .run()
+        .one_line_error(&["--lr-schedule", "unknown schedule 'linear'", "cosine"]);
+}

@@ -593,7 +593,8 @@ fn softmax_xent_matches_the_twin() {
 }
 
 /// Each optimizer's launch against its twin (`Optimizer::twin_step`), at step t = 3 from
-/// random state: weights and state within a relative 1e-5 (a few f32 operations each).
+/// random state, reading its factors from row 1 of a rate table (the second step of an
+/// epoch): weights and state within a relative 1e-5 (a few f32 operations each).
 #[test]
 fn optimizers_match_their_twins() {
     let ctx = gpu();
@@ -634,7 +635,11 @@ fn optimizers_match_their_twins() {
         let gw = ctx.storage_init("w", &w0);
         let gg = ctx.storage_init("g", &g);
         let gstate: Vec<_> = state.iter().map(|s| ctx.storage_init("state", s)).collect();
-        let gcursor = ctx.storage_init("cursor", &[0u32, t]);
+        // The loss kernel has advanced the cursor to step 2 of the epoch: row 1 is read.
+        let gcursor = ctx.storage_init("cursor", &[2u32, t]);
+        let rate = opt.rate(opt.learning_rate() as f64 * 0.5, t as u64);
+        let decoy = opt.rate(1.0, 1);
+        let grates = ctx.storage_init("rates", &[decoy, rate, decoy]);
         let kernel = opt.kernel();
         let launch = kernels.optimizer(
             &ctx,
@@ -650,11 +655,12 @@ fn optimizers_match_their_twins() {
                 s1: gstate.first().map(View::whole),
                 s2: gstate.get(1).map(View::whole),
                 cursor: View::whole(&gcursor),
+                rates: View::whole(&grates),
             },
         );
         run(&ctx, &[launch]);
         let mut w = w0.clone();
-        opt.twin_step(&mut w, &g, &mut state, t);
+        opt.twin_step(&mut w, &g, &mut state, rate);
         let what = opt.describe();
         let got_w = ctx.read_f32(&gw, 0, n).unwrap();
         assert_within(&format!("{what} weights"), &got_w, &w, |i| {

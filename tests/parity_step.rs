@@ -10,7 +10,8 @@ use shaderfit::data::dataset::{epoch_order, split_indices};
 use shaderfit::data::Dataset;
 use shaderfit::layers::{Activation, Dense, Flatten, Layer, Shape};
 use shaderfit::model::{ModelSpec, Network, ParamLayout};
-use shaderfit::optim::{Adam, AdamW, Optimizer, RmsProp, Sgd};
+use shaderfit::optim::schedule::Decay;
+use shaderfit::optim::{Adam, AdamW, Optimizer, RmsProp, Schedule, Sgd};
 use shaderfit::reference::{ops, ReferenceModel};
 use shaderfit::train::metrics::{ConfusionMatrix, Predictions};
 use shaderfit::train::{Phase, Progress, Score, TrainConfig, Trainer};
@@ -156,6 +157,68 @@ fn three_steps_match_the_reference_with_every_optimizer() {
             "{what}: loss sum {} vs {loss}",
             metrics.loss_sum
         );
+    }
+}
+
+/// A schedule is followed step by step across epochs: two epochs (six steps) under a cosine
+/// decay after one warm-up step, with SGD with momentum and with AdamW (which reads both the
+/// scheduled rate, for its decay, and Adam's step size), match the reference model stepped at
+/// the schedule's rate for each step, with the same tolerance as above.
+#[test]
+fn a_schedule_is_followed_step_by_step_across_epochs() {
+    let ctx = gpu();
+    let net = network();
+    let data = data();
+    let schedule = Schedule {
+        decay: Decay::Cosine { floor: 0.1 },
+        warmup: 1,
+        total: 6,
+    };
+    let adamw: Arc<dyn Optimizer> = Arc::new(AdamW {
+        adam: Adam {
+            learning_rate: 0.01,
+            ..Adam::default()
+        },
+        ..AdamW::default()
+    });
+    for (i, optimizer) in [sgd(0.1, 0.9), adamw].into_iter().enumerate() {
+        let seed = 20 + i as u64;
+        let mut cfg = config(optimizer.clone(), seed);
+        cfg.schedule = schedule;
+        let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
+        let mut cpu = ReferenceModel::new(net.clone(), optimizer.clone(), seed);
+        let base = optimizer.learning_rate() as f64;
+        let (train, _) = split_indices(40, 0.0);
+        for epoch in 0..2 {
+            trainer.fit_epoch().unwrap();
+            let order = epoch_order(&train, seed, epoch);
+            for step in 0..3 {
+                let (x, y) = ops::gather(
+                    &data.train.images,
+                    &data.train.labels,
+                    &order,
+                    step,
+                    BATCH,
+                    49,
+                );
+                let global = (epoch * 3 + step) as u64;
+                cpu.train_step_at(&x, &y, schedule.learning_rate(base, global));
+            }
+        }
+        let want_last = schedule.learning_rate(base, 5);
+        assert_eq!(
+            trainer.learning_rate(),
+            want_last,
+            "the history's lr: the last step's"
+        );
+        assert!(want_last < base * 0.2, "the schedule decayed: {want_last}");
+        let got = trainer.read_params().unwrap();
+        let what = optimizer.describe();
+        for (t, want) in cpu.params.iter().enumerate() {
+            assert_within(&format!("{what}: tensor {t}"), &got[t], want, |k| {
+                1e-3 * base as f32 + 1e-6 * want[k].abs()
+            });
+        }
     }
 }
 

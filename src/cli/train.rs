@@ -17,13 +17,13 @@ use crate::gpu::GpuContext;
 use crate::layers::{Activation, Shape};
 use crate::model::summary;
 use crate::model::{checkpoint, ModelSpec, Network, ParamLayout};
-use crate::optim::{self, Hyperparameters};
+use crate::optim::{self, Hyperparameters, Schedule, ScheduleFlags};
 use crate::report::{self, ReportInput};
 use crate::train::metrics::{ConfusionMatrix, Predictions};
 use crate::train::{
     check_history_path, test_line, Accumulator, Callback, Control, EarlyStopping, EpochReport,
-    History, Monitor, Phase, Progress, SaveCheckpoint, StepProfile, StopAtAccuracy, TrainConfig,
-    Trainer,
+    History, Monitor, Phase, Progress, ReduceLrOnPlateau, SaveCheckpoint, StepProfile,
+    StopAtAccuracy, TrainConfig, Trainer,
 };
 
 #[derive(Args, Debug)]
@@ -51,6 +51,34 @@ pub struct TrainArgs {
     /// AdamW's decoupled weight decay (default Keras's 0.004).
     #[arg(long)]
     pub weight_decay: Option<f32>,
+    /// Learning-rate schedule, per step: constant, step (times --decay-rate every
+    /// --decay-epochs), exponential (the same, continuously), cosine (down to --lr-floor of the
+    /// rate at the last step), one-cycle (PyTorch's OneCycleLR with the rate as its peak).
+    #[arg(long, default_value = "constant", value_name = "NAME")]
+    pub lr_schedule: String,
+    /// Step and exponential decay's factor.
+    #[arg(long, default_value_t = 0.5)]
+    pub decay_rate: f64,
+    /// Step and exponential decay's period, in epochs (fractions allowed).
+    #[arg(long, default_value_t = 1.0)]
+    pub decay_epochs: f64,
+    /// Cosine decay's final rate, as a fraction of the initial (Keras's alpha).
+    #[arg(long, default_value_t = 0.0)]
+    pub lr_floor: f64,
+    /// Raise the rate linearly from near 0 over this many epochs first (fractions allowed).
+    #[arg(long, default_value_t = 0.0)]
+    pub warmup_epochs: f64,
+    /// Keras's ReduceLROnPlateau on this metric (loss, accuracy, val_loss, val_accuracy):
+    /// multiply the rate by --lr-factor after --lr-patience epochs without improvement.
+    #[arg(long, value_name = "METRIC")]
+    pub reduce_lr_on_plateau: Option<String>,
+    #[arg(long, requires = "reduce_lr_on_plateau", default_value_t = 0.1)]
+    pub lr_factor: f64,
+    #[arg(long, requires = "reduce_lr_on_plateau", default_value_t = 10)]
+    pub lr_patience: usize,
+    /// The rate ReduceLROnPlateau never goes below.
+    #[arg(long, requires = "reduce_lr_on_plateau", default_value_t = 0.0)]
+    pub min_lr: f64,
     /// Seed of weight initialisation and shuffling.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -150,7 +178,27 @@ fn config(args: &TrainArgs) -> Result<TrainConfig> {
         }
     }
     check_callback_flags(args)?;
+    // Checked with a run of one step; the real length is known once the data is.
+    schedule_flags(args).build(1, 1)?;
     Ok(cfg)
+}
+
+fn schedule_flags(args: &TrainArgs) -> ScheduleFlags {
+    ScheduleFlags {
+        name: args.lr_schedule.clone(),
+        decay_rate: args.decay_rate,
+        decay_epochs: args.decay_epochs,
+        floor: args.lr_floor,
+        warmup_epochs: args.warmup_epochs,
+    }
+}
+
+/// The schedule over the run's steps: the training split (after the validation split) in
+/// batches, for every epoch.
+fn schedule(args: &TrainArgs, dataset: &Dataset) -> Result<Schedule> {
+    let (train, _) = data::dataset::split_indices(dataset.train.len(), args.validation_split);
+    let steps = train.len().div_ceil(args.batch_size.max(1));
+    schedule_flags(args).build(args.epochs, steps)
 }
 
 /// The early-stopping and history flags, checked before any data is read.
@@ -167,6 +215,21 @@ fn check_callback_flags(args: &TrainArgs) -> Result<()> {
     if let Some(path) = &args.history {
         check_history_path(path)?;
     }
+    if let Some(metric) = &args.reduce_lr_on_plateau {
+        Monitor::parse("--reduce-lr-on-plateau", metric)?;
+        if args.lr_schedule != "constant" || args.warmup_epochs > 0.0 {
+            return Err(Error::flag(
+                "--reduce-lr-on-plateau",
+                "set with a learning-rate schedule; as in Keras, use one or the other",
+            ));
+        }
+        if !(args.lr_factor > 0.0 && args.lr_factor < 1.0) {
+            return Err(Error::flag(
+                "--lr-factor",
+                format!("{}; expected a factor in (0, 1)", args.lr_factor),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -174,6 +237,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let mut cfg = config(args)?;
     let dir = data::dataset::locate(args.dataset, args.data.as_deref())?;
     let dataset = Dataset::load(&dir)?;
+    cfg.schedule = schedule(args, &dataset)?;
     let spec = ModelSpec::from_arg(&args.model, args.activation, dataset.classes)?;
     let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;
     let loaded = match &args.load {
@@ -256,6 +320,7 @@ struct Policies {
     settings: serde_json::Value,
     save: Option<SaveCheckpoint>,
     history: Option<History>,
+    reduce_lr: Option<ReduceLrOnPlateau>,
     early: Option<EarlyStopping>,
     until: Option<StopAtAccuracy>,
 }
@@ -281,8 +346,18 @@ impl Policies {
             (None, Some(_)) => Some(History::in_memory(settings.clone())),
             (None, None) => None,
         };
+        let reduce_lr = match &args.reduce_lr_on_plateau {
+            None => None,
+            Some(metric) => Some(ReduceLrOnPlateau::new(
+                Monitor::parse("--reduce-lr-on-plateau", metric)?,
+                args.lr_factor,
+                args.lr_patience,
+                args.min_lr,
+            )),
+        };
         Ok(Policies {
             settings,
+            reduce_lr,
             save: args
                 .save
                 .clone()
@@ -313,6 +388,9 @@ impl Policies {
         if let Some(lines) = lines {
             callbacks.push(lines);
         }
+        if let Some(reduce) = &mut self.reduce_lr {
+            callbacks.push(reduce);
+        }
         if let Some(early) = &mut self.early {
             callbacks.push(early);
         }
@@ -336,6 +414,7 @@ fn settings(
         "dataset": args.dataset.name(),
         "data": data.dir.display().to_string(),
         "optimizer": cfg.optimizer.describe(),
+        "lr_schedule": cfg.schedule.describe(),
         "batch_size": cfg.batch_size,
         "epochs": cfg.epochs,
         "seed": cfg.seed,
@@ -366,6 +445,9 @@ fn print_setup(
         cfg.optimizer.describe(),
         cfg.batch_size
     );
+    if !cfg.schedule.is_constant() {
+        eprintln!("learning rate: {}", cfg.schedule.describe());
+    }
     eprintln!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
     if let Some(path) = &args.load {
         eprintln!("weights: {}", path.display());
@@ -433,7 +515,7 @@ impl Callback for EpochBar {
         }
     }
 
-    fn on_epoch_end(&mut self, _: &Trainer, report: &EpochReport) -> Result<Control> {
+    fn on_epoch_end(&mut self, _: &mut Trainer, report: &EpochReport) -> Result<Control> {
         debug_assert_eq!(report.epochs, self.epochs);
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
@@ -456,7 +538,12 @@ impl Drop for EpochBar {
 struct EpochLines;
 
 impl Callback for EpochLines {
-    fn on_epoch_end(&mut self, _: &Trainer, report: &EpochReport) -> Result<Control> {
+    /// Notes (ReduceLROnPlateau's) go to stderr with the other information.
+    fn on_note(&mut self, note: &str) {
+        eprintln!("{note}");
+    }
+
+    fn on_epoch_end(&mut self, _: &mut Trainer, report: &EpochReport) -> Result<Control> {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", report.line());
         let _ = out.flush();

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind};
+use super::{Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind, StepRate};
 use crate::gpu::kernels::OptimizerParams;
 use crate::reference::ops;
 
@@ -64,7 +64,6 @@ impl Optimizer for Adam {
         OptimizerKernel {
             entry: "adam",
             params: OptimizerParams {
-                learning_rate: self.learning_rate,
                 beta_1: self.beta_1,
                 beta_2: self.beta_2,
                 epsilon: self.epsilon,
@@ -74,7 +73,14 @@ impl Optimizer for Adam {
         }
     }
 
-    fn twin_step(&self, w: &mut [f32], g: &[f32], state: &mut [Vec<f32>], t: u32) {
+    /// Keras's `lr·sqrt(1 - beta_2^t) / (1 - beta_1^t)`, in f64.
+    fn step_size(&self, learning_rate: f64, t: u64) -> f64 {
+        let t = t as f64;
+        let (b1, b2) = (self.beta_1 as f64, self.beta_2 as f64);
+        learning_rate * (1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t))
+    }
+
+    fn twin_step(&self, w: &mut [f32], g: &[f32], state: &mut [Vec<f32>], rate: StepRate) {
         let [m, v] = state else {
             unreachable!("adam keeps m and v")
         };
@@ -83,8 +89,7 @@ impl Optimizer for Adam {
             g,
             m,
             v,
-            t,
-            self.learning_rate,
+            rate.step_size,
             self.beta_1,
             self.beta_2,
             self.epsilon,

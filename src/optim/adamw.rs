@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Adam, Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind};
+use super::{Adam, Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind, StepRate};
 use crate::gpu::kernels::OptimizerParams;
 use crate::reference::ops;
 
@@ -74,8 +74,12 @@ impl Optimizer for AdamW {
         }
     }
 
-    fn twin_step(&self, w: &mut [f32], g: &[f32], state: &mut [Vec<f32>], t: u32) {
-        ops::weight_decay(w, self.adam.learning_rate, self.weight_decay);
-        self.adam.twin_step(w, g, state, t);
+    fn step_size(&self, learning_rate: f64, t: u64) -> f64 {
+        self.adam.step_size(learning_rate, t)
+    }
+
+    fn twin_step(&self, w: &mut [f32], g: &[f32], state: &mut [Vec<f32>], rate: StepRate) {
+        ops::weight_decay(w, rate.learning_rate, self.weight_decay);
+        self.adam.twin_step(w, g, state, rate);
     }
 }

@@ -8,15 +8,18 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::gpu::kernels::OptimizerParams;
+pub use crate::gpu::kernels::StepRate;
 
 mod adam;
 mod adamw;
 mod rmsprop;
+pub mod schedule;
 mod sgd;
 
 pub use adam::Adam;
 pub use adamw::AdamW;
 pub use rmsprop::RmsProp;
+pub use schedule::{Schedule, ScheduleFlags};
 pub use sgd::Sgd;
 
 pub trait Optimizer: fmt::Debug + Send + Sync {
@@ -29,13 +32,26 @@ pub trait Optimizer: fmt::Debug + Send + Sync {
     fn state_tensors(&self) -> usize;
     /// How the GPU runs one step.
     fn kernel(&self) -> OptimizerKernel;
-    /// CPU twin of one step at `t` (counting from 1): updates `w` with gradient `g` and the
-    /// state tensors.
-    fn twin_step(&self, w: &mut [f32], g: &[f32], state: &mut [Vec<f32>], t: u32);
+    /// The step size of step `t` (counting from 1) at learning rate `learning_rate`, in f64:
+    /// Adam folds its bias correction in; the others step by the learning rate.
+    fn step_size(&self, learning_rate: f64, _t: u64) -> f64 {
+        learning_rate
+    }
+    /// Step `t`'s row of the rate table, at learning rate `learning_rate` (the schedule's).
+    fn rate(&self, learning_rate: f64, t: u64) -> StepRate {
+        StepRate {
+            learning_rate: learning_rate as f32,
+            step_size: self.step_size(learning_rate, t) as f32,
+        }
+    }
+    /// CPU twin of one step with these factors: updates `w` with gradient `g` and the state
+    /// tensors.
+    fn twin_step(&self, w: &mut [f32], g: &[f32], state: &mut [Vec<f32>], rate: StepRate);
 }
 
 /// An optimizer's launch: its entry point in `optimizer.wgsl`, its hyperparameters (the
-/// launcher adds the parameter count), and its work per parameter for profiles.
+/// launcher adds the parameter count), and its work per parameter for profiles. The per-step
+/// factors come from the rate table ([`Optimizer::rate`]).
 #[derive(Clone, Copy, Debug)]
 pub struct OptimizerKernel {
     pub entry: &'static str,

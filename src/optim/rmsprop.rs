@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind};
+use super::{Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind, StepRate};
 use crate::gpu::kernels::OptimizerParams;
 use crate::reference::ops;
 
@@ -62,7 +62,6 @@ impl Optimizer for RmsProp {
         OptimizerKernel {
             entry: "rmsprop",
             params: OptimizerParams {
-                learning_rate: self.learning_rate,
                 rho: self.rho,
                 epsilon: self.epsilon,
                 ..Default::default()
@@ -71,10 +70,10 @@ impl Optimizer for RmsProp {
         }
     }
 
-    fn twin_step(&self, w: &mut [f32], g: &[f32], state: &mut [Vec<f32>], _t: u32) {
+    fn twin_step(&self, w: &mut [f32], g: &[f32], state: &mut [Vec<f32>], rate: StepRate) {
         let [v] = state else {
             unreachable!("rmsprop keeps v")
         };
-        ops::rmsprop(w, g, v, self.learning_rate, self.rho, self.epsilon);
+        ops::rmsprop(w, g, v, rate.learning_rate, self.rho, self.epsilon);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind};
+use super::{Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind, StepRate};
 use crate::gpu::kernels::OptimizerParams;
 use crate::reference::ops;
 
@@ -60,7 +60,6 @@ impl Optimizer for Sgd {
 
     fn kernel(&self) -> OptimizerKernel {
         let params = OptimizerParams {
-            learning_rate: self.learning_rate,
             momentum: self.momentum,
             ..Default::default()
         };
@@ -79,10 +78,11 @@ impl Optimizer for Sgd {
         }
     }
 
-    fn twin_step(&self, w: &mut [f32], g: &[f32], state: &mut [Vec<f32>], _t: u32) {
+    fn twin_step(&self, w: &mut [f32], g: &[f32], state: &mut [Vec<f32>], rate: StepRate) {
+        let lr = rate.learning_rate;
         match state {
-            [] => ops::sgd(w, g, self.learning_rate),
-            [v] => ops::sgd_momentum(w, g, v, self.learning_rate, self.momentum),
+            [] => ops::sgd(w, g, lr),
+            [v] => ops::sgd_momentum(w, g, v, lr, self.momentum),
             _ => unreachable!("sgd keeps at most a velocity"),
         }
     }

@@ -215,22 +215,18 @@ pub fn sgd_momentum(w: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, momentum: 
     }
 }
 
-/// Twin of `adam`, at step `t` (counting from 1).
+/// Twin of `adam`, with the step size `alpha` (the rate table's, bias correction included).
 #[allow(clippy::too_many_arguments)]
 pub fn adam(
     w: &mut [f32],
     g: &[f32],
     m: &mut [f32],
     v: &mut [f32],
-    t: u32,
-    lr: f32,
+    alpha: f32,
     beta1: f32,
     beta2: f32,
     eps: f32,
 ) {
-    let t = t as f64;
-    let alpha =
-        (lr as f64 * (1.0 - (beta2 as f64).powf(t)).sqrt() / (1.0 - (beta1 as f64).powf(t))) as f32;
     for i in 0..w.len() {
         m[i] += (g[i] - m[i]) * (1.0 - beta1);
         v[i] += (g[i] * g[i] - v[i]) * (1.0 - beta2);

@@ -187,12 +187,21 @@ impl ReferenceModel {
         node.layer.twin_backward(node, &mut t)
     }
 
-    /// One training step on a batch; returns the batch's loss output.
+    /// One training step on a batch at the optimizer's own learning rate; returns the batch's
+    /// loss output.
     pub fn train_step(&mut self, x: &[f32], labels: &[u32]) -> LossOutput {
+        let lr = self.optimizer.learning_rate() as f64;
+        self.train_step_at(x, labels, lr)
+    }
+
+    /// One training step at learning rate `lr` (a schedule's), with the optimizer's factors
+    /// for it computed as the trainer's rate table computes them.
+    pub fn train_step_at(&mut self, x: &[f32], labels: &[u32], lr: f64) -> LossOutput {
         let (grads, loss) = self.gradients(x, labels);
         self.steps += 1;
+        let rate = self.optimizer.rate(lr, self.steps as u64);
         for ((w, g), state) in self.params.iter_mut().zip(&grads).zip(&mut self.state) {
-            self.optimizer.twin_step(w, g, state, self.steps);
+            self.optimizer.twin_step(w, g, state, rate);
         }
         loss
     }

@@ -14,7 +14,7 @@ pub mod trainer;
 
 pub use callbacks::{
     check_history_path, Callback, Control, EarlyStopping, FitSummary, History, Monitor,
-    SaveCheckpoint, StopAtAccuracy,
+    ReduceLrOnPlateau, SaveCheckpoint, StopAtAccuracy,
 };
 pub use live::{Phase, Progress};
 pub use metrics::{Accumulator, CountMatrix, MetricValue, Pass, PassMetrics, Score};

@@ -17,7 +17,7 @@ use super::metrics::{BatchIo, MetricsLayout, Pass, PassMetrics};
 use super::trainer::TrainConfig;
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{GatherArgs, LossArgs, OptimizerArgs, OptimizerParams, View};
+use crate::gpu::kernels::{GatherArgs, LossArgs, OptimizerArgs, OptimizerParams, StepRate, View};
 use crate::gpu::{GpuContext, Kernels, Launch};
 use crate::layers::{fusion, FusedPool, Fusion, Io, Pool2d, Shape};
 use crate::model::{init_stats, Network, ParamLayout};
@@ -64,6 +64,9 @@ pub struct Plan {
     pub eval_cursor: wgpu::Buffer,
     /// The epoch's sample order (indices into the training split).
     pub train_order: wgpu::Buffer,
+    /// `[steps_per_epoch] StepRate`: each step's learning rate and step size, written with
+    /// the order once per epoch (see `optimizer.wgsl`).
+    pub step_rates: wgpu::Buffer,
     /// Sample indices (into the training split) used for training, before shuffling.
     pub train_indices: Vec<u32>,
     pub train_step: Vec<Launch>,
@@ -149,6 +152,8 @@ impl Plan {
         );
         let metrics = Metrics::new(ctx, MetricsLayout::new(&cfg.metrics, net.classes, align));
         let train_cursor = ctx.storage("train cursor", 8);
+        let steps = train_indices.len().div_ceil(cfg.batch_size);
+        let step_rates = ctx.storage("step rates", (steps * size_of::<StepRate>()) as u64);
         let eval_cursor = ctx.storage("eval cursor", 8);
         let y = ctx.storage("labels", (cfg.batch_size * 4) as u64);
         let builder = Builder {
@@ -164,6 +169,7 @@ impl Plan {
             y: &y,
             acts: &acts,
             metrics: &metrics,
+            step_rates: &step_rates,
         };
         let train_step = builder.train_step(&splits[0], &train_cursor, cfg.optimizer.as_ref());
         let validation = builder.eval_pass(Pass::Validation, &splits[1], &eval_cursor);
@@ -188,6 +194,7 @@ impl Plan {
             train_cursor,
             eval_cursor,
             train_order: train.order,
+            step_rates,
             train_indices,
             train_step,
             validation,
@@ -404,6 +411,7 @@ struct Builder<'a> {
     y: &'a wgpu::Buffer,
     acts: &'a Activations,
     metrics: &'a Metrics,
+    step_rates: &'a wgpu::Buffer,
 }
 
 /// Tags launches with what they belong to, for profiles.
@@ -571,6 +579,7 @@ impl<'a> Builder<'a> {
                 s1: w.state.first().map(View::whole),
                 s2: w.state.get(1).map(View::whole),
                 cursor: View::whole(cursor),
+                rates: View::whole(self.step_rates),
             },
         )
     }

@@ -16,10 +16,11 @@ use super::report::EpochReport;
 use crate::data::dataset::epoch_order;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::gpu::kernels::StepRate;
 use crate::gpu::kernels::{FixedTable, KernelPolicy};
 use crate::gpu::{GpuContext, Kernels, Launch};
 use crate::model::{init_params, Network, ParamLayout};
-use crate::optim::{Adam, Optimizer};
+use crate::optim::{Adam, Optimizer, Schedule};
 
 #[derive(Clone, Debug)]
 pub struct TrainConfig {
@@ -36,6 +37,8 @@ pub struct TrainConfig {
     pub kernels: Arc<dyn KernelPolicy>,
     /// Accumulators besides loss and accuracy on the validation and test passes.
     pub metrics: Vec<Arc<dyn Accumulator>>,
+    /// The learning rate per step, as a multiple of the optimizer's.
+    pub schedule: Schedule,
 }
 
 impl TrainConfig {
@@ -65,6 +68,7 @@ impl Default for TrainConfig {
             steps_per_submit: 16,
             kernels: Arc::new(FixedTable),
             metrics: Vec::new(),
+            schedule: Schedule::default(),
         }
     }
 }
@@ -85,6 +89,12 @@ pub struct Trainer<'a> {
     weights_version: u64,
     /// The last validation pass's results and the weights version they were measured on.
     last_validation: Option<(u64, PassMetrics)>,
+    /// Training steps taken in the whole run (the optimizer's t before the next step).
+    steps_taken: u64,
+    /// What the learning rate is multiplied by on top of the schedule (ReduceLROnPlateau).
+    lr_factor: f64,
+    /// The learning rate of the current epoch's last step.
+    last_learning_rate: f64,
 }
 
 impl<'a> Trainer<'a> {
@@ -121,6 +131,9 @@ impl<'a> Trainer<'a> {
             eval_done: Arc::new(AtomicUsize::new(0)),
             weights_version: 0,
             last_validation: None,
+            steps_taken: 0,
+            lr_factor: 1.0,
+            last_learning_rate: 0.0,
         })
     }
 
@@ -136,20 +149,52 @@ impl<'a> Trainer<'a> {
         self.plan.steps_per_epoch()
     }
 
-    /// Starts the next epoch: uploads its shuffled order, zeroes the batch index and the
-    /// training and validation accumulators. No readback.
+    /// Starts the next epoch: uploads its shuffled order and its steps' rates, zeroes the batch
+    /// index and the training and validation accumulators. No readback.
     pub fn begin_epoch(&mut self) {
         let order = epoch_order(&self.plan.train_indices, self.cfg.seed, self.epoch);
         self.epoch += 1;
         self.steps_done.store(0, Ordering::Relaxed);
-        self.ctx
-            .queue
-            .write_buffer(&self.plan.train_order, 0, bytemuck::cast_slice(&order));
+        let q = &self.ctx.queue;
+        q.write_buffer(&self.plan.train_order, 0, bytemuck::cast_slice(&order));
+        let rates = self.epoch_rates();
+        q.write_buffer(&self.plan.step_rates, 0, bytemuck::cast_slice(&rates));
         let mut encoder = self.encoder("begin epoch");
         self.plan.clear_metrics(&mut encoder, Pass::Train);
         self.plan.clear_metrics(&mut encoder, Pass::Validation);
         encoder.clear_buffer(&self.plan.train_cursor, 0, Some(4));
         self.ctx.queue.submit([encoder.finish()]);
+    }
+
+    /// The rate table of the epoch about to run: each step's scheduled learning rate and the
+    /// optimizer's factors for it, in f64 then rounded once.
+    fn epoch_rates(&mut self) -> Vec<StepRate> {
+        let base = self.cfg.optimizer.learning_rate() as f64;
+        let rates: Vec<(f64, StepRate)> = (0..self.steps_per_epoch() as u64)
+            .map(|s| {
+                let step = self.steps_taken + s;
+                let lr = self.cfg.schedule.learning_rate(base, step) * self.lr_factor;
+                (lr, self.cfg.optimizer.rate(lr, step + 1))
+            })
+            .collect();
+        self.last_learning_rate = rates.last().map_or(base, |r| r.0);
+        rates.into_iter().map(|r| r.1).collect()
+    }
+
+    /// The learning rate of the current (or last) epoch's last step, as Keras's history
+    /// records it.
+    pub fn learning_rate(&self) -> f64 {
+        self.last_learning_rate
+    }
+
+    /// What the learning rate is multiplied by on top of the schedule.
+    pub fn lr_factor(&self) -> f64 {
+        self.lr_factor
+    }
+
+    /// Sets that multiplier (ReduceLROnPlateau); it applies from the next epoch.
+    pub fn set_lr_factor(&mut self, factor: f64) {
+        self.lr_factor = factor;
     }
 
     /// Records and submits `steps` training steps, in chunks of `steps_per_submit`, without
@@ -164,6 +209,7 @@ impl<'a> Trainer<'a> {
     /// `submit` returns).
     fn run_steps_with(&mut self, steps: usize, progress: &mut dyn FnMut(&Progress)) {
         self.weights_version += 1;
+        self.steps_taken += steps as u64;
         let chunk = self.cfg.steps_per_submit.max(1);
         self.live.get_mut().begin_epoch(steps.div_ceil(chunk));
         let mut done = 0;
@@ -333,9 +379,19 @@ impl<'a> Trainer<'a> {
             })?;
             summary.epochs = epoch;
             summary.seconds += report.seconds;
+            let mut notes = Vec::new();
             for cb in callbacks.iter_mut() {
-                if let Control::Stop(reason) = cb.on_epoch_end(self, &report)? {
-                    summary.stopped.get_or_insert(reason);
+                match cb.on_epoch_end(self, &report)? {
+                    Control::Continue => {}
+                    Control::Stop(reason) => {
+                        summary.stopped.get_or_insert(reason);
+                    }
+                    Control::Note(note) => notes.push(note),
+                }
+            }
+            for note in &notes {
+                for cb in callbacks.iter_mut() {
+                    cb.on_note(note);
                 }
             }
             summary.last = Some(report);

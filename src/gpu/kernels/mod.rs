@@ -49,7 +49,7 @@ pub use matmul::{
     BiasDims, BiasGradArgs, ConvGeom, MatmulArgs, MatmulDims, MatmulTile, MatmulVariant,
     WeightGradArgs, BIAS, MATMUL, MIN_TILE16_COUNT,
 };
-pub use optimizer::{OptimizerArgs, OptimizerParams, OPTIMIZER};
+pub use optimizer::{OptimizerArgs, OptimizerParams, StepRate, OPTIMIZER};
 pub use policy::{FixedTable, Forced, KernelPolicy, Product, Tuned, MAX_SERIAL_ROWS};
 pub use pool::{PoolBackwardArgs, PoolForwardArgs, PoolGeom, PoolGrad, PoolKind, POOL};
 pub use predictions::{PredictionsArgs, PredictionsParams, PREDICTIONS};

@@ -10,7 +10,6 @@ uniform_struct! {
     /// `Hyper` of `optimizer.wgsl`: every rule's hyperparameters under Keras's names; each
     /// entry point reads its own.
     pub struct OptimizerParams {
-        pub learning_rate: f32,
         pub momentum: f32,
         pub beta_1: f32,
         pub beta_2: f32,
@@ -22,10 +21,17 @@ uniform_struct! {
         pub n: u32,
         /// Invocations per grid row (the launcher sets it).
         pub grid_width: u32,
-        pub _pad0: u32,
-        pub _pad1: u32,
-        pub _pad2: u32,
     }
+}
+
+/// `Rate` of `optimizer.wgsl`: one step's factors, a row of the per-epoch rate table.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct StepRate {
+    /// The schedule's learning rate at this step.
+    pub learning_rate: f32,
+    /// What the update multiplies by: Adam's bias-corrected step size, else the learning rate.
+    pub step_size: f32,
 }
 
 pub static OPTIMIZER: FamilyDecl = FamilyDecl {
@@ -37,6 +43,7 @@ pub static OPTIMIZER: FamilyDecl = FamilyDecl {
         read_write("s1"),
         read_write("s2"),
         read("cursor"),
+        read("rates"),
     ],
 };
 
@@ -63,6 +70,8 @@ pub struct OptimizerArgs<'a> {
     pub s1: Option<View<'a>>,
     pub s2: Option<View<'a>>,
     pub cursor: View<'a>,
+    /// `[steps] StepRate`: row `cursor.step - 1` is this step's.
+    pub rates: View<'a>,
 }
 
 impl Kernels {
@@ -92,6 +101,7 @@ impl Kernels {
             a.s1.into(),
             a.s2.into(),
             a.cursor.into(),
+            a.rates.into(),
         ];
         let (flops, words) = a.work;
         self.launch(kernel, "optimizer", workgroups, &binds)

@@ -32,7 +32,7 @@ impl SaveCheckpoint {
 }
 
 impl Callback for SaveCheckpoint {
-    fn on_epoch_end(&mut self, trainer: &Trainer, report: &EpochReport) -> Result<Control> {
+    fn on_epoch_end(&mut self, trainer: &mut Trainer, report: &EpochReport) -> Result<Control> {
         let mut metadata = self.metadata.clone();
         metadata.insert("epoch".to_string(), report.epoch.to_string());
         let (params, stats) = (trainer.read_params()?, trainer.read_stats()?);

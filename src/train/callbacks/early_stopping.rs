@@ -150,7 +150,7 @@ impl EarlyStopping {
 }
 
 impl Callback for EarlyStopping {
-    fn on_epoch_end(&mut self, trainer: &Trainer, report: &EpochReport) -> Result<Control> {
+    fn on_epoch_end(&mut self, trainer: &mut Trainer, report: &EpochReport) -> Result<Control> {
         let Some(value) = self.monitor.value(report) else {
             return Ok(Control::Continue);
         };

@@ -143,10 +143,10 @@ fn write_replacing(path: &Path, text: &str) -> Result<()> {
 }
 
 impl Callback for History {
-    fn on_epoch_end(&mut self, trainer: &Trainer, report: &EpochReport) -> Result<Control> {
+    fn on_epoch_end(&mut self, trainer: &mut Trainer, report: &EpochReport) -> Result<Control> {
         let train = report.train.score();
         let val = report.validation.as_ref().map(|v| v.score());
-        let lr = trainer.config().optimizer.learning_rate() as f64;
+        let lr = trainer.learning_rate();
         let nan = f64::NAN;
         self.epochs.push(report.epoch - 1);
         self.rows.push([

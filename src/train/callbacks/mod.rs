@@ -6,11 +6,13 @@
 mod checkpoint;
 mod early_stopping;
 mod history;
+mod reduce_lr;
 mod stop_at_accuracy;
 
 pub use checkpoint::SaveCheckpoint;
 pub use early_stopping::{EarlyStopping, Monitor, Patience};
 pub use history::{check_path as check_history_path, History};
+pub use reduce_lr::ReduceLrOnPlateau;
 pub use stop_at_accuracy::StopAtAccuracy;
 
 use super::live::Progress;
@@ -24,6 +26,9 @@ pub enum Control {
     Continue,
     /// Stop after this epoch, saying why.
     Stop(String),
+    /// Go on, and tell the user this now (e.g. that the learning rate was reduced): every
+    /// callback's [`Callback::on_note`] receives it.
+    Note(String),
 }
 
 pub trait Callback {
@@ -31,8 +36,11 @@ pub trait Callback {
     fn on_epoch_begin(&mut self, _epoch: usize, _steps: usize) {}
     /// Where the epoch stands (steps done, phase, running metrics), about every 100 ms.
     fn on_progress(&mut self, _progress: &Progress) {}
-    /// After the epoch's metrics are in.
-    fn on_epoch_end(&mut self, _trainer: &Trainer, _report: &EpochReport) -> Result<Control> {
+    /// A note another callback made at the end of an epoch (see [`Control::Note`]).
+    fn on_note(&mut self, _note: &str) {}
+    /// After the epoch's metrics are in; may change the trainer's settings for the epochs to
+    /// come (ReduceLROnPlateau lowers the learning rate).
+    fn on_epoch_end(&mut self, _trainer: &mut Trainer, _report: &EpochReport) -> Result<Control> {
         Ok(Control::Continue)
     }
     /// After the last epoch (or the one a callback stopped at); may change the weights (early

@@ -21,7 +21,7 @@ impl StopAtAccuracy {
 }
 
 impl Callback for StopAtAccuracy {
-    fn on_epoch_end(&mut self, _: &Trainer, report: &EpochReport) -> Result<Control> {
+    fn on_epoch_end(&mut self, _: &mut Trainer, report: &EpochReport) -> Result<Control> {
         self.seconds += report.seconds;
         let Some(val) = report.validation.as_ref().map(|v| v.score()) else {
             return Ok(Control::Continue);
