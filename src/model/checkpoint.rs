@@ -26,10 +26,6 @@ pub fn save(
     stats: &[Vec<f32>],
     metadata: HashMap<String, String>,
 ) -> Result<()> {
-    let io = |e: std::io::Error| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
     let tensors: Vec<(String, TensorView)> = trainable
         .tensors
         .iter()
@@ -47,6 +43,16 @@ pub fn save(
         .collect::<Result<_>>()?;
     let bytes = safetensors::tensor::serialize(tensors, Some(metadata))
         .map_err(|e| Error::file(path, format!("cannot encode the checkpoint: {e}")))?;
+    write_replacing(path, &bytes)
+}
+
+/// Writes `bytes` beside `path` and renames the file over it: a reader, or a run killed
+/// mid-write, never sees half a file, and the previous one stays whole until then.
+pub fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |e: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".partial");
     std::fs::write(&tmp, bytes).map_err(io)?;

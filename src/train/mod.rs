@@ -10,6 +10,7 @@ pub mod plan;
 pub mod predict;
 pub mod profile;
 pub mod report;
+pub mod state;
 pub mod trainer;
 
 pub use callbacks::{

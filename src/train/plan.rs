@@ -57,6 +57,8 @@ pub struct Plan {
     pub params: wgpu::Buffer,
     pub grads: wgpu::Buffer,
     pub stats: wgpu::Buffer,
+    /// The optimizer's state tensors (velocity; m and v), each laid out as `params`.
+    pub optimizer_state: Vec<wgpu::Buffer>,
     pub metrics: Metrics,
     /// `{ step, t }`: the training batch index within the epoch and the optimizer's step count.
     pub train_cursor: wgpu::Buffer,
@@ -176,7 +178,6 @@ impl Plan {
         let test = builder.eval_pass(Pass::Test, &splits[2], &eval_cursor);
         ctx.check_errors()?;
         let mut buffers = vec![x, y];
-        buffers.extend(weights.state);
         buffers.extend(acts.out.into_iter().chain(acts.dout));
         buffers.extend(acts.scratch.into_iter().flatten().map(|(_, b)| b));
         let [train, ..] = splits;
@@ -190,6 +191,7 @@ impl Plan {
             params: weights.params,
             grads: weights.grads,
             stats: weights.stats,
+            optimizer_state: weights.state,
             metrics,
             train_cursor,
             eval_cursor,

@@ -145,6 +145,29 @@ impl<'a> Trainer<'a> {
         &self.cfg
     }
 
+    pub fn gpu(&self) -> &GpuContext {
+        self.ctx
+    }
+
+    /// Epochs started so far (finished, between epochs).
+    pub fn epochs_done(&self) -> usize {
+        self.epoch
+    }
+
+    /// Training steps taken in the whole run: the optimizer's step count.
+    pub fn steps_taken(&self) -> u64 {
+        self.steps_taken
+    }
+
+    /// Continues the counters of a run that finished `epoch` epochs and `steps` steps with
+    /// the rate multiplier `lr_factor` (see [`Trainer::restore`]).
+    pub(super) fn resume_at(&mut self, epoch: usize, steps: u64, lr_factor: f64) {
+        self.epoch = epoch;
+        self.steps_taken = steps;
+        self.lr_factor = lr_factor;
+        self.weights_version += 1;
+    }
+
     pub fn steps_per_epoch(&self) -> usize {
         self.plan.steps_per_epoch()
     }
@@ -350,6 +373,7 @@ impl<'a> Trainer<'a> {
 
     /// Trains for the configured epochs, calling every callback around each epoch in order;
     /// stops early when one says so (after the others have seen the epoch).
+    /// A resumed trainer starts at the epoch after the ones it has done.
     pub fn fit(&mut self, callbacks: &mut [&mut dyn Callback]) -> Result<FitSummary> {
         let mut summary = FitSummary::default();
         let result = self.run_epochs(callbacks, &mut summary);
@@ -367,7 +391,7 @@ impl<'a> Trainer<'a> {
         callbacks: &mut [&mut dyn Callback],
         summary: &mut FitSummary,
     ) -> Result<()> {
-        for epoch in 1..=self.cfg.epochs {
+        for epoch in self.epoch + 1..=self.cfg.epochs {
             let steps = self.steps_per_epoch();
             for cb in callbacks.iter_mut() {
                 cb.on_epoch_begin(epoch, steps);

@@ -111,7 +111,7 @@ impl History {
             }
             Format::Csv => self.to_csv(),
         };
-        write_replacing(path, &text)
+        crate::model::checkpoint::write_replacing(path, text.as_bytes())
     }
 }
 
@@ -129,17 +129,6 @@ fn format_of(path: &Path) -> Result<Format> {
             format!("{}: expected a .json or .csv file", path.display()),
         )),
     }
-}
-
-fn write_replacing(path: &Path, text: &str) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".partial");
-    std::fs::write(&tmp, text).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
 }
 
 impl Callback for History {

@@ -2,12 +2,16 @@
 //! what happens between epochs included, is the library's (callbacks); this file adds the
 //! progress bar and the per-epoch lines, which print.
 
-use std::io::Write;
+mod policies;
+mod progress;
+
+use policies::Policies;
+use progress::{EpochBar, EpochLines};
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::kernels;
 use super::report::profile_table;
@@ -21,9 +25,7 @@ use crate::optim::{self, Hyperparameters, Schedule, ScheduleFlags};
 use crate::report::{self, ReportInput};
 use crate::train::metrics::{ConfusionMatrix, Predictions};
 use crate::train::{
-    check_history_path, test_line, Accumulator, Callback, Control, EarlyStopping, EpochReport,
-    History, Monitor, Phase, Progress, ReduceLrOnPlateau, SaveCheckpoint, StepProfile,
-    StopAtAccuracy, TrainConfig, Trainer,
+    check_history_path, test_line, Accumulator, Monitor, StepProfile, TrainConfig, Trainer,
 };
 
 #[derive(Args, Debug)]
@@ -314,114 +316,6 @@ fn load_weights(
     )
 }
 
-/// The library's callbacks the flags ask for.
-struct Policies {
-    /// The run's settings, as the history and the report show them.
-    settings: serde_json::Value,
-    save: Option<SaveCheckpoint>,
-    history: Option<History>,
-    reduce_lr: Option<ReduceLrOnPlateau>,
-    early: Option<EarlyStopping>,
-    until: Option<StopAtAccuracy>,
-}
-
-impl Policies {
-    fn new(
-        args: &TrainArgs,
-        (spec, net): (&ModelSpec, &Network),
-        (data, trainer): (&Dataset, &Trainer),
-    ) -> Result<Policies> {
-        let early = match &args.early_stopping {
-            None => None,
-            Some(metric) => Some(EarlyStopping::new(
-                Monitor::parse("--early-stopping", metric)?,
-                args.min_delta.unwrap_or(0.0),
-                args.patience.unwrap_or(0),
-                args.restore_best_weights,
-            )),
-        };
-        let settings = settings(args, spec, data, trainer);
-        let history = match (&args.history, &args.report) {
-            (Some(path), _) => Some(History::new(path.clone(), settings.clone())?),
-            (None, Some(_)) => Some(History::in_memory(settings.clone())),
-            (None, None) => None,
-        };
-        let reduce_lr = match &args.reduce_lr_on_plateau {
-            None => None,
-            Some(metric) => Some(ReduceLrOnPlateau::new(
-                Monitor::parse("--reduce-lr-on-plateau", metric)?,
-                args.lr_factor,
-                args.lr_patience,
-                args.min_lr,
-            )),
-        };
-        Ok(Policies {
-            settings,
-            reduce_lr,
-            save: args
-                .save
-                .clone()
-                .map(|p| SaveCheckpoint::new(p, spec, net, args.dataset.name())),
-            history,
-            early,
-            until: args.until_accuracy.map(StopAtAccuracy::new),
-        })
-    }
-
-    /// Every callback in the order they see an epoch: the progress bar, saving and the
-    /// history, the epoch's line, then what may stop the run.
-    fn in_order<'a>(
-        &'a mut self,
-        bar: Option<&'a mut EpochBar>,
-        lines: Option<&'a mut EpochLines>,
-    ) -> Vec<&'a mut dyn Callback> {
-        let mut callbacks: Vec<&mut dyn Callback> = Vec::new();
-        if let Some(bar) = bar {
-            callbacks.push(bar);
-        }
-        if let Some(save) = &mut self.save {
-            callbacks.push(save);
-        }
-        if let Some(history) = &mut self.history {
-            callbacks.push(history);
-        }
-        if let Some(lines) = lines {
-            callbacks.push(lines);
-        }
-        if let Some(reduce) = &mut self.reduce_lr {
-            callbacks.push(reduce);
-        }
-        if let Some(early) = &mut self.early {
-            callbacks.push(early);
-        }
-        if let Some(until) = &mut self.until {
-            callbacks.push(until);
-        }
-        callbacks
-    }
-}
-
-/// The run's settings, as the history records them.
-fn settings(
-    args: &TrainArgs,
-    spec: &ModelSpec,
-    data: &Dataset,
-    trainer: &Trainer,
-) -> serde_json::Value {
-    let cfg = trainer.config();
-    serde_json::json!({
-        "model": spec.to_json(),
-        "dataset": args.dataset.name(),
-        "data": data.dir.display().to_string(),
-        "optimizer": cfg.optimizer.describe(),
-        "lr_schedule": cfg.schedule.describe(),
-        "batch_size": cfg.batch_size,
-        "epochs": cfg.epochs,
-        "seed": cfg.seed,
-        "validation_split": cfg.validation_split,
-    })
-}
-
 /// The data, model and adapter lines on stderr.
 fn print_setup(
     args: &TrainArgs,
@@ -451,102 +345,5 @@ fn print_setup(
     eprintln!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
     if let Some(path) = &args.load {
         eprintln!("weights: {}", path.display());
-    }
-}
-
-/// A progress bar per epoch, as Keras's `verbose=1`: steps, ETA and the running loss and
-/// accuracy while training, then a bar of its own while validating. Drawn only when stderr is
-/// a terminal, and cleared before the epoch's line.
-struct EpochBar {
-    epochs: usize,
-    epoch: usize,
-    phase: Phase,
-    bar: Option<ProgressBar>,
-}
-
-impl EpochBar {
-    fn new(epochs: usize) -> EpochBar {
-        EpochBar {
-            epochs,
-            epoch: 0,
-            phase: Phase::Training,
-            bar: None,
-        }
-    }
-
-    fn start(&mut self, phase: Phase, steps: usize) {
-        if let Some(old) = self.bar.take() {
-            old.finish_and_clear();
-        }
-        let (label, tail) = match phase {
-            Phase::Training => ("", "{elapsed} (ETA {eta}){msg}"),
-            Phase::Validating => (" validating", "{elapsed}{msg}"),
-        };
-        let template = format!("Epoch {{prefix}}{label} {{pos}}/{{len}} [{{bar:30}}] {tail}");
-        let bar = ProgressBar::new(steps as u64).with_style(
-            ProgressStyle::with_template(&template)
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(format!("{}/{}", self.epoch, self.epochs));
-        self.phase = phase;
-        self.bar = Some(bar);
-    }
-}
-
-impl Callback for EpochBar {
-    fn on_epoch_begin(&mut self, epoch: usize, steps: usize) {
-        self.epoch = epoch;
-        self.start(Phase::Training, steps);
-    }
-
-    fn on_progress(&mut self, progress: &Progress) {
-        if progress.phase != self.phase {
-            self.start(progress.phase, progress.total);
-        }
-        if let Some(bar) = &self.bar {
-            bar.set_position(progress.done as u64);
-            if let Some((_, score)) = progress.running {
-                bar.set_message(format!(
-                    " - loss: {:.4} - accuracy: {:.4}",
-                    score.loss, score.accuracy
-                ));
-            }
-        }
-    }
-
-    fn on_epoch_end(&mut self, _: &mut Trainer, report: &EpochReport) -> Result<Control> {
-        debug_assert_eq!(report.epochs, self.epochs);
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-        Ok(Control::Continue)
-    }
-}
-
-impl Drop for EpochBar {
-    /// A run that fails mid-epoch leaves no bar behind its error line.
-    fn drop(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-/// Keras's line per epoch on stdout, flushed as the epoch ends: an interrupted run keeps every
-/// finished epoch's line.
-struct EpochLines;
-
-impl Callback for EpochLines {
-    /// Notes (ReduceLROnPlateau's) go to stderr with the other information.
-    fn on_note(&mut self, note: &str) {
-        eprintln!("{note}");
-    }
-
-    fn on_epoch_end(&mut self, _: &mut Trainer, report: &EpochReport) -> Result<Control> {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", report.line());
-        let _ = out.flush();
-        Ok(Control::Continue)
     }
 }
