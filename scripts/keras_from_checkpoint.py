@@ -8,11 +8,11 @@ Keras's names and layouts), and compiles it with sparse categorical
 cross-entropy and accuracy. With --data it evaluates on the test set; with
 --save it writes a .keras file.
 
-Install (any Keras 3 backend will do; JAX on the CPU is the lightest):
+Install (any Keras 3 backend will do; JAX on the CPU is the lightest, and the
+one used unless KERAS_BACKEND names another, e.g. torch or tensorflow):
 
     pip install keras jax safetensors numpy
-    KERAS_BACKEND=jax python scripts/keras_from_checkpoint.py run.safetensors \\
-        --data data/ --save run.keras
+    python scripts/keras_from_checkpoint.py run.safetensors --data data/ --save run.keras
 
 --data is a folder holding t10k-images-idx3-ubyte.gz and
 t10k-labels-idx1-ubyte.gz, or the folder above one named after the

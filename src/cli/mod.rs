@@ -13,7 +13,7 @@ pub(crate) mod train;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,9 +54,21 @@ pub enum Command {
 
 /// Runs the command line and turns errors into one line on stderr and exit code 1.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // Whether a flag of `train` was typed (not a default): `--resume` refuses to change the
+    // flags that define a run.
+    let given = |id: &str| {
+        matches
+            .subcommand_matches("train")
+            .and_then(|m| m.value_source(id))
+            .is_some_and(|s| s == clap::parser::ValueSource::CommandLine)
+    };
     let result = match cli.command {
-        Command::Train(args) => train::run(&args),
+        Command::Train(args) => train::run(&args, &given),
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Devices => devices::run(),

@@ -120,6 +120,57 @@ impl ModelSpec {
     }
 }
 
+impl ModelSpec {
+    /// How `asked` differs from `self` (a checkpoint's spec), in the terms of the first
+    /// difference: `layer 2 (dense): activation sigmoid in the checkpoint, relu asked`. None
+    /// when they are the same model (names aside).
+    pub fn difference(&self, asked: &ModelSpec) -> Option<String> {
+        let layers = |s: &ModelSpec| {
+            s.to_json()["layers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (mine, theirs) = (layers(self), layers(asked));
+        if mine.len() != theirs.len() {
+            return Some(format!(
+                "{} layers in the checkpoint, {} asked",
+                mine.len(),
+                theirs.len()
+            ));
+        }
+        let text = |v: Option<&Value>| match v {
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+            None => "none".into(),
+        };
+        for (i, (a, b)) in mine.iter().zip(&theirs).enumerate() {
+            let kind = text(a.get("type"));
+            if a.get("type") != b.get("type") {
+                return Some(format!(
+                    "layer {i}: {kind} in the checkpoint, {} asked",
+                    text(b.get("type"))
+                ));
+            }
+            let keys = a
+                .as_object()
+                .into_iter()
+                .chain(b.as_object())
+                .flat_map(|o| o.keys());
+            for key in keys {
+                if a.get(key) != b.get(key) {
+                    return Some(format!(
+                        "layer {i} ({kind}): {key} {} in the checkpoint, {} asked",
+                        text(a.get(key)),
+                        text(b.get(key))
+                    ));
+                }
+            }
+        }
+        None
+    }
+}
+
 fn parse_input(v: &Value) -> std::result::Result<[usize; 3], String> {
     let positive = |v: &Value| v.as_u64().filter(|&n| n > 0).map(|n| n as usize);
     let dims: Vec<usize> = v

@@ -39,6 +39,24 @@ impl Shaderfit {
     }
 
     pub fn run(self) -> Run {
+        let out = self.command().output().expect("run shaderfit");
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Starts the run without waiting for it (its output discarded), e.g. to kill it.
+    pub fn spawn(self) -> std::process::Child {
+        self.command()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start shaderfit")
+    }
+
+    fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_shaderfit"));
         cmd.args(&self.args)
             .env_remove("SHADERFIT_DATA")
@@ -49,12 +67,7 @@ impl Shaderfit {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("run shaderfit");
-        Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        cmd
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod policies;
 mod progress;
+mod resume;
 
 use policies::Policies;
 use progress::{EpochBar, EpochLines};
@@ -28,7 +29,7 @@ use crate::train::{
     check_history_path, test_line, Accumulator, Monitor, StepProfile, TrainConfig, Trainer,
 };
 
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug)]
 pub struct TrainArgs {
     /// A preset (linear, mlp, mlp2, mlp3, mlp_small, mlp_dropout, mlp_bn, lenet, cnn,
     /// cnn_wide, cnn4) or a JSON model file (see `shaderfit model show cnn`).
@@ -99,12 +100,33 @@ pub struct TrainArgs {
     /// the high-performance adapter. See `shaderfit devices`.
     #[arg(long)]
     pub adapter: Option<String>,
-    /// After every epoch, write the weights to this file (safetensors, Keras's tensor names;
-    /// written beside it and renamed, so an interrupted run keeps the last finished epoch).
-    #[arg(long)]
+    /// After every epoch, write the weights to this file (safetensors, Keras's tensor names)
+    /// and the training state beside it (NAME.state.safetensors), for --resume. Each is
+    /// written beside and renamed, so an interrupted run keeps the last finished epoch.
+    #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+    /// After every epoch, write a checkpoint DIR/epoch-NNN.safetensors (keeping the last
+    /// --keep) and, when --monitor improved, DIR/best.safetensors.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Epoch checkpoints --checkpoint-dir keeps.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub keep: usize,
+    /// The metric that decides the best checkpoint (loss, accuracy, val_loss, val_accuracy).
+    #[arg(long, default_value = "val_loss", value_name = "METRIC")]
+    pub monitor: String,
+    /// Save only when --monitor improved (Keras's save_best_only): --save rewrites its file
+    /// only then, --checkpoint-dir writes best.safetensors only.
+    #[arg(long)]
+    pub save_best_only: bool,
+    /// Continue the run saved in this checkpoint (or the latest in a --checkpoint-dir): its
+    /// weights, optimizer state, step count, epoch, flags and history, saving on to the same
+    /// place unless told otherwise. --epochs is the run's total; the final weights are those
+    /// of a run never interrupted.
+    #[arg(long, value_name = "CHECKPOINT", conflicts_with = "load")]
+    pub resume: Option<PathBuf>,
     /// Start from the weights of this checkpoint (written by --save) instead of a fresh
-    /// initialisation; the optimizer starts afresh.
+    /// initialisation; the optimizer starts afresh. The model must be the checkpoint's.
     #[arg(long)]
     pub load: Option<PathBuf>,
     /// Before training, print the time of every kernel of one training step, per layer, and
@@ -235,16 +257,29 @@ fn check_callback_flags(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn run(args: &TrainArgs) -> Result<()> {
+/// Runs `train`; `given(id)` says whether a flag was on the command line (for --resume).
+pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
+    let (args, resumed) = match &args.resume {
+        Some(_) => {
+            let (args, resumed) = resume::prepare(args, given)?;
+            (args, Some(resumed))
+        }
+        None => (args.clone(), None),
+    };
+    let args = &args;
     let mut cfg = config(args)?;
     let dir = data::dataset::locate(args.dataset, args.data.as_deref())?;
     let dataset = Dataset::load(&dir)?;
     cfg.schedule = schedule(args, &dataset)?;
-    let spec = ModelSpec::from_arg(&args.model, args.activation, dataset.classes)?;
+    let spec = match &resumed {
+        Some(r) => r.spec.clone(),
+        None => ModelSpec::from_arg(&args.model, args.activation, dataset.classes)?,
+    };
     let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;
-    let loaded = match &args.load {
-        Some(path) => Some(load_weights(path, &net, args.dataset)?),
-        None => None,
+    let loaded = match (&args.load, &resumed) {
+        (Some(path), _) => Some(load_weights(path, (&spec, &net), args.dataset)?),
+        (None, Some(r)) => Some(r.weights.clone()),
+        (None, None) => None,
     };
     if args.report.is_some() {
         cfg.metrics = report_metrics(&dataset);
@@ -263,7 +298,18 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if let Some((params, stats)) = &loaded {
         trainer.set_weights(params, stats);
     }
-    let mut policies = Policies::new(args, (&spec, &net), (&dataset, &trainer))?;
+    if let Some(r) = &resumed {
+        trainer.restore(&r.state)?;
+        if args.verbose > 0 {
+            eprintln!(
+                "resuming: {} after epoch {}",
+                r.path.display(),
+                r.state.epoch
+            );
+        }
+    }
+    let history = resumed.as_ref().map(|r| &r.state.run["history"]);
+    let mut policies = Policies::new(args, (&spec, &net), (&dataset, &trainer), history)?;
     let mut bar = (args.verbose == 1).then(|| EpochBar::new(args.epochs));
     let mut lines = (args.verbose > 0).then_some(EpochLines);
     let summary = trainer.fit(&mut policies.in_order(bar.as_mut(), lines.as_mut()))?;
@@ -305,10 +351,17 @@ pub fn report_metrics(dataset: &Dataset) -> Vec<Arc<dyn Accumulator>> {
 /// A checkpoint's weights for `net`, which must be of the dataset it was trained on.
 fn load_weights(
     path: &std::path::Path,
-    net: &Network,
+    (spec, net): (&ModelSpec, &Network),
     dataset: DatasetKind,
 ) -> Result<checkpoint::Weights> {
-    checkpoint::load_info(path)?.check_dataset(path, dataset.name())?;
+    let info = checkpoint::load_info(path)?;
+    info.check_dataset(path, dataset.name())?;
+    if let Some(d) = info.spec.difference(spec) {
+        return Err(crate::error::Error::Mismatch(format!(
+            "{}: {d}",
+            path.display()
+        )));
+    }
     checkpoint::load(
         path,
         &ParamLayout::trainable(net, 1),

@@ -1,10 +1,12 @@
 //! The library's callbacks that `train`'s flags ask for, in the order they see an epoch.
 
 use super::progress::{EpochBar, EpochLines};
+use super::resume::RunFlags;
 use super::TrainArgs;
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::model::{ModelSpec, Network};
+use crate::train::callbacks::checkpoint::Target;
 use crate::train::{
     Callback, EarlyStopping, History, Monitor, ReduceLrOnPlateau, SaveCheckpoint, StopAtAccuracy,
     Trainer,
@@ -14,7 +16,7 @@ use crate::train::{
 pub struct Policies {
     /// The run's settings, as the history and the report show them.
     pub settings: serde_json::Value,
-    save: Option<SaveCheckpoint>,
+    save: Vec<SaveCheckpoint>,
     pub history: Option<History>,
     reduce_lr: Option<ReduceLrOnPlateau>,
     early: Option<EarlyStopping>,
@@ -22,10 +24,13 @@ pub struct Policies {
 }
 
 impl Policies {
+    /// The callbacks of `args`; a resumed run's `history` continues in the history file, the
+    /// report and the checkpoints' training state.
     pub fn new(
         args: &TrainArgs,
         (spec, net): (&ModelSpec, &Network),
         (data, trainer): (&Dataset, &Trainer),
+        history: Option<&serde_json::Value>,
     ) -> Result<Policies> {
         let early = match &args.early_stopping {
             None => None,
@@ -37,11 +42,15 @@ impl Policies {
             )),
         };
         let settings = settings(args, spec, data, trainer);
-        let history = match (&args.history, &args.report) {
+        let saved = history;
+        let mut history = match (&args.history, &args.report) {
             (Some(path), _) => Some(History::new(path.clone(), settings.clone())?),
             (None, Some(_)) => Some(History::in_memory(settings.clone())),
             (None, None) => None,
         };
+        if let (Some(h), Some(saved)) = (&mut history, saved) {
+            h.restore(saved)?;
+        }
         let reduce_lr = match &args.reduce_lr_on_plateau {
             None => None,
             Some(metric) => Some(ReduceLrOnPlateau::new(
@@ -54,10 +63,7 @@ impl Policies {
         Ok(Policies {
             settings,
             reduce_lr,
-            save: args
-                .save
-                .clone()
-                .map(|p| SaveCheckpoint::new(p, spec, net, args.dataset.name())),
+            save: savers(args, (spec, net), saved)?,
             history,
             early,
             until: args.until_accuracy.map(StopAtAccuracy::new),
@@ -75,7 +81,7 @@ impl Policies {
         if let Some(bar) = bar {
             callbacks.push(bar);
         }
-        if let Some(save) = &mut self.save {
+        for save in &mut self.save {
             callbacks.push(save);
         }
         if let Some(history) = &mut self.history {
@@ -95,6 +101,32 @@ impl Policies {
         }
         callbacks
     }
+}
+
+/// A checkpoint saver per target (--save, --checkpoint-dir), judging the best by --monitor.
+fn savers(
+    args: &TrainArgs,
+    model: (&ModelSpec, &Network),
+    history: Option<&serde_json::Value>,
+) -> Result<Vec<SaveCheckpoint>> {
+    let monitor = Monitor::parse("--monitor", &args.monitor)?;
+    let run = serde_json::to_value(RunFlags::of(args)).expect("flags serialise");
+    let file = args.save.clone().map(Target::File);
+    let dir = args.checkpoint_dir.clone().map(|dir| Target::Dir {
+        dir,
+        keep: args.keep,
+    });
+    file.into_iter()
+        .chain(dir)
+        .map(|target| {
+            let saver = SaveCheckpoint::new(target, model, args.dataset.name(), run.clone())
+                .monitoring(monitor, args.save_best_only);
+            match history {
+                Some(h) => saver.resuming(h),
+                None => Ok(saver),
+            }
+        })
+        .collect()
 }
 
 /// The run's settings, as the history records them.

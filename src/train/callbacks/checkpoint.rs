@@ -1,49 +1,167 @@
-//! Saving the weights after every epoch.
+//! Saving checkpoints, as Keras's `ModelCheckpoint` (plus the training state, so that a run can
+//! resume): after every epoch, or only when the monitored metric improved, to one file or to a
+//! directory that keeps the last few epochs and the best.
+//!
+//! A checkpoint is two files, each written beside and renamed over its old self: the training
+//! state first (`<name>.state.safetensors`), then the weights (`<name>.safetensors`). A run
+//! killed at any moment leaves the previous pair readable; killed between the two renames, the
+//! pair disagrees on its epoch, which `--resume` reports.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use super::{Callback, Control};
-use crate::error::Result;
+use super::{Callback, Control, History, Monitor};
+use crate::error::{Error, Result};
 use crate::model::checkpoint::{self, CheckpointInfo};
 use crate::model::{ModelSpec, Network, ParamLayout};
-use crate::train::{EpochReport, Trainer};
+use crate::train::{state, EpochReport, Trainer};
 
-/// Writes the weights to a checkpoint after every epoch (safetensors, Keras's names; written
-/// beside and renamed, so an interrupted run keeps its last finished epoch).
+/// Where checkpoints go.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// One file, replaced each time.
+    File(PathBuf),
+    /// `epoch-NNN.safetensors` per epoch, keeping the last `keep`, and `best.safetensors`.
+    Dir { dir: PathBuf, keep: usize },
+}
+
 pub struct SaveCheckpoint {
-    path: PathBuf,
+    target: Target,
+    /// Save only when the monitored metric improved (Keras's `save_best_only`).
+    best_only: bool,
+    monitor: Monitor,
+    best: f64,
     metadata: HashMap<String, String>,
     trainable: ParamLayout,
     non_trainable: ParamLayout,
+    /// What the caller records of the run in the state (its flags), and the history so far.
+    run: serde_json::Value,
+    history: History,
 }
 
 impl SaveCheckpoint {
-    /// Saves to `path` a network of `spec` trained on `dataset` (its name, as `--dataset`).
-    pub fn new(path: PathBuf, spec: &ModelSpec, net: &Network, dataset: &str) -> SaveCheckpoint {
+    /// Saves a network of `spec` trained on `dataset` (its name, as `--dataset`) to `target`
+    /// after every epoch; `run` goes into the training state as it is.
+    pub fn new(
+        target: Target,
+        (spec, net): (&ModelSpec, &Network),
+        dataset: &str,
+        run: serde_json::Value,
+    ) -> SaveCheckpoint {
+        let monitor = Monitor::ValLoss;
         SaveCheckpoint {
-            path,
+            target,
+            best_only: false,
+            monitor,
+            best: worst(monitor),
             metadata: CheckpointInfo::metadata(spec, net, dataset),
             // Per-tensor layouts (no GPU padding): what checkpoints hold.
             trainable: ParamLayout::trainable(net, 1),
             non_trainable: ParamLayout::non_trainable(net, 1),
+            history: History::in_memory(run.clone()),
+            run,
         }
     }
-}
 
-impl Callback for SaveCheckpoint {
-    fn on_epoch_end(&mut self, trainer: &mut Trainer, report: &EpochReport) -> Result<Control> {
+    /// Judges improvement by `monitor` (for `best.safetensors`, and with `best_only` for every
+    /// save).
+    pub fn monitoring(mut self, monitor: Monitor, best_only: bool) -> SaveCheckpoint {
+        self.monitor = monitor;
+        self.best = worst(monitor);
+        self.best_only = best_only;
+        self
+    }
+
+    /// Continues the history of a resumed run (its JSON, as the state holds it).
+    pub fn resuming(mut self, history: &serde_json::Value) -> Result<SaveCheckpoint> {
+        self.history.restore(history)?;
+        Ok(self)
+    }
+
+    /// Writes the state and then the weights of `trainer` as the checkpoint `path`.
+    fn save(&self, trainer: &Trainer, path: &Path, epoch: usize) -> Result<()> {
+        let run = serde_json::json!({ "flags": self.run, "history": self.history.to_json() });
+        let training = trainer.training_state(run)?;
+        state::save(&state::path_for(path), &training, &self.trainable)?;
         let mut metadata = self.metadata.clone();
-        metadata.insert("epoch".to_string(), report.epoch.to_string());
+        metadata.insert("epoch".to_string(), epoch.to_string());
         let (params, stats) = (trainer.read_params()?, trainer.read_stats()?);
         checkpoint::save(
-            &self.path,
+            path,
             &self.trainable,
             &params,
             &self.non_trainable,
             &stats,
             metadata,
-        )?;
+        )
+    }
+
+    /// Removes `dir`'s epoch checkpoints but the last `keep`.
+    fn prune(dir: &Path, keep: usize, epoch: usize) -> Result<()> {
+        for old in 1..=epoch.saturating_sub(keep) {
+            let path = epoch_path(dir, old);
+            for file in [state::path_for(&path), path] {
+                match std::fs::remove_file(&file) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(Error::Io {
+                            path: file,
+                            source: e,
+                        })
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `dir/epoch-007.safetensors`.
+pub fn epoch_path(dir: &Path, epoch: usize) -> PathBuf {
+    dir.join(format!("epoch-{epoch:03}.safetensors"))
+}
+
+fn worst(monitor: Monitor) -> f64 {
+    if monitor.minimize() {
+        f64::INFINITY
+    } else {
+        f64::NEG_INFINITY
+    }
+}
+
+impl Callback for SaveCheckpoint {
+    fn on_epoch_end(&mut self, trainer: &mut Trainer, report: &EpochReport) -> Result<Control> {
+        self.history.on_epoch_end(trainer, report)?;
+        let value = self.monitor.value(report).unwrap_or(f64::NAN);
+        let improved = if self.monitor.minimize() {
+            value < self.best
+        } else {
+            value > self.best
+        };
+        if improved {
+            self.best = value;
+        }
+        let epoch = report.epoch;
+        match &self.target {
+            Target::File(path) => {
+                if improved || !self.best_only {
+                    self.save(trainer, path, epoch)?;
+                }
+            }
+            Target::Dir { dir, keep } => {
+                std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+                    path: dir.clone(),
+                    source: e,
+                })?;
+                if !self.best_only {
+                    self.save(trainer, &epoch_path(dir, epoch), epoch)?;
+                    Self::prune(dir, *keep, epoch)?;
+                }
+                if improved {
+                    self.save(trainer, &dir.join("best.safetensors"), epoch)?;
+                }
+            }
+        }
         Ok(Control::Continue)
     }
 }

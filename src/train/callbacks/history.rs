@@ -79,7 +79,9 @@ impl History {
         &COLUMNS
     }
 
-    fn to_json(&self) -> Value {
+    /// As `history.history`, with `epoch` and the settings (NaN, for a metric an epoch
+    /// lacks, is `null`).
+    pub fn to_json(&self) -> Value {
         let mut obj = Map::new();
         for (k, name) in COLUMNS.iter().enumerate() {
             let column: Vec<f64> = self.rows.iter().map(|r| r[k]).collect();
@@ -88,6 +90,44 @@ impl History {
         obj.insert("epoch".into(), json!(self.epochs));
         obj.insert("settings".into(), self.settings.clone());
         Value::Object(obj)
+    }
+
+    /// Takes the epochs of `json` (as [`History::to_json`] wrote it, e.g. a resumed run's) as
+    /// its own, and writes its file if it has one.
+    pub fn restore(&mut self, json: &Value) -> Result<()> {
+        let bad = |what: &str| {
+            Error::Mismatch(format!(
+                "the saved history's {what} is not a list of numbers"
+            ))
+        };
+        let numbers = |key: &str| -> Result<Vec<f64>> {
+            json[key]
+                .as_array()
+                .ok_or_else(|| bad(key))?
+                .iter()
+                .map(|v| {
+                    if v.is_null() {
+                        Some(f64::NAN)
+                    } else {
+                        v.as_f64()
+                    }
+                })
+                .collect::<Option<_>>()
+                .ok_or_else(|| bad(key))
+        };
+        let epochs: Vec<usize> = numbers("epoch")?.into_iter().map(|e| e as usize).collect();
+        let columns = COLUMNS
+            .iter()
+            .map(|c| numbers(c))
+            .collect::<Result<Vec<_>>>()?;
+        if columns.iter().any(|c| c.len() != epochs.len()) {
+            return Err(bad("columns"));
+        }
+        self.rows = (0..epochs.len())
+            .map(|r| std::array::from_fn(|k| columns[k][r]))
+            .collect();
+        self.epochs = epochs;
+        self.write()
     }
 
     fn to_csv(&self) -> String {

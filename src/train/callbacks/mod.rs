@@ -3,7 +3,7 @@
 //! at an accuracy, early stopping, the history); the CLI adds its progress bar and per-epoch
 //! lines. CONTRIBUTING.md says how to add one.
 
-mod checkpoint;
+pub mod checkpoint;
 mod early_stopping;
 mod history;
 mod reduce_lr;

@@ -1,0 +1,206 @@
+//! Resuming: a run killed with SIGKILL mid-epoch and resumed from its last checkpoint ends
+//! with exactly the weights of a run never interrupted; a checkpoint directory keeps the last
+//! epochs and the best; resuming refuses flags that would change the run.
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use safetensors::SafeTensors;
+use support::cli::{arg, shaderfit};
+use support::{synthetic_dataset, write_dataset, TempDir};
+
+/// 4000 MNIST-sized samples: an epoch of `mlp_dropout` at batch 32 takes long enough on a
+/// software adapter (125 steps) to be killed in the middle of.
+fn dataset(tag: &str) -> TempDir {
+    let dir = TempDir::new(tag);
+    write_dataset(
+        &dir.path().join("mnist"),
+        &synthetic_dataset(4000, 100, 28, 28, 10),
+        true,
+    );
+    dir
+}
+
+/// The epoch a checkpoint's metadata records, if the file is there.
+fn saved_epoch(path: &Path) -> Option<usize> {
+    let bytes = std::fs::read(path).ok()?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).ok()?;
+    header.metadata().as_ref()?.get("epoch")?.parse().ok()
+}
+
+/// Every tensor of a checkpoint, by name, as raw bytes.
+fn tensors(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let mut all: Vec<(String, Vec<u8>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.data().to_vec()))
+        .collect();
+    all.sort();
+    all
+}
+
+/// Dropout (its masks drawn from the step count), Adam (its moments and bias correction) and
+/// a cosine schedule (per-step rates over the whole run) all carry across the kill, bit for
+/// bit.
+#[test]
+fn a_killed_run_resumes_to_the_same_weights() {
+    let data = dataset("resume");
+    let train = |save: &Path| {
+        let args = [
+            "train",
+            "--model",
+            "mlp_dropout",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "32",
+            "--lr-schedule",
+            "cosine",
+            "--steps-per-submit",
+            "4",
+            "--save",
+            arg(save),
+        ];
+        shaderfit(&args).data(&data)
+    };
+    let whole = data.path().join("whole.safetensors");
+    let uninterrupted = train(&whole).run();
+    uninterrupted.ok();
+
+    let part = data.path().join("part.safetensors");
+    let mut child = train(&part).spawn();
+    let start = Instant::now();
+    while saved_epoch(&part).is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let killed_after = saved_epoch(&part).unwrap();
+    assert!(
+        killed_after < 3,
+        "the run finished before it could be killed"
+    );
+
+    let resumed = shaderfit(&["train", "--resume", arg(&part)])
+        .data(&data)
+        .run();
+    assert!(
+        resumed
+            .ok()
+            .stderr
+            .contains(&format!("after epoch {killed_after}")),
+        "{}",
+        resumed.stderr
+    );
+    let epochs: Vec<&str> = resumed
+        .lines()
+        .iter()
+        .map(|l| l.split(" - ").next().unwrap())
+        .collect();
+    let want: Vec<String> = (killed_after + 1..=3)
+        .map(|e| format!("Epoch {e}/3"))
+        .collect();
+    assert_eq!(epochs[..epochs.len() - 1], want, "{}", resumed.stdout);
+    let (got, want) = (tensors(&part), tensors(&whole));
+    assert_eq!(got.len(), want.len());
+    for ((name, a), (other, b)) in got.iter().zip(&want) {
+        assert_eq!(name, other);
+        assert!(a == b, "{name} differs from the uninterrupted run's");
+    }
+    assert_eq!(resumed.lines().last(), uninterrupted.lines().last());
+}
+
+/// `--checkpoint-dir` keeps the last `--keep` epochs and the best by `--monitor`; `--resume`
+/// on the directory continues from the latest; changing the batch size or the model is
+/// refused, naming both values.
+#[test]
+fn checkpoint_dirs_keep_the_last_and_the_best() {
+    let data = support::cli::small_dataset("ckptdir");
+    let dir = data.path().join("ckpts");
+    let args = [
+        "train",
+        "--model",
+        "linear",
+        "--epochs",
+        "4",
+        "--checkpoint-dir",
+        arg(&dir),
+        "--keep",
+        "2",
+        "--monitor",
+        "val_accuracy",
+    ];
+    let run = shaderfit(&args).data(&data).run();
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let want = [
+        "best.safetensors",
+        "best.state.safetensors",
+        "epoch-003.safetensors",
+        "epoch-003.state.safetensors",
+        "epoch-004.safetensors",
+        "epoch-004.state.safetensors",
+    ];
+    assert_eq!(files, want);
+    let accuracies: Vec<f64> = run.ok().lines()[..4]
+        .iter()
+        .map(|l| support::cli::field(l, "val_accuracy"))
+        .collect();
+    let best = (0..4).fold(0, |b, i| if accuracies[i] > accuracies[b] { i } else { b });
+    assert_eq!(
+        saved_epoch(&dir.join("best.safetensors")),
+        Some(best + 1),
+        "{accuracies:?}"
+    );
+
+    let more = shaderfit(&["train", "--resume", arg(&dir), "--epochs", "5"])
+        .data(&data)
+        .run();
+    assert!(
+        more.ok().lines()[0].starts_with("Epoch 5/5"),
+        "{}",
+        more.stdout
+    );
+    shaderfit(&[
+        "train",
+        "--resume",
+        arg(&dir),
+        "--batch-size",
+        "64",
+        "--epochs",
+        "6",
+    ])
+    .data(&data)
+    .run()
+    .one_line_error(&[
+        "epoch-005.safetensors",
+        "trained with --batch-size 128, given 64",
+    ]);
+    shaderfit(&[
+        "train",
+        "--resume",
+        arg(&dir),
+        "--model",
+        "mlp",
+        "--epochs",
+        "6",
+    ])
+    .data(&data)
+    .run()
+    .one_line_error(&["layers in the checkpoint", "asked"]);
+    shaderfit(&["train", "--resume", arg(&dir)])
+        .data(&data)
+        .run()
+        .one_line_error(&["--epochs", "has finished 5 epochs already"]);
+}
