@@ -1020,3 +1020,72 @@ fn learning_rate_schedules_reach_the_history() {
         .run()
         .one_line_error(&["--lr-schedule", "unknown schedule 'linear'", "cosine"]);
 }
+
+/// `sweep` trains every combination and prints them best first; shards run disjoint shares
+/// whose JSON merges into the whole sweep's table, identical to the unsharded one (same seed,
+/// same runs); a shard outside its count is named.
+#[test]
+fn sweeps_rank_combinations_and_shards_merge() {
+    let data = small_dataset("sweep");
+    let out = |name: &str| data.path().join(name);
+    let sweep = |extra: &[&str]| {
+        let mut args = vec![
+            "sweep",
+            "--model",
+            "linear",
+            "--optimizers",
+            "sgd,adam",
+            "--lrs",
+            "0.001,0.1",
+            "--epochs",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        shaderfit(&args).data(&data).run()
+    };
+    let whole = sweep(&["--json", arg(&out("all.json"))]);
+    let rows: Vec<Vec<&str>> = whole.ok().lines()[1..]
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 4, "{}", whole.stdout);
+    let best: Vec<f64> = rows.iter().map(|r| r[4].parse().unwrap()).collect();
+    assert!(
+        best.windows(2).all(|w| w[0] >= w[1]),
+        "best first: {}",
+        whole.stdout
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out("all.json")).unwrap()).unwrap();
+    assert_eq!(json["outcomes"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        json["outcomes"][0]["val_accuracy"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    sweep(&["--shard", "0/2", "--json", arg(&out("s0.json"))]).ok();
+    let one = sweep(&["--shard", "1/2", "--json", arg(&out("s1.json"))]);
+    assert_eq!(
+        one.ok().lines().len(),
+        3,
+        "half the combinations: {}",
+        one.stdout
+    );
+    let merged = shaderfit(&["sweep", "merge", arg(&out("s0.json")), arg(&out("s1.json"))]).run();
+    let without_seconds = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| l.split_whitespace().take(6).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    assert_eq!(
+        without_seconds(&merged.ok().stdout),
+        without_seconds(&whole.stdout)
+    );
+    sweep(&["--shard", "2/2"]).one_line_error(&["--shard", "'2/2'", "0 <= K < N"]);
+    shaderfit(&["sweep", "merge", arg(&out("s0.json")), arg(&out("s0.json"))])
+        .run()
+        .one_line_error(&["s0.json", "is in another file too"]);
+}

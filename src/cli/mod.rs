@@ -9,6 +9,7 @@ pub mod kernels;
 mod model;
 mod predict;
 mod report;
+mod sweep;
 pub(crate) mod train;
 
 use std::process::ExitCode;
@@ -37,6 +38,9 @@ pub enum Command {
     /// Classify images (PNG, JPEG, or IDX files with --indices) with a checkpoint: each one's
     /// class, its probability and a bar of every class's.
     Predict(predict::PredictArgs),
+    /// Train one model with every optimizer and learning rate given and compare them in one
+    /// table, best first; `sweep merge` joins the shards of a sweep run on several machines.
+    Sweep(sweep::SweepArgs),
     /// List every GPU adapter wgpu can see, with the limits that matter for training.
     Devices,
     /// Print a model's layers, output shapes and parameter counts, as Keras's summary().
@@ -71,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Train(args) => train::run(&args, &given),
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Predict(args) => predict::run(&args),
+        Command::Sweep(args) => sweep::run(&args),
         Command::Devices => devices::run(),
         Command::Summary(args) => model::summary_command(&args),
         Command::Bench(args) => bench::run(&args),

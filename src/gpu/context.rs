@@ -100,6 +100,22 @@ impl GpuContext {
                 ))
             })?,
         };
+        Self::open(adapter)
+    }
+
+    /// Opens a device on adapter `index` of [`list_adapters`] (for running on several at once).
+    pub fn on_adapter(index: usize) -> Result<GpuContext> {
+        let mut adapters = pollster::block_on(instance().enumerate_adapters(backends()));
+        if index >= adapters.len() {
+            return Err(Error::Gpu(format!(
+                "no adapter [{index}]; {} found (see `shaderfit devices`)",
+                adapters.len()
+            )));
+        }
+        Self::open(adapters.swap_remove(index))
+    }
+
+    fn open(adapter: wgpu::Adapter) -> Result<GpuContext> {
         let info = adapter.get_info();
         // wgpu's default limits are lower than most adapters' (storage binding size, buffers
         // per stage, workgroup storage): ask for everything the adapter has.

@@ -13,6 +13,20 @@ pub const BLUE: RGBColor = RGBColor(31, 119, 180);
 pub const ORANGE: RGBColor = RGBColor(255, 127, 14);
 pub const GREEN: RGBColor = RGBColor(44, 160, 44);
 
+/// matplotlib's "tab10", for many series at once.
+pub const PALETTE: [RGBColor; 10] = [
+    BLUE,
+    ORANGE,
+    GREEN,
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
 /// One series of a curve chart: a name, a colour and a value per epoch (from 1).
 #[derive(Clone, Debug)]
 pub struct Series {

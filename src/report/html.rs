@@ -64,6 +64,21 @@ pub fn page(
     )
 }
 
+/// A page with a preformatted table and one figure (`NAME.png`, linked to `NAME.svg`), e.g. a
+/// sweep's comparison and its curves.
+pub fn table_page(title: &str, table: &str, figure: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>shaderfit: {t}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+         <h1>shaderfit: {t}</h1>\n<pre>{table}</pre>\n<figure><a href=\"{f}.svg\">\
+         <img src=\"{f}.png\" alt=\"{t}\"></a><figcaption>Validation loss and accuracy per \
+         epoch (<a href=\"{f}.svg\">SVG</a>)</figcaption></figure>\n</body>\n</html>\n",
+        t = escape(title),
+        table = escape(table),
+        f = escape(figure),
+    )
+}
+
 fn heading(name: &str) -> String {
     match name {
         "curves" => "Training curves",

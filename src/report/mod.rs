@@ -6,7 +6,7 @@
 pub mod charts;
 pub mod figure;
 pub mod gallery;
-mod html;
+pub mod html;
 
 use std::path::{Path, PathBuf};
 

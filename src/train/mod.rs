@@ -11,6 +11,7 @@ pub mod predict;
 pub mod profile;
 pub mod report;
 pub mod state;
+pub mod sweep;
 pub mod trainer;
 
 pub use callbacks::{

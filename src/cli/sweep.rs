@@ -1,0 +1,365 @@
+//! `shaderfit sweep`: train one model with every optimizer and learning rate given, print one
+//! table best first (also as JSON and as overlaid curves), split over machines with `--shard`
+//! and joined again with `sweep merge`, or over this machine's adapters with `--adapters all`.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use clap::{Args, Subcommand};
+
+use super::kernels;
+use crate::data::{self, Dataset, DatasetKind};
+use crate::error::{Error, Result};
+use crate::gpu::context::list_adapters;
+use crate::gpu::GpuContext;
+use crate::layers::{Activation, Shape};
+use crate::model::{ModelSpec, Network};
+use crate::report::charts::{Curves, Series, PALETTE};
+use crate::report::{self, figure};
+use crate::train::sweep::{self, Combination, Outcome, SweepFile};
+use crate::train::TrainConfig;
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SweepArgs {
+    #[command(subcommand)]
+    pub command: Option<SweepCommand>,
+    #[command(flatten)]
+    pub run: SweepRun,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SweepCommand {
+    /// Join the JSON files of a sweep's shards into one table (and --json, --report).
+    Merge {
+        #[arg(required = true, value_name = "FILES")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        out: SweepOutputs,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct SweepRun {
+    /// A preset or a JSON model file, as for `train`.
+    #[arg(long, default_value = "linear")]
+    pub model: String,
+    #[arg(long, value_enum)]
+    pub activation: Option<Activation>,
+    /// Optimizers to compare, e.g. sgd,adam,rmsprop.
+    #[arg(long, value_delimiter = ',', default_value = "sgd,adam,rmsprop")]
+    pub optimizers: Vec<String>,
+    /// Learning rates to try with each optimizer.
+    #[arg(long, value_delimiter = ',', default_value = "0.001,0.01,0.1")]
+    pub lrs: Vec<f32>,
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "mnist")]
+    pub dataset: DatasetKind,
+    /// As for `train`; 0 validates on the test set, as the notebooks do.
+    #[arg(long, default_value_t = 0.0)]
+    pub validation_split: f64,
+    /// Run only shard K of N (K from 0): every N-th combination from the K-th, e.g.
+    /// $SLURM_ARRAY_TASK_ID/4 or $JOB_COMPLETION_INDEX/4.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Adapter whose name contains this; see `shaderfit devices`.
+    #[arg(long, conflicts_with = "adapters")]
+    pub adapter: Option<String>,
+    /// `all`: run combinations side by side, one per adapter of this machine.
+    #[arg(long, value_name = "all")]
+    pub adapters: Option<String>,
+    #[command(flatten)]
+    pub out: SweepOutputs,
+}
+
+#[derive(Args, Debug)]
+pub struct SweepOutputs {
+    /// Also write the results as JSON (`sweep merge` reads these).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write the validation curves of every combination, overlaid, and a page with the table.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+}
+
+pub fn run(args: &SweepArgs) -> Result<()> {
+    match &args.command {
+        Some(SweepCommand::Merge { files, out }) => merge(files, out),
+        None => sweep(&args.run),
+    }
+}
+
+fn sweep(args: &SweepRun) -> Result<()> {
+    let all = sweep::combinations(&args.optimizers, &args.lrs);
+    let (k, n) = parse_shard(args.shard.as_deref())?;
+    for c in &all {
+        crate::optim::build(&c.optimizer, &Default::default()).map_err(|_| {
+            Error::flag(
+                "--optimizers",
+                format!("unknown optimizer '{}'", c.optimizer),
+            )
+        })?;
+    }
+    prepare_outputs(&args.out)?;
+    let todo = sweep::shard(all.clone(), k, n);
+    let dir = data::dataset::locate(args.dataset, args.data.as_deref())?;
+    let dataset = Dataset::load(&dir)?;
+    let spec = ModelSpec::from_arg(&args.model, args.activation, dataset.classes)?;
+    let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;
+    let base = TrainConfig {
+        batch_size: args.batch_size,
+        epochs: args.epochs,
+        seed: args.seed,
+        validation_split: args.validation_split,
+        ..Default::default()
+    };
+    base.validate()?;
+    eprintln!(
+        "sweep: {} on {}, {} of {} combinations (shard {k}/{n}), {} epochs each",
+        spec.name,
+        args.dataset.name(),
+        todo.len(),
+        all.len(),
+        args.epochs
+    );
+    let adapters = adapters(args)?;
+    let outcomes = run_all(&adapters, (&net, &dataset, &base), todo)?;
+    let file = SweepFile {
+        model: spec.name.clone(),
+        dataset: args.dataset.name().into(),
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        combinations: all.len(),
+        shard: format!("{k}/{n}"),
+        outcomes,
+    };
+    finish(file, &args.out)
+}
+
+/// Creates the folders the outputs go in, so that a long sweep cannot fail at its end.
+fn prepare_outputs(out: &SweepOutputs) -> Result<()> {
+    let json_dir = out
+        .json
+        .as_deref()
+        .and_then(Path::parent)
+        .filter(|p| !p.as_os_str().is_empty());
+    for dir in json_dir.into_iter().chain(out.report.as_deref()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+    }
+    Ok(())
+}
+
+/// `K/N` as (k, n) with k < n; none is the whole sweep.
+fn parse_shard(text: Option<&str>) -> Result<(usize, usize)> {
+    let Some(text) = text else { return Ok((0, 1)) };
+    let parsed = text
+        .split_once('/')
+        .and_then(|(k, n)| Some((k.trim().parse().ok()?, n.trim().parse().ok()?)));
+    match parsed {
+        Some((k, n)) if n > 0 && k < n => Ok((k, n)),
+        _ => Err(Error::flag(
+            "--shard",
+            format!("'{text}'; expected K/N with 0 <= K < N, e.g. 0/4"),
+        )),
+    }
+}
+
+/// Which adapters run combinations: `--adapters all` every one `devices` lists, else one.
+fn adapters(args: &SweepRun) -> Result<Vec<Option<usize>>> {
+    match args.adapters.as_deref() {
+        None => Ok(vec![None]),
+        Some("all") => {
+            let n = list_adapters().len();
+            if n == 0 {
+                return Err(Error::Gpu(
+                    "no adapter found; see `shaderfit devices`".into(),
+                ));
+            }
+            Ok((0..n).map(Some).collect())
+        }
+        Some(other) => Err(Error::flag(
+            "--adapters",
+            format!("'{other}'; expected all (or --adapter NAME for one)"),
+        )),
+    }
+    .map(|list| {
+        if args.adapter.is_some() {
+            vec![None]
+        } else {
+            list
+        }
+    })
+}
+
+/// Runs every combination, each adapter taking the next from a shared queue, and prints a
+/// line as each finishes. Results come back in the sweep's order.
+fn run_all(
+    adapters: &[Option<usize>],
+    (net, data, base): (&Network, &Dataset, &TrainConfig),
+    todo: Vec<Combination>,
+) -> Result<Vec<Outcome>> {
+    let total = todo.len();
+    let queue = Mutex::new(todo.into_iter().collect::<VecDeque<_>>());
+    let done = Mutex::new(Vec::new());
+    std::thread::scope(|scope| -> Result<()> {
+        let workers: Vec<_> = adapters
+            .iter()
+            .map(|&adapter| {
+                let (queue, done) = (&queue, &done);
+                scope.spawn(move || -> Result<()> {
+                    let ctx = match adapter {
+                        Some(i) => GpuContext::on_adapter(i)?,
+                        None => GpuContext::new(None)?,
+                    };
+                    let base = TrainConfig {
+                        kernels: kernels::policy(&ctx.info),
+                        ..base.clone()
+                    };
+                    while let Some(c) = queue.lock().expect("queue").pop_front() {
+                        let outcome = sweep::run(&ctx, net, data, &base, &c)?;
+                        let mut done = done.lock().expect("results");
+                        done.push(outcome);
+                        eprintln!(
+                            "[{}/{total}] {}",
+                            done.len(),
+                            progress_line(done.last().expect("pushed"))
+                        );
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("a sweep worker panicked"))
+    })?;
+    let mut outcomes = done.into_inner().expect("results");
+    outcomes.sort_by_key(|o| o.combination.index);
+    Ok(outcomes)
+}
+
+fn progress_line(o: &Outcome) -> String {
+    let (best, epoch) = o.best();
+    format!(
+        "{} lr {}: val_accuracy {:.4}, best {best:.4} at epoch {epoch} ({:.1}s on {})",
+        o.combination.optimizer,
+        o.combination.learning_rate,
+        o.final_val_accuracy(),
+        o.seconds,
+        o.adapter
+    )
+}
+
+fn merge(files: &[PathBuf], out: &SweepOutputs) -> Result<()> {
+    let read = |path: &PathBuf| -> Result<(String, SweepFile)> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        let file = serde_json::from_str(&text).map_err(|e| {
+            Error::file(
+                path,
+                format!("not a sweep's JSON ({e}); expected a file written by `sweep --json`"),
+            )
+        })?;
+        Ok((path.display().to_string(), file))
+    };
+    prepare_outputs(out)?;
+    let merged = SweepFile::merge(files.iter().map(read).collect::<Result<_>>()?)?;
+    let missing = merged.missing();
+    if !missing.is_empty() {
+        eprintln!(
+            "warning: combinations {missing:?} are in none of the files; the table lacks them"
+        );
+    }
+    finish(merged, out)
+}
+
+/// Prints the table and writes the JSON and the report asked for.
+fn finish(mut file: SweepFile, out: &SweepOutputs) -> Result<()> {
+    sweep::rank(&mut file.outcomes);
+    print!("{}", table(&file.outcomes));
+    if let Some(path) = &out.json {
+        let text = serde_json::to_string_pretty(&file).expect("a sweep serialises") + "\n";
+        crate::model::checkpoint::write_replacing(path, text.as_bytes())?;
+    }
+    if let Some(dir) = &out.report {
+        let page = write_report(dir, &file)?;
+        eprintln!("report: {}", page.display());
+    }
+    Ok(())
+}
+
+/// The comparison, best first.
+pub fn table(outcomes: &[Outcome]) -> String {
+    let mut s = format!(
+        "{:>4}  {:<9} {:>8}  {:>12}  {:>8}  {:>5}  {:>8}\n",
+        "rank", "optimizer", "lr", "val_accuracy", "best", "epoch", "seconds"
+    );
+    for (i, o) in outcomes.iter().enumerate() {
+        let (best, epoch) = o.best();
+        s += &format!(
+            "{:>4}  {:<9} {:>8}  {:>12.4}  {:>8.4}  {:>5}  {:>8.1}\n",
+            i + 1,
+            o.combination.optimizer,
+            o.combination.learning_rate,
+            o.final_val_accuracy(),
+            best,
+            epoch,
+            o.seconds
+        );
+    }
+    s
+}
+
+/// The overlaid validation curves and a page with them and the table.
+fn write_report(dir: &Path, file: &SweepFile) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    let series = |pick: fn(&Outcome) -> &Vec<f64>| -> Vec<Series> {
+        file.outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, o)| Series {
+                name: format!(
+                    "{} {}",
+                    o.combination.optimizer, o.combination.learning_rate
+                ),
+                color: PALETTE[i % PALETTE.len()],
+                values: pick(o).clone(),
+            })
+            .collect()
+    };
+    let curves = Curves {
+        panels: vec![
+            ("Validation loss".into(), series(|o| &o.val_loss)),
+            ("Validation accuracy".into(), series(|o| &o.val_accuracy)),
+        ],
+    };
+    figure::save(&curves, dir, "sweep")?;
+    let title = format!(
+        "sweep of {} on {}, {} epochs",
+        file.model, file.dataset, file.epochs
+    );
+    let page = dir.join("index.html");
+    let html = report::html::table_page(&title, &table(&file.outcomes), "sweep");
+    std::fs::write(&page, html).map_err(|e| Error::Io {
+        path: page.clone(),
+        source: e,
+    })?;
+    Ok(page)
+}
