@@ -549,10 +549,10 @@ fn checkpoints_save_and_load() {
         arg(&ckpt),
     ];
     // The checkpoint's spec says what it is: the first difference is named.
-    shaderfit(&args).data(&data).run().one_line_error(&[
-        "model.safetensors",
-        "14 layers in the checkpoint, 3 asked",
-    ]);
+    shaderfit(&args)
+        .data(&data)
+        .run()
+        .one_line_error(&["model.safetensors", "14 layers in the checkpoint, 3 asked"]);
 }
 
 /// `--history` writes Keras's `history.history` as JSON (with `epoch` from 0 and the run's
