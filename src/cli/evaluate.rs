@@ -8,12 +8,13 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::kernels;
+use super::report_flags::ReportFlags;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::layers::Shape;
 use crate::model::{checkpoint, summary, ParamLayout};
-use crate::report::{self, ReportInput};
+use crate::report::ReportInput;
 use crate::train::metrics::ConfusionMatrix;
 use crate::train::{test_line, CountMatrix, TrainConfig, Trainer};
 
@@ -32,17 +33,8 @@ pub struct EvaluateArgs {
     /// Adapter whose name contains this; see `shaderfit devices`.
     #[arg(long)]
     pub adapter: Option<String>,
-    /// Write a report into this directory: the confusion matrix, galleries of correct and
-    /// wrong test images, a sample's probabilities and per-class metrics (PNG and SVG), and an
-    /// index.html showing them.
-    #[arg(long, value_name = "DIR")]
-    pub report: Option<PathBuf>,
-    /// The report's galleries are N x N images.
-    #[arg(long, default_value_t = 3, value_name = "N")]
-    pub gallery: usize,
-    /// The test sample whose class probabilities the report charts.
-    #[arg(long, default_value_t = 0, value_name = "INDEX")]
-    pub report_sample: usize,
+    #[command(flatten)]
+    pub report: ReportFlags,
 }
 
 pub fn run(args: &EvaluateArgs) -> Result<()> {
@@ -70,8 +62,8 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         batch_size: args.batch_size,
         epochs: 0,
         kernels: kernels::policy(&ctx.info),
-        metrics: match args.report {
-            Some(_) => super::train::report_metrics(&dataset),
+        metrics: match args.report.dir {
+            Some(_) => ReportFlags::metrics(&dataset),
             None => vec![Arc::new(ConfusionMatrix)],
         },
         ..Default::default()
@@ -89,15 +81,12 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
             classification_report(counts)
         );
     }
-    if let Some(dir) = &args.report {
-        write_report(dir, args, (&info, &net), (&dataset, &test))?;
-    }
+    write_report(args, (&info, &net), (&dataset, &test))?;
     Ok(())
 }
 
 /// The report of `evaluate --report`: the test pass's figures, without curves.
 fn write_report(
-    dir: &std::path::Path,
     args: &EvaluateArgs,
     (info, net): (&checkpoint::CheckpointInfo, &crate::model::Network),
     (dataset, test): (&Dataset, &crate::train::PassMetrics),
@@ -120,12 +109,8 @@ fn write_report(
         images: &dataset.test,
         image_size: (dataset.rows, dataset.cols),
         dataset: args.dataset,
-        gallery: args.gallery,
-        sample: args.report_sample,
     };
-    let page = report::write(dir, &input)?;
-    eprintln!("report: {}", page.display());
-    Ok(())
+    args.report.write(input)
 }
 
 /// The confusion matrix, true classes down and predicted across. On a terminal the diagonal

@@ -9,6 +9,7 @@ pub mod kernels;
 mod model;
 mod predict;
 mod report;
+mod report_flags;
 mod sweep;
 pub(crate) mod train;
 

@@ -34,6 +34,11 @@ pub struct ReportInput<'a> {
     pub images: &'a Split,
     pub image_size: (usize, usize),
     pub dataset: DatasetKind,
+}
+
+/// What the user chose to see.
+#[derive(Clone, Copy, Debug)]
+pub struct Choices {
     /// Gallery side: `n x n` correct and `n x n` misclassified images.
     pub gallery: usize,
     /// The test sample whose probabilities are charted.
@@ -49,7 +54,7 @@ pub struct Written {
 
 /// Writes every figure and `index.html` into `dir` (created if needed); returns the page's
 /// path.
-pub fn write(dir: &Path, input: &ReportInput) -> Result<PathBuf> {
+pub fn write(dir: &Path, input: &ReportInput, choices: Choices) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| Error::Io {
         path: dir.to_path_buf(),
         source: e,
@@ -65,7 +70,7 @@ pub fn write(dir: &Path, input: &ReportInput) -> Result<PathBuf> {
     let labels: Vec<String> = (0..counts.rows)
         .map(|c| input.dataset.class_name(c))
         .collect();
-    let figures = draw_figures(dir, input, (counts, probs), &labels)?;
+    let figures = draw_figures(dir, (input, choices), (counts, probs), &labels)?;
     let page = dir.join("index.html");
     let html = html::page(input, counts, &labels, &figures);
     std::fs::write(&page, html).map_err(|e| Error::Io {
@@ -78,7 +83,7 @@ pub fn write(dir: &Path, input: &ReportInput) -> Result<PathBuf> {
 /// Saves every figure into `dir`, in the page's order.
 fn draw_figures(
     dir: &Path,
-    input: &ReportInput,
+    (input, choices): (&ReportInput, Choices),
     (counts, probs): (&CountMatrix, &Probabilities),
     labels: &[String],
 ) -> Result<Vec<Written>> {
@@ -108,7 +113,7 @@ fn draw_figures(
     add("confusion", caption, &|| {
         figure::save(&heatmap, dir, "confusion")
     })?;
-    let (correct, wrong) = galleries(input, probs);
+    let (correct, wrong) = galleries(input, choices.gallery, probs);
     let caption = format!(
         "The first {} correctly classified test images",
         correct.tiles.len()
@@ -120,7 +125,7 @@ fn draw_figures(
     add("incorrect", caption, &|| {
         figure::save(&wrong, dir, "incorrect")
     })?;
-    let bars = probability_bars(input, probs, &labels)?;
+    let bars = probability_bars(input, choices.sample, probs, &labels)?;
     add("probabilities", bars.title.clone(), &|| {
         figure::save(&bars, dir, "probabilities")
     })?;
@@ -159,8 +164,8 @@ pub fn curves(history: &History) -> Curves {
 
 /// The first `n x n` correct test images, and the `n x n` misclassified ones the model was
 /// surest of, titled as the notebooks title them.
-fn galleries(input: &ReportInput, probs: &Probabilities) -> (Gallery, Gallery) {
-    let n = input.gallery.max(1);
+fn galleries(input: &ReportInput, n: usize, probs: &Probabilities) -> (Gallery, Gallery) {
+    let n = n.max(1);
     let (rows, cols) = input.image_size;
     let samples = probs.samples().min(input.images.len());
     let label = |i: usize| input.images.labels[i] as usize;
@@ -199,10 +204,10 @@ fn galleries(input: &ReportInput, probs: &Probabilities) -> (Gallery, Gallery) {
 
 fn probability_bars(
     input: &ReportInput,
+    i: usize,
     probs: &Probabilities,
     labels: &[String],
 ) -> Result<ProbabilityBars> {
-    let i = input.sample;
     if i >= probs.samples() {
         return Err(Error::flag(
             "--report-sample",

@@ -10,12 +10,12 @@ use policies::Policies;
 use progress::{EpochBar, EpochLines};
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::Args;
 
 use super::kernels;
 use super::report::profile_table;
+use super::report_flags::ReportFlags;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
@@ -23,11 +23,8 @@ use crate::layers::{Activation, Shape};
 use crate::model::summary;
 use crate::model::{checkpoint, ModelSpec, Network, ParamLayout};
 use crate::optim::{self, Hyperparameters, Schedule, ScheduleFlags};
-use crate::report::{self, ReportInput};
-use crate::train::metrics::{ConfusionMatrix, Predictions};
-use crate::train::{
-    check_history_path, test_line, Accumulator, Monitor, StepProfile, TrainConfig, Trainer,
-};
+use crate::report::ReportInput;
+use crate::train::{check_history_path, test_line, Monitor, StepProfile, TrainConfig, Trainer};
 
 #[derive(Args, Clone, Debug)]
 pub struct TrainArgs {
@@ -158,17 +155,8 @@ pub struct TrainArgs {
     /// At the end, go back to the weights of the epoch with the best monitored metric.
     #[arg(long, requires = "early_stopping")]
     pub restore_best_weights: bool,
-    /// Write a report into this directory when training ends: loss and accuracy curves, the
-    /// confusion matrix, galleries of correct and wrong test images, a sample's probabilities
-    /// and per-class metrics (PNG and SVG), and an index.html showing them.
-    #[arg(long, value_name = "DIR")]
-    pub report: Option<PathBuf>,
-    /// The report's galleries are N x N images.
-    #[arg(long, default_value_t = 3, value_name = "N")]
-    pub gallery: usize,
-    /// The test sample whose class probabilities the report charts.
-    #[arg(long, default_value_t = 0, value_name = "INDEX")]
-    pub report_sample: usize,
+    #[command(flatten)]
+    pub report: ReportFlags,
     /// As Keras's: 0 prints only the test line (and why a run stopped early), 1 adds the
     /// setup, a live progress bar (on a terminal) and a line per epoch, 2 the same without
     /// the bar.
@@ -281,8 +269,8 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
         (None, Some(r)) => Some(r.weights.clone()),
         (None, None) => None,
     };
-    if args.report.is_some() {
-        cfg.metrics = report_metrics(&dataset);
+    if args.report.dir.is_some() {
+        cfg.metrics = ReportFlags::metrics(&dataset);
     }
     let ctx = GpuContext::new(args.adapter.as_deref())?;
     cfg.kernels = kernels::policy(&ctx.info);
@@ -318,34 +306,17 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     }
     let test = trainer.evaluate_test()?;
     println!("{}", test_line(&test.score()));
-    if let Some(dir) = &args.report {
-        let input = ReportInput {
-            title: format!("{} on {}", spec.name, args.dataset.name()),
-            settings: &policies.settings,
-            summary: summary::summary(&net),
-            history: policies.history.as_ref(),
-            test: &test,
-            images: &dataset.test,
-            image_size: (dataset.rows, dataset.cols),
-            dataset: args.dataset,
-            gallery: args.gallery,
-            sample: args.report_sample,
-        };
-        let page = report::write(dir, &input)?;
-        eprintln!("report: {}", page.display());
-    }
+    args.report.write(ReportInput {
+        title: format!("{} on {}", spec.name, args.dataset.name()),
+        settings: &policies.settings,
+        summary: summary::summary(&net),
+        history: policies.history.as_ref(),
+        test: &test,
+        images: &dataset.test,
+        image_size: (dataset.rows, dataset.cols),
+        dataset: args.dataset,
+    })?;
     Ok(())
-}
-
-/// What a report needs of the test pass: the confusion matrix and every sample's
-/// probabilities.
-pub fn report_metrics(dataset: &Dataset) -> Vec<Arc<dyn Accumulator>> {
-    vec![
-        Arc::new(ConfusionMatrix),
-        Arc::new(Predictions {
-            capacity: dataset.test.len(),
-        }),
-    ]
 }
 
 /// A checkpoint's weights for `net`, which must be of the dataset it was trained on.

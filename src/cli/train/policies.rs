@@ -43,7 +43,7 @@ impl Policies {
         };
         let settings = settings(args, spec, data, trainer);
         let saved = history;
-        let mut history = match (&args.history, &args.report) {
+        let mut history = match (&args.history, &args.report.dir) {
             (Some(path), _) => Some(History::new(path.clone(), settings.clone())?),
             (None, Some(_)) => Some(History::in_memory(settings.clone())),
             (None, None) => None,

@@ -1,0 +1,54 @@
+//! The `--report` flags `train` and `evaluate` share, and what a report needs of a run.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::report::{self, Choices, ReportInput};
+use crate::train::metrics::{ConfusionMatrix, Predictions};
+use crate::train::Accumulator;
+
+#[derive(Args, Clone, Debug)]
+pub struct ReportFlags {
+    /// Write a report into this directory: the loss and accuracy curves (train), the confusion
+    /// matrix, galleries of correct and wrong test images, a sample's probabilities and
+    /// per-class metrics (PNG and SVG), and an index.html showing them.
+    #[arg(long = "report", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The report's galleries are N x N images.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub gallery: usize,
+    /// The test sample whose class probabilities the report charts.
+    #[arg(long, default_value_t = 0, value_name = "INDEX")]
+    pub report_sample: usize,
+}
+
+impl ReportFlags {
+    /// What a report needs of the test pass: the confusion matrix and every sample's
+    /// probabilities.
+    pub fn metrics(dataset: &Dataset) -> Vec<Arc<dyn Accumulator>> {
+        vec![
+            Arc::new(ConfusionMatrix),
+            Arc::new(Predictions {
+                capacity: dataset.test.len(),
+            }),
+        ]
+    }
+
+    /// Writes the report of `input`, if one was asked for, and says where.
+    pub fn write(&self, input: ReportInput) -> Result<()> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        let choices = Choices {
+            gallery: self.gallery,
+            sample: self.report_sample,
+        };
+        let page = report::write(dir, &input, choices)?;
+        eprintln!("report: {}", page.display());
+        Ok(())
+    }
+}
