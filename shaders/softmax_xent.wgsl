@@ -8,7 +8,10 @@
 // dlogits: [batch, classes] = (softmax(z) - onehot(y)) / valid_rows, the gradient of the mean
 //          loss over the valid rows (Keras: batch loss = mean over the batch).
 // metric += { sum of per-sample losses, correct predictions (first argmax, as Keras's
-//          accuracy), valid rows }: the pass's loss-and-accuracy accumulator.
+//          accuracy), valid rows }: the pass's loss-and-accuracy accumulator. Its last word
+//          records divergence: 1 + the batch index (cursor.step) of the pass's first batch
+//          whose loss was not finite, 0 while every one was. It is read with the epoch's
+//          metrics, so the divergence guard costs no readback.
 // cursor:  step += 1 and t += 1 once the batch is done. The loss kernel runs exactly once per
 //          step, after the gather (which read `step`) and before the optimizer (which reads
 //          `t`, so Adam's first update sees t = 1): advancing here costs no extra launch and no
@@ -30,7 +33,13 @@ struct Metric {
     loss_sum: f32,
     correct: u32,
     count: u32,
-    _pad: u32,
+    first_bad_step: u32,
+}
+
+// NaN or ±inf, from the bits: WGSL lets compilers assume floats are finite, so `x != x` may
+// be folded away; an all-ones exponent cannot be.
+fn not_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -111,6 +120,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     count_part[lid] = 0u;
     reduce(lid);
     if (lid == 0u) {
+        if (metric.first_bad_step == 0u && not_finite(loss_part[0])) {
+            metric.first_bad_step = cursor.step + 1u;
+        }
         metric.loss_sum += loss_part[0];
         metric.correct += correct_part[0];
         metric.count += n_valid;

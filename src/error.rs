@@ -28,6 +28,8 @@ pub enum Error {
     Mismatch(String),
     /// No usable adapter, device creation failed, or the GPU reported an error.
     Gpu(String),
+    /// Training produced a non-finite loss or weights, and stopped before saving anything.
+    Diverged(String),
     /// Reading or writing a file failed.
     Io {
         path: PathBuf,
@@ -57,7 +59,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Idx(e) => write!(f, "{e}"),
-            Error::Dataset(msg) | Error::Mismatch(msg) => f.write_str(msg),
+            Error::Dataset(msg) | Error::Mismatch(msg) | Error::Diverged(msg) => f.write_str(msg),
             Error::Flag { flag, message } => write!(f, "{flag}: {message}"),
             Error::Model {
                 model,

@@ -251,3 +251,22 @@ fn validation_split_takes_the_last_fraction() {
     assert_eq!(train.len(), 10);
     assert!(val.is_empty());
 }
+
+/// A header claiming 2^31 images of 2^31 x 2^31 pixels, with no data: the size check must
+/// not wrap around (2^93 mod 2^64 is 0, the data's length) and let it train.
+#[test]
+fn a_header_whose_size_overflows_is_refused() {
+    let dir = dataset_dir("overflow");
+    let path = dir.path().join("t10k-images-idx3-ubyte");
+    let mut header = IMAGES_MAGIC.to_be_bytes().to_vec();
+    for _ in 0..3 {
+        header.extend_from_slice(&(1u32 << 31).to_be_bytes());
+    }
+    std::fs::write(&path, header).unwrap();
+    let (msg, p) = problem(Dataset::load(dir.path()));
+    assert!(
+        matches!(p, IdxProblem::SizeMismatch { found: 0, .. }),
+        "{p:?}"
+    );
+    assert!(msg.contains("t10k-images-idx3-ubyte"), "{msg}");
+}

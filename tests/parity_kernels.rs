@@ -533,7 +533,7 @@ fn check_softmax_xent(
         loss_sum: 2.5,
         correct: 3,
         count: 7,
-        _pad: 0,
+        first_bad_step: 0,
     };
     let mut words = vec![0u32; 3 * align];
     words[align..align + 4].copy_from_slice(bytemuck::cast_slice(&[start]));
@@ -563,6 +563,10 @@ fn check_softmax_xent(
         bytemuck::pod_read_unaligned(bytemuck::cast_slice(&after[align..align + 4]));
     assert_eq!(m.count, 7 + want.count, "{what}: count");
     assert_eq!(m.correct, 3 + want.correct, "{what}: correct");
+    assert_eq!(
+        m.first_bad_step, 0,
+        "{what}: finite losses leave the divergence word"
+    );
     let want_loss = 2.5 + want.loss_sum;
     assert!(
         (m.loss_sum - want_loss).abs() <= 1e-5 * want_loss.abs() + 1e-5,

@@ -204,3 +204,89 @@ fn checkpoint_dirs_keep_the_last_and_the_best() {
         .run()
         .one_line_error(&["--epochs", "has finished 5 epochs already"]);
 }
+
+/// A run that diverges stops with exit code 3 before saving: the good checkpoint it started
+/// from (and saves to) stays intact and loadable. A checkpoint holding NaN is refused, naming
+/// the tensor.
+#[test]
+fn a_diverging_run_keeps_the_last_good_checkpoint() {
+    let data = support::cli::small_dataset("diverge");
+    let good = data.path().join("good.safetensors");
+    let args = [
+        "train",
+        "--model",
+        "mlp_small",
+        "--epochs",
+        "1",
+        "--save",
+        arg(&good),
+    ];
+    shaderfit(&args).data(&data).run().ok();
+    let before = tensors(&good);
+    let evaluate = || {
+        shaderfit(&["evaluate", "--checkpoint", arg(&good)])
+            .data(&data)
+            .run()
+    };
+    let score = evaluate().ok().lines()[0].to_string();
+
+    let args = [
+        "train",
+        "--model",
+        "mlp_small",
+        "--epochs",
+        "2",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1e30",
+        "--load",
+        arg(&good),
+        "--save",
+        arg(&good),
+    ];
+    let run = shaderfit(&args).data(&data).run();
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
+    let err = run.stderr.lines().last().unwrap();
+    assert!(
+        err.contains("training diverged in epoch 1") && err.contains("try a lower --lr"),
+        "{err}"
+    );
+    assert_eq!(tensors(&good), before, "the checkpoint is untouched");
+    assert_eq!(evaluate().ok().lines()[0], score, "and still loads");
+
+    // The same file with one weight made NaN.
+    let bytes = std::fs::read(&good).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let mut owned: Vec<(String, Vec<u8>, Vec<usize>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.data().to_vec(), v.shape().to_vec()))
+        .collect();
+    let kernel = owned.iter_mut().find(|t| t.0 == "dense/kernel").unwrap();
+    kernel.1[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
+    let views: Vec<(String, safetensors::tensor::TensorView)> = owned
+        .iter()
+        .map(|(n, d, s)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let bad = data.path().join("bad.safetensors");
+    std::fs::write(
+        &bad,
+        safetensors::tensor::serialize(views, header.metadata().clone()).unwrap(),
+    )
+    .unwrap();
+    shaderfit(&["evaluate", "--checkpoint", arg(&bad)])
+        .data(&data)
+        .run()
+        .one_line_error(&[
+            "bad.safetensors",
+            "tensor 'dense/kernel' holds NaN at index 2",
+        ]);
+}

@@ -87,7 +87,11 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            match e {
+                // docs/errors.md: 3 when training diverged, 1 for every other error.
+                crate::error::Error::Diverged(_) => ExitCode::from(3),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

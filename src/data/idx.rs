@@ -190,7 +190,11 @@ fn parse<'a>(
     let shape: Vec<u32> = (0..dims)
         .map(|d| BigEndian::read_u32(&bytes[4 + 4 * d..8 + 4 * d]))
         .collect();
-    let expected: u64 = shape.iter().map(|&d| d as u64).product();
+    // Checked: a crafted header (2^31 x 2^31 x 2^31) must not wrap around to the data's size.
+    let expected = shape
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+        .unwrap_or(u64::MAX);
     let data = &bytes[header_len..];
     if data.len() as u64 != expected {
         let header = match dims {

@@ -92,7 +92,14 @@ pub fn load(path: &Path, trainable: &ParamLayout, non_trainable: &ParamLayout) -
                         slot.spec.shape
                     )));
                 }
-                Ok(bytemuck::pod_collect_to_vec(t.data()))
+                let values: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
+                if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                    return Err(err(format!(
+                        "tensor '{name}' holds {} at index {i}; a checkpoint of a diverged run cannot be used",
+                        values[i]
+                    )));
+                }
+                Ok(values)
             })
             .collect()
     };

@@ -38,6 +38,31 @@ impl EpochReport {
     }
 }
 
+impl EpochReport {
+    /// Why the run must stop if the epoch diverged: a non-finite loss in training (with the
+    /// step it started at), or non-finite weights after the last step (the validation loss).
+    pub fn divergence(&self, learning_rate: f64) -> Option<String> {
+        let train = self.train.score();
+        let val = self.validation.as_ref().map(|v| v.score());
+        let what = if train.diverged() {
+            let from = train.first_bad_step.map_or(1, |s| s + 1);
+            format!(
+                "the training loss was not finite from step {from} of {} on",
+                self.steps
+            )
+        } else if val.is_some_and(|v| v.diverged()) {
+            "its last steps left weights whose validation loss is not finite".to_string()
+        } else {
+            return None;
+        };
+        Some(format!(
+            "training diverged in epoch {}: {what} (learning rate {}); stopped before saving anything from it, so the last checkpoint is intact; try a lower --lr",
+            self.epoch,
+            learning_rate as f32
+        ))
+    }
+}
+
 /// The closing line scripts read: `test_loss: 0.0712 - test_accuracy: 0.9781`.
 pub fn test_line(test: &Score) -> String {
     format!(

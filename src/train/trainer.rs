@@ -401,6 +401,10 @@ impl<'a> Trainer<'a> {
                     cb.on_progress(progress);
                 }
             })?;
+            // Before any callback: nothing is saved or recorded from non-finite weights.
+            if let Some(message) = report.divergence(self.learning_rate()) {
+                return Err(Error::Diverged(message));
+            }
             summary.epochs = epoch;
             summary.seconds += report.seconds;
             let mut notes = Vec::new();

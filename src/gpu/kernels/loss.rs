@@ -34,7 +34,8 @@ pub struct LossMetric {
     pub loss_sum: f32,
     pub correct: u32,
     pub count: u32,
-    pub _pad: u32,
+    /// 1 + the batch index of the pass's first non-finite batch loss; 0 while all were finite.
+    pub first_bad_step: u32,
 }
 
 pub(crate) fn module() -> SourceParts {

@@ -18,6 +18,15 @@ pub struct Score {
     pub correct: u32,
     /// The summed loss, as the GPU added it.
     pub loss_sum: f32,
+    /// The batch index within the pass of the first batch whose loss was not finite.
+    pub first_bad_step: Option<u32>,
+}
+
+impl Score {
+    /// Whether a loss was NaN or infinite in this pass.
+    pub fn diverged(&self) -> bool {
+        self.first_bad_step.is_some() || !self.loss_sum.is_finite()
+    }
 }
 
 impl From<LossMetric> for Score {
@@ -29,6 +38,7 @@ impl From<LossMetric> for Score {
             samples: m.count,
             correct: m.correct,
             loss_sum: m.loss_sum,
+            first_bad_step: m.first_bad_step.checked_sub(1),
         }
     }
 }
