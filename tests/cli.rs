@@ -1090,3 +1090,29 @@ fn sweeps_rank_combinations_and_shards_merge() {
         .run()
         .one_line_error(&["s0.json", "is in another file too"]);
 }
+
+/// With no data anywhere, `train` uses the MNIST compiled into the binary and says so: the
+/// one real-data run of the suite (`linear`, one epoch, as the notebook's first epoch).
+#[test]
+fn bundled_mnist_trains_out_of_the_box() {
+    let empty = TempDir::new("nodata");
+    let home = arg(empty.path());
+    let run = shaderfit(&["train", "--model", "linear", "--epochs", "1"])
+        .cwd(empty.path())
+        .env("HOME", home)
+        .env("XDG_CACHE_HOME", home)
+        .run();
+    assert!(
+        run.ok()
+            .stderr
+            .contains("data: bundled MNIST (60000 train, 10000 test"),
+        "{}",
+        run.stderr
+    );
+    let accuracy = run.last_field("test_accuracy");
+    assert!(accuracy >= 0.90, "{}", run.stdout);
+    // A directory named by --data is never replaced by the bundled copy.
+    shaderfit(&["train", "--data", home])
+        .run()
+        .one_line_error(&["no mnist dataset found", "--data"]);
+}

@@ -51,8 +51,7 @@ fn show(args: &ShowArgs) -> Result<()> {
     if args.grid == 0 {
         return Err(Error::flag("--grid", "0; expected at least 1"));
     }
-    let dir = data::dataset::locate(args.dataset, args.data.as_deref())?;
-    let dataset = Dataset::load(&dir)?;
+    let dataset = data::dataset::open(args.dataset, args.data.as_deref())?;
     println!(
         "{} ({}): {}x{} grey images, {} classes",
         args.dataset.name(),

@@ -41,8 +41,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     let info = checkpoint::load_info(&args.checkpoint)?;
     info.check_dataset(&args.checkpoint, args.dataset.name())?;
     let spec = info.spec.clone();
-    let dir = data::dataset::locate(args.dataset, args.data.as_deref())?;
-    let dataset = Dataset::load(&dir)?;
+    let dataset = data::dataset::open(args.dataset, args.data.as_deref())?;
     let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;
     let (params, stats) = checkpoint::load(
         &args.checkpoint,

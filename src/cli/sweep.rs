@@ -110,8 +110,7 @@ fn sweep(args: &SweepRun) -> Result<()> {
     }
     prepare_outputs(&args.out)?;
     let todo = sweep::shard(all.clone(), k, n);
-    let dir = data::dataset::locate(args.dataset, args.data.as_deref())?;
-    let dataset = Dataset::load(&dir)?;
+    let dataset = data::dataset::open(args.dataset, args.data.as_deref())?;
     let spec = ModelSpec::from_arg(&args.model, args.activation, dataset.classes)?;
     let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;
     let base = TrainConfig {

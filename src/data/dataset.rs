@@ -117,11 +117,41 @@ impl Dataset {
                 missing.join(", ")
             ))
         })?;
-        let train_images = idx::read_images(&paths[0])?;
-        let train_labels = idx::read_labels(&paths[1])?;
-        let test_images = idx::read_images(&paths[2])?;
-        let test_labels = idx::read_labels(&paths[3])?;
+        let files = [idx::read_images(&paths[0])?, idx::read_images(&paths[2])?];
+        let labels = [idx::read_labels(&paths[1])?, idx::read_labels(&paths[3])?];
+        Dataset::assemble(dir, &paths, files, labels)
+    }
 
+    /// MNIST as compiled into the binary (`assets/mnist`, the `bundled-mnist` feature), if it
+    /// was.
+    pub fn bundled() -> Option<Result<Dataset>> {
+        super::bundled::MNIST.map(|files| {
+            let dir = Path::new("bundled MNIST");
+            let paths: Vec<PathBuf> = FILE_STEMS
+                .iter()
+                .map(|s| dir.join(format!("{s}.gz")))
+                .collect();
+            let bytes = |i: usize| idx::decompress(&paths[i], files[i].to_vec());
+            let images = [
+                idx::images_from(&paths[0], &bytes(0)?)?,
+                idx::images_from(&paths[2], &bytes(2)?)?,
+            ];
+            let labels = [
+                idx::labels_from(&paths[1], &bytes(1)?)?,
+                idx::labels_from(&paths[3], &bytes(3)?)?,
+            ];
+            Dataset::assemble(dir, &paths, images, labels)
+        })
+    }
+
+    /// Cross-checks the four files (`paths` in [`FILE_STEMS`] order, for errors) and makes
+    /// the dataset.
+    fn assemble(
+        dir: &Path,
+        paths: &[PathBuf],
+        [train_images, test_images]: [idx::IdxImages; 2],
+        [train_labels, test_labels]: [Vec<u8>; 2],
+    ) -> Result<Dataset> {
         for (images, labels, labels_path) in [
             (&train_images, &train_labels, &paths[1]),
             (&test_images, &test_labels, &paths[3]),
@@ -196,6 +226,20 @@ pub fn dataset_files(dir: &Path) -> std::result::Result<Vec<PathBuf>, Vec<String
         Ok(found)
     } else {
         Err(missing)
+    }
+}
+
+/// The dataset: from [`locate`]'s directory, else (for MNIST, when no directory was named
+/// by `--data` or `$SHADERFIT_DATA` and none of the standard places has it) the bundled copy.
+pub fn open(kind: DatasetKind, data_flag: Option<&Path>) -> Result<Dataset> {
+    let named =
+        data_flag.is_some() || std::env::var_os("SHADERFIT_DATA").is_some_and(|v| !v.is_empty());
+    match locate(kind, data_flag) {
+        Ok(dir) => Dataset::load(&dir),
+        Err(missing) => match (kind, named, Dataset::bundled()) {
+            (DatasetKind::Mnist, false, Some(bundled)) => bundled,
+            _ => Err(missing),
+        },
     }
 }
 

@@ -134,6 +134,11 @@ fn err(path: &Path, problem: IdxProblem) -> IdxError {
 /// The file's bytes, decompressed if they are gzip.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, IdxError> {
     let raw = std::fs::read(path).map_err(|e| err(path, IdxProblem::Unreadable(e.to_string())))?;
+    decompress(path, raw)
+}
+
+/// `raw` (the contents of `path`), decompressed if it is gzip.
+pub fn decompress(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, IdxError> {
     if raw.is_empty() {
         return Err(err(path, IdxProblem::Empty));
     }
@@ -215,8 +220,12 @@ fn parse<'a>(
 
 /// Reads an image file (magic 0x00000803).
 pub fn read_images(path: &Path) -> Result<IdxImages, IdxError> {
-    let bytes = read_bytes(path)?;
-    let (shape, data) = parse(path, &bytes, IMAGES_MAGIC, 3)?;
+    images_from(path, &read_bytes(path)?)
+}
+
+/// An image file's decompressed `bytes`; `path` names it in errors.
+pub fn images_from(path: &Path, bytes: &[u8]) -> Result<IdxImages, IdxError> {
+    let (shape, data) = parse(path, bytes, IMAGES_MAGIC, 3)?;
     for (value, field) in shape.iter().zip(["count", "rows", "columns"]) {
         if *value == 0 {
             return Err(err(path, IdxProblem::ZeroDimension { field }));
@@ -232,8 +241,12 @@ pub fn read_images(path: &Path) -> Result<IdxImages, IdxError> {
 
 /// Reads a label file (magic 0x00000801).
 pub fn read_labels(path: &Path) -> Result<Vec<u8>, IdxError> {
-    let bytes = read_bytes(path)?;
-    let (shape, data) = parse(path, &bytes, LABELS_MAGIC, 1)?;
+    labels_from(path, &read_bytes(path)?)
+}
+
+/// A label file's decompressed `bytes`; `path` names it in errors.
+pub fn labels_from(path: &Path, bytes: &[u8]) -> Result<Vec<u8>, IdxError> {
+    let (shape, data) = parse(path, bytes, LABELS_MAGIC, 1)?;
     if shape[0] == 0 {
         return Err(err(path, IdxProblem::ZeroDimension { field: "count" }));
     }

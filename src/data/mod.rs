@@ -2,6 +2,7 @@
 //! files as model inputs.
 //! Knows nothing of GPUs.
 
+mod bundled;
 pub mod dataset;
 pub mod idx;
 pub mod picture;

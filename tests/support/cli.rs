@@ -16,6 +16,7 @@ pub struct Shaderfit {
     args: Vec<String>,
     data: Option<PathBuf>,
     env: Vec<(String, String)>,
+    cwd: Option<PathBuf>,
 }
 
 pub fn shaderfit(args: &[&str]) -> Shaderfit {
@@ -23,6 +24,7 @@ pub fn shaderfit(args: &[&str]) -> Shaderfit {
         args: args.iter().map(|s| s.to_string()).collect(),
         data: None,
         env: Vec::new(),
+        cwd: None,
     }
 }
 
@@ -30,6 +32,12 @@ impl Shaderfit {
     /// Finds its data through `SHADERFIT_DATA` (a directory holding `mnist/`).
     pub fn data(mut self, dir: &TempDir) -> Shaderfit {
         self.data = Some(dir.path().to_path_buf());
+        self
+    }
+
+    /// Runs in `dir` (where `./data/<dataset>` is looked for).
+    pub fn cwd(mut self, dir: &Path) -> Shaderfit {
+        self.cwd = Some(dir.to_path_buf());
         self
     }
 
@@ -66,6 +74,9 @@ impl Shaderfit {
         }
         for (k, v) in &self.env {
             cmd.env(k, v);
+        }
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
         }
         cmd
     }

@@ -256,8 +256,7 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     };
     let args = &args;
     let mut cfg = config(args)?;
-    let dir = data::dataset::locate(args.dataset, args.data.as_deref())?;
-    let dataset = Dataset::load(&dir)?;
+    let dataset = data::dataset::open(args.dataset, args.data.as_deref())?;
     cfg.schedule = schedule(args, &dataset)?;
     let spec = match &resumed {
         Some(r) => r.spec.clone(),
