@@ -1116,3 +1116,38 @@ fn bundled_mnist_trains_out_of_the_box() {
         .run()
         .one_line_error(&["no mnist dataset found", "--data"]);
 }
+
+/// Output paths are checked before any data is read or any epoch trained: a missing
+/// directory, a directory given as a file, an unwritable history; a symlink is written
+/// through, not replaced.
+#[test]
+fn outputs_are_checked_before_training_and_links_are_followed() {
+    let data = small_dataset("outputs");
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--model", "linear"];
+        args.extend_from_slice(extra);
+        shaderfit(&args).data(&data).run()
+    };
+    let missing = data.path().join("no/such/dir/x.safetensors");
+    let run = train(&["--save", arg(&missing)]);
+    run.one_line_error(&["--save", "no/such/dir", "does not exist"]);
+    assert!(run.stdout.is_empty());
+    train(&["--save", arg(data.path())]).one_line_error(&["--save", "is not a regular file"]);
+    train(&["--history", arg(&missing.with_extension("csv"))])
+        .one_line_error(&["--history", "does not exist"]);
+
+    let real = data.path().join("real.safetensors");
+    let link = data.path().join("link.safetensors");
+    train(&["--save", arg(&real), "--epochs", "1"]).ok();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    train(&["--save", arg(&link), "--epochs", "2"]).ok();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "still a link"
+    );
+    let epoch = |p: &std::path::Path| shaderfit::model::checkpoint::load_info(p).unwrap().epoch;
+    assert_eq!(epoch(&real), Some(2), "the link's target was written");
+}

@@ -290,3 +290,98 @@ fn a_diverging_run_keeps_the_last_good_checkpoint() {
             "tensor 'dense/kernel' holds NaN at index 2",
         ]);
 }
+
+/// Two runs saving to one checkpoint: the second is refused at its start, before training,
+/// and the first goes on.
+#[test]
+fn a_second_writer_of_a_checkpoint_is_refused() {
+    let data = dataset("twowriters");
+    let path = data.path().join("shared.safetensors");
+    let args = [
+        "train",
+        "--model",
+        "mlp_dropout",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "32",
+        "--save",
+        arg(&path),
+    ];
+    let mut first = shaderfit(&args).data(&data).spawn();
+    let lock = data.path().join(".shared.safetensors.lock");
+    let start = Instant::now();
+    while !lock.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the first run never locked"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = shaderfit(&args).data(&data).run();
+    let _ = first.kill();
+    first.wait().unwrap();
+    second.one_line_error(&[
+        "--save",
+        "shared.safetensors",
+        "is being written by another shaderfit run",
+    ]);
+    assert!(
+        !second.stdout.contains("Epoch"),
+        "refused before training: {}",
+        second.stdout
+    );
+}
+
+/// SIGKILLs at many moments of a run that saves every few milliseconds: whenever the run
+/// dies, even mid-write, the checkpoint there is whole and loads, and the next run on the path
+/// clears what the killed one left.
+#[test]
+fn a_kill_at_any_moment_leaves_a_loadable_checkpoint() {
+    let data = support::cli::small_dataset("killsave");
+    let path = data.path().join("ck.safetensors");
+    let args = [
+        "train",
+        "--model",
+        "linear",
+        "--epochs",
+        "200",
+        "--save",
+        arg(&path),
+    ];
+    for delay_ms in [150, 230, 310, 390, 470] {
+        let mut run = shaderfit(&args).data(&data).spawn();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        run.kill().unwrap();
+        run.wait().unwrap();
+        if saved_epoch(&path).is_none() {
+            continue; // killed before the first save
+        }
+        shaderfit(&["evaluate", "--checkpoint", arg(&path)])
+            .data(&data)
+            .run()
+            .ok();
+    }
+    assert!(
+        saved_epoch(&path).is_some(),
+        "no run lived long enough to save"
+    );
+    shaderfit(&[
+        "train",
+        "--model",
+        "linear",
+        "--epochs",
+        "1",
+        "--save",
+        arg(&path),
+    ])
+    .data(&data)
+    .run()
+    .ok();
+    let left: Vec<String> = std::fs::read_dir(data.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial") || n.ends_with(".lock"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -38,6 +38,9 @@ pub struct EvaluateArgs {
 }
 
 pub fn run(args: &EvaluateArgs) -> Result<()> {
+    if let Some(dir) = &args.report.dir {
+        crate::output::prepare_dir("--report", dir)?;
+    }
     let info = checkpoint::load_info(&args.checkpoint)?;
     info.check_dataset(&args.checkpoint, args.dataset.name())?;
     let spec = info.spec.clone();

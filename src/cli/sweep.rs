@@ -292,7 +292,7 @@ fn finish(mut file: SweepFile, out: &SweepOutputs) -> Result<()> {
     print!("{}", table(&file.outcomes));
     if let Some(path) = &out.json {
         let text = serde_json::to_string_pretty(&file).expect("a sweep serialises") + "\n";
-        crate::model::checkpoint::write_replacing(path, text.as_bytes())?;
+        crate::output::replace(path, text.as_bytes())?;
     }
     if let Some(dir) = &out.report {
         let page = write_report(dir, &file)?;

@@ -16,8 +16,8 @@ use crate::error::{Error, Result};
 use crate::layers::Shape;
 
 /// Writes `params` (per tensor of `trainable`) and `stats` (per tensor of `non_trainable`) to
-/// `path`, atomically: the file is written beside it and renamed over it, so an interrupted
-/// save leaves the previous checkpoint intact.
+/// `path`, atomically and durably ([`crate::output::replace`]): an interrupted save leaves the
+/// previous checkpoint intact.
 pub fn save(
     path: &Path,
     trainable: &ParamLayout,
@@ -43,20 +43,7 @@ pub fn save(
         .collect::<Result<_>>()?;
     let bytes = safetensors::tensor::serialize(tensors, Some(metadata))
         .map_err(|e| Error::file(path, format!("cannot encode the checkpoint: {e}")))?;
-    write_replacing(path, &bytes)
-}
-
-/// Writes `bytes` beside `path` and renames the file over it: a reader, or a run killed
-/// mid-write, never sees half a file, and the previous one stays whole until then.
-pub fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |e: std::io::Error| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".partial");
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    crate::output::replace(path, &bytes)
 }
 
 /// Trainable tensors and moving statistics, each a `Vec` per tensor in layout order.

@@ -127,7 +127,7 @@ pub fn save(path: &Path, state: &TrainingState, trainable: &ParamLayout) -> Resu
     ]);
     let bytes = safetensors::tensor::serialize(views, Some(metadata))
         .map_err(|e| Error::file(path, format!("cannot encode the training state: {e}")))?;
-    crate::model::checkpoint::write_replacing(path, &bytes)
+    crate::output::replace(path, &bytes)
 }
 
 /// Reads a state file written by [`save`] for a network laid out as `trainable`.

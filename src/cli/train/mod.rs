@@ -23,6 +23,7 @@ use crate::layers::{Activation, Shape};
 use crate::model::summary;
 use crate::model::{checkpoint, ModelSpec, Network, ParamLayout};
 use crate::optim::{self, Hyperparameters, Schedule, ScheduleFlags};
+use crate::output;
 use crate::report::ReportInput;
 use crate::train::{check_history_path, test_line, Monitor, StepProfile, TrainConfig, Trainer};
 
@@ -226,6 +227,16 @@ fn check_callback_flags(args: &TrainArgs) -> Result<()> {
     }
     if let Some(path) = &args.history {
         check_history_path(path)?;
+        output::check_writable("--history", path)?;
+    }
+    if let Some(path) = &args.save {
+        output::check_writable("--save", path)?;
+    }
+    if let Some(dir) = &args.checkpoint_dir {
+        output::prepare_dir("--checkpoint-dir", dir)?;
+    }
+    if let Some(dir) = &args.report.dir {
+        output::prepare_dir("--report", dir)?;
     }
     if let Some(metric) = &args.reduce_lr_on_plateau {
         Monitor::parse("--reduce-lr-on-plateau", metric)?;
@@ -256,6 +267,7 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     };
     let args = &args;
     let mut cfg = config(args)?;
+    let _locks = lock_outputs(args)?;
     let dataset = data::dataset::open(args.dataset, args.data.as_deref())?;
     cfg.schedule = schedule(args, &dataset)?;
     let spec = match &resumed {
@@ -316,6 +328,16 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
         dataset: args.dataset,
     })?;
     Ok(())
+}
+
+/// Locks on the checkpoints this run writes, held until it ends: a second run writing the same
+/// place is refused before it loads anything.
+fn lock_outputs(args: &TrainArgs) -> Result<Vec<output::OutputLock>> {
+    let file = args.save.iter().map(|p| ("--save", p));
+    let dir = args.checkpoint_dir.iter().map(|d| ("--checkpoint-dir", d));
+    file.chain(dir)
+        .map(|(flag, path)| output::OutputLock::acquire(flag, path))
+        .collect()
 }
 
 /// A checkpoint's weights for `net`, which must be of the dataset it was trained on.

@@ -119,7 +119,7 @@ fn savers(
     file.into_iter()
         .chain(dir)
         .map(|target| {
-            let saver = SaveCheckpoint::new(target, model, args.dataset.name(), run.clone())
+            let saver = SaveCheckpoint::new(target, model, args.dataset.name(), run.clone())?
                 .monitoring(monitor, args.save_best_only);
             match history {
                 Some(h) => saver.resuming(h),

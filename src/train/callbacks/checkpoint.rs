@@ -41,15 +41,19 @@ pub struct SaveCheckpoint {
 
 impl SaveCheckpoint {
     /// Saves a network of `spec` trained on `dataset` (its name, as `--dataset`) to `target`
-    /// after every epoch; `run` goes into the training state as it is.
+    /// after every epoch; `run` goes into the training state as it is. (The CLI also holds an
+    /// [`crate::output::OutputLock`] on the target for the run.)
     pub fn new(
         target: Target,
         (spec, net): (&ModelSpec, &Network),
         dataset: &str,
         run: serde_json::Value,
-    ) -> SaveCheckpoint {
+    ) -> Result<SaveCheckpoint> {
         let monitor = Monitor::ValLoss;
-        SaveCheckpoint {
+        if let Target::Dir { dir, .. } = &target {
+            crate::output::prepare_dir("--checkpoint-dir", dir)?;
+        }
+        Ok(SaveCheckpoint {
             target,
             best_only: false,
             monitor,
@@ -60,7 +64,7 @@ impl SaveCheckpoint {
             non_trainable: ParamLayout::non_trainable(net, 1),
             history: History::in_memory(run.clone()),
             run,
-        }
+        })
     }
 
     /// Judges improvement by `monitor` (for `best.safetensors`, and with `best_only` for every

@@ -151,7 +151,7 @@ impl History {
             }
             Format::Csv => self.to_csv(),
         };
-        crate::model::checkpoint::write_replacing(path, text.as_bytes())
+        crate::output::replace(path, text.as_bytes())
     }
 }
 

@@ -1,0 +1,208 @@
+//! Files a run writes (checkpoints, training states, histories, sweep results): checked before
+//! any training, replaced atomically and durably, and guarded against a second run writing
+//! the same path.
+//!
+//! A write goes to a temporary file unique to this process in the target's directory, is
+//! synced, renamed over the target, and the directory is synced: a crash or a SIGKILL at any
+//! point leaves either the old file or the new one, whole, and no temporary file survives an
+//! error. A symlink's target is what gets replaced; a directory or a device node is refused.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+/// Checks, before any training, that `path` (given by `flag`) can be written: its directory
+/// exists and takes new files, and the path is a regular file (or a link to one) if it exists.
+pub fn check_writable(flag: &'static str, path: &Path) -> Result<()> {
+    let target = resolve(flag, path)?;
+    let dir = parent(&target);
+    if !dir.is_dir() {
+        return Err(Error::flag(
+            flag,
+            format!(
+                "{}: the directory {} does not exist",
+                path.display(),
+                dir.display()
+            ),
+        ));
+    }
+    let probe = temporary(&target);
+    File::create(&probe).map_err(|e| {
+        Error::flag(
+            flag,
+            format!("{}: cannot write in {}: {e}", path.display(), dir.display()),
+        )
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Creates `dir` (given by `flag`) if needed, before any training.
+pub fn prepare_dir(flag: &'static str, dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::flag(
+            flag,
+            format!("{}: exists and is not a directory", dir.display()),
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::flag(
+            flag,
+            format!("{}: cannot create the directory: {e}", dir.display()),
+        )
+    })
+}
+
+/// Replaces `path` with `bytes`, atomically and durably (see the module's notes).
+pub fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    let target = resolve("output", path)?;
+    let tmp = temporary(&target);
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| Error::Io { path: p, source }
+    };
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        file.write_all(bytes).map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &target).map_err(io(&target))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    sync_dir(parent(&target));
+    Ok(())
+}
+
+/// The file a write to `path` replaces: `path`, or the file a symlink points to. Refuses
+/// what is not a regular file.
+fn resolve(flag: &'static str, path: &Path) -> Result<PathBuf> {
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).unwrap_or_else(|_| {
+            // A dangling link: write where it points.
+            let link = std::fs::read_link(path).unwrap_or_default();
+            parent(path).join(link)
+        }),
+        _ => path.to_path_buf(),
+    };
+    match std::fs::metadata(&target) {
+        Ok(m) if !m.is_file() => Err(Error::flag(
+            flag,
+            format!(
+                "{}: exists and is not a regular file; refusing to replace it",
+                path.display()
+            ),
+        )),
+        _ => Ok(target),
+    }
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// `.<name>.<pid>.<n>.partial` beside `target`: unique to this process and write.
+fn temporary(target: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    parent(target).join(format!(".{name}.{}.{n}.partial", std::process::id()))
+}
+
+/// Makes a rename durable (the directory entry); a no-op where directories cannot be opened.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// An advisory lock on an output path for the length of a run, so that a second run writing
+/// the same checkpoint is refused at its start. Held on a hidden `.<name>.lock` beside it (a
+/// directory's is `<dir>/.shaderfit.lock`), released when the run ends or dies.
+#[derive(Debug)]
+pub struct OutputLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl OutputLock {
+    pub fn acquire(flag: &'static str, path: &Path) -> Result<OutputLock> {
+        let lock = if path.is_dir() {
+            path.join(".shaderfit.lock")
+        } else {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            parent(path).join(format!(".{name}.lock"))
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .map_err(|e| {
+                Error::flag(
+                    flag,
+                    format!(
+                        "{}: cannot create its lock {}: {e}",
+                        path.display(),
+                        lock.display()
+                    ),
+                )
+            })?;
+        file.try_lock().map_err(|_| {
+            Error::flag(
+                flag,
+                format!(
+                    "{} is being written by another shaderfit run; give this run another path",
+                    path.display()
+                ),
+            )
+        })?;
+        remove_stale_partials(path);
+        Ok(OutputLock {
+            _file: file,
+            path: lock,
+        })
+    }
+}
+
+/// Temporary files a killed run left beside `path` (we hold its lock: no live writer owns
+/// them).
+fn remove_stale_partials(path: &Path) {
+    let (dir, name) = if path.is_dir() {
+        (path, String::new())
+    } else {
+        (
+            parent(path),
+            format!(
+                ".{}.",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            ),
+        )
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file.starts_with('.') && file.starts_with(&name) && file.ends_with(".partial") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
