@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod callbacks;
+pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod plan;

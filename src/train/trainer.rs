@@ -105,6 +105,7 @@ impl<'a> Trainer<'a> {
         data: &Dataset,
         cfg: TrainConfig,
     ) -> Result<Self> {
+        super::limits::check(ctx, net, &cfg, data)?;
         let layout = ParamLayout::trainable(net, ctx.binding_align_floats());
         let initial = init_params(&layout, cfg.seed);
         Self::with_params(ctx, net, data, cfg, &initial)
@@ -119,6 +120,7 @@ impl<'a> Trainer<'a> {
         initial: &[Vec<f32>],
     ) -> Result<Self> {
         cfg.validate()?;
+        super::limits::check(ctx, net, &cfg, data)?;
         let kernels = Kernels::new(ctx, cfg.kernels.clone());
         let plan = Plan::new(ctx, &kernels, net, &cfg, data, initial)?;
         Ok(Trainer {
