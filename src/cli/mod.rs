@@ -57,8 +57,63 @@ pub enum Command {
     Model(model::ModelCommand),
 }
 
+/// A closed stdout (`shaderfit devices | head -1`) ends the process quietly, as it does any
+/// Unix filter, instead of a panic in `println!`: SIGPIPE gets its default action back (Rust
+/// ignores it at start-up).
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    {
+        extern "C" {
+            fn signal(signum: i32, handler: usize) -> usize;
+        }
+        const SIGPIPE: i32 = 13; // the same on Linux, macOS and the BSDs
+        const SIG_DFL: usize = 0;
+        // SAFETY: restoring a signal's default disposition, before any thread starts.
+        unsafe {
+            signal(SIGPIPE, SIG_DFL);
+        }
+    }
+}
+
+/// Without `XDG_RUNTIME_DIR` the Vulkan and EGL loaders print two lines starting `error:`,
+/// which read as shaderfit's: give them a private directory when it is unset or missing.
+fn private_runtime_dir() {
+    let set =
+        std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir());
+    if set || !cfg!(unix) {
+        return;
+    }
+    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+    let dir = std::env::temp_dir().join(format!("shaderfit-runtime-{user}"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    }
+    if dir.is_dir() {
+        // Before any thread starts (edition 2021: set_var is safe to call here).
+        std::env::set_var("XDG_RUNTIME_DIR", &dir);
+    }
+}
+
+/// An f32 flag's value, refused with the text as typed when it is not a number or is outside
+/// f32's range (`1e39` would silently become `inf`, `1e-50` zero).
+pub fn finite_f32(text: &str) -> std::result::Result<f32, String> {
+    let x: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number"))?;
+    let y = x as f32;
+    if !x.is_finite() || !y.is_finite() || (x != 0.0 && y == 0.0) {
+        return Err(format!("'{text}' is outside the range of a 32-bit float"));
+    }
+    Ok(y)
+}
+
 /// Runs the command line and turns errors into one line on stderr and exit code 1.
 pub fn main() -> ExitCode {
+    quiet_on_closed_pipe();
+    private_runtime_dir();
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,

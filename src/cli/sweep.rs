@@ -51,7 +51,7 @@ pub struct SweepRun {
     #[arg(long, value_delimiter = ',', default_value = "sgd,adam,rmsprop")]
     pub optimizers: Vec<String>,
     /// Learning rates to try with each optimizer.
-    #[arg(long, value_delimiter = ',', default_value = "0.001,0.01,0.1")]
+    #[arg(long, value_delimiter = ',', default_value = "0.001,0.01,0.1", allow_negative_numbers = true, value_parser = super::finite_f32)]
     pub lrs: Vec<f32>,
     #[arg(long, default_value_t = 5)]
     pub epochs: usize,

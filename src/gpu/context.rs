@@ -37,6 +37,21 @@ fn backends() -> wgpu::Backends {
     wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
 }
 
+/// An error naming `WGPU_BACKEND` when it is set but names no backend wgpu knows (otherwise
+/// no adapter is found, and the advice to install a driver would mislead).
+pub fn check_backend_variable() -> Result<()> {
+    let Some(value) = std::env::var_os("WGPU_BACKEND").filter(|v| !v.is_empty()) else {
+        return Ok(());
+    };
+    if backends().is_empty() {
+        return Err(Error::Gpu(format!(
+            "WGPU_BACKEND is '{}', which names no backend; expected vulkan, metal, dx12 or gl, or a comma list of them",
+            value.to_string_lossy()
+        )));
+    }
+    Ok(())
+}
+
 /// Every adapter the instance sees, with what matters for training.
 pub fn list_adapters() -> Vec<AdapterReport> {
     let instance = instance();
@@ -54,6 +69,7 @@ impl GpuContext {
     /// Opens a device on the adapter whose name contains `name` (case-insensitive), else the
     /// one named by `WGPU_ADAPTER_NAME`, else the default high-performance adapter.
     pub fn new(name: Option<&str>) -> Result<GpuContext> {
+        check_backend_variable()?;
         let instance = instance();
         let env_name = std::env::var("WGPU_ADAPTER_NAME")
             .ok()

@@ -123,9 +123,10 @@ impl<'a> Fields<'a> {
     pub fn positive_f32(&self, name: &str, default: f32) -> Result<f32, String> {
         match self.get(name) {
             None => Ok(default),
+            // Checked after the conversion: 1e300 is positive but infinite as f32.
             Some(v) => match v.as_f64() {
-                Some(x) if x > 0.0 => Ok(x as f32),
-                _ => Err(self.invalid(name, v, "a positive number")),
+                Some(x) if x > 0.0 && (x as f32).is_finite() && x as f32 > 0.0 => Ok(x as f32),
+                _ => Err(self.invalid(name, v, "a positive number within f32's range")),
             },
         }
     }

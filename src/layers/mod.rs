@@ -244,7 +244,8 @@ pub fn parse_layer(v: &Value) -> Result<Arc<dyn Layer>, String> {
         .ok_or_else(|| {
             let (last, rest) = names.split_last().expect("there are layer kinds");
             format!(
-                "unknown layer type '{type_name}'; expected {} or {last}",
+                "unknown layer type '{type_name}'{}; expected {} or {last}",
+                crate::error::did_you_mean(type_name, &names),
                 rest.join(", ")
             )
         })?;

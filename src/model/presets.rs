@@ -89,7 +89,8 @@ pub fn preset(name: &str, hidden: Option<Activation>, classes: usize) -> Result<
             return Err(Error::flag(
                 "--model",
                 format!(
-                    "unknown model '{other}'; expected a JSON file or one of {}",
+                    "unknown model '{other}'{}; expected a JSON file or one of {}",
+                    crate::error::did_you_mean(other, &PRESETS),
                     PRESETS.join(", ")
                 ),
             ))

@@ -61,6 +61,8 @@ impl ModelSpec {
     /// Parses the JSON form, e.g. `{"input": [28, 28, 1], "layers": [{"type": "conv2d",
     /// "filters": 32, "kernel": 3, "activation": "relu"}, {"type": "flatten"}, ...]}`.
     pub fn from_json(name: &str, text: &str) -> std::result::Result<ModelSpec, String> {
+        // Editors on Windows may start a UTF-8 file with a byte-order mark; JSON has none.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let value: Value =
             serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
         let obj = value

@@ -90,7 +90,8 @@ pub fn build(name: &str, h: &Hyperparameters) -> Result<Arc<dyn Optimizer>> {
         Error::flag(
             "--optimizer",
             format!(
-                "unknown optimizer '{name}'; expected one of {}",
+                "unknown optimizer '{name}'{}; expected one of {}",
+                crate::error::did_you_mean(name, &names),
                 names.join(", ")
             ),
         )

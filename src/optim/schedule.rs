@@ -173,7 +173,8 @@ impl ScheduleFlags {
                 return Err(Error::flag(
                     "--lr-schedule",
                     format!(
-                        "unknown schedule '{other}'; expected one of {}",
+                        "unknown schedule '{other}'{}; expected one of {}",
+                        crate::error::did_you_mean(other, &NAMES),
                         NAMES.join(", ")
                     ),
                 ))

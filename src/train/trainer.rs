@@ -47,6 +47,9 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return Err(Error::flag("--batch-size", "0; expected at least 1"));
         }
+        if self.steps_per_submit == 0 {
+            return Err(Error::flag("--steps-per-submit", "0; expected at least 1"));
+        }
         if !(0.0..1.0).contains(&self.validation_split) {
             return Err(Error::flag(
                 "--validation-split",

@@ -44,13 +44,13 @@ pub struct TrainArgs {
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
     /// Learning rate; default Keras's for the optimizer (sgd 0.01, adam, rmsprop and adamw 0.001).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::finite_f32)]
     pub lr: Option<f32>,
     /// SGD momentum (default 0).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::finite_f32)]
     pub momentum: Option<f32>,
     /// AdamW's decoupled weight decay (default Keras's 0.004).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::finite_f32)]
     pub weight_decay: Option<f32>,
     /// Learning-rate schedule, per step: constant, step (times --decay-rate every
     /// --decay-epochs), exponential (the same, continuously), cosine (down to --lr-floor of the
@@ -58,16 +58,16 @@ pub struct TrainArgs {
     #[arg(long, default_value = "constant", value_name = "NAME")]
     pub lr_schedule: String,
     /// Step and exponential decay's factor.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     pub decay_rate: f64,
     /// Step and exponential decay's period, in epochs (fractions allowed).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub decay_epochs: f64,
     /// Cosine decay's final rate, as a fraction of the initial (Keras's alpha).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub lr_floor: f64,
     /// Raise the rate linearly from near 0 over this many epochs first (fractions allowed).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub warmup_epochs: f64,
     /// Keras's ReduceLROnPlateau on this metric (loss, accuracy, val_loss, val_accuracy):
     /// multiply the rate by --lr-factor after --lr-patience epochs without improvement.
@@ -92,7 +92,7 @@ pub struct TrainArgs {
     pub dataset: DatasetKind,
     /// Hold out the last fraction of the training set for validation (Keras's rule); with 0,
     /// validation runs on the test set, as the reference notebooks do.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub validation_split: f64,
     /// Adapter whose name contains this (case-insensitive); default $WGPU_ADAPTER_NAME, then
     /// the high-performance adapter. See `shaderfit devices`.
@@ -136,7 +136,7 @@ pub struct TrainArgs {
     pub steps_per_submit: usize,
     /// Stop after the first epoch whose validation accuracy (the test set's, without
     /// --validation-split) reaches this, and print the training time it took.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub until_accuracy: Option<f64>,
     /// Write the history as each epoch ends: FILE.json in the shape of Keras's
     /// `history.history` (with `epoch` and the run's settings), or FILE.csv with Keras's

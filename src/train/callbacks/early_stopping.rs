@@ -44,7 +44,8 @@ impl Monitor {
                 Error::flag(
                     flag,
                     format!(
-                        "unknown metric '{name}'; expected one of {}",
+                        "unknown metric '{name}'{}; expected one of {}",
+                        crate::error::did_you_mean(name, &names),
                         names.join(", ")
                     ),
                 )

@@ -9,6 +9,7 @@ use crate::train::{EpochReport, Trainer};
 pub struct StopAtAccuracy {
     target: f64,
     seconds: f64,
+    reached: bool,
 }
 
 impl StopAtAccuracy {
@@ -16,6 +17,7 @@ impl StopAtAccuracy {
         StopAtAccuracy {
             target,
             seconds: 0.0,
+            reached: false,
         }
     }
 }
@@ -29,9 +31,22 @@ impl Callback for StopAtAccuracy {
         if val.accuracy < self.target {
             return Ok(Control::Continue);
         }
+        self.reached = true;
         Ok(Control::Stop(format!(
             "reached val_accuracy {:.4} >= {} after {} epoch(s): {:.2}s of training (validation passes included)",
             val.accuracy, self.target, report.epoch, self.seconds
         )))
+    }
+
+    /// A target never reached is said, not passed over.
+    fn on_train_end(&mut self, trainer: &mut Trainer) -> Result<Option<String>> {
+        Ok((!self.reached).then(|| {
+            format!(
+                "val_accuracy never reached {} in {} epoch(s) ({:.2}s of training)",
+                self.target,
+                trainer.epochs_done(),
+                self.seconds
+            )
+        }))
     }
 }
