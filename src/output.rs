@@ -176,8 +176,8 @@ impl OutputLock {
     }
 }
 
-/// Temporary files a killed run left beside `path` (we hold its lock: no live writer owns
-/// them).
+/// Temporary files a killed run left beside `path` and the files that go with it (a
+/// checkpoint's `<stem>.state.safetensors`): we hold the lock, so no live writer owns them.
 fn remove_stale_partials(path: &Path) {
     let (dir, name) = if path.is_dir() {
         (path, String::new())
@@ -186,7 +186,7 @@ fn remove_stale_partials(path: &Path) {
             parent(path),
             format!(
                 ".{}.",
-                path.file_name().unwrap_or_default().to_string_lossy()
+                path.file_stem().unwrap_or_default().to_string_lossy()
             ),
         )
     };
