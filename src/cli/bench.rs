@@ -31,6 +31,12 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(&n) = args.sizes.iter().find(|&&n| n == 0) {
+        return Err(crate::error::Error::flag(
+            "--sizes",
+            format!("{n}; expected GEMM sizes of at least 1"),
+        ));
+    }
     let ctx = GpuContext::new(args.adapter.as_deref())?;
     let peak = args.peak_gflops.or_else(|| known_peak(&ctx.info.name));
     let sizes = if args.sizes.is_empty() {

@@ -261,10 +261,18 @@ pub fn locate(kind: DatasetKind, data_flag: Option<&Path>) -> Result<PathBuf> {
             vec![root.clone(), root.join(kind.name())]
         };
         for dir in candidates {
-            if dataset_files(&dir).is_ok() {
-                return Ok(dir);
+            match dataset_files(&dir) {
+                Ok(_) => return Ok(dir),
+                // Some of the files but not all: name what is missing rather than search on.
+                Err(missing) if missing.len() < FILE_STEMS.len() => {
+                    return Err(Error::Dataset(format!(
+                        "{}: incomplete dataset: missing {} (or the .gz of each)",
+                        dir.display(),
+                        missing.join(", ")
+                    )))
+                }
+                Err(_) => looked.push(dir.display().to_string()),
             }
-            looked.push(dir.display().to_string());
         }
     }
     let from = if origin.is_empty() {

@@ -56,7 +56,7 @@ impl EpochReport {
             return None;
         };
         Some(format!(
-            "training diverged in epoch {}: {what} (learning rate {}); stopped before saving anything from it, so the last checkpoint is intact; try a lower --lr",
+            "training diverged in epoch {}: {what} (learning rate {:e}); stopped before saving anything from it, so the last checkpoint is intact; try a lower --lr",
             self.epoch,
             learning_rate as f32
         ))
