@@ -35,7 +35,32 @@ pub struct Picture {
 /// 20/28 of the frame, and placed so that its centre of mass is the frame's centre. A blank
 /// image is simply resized.
 pub fn load(path: &Path, rows: usize, cols: usize, invert: Invert) -> Result<Picture> {
-    let decoded = image::open(path).map_err(|e| Error::file(path, describe(e)))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    from_bytes(path, &bytes, (rows, cols), invert)
+}
+
+/// As [`load`], from the file's `bytes` (`path` names it in errors). Images larger than
+/// 8192x8192 are refused before they are decoded in full.
+pub fn from_bytes(
+    path: &Path,
+    bytes: &[u8],
+    (rows, cols): (usize, usize),
+    invert: Invert,
+) -> Result<Picture> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::file(path, format!("cannot read it: {e}")))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(8192);
+    limits.max_image_height = Some(8192);
+    limits.max_alloc = Some(512 << 20);
+    reader.limits(limits);
+    let decoded = reader
+        .decode()
+        .map_err(|e| Error::file(path, describe(e)))?;
     let mut grey = decoded.to_luma8();
     let inverted = match invert {
         Invert::Yes => true,

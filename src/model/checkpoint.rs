@@ -52,12 +52,24 @@ pub type Weights = (Vec<Vec<f32>>, Vec<Vec<f32>>);
 /// Reads a checkpoint for a network laid out as `trainable` and `non_trainable`: every tensor
 /// must be present with its shape and dtype f32; tensors the network lacks are an error too.
 pub fn load(path: &Path, trainable: &ParamLayout, non_trainable: &ParamLayout) -> Result<Weights> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io {
+    load_from(path, &read(path)?, (trainable, non_trainable))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         source: e,
-    })?;
+    })
+}
+
+/// As [`load`], from the file's `bytes` (`path` names it in errors).
+pub fn load_from(
+    path: &Path,
+    bytes: &[u8],
+    (trainable, non_trainable): (&ParamLayout, &ParamLayout),
+) -> Result<Weights> {
     let err = |msg: String| Error::file(path, msg);
-    let file = SafeTensors::deserialize(&bytes)
+    let file = SafeTensors::deserialize(bytes)
         .map_err(|e| err(format!("not a safetensors checkpoint: {e}")))?;
     let read = |layout: &ParamLayout| -> Result<Vec<Vec<f32>>> {
         layout
@@ -153,11 +165,12 @@ impl CheckpointInfo {
 /// The model spec and run facts a checkpoint was saved with (its metadata), for commands that
 /// take the model from the checkpoint rather than from flags.
 pub fn load_info(path: &Path) -> Result<CheckpointInfo> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
+    info_from(path, &read(path)?)
+}
+
+/// As [`load_info`], from the file's `bytes` (`path` names it in errors).
+pub fn info_from(path: &Path, bytes: &[u8]) -> Result<CheckpointInfo> {
+    let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::file(path, format!("not a safetensors checkpoint: {e}")))?;
     let empty = HashMap::new();
     let meta = header.metadata().as_ref().unwrap_or(&empty);
