@@ -1,10 +1,14 @@
 //! `shaderfit data show`: what the notebooks' first cells show of a dataset: the size of each
-//! split, its samples per class, and a grid of samples titled with their labels.
+//! split, its samples per class, and a grid of samples titled with their labels. `shaderfit
+//! data download`: a dataset's files from its mirrors.
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::data::download::{Event, Source};
 use crate::data::{self, Dataset, DatasetKind, Split};
 use crate::error::{Error, Result};
 use crate::report::figure;
@@ -15,6 +19,19 @@ pub enum DataCommand {
     /// Per-class counts of the training and test splits, and a PNG (and SVG) grid of samples
     /// with their labels.
     Show(ShowArgs),
+    /// Fetch a dataset's four files from its public mirrors (SHA-256 checked, resumable) into
+    /// the cache directory that training looks in.
+    Download(DownloadArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DownloadArgs {
+    /// mnist or fashion-mnist.
+    #[arg(value_enum)]
+    pub dataset: DatasetKind,
+    /// Put the files here instead of <cache>/shaderfit/<dataset>.
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -35,6 +52,71 @@ pub struct ShowArgs {
 pub fn run(cmd: &DataCommand) -> Result<()> {
     match cmd {
         DataCommand::Show(args) => show(args),
+        DataCommand::Download(args) => download(args),
+    }
+}
+
+fn download(args: &DownloadArgs) -> Result<()> {
+    let dir = match &args.to {
+        Some(dir) => dir.clone(),
+        None => data::dataset::cache_dir()
+            .ok_or_else(|| {
+                Error::flag(
+                    "--to",
+                    "no cache directory is known (HOME is unset); give one",
+                )
+            })?
+            .join("shaderfit")
+            .join(args.dataset.name()),
+    };
+    let source = Source::of(args.dataset);
+    let mut bar: Option<ProgressBar> = None;
+    data::download::download(&source, &dir, &mut |event| show_event(&mut bar, event))?;
+    println!("{}: {}", args.dataset.name(), dir.display());
+    Ok(())
+}
+
+/// A bar per transfer on stderr, and a line per file.
+fn show_event(bar: &mut Option<ProgressBar>, event: Event) {
+    match event {
+        Event::Present { file } => eprintln!("{file}: already there, checksum verified"),
+        Event::Start {
+            file,
+            url,
+            offset,
+            total,
+        } => {
+            let b = ProgressBar::new(total.unwrap_or(0)).with_style(
+                ProgressStyle::with_template(
+                    "{msg} {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec} (ETA {eta})",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            b.set_message(file);
+            b.set_position(offset);
+            if offset > 0 {
+                b.println(format!("resuming {url} from byte {offset}"));
+            }
+            *bar = Some(b);
+        }
+        Event::Progress { bytes } => {
+            if let Some(b) = bar {
+                b.set_position(bytes);
+            }
+        }
+        Event::Done { file } => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            eprintln!("{file}: downloaded, checksum verified");
+        }
+        Event::Failed { url, reason } => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            eprintln!("{url}: {reason}; trying the next mirror");
+        }
     }
 }
 

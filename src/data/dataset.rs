@@ -53,13 +53,13 @@ impl DatasetKind {
     fn how_to_get(self) -> &'static str {
         match self {
             DatasetKind::Mnist => {
-                "download the four .gz files of MNIST (train-images-idx3-ubyte.gz, \
+                "run `shaderfit data download mnist`, or download the four .gz files of MNIST (train-images-idx3-ubyte.gz, \
                  train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz, \
                  e.g. from https://ossci-datasets.s3.amazonaws.com/mnist/) into one of these \
                  places, or pass --data DIR"
             }
             DatasetKind::FashionMnist => {
-                "install Debian's package with `apt-get install dataset-fashion-mnist`, or download \
+                "run `shaderfit data download fashion-mnist`, or install Debian's package with `apt-get install dataset-fashion-mnist`, or download \
                  the four .gz files from https://github.com/zalandoresearch/fashion-mnist into one \
                  of these places, or pass --data DIR"
             }
@@ -302,7 +302,7 @@ fn standard_places(kind: DatasetKind) -> Vec<PathBuf> {
 
 /// The user's cache directory: `$XDG_CACHE_HOME`, else `~/Library/Caches` on macOS,
 /// `%LOCALAPPDATA%` on Windows, `~/.cache` elsewhere.
-fn cache_dir() -> Option<PathBuf> {
+pub fn cache_dir() -> Option<PathBuf> {
     let var = |name| {
         std::env::var_os(name)
             .filter(|v| !v.is_empty())

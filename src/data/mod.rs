@@ -4,6 +4,7 @@
 
 mod bundled;
 pub mod dataset;
+pub mod download;
 pub mod idx;
 pub mod picture;
 
