@@ -270,3 +270,28 @@ fn a_header_whose_size_overflows_is_refused() {
     );
     assert!(msg.contains("t10k-images-idx3-ubyte"), "{msg}");
 }
+
+/// Training labels 0, 1 and 7 infer 8 classes of which 5 have no samples: more likely a
+/// corrupt file than a dataset, so it is reported, naming the file and the empty classes;
+/// with the class count given, the same labels load.
+#[test]
+fn classes_without_samples_are_reported_unless_given() {
+    let dir = dataset_dir("gap");
+    let labels: Vec<u8> = (0..30).map(|i| [0, 1, 7][i % 3]).collect();
+    std::fs::write(
+        dir.path().join("train-labels-idx1-ubyte"),
+        idx::encode_labels(&labels),
+    )
+    .unwrap();
+    let (msg, _) = problem(Dataset::load(dir.path()));
+    assert!(
+        msg.contains("train-labels-idx1-ubyte")
+            && msg.contains("2, 3, 4, 5, 6 have no samples")
+            && msg.contains("--classes"),
+        "{msg}"
+    );
+    let data = Dataset::load_expecting(dir.path(), Some(8)).unwrap();
+    assert_eq!(data.classes, 8);
+    let (msg, _) = problem(Dataset::load_expecting(dir.path(), Some(5)));
+    assert!(msg.contains("label 7"), "{msg}");
+}

@@ -108,8 +108,14 @@ impl Dataset {
         self.rows * self.cols
     }
 
-    /// Loads and validates the four files of `dir`.
+    /// Loads and validates the four files of `dir`, the class count inferred from the labels.
     pub fn load(dir: &Path) -> Result<Dataset> {
+        Dataset::load_expecting(dir, None)
+    }
+
+    /// As [`Dataset::load`]; with `classes`, the labels must be below it and classes without
+    /// samples are allowed (`--classes`).
+    pub fn load_expecting(dir: &Path, expected: Option<usize>) -> Result<Dataset> {
         let paths = dataset_files(dir).map_err(|missing| {
             Error::Dataset(format!(
                 "{}: not a dataset directory: missing {} (each file may also end in .gz)",
@@ -119,7 +125,7 @@ impl Dataset {
         })?;
         let files = [idx::read_images(&paths[0])?, idx::read_images(&paths[2])?];
         let labels = [idx::read_labels(&paths[1])?, idx::read_labels(&paths[3])?];
-        Dataset::assemble(dir, &paths, files, labels)
+        Dataset::assemble(dir, &paths, files, labels, expected)
     }
 
     /// MNIST as compiled into the binary (`assets/mnist`, the `bundled-mnist` feature), if it
@@ -140,7 +146,7 @@ impl Dataset {
                 idx::labels_from(&paths[1], &bytes(1)?)?,
                 idx::labels_from(&paths[3], &bytes(3)?)?,
             ];
-            Dataset::assemble(dir, &paths, images, labels)
+            Dataset::assemble(dir, &paths, images, labels, None)
         })
     }
 
@@ -151,6 +157,7 @@ impl Dataset {
         paths: &[PathBuf],
         [train_images, test_images]: [idx::IdxImages; 2],
         [train_labels, test_labels]: [Vec<u8>; 2],
+        expected: Option<usize>,
     ) -> Result<Dataset> {
         for (images, labels, labels_path) in [
             (&train_images, &train_labels, &paths[1]),
@@ -178,7 +185,13 @@ impl Dataset {
             }
             .into());
         }
-        let classes = *train_labels.iter().max().expect("labels are non-empty") as usize + 1;
+        let classes = match expected {
+            Some(n) => {
+                idx::check_labels(&paths[1], &train_labels, n)?;
+                n
+            }
+            None => inferred_classes(&paths[1], &train_labels)?,
+        };
         if classes < 2 {
             return Err(IdxError {
                 path: paths[1].clone(),
@@ -204,6 +217,32 @@ impl Dataset {
             },
         })
     }
+}
+
+/// One more than the largest label, when every class below it has training samples: a gap
+/// (labels 0-3 and 7, say) is more likely a corrupt file than a dataset, so it is reported.
+fn inferred_classes(path: &Path, labels: &[u8]) -> Result<usize> {
+    let classes = *labels.iter().max().expect("labels are non-empty") as usize + 1;
+    let mut counts = vec![0usize; classes];
+    for &l in labels {
+        counts[l as usize] += 1;
+    }
+    let empty: Vec<String> = (0..classes)
+        .filter(|&c| counts[c] == 0)
+        .map(|c| c.to_string())
+        .collect();
+    if !empty.is_empty() {
+        return Err(IdxError {
+            path: path.to_path_buf(),
+            problem: IdxProblem::Mismatch(format!(
+                "labels go up to {} but class(es) {} have no samples; if that is right, say how many classes there are with --classes",
+                classes - 1,
+                empty.join(", ")
+            )),
+        }
+        .into());
+    }
+    Ok(classes)
 }
 
 /// The four file paths of `dir` (preferring the uncompressed name when both exist), or the
@@ -232,10 +271,19 @@ pub fn dataset_files(dir: &Path) -> std::result::Result<Vec<PathBuf>, Vec<String
 /// The dataset: from [`locate`]'s directory, else (for MNIST, when no directory was named
 /// by `--data` or `$SHADERFIT_DATA` and none of the standard places has it) the bundled copy.
 pub fn open(kind: DatasetKind, data_flag: Option<&Path>) -> Result<Dataset> {
+    open_expecting(kind, data_flag, None)
+}
+
+/// As [`open`], with the class count given (`--classes`), see [`Dataset::load_expecting`].
+pub fn open_expecting(
+    kind: DatasetKind,
+    data_flag: Option<&Path>,
+    classes: Option<usize>,
+) -> Result<Dataset> {
     let named =
         data_flag.is_some() || std::env::var_os("SHADERFIT_DATA").is_some_and(|v| !v.is_empty());
     match locate(kind, data_flag) {
-        Ok(dir) => Dataset::load(&dir),
+        Ok(dir) => Dataset::load_expecting(&dir, classes),
         Err(missing) => match (kind, named, Dataset::bundled()) {
             (DatasetKind::Mnist, false, Some(bundled)) => bundled,
             _ => Err(missing),

@@ -151,6 +151,15 @@ impl GpuContext {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(e.to_string());
         }));
+        // A lost device (driver reset, GPU removed, out of memory) becomes an error at the next
+        // check, naming the adapter, rather than a hang or a panic.
+        let lost = errors.clone();
+        let adapter = info.name.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            lost.lock().unwrap_or_else(|p| p.into_inner()).push(format!(
+                "the device on '{adapter}' was lost ({reason:?}): {message}"
+            ));
+        });
         Ok(GpuContext {
             device,
             queue,

@@ -119,6 +119,9 @@ pub fn load_from(
     Ok((params, stats))
 }
 
+/// The `format` of the checkpoints this version writes and reads.
+pub const FORMAT: &str = "shaderfit checkpoint 1";
+
 /// What a checkpoint's metadata says of the run that wrote it.
 #[derive(Clone, Debug)]
 pub struct CheckpointInfo {
@@ -142,7 +145,7 @@ impl CheckpointInfo {
     ) -> HashMap<String, String> {
         let i = net.input;
         HashMap::from([
-            ("format".to_string(), "shaderfit checkpoint 1".to_string()),
+            ("format".to_string(), FORMAT.to_string()),
             ("model".to_string(), spec.to_json().to_string()),
             ("dataset".to_string(), dataset.to_string()),
             ("input".to_string(), format!("{}x{}x{}", i.h, i.w, i.c)),
@@ -174,6 +177,21 @@ pub fn info_from(path: &Path, bytes: &[u8]) -> Result<CheckpointInfo> {
         .map_err(|e| Error::file(path, format!("not a safetensors checkpoint: {e}")))?;
     let empty = HashMap::new();
     let meta = header.metadata().as_ref().unwrap_or(&empty);
+    match meta.get("format").map(String::as_str) {
+        Some(FORMAT) => {}
+        Some(other) => {
+            return Err(Error::file(
+                path,
+                format!("format '{other}'; this shaderfit reads '{FORMAT}'"),
+            ))
+        }
+        None => {
+            return Err(Error::file(
+                path,
+                "the metadata names no format; expected a checkpoint written by `shaderfit train --save`",
+            ))
+        }
+    }
     let text = meta.get("model").ok_or_else(|| {
         Error::file(
             path,

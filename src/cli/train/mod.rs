@@ -90,6 +90,10 @@ pub struct TrainArgs {
     pub data: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "mnist")]
     pub dataset: DatasetKind,
+    /// The number of classes, when some have no training samples (otherwise one more than the
+    /// largest label, and a class without samples is reported as a likely corrupt file).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(2..=256))]
+    pub classes: Option<u16>,
     /// Hold out the last fraction of the training set for validation (Keras's rule); with 0,
     /// validation runs on the test set, as the reference notebooks do.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
@@ -268,7 +272,8 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     let args = &args;
     let mut cfg = config(args)?;
     let _locks = lock_outputs(args)?;
-    let dataset = data::dataset::open(args.dataset, args.data.as_deref())?;
+    let classes = args.classes.map(usize::from);
+    let dataset = data::dataset::open_expecting(args.dataset, args.data.as_deref(), classes)?;
     cfg.schedule = schedule(args, &dataset)?;
     let spec = match &resumed {
         Some(r) => r.spec.clone(),
