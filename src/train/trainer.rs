@@ -108,10 +108,12 @@ impl<'a> Trainer<'a> {
         data: &Dataset,
         cfg: TrainConfig,
     ) -> Result<Self> {
+        // Before the initial weights are made: they may be what does not fit.
+        cfg.validate()?;
         super::limits::check(ctx, net, &cfg, data)?;
         let layout = ParamLayout::trainable(net, ctx.binding_align_floats());
         let initial = init_params(&layout, cfg.seed);
-        Self::with_params(ctx, net, data, cfg, &initial)
+        Self::build(ctx, net, data, cfg, &initial)
     }
 
     /// As [`Trainer::new`], starting from the given per-tensor weights.
@@ -124,6 +126,17 @@ impl<'a> Trainer<'a> {
     ) -> Result<Self> {
         cfg.validate()?;
         super::limits::check(ctx, net, &cfg, data)?;
+        Self::build(ctx, net, data, cfg, initial)
+    }
+
+    /// The trainer of settings already checked.
+    fn build(
+        ctx: &'a GpuContext,
+        net: &Network,
+        data: &Dataset,
+        cfg: TrainConfig,
+        initial: &[Vec<f32>],
+    ) -> Result<Self> {
         let kernels = Kernels::new(ctx, cfg.kernels.clone());
         let plan = Plan::new(ctx, &kernels, net, &cfg, data, initial)?;
         Ok(Trainer {
