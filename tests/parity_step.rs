@@ -8,13 +8,14 @@ use std::sync::Arc;
 
 use shaderfit::data::dataset::{epoch_order, split_indices};
 use shaderfit::data::Dataset;
+use shaderfit::gpu::profiler::Clock;
 use shaderfit::layers::{Activation, Dense, Flatten, Layer, Shape};
 use shaderfit::model::{ModelSpec, Network, ParamLayout};
 use shaderfit::optim::schedule::Decay;
 use shaderfit::optim::{Adam, AdamW, Optimizer, RmsProp, Schedule, Sgd};
 use shaderfit::reference::{ops, ReferenceModel};
 use shaderfit::train::metrics::{ConfusionMatrix, Predictions};
-use shaderfit::train::{Phase, Progress, Score, TrainConfig, Trainer};
+use shaderfit::train::{Phase, Progress, Score, StepProfile, TrainConfig, Trainer};
 use support::{assert_within, gpu, synthetic_dataset};
 
 const BATCH: usize = 16;
@@ -644,4 +645,31 @@ fn the_same_seed_gives_bit_identical_runs() {
     assert_eq!(first, run(5, 1), "same seed, same run");
     assert_eq!(first, run(5, 16), "submission chunking changes nothing");
     assert_ne!(first.0, run(6, 1).0, "another seed, other weights");
+}
+
+/// A step's profile adds up: with in-pass timestamps (lavapipe has them) the launches and the
+/// gaps between them, each from one pass's timestamps, sum to the step within the clock's
+/// resolution; without, the clock says so and no gaps are claimed.
+#[test]
+fn profile_parts_add_up_to_the_step() {
+    let ctx = gpu();
+    let net = network();
+    let data = data();
+    let mut trainer = Trainer::new(&ctx, &net, &data, config(sgd(0.1, 0.0), 1)).unwrap();
+    let profile = StepProfile::measure(&ctx, &mut trainer).unwrap();
+    assert_eq!(profile.launches.len(), trainer.plan().train_step.len());
+    match profile.gap_seconds {
+        Some(gaps) => {
+            assert_eq!(profile.clock, Clock::InPassTimestamps);
+            let tick = ctx.queue.get_timestamp_period() as f64 * 1e-9;
+            let parts = profile.kernel_seconds() + gaps;
+            assert!(
+                (parts - profile.step_seconds).abs() <= 2.0 * tick,
+                "{parts} vs {}",
+                profile.step_seconds
+            );
+            assert!(gaps >= 0.0 && profile.outside_share() < 1.0);
+        }
+        None => assert_ne!(profile.clock, Clock::InPassTimestamps),
+    }
 }

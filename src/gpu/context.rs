@@ -136,7 +136,11 @@ impl GpuContext {
         // wgpu's default limits are lower than most adapters' (storage binding size, buffers
         // per stage, workgroup storage): ask for everything the adapter has.
         let limits = adapter.limits();
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        // Timestamps for profiles: around passes, and between dispatches inside one pass
+        // where the adapter can (a step's launches timed as they really run).
+        let wanted =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
+        let features = adapter.features() & wanted;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("shaderfit"),
             required_features: features,

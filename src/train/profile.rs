@@ -23,8 +23,13 @@ pub struct StepProfile {
     pub clock: Clock,
     pub batch: usize,
     pub launches: Vec<LaunchTime>,
-    /// Wall time of one whole step replayed in one pass (median).
+    /// One whole step: with in-pass timestamps, its launches and the gaps between them as
+    /// measured in one pass (they add up to it); otherwise the wall time of the step replayed
+    /// in one pass (median), against launches timed each on their own.
     pub step_seconds: f64,
+    /// The time between launches inside the step (barriers, dispatch), where the clock can
+    /// see it.
+    pub gap_seconds: Option<f64>,
 }
 
 impl StepProfile {
@@ -34,8 +39,18 @@ impl StepProfile {
         let timer = KernelTimer::new(ctx);
         trainer.begin_epoch();
         let launches = &trainer.plan().train_step;
-        let times = timer.time_each(ctx, launches, 3)?;
-        let step_seconds = timer.time_sequence(ctx, launches, 2, 3)?;
+        let (times, step_seconds, gap_seconds) = match timer.time_in_pass(ctx, launches, 3)? {
+            Some(run) => {
+                let gaps = run.gaps.iter().sum();
+                let step = run.step();
+                (run.kernels, step, Some(gaps))
+            }
+            None => (
+                timer.time_each(ctx, launches, 3)?,
+                timer.time_sequence(ctx, launches, 2, 3)?,
+                None,
+            ),
+        };
         Ok(StepProfile {
             clock: timer.clock(),
             batch: trainer.plan().batch,
@@ -52,6 +67,7 @@ impl StepProfile {
                 })
                 .collect(),
             step_seconds,
+            gap_seconds,
         })
     }
 
@@ -59,13 +75,19 @@ impl StepProfile {
         self.launches.iter().map(|l| l.seconds).sum()
     }
 
-    /// Share of the step's wall time not spent inside kernels (dispatch, barriers,
-    /// submission), in [0, 1]: 0 when the kernels' own times add up to the step's.
+    /// Share of the step not spent inside kernels (barriers, dispatch, submission): the
+    /// measured gaps where the clock sees them; otherwise the step's wall time less the
+    /// kernels' separately measured times, in [0, 1] (those need not add up).
     pub fn outside_share(&self) -> f64 {
         if self.step_seconds <= 0.0 {
             return 0.0;
         }
-        ((self.step_seconds - self.kernel_seconds()) / self.step_seconds).clamp(0.0, 1.0)
+        match self.gap_seconds {
+            Some(gaps) => gaps / self.step_seconds,
+            None => {
+                ((self.step_seconds - self.kernel_seconds()) / self.step_seconds).clamp(0.0, 1.0)
+            }
+        }
     }
 
     /// Seconds per layer (the scope without its `forward`/`backward` suffix), in step order.
@@ -93,6 +115,7 @@ impl StepProfile {
             "dispatches": self.launches.len(),
             "step_ms": self.step_seconds * 1e3,
             "kernels_ms": self.kernel_seconds() * 1e3,
+            "gaps_ms": self.gap_seconds.map(|g| g * 1e3),
             "outside_share": self.outside_share(),
             "launches": self.launches.iter().map(|l| serde_json::json!({
                 "scope": l.scope,
