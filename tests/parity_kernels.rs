@@ -933,3 +933,33 @@ fn adam_step_size_matches_keras_in_f64() {
         );
     }
 }
+
+/// What every module's workgroups need, read from the WGSL itself: the static families fit
+/// WebGPU's default limits (16 KiB of workgroup memory, 256 invocations), which every adapter
+/// meets; a tiled matmul declares exactly the workgroup memory its `Tiling` computes, which
+/// the tuner compares with the adapter's limit before timing it (`Tiling::fits`), so a variant
+/// too big for an adapter is never chosen there.
+#[test]
+fn workgroups_fit_the_limits_they_are_chosen_by() {
+    let defaults = wgpu::Limits::default();
+    for key in ModuleKey::all() {
+        let source = key.source();
+        let (bytes, invocations) =
+            shaderfit::gpu::kernels::family::workgroup_needs(&source).unwrap();
+        match key {
+            ModuleKey::Tiled(t, _) => assert_eq!(bytes, t.workgroup_bytes(), "{}", source.name),
+            _ => {
+                assert!(
+                    bytes <= defaults.max_compute_workgroup_storage_size,
+                    "{}: {bytes} B",
+                    source.name
+                );
+                assert!(
+                    invocations <= defaults.max_compute_invocations_per_workgroup,
+                    "{}: {invocations} invocations",
+                    source.name
+                );
+            }
+        }
+    }
+}

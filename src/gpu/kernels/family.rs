@@ -151,6 +151,28 @@ enum FoundAccess {
     ReadWrite,
 }
 
+/// What a module's workgroups need of the adapter: the bytes of workgroup memory its
+/// variables take (all of them: an upper bound for any one entry point) and the largest
+/// workgroup size its entry points declare with literals (those sized by override constants,
+/// the tiled matmuls', count as 0 here: their tiling knows its own).
+pub fn workgroup_needs(m: &ModuleSource) -> Result<(u32, u32), String> {
+    let module = naga::front::wgsl::parse_str(&m.source)
+        .map_err(|e| format!("{}: {}", m.name, e.emit_to_string(&m.source)))?;
+    let bytes = module
+        .global_variables
+        .iter()
+        .filter(|(_, v)| v.space == naga::AddressSpace::WorkGroup)
+        .map(|(_, v)| module.types[v.ty].inner.size(module.to_ctx()))
+        .sum();
+    let invocations = module
+        .entry_points
+        .iter()
+        .map(|e| e.workgroup_size.iter().product::<u32>())
+        .max()
+        .unwrap_or(0);
+    Ok((bytes, invocations))
+}
+
 /// Parses and validates `m` with naga and checks its bindings and uniform layouts against its
 /// family's declaration. The error names the module, the binding and the field.
 pub fn check_module(m: &ModuleSource) -> Result<(), String> {
