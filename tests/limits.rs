@@ -63,3 +63,32 @@ fn an_over_limit_model_is_refused_before_allocation() {
         "{err}"
     );
 }
+
+/// Every preset trains a few steps on a device asked for WebGPU's default limits (8 storage
+/// buffers per stage, 16 KiB of workgroup memory, 256 invocations), which every adapter meets:
+/// each entry point's layout declares only the bindings it uses (batch norm's family has 11).
+#[test]
+fn every_preset_trains_within_webgpu_default_limits() {
+    let ctx = shaderfit::gpu::GpuContext::with_limits(wgpu::Limits::default()).expect("an adapter");
+    assert_eq!(ctx.limits.max_storage_buffers_per_shader_stage, 8);
+    let data = synthetic_dataset(16, 8, 28, 28, 10);
+    for name in shaderfit::model::PRESETS {
+        let net = ModelSpec::from_arg(name, None, 10)
+            .unwrap()
+            .compile(Shape::new(28, 28, 1), 10)
+            .unwrap();
+        let cfg = TrainConfig {
+            batch_size: 8,
+            ..Default::default()
+        };
+        let mut trainer =
+            Trainer::new(&ctx, &net, &data, cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
+        trainer.begin_epoch();
+        trainer.run_steps(2);
+        let metrics = trainer
+            .read_metrics()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(metrics[0].score().samples, 16, "{name}");
+        ctx.check_errors().unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}

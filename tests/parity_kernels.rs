@@ -16,7 +16,7 @@
 
 mod support;
 
-use shaderfit::gpu::kernels::family::{check_module, ModuleSource};
+use shaderfit::gpu::kernels::family::{check_module, Access, ModuleSource};
 use shaderfit::gpu::kernels::{
     Act, ActGrad, BiasGradArgs, Block, ConfusionArgs, FixedTable, Forced, GatherArgs, LossArgs,
     LossMetric, MatmulArgs, MatmulTile, ModuleKey, OptimizerArgs, OptimizerParams, PredictionsArgs,
@@ -934,9 +934,9 @@ fn adam_step_size_matches_keras_in_f64() {
     }
 }
 
-/// What every module's workgroups need, read from the WGSL itself: the static families fit
-/// WebGPU's default limits (16 KiB of workgroup memory, 256 invocations), which every adapter
-/// meets; a tiled matmul declares exactly the workgroup memory its `Tiling` computes, which
+/// What every module's workgroups and entry points need, read from the WGSL itself: the static
+/// families fit WebGPU's default limits (16 KiB of workgroup memory, 256 invocations, 8 storage
+/// buffers per entry point), which every adapter meets; a tiled matmul declares exactly the workgroup memory its `Tiling` computes, which
 /// the tuner compares with the adapter's limit before timing it (`Tiling::fits`), so a variant
 /// too big for an adapter is never chosen there.
 #[test]
@@ -946,6 +946,26 @@ fn workgroups_fit_the_limits_they_are_chosen_by() {
         let source = key.source();
         let (bytes, invocations) =
             shaderfit::gpu::kernels::family::workgroup_needs(&source).unwrap();
+        // Each entry point's layout holds only the bindings it uses: within WebGPU's default of
+        // 8 storage buffers per stage (batch norm's family declares 11).
+        let per_entry = shaderfit::gpu::kernels::family::bindings_per_entry(&source);
+        assert!(!per_entry.is_empty(), "{}", source.name);
+        for (entry, used) in &per_entry {
+            let storage = used
+                .iter()
+                .filter(|&&b| {
+                    !matches!(
+                        source.family.bindings[b as usize].access,
+                        Access::Uniform(_)
+                    )
+                })
+                .count();
+            assert!(
+                storage <= defaults.max_storage_buffers_per_shader_stage as usize,
+                "{} {entry}: {storage} storage buffers",
+                source.name
+            );
+        }
         match key {
             ModuleKey::Tiled(t, _) => assert_eq!(bytes, t.workgroup_bytes(), "{}", source.name),
             _ => {

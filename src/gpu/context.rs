@@ -116,7 +116,17 @@ impl GpuContext {
                 ))
             })?,
         };
-        Self::open(adapter)
+        Self::open(adapter, None)
+    }
+
+    /// As [`GpuContext::new`] with no name, asking for `limits` instead of everything the
+    /// adapter has: WebGPU's defaults (`wgpu::Limits::default()`), for example, to check that
+    /// training fits the limits every adapter meets.
+    pub fn with_limits(limits: wgpu::Limits) -> Result<GpuContext> {
+        check_backend_variable()?;
+        let adapter = pollster::block_on(instance().request_adapter(&Default::default()))
+            .map_err(|e| Error::Gpu(format!("no GPU adapter found ({e})")))?;
+        Self::open(adapter, Some(limits))
     }
 
     /// Opens a device on adapter `index` of [`list_adapters`] (for running on several at once).
@@ -128,14 +138,14 @@ impl GpuContext {
                 adapters.len()
             )));
         }
-        Self::open(adapters.swap_remove(index))
+        Self::open(adapters.swap_remove(index), None)
     }
 
-    fn open(adapter: wgpu::Adapter) -> Result<GpuContext> {
+    fn open(adapter: wgpu::Adapter, limits: Option<wgpu::Limits>) -> Result<GpuContext> {
         let info = adapter.get_info();
         // wgpu's default limits are lower than most adapters' (storage binding size, buffers
         // per stage, workgroup storage): ask for everything the adapter has.
-        let limits = adapter.limits();
+        let limits = limits.unwrap_or_else(|| adapter.limits());
         // Timestamps for profiles: around passes, and between dispatches inside one pass
         // where the adapter can (a step's launches timed as they really run).
         let wanted =

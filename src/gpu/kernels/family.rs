@@ -151,6 +151,37 @@ enum FoundAccess {
     ReadWrite,
 }
 
+/// For each entry point of `m`, the binding numbers it uses (naga's per-entry-point global
+/// uses, calls included), so that its layouts declare only those. Empty when the module does
+/// not parse (the pipeline's creation then reports the error).
+pub fn bindings_per_entry(m: &ModuleSource) -> std::collections::HashMap<String, Vec<u32>> {
+    let Ok(module) = naga::front::wgsl::parse_str(&m.source) else {
+        return Default::default();
+    };
+    let flags = naga::valid::ValidationFlags::all();
+    let Ok(info) =
+        naga::valid::Validator::new(flags, naga::valid::Capabilities::all()).validate(&module)
+    else {
+        return Default::default();
+    };
+    module
+        .entry_points
+        .iter()
+        .enumerate()
+        .map(|(i, ep)| {
+            let uses = info.get_entry_point(i);
+            let mut used: Vec<u32> = module
+                .global_variables
+                .iter()
+                .filter(|(handle, _)| !uses[*handle].is_empty())
+                .filter_map(|(_, var)| var.binding.as_ref().map(|b| b.binding))
+                .collect();
+            used.sort_unstable();
+            (ep.name.clone(), used)
+        })
+        .collect()
+}
+
 /// What a module's workgroups need of the adapter: the bytes of workgroup memory its
 /// variables take (all of them: an upper bound for any one entry point) and the largest
 /// workgroup size its entry points declare with literals (those sized by override constants,

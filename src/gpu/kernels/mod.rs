@@ -303,13 +303,21 @@ pub(crate) struct Kernel<'k> {
     pub constants: &'k [(&'static str, f64)],
 }
 
-/// The bind group layout and pipeline layout of a family, made from its declaration.
+/// The bind group layout and pipeline layout of one entry point of a family: only the
+/// bindings that entry point uses (batch norm's family declares 11 storage buffers, but no
+/// entry point uses more than 8, WebGPU's default limit per stage).
 struct Family {
     bind_layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
 }
 
 type PipelineKey = (ModuleKey, String, Vec<(&'static str, u64)>);
+
+/// A family's name and the binding numbers an entry point of it uses.
+type FamilyKey = (&'static str, Vec<u32>);
+
+/// Entry point name -> the binding numbers it uses.
+type EntryBindings = HashMap<String, Vec<u32>>;
 
 /// Buffers bound where a variant ignores a binding (the layout still needs one). Read-only
 /// bindings share one; each read-write binding index has its own, since one buffer bound
@@ -333,7 +341,10 @@ pub(crate) fn grid(invocations: u64, wg: u32, max: u32) -> ([u32; 3], u32) {
 pub struct Kernels {
     device: wgpu::Device,
     policy: Arc<dyn KernelPolicy>,
-    families: Mutex<HashMap<&'static str, Arc<Family>>>,
+    /// Per family and set of used bindings.
+    families: Mutex<HashMap<FamilyKey, Arc<Family>>>,
+    /// The bindings each entry point of a module uses, read with naga once per module.
+    used: Mutex<HashMap<ModuleKey, Arc<EntryBindings>>>,
     modules: Mutex<HashMap<ModuleKey, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
     placeholders: Placeholders,
@@ -343,12 +354,14 @@ pub struct Kernels {
 
 impl Kernels {
     pub fn new(ctx: &GpuContext, policy: Arc<dyn KernelPolicy>) -> Kernels {
-        // More bindings than any family declares (batch norm's 12; `launch` checks).
+        // More bindings than any family declares (batch norm's 12; `launch` checks). Each
+        // entry point's layout holds only the bindings it uses, so no stage sees that many.
         let most_bindings = 16;
         Kernels {
             device: ctx.device.clone(),
             policy,
             families: Mutex::new(HashMap::new()),
+            used: Mutex::new(HashMap::new()),
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
             placeholders: Placeholders {
@@ -386,21 +399,36 @@ impl Kernels {
         )
     }
 
-    fn family(&self, decl: &'static FamilyDecl) -> Arc<Family> {
+    /// The layouts for an entry point of `decl` that uses the bindings `used`.
+    fn family(&self, decl: &'static FamilyDecl, used: &[u32]) -> Arc<Family> {
         let mut cache = self.families.lock().unwrap_or_else(|p| p.into_inner());
         cache
-            .entry(decl.name)
-            .or_insert_with(|| Arc::new(self.make_family(decl)))
+            .entry((decl.name, used.to_vec()))
+            .or_insert_with(|| Arc::new(self.make_family(decl, used)))
             .clone()
     }
 
-    fn make_family(&self, decl: &FamilyDecl) -> Family {
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = decl
-            .bindings
+    /// The bindings (by number) that `entry` of `key` uses.
+    fn used_bindings(&self, key: ModuleKey, entry: &str) -> Vec<u32> {
+        let per_entry = {
+            let mut cache = self.used.lock().unwrap_or_else(|p| p.into_inner());
+            cache
+                .entry(key)
+                .or_insert_with(|| Arc::new(family::bindings_per_entry(&key.source())))
+                .clone()
+        };
+        per_entry
+            .get(entry)
+            .cloned()
+            .unwrap_or_else(|| (0..key.family().bindings.len() as u32).collect())
+    }
+
+    fn make_family(&self, decl: &FamilyDecl, used: &[u32]) -> Family {
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = used
             .iter()
-            .enumerate()
+            .map(|&i| (i, &decl.bindings[i as usize]))
             .map(|(i, b)| wgpu::BindGroupLayoutEntry {
-                binding: i as u32,
+                binding: i,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
                     ty: match b.access {
@@ -503,14 +531,17 @@ impl Kernels {
             decl.name,
             decl.bindings.len()
         );
-        let family = self.family(decl);
-        let entries: Vec<wgpu::BindGroupEntry> = binds
+        let used = self.used_bindings(kernel.module, kernel.entry);
+        let family = self.family(decl, &used);
+        let entries: Vec<wgpu::BindGroupEntry> = used
             .iter()
-            .zip(decl.bindings)
-            .enumerate()
-            .map(|(i, (bind, binding))| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: self.resource(i, *bind, binding.access),
+            .map(|&i| wgpu::BindGroupEntry {
+                binding: i,
+                resource: self.resource(
+                    i as usize,
+                    binds[i as usize],
+                    decl.bindings[i as usize].access,
+                ),
             })
             .collect();
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
