@@ -15,6 +15,7 @@ use crate::gpu::context::list_adapters;
 use crate::gpu::GpuContext;
 use crate::layers::{Activation, Shape};
 use crate::model::{ModelSpec, Network};
+use crate::output;
 use crate::report::charts::{Curves, Series, PALETTE};
 use crate::report::{self, figure};
 use crate::train::sweep::{self, Combination, Outcome, SweepFile};
@@ -146,16 +147,14 @@ fn sweep(args: &SweepRun) -> Result<()> {
 
 /// Creates the folders the outputs go in, so that a long sweep cannot fail at its end.
 fn prepare_outputs(out: &SweepOutputs) -> Result<()> {
-    let json_dir = out
-        .json
-        .as_deref()
-        .and_then(Path::parent)
-        .filter(|p| !p.as_os_str().is_empty());
-    for dir in json_dir.into_iter().chain(out.report.as_deref()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
-            path: dir.to_path_buf(),
-            source: e,
-        })?;
+    if let Some(path) = &out.json {
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            output::prepare_dir("--json", dir)?;
+        }
+        output::check_writable("--json", path)?;
+    }
+    if let Some(dir) = &out.report {
+        output::prepare_dir("--report", dir)?;
     }
     Ok(())
 }
@@ -325,10 +324,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
 
 /// The overlaid validation curves and a page with them and the table.
 fn write_report(dir: &Path, file: &SweepFile) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::Io {
-        path: dir.to_path_buf(),
-        source: e,
-    })?;
+    // The directory was made by `prepare_outputs` before the sweep began.
     let series = |pick: fn(&Outcome) -> &Vec<f64>| -> Vec<Series> {
         file.outcomes
             .iter()
