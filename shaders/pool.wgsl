@@ -85,7 +85,9 @@ fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
                 // The first maximum wins: only a strictly greater value moves it.
                 let better = v > best_v;
                 best_v = select(best_v, v, better);
-                best = select(best, lanes(i * W), better);
+                // Not select(): on vec4<u32> naga writes mix(uvec4, uvec4, bvec4), which
+                // desktop GLSL has only from 4.50 on; U(better) is 1 or 0 per lane.
+                best += (lanes(i * W) - best) * U(better);
             }
         }
         dst[o * cw + c] = best_v;

@@ -5,6 +5,7 @@ mod support;
 
 use std::sync::Arc;
 
+use shaderfit::gpu::kernels::{variants, FixedTable, Forced, KernelPolicy, MatmulTile, Tiling};
 use shaderfit::layers::{Activation, Dense, Flatten, Layer, Shape};
 use shaderfit::model::ModelSpec;
 use shaderfit::train::{TrainConfig, Trainer};
@@ -67,28 +68,55 @@ fn an_over_limit_model_is_refused_before_allocation() {
 /// Every preset trains a few steps on a device asked for WebGPU's default limits (8 storage
 /// buffers per stage, 16 KiB of workgroup memory, 256 invocations), which every adapter meets:
 /// each entry point's layout declares only the bindings it uses (batch norm's family has 11).
+/// It does so with the fixed table's kernels (this adapter's) and with the tiled kernels GPUs
+/// get (implicit-GEMM convolutions, split K), and every pipeline those runs create is among
+/// those the back-end test translates (`variants::all`).
 #[test]
 fn every_preset_trains_within_webgpu_default_limits() {
     let ctx = shaderfit::gpu::GpuContext::with_limits(wgpu::Limits::default()).expect("an adapter");
     assert_eq!(ctx.limits.max_storage_buffers_per_shader_stage, 8);
     let data = synthetic_dataset(16, 8, 28, 28, 10);
+    let tiled = Tiling::T64.pipelined();
+    let policies: [(&str, Arc<dyn KernelPolicy>); 2] = [
+        ("fixed table", Arc::new(FixedTable)),
+        (
+            "tiled",
+            Arc::new(Forced {
+                matmul: Some(MatmulTile::Tiled(tiled)),
+                conv: Some(Some(tiled)),
+                splits: Some(2),
+                serial_reductions: None,
+            }),
+        ),
+    ];
+    let known = variants::all();
     for name in shaderfit::model::PRESETS {
         let net = ModelSpec::from_arg(name, None, 10)
             .unwrap()
             .compile(Shape::new(28, 28, 1), 10)
             .unwrap();
-        let cfg = TrainConfig {
-            batch_size: 8,
-            ..Default::default()
-        };
-        let mut trainer =
-            Trainer::new(&ctx, &net, &data, cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
-        trainer.begin_epoch();
-        trainer.run_steps(2);
-        let metrics = trainer
-            .read_metrics()
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(metrics[0].score().samples, 16, "{name}");
-        ctx.check_errors().unwrap_or_else(|e| panic!("{name}: {e}"));
+        for (policy, kernels) in &policies {
+            let what = format!("{name} with the {policy} kernels");
+            let cfg = TrainConfig {
+                batch_size: 8,
+                kernels: kernels.clone(),
+                ..Default::default()
+            };
+            let mut trainer =
+                Trainer::new(&ctx, &net, &data, cfg).unwrap_or_else(|e| panic!("{what}: {e}"));
+            trainer.begin_epoch();
+            trainer.run_steps(2);
+            let metrics = trainer
+                .read_metrics()
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(metrics[0].score().samples, 16, "{what}");
+            ctx.check_errors().unwrap_or_else(|e| panic!("{what}: {e}"));
+            for p in trainer.kernels().created_pipelines() {
+                assert!(
+                    known.contains(&p),
+                    "{what} created a pipeline variants::all() lacks: {p:?}"
+                );
+            }
+        }
     }
 }

@@ -78,6 +78,8 @@ impl Default for TrainConfig {
 
 pub struct Trainer<'a> {
     ctx: &'a GpuContext,
+    /// The pipelines the plan was built from (kept for [`Trainer::kernels`]).
+    kernels: Kernels,
     plan: Plan,
     cfg: TrainConfig,
     /// Epochs started so far.
@@ -142,6 +144,7 @@ impl<'a> Trainer<'a> {
         Ok(Trainer {
             live: RefCell::new(LiveMetrics::new(ctx, &plan)),
             ctx,
+            kernels,
             plan,
             cfg,
             epoch: 0,
@@ -157,6 +160,11 @@ impl<'a> Trainer<'a> {
 
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// The kernels the plan runs, e.g. for the pipelines they created.
+    pub fn kernels(&self) -> &Kernels {
+        &self.kernels
     }
 
     pub fn config(&self) -> &TrainConfig {

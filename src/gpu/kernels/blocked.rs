@@ -75,7 +75,17 @@ impl Block {
         }
         (x, LANES / x)
     }
+}
 
+/// Every split of the workgroup's lanes that [`Block::lanes`] can choose: (x, LANES / x) for x
+/// a power of two from LANES down to 1.
+pub(crate) fn lane_splits() -> Vec<(u32, u32)> {
+    std::iter::successors(Some(LANES), |x| (*x > 1).then_some(x / 2))
+        .map(|x| (x, LANES / x))
+        .collect()
+}
+
+impl Block {
     /// Sides positive multiples of 4.
     pub fn is_valid(self) -> bool {
         self.rows.is_multiple_of(4) && self.cols.is_multiple_of(4) && self.rows > 0 && self.cols > 0

@@ -34,6 +34,7 @@ mod pool;
 mod predictions;
 mod tiled;
 pub mod tuner;
+pub mod variants;
 
 pub use activation::{ActivationBackwardArgs, ActivationForwardArgs, ActivationParams, ACTIVATION};
 pub use batchnorm::{BatchNormArgs, BnLaunch, BnParams, BnShape, BATCHNORM};
@@ -475,6 +476,26 @@ impl Kernels {
                     })
             })
             .clone()
+    }
+
+    /// Every pipeline created so far, as [`variants::PipelineVariant`]s (constants
+    /// normalised), for tests that check them against [`variants::all`].
+    pub fn created_pipelines(&self) -> Vec<variants::PipelineVariant> {
+        let cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .keys()
+            .map(|(module, entry, constants)| {
+                let given: Vec<(&str, f64)> = constants
+                    .iter()
+                    .map(|&(n, bits)| (n, f64::from_bits(bits)))
+                    .collect();
+                variants::PipelineVariant {
+                    module: *module,
+                    entry: entry.clone(),
+                    constants: variants::normalize(*module, &given),
+                }
+            })
+            .collect()
     }
 
     /// The pipeline of `kernel`, created once per device.
