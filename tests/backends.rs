@@ -399,7 +399,7 @@ fn translate_all(all: &[PipelineVariant], dir: &Path) -> Translated {
 }
 
 #[test]
-fn every_pipeline_translates_to_every_backend_and_compiles_where_a_compiler_is_installed() {
+fn translation_of_every_pipeline_to_every_backend_compiles_where_a_compiler_is_installed() {
     let all = variants::all();
     let modules = ModuleKey::all().len();
     let dir = TempDir::new("backends");
@@ -570,7 +570,7 @@ fn compile_all(t: &Translated) -> Vec<String> {
 /// once had it) becomes `mix(uvec4, uvec4, bvec4)`, which GLSL 4.30 core lacks. naga
 /// translates it; glslangValidator must reject it.
 #[test]
-fn the_glsl_check_rejects_what_glsl_430_lacks() {
+fn translation_check_rejects_what_glsl_430_lacks() {
     if !GLSLANG.present() {
         return;
     }

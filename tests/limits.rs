@@ -73,7 +73,9 @@ fn an_over_limit_model_is_refused_before_allocation() {
 /// those the back-end test translates (`variants::all`).
 #[test]
 fn every_preset_trains_within_webgpu_default_limits() {
-    let ctx = shaderfit::gpu::GpuContext::with_limits(wgpu::Limits::default()).expect("an adapter");
+    let ctx = support::named(
+        shaderfit::gpu::GpuContext::with_limits(wgpu::Limits::default()).expect("an adapter"),
+    );
     assert_eq!(ctx.limits.max_storage_buffers_per_shader_stage, 8);
     let data = synthetic_dataset(16, 8, 28, 28, 10);
     let tiled = Tiling::T64.pipelined();
@@ -96,6 +98,14 @@ fn every_preset_trains_within_webgpu_default_limits() {
             .compile(Shape::new(28, 28, 1), 10)
             .unwrap();
         for (policy, kernels) in &policies {
+            // llvmpipe's GL driver runs workgroup barriers so slowly that the tiled kernels
+            // (which a CPU adapter never gets) take minutes per convolution step there; they
+            // are checked on GL at small tilings by parity_kernels.
+            let cpu_gl = ctx.info.backend == wgpu::Backend::Gl
+                && ctx.info.device_type == wgpu::DeviceType::Cpu;
+            if *policy == "tiled" && cpu_gl && name != "mlp" {
+                continue;
+            }
             let what = format!("{name} with the {policy} kernels");
             let cfg = TrainConfig {
                 batch_size: 8,

@@ -30,11 +30,18 @@ pub struct AdapterReport {
 
 fn instance() -> wgpu::Instance {
     // Reads WGPU_BACKEND (e.g. `vulkan`, `gl`, `vulkan,gl`), WGPU_DEBUG and WGPU_VALIDATION.
-    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = backends();
+    wgpu::Instance::new(desc)
 }
 
+/// The backends `WGPU_BACKEND` names; all when it is unset or empty (`WGPU_BACKEND=` reads as
+/// unset, as in a shell that clears a variable that way, not as no backend at all).
 fn backends() -> wgpu::Backends {
-    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
+    match std::env::var_os("WGPU_BACKEND") {
+        Some(v) if v.is_empty() => wgpu::Backends::all(),
+        _ => wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
+    }
 }
 
 /// An error naming `WGPU_BACKEND` when it is set but names no backend wgpu knows (otherwise

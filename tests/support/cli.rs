@@ -48,6 +48,11 @@ impl Shaderfit {
 
     pub fn run(self) -> Run {
         let out = self.command().output().expect("run shaderfit");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // The run's adapter line names the test's backend (see `support::named`).
+        if let Some(adapter) = stderr.lines().find(|l| l.starts_with("adapter: ")) {
+            println!("{adapter}");
+        }
         Run {
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

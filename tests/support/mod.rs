@@ -17,16 +17,24 @@ use shaderfit::gpu::kernels::{KernelPolicy, Launch};
 use shaderfit::gpu::{GpuContext, Kernels};
 use shaderfit::rng::SplitMix64;
 
-/// The adapter the GPU tests run on (lavapipe in CI). A missing adapter fails the test with
-/// the reason: GPU tests are never silently skipped.
+/// The adapter the GPU tests run on (lavapipe in CI; `WGPU_BACKEND` picks the backend). A
+/// missing adapter fails the test with the reason: GPU tests are never silently skipped.
 pub fn gpu() -> GpuContext {
     match GpuContext::new(None) {
-        Ok(ctx) => ctx,
+        Ok(ctx) => named(ctx),
         Err(e) => panic!(
             "GPU tests need an adapter ({e}); on a machine without a GPU: \
              apt-get install mesa-vulkan-drivers libvulkan1"
         ),
     }
+}
+
+/// Prints `adapter: NAME (Backend)` in the test's output, as the CLI does on stderr, so that
+/// every GPU test names the backend it ran on (`cargo test -- --show-output`; `scripts/test`
+/// lists them).
+pub fn named(ctx: GpuContext) -> GpuContext {
+    println!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
+    ctx
 }
 
 /// Kernels that choose as `policy` says (a [`shaderfit::gpu::kernels::Forced`] choice, the

@@ -131,7 +131,5 @@ fn launchers_can_pass(set: &[(String, f64)]) -> bool {
     // Applied or differentiated, never both; a bias only going forward.
     let epilogue_ok = dact == 0.0 || (act == 0.0 && bias == 0.0);
     let row_sums_ok = row_sums == 0.0 || (bias == 0.0 && act == 0.0 && dact == 0.0);
-    epilogue_ok
-        && row_sums_ok
-        && lanes_ok
+    epilogue_ok && row_sums_ok && lanes_ok
 }
