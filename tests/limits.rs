@@ -130,3 +130,35 @@ fn every_preset_trains_within_webgpu_default_limits() {
         }
     }
 }
+
+/// A device that allows fewer invocations per workgroup than the kernels use (GLES 3.1
+/// guarantees only 128) is refused when the plan is built, naming a kernel, what it needs and
+/// what the adapter allows, before any pipeline fails to compile.
+#[test]
+fn kernels_whose_workgroups_exceed_the_adapter_are_refused_by_name() {
+    let limits = wgpu::Limits {
+        max_compute_invocations_per_workgroup: 128,
+        ..wgpu::Limits::default()
+    };
+    let ctx = support::named(shaderfit::gpu::GpuContext::with_limits(limits).expect("an adapter"));
+    assert_eq!(ctx.limits.max_compute_invocations_per_workgroup, 128);
+    let net = ModelSpec::from_arg("mlp", None, 10)
+        .unwrap()
+        .compile(Shape::new(7, 7, 1), 10)
+        .unwrap();
+    let data = synthetic_dataset(16, 8, 7, 7, 10);
+    let cfg = TrainConfig {
+        batch_size: 8,
+        ..Default::default()
+    };
+    let err = Trainer::new(&ctx, &net, &data, cfg)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("cannot run shaderfit's kernels: kernel")
+            && err.contains("needs 256 invocations per workgroup; the adapter allows 128"),
+        "{err}"
+    );
+    ctx.check_errors().expect("nothing reached wgpu");
+}

@@ -29,6 +29,12 @@ pub fn check(ctx: &GpuContext, net: &Network, cfg: &TrainConfig, data: &Dataset)
             ),
         ));
     }
+    crate::gpu::kernels::variants::check_workgroups(&ctx.limits).map_err(|e| {
+        Error::Gpu(format!(
+            "the adapter '{}' cannot run shaderfit's kernels: {e} (they are written for WebGPU's default limits)",
+            ctx.info.name
+        ))
+    })?;
     let align = ctx.binding_align_floats();
     let params = ParamLayout::trainable(net, align).total as u64 * 4;
     let mut needs = vec![Need {

@@ -133,3 +133,74 @@ fn launchers_can_pass(set: &[(String, f64)]) -> bool {
     let row_sums_ok = row_sums == 0.0 || (bias == 0.0 && act == 0.0 && dact == 0.0);
     epilogue_ok && row_sums_ok && lanes_ok
 }
+
+/// One entry point's workgroup: its size and the workgroup memory its module declares.
+struct Workgroup {
+    module: String,
+    entry: String,
+    size: [u32; 3],
+    bytes: u32,
+}
+
+/// The workgroups of every module whose sizes are literals (all but the tiled matmuls, whose
+/// [`super::Tiling::fits`] the tuner checks before it times one), read once from the WGSL.
+fn fixed_workgroups() -> &'static [Workgroup] {
+    static ALL: std::sync::OnceLock<Vec<Workgroup>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut all = Vec::new();
+        for key in ModuleKey::all() {
+            if matches!(key, ModuleKey::Tiled(..)) {
+                continue;
+            }
+            let source = key.source();
+            let Ok((bytes, _)) = super::family::workgroup_needs(&source) else {
+                continue;
+            };
+            let Ok(module) = naga::front::wgsl::parse_str(&source.source) else {
+                continue;
+            };
+            all.extend(module.entry_points.iter().map(|e| Workgroup {
+                module: source.name.clone(),
+                entry: e.name.clone(),
+                size: e.workgroup_size,
+                bytes,
+            }));
+        }
+        all
+    })
+}
+
+/// Whether every kernel with a fixed workgroup fits `limits`: the error names the kernel, what
+/// it needs and what the adapter allows. The static kernels are written for WebGPU's default
+/// limits (256 invocations, 16 KiB of workgroup memory), which Vulkan, Metal and DX12 always
+/// meet; a GLES 3.1 device may offer as few as 128 invocations.
+pub fn check_workgroups(limits: &wgpu::Limits) -> Result<(), String> {
+    for w in fixed_workgroups() {
+        let [x, y, z] = w.size;
+        let per_dim = [
+            (x, limits.max_compute_workgroup_size_x),
+            (y, limits.max_compute_workgroup_size_y),
+            (z, limits.max_compute_workgroup_size_z),
+        ];
+        let invocations = x * y * z;
+        let problem = if invocations > limits.max_compute_invocations_per_workgroup {
+            Some(format!(
+                "{invocations} invocations per workgroup; the adapter allows {}",
+                limits.max_compute_invocations_per_workgroup
+            ))
+        } else if let Some((n, max)) = per_dim.iter().find(|(n, max)| n > max) {
+            Some(format!("a workgroup side of {n}; the adapter allows {max}"))
+        } else if w.bytes > limits.max_compute_workgroup_storage_size {
+            Some(format!(
+                "{} bytes of workgroup memory; the adapter allows {}",
+                w.bytes, limits.max_compute_workgroup_storage_size
+            ))
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            return Err(format!("kernel {} '{}' needs {p}", w.module, w.entry));
+        }
+    }
+    Ok(())
+}
