@@ -5,8 +5,10 @@
 // logits:  [batch, classes] row-major.
 // labels:  [batch] u32; PAD (see the prelude) marks a padding row of a short last batch: it
 //          adds nothing and gets a zero gradient.
-// dlogits: [batch, classes] = (softmax(z) - onehot(y)) / valid_rows, the gradient of the mean
-//          loss over the valid rows (Keras: batch loss = mean over the batch).
+// dlogits: [batch, classes] = (softmax(z) - target(y)) / valid_rows, the gradient of the mean
+//          loss over the valid rows (Keras: batch loss = mean over the batch). The target is
+//          Keras's label smoothing: (1 - s) * onehot(y) + s / classes (s = 0: onehot), and the
+//          loss -sum_c target_c * log softmax(z)_c = logsumexp(z) - sum_c target_c * z_c.
 // metric += { sum of per-sample losses, correct predictions (first argmax, as Keras's
 //          accuracy), valid rows }: the pass's loss-and-accuracy accumulator. Its last word
 //          records divergence: 1 + the batch index (cursor.step) of the pass's first batch
@@ -25,7 +27,7 @@ const WG: u32 = 256u;
 struct Params {
     batch: u32,
     classes: u32,
-    _pad0: u32,
+    label_smoothing: f32,
     _pad1: u32,
 }
 
@@ -82,6 +84,8 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     let scale = select(0.0, 1.0 / f32(n_valid), n_valid > 0u);
     workgroupBarrier();
 
+    let smoothing = params.label_smoothing;
+    let spread = smoothing / f32(classes);
     var loss = 0.0;
     var correct = 0u;
     for (var row = lid; row < params.batch; row += WG) {
@@ -103,16 +107,24 @@ fn main(@builtin(local_invocation_index) lid: u32) {
             }
         }
         var sum = 0.0;
+        var z_sum = 0.0;
         for (var c = 0u; c < classes; c++) {
             sum += exp(logits[base + c] - zmax);
+            z_sum += logits[base + c];
         }
-        // loss = logsumexp(z) - z[label]
-        loss += zmax + log(sum) - logits[base + label];
+        // loss = logsumexp(z) - z[label] without smoothing; the smoothed part only where
+        // asked for, so that s = 0 is exactly the plain loss.
+        var row_loss = zmax + log(sum) - logits[base + label];
+        if (smoothing != 0.0) {
+            row_loss = zmax + log(sum) - (1.0 - smoothing) * logits[base + label] - spread * z_sum;
+        }
+        loss += row_loss;
         correct += select(0u, 1u, arg == label);
         let inv = 1.0 / sum;
         for (var c = 0u; c < classes; c++) {
             let p = exp(logits[base + c] - zmax) * inv;
-            dlogits[base + c] = (p - select(0.0, 1.0, c == label)) * scale;
+            let wanted = select(0.0, 1.0 - smoothing, c == label) + spread;
+            dlogits[base + c] = (p - wanted) * scale;
         }
     }
     loss_part[lid] = loss;

@@ -12,6 +12,7 @@
 //!   CPU twin; [`optim`]: one file per optimizer, likewise;
 //! - [`gpu`]: adapter and device, the WGSL kernels with their declared contracts and
 //!   launchers, kernel-selection policies, the profiler;
+//! - [`recipes`]: named bundles of a run's settings (JSON in `assets/recipes/`, compiled in);
 //! - [`output`]: files runs write, checked early, replaced atomically and durably, locked;
 //! - [`data`]: IDX files, dataset discovery and validation, image files as inputs;
 //! - [`reference`]: plain-Rust twins of every kernel ([`reference::ops`]) and a whole training
@@ -26,6 +27,7 @@ pub mod layers;
 pub mod model;
 pub mod optim;
 pub mod output;
+pub mod recipes;
 pub mod reference;
 pub mod report;
 pub mod rng;

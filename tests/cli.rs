@@ -1151,3 +1151,51 @@ fn outputs_are_checked_before_training_and_links_are_followed() {
     let epoch = |p: &std::path::Path| shaderfit::model::checkpoint::load_info(p).unwrap().epoch;
     assert_eq!(epoch(&real), Some(2), "the link's target was written");
 }
+
+/// A recipe sets the run's settings; flags given as well win. `mlp2` is SGD at lr 0.01, batch
+/// 32, 30 epochs with 10% held out: here for 1 epoch at batch 64. `shaderfit recipes` lists
+/// every recipe, and an unknown one is a one-line error naming the nearest.
+#[test]
+fn recipes_set_the_run_and_flags_override_them() {
+    let data = small_dataset("recipe");
+    let run = shaderfit(&[
+        "train",
+        "--recipe",
+        "mlp2",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+    ])
+    .data(&data)
+    .run();
+    run.ok();
+    assert!(run.stderr.contains("recipe: mlp2"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("model: mlp2")
+            && run.stderr.contains("sgd(learning_rate=0.01")
+            && run.stderr.contains("batch 64"),
+        "{}",
+        run.stderr
+    );
+    let epochs: Vec<&str> = run
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("Epoch "))
+        .collect();
+    assert_eq!(epochs.len(), 1, "{}", run.stdout);
+    assert!(epochs[0].starts_with("Epoch 1/1") && epochs[0].contains("val_accuracy"));
+
+    let list = shaderfit(&["recipes"]).run();
+    for name in ["fast99", "cnn", "mlp_dropout", "fashion_mlp_small"] {
+        assert!(
+            list.ok().stdout.lines().any(|l| l == name),
+            "{name}: {}",
+            list.stdout
+        );
+    }
+    shaderfit(&["train", "--recipe", "fast9"])
+        .data(&data)
+        .run()
+        .one_line_error(&["--recipe", "unknown recipe 'fast9'", "fast99"]);
+}

@@ -510,6 +510,7 @@ fn check_softmax_xent(
     ctx: &GpuContext,
     kernels: &Kernels,
     (batch, classes, pad_rows): (usize, usize, usize),
+    smoothing: f32,
     seed: u64,
 ) {
     let logits = random_f32(batch * classes, seed, -4.0, 4.0);
@@ -549,12 +550,15 @@ fn check_softmax_xent(
             dlogits: View::whole(&gd),
             metric: View::range(&gmetrics, align, 4),
             cursor: View::whole(&gcursor),
+            label_smoothing: smoothing,
         },
     );
     run(ctx, &[launch]);
-    let want = ops::softmax_xent(&logits, &labels, classes);
+    let want = ops::softmax_xent(&logits, &labels, classes, smoothing);
     let got = ctx.read_f32(&gd, 0, batch * classes).unwrap();
-    let what = format!("softmax_xent {batch}x{classes} ({pad_rows} padding rows)");
+    let what = format!(
+        "softmax_xent {batch}x{classes} ({pad_rows} padding rows, label smoothing {smoothing})"
+    );
     assert_within(&what, &got, &want.dlogits, |i| {
         1e-6 + 1e-5 * want.dlogits[i].abs()
     });
@@ -589,11 +593,53 @@ fn check_softmax_xent(
 fn softmax_xent_matches_the_twin() {
     let ctx = gpu();
     let kernels = kernels(&ctx, FixedTable);
-    check_softmax_xent(&ctx, &kernels, (1, 10, 0), 1);
-    check_softmax_xent(&ctx, &kernels, (7, 10, 2), 2);
-    check_softmax_xent(&ctx, &kernels, (300, 3, 0), 3); // more rows than the workgroup
-    check_softmax_xent(&ctx, &kernels, (128, 10, 32), 4);
-    check_softmax_xent(&ctx, &kernels, (5, 2, 5), 5); // all padding: nothing counted
+    check_softmax_xent(&ctx, &kernels, (1, 10, 0), 0.0, 1);
+    check_softmax_xent(&ctx, &kernels, (7, 10, 2), 0.0, 2);
+    check_softmax_xent(&ctx, &kernels, (300, 3, 0), 0.0, 3); // more rows than the workgroup
+    check_softmax_xent(&ctx, &kernels, (128, 10, 32), 0.0, 4);
+    check_softmax_xent(&ctx, &kernels, (5, 2, 5), 0.0, 5); // all padding: nothing counted
+                                                           // Keras's label smoothing: the same tolerances hold, the targets' spread s / classes
+                                                           // adding one term of the logits' sum (at most 4 * classes here) per row, well inside the
+                                                           // loss sum's 1e-5 relative bound.
+    check_softmax_xent(&ctx, &kernels, (7, 10, 2), 0.1, 6);
+    check_softmax_xent(&ctx, &kernels, (300, 3, 0), 0.3, 7);
+    check_softmax_xent(&ctx, &kernels, (33, 10, 0), 0.999, 8);
+}
+
+/// Label smoothing's twin is Keras's formula: the loss of targets `(1 - s) * onehot + s / C`
+/// is the cross-entropy against that distribution, written out here in f64 from softmax
+/// itself, and its gradient is `p - target` (softmax cross-entropy's, with the smoothed
+/// target). Exact maths in f64 against the twin's f64 sums rounded once: 1e-6.
+#[test]
+fn label_smoothing_twin_is_keras_cross_entropy_against_smoothed_targets() {
+    let (classes, s) = (10usize, 0.2f64);
+    let logits = random_f32(3 * classes, 70, -5.0, 5.0);
+    let labels = [3u32, 0, 9];
+    let got = ops::softmax_xent(&logits, &labels, classes, s as f32);
+    let mut want_loss = 0.0f64;
+    for (row, &label) in labels.iter().enumerate() {
+        let z: Vec<f64> = logits[row * classes..(row + 1) * classes]
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        let total: f64 = z.iter().map(|v| v.exp()).sum();
+        for c in 0..classes {
+            let p = z[c].exp() / total;
+            let target = if c == label as usize { 1.0 - s } else { 0.0 } + s / classes as f64;
+            want_loss -= target * p.ln();
+            let want_grad = (p - target) / labels.len() as f64;
+            let g = got.dlogits[row * classes + c] as f64;
+            assert!(
+                (g - want_grad).abs() <= 1e-6,
+                "row {row} class {c}: {g} vs {want_grad}"
+            );
+        }
+    }
+    assert!(
+        (got.loss_sum as f64 - want_loss).abs() <= 1e-6 * want_loss,
+        "{} vs {want_loss}",
+        got.loss_sum
+    );
 }
 
 /// Each optimizer's launch against its twin (`Optimizer::twin_step`), at step t = 3 from

@@ -51,7 +51,21 @@ fn reference_steps(
     seed: u64,
     steps: usize,
 ) -> (ReferenceModel, f64, u32) {
-    let mut model = ReferenceModel::new(net.clone(), optimizer, seed);
+    reference_steps_of(
+        ReferenceModel::new(net.clone(), optimizer, seed),
+        data,
+        seed,
+        steps,
+    )
+}
+
+/// Runs `steps` steps of `model` (as [`reference_steps`]).
+fn reference_steps_of(
+    mut model: ReferenceModel,
+    data: &Dataset,
+    seed: u64,
+    steps: usize,
+) -> (ReferenceModel, f64, u32) {
     let (train, _) = split_indices(data.train.len(), 0.0);
     let order = epoch_order(&train, seed, 0);
     let (mut loss, mut correct) = (0.0f64, 0);
@@ -159,6 +173,50 @@ fn three_steps_match_the_reference_with_every_optimizer() {
             metrics.loss_sum
         );
     }
+}
+
+/// Label smoothing (Keras's, 0.2) in training: three steps match the reference trained with
+/// the same smoothing, with the tolerances above, and end far from the weights of training
+/// without it (so the smoothing is applied, not dropped).
+#[test]
+fn label_smoothing_steps_match_the_reference() {
+    let ctx = gpu();
+    let net = network();
+    let data = data();
+    let optimizer = sgd(0.1, 0.0);
+    let seed = 21;
+    let cfg = TrainConfig {
+        label_smoothing: 0.2,
+        ..config(optimizer.clone(), seed)
+    };
+    let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
+    trainer.begin_epoch();
+    trainer.run_steps(3);
+    let got = trainer.read_params().unwrap();
+    let metrics = trainer.read_metrics().unwrap()[0].score();
+    let mut model = ReferenceModel::new(net.clone(), optimizer.clone(), seed);
+    model.label_smoothing = 0.2;
+    let (cpu, loss, correct) = reference_steps_of(model, &data, seed, 3);
+    let (plain, plain_loss, _) = reference_steps(&net, &data, optimizer, seed, 3);
+    let bound = |want: &[f32], k: usize| 1e-3 * 0.1 + 1e-6 * want[k].abs();
+    for t in 0..cpu.params.len() {
+        let want = &cpu.params[t];
+        assert_within(&format!("tensor {t}"), &got[t], want, |k| bound(want, k));
+    }
+    let moved = (0..plain.params.len()).any(|t| {
+        (0..plain.params[t].len())
+            .any(|k| (got[t][k] - plain.params[t][k]).abs() > 10.0 * bound(&plain.params[t], k))
+    });
+    assert!(
+        moved,
+        "training with smoothing ended where training without it does"
+    );
+    assert_eq!(metrics.correct, correct);
+    assert!(
+        (metrics.loss_sum as f64 - loss).abs() <= 1e-4 * loss && (loss - plain_loss).abs() > 1e-3,
+        "loss sum {} vs {loss} (without smoothing {plain_loss})",
+        metrics.loss_sum
+    );
 }
 
 /// A schedule is followed step by step across epochs: two epochs (six steps) under a cosine

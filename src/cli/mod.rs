@@ -8,6 +8,7 @@ mod evaluate;
 pub mod kernels;
 mod model;
 mod predict;
+mod recipes;
 mod report;
 mod report_flags;
 mod sweep;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Train one model with every optimizer and learning rate given and compare them in one
     /// table, best first; `sweep merge` joins the shards of a sweep run on several machines.
     Sweep(sweep::SweepArgs),
+    /// List the recipes `train --recipe NAME` takes: each one's model, optimizer, schedule,
+    /// batch size and epochs.
+    Recipes,
     /// List every GPU adapter wgpu can see, with the limits that matter for training.
     Devices,
     /// Print a model's layers, output shapes and parameter counts, as Keras's summary().
@@ -133,6 +137,7 @@ pub fn main() -> ExitCode {
         Command::Predict(args) => predict::run(&args),
         Command::Sweep(args) => sweep::run(&args),
         Command::Devices => devices::run(),
+        Command::Recipes => recipes::run(),
         Command::Summary(args) => model::summary_command(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Model(cmd) => model::model_command(&cmd),

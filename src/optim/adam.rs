@@ -29,15 +29,22 @@ impl Default for Adam {
 
 pub(super) const KIND: OptimizerKind = OptimizerKind {
     name: "adam",
-    flags: &["--lr"],
-    build: |h: &Hyperparameters| {
-        let d = Adam::default();
-        Arc::new(Adam {
-            learning_rate: h.learning_rate.unwrap_or(d.learning_rate),
-            ..d
-        })
-    },
+    flags: &["--lr", "--beta1", "--beta2"],
+    build: |h: &Hyperparameters| Arc::new(Adam::from_flags(h)),
 };
+
+impl Adam {
+    /// Keras's defaults, overridden by the flags given.
+    pub(super) fn from_flags(h: &Hyperparameters) -> Adam {
+        let d = Adam::default();
+        Adam {
+            learning_rate: h.learning_rate.unwrap_or(d.learning_rate),
+            beta_1: h.beta_1.unwrap_or(d.beta_1),
+            beta_2: h.beta_2.unwrap_or(d.beta_2),
+            ..d
+        }
+    }
+}
 
 impl Optimizer for Adam {
     fn name(&self) -> &'static str {

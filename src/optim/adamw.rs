@@ -26,14 +26,15 @@ impl Default for AdamW {
 
 pub(super) const KIND: OptimizerKind = OptimizerKind {
     name: "adamw",
-    flags: &["--lr", "--weight-decay"],
+    flags: &["--lr", "--weight-decay", "--beta1", "--beta2"],
     build: |h: &Hyperparameters| {
         let d = AdamW::default();
+        let h_adam = Hyperparameters {
+            learning_rate: h.learning_rate.or(Some(d.adam.learning_rate)),
+            ..*h
+        };
         Arc::new(AdamW {
-            adam: Adam {
-                learning_rate: h.learning_rate.unwrap_or(d.adam.learning_rate),
-                ..d.adam
-            },
+            adam: Adam::from_flags(&h_adam),
             weight_decay: h.weight_decay.unwrap_or(d.weight_decay),
         })
     },

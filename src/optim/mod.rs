@@ -70,6 +70,9 @@ pub struct Hyperparameters {
     pub momentum: Option<f32>,
     /// `--weight-decay`.
     pub weight_decay: Option<f32>,
+    /// `--beta1`, `--beta2`: Adam's (and AdamW's) `beta_1`, `beta_2`.
+    pub beta_1: Option<f32>,
+    pub beta_2: Option<f32>,
 }
 
 /// An optimizer by name: the flags it takes and how to build it from them.
@@ -120,10 +123,22 @@ pub fn build(name: &str, h: &Hyperparameters) -> Result<Arc<dyn Optimizer>> {
             ));
         }
     }
+    for (flag, beta) in [("--beta1", h.beta_1), ("--beta2", h.beta_2)] {
+        if let Some(b) = beta {
+            if !(b > 0.0 && b < 1.0) {
+                return Err(Error::flag(
+                    flag,
+                    format!("{b} is out of range; expected 0 < beta < 1"),
+                ));
+            }
+        }
+    }
     let given = [
         ("--lr", h.learning_rate.is_some()),
         ("--momentum", h.momentum.is_some()),
         ("--weight-decay", h.weight_decay.is_some()),
+        ("--beta1", h.beta_1.is_some()),
+        ("--beta2", h.beta_2.is_some()),
     ];
     if let Some((flag, _)) = given
         .iter()

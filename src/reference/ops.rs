@@ -125,8 +125,11 @@ pub struct LossOutput {
     pub count: u32,
 }
 
-/// Twin of `softmax_xent.wgsl`.
-pub fn softmax_xent(logits: &[f32], labels: &[u32], classes: usize) -> LossOutput {
+/// Twin of `softmax_xent.wgsl`, with Keras's label smoothing `smoothing` (targets
+/// `(1 - s) * onehot + s / classes`; 0 for none).
+pub fn softmax_xent(logits: &[f32], labels: &[u32], classes: usize, smoothing: f32) -> LossOutput {
+    let s = smoothing as f64;
+    let spread = s / classes as f64;
     let count = labels.iter().filter(|&&l| l != PAD_LABEL).count() as u32;
     let scale = if count > 0 { 1.0 / count as f64 } else { 0.0 };
     let mut dlogits = vec![0.0f32; logits.len()];
@@ -145,12 +148,13 @@ pub fn softmax_xent(logits: &[f32], labels: &[u32], classes: usize) -> LossOutpu
         }
         let zmax = z[arg] as f64;
         let sum: f64 = z.iter().map(|&v| (v as f64 - zmax).exp()).sum();
-        loss_sum += zmax + sum.ln() - z[label as usize] as f64;
+        let z_sum: f64 = z.iter().map(|&v| v as f64).sum();
+        loss_sum += zmax + sum.ln() - (1.0 - s) * z[label as usize] as f64 - spread * z_sum;
         correct += (arg == label as usize) as u32;
         for c in 0..classes {
             let p = (z[c] as f64 - zmax).exp() / sum;
-            let onehot = if c == label as usize { 1.0 } else { 0.0 };
-            dlogits[row * classes + c] = ((p - onehot) * scale) as f32;
+            let target = if c == label as usize { 1.0 - s } else { 0.0 } + spread;
+            dlogits[row * classes + c] = ((p - target) * scale) as f32;
         }
     }
     LossOutput {

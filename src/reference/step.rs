@@ -25,6 +25,8 @@ pub struct ReferenceModel {
     pub optimizer: Arc<dyn Optimizer>,
     /// Seeds dropout masks (as the trainer's seed does).
     pub seed: u64,
+    /// Keras's label smoothing of the loss (as [`crate::train::TrainConfig::label_smoothing`]).
+    pub label_smoothing: f32,
     /// Optimizer state per tensor: `state[tensor][s]`.
     state: Vec<Vec<Vec<f32>>>,
     /// Steps taken: dropout's step count, and Adam's t after the next step is `steps + 1`.
@@ -68,6 +70,7 @@ impl ReferenceModel {
             params,
             optimizer,
             seed,
+            label_smoothing: 0.0,
             steps: 0,
             trainable,
             non_trainable,
@@ -114,6 +117,7 @@ impl ReferenceModel {
             outs.last().expect("a network has layers"),
             labels,
             self.net.classes,
+            self.label_smoothing,
         )
     }
 
@@ -135,6 +139,7 @@ impl ReferenceModel {
             outs.last().expect("a network has layers"),
             labels,
             self.net.classes,
+            self.label_smoothing,
         );
         let mut grads: Vec<Vec<f32>> = self.params.iter().map(|p| vec![0.0; p.len()]).collect();
         let mut dy = loss.dlogits.clone();

@@ -165,6 +165,7 @@ impl Plan {
             fusions: &fusions,
             batch: cfg.batch_size,
             seed: cfg.seed,
+            label_smoothing: cfg.label_smoothing,
             layouts: (&layout, &stats_layout),
             weights: &weights,
             x: &x,
@@ -407,6 +408,7 @@ struct Builder<'a> {
     fusions: &'a [Fusion],
     batch: usize,
     seed: u64,
+    label_smoothing: f32,
     layouts: (&'a ParamLayout, &'a ParamLayout),
     weights: &'a Weights,
     x: &'a wgpu::Buffer,
@@ -496,6 +498,7 @@ impl<'a> Builder<'a> {
                 dlogits: View::whole(&self.acts.dout[last]),
                 metric: region(&regions[0]),
                 cursor: View::whole(cursor),
+                label_smoothing: self.label_smoothing,
             },
         );
         launches.extend(scoped("loss", vec![loss]));

@@ -39,6 +39,9 @@ pub struct TrainConfig {
     pub metrics: Vec<Arc<dyn Accumulator>>,
     /// The learning rate per step, as a multiple of the optimizer's.
     pub schedule: Schedule,
+    /// Keras's `CategoricalCrossentropy(label_smoothing=s)`: the loss's targets are
+    /// `(1 - s) * onehot + s / classes`, in training and evaluation alike; 0 for none.
+    pub label_smoothing: f32,
 }
 
 impl TrainConfig {
@@ -49,6 +52,12 @@ impl TrainConfig {
         }
         if self.steps_per_submit == 0 {
             return Err(Error::flag("--steps-per-submit", "0; expected at least 1"));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(Error::flag(
+                "--label-smoothing",
+                format!("{}; expected a fraction in [0, 1)", self.label_smoothing),
+            ));
         }
         if !(0.0..1.0).contains(&self.validation_split) {
             return Err(Error::flag(
@@ -72,6 +81,7 @@ impl Default for TrainConfig {
             kernels: Arc::new(FixedTable),
             metrics: Vec::new(),
             schedule: Schedule::default(),
+            label_smoothing: 0.0,
         }
     }
 }

@@ -29,8 +29,12 @@ use crate::train::{check_history_path, test_line, Monitor, StepProfile, TrainCon
 
 #[derive(Args, Clone, Debug)]
 pub struct TrainArgs {
+    /// Start from a recipe's settings (model, data, optimizer, schedule, batch size, epochs;
+    /// see `shaderfit recipes`); flags given as well override them.
+    #[arg(long, value_name = "NAME")]
+    pub recipe: Option<String>,
     /// A preset (linear, mlp, mlp2, mlp3, mlp_small, mlp_dropout, mlp_bn, lenet, cnn,
-    /// cnn_wide, cnn4) or a JSON model file (see `shaderfit model show cnn`).
+    /// cnn_wide, cnn4, cnn_fast) or a JSON model file (see `shaderfit model show cnn`).
     #[arg(long, default_value = "mlp")]
     pub model: String,
     /// Activation of a preset's hidden dense layers (the notebooks vary it for mlp_small).
@@ -52,6 +56,12 @@ pub struct TrainArgs {
     /// AdamW's decoupled weight decay (default Keras's 0.004).
     #[arg(long, allow_negative_numbers = true, value_parser = super::finite_f32)]
     pub weight_decay: Option<f32>,
+    /// Adam's and AdamW's beta_1, the first moment's decay (default Keras's 0.9).
+    #[arg(long, allow_negative_numbers = true, value_parser = super::finite_f32)]
+    pub beta1: Option<f32>,
+    /// Adam's and AdamW's beta_2, the second moment's decay (default Keras's 0.999).
+    #[arg(long, allow_negative_numbers = true, value_parser = super::finite_f32)]
+    pub beta2: Option<f32>,
     /// Learning-rate schedule, per step: constant, step (times --decay-rate every
     /// --decay-epochs), exponential (the same, continuously), cosine (down to --lr-floor of the
     /// rate at the last step), one-cycle (PyTorch's OneCycleLR with the rate as its peak).
@@ -98,6 +108,10 @@ pub struct TrainArgs {
     /// validation runs on the test set, as the reference notebooks do.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub validation_split: f64,
+    /// Keras's label smoothing of the cross-entropy: targets (1 - S) * onehot + S / classes,
+    /// in training and evaluation; 0 for none.
+    #[arg(long, value_name = "S", default_value_t = 0.0, allow_negative_numbers = true, value_parser = super::finite_f32)]
+    pub label_smoothing: f32,
     /// Adapter whose name contains this (case-insensitive); default $WGPU_ADAPTER_NAME, then
     /// the high-performance adapter. See `shaderfit devices`.
     #[arg(long)]
@@ -175,6 +189,8 @@ fn config(args: &TrainArgs) -> Result<TrainConfig> {
         learning_rate: args.lr,
         momentum: args.momentum,
         weight_decay: args.weight_decay,
+        beta_1: args.beta1,
+        beta_2: args.beta2,
     };
     let cfg = TrainConfig {
         batch_size: args.batch_size,
@@ -183,6 +199,7 @@ fn config(args: &TrainArgs) -> Result<TrainConfig> {
         seed: args.seed,
         validation_split: args.validation_split,
         steps_per_submit: args.steps_per_submit,
+        label_smoothing: args.label_smoothing,
         ..Default::default()
     };
     cfg.validate()?;
@@ -262,6 +279,7 @@ fn check_callback_flags(args: &TrainArgs) -> Result<()> {
 
 /// Runs `train`; `given(id)` says whether a flag was on the command line (for --resume).
 pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
+    let args = &with_recipe(args, given)?;
     let (args, resumed) = match &args.resume {
         Some(_) => {
             let (args, resumed) = resume::prepare(args, given)?;
@@ -373,6 +391,9 @@ fn print_setup(
     cfg: &TrainConfig,
     ctx: &GpuContext,
 ) {
+    if let Some(name) = &args.recipe {
+        eprintln!("recipe: {name}");
+    }
     eprintln!(
         "data: {} ({} train, {} test, {}x{}, {} classes)",
         dataset.dir.display(),
@@ -396,4 +417,58 @@ fn print_setup(
     if let Some(path) = &args.load {
         eprintln!("weights: {}", path.display());
     }
+}
+
+/// `args` with the settings of `--recipe` (if given) wherever the flag itself was not given.
+fn with_recipe(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<TrainArgs> {
+    let Some(name) = &args.recipe else {
+        return Ok(args.clone());
+    };
+    let r = crate::recipes::find(name)?;
+    let mut a = args.clone();
+    let take = |id: &str| !given(id);
+    if take("model") {
+        a.model = r.model.clone();
+    }
+    if let (true, Some(d)) = (take("dataset"), &r.dataset) {
+        a.dataset = <DatasetKind as clap::ValueEnum>::from_str(d, true)
+            .map_err(|e| Error::flag("--recipe", format!("{name}: dataset: {e}")))?;
+    }
+    if let (true, Some(act)) = (take("activation"), &r.activation) {
+        let act = <Activation as clap::ValueEnum>::from_str(act, true)
+            .map_err(|e| Error::flag("--recipe", format!("{name}: activation: {e}")))?;
+        a.activation = Some(act);
+    }
+    let mut set = |id: &str, apply: &mut dyn FnMut(&mut TrainArgs)| {
+        if take(id) {
+            apply(&mut a);
+        }
+    };
+    if let Some(v) = &r.optimizer {
+        set("optimizer", &mut |a| a.optimizer = v.clone());
+    }
+    set("lr", &mut |a| a.lr = r.lr.or(a.lr));
+    set("momentum", &mut |a| a.momentum = r.momentum.or(a.momentum));
+    set("weight_decay", &mut |a| {
+        a.weight_decay = r.weight_decay.or(a.weight_decay)
+    });
+    set("beta1", &mut |a| a.beta1 = r.beta1.or(a.beta1));
+    set("beta2", &mut |a| a.beta2 = r.beta2.or(a.beta2));
+    if let Some(v) = &r.lr_schedule {
+        set("lr_schedule", &mut |a| a.lr_schedule = v.clone());
+    }
+    set("warmup_epochs", &mut |a| {
+        a.warmup_epochs = r.warmup_epochs.unwrap_or(a.warmup_epochs)
+    });
+    set("batch_size", &mut |a| {
+        a.batch_size = r.batch_size.unwrap_or(a.batch_size)
+    });
+    set("epochs", &mut |a| a.epochs = r.epochs.unwrap_or(a.epochs));
+    set("validation_split", &mut |a| {
+        a.validation_split = r.validation_split.unwrap_or(a.validation_split)
+    });
+    set("label_smoothing", &mut |a| {
+        a.label_smoothing = r.label_smoothing.unwrap_or(a.label_smoothing)
+    });
+    Ok(a)
 }

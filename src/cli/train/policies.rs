@@ -147,5 +147,6 @@ fn settings(
         "epochs": cfg.epochs,
         "seed": cfg.seed,
         "validation_split": cfg.validation_split,
+        "label_smoothing": cfg.label_smoothing,
     })
 }

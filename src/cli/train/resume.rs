@@ -21,9 +21,16 @@ pub struct RunFlags {
     pub lr: Option<f32>,
     pub momentum: Option<f32>,
     pub weight_decay: Option<f32>,
+    #[serde(default)]
+    pub beta1: Option<f32>,
+    #[serde(default)]
+    pub beta2: Option<f32>,
     pub batch_size: usize,
     pub seed: u64,
     pub validation_split: f64,
+    /// Absent from the state of runs before label smoothing existed: none.
+    #[serde(default)]
+    pub label_smoothing: f32,
     pub lr_schedule: String,
     pub decay_rate: f64,
     pub decay_epochs: f64,
@@ -40,9 +47,12 @@ impl RunFlags {
             lr: a.lr,
             momentum: a.momentum,
             weight_decay: a.weight_decay,
+            beta1: a.beta1,
+            beta2: a.beta2,
             batch_size: a.batch_size,
             seed: a.seed,
             validation_split: a.validation_split,
+            label_smoothing: a.label_smoothing,
             lr_schedule: a.lr_schedule.clone(),
             decay_rate: a.decay_rate,
             decay_epochs: a.decay_epochs,
@@ -61,9 +71,12 @@ impl RunFlags {
             ("lr", opt(self.lr)),
             ("momentum", opt(self.momentum)),
             ("weight_decay", opt(self.weight_decay)),
+            ("beta1", opt(self.beta1)),
+            ("beta2", opt(self.beta2)),
             ("batch_size", self.batch_size.to_string()),
             ("seed", self.seed.to_string()),
             ("validation_split", self.validation_split.to_string()),
+            ("label_smoothing", self.label_smoothing.to_string()),
             ("lr_schedule", self.lr_schedule.clone()),
             ("decay_rate", self.decay_rate.to_string()),
             ("decay_epochs", self.decay_epochs.to_string()),
@@ -218,9 +231,12 @@ fn apply(saved: &RunFlags, args: &mut TrainArgs) -> Result<()> {
     args.lr = saved.lr;
     args.momentum = saved.momentum;
     args.weight_decay = saved.weight_decay;
+    args.beta1 = saved.beta1;
+    args.beta2 = saved.beta2;
     args.batch_size = saved.batch_size;
     args.seed = saved.seed;
     args.validation_split = saved.validation_split;
+    args.label_smoothing = saved.label_smoothing;
     args.lr_schedule = saved.lr_schedule.clone();
     args.decay_rate = saved.decay_rate;
     args.decay_epochs = saved.decay_epochs;

@@ -9,7 +9,7 @@ uniform_struct! {
     pub struct LossParams {
         pub batch: u32,
         pub classes: u32,
-        pub _pad0: u32,
+        pub label_smoothing: f32,
         pub _pad1: u32,
     }
 }
@@ -59,6 +59,8 @@ pub struct LossArgs<'a> {
     /// A [`LossMetric`].
     pub metric: View<'a>,
     pub cursor: View<'a>,
+    /// Keras's `label_smoothing`: targets `(1 - s) * onehot + s / classes`; 0 for none.
+    pub label_smoothing: f32,
 }
 
 impl Kernels {
@@ -68,6 +70,7 @@ impl Kernels {
             &LossParams {
                 batch: a.batch as u32,
                 classes: a.classes as u32,
+                label_smoothing: a.label_smoothing,
                 ..Default::default()
             },
         );
