@@ -9,6 +9,13 @@
 //         the label PAD (see the prelude), which the loss kernel skips, so every later
 //         kernel can keep its full-batch shape and still produce exact gradients.
 //
+// Augmentation (training only, `augment` = 1): each row's image is drawn through its own random
+// affine transform (rotation, zoom, shear, shift about the image centre), sampled bilinearly
+// with zeros outside, as it is gathered, so augmenting costs no pass over memory. The draws
+// are a counter-based hash of (seed, cursor.t, row, k), 5 per row, the same as the CPU twin's
+// (src/data/augment.rs); cursor.t is the step count before this step, so every step of every
+// epoch draws anew. Images are [rows, cols, channels] channels-last.
+//
 // One invocation per element of x (`flat_id`: the grid spans two dimensions).
 
 struct Params {
@@ -16,6 +23,18 @@ struct Params {
     sample_bytes: u32,
     n_order: u32,
     grid_width: u32, // invocations per grid row: workgroups in x * 256
+    rows: u32,
+    cols: u32,
+    channels: u32,
+    augment: u32,
+    rotate: f32, // radians
+    zoom: f32,
+    shear: f32, // radians
+    shift: f32, // pixels
+    seed: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -25,6 +44,63 @@ struct Params {
 @group(0) @binding(4) var<storage, read> cursor: Cursor;
 @group(0) @binding(5) var<storage, read_write> x: array<f32>;
 @group(0) @binding(6) var<storage, read_write> y: array<u32>;
+
+// PCG-style integer hash (Jarzynski and Olano 2020), as dropout.wgsl's.
+fn pcg_hash(v: u32) -> u32 {
+    let state = v * 747796405u + 2891336453u;
+    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+    return (word >> 22u) ^ word;
+}
+
+// Draw k of `row` in [-1, 1): 24 random bits, exact in f32.
+fn signed_draw(row: u32, k: u32) -> f32 {
+    let h = pcg_hash(pcg_hash(pcg_hash(row * 5u + k) ^ cursor.t) ^ params.seed);
+    return 2.0 * (f32(h >> 8u) / 16777216.0) - 1.0;
+}
+
+// Pixel (r, c) channel ch of `sample` in [0, 1]; 0 outside the image.
+fn pixel(sample: u32, r: i32, c: i32, ch: u32) -> f32 {
+    if (r < 0 || c < 0 || r >= i32(params.rows) || c >= i32(params.cols)) {
+        return 0.0;
+    }
+    let byte = sample * params.sample_bytes + (u32(r) * params.cols + u32(c)) * params.channels + ch;
+    return f32((images[byte >> 2u] >> ((byte & 3u) * 8u)) & 0xffu) / 255.0;
+}
+
+// Element `col` of `row`'s augmented image: the destination pixel mapped back through the
+// inverse of rotate * shear * zoom about the centre (after the shift), then sampled.
+fn augmented(sample: u32, row: u32, col: u32) -> f32 {
+    let ch = col % params.channels;
+    let pix = col / params.channels;
+    let r = pix / params.cols;
+    let c = pix - r * params.cols;
+    let angle = signed_draw(row, 0u) * params.rotate;
+    let scale = 1.0 + signed_draw(row, 1u) * params.zoom;
+    let shear = signed_draw(row, 2u) * params.shear;
+    let tx = signed_draw(row, 3u) * params.shift;
+    let ty = signed_draw(row, 4u) * params.shift;
+    let cx = f32(params.cols - 1u) * 0.5;
+    let cy = f32(params.rows - 1u) * 0.5;
+    let dx = f32(c) - cx - tx;
+    let dy = f32(r) - cy - ty;
+    let cs = cos(angle);
+    let sn = sin(angle);
+    let x1 = cs * dx + sn * dy;
+    let y1 = cs * dy - sn * dx;
+    let y2 = y1 / cos(shear);
+    let x2 = x1 + y2 * sin(shear);
+    let sx = cx + x2 / scale;
+    let sy = cy + y2 / scale;
+    let x0 = floor(sx);
+    let y0 = floor(sy);
+    let fx = sx - x0;
+    let fy = sy - y0;
+    let xi = i32(x0);
+    let yi = i32(y0);
+    let top = pixel(sample, yi, xi, ch) * (1.0 - fx) + pixel(sample, yi, xi + 1, ch) * fx;
+    let bottom = pixel(sample, yi + 1, xi, ch) * (1.0 - fx) + pixel(sample, yi + 1, xi + 1, ch) * fx;
+    return top * (1.0 - fy) + bottom * fy;
+}
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -43,9 +119,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let sample = order[pos];
-    let byte = sample * params.sample_bytes + col;
-    let pixel = (images[byte >> 2u] >> ((byte & 3u) * 8u)) & 0xffu;
-    x[id] = f32(pixel) / 255.0;
+    if (params.augment != 0u) {
+        x[id] = augmented(sample, row, col);
+    } else {
+        let byte = sample * params.sample_bytes + col;
+        x[id] = f32((images[byte >> 2u] >> ((byte & 3u) * 8u)) & 0xffu) / 255.0;
+    }
     if (col == 0u) {
         y[row] = (labels[sample >> 2u] >> ((sample & 3u) * 8u)) & 0xffu;
     }

@@ -60,6 +60,8 @@ pub struct Recipe {
     pub epochs: Option<usize>,
     pub validation_split: Option<f64>,
     pub label_smoothing: Option<f32>,
+    /// `--augment`'s spec, e.g. `shift=2,rotate=10,zoom=0.1`.
+    pub augment: Option<String>,
     /// What the notebook it comes from reported, where it comes from one.
     pub notebook: Option<String>,
 }

@@ -1199,3 +1199,50 @@ fn recipes_set_the_run_and_flags_override_them() {
         .run()
         .one_line_error(&["--recipe", "unknown recipe 'fast9'", "fast99"]);
 }
+
+/// `--augment` trains on transformed samples (the training loss moves; the same seed repeats
+/// it exactly) and says so; a bad spec is a one-line error naming the flag.
+#[test]
+fn augmentation_changes_training_and_repeats_with_the_seed() {
+    let data = small_dataset("augment");
+    let base = [
+        "train",
+        "--model",
+        "mlp_small",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+    ];
+    let plain = shaderfit(&base).data(&data).run();
+    let with = |spec: &str| {
+        let mut args = base.to_vec();
+        args.extend(["--augment", spec]);
+        shaderfit(&args).data(&data).run()
+    };
+    let a = with("shift=2,rotate=10,zoom=0.1");
+    let b = with("shift=2,rotate=10,zoom=0.1");
+    assert!(
+        a.ok()
+            .stderr
+            .contains("augmentation: shift=2 px, rotate=10°, zoom=0.1"),
+        "{}",
+        a.stderr
+    );
+    let loss = |r: &support::cli::Run| {
+        field(
+            r.lines()
+                .into_iter()
+                .find(|l| l.starts_with("Epoch 1/1"))
+                .unwrap(),
+            "loss",
+        )
+    };
+    assert_ne!(loss(&a), loss(plain.ok()), "augmentation changed nothing");
+    assert_eq!(
+        loss(&a),
+        loss(b.ok()),
+        "the same seed draws the same transforms"
+    );
+    with("rotat=3").one_line_error(&["--augment", "did you mean 'rotate'"]);
+}

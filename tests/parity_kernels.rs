@@ -16,6 +16,7 @@
 
 mod support;
 
+use shaderfit::data::augment::Augment;
 use shaderfit::gpu::kernels::family::{check_module, Access, ModuleSource};
 use shaderfit::gpu::kernels::{
     Act, ActGrad, BiasGradArgs, Block, ConfusionArgs, FixedTable, Forced, GatherArgs, LossArgs,
@@ -485,6 +486,8 @@ fn gather_matches_the_twin_including_the_short_last_batch() {
             &GatherArgs {
                 batch,
                 sample_bytes: bytes,
+                image: (1, bytes, 1),
+                augment: None,
                 images: View::whole(&gimages),
                 labels: View::whole(&glabels),
                 order: View::whole(&gorder),
@@ -504,6 +507,86 @@ fn gather_matches_the_twin_including_the_short_last_batch() {
         });
     }
     assert_eq!(PAD_LABEL, ops::PAD_LABEL);
+}
+
+/// Augmentation in the gather: images of 9x7 pixels with 2 channels (awkward, channels-last,
+/// samples straddling packed words), each row through its own transform, against the twin at
+/// several steps (the draws move with cursor.t) and with a short last batch.
+///
+/// Tolerance 2e-4 absolute on values in [0, 1]: the twin repeats the kernel's f32 operations in
+/// order, but GPU sin/cos/division may differ by a few ulps, which moves a source coordinate
+/// (|x| < 10 px) by ~1e-5 px; bilinear sampling is continuous (also across cell edges), with
+/// slope at most 1 per pixel here (neighbours differ by at most 255/255), so a value moves by
+/// ~1e-5, and fused multiply-adds add a few ulps more. A wrong draw, axis, sign or centre moves
+/// values by ~0.1-1 and fails.
+#[test]
+fn augmented_gather_matches_the_twin() {
+    let ctx = gpu();
+    let kernels = kernels(&ctx, FixedTable);
+    let (n, image, batch) = (21usize, (9usize, 7usize, 2usize), 8usize);
+    let bytes = image.0 * image.1 * image.2;
+    let mut g = shaderfit::rng::SplitMix64::new(11);
+    let images: Vec<u8> = (0..n * bytes).map(|_| g.below(256) as u8).collect();
+    let labels: Vec<u8> = (0..n).map(|_| g.below(10) as u8).collect();
+    let order: Vec<u32> = (0..n as u32).rev().collect();
+    let (gimages, glabels) = (
+        ctx.storage_u8("images", &images),
+        ctx.storage_u8("labels", &labels),
+    );
+    let gorder = ctx.storage_init("order", &order);
+    let gx = ctx.storage("x", (batch * bytes * 4) as u64);
+    let gy = ctx.storage("y", (batch * 4) as u64);
+    let augment = Augment::parse("shift=2,rotate=25,zoom=0.2,shear=10").unwrap();
+    let seed = 0x5eed;
+    for (step, t) in [(0usize, 0u32), (1, 7), (2, 1000)] {
+        let cursor = ctx.storage_init("cursor", &[step as u32, t]);
+        let launch = kernels.gather(
+            &ctx,
+            &GatherArgs {
+                batch,
+                sample_bytes: bytes,
+                image,
+                augment: Some((augment, seed)),
+                images: View::whole(&gimages),
+                labels: View::whole(&glabels),
+                order: View::whole(&gorder),
+                n_order: n,
+                cursor: View::whole(&cursor),
+                x: View::whole(&gx),
+                y: View::whole(&gy),
+            },
+        );
+        run(&ctx, &[launch]);
+        let x = ctx.read_f32(&gx, 0, batch * bytes).unwrap();
+        let (want_x, want_y) = ops::gather_augmented(
+            (&images, &labels),
+            &order,
+            (step, batch),
+            image,
+            (&augment, seed, t),
+        );
+        assert_eq!(
+            ctx.read_u32(&gy, 0, batch).unwrap(),
+            want_y,
+            "labels of step {step}"
+        );
+        assert_within(
+            &format!("augmented gather, step {step}"),
+            &x,
+            &want_x,
+            |_| 2e-4,
+        );
+        let (plain, _) = ops::gather(&images, &labels, &order, step, batch, bytes);
+        let moved = x
+            .iter()
+            .zip(&plain)
+            .filter(|(a, b)| (*a - *b).abs() > 0.05)
+            .count();
+        assert!(
+            moved > x.len() / 4,
+            "step {step}: only {moved} values changed"
+        );
+    }
 }
 
 fn check_softmax_xent(
@@ -623,8 +706,8 @@ fn label_smoothing_twin_is_keras_cross_entropy_against_smoothed_targets() {
             .map(|&v| v as f64)
             .collect();
         let total: f64 = z.iter().map(|v| v.exp()).sum();
-        for c in 0..classes {
-            let p = z[c].exp() / total;
+        for (c, zc) in z.iter().enumerate() {
+            let p = zc.exp() / total;
             let target = if c == label as usize { 1.0 - s } else { 0.0 } + s / classes as f64;
             want_loss -= target * p.ln();
             let want_grad = (p - target) / labels.len() as f64;

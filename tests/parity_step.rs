@@ -199,8 +199,7 @@ fn label_smoothing_steps_match_the_reference() {
     let (cpu, loss, correct) = reference_steps_of(model, &data, seed, 3);
     let (plain, plain_loss, _) = reference_steps(&net, &data, optimizer, seed, 3);
     let bound = |want: &[f32], k: usize| 1e-3 * 0.1 + 1e-6 * want[k].abs();
-    for t in 0..cpu.params.len() {
-        let want = &cpu.params[t];
+    for (t, want) in cpu.params.iter().enumerate() {
         assert_within(&format!("tensor {t}"), &got[t], want, |k| bound(want, k));
     }
     let moved = (0..plain.params.len()).any(|t| {

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::data::augment::{self, Augment};
 use crate::data::download::{Event, Source};
 use crate::data::{self, Dataset, DatasetKind, Split};
 use crate::error::{Error, Result};
@@ -47,6 +48,10 @@ pub struct ShowArgs {
     /// The grid is N x N of the first training samples.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub grid: usize,
+    /// Show augmentation instead (as `train --augment`): each row one sample, first as it is,
+    /// then through N - 1 random transforms, drawn as training draws them.
+    #[arg(long, value_name = "SPEC")]
+    pub augment: Option<String>,
 }
 
 pub fn run(cmd: &DataCommand) -> Result<()> {
@@ -133,6 +138,7 @@ fn show(args: &ShowArgs) -> Result<()> {
     if args.grid == 0 {
         return Err(Error::flag("--grid", "0; expected at least 1"));
     }
+    let augment = args.augment.as_deref().map(Augment::parse).transpose()?;
     let dataset = data::dataset::open(args.dataset, args.data.as_deref())?;
     println!(
         "{} ({}): {}x{} grey images, {} classes",
@@ -143,7 +149,10 @@ fn show(args: &ShowArgs) -> Result<()> {
         dataset.classes
     );
     print!("{}", counts_table(&dataset, args.dataset));
-    let grid = sample_grid(&dataset, args.dataset, args.grid);
+    let grid = match augment {
+        Some(a) => augmented_grid(&dataset, args.dataset, args.grid, &a),
+        None => sample_grid(&dataset, args.dataset, args.grid),
+    };
     let folder = args.out.parent().filter(|p| !p.as_os_str().is_empty());
     let folder = folder.map_or_else(|| PathBuf::from("."), PathBuf::from);
     let [png, svg] = figure::save(&grid, &folder, &stem)?;
@@ -184,6 +193,38 @@ fn counts_table(data: &Dataset, kind: DatasetKind) -> String {
         data.train.len(),
         data.test.len()
     )
+}
+
+/// The first `n` training samples, one per row: as it is, then through `n - 1` transforms
+/// (those of steps 1, 2, ... of a run seeded 1, for its row).
+fn augmented_grid(data: &Dataset, kind: DatasetKind, n: usize, a: &Augment) -> Gallery {
+    let size = data.pixels_per_image();
+    let image = (data.rows, data.cols, 1);
+    let seed = augment::seed32(1);
+    let mut tiles = Vec::new();
+    for i in 0..n.min(data.train.len()) {
+        let src = &data.train.images[i * size..(i + 1) * size];
+        let label = kind.class_name(data.train.labels[i] as usize);
+        tiles.push(Tile {
+            pixels: src.to_vec(),
+            title: format!("Label {label}"),
+        });
+        for t in 1..n as u32 {
+            let tr = a.transform(seed, t, i as u32);
+            let pixels = (0..size)
+                .map(|k| (tr.sample(src, image, k) * 255.0).round() as u8)
+                .collect();
+            let title = format!("{:+.0}° x{:.2}", tr.angle.to_degrees(), tr.scale);
+            tiles.push(Tile { pixels, title });
+        }
+    }
+    Gallery {
+        title: format!("Augmented: {}", a.describe()),
+        tiles,
+        columns: n,
+        rows: data.rows,
+        cols: data.cols,
+    }
 }
 
 /// The first `n x n` training samples, titled with their labels.

@@ -1,5 +1,6 @@
 //! Twins of the WGSL kernels, one function each, with the same layouts (all row-major).
 
+use crate::data::augment::Augment;
 use crate::layers::{Activation, Window};
 
 /// Label of a padding row (a short last batch), as the gather kernel writes it.
@@ -26,6 +27,32 @@ pub fn gather(
             x[row * sample_bytes + col] = images[sample * sample_bytes + col] as f32 / 255.0;
         }
         y[row] = labels[sample] as u32;
+    }
+    (x, y)
+}
+
+/// Twin of `gather.wgsl` with augmentation: batch `step` of `order`, each row drawn through
+/// its random transform at optimizer step `t` (`image`: rows, cols, channels), with the
+/// kernel's f32 operations in its order.
+pub fn gather_augmented(
+    (images, labels): (&[u8], &[u8]),
+    order: &[u32],
+    (step, batch): (usize, usize),
+    image: (usize, usize, usize),
+    (augment, seed, t): (&Augment, u32, u32),
+) -> (Vec<f32>, Vec<u32>) {
+    let (rows, cols, channels) = image;
+    let bytes = rows * cols * channels;
+    let (mut x, y) = gather(images, labels, order, step, batch, bytes);
+    for row in 0..batch {
+        let Some(&sample) = order.get(step * batch + row) else {
+            continue;
+        };
+        let src = &images[sample as usize * bytes..][..bytes];
+        let tr = augment.transform(seed, t, row as u32);
+        for (i, out) in x[row * bytes..][..bytes].iter_mut().enumerate() {
+            *out = tr.sample(src, image, i);
+        }
     }
     (x, y)
 }

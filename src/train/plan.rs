@@ -15,6 +15,7 @@
 
 use super::metrics::{BatchIo, MetricsLayout, Pass, PassMetrics};
 use super::trainer::TrainConfig;
+use crate::data::augment::{self, Augment};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::gpu::kernels::{GatherArgs, LossArgs, OptimizerArgs, OptimizerParams, StepRate, View};
@@ -166,6 +167,10 @@ impl Plan {
             batch: cfg.batch_size,
             seed: cfg.seed,
             label_smoothing: cfg.label_smoothing,
+            augment: cfg
+                .augment
+                .filter(Augment::is_active)
+                .map(|a| (a, augment::seed32(cfg.seed))),
             layouts: (&layout, &stats_layout),
             weights: &weights,
             x: &x,
@@ -409,6 +414,8 @@ struct Builder<'a> {
     batch: usize,
     seed: u64,
     label_smoothing: f32,
+    /// The training pass's augmentation and its seed.
+    augment: Option<(Augment, u32)>,
     layouts: (&'a ParamLayout, &'a ParamLayout),
     weights: &'a Weights,
     x: &'a wgpu::Buffer,
@@ -468,6 +475,8 @@ impl<'a> Builder<'a> {
             &GatherArgs {
                 batch,
                 sample_bytes: self.net.input.features(),
+                image: (self.net.input.h, self.net.input.w, self.net.input.c),
+                augment: self.augment.filter(|_| training),
                 images: View::whole(&split.images),
                 labels: View::whole(&split.labels),
                 order: View::whole(&split.order),

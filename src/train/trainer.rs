@@ -13,6 +13,7 @@ use super::live::{LiveMetrics, Phase, Progress};
 use super::metrics::{Accumulator, Pass, PassMetrics, Score};
 use super::plan::{EvalPass, Plan};
 use super::report::EpochReport;
+use crate::data::augment::Augment;
 use crate::data::dataset::epoch_order;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -42,6 +43,8 @@ pub struct TrainConfig {
     /// Keras's `CategoricalCrossentropy(label_smoothing=s)`: the loss's targets are
     /// `(1 - s) * onehot + s / classes`, in training and evaluation alike; 0 for none.
     pub label_smoothing: f32,
+    /// Random affine augmentation of training batches (never of evaluation's).
+    pub augment: Option<Augment>,
 }
 
 impl TrainConfig {
@@ -82,6 +85,7 @@ impl Default for TrainConfig {
             metrics: Vec::new(),
             schedule: Schedule::default(),
             label_smoothing: 0.0,
+            augment: None,
         }
     }
 }

@@ -16,6 +16,7 @@ use clap::Args;
 use super::kernels;
 use super::report::profile_table;
 use super::report_flags::ReportFlags;
+use crate::data::augment::Augment;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
@@ -108,6 +109,11 @@ pub struct TrainArgs {
     /// validation runs on the test set, as the reference notebooks do.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub validation_split: f64,
+    /// Random affine augmentation of each training sample, e.g. shift=2,rotate=10,zoom=0.1,
+    /// shear=5 (pixels, degrees, fraction, degrees; each drawn uniformly in +-range), applied
+    /// on the GPU as batches are gathered; never at evaluation.
+    #[arg(long, value_name = "SPEC")]
+    pub augment: Option<String>,
     /// Keras's label smoothing of the cross-entropy: targets (1 - S) * onehot + S / classes,
     /// in training and evaluation; 0 for none.
     #[arg(long, value_name = "S", default_value_t = 0.0, allow_negative_numbers = true, value_parser = super::finite_f32)]
@@ -200,6 +206,7 @@ fn config(args: &TrainArgs) -> Result<TrainConfig> {
         validation_split: args.validation_split,
         steps_per_submit: args.steps_per_submit,
         label_smoothing: args.label_smoothing,
+        augment: args.augment.as_deref().map(Augment::parse).transpose()?,
         ..Default::default()
     };
     cfg.validate()?;
@@ -413,6 +420,9 @@ fn print_setup(
     if !cfg.schedule.is_constant() {
         eprintln!("learning rate: {}", cfg.schedule.describe());
     }
+    if let Some(a) = cfg.augment.filter(Augment::is_active) {
+        eprintln!("augmentation: {}", a.describe());
+    }
     eprintln!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
     if let Some(path) = &args.load {
         eprintln!("weights: {}", path.display());
@@ -467,6 +477,9 @@ fn with_recipe(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<TrainAr
     set("validation_split", &mut |a| {
         a.validation_split = r.validation_split.unwrap_or(a.validation_split)
     });
+    if let Some(v) = &r.augment {
+        set("augment", &mut |a| a.augment = Some(v.clone()));
+    }
     set("label_smoothing", &mut |a| {
         a.label_smoothing = r.label_smoothing.unwrap_or(a.label_smoothing)
     });

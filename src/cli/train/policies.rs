@@ -148,5 +148,6 @@ fn settings(
         "seed": cfg.seed,
         "validation_split": cfg.validation_split,
         "label_smoothing": cfg.label_smoothing,
+        "augment": cfg.augment.map(|a| a.describe()),
     })
 }

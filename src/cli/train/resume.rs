@@ -31,6 +31,8 @@ pub struct RunFlags {
     /// Absent from the state of runs before label smoothing existed: none.
     #[serde(default)]
     pub label_smoothing: f32,
+    #[serde(default)]
+    pub augment: Option<String>,
     pub lr_schedule: String,
     pub decay_rate: f64,
     pub decay_epochs: f64,
@@ -53,6 +55,7 @@ impl RunFlags {
             seed: a.seed,
             validation_split: a.validation_split,
             label_smoothing: a.label_smoothing,
+            augment: a.augment.clone(),
             lr_schedule: a.lr_schedule.clone(),
             decay_rate: a.decay_rate,
             decay_epochs: a.decay_epochs,
@@ -77,6 +80,10 @@ impl RunFlags {
             ("seed", self.seed.to_string()),
             ("validation_split", self.validation_split.to_string()),
             ("label_smoothing", self.label_smoothing.to_string()),
+            (
+                "augment",
+                self.augment.clone().unwrap_or_else(|| "none".into()),
+            ),
             ("lr_schedule", self.lr_schedule.clone()),
             ("decay_rate", self.decay_rate.to_string()),
             ("decay_epochs", self.decay_epochs.to_string()),
@@ -237,6 +244,7 @@ fn apply(saved: &RunFlags, args: &mut TrainArgs) -> Result<()> {
     args.seed = saved.seed;
     args.validation_split = saved.validation_split;
     args.label_smoothing = saved.label_smoothing;
+    args.augment = saved.augment.clone();
     args.lr_schedule = saved.lr_schedule.clone();
     args.decay_rate = saved.decay_rate;
     args.decay_epochs = saved.decay_epochs;

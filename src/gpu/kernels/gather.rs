@@ -2,6 +2,7 @@
 
 use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
 use super::{Bind, Kernel, Kernels, Launch, ModuleKey, View};
+use crate::data::augment::Augment;
 use crate::gpu::GpuContext;
 
 /// Label value the gather kernel writes for padding rows of a short last batch (`PAD` in the
@@ -16,6 +17,22 @@ uniform_struct! {
         pub n_order: u32,
         /// Invocations per grid row.
         pub grid_width: u32,
+        pub rows: u32,
+        pub cols: u32,
+        pub channels: u32,
+        /// 1: draw each row through its random transform.
+        pub augment: u32,
+        /// Radians.
+        pub rotate: f32,
+        pub zoom: f32,
+        /// Radians.
+        pub shear: f32,
+        /// Pixels.
+        pub shift: f32,
+        pub seed: u32,
+        pub _pad0: u32,
+        pub _pad1: u32,
+        pub _pad2: u32,
     }
 }
 
@@ -41,8 +58,12 @@ pub(crate) fn module() -> SourceParts {
 #[derive(Clone, Copy, Debug)]
 pub struct GatherArgs<'a> {
     pub batch: usize,
-    /// Bytes (pixels) per sample.
+    /// Bytes (pixels) per sample: rows x cols x channels.
     pub sample_bytes: usize,
+    /// An image's (rows, cols, channels), channels-last.
+    pub image: (usize, usize, usize),
+    /// Random affine augmentation with this 32-bit seed (training only).
+    pub augment: Option<(Augment, u32)>,
     /// `[samples, sample_bytes]` u8, packed 4 per word.
     pub images: View<'a>,
     /// `[samples]` u8, packed 4 per word.
@@ -61,6 +82,8 @@ impl Kernels {
     pub fn gather(&self, ctx: &GpuContext, a: &GatherArgs) -> Launch {
         let n = a.batch * a.sample_bytes;
         let (workgroups, width) = self.grid_1d(n, 256);
+        let (aug, seed) = a.augment.unwrap_or_default();
+        let radians = std::f32::consts::PI / 180.0;
         let params = ctx.uniform(
             "gather params",
             &GatherParams {
@@ -68,6 +91,17 @@ impl Kernels {
                 sample_bytes: a.sample_bytes as u32,
                 n_order: a.n_order as u32,
                 grid_width: width,
+                rows: a.image.0 as u32,
+                cols: a.image.1 as u32,
+                channels: a.image.2 as u32,
+                augment: a.augment.is_some() as u32,
+                // The same f32 products as `Augment::transform`.
+                rotate: aug.rotate * radians,
+                zoom: aug.zoom,
+                shear: aug.shear * radians,
+                shift: aug.shift,
+                seed,
+                ..Default::default()
             },
         );
         let kernel = Kernel {

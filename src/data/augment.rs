@@ -1,0 +1,192 @@
+//! Random affine augmentation of training images (`--augment shift=2,rotate=10,zoom=0.1`):
+//! each sample of each step gets its own shift, rotation, zoom and shear, drawn by a
+//! counter-based hash of (seed, step, row), so no random state is stored and the gather
+//! kernel (which applies it while it builds the batch, with bilinear sampling) and its CPU
+//! twin draw the same. Evaluation never augments.
+
+use crate::error::{Error, Result};
+
+/// The ranges of the random transform; each is drawn uniformly in `[-x, x]` (zoom: a scale in
+/// `[1 - zoom, 1 + zoom]`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Augment {
+    /// Pixels, along each axis.
+    pub shift: f32,
+    /// Degrees.
+    pub rotate: f32,
+    /// Fraction of the size.
+    pub zoom: f32,
+    /// Degrees of shear along x (Keras's `shear_range`, in degrees).
+    pub shear: f32,
+}
+
+/// The 32-bit seed of a run's augmentation draws, from the run's seed (a stream of its own, as
+/// dropout's masks have).
+pub fn seed32(seed: u64) -> u32 {
+    const AUGMENT_STREAM: u64 = 1 << 21;
+    (crate::rng::SplitMix64::for_stream(seed, AUGMENT_STREAM).next_u64() >> 32) as u32
+}
+
+/// The draws of one sample, before scaling by the ranges: five uniforms in `[0, 1)`.
+pub const DRAWS: u32 = 5;
+
+/// PCG-style integer hash (Jarzynski and Olano 2020), as `dropout.wgsl` and `gather.wgsl`.
+pub fn pcg_hash(v: u32) -> u32 {
+    let state = v.wrapping_mul(747796405).wrapping_add(2891336453);
+    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277803737);
+    (word >> 22) ^ word
+}
+
+/// Uniform `k` of `row` at step `t` in `[0, 1)`, exact in f32 (24 bits).
+pub fn uniform(seed: u32, t: u32, row: u32, k: u32) -> f32 {
+    let h = pcg_hash(pcg_hash(pcg_hash(row * DRAWS + k) ^ t) ^ seed);
+    (h >> 8) as f32 / 16_777_216.0
+}
+
+/// A sample's transform: rotation and shear in radians, scale, and shift in pixels (x, y).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Transform {
+    pub angle: f32,
+    pub scale: f32,
+    pub shear: f32,
+    pub shift: (f32, f32),
+}
+
+impl Transform {
+    /// Element `i` of `src` (`[rows, cols, channels]` u8) drawn through this transform, in
+    /// [0, 1]: the destination pixel mapped back through the inverse of rotate * shear *
+    /// zoom about the centre (after the shift) and sampled bilinearly, zeros outside, with the
+    /// f32 operations of `augmented` in `gather.wgsl`, in its order.
+    pub fn sample(
+        &self,
+        src: &[u8],
+        (rows, cols, channels): (usize, usize, usize),
+        i: usize,
+    ) -> f32 {
+        let tr = self;
+        let (ch, pix) = (i % channels, i / channels);
+        let (r, c) = (pix / cols, pix % cols);
+        let pixel = |r: i64, c: i64| -> f32 {
+            if r < 0 || c < 0 || r >= rows as i64 || c >= cols as i64 {
+                return 0.0;
+            }
+            src[(r as usize * cols + c as usize) * channels + ch] as f32 / 255.0
+        };
+        let cx = (cols - 1) as f32 * 0.5;
+        let cy = (rows - 1) as f32 * 0.5;
+        let dx = c as f32 - cx - tr.shift.0;
+        let dy = r as f32 - cy - tr.shift.1;
+        let (sn, cs) = tr.angle.sin_cos();
+        let x1 = cs * dx + sn * dy;
+        let y1 = cs * dy - sn * dx;
+        let y2 = y1 / tr.shear.cos();
+        let x2 = x1 + y2 * tr.shear.sin();
+        let sx = cx + x2 / tr.scale;
+        let sy = cy + y2 / tr.scale;
+        let (x0, y0) = (sx.floor(), sy.floor());
+        let (fx, fy) = (sx - x0, sy - y0);
+        let (xi, yi) = (x0 as i64, y0 as i64);
+        let top = pixel(yi, xi) * (1.0 - fx) + pixel(yi, xi + 1) * fx;
+        let bottom = pixel(yi + 1, xi) * (1.0 - fx) + pixel(yi + 1, xi + 1) * fx;
+        top * (1.0 - fy) + bottom * fy
+    }
+}
+
+impl Augment {
+    /// Whether any range is non-zero.
+    pub fn is_active(&self) -> bool {
+        *self != Augment::default()
+    }
+
+    /// `row`'s transform at step `t`, as the gather kernel draws it (the same f32 operations).
+    pub fn transform(&self, seed: u32, t: u32, row: u32) -> Transform {
+        let signed = |k: u32| 2.0 * uniform(seed, t, row, k) - 1.0;
+        let radians = std::f32::consts::PI / 180.0;
+        Transform {
+            angle: signed(0) * (self.rotate * radians),
+            scale: 1.0 + signed(1) * self.zoom,
+            shear: signed(2) * (self.shear * radians),
+            shift: (signed(3) * self.shift, signed(4) * self.shift),
+        }
+    }
+
+    /// `shift=2,rotate=10,zoom=0.1,shear=5`: any subset, each at most once.
+    pub fn parse(text: &str) -> Result<Augment> {
+        let bad = |why: String| Error::flag("--augment", why);
+        let mut a = Augment::default();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = part.split_once('=').ok_or_else(|| {
+                bad(format!(
+                    "'{part}' is not key=value; expected e.g. shift=2,rotate=10,zoom=0.1,shear=5"
+                ))
+            })?;
+            let v: f32 = value
+                .trim()
+                .parse()
+                .ok()
+                .filter(|v: &f32| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| bad(format!("{key}: '{value}' is not a number >= 0")))?;
+            let (slot, max) = match key.trim() {
+                "shift" => (&mut a.shift, 28.0),
+                "rotate" => (&mut a.rotate, 180.0),
+                "zoom" => (&mut a.zoom, 0.9),
+                "shear" => (&mut a.shear, 60.0),
+                other => {
+                    return Err(bad(format!(
+                        "unknown transform '{other}'{}; expected shift, rotate, zoom or shear",
+                        crate::error::did_you_mean(other, &["shift", "rotate", "zoom", "shear"])
+                    )))
+                }
+            };
+            if v > max {
+                return Err(bad(format!("{key}={v} is out of range; at most {max}")));
+            }
+            *slot = v;
+        }
+        Ok(a)
+    }
+
+    /// `shift=2 px, rotate=10°, zoom=0.1, shear=0°`.
+    pub fn describe(&self) -> String {
+        format!(
+            "shift={} px, rotate={}°, zoom={}, shear={}°",
+            self.shift, self.rotate, self.zoom, self.shear
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_any_subset_and_refuses_what_it_cannot_use() {
+        let a = Augment::parse("shift=2, rotate=10,zoom=0.1").unwrap();
+        assert_eq!((a.shift, a.rotate, a.zoom, a.shear), (2.0, 10.0, 0.1, 0.0));
+        for (bad, says) in [
+            ("shift", "not key=value"),
+            ("rotat=3", "did you mean 'rotate'"),
+            ("zoom=-1", "not a number >= 0"),
+            ("zoom=2", "at most 0.9"),
+        ] {
+            let err = Augment::parse(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("--augment") && err.contains(says),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn draws_are_uniform_in_range_and_differ_by_row_step_and_seed() {
+        let a = Augment::parse("shift=2,rotate=10,zoom=0.1,shear=5").unwrap();
+        let t = a.transform(1, 3, 4);
+        assert!(t.angle.abs() <= 10f32.to_radians() && (t.scale - 1.0).abs() <= 0.1);
+        assert!(t.shift.0.abs() <= 2.0 && t.shift.1.abs() <= 2.0);
+        assert_ne!(t, a.transform(1, 3, 5));
+        assert_ne!(t, a.transform(1, 4, 4));
+        assert_ne!(t, a.transform(2, 3, 4));
+        let mean: f32 = (0..1000).map(|r| uniform(7, 0, r, 0)).sum::<f32>() / 1000.0;
+        assert!((mean - 0.5).abs() < 0.05, "{mean}");
+    }
+}
