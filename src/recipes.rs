@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 
 /// Every recipe file, compiled in (a test checks that the list matches the directory).
-const FILES: [(&str, &str); 14] = [
+const FILES: [(&str, &str); 15] = [
     ("linear", include_str!("../assets/recipes/linear.json")),
     ("mlp", include_str!("../assets/recipes/mlp.json")),
     (
@@ -34,6 +34,7 @@ const FILES: [(&str, &str); 14] = [
     ("cnn_wide", include_str!("../assets/recipes/cnn_wide.json")),
     ("cnn4", include_str!("../assets/recipes/cnn4.json")),
     ("fast99", include_str!("../assets/recipes/fast99.json")),
+    ("best", include_str!("../assets/recipes/best.json")),
 ];
 
 /// One recipe: every setting it fixes, each named as the `train` flag it sets (`None`: the

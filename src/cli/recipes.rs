@@ -11,7 +11,10 @@ pub fn run() -> Result<()> {
             format!("model {}", r.model),
             r.optimizer_phrase(),
             format!("batch {}", r.batch_size.unwrap_or(128)),
-            format!("{} epochs", r.epochs.unwrap_or(5)),
+            match r.epochs.unwrap_or(5) {
+                1 => "1 epoch".to_string(),
+                n => format!("{n} epochs"),
+            },
         ];
         if let Some(d) = &r.dataset {
             settings.insert(1, d.clone());
@@ -21,6 +24,9 @@ pub fn run() -> Result<()> {
         }
         if let Some(v) = r.validation_split.filter(|v| *v > 0.0) {
             settings.push(format!("validation split {v}"));
+        }
+        if let Some(a) = &r.augment {
+            settings.push(format!("augment {a}"));
         }
         if let Some(s) = r.label_smoothing.filter(|s| *s > 0.0) {
             settings.push(format!("label smoothing {s}"));

@@ -85,20 +85,8 @@ pub struct OptimizerKind {
 /// Every optimizer `--optimizer` knows: the registry a new optimizer adds one line to.
 pub const OPTIMIZERS: [&OptimizerKind; 4] = [&sgd::KIND, &adam::KIND, &rmsprop::KIND, &adamw::KIND];
 
-/// The optimizer `name` with Keras's defaults, overridden by the hyperparameters given. A
-/// flag the optimizer does not take, or a value out of range, is an error naming the flag.
-pub fn build(name: &str, h: &Hyperparameters) -> Result<Arc<dyn Optimizer>> {
-    let kind = OPTIMIZERS.iter().find(|k| k.name == name).ok_or_else(|| {
-        let names: Vec<&str> = OPTIMIZERS.iter().map(|k| k.name).collect();
-        Error::flag(
-            "--optimizer",
-            format!(
-                "unknown optimizer '{name}'{}; expected one of {}",
-                crate::error::did_you_mean(name, &names),
-                names.join(", ")
-            ),
-        )
-    })?;
+/// Each hyperparameter given is in its range, or an error names its flag.
+fn check_ranges(h: &Hyperparameters) -> Result<()> {
     if let Some(lr) = h.learning_rate {
         if !(lr.is_finite() && lr > 0.0) {
             return Err(Error::flag(
@@ -133,6 +121,24 @@ pub fn build(name: &str, h: &Hyperparameters) -> Result<Arc<dyn Optimizer>> {
             }
         }
     }
+    Ok(())
+}
+
+/// The optimizer `name` with Keras's defaults, overridden by the hyperparameters given. A
+/// flag the optimizer does not take, or a value out of range, is an error naming the flag.
+pub fn build(name: &str, h: &Hyperparameters) -> Result<Arc<dyn Optimizer>> {
+    let kind = OPTIMIZERS.iter().find(|k| k.name == name).ok_or_else(|| {
+        let names: Vec<&str> = OPTIMIZERS.iter().map(|k| k.name).collect();
+        Error::flag(
+            "--optimizer",
+            format!(
+                "unknown optimizer '{name}'{}; expected one of {}",
+                crate::error::did_you_mean(name, &names),
+                names.join(", ")
+            ),
+        )
+    })?;
+    check_ranges(h)?;
     let given = [
         ("--lr", h.learning_rate.is_some()),
         ("--momentum", h.momentum.is_some()),
