@@ -11,6 +11,23 @@ use shaderfit::model::ModelSpec;
 use shaderfit::train::{TrainConfig, Trainer};
 use support::{gpu, synthetic_dataset};
 
+/// The error a trainer of `net` at `batch` is refused with.
+fn refusal(
+    ctx: &shaderfit::gpu::GpuContext,
+    net: &shaderfit::model::Network,
+    data: &shaderfit::data::Dataset,
+    batch: usize,
+) -> String {
+    let cfg = TrainConfig {
+        batch_size: batch,
+        ..Default::default()
+    };
+    Trainer::new(ctx, net, data, cfg)
+        .err()
+        .expect("refused")
+        .to_string()
+}
+
 #[test]
 fn an_over_limit_model_is_refused_before_allocation() {
     let ctx = gpu();
@@ -32,14 +49,7 @@ fn an_over_limit_model_is_refused_before_allocation() {
     };
     let net = spec.compile(Shape::new(7, 7, 1), 10).unwrap();
     let data = synthetic_dataset(40, 10, 7, 7, 10);
-    let cfg = TrainConfig {
-        batch_size: 16,
-        ..Default::default()
-    };
-    let err = Trainer::new(&ctx, &net, &data, cfg)
-        .err()
-        .expect("refused")
-        .to_string();
+    let err = refusal(&ctx, &net, &data, 16);
     assert!(
         err.contains("the parameters")
             && (err.contains("per buffer") || err.contains("host memory")),
@@ -51,14 +61,7 @@ fn an_over_limit_model_is_refused_before_allocation() {
         .unwrap()
         .compile(Shape::new(7, 7, 1), 10)
         .unwrap();
-    let cfg = TrainConfig {
-        batch_size: 41,
-        ..Default::default()
-    };
-    let err = Trainer::new(&ctx, &small, &data, cfg)
-        .err()
-        .expect("refused")
-        .to_string();
+    let err = refusal(&ctx, &small, &data, 41);
     assert!(
         err.contains("--batch-size: 41 is more than the 40 training samples"),
         "{err}"
@@ -147,14 +150,7 @@ fn kernels_whose_workgroups_exceed_the_adapter_are_refused_by_name() {
         .compile(Shape::new(7, 7, 1), 10)
         .unwrap();
     let data = synthetic_dataset(16, 8, 7, 7, 10);
-    let cfg = TrainConfig {
-        batch_size: 8,
-        ..Default::default()
-    };
-    let err = Trainer::new(&ctx, &net, &data, cfg)
-        .err()
-        .expect("refused")
-        .to_string();
+    let err = refusal(&ctx, &net, &data, 8);
     assert!(
         err.contains("cannot run shaderfit's kernels: kernel")
             && err.contains("needs 256 invocations per workgroup; the adapter allows 128"),
