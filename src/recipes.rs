@@ -148,6 +148,50 @@ mod tests {
                 r.name,
                 r.model
             );
+            // Every setting is one `train` accepts: the optimizer with its hyperparameters,
+            // the schedule, the augmentation, the ranges.
+            let hyper = crate::optim::Hyperparameters {
+                learning_rate: r.lr,
+                momentum: r.momentum,
+                weight_decay: r.weight_decay,
+                beta_1: r.beta1,
+                beta_2: r.beta2,
+            };
+            let optimizer = r.optimizer.as_deref().unwrap_or("adam");
+            crate::optim::build(optimizer, &hyper).unwrap_or_else(|e| panic!("{}: {e}", r.name));
+            if let Some(s) = &r.lr_schedule {
+                assert!(
+                    crate::optim::schedule::NAMES.contains(&s.as_str()),
+                    "{}: {s}",
+                    r.name
+                );
+            }
+            if let Some(a) = &r.augment {
+                crate::data::augment::Augment::parse(a)
+                    .unwrap_or_else(|e| panic!("{}: {e}", r.name));
+            }
+            if let Some(d) = &r.dataset {
+                assert!(
+                    ["mnist", "fashion-mnist"].contains(&d.as_str()),
+                    "{}: {d}",
+                    r.name
+                );
+            }
+            assert!(
+                r.validation_split.is_none_or(|v| (0.0..1.0).contains(&v)),
+                "{}",
+                r.name
+            );
+            assert!(
+                r.label_smoothing.is_none_or(|v| (0.0..1.0).contains(&v)),
+                "{}",
+                r.name
+            );
+            assert!(
+                r.batch_size.is_none_or(|b| b > 0) && r.epochs.is_some(),
+                "{}",
+                r.name
+            );
         }
     }
 

@@ -138,6 +138,7 @@ fn settings(
 ) -> serde_json::Value {
     let cfg = trainer.config();
     serde_json::json!({
+        "recipe": args.recipe,
         "model": spec.to_json(),
         "dataset": args.dataset.name(),
         "data": data.dir.display().to_string(),
