@@ -63,6 +63,9 @@ pub struct Recipe {
     pub label_smoothing: Option<f32>,
     /// `--augment`'s spec, e.g. `shift=2,rotate=10,zoom=0.1`.
     pub augment: Option<String>,
+    /// `--tta`'s views per test image, and `--tta-augment`'s spec (default `augment`).
+    pub tta: Option<usize>,
+    pub tta_augment: Option<String>,
     /// What the notebook it comes from reported, where it comes from one.
     pub notebook: Option<String>,
 }
@@ -166,9 +169,16 @@ mod tests {
                     r.name
                 );
             }
-            if let Some(a) = &r.augment {
-                crate::data::augment::Augment::parse(a)
-                    .unwrap_or_else(|e| panic!("{}: {e}", r.name));
+            let parse = |a: &Option<String>| {
+                a.as_deref().map(|a| {
+                    crate::data::augment::Augment::parse(a)
+                        .unwrap_or_else(|e| panic!("{}: {e}", r.name))
+                })
+            };
+            let augment = parse(&r.augment);
+            if let Some(n) = r.tta {
+                let views = parse(&r.tta_augment).or(augment);
+                crate::train::Tta::new(n, views).unwrap_or_else(|e| panic!("{}: {e}", r.name));
             }
             if let Some(d) = &r.dataset {
                 assert!(

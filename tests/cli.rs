@@ -1246,3 +1246,51 @@ fn augmentation_changes_training_and_repeats_with_the_seed() {
     );
     with("rotat=3").one_line_error(&["--augment", "did you mean 'rotate'"]);
 }
+
+/// `--tta N` adds a test line scored on the mean of N views; `evaluate --tta` on the saved
+/// checkpoint draws the same copies (same seed and batch) and prints the same line; bad
+/// settings are one-line errors naming the flag.
+#[test]
+fn test_time_augmentation_scores_the_mean_of_views() {
+    let data = small_dataset("tta");
+    let ckpt = data.path().join("tta.safetensors");
+    let spec = "shift=1,rotate=10";
+    let base = ["train", "--model", "mlp_small", "--epochs", "1"];
+    let mut args = base.to_vec();
+    args.extend(["--augment", spec, "--tta", "3", "--save", arg(&ckpt)]);
+    let trained = shaderfit(&args).data(&data).run();
+    let lines = trained.ok().lines();
+    assert!(
+        trained
+            .stderr
+            .contains("test-time augmentation: 3 views, shift=1 px, rotate=10°"),
+        "{}",
+        trained.stderr
+    );
+    let tta = lines.last().unwrap().to_string();
+    assert!(tta.starts_with("tta 3 views - test_loss: "), "{tta}");
+    let accuracy = field(&tta, "test_accuracy");
+    assert!((0.0..=1.0).contains(&accuracy), "{tta}");
+    let evaluated = shaderfit(&[
+        "evaluate",
+        "--checkpoint",
+        arg(&ckpt),
+        "--tta",
+        "3",
+        "--tta-augment",
+        spec,
+    ])
+    .data(&data)
+    .run();
+    assert_eq!(evaluated.ok().lines()[1], tta, "{}", evaluated.stdout);
+
+    let with = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        shaderfit(&args).data(&data).run()
+    };
+    with(&["--tta", "4"]).one_line_error(&["--tta", "--tta-augment"]);
+    with(&["--tta", "0", "--augment", spec]).one_line_error(&["--tta", "expected 1 to 64"]);
+    with(&["--tta-augment", spec]).one_line_error(&["--tta-augment", "without --tta"]);
+    with(&["--tta", "2", "--tta-augment", "spin=3"]).one_line_error(&["--tta-augment", "spin"]);
+}

@@ -6,6 +6,7 @@ mod support;
 
 use std::sync::Arc;
 
+use shaderfit::data::augment::{self, Augment};
 use shaderfit::data::dataset::{epoch_order, split_indices};
 use shaderfit::data::Dataset;
 use shaderfit::gpu::profiler::Clock;
@@ -15,7 +16,7 @@ use shaderfit::optim::schedule::Decay;
 use shaderfit::optim::{Adam, AdamW, Optimizer, RmsProp, Schedule, Sgd};
 use shaderfit::reference::{ops, ReferenceModel};
 use shaderfit::train::metrics::{ConfusionMatrix, Predictions};
-use shaderfit::train::{Phase, Progress, Score, StepProfile, TrainConfig, Trainer};
+use shaderfit::train::{tta, Phase, Progress, Score, StepProfile, TrainConfig, Trainer, Tta};
 use support::{assert_within, gpu, synthetic_dataset};
 
 const BATCH: usize = 16;
@@ -588,6 +589,72 @@ fn predictions_match_the_reference_sample_by_sample() {
         .filter(|&i| probs.predicted(i).0 == data.test.labels[i] as usize)
         .count();
     assert_eq!(correct as u32, test.score().correct);
+}
+
+/// Test-time augmentation: each GPU view (the plain test pass, then two augmented copies, over
+/// batches of 16 and a short 8) matches the reference model's probabilities of the same
+/// copies drawn by the CPU twin of the gather kernel, and the averaged prediction is scored
+/// exactly as its argmaxes say.
+///
+/// Tolerance: 2e-4 absolute, ten times the plain view's 2e-5 (see above), for the augmented
+/// inputs: a bilinear sample's source coordinate comes from the kernel's sin and cos, which may
+/// differ from Rust's by a few ulps, moving the sample by ~1e-6 of a pixel's range; 49 such
+/// inputs through weights below 0.3 and a softmax that moves at most 0.25 per unit of logit
+/// stay well under 1e-4 (lavapipe: under 1e-6 in every view). A copy drawn with another seed
+/// or step differs by whole percent.
+#[test]
+fn test_time_augmentation_matches_the_reference_view_by_view() {
+    let ctx = gpu();
+    let net = network();
+    let data = data();
+    let augment = Augment::parse("shift=1,rotate=15,zoom=0.1").unwrap();
+    let seed = 5;
+    let mut cfg = config(sgd(0.1, 0.0), seed);
+    cfg.tta = Some(Tta::new(3, Some(augment)).unwrap());
+    let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
+    trainer.fit_epoch().unwrap();
+    let views = trainer.test_views().unwrap();
+    assert_eq!(views.len(), 3);
+    let mut model = ReferenceModel::with_params(
+        net.clone(),
+        trainer.read_params().unwrap(),
+        sgd(0.1, 0.0),
+        5,
+    );
+    let all: Vec<u32> = (0..24).collect();
+    for (copy, view) in views.iter().enumerate() {
+        let mut want = Vec::new();
+        for step in 0..2 {
+            let (x, y) = match copy {
+                0 => ops::gather(&data.test.images, &data.test.labels, &all, step, BATCH, 49),
+                _ => ops::gather_augmented(
+                    (&data.test.images, &data.test.labels),
+                    &all,
+                    (step, BATCH),
+                    (7, 7, 1),
+                    (&augment, augment::tta_seed32(seed, copy), step as u32),
+                ),
+            };
+            let rows = (24 - step * BATCH).min(BATCH);
+            want.extend_from_slice(&model.predict(&x, &y)[..rows * 10]);
+        }
+        assert_within(&format!("view {copy}"), &view.values, &want, |_| 2e-4);
+    }
+    let moved = views[0]
+        .values
+        .iter()
+        .zip(&views[1].values)
+        .any(|(a, b)| (a - b).abs() > 1e-2);
+    assert!(moved, "the augmented view is the plain one");
+    let result = tta::evaluate(&mut trainer, &data.test.labels)
+        .unwrap()
+        .unwrap();
+    assert_eq!(result.probabilities, tta::mean(&views));
+    let correct = (0..24)
+        .filter(|&i| result.probabilities.predicted(i).0 == data.test.labels[i] as usize)
+        .count();
+    assert_eq!(result.score.correct as usize, correct);
+    assert_eq!(result.confusion.trace() as usize, correct);
 }
 
 /// Without a validation split the validation pass runs on the test split, so the test metrics

@@ -9,6 +9,7 @@ use clap::Args;
 
 use super::kernels;
 use super::report_flags::ReportFlags;
+use crate::data::augment::Augment;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::Result;
 use crate::gpu::GpuContext;
@@ -16,7 +17,7 @@ use crate::layers::Shape;
 use crate::model::{checkpoint, summary, ParamLayout};
 use crate::report::ReportInput;
 use crate::train::metrics::ConfusionMatrix;
-use crate::train::{test_line, CountMatrix, TrainConfig, Trainer};
+use crate::train::{test_line, tta, tta_line, CountMatrix, TrainConfig, Trainer, Tta};
 
 #[derive(Args, Debug)]
 pub struct EvaluateArgs {
@@ -33,6 +34,14 @@ pub struct EvaluateArgs {
     /// Adapter whose name contains this; see `shaderfit devices`.
     #[arg(long)]
     pub adapter: Option<String>,
+    /// Test-time augmentation: also score each image by its class probabilities averaged over
+    /// the image and N - 1 copies augmented by --tta-augment; 1 for none.
+    #[arg(long, value_name = "N")]
+    pub tta: Option<usize>,
+    /// The transforms of --tta's copies, e.g. shift=2,rotate=10,zoom=0.1 (the training run's
+    /// --augment is a good start).
+    #[arg(long, value_name = "SPEC", requires = "tta")]
+    pub tta_augment: Option<String>,
     #[command(flatten)]
     pub report: ReportFlags,
 }
@@ -41,6 +50,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     if let Some(dir) = &args.report.dir {
         crate::output::prepare_dir("--report", dir)?;
     }
+    let tta = tta_flags(args)?;
     let info = checkpoint::load_info(&args.checkpoint)?;
     info.check_dataset(&args.checkpoint, args.dataset.name())?;
     let spec = info.spec.clone();
@@ -68,6 +78,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
             Some(_) => ReportFlags::metrics(&dataset),
             None => vec![Arc::new(ConfusionMatrix)],
         },
+        tta,
         ..Default::default()
     };
     cfg.validate()?;
@@ -75,6 +86,9 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     trainer.set_weights(&params, &stats);
     let test = trainer.evaluate_test()?;
     println!("{}", test_line(&test.score()));
+    if let Some(tta) = tta::evaluate(&mut trainer, &dataset.test.labels)? {
+        println!("{}", tta_line(&tta));
+    }
     if let Some(counts) = test.counts("confusion_matrix") {
         let color = std::io::stdout().is_terminal();
         print!(
@@ -85,6 +99,16 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     }
     write_report(args, (&info, &net), (&dataset, &test))?;
     Ok(())
+}
+
+/// `--tta` and `--tta-augment`, checked before anything is loaded.
+fn tta_flags(args: &EvaluateArgs) -> Result<Option<Tta>> {
+    let augment = args
+        .tta_augment
+        .as_deref()
+        .map(|spec| Augment::parse_flag("--tta-augment", spec))
+        .transpose()?;
+    args.tta.map(|n| Tta::new(n, augment)).transpose()
 }
 
 /// The report of `evaluate --report`: the test pass's figures, without curves.

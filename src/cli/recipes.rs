@@ -31,6 +31,14 @@ pub fn run() -> Result<()> {
         if let Some(s) = r.label_smoothing.filter(|s| *s > 0.0) {
             settings.push(format!("label smoothing {s}"));
         }
+        if let Some(n) = r.tta.filter(|n| *n > 1) {
+            let spec = r
+                .tta_augment
+                .as_deref()
+                .or(r.augment.as_deref())
+                .unwrap_or("");
+            settings.push(format!("test-time augmentation {n} views {spec}"));
+        }
         println!("    {}", settings.join(", "));
         if let Some(n) = &r.notebook {
             println!("    the notebook reported: {n}");

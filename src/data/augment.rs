@@ -2,7 +2,8 @@
 //! each sample of each step gets its own shift, rotation, zoom and shear, drawn by a
 //! counter-based hash of (seed, step, row), so no random state is stored and the gather
 //! kernel (which applies it while it builds the batch, with bilinear sampling) and its CPU
-//! twin draw the same. Evaluation never augments.
+//! twin draw the same. Evaluation augments only for test-time augmentation (`--tta`), whose
+//! copies draw from seeds of their own.
 
 use crate::error::{Error, Result};
 
@@ -25,6 +26,14 @@ pub struct Augment {
 pub fn seed32(seed: u64) -> u32 {
     const AUGMENT_STREAM: u64 = 1 << 21;
     (crate::rng::SplitMix64::for_stream(seed, AUGMENT_STREAM).next_u64() >> 32) as u32
+}
+
+/// The seed of test-time augmentation's copy `copy` (1, 2, ...; copy 0 is the plain image):
+/// a stream per copy, apart from training's.
+pub fn tta_seed32(seed: u64, copy: usize) -> u32 {
+    const TTA_STREAM: u64 = 1 << 22;
+    let stream = TTA_STREAM + copy as u64;
+    (crate::rng::SplitMix64::for_stream(seed, stream).next_u64() >> 32) as u32
 }
 
 /// The draws of one sample, before scaling by the ranges: five uniforms in `[0, 1)`.
@@ -112,7 +121,12 @@ impl Augment {
 
     /// `shift=2,rotate=10,zoom=0.1,shear=5`: any subset, each at most once.
     pub fn parse(text: &str) -> Result<Augment> {
-        let bad = |why: String| Error::flag("--augment", why);
+        Self::parse_flag("--augment", text)
+    }
+
+    /// As [`Augment::parse`], for a flag of another name (its errors name it).
+    pub fn parse_flag(flag: &'static str, text: &str) -> Result<Augment> {
+        let bad = |why: String| Error::flag(flag, why);
         let mut a = Augment::default();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part.split_once('=').ok_or_else(|| {

@@ -14,6 +14,7 @@ pub mod report;
 pub mod state;
 pub mod sweep;
 pub mod trainer;
+pub mod tta;
 
 pub use callbacks::{
     check_history_path, Callback, Control, EarlyStopping, FitSummary, History, Monitor,
@@ -24,5 +25,6 @@ pub use metrics::{Accumulator, CountMatrix, MetricValue, Pass, PassMetrics, Scor
 pub use plan::Plan;
 pub use predict::predict;
 pub use profile::StepProfile;
-pub use report::{test_line, EpochReport};
+pub use report::{test_line, tta_line, EpochReport};
 pub use trainer::{TrainConfig, Trainer, WeightsCopy};
+pub use tta::{Tta, TtaResult};

@@ -75,6 +75,9 @@ pub struct Plan {
     pub train_step: Vec<Launch>,
     pub validation: EvalPass,
     pub test: EvalPass,
+    /// Test-time augmentation's passes over the test split: one per augmented copy, each
+    /// drawing its own transforms (empty without `cfg.tta`).
+    pub test_augmented: Vec<EvalPass>,
     /// Whether the validation pass runs on the test split (no validation split): its
     /// results are then the test pass's too.
     pub validation_is_test: bool,
@@ -182,6 +185,14 @@ impl Plan {
         let train_step = builder.train_step(&splits[0], &train_cursor, cfg.optimizer.as_ref());
         let validation = builder.eval_pass(Pass::Validation, &splits[1], &eval_cursor);
         let test = builder.eval_pass(Pass::Test, &splits[2], &eval_cursor);
+        let test_augmented = cfg.tta.map_or_else(Vec::new, |tta| {
+            (1..tta.copies)
+                .map(|copy| {
+                    let draws = (tta.augment, augment::tta_seed32(cfg.seed, copy));
+                    builder.augmented_pass(draws, &splits[2], &eval_cursor)
+                })
+                .collect()
+        });
         ctx.check_errors()?;
         let mut buffers = vec![x, y];
         buffers.extend(acts.out.into_iter().chain(acts.dout));
@@ -207,6 +218,7 @@ impl Plan {
             train_step,
             validation,
             test,
+            test_augmented,
             validation_is_test: val_indices.is_empty(),
             _buffers: buffers,
         })
@@ -440,7 +452,7 @@ impl<'a> Builder<'a> {
         cursor: &'a wgpu::Buffer,
         optimizer: &dyn Optimizer,
     ) -> Vec<Launch> {
-        let mut launches = self.forward_pass(Pass::Train, split, cursor, true);
+        let mut launches = self.forward_pass(Pass::Train, split, cursor, self.augment);
         for (i, node) in self.net.layers.iter().enumerate().rev() {
             if self.fusions[i].backward_above {
                 continue;
@@ -457,18 +469,34 @@ impl<'a> Builder<'a> {
         EvalPass {
             pass,
             steps: split.len.div_ceil(self.batch),
-            launches: self.forward_pass(pass, split, cursor, false),
+            launches: self.forward_pass(pass, split, cursor, None),
         }
     }
 
-    /// Gather, every layer's forward, the loss, and the pass's other accumulators.
+    /// A test pass over copies of the split's images, augmented by these draws.
+    fn augmented_pass(
+        &self,
+        draws: (Augment, u32),
+        split: &GpuSplit,
+        cursor: &'a wgpu::Buffer,
+    ) -> EvalPass {
+        EvalPass {
+            pass: Pass::Test,
+            steps: split.len.div_ceil(self.batch),
+            launches: self.forward_pass(Pass::Test, split, cursor, Some(draws)),
+        }
+    }
+
+    /// Gather (augmenting by `augment`'s draws, if given), every layer's forward, the loss,
+    /// and the pass's other accumulators.
     fn forward_pass(
         &self,
         pass: Pass,
         split: &GpuSplit,
         cursor: &'a wgpu::Buffer,
-        training: bool,
+        augment: Option<(Augment, u32)>,
     ) -> Vec<Launch> {
+        let training = pass == Pass::Train;
         let (ctx, k, batch) = (self.ctx, self.kernels, self.batch);
         let gather = k.gather(
             ctx,
@@ -476,7 +504,7 @@ impl<'a> Builder<'a> {
                 batch,
                 sample_bytes: self.net.input.features(),
                 image: (self.net.input.h, self.net.input.w, self.net.input.c),
-                augment: self.augment.filter(|_| training),
+                augment,
                 images: View::whole(&split.images),
                 labels: View::whole(&split.labels),
                 order: View::whole(&split.order),

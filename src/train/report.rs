@@ -70,3 +70,8 @@ pub fn test_line(test: &Score) -> String {
         test.loss, test.accuracy
     )
 }
+
+/// The test line of a TTA evaluation, e.g. `tta 8 views - test_loss: 0.0120 - test_accuracy: 0.9961`.
+pub fn tta_line(tta: &super::TtaResult) -> String {
+    format!("tta {} views - {}", tta.copies, test_line(&tta.score))
+}

@@ -10,9 +10,10 @@ use std::time::Instant;
 
 use super::callbacks::{Callback, Control, FitSummary};
 use super::live::{LiveMetrics, Phase, Progress};
-use super::metrics::{Accumulator, Pass, PassMetrics, Score};
+use super::metrics::{Accumulator, Pass, PassMetrics, Probabilities, Score};
 use super::plan::{EvalPass, Plan};
 use super::report::EpochReport;
+use super::tta::{self, Tta};
 use crate::data::augment::Augment;
 use crate::data::dataset::epoch_order;
 use crate::data::Dataset;
@@ -45,6 +46,9 @@ pub struct TrainConfig {
     pub label_smoothing: f32,
     /// Random affine augmentation of training batches (never of evaluation's).
     pub augment: Option<Augment>,
+    /// Test-time augmentation: [`Trainer::test_views`] has the test pass's probabilities for
+    /// the plain images and for `copies - 1` augmented copies.
+    pub tta: Option<Tta>,
 }
 
 impl TrainConfig {
@@ -86,6 +90,7 @@ impl Default for TrainConfig {
             schedule: Schedule::default(),
             label_smoothing: 0.0,
             augment: None,
+            tta: None,
         }
     }
 }
@@ -122,10 +127,11 @@ impl<'a> Trainer<'a> {
         ctx: &'a GpuContext,
         net: &Network,
         data: &Dataset,
-        cfg: TrainConfig,
+        mut cfg: TrainConfig,
     ) -> Result<Self> {
         // Before the initial weights are made: they may be what does not fit.
         cfg.validate()?;
+        tta::keep_probabilities(&mut cfg, data.test.len());
         super::limits::check(ctx, net, &cfg, data)?;
         let layout = ParamLayout::trainable(net, ctx.binding_align_floats());
         let initial = init_params(&layout, cfg.seed);
@@ -137,10 +143,11 @@ impl<'a> Trainer<'a> {
         ctx: &'a GpuContext,
         net: &Network,
         data: &Dataset,
-        cfg: TrainConfig,
+        mut cfg: TrainConfig,
         initial: &[Vec<f32>],
     ) -> Result<Self> {
         cfg.validate()?;
+        tta::keep_probabilities(&mut cfg, data.test.len());
         super::limits::check(ctx, net, &cfg, data)?;
         Self::build(ctx, net, data, cfg, initial)
     }
@@ -482,6 +489,24 @@ impl<'a> Trainer<'a> {
         self.submit_eval(&self.plan.test, Some(Pass::Test));
         let [_, _, test] = self.plan.read_metrics_with(self.ctx, &mut || {})?;
         Ok(test)
+    }
+
+    /// The test split's class probabilities under the current weights, one view per TTA copy
+    /// (the plain images first), one readback each; empty without `cfg.tta`.
+    pub fn test_views(&mut self) -> Result<Vec<Probabilities>> {
+        if self.cfg.tta.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut views = Vec::new();
+        for pass in std::iter::once(&self.plan.test).chain(&self.plan.test_augmented) {
+            self.submit_eval(pass, Some(Pass::Test));
+            let [_, _, test] = self.plan.read_metrics_with(self.ctx, &mut || {})?;
+            let probabilities = test
+                .probabilities()
+                .expect("keep_probabilities gave the test pass its predictions");
+            views.push(probabilities.clone());
+        }
+        Ok(views)
     }
 
     /// Copies the weights and moving statistics into `into` (allocated on first use), on the

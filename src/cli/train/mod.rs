@@ -27,7 +27,9 @@ use crate::model::{checkpoint, ModelSpec, Network, ParamLayout};
 use crate::optim::{self, Hyperparameters, Schedule, ScheduleFlags};
 use crate::output;
 use crate::report::ReportInput;
-use crate::train::{check_history_path, test_line, Monitor, StepProfile, TrainConfig, Trainer};
+use crate::train::{
+    check_history_path, test_line, tta, tta_line, Monitor, StepProfile, TrainConfig, Trainer, Tta,
+};
 
 #[derive(Args, Clone, Debug)]
 pub struct TrainArgs {
@@ -115,6 +117,14 @@ pub struct TrainArgs {
     /// on the GPU as batches are gathered; never at evaluation.
     #[arg(long, value_name = "SPEC")]
     pub augment: Option<String>,
+    /// Test-time augmentation: after training, also score the test set by each image's class
+    /// probabilities averaged over the image and N - 1 augmented copies of it (drawn with
+    /// --tta-augment, default --augment); 1 for none.
+    #[arg(long, value_name = "N")]
+    pub tta: Option<usize>,
+    /// The transforms of --tta's copies (default --augment's), e.g. shift=1,rotate=5.
+    #[arg(long, value_name = "SPEC")]
+    pub tta_augment: Option<String>,
     /// Keras's label smoothing of the cross-entropy: targets (1 - S) * onehot + S / classes,
     /// in training and evaluation; 0 for none.
     #[arg(long, value_name = "S", default_value_t = 0.0, allow_negative_numbers = true, value_parser = super::finite_f32)]
@@ -199,6 +209,7 @@ fn config(args: &TrainArgs) -> Result<TrainConfig> {
         beta_1: args.beta1,
         beta_2: args.beta2,
     };
+    let augment = args.augment.as_deref().map(Augment::parse).transpose()?;
     let cfg = TrainConfig {
         batch_size: args.batch_size,
         epochs: args.epochs,
@@ -207,7 +218,8 @@ fn config(args: &TrainArgs) -> Result<TrainConfig> {
         validation_split: args.validation_split,
         steps_per_submit: args.steps_per_submit,
         label_smoothing: args.label_smoothing,
-        augment: args.augment.as_deref().map(Augment::parse).transpose()?,
+        augment,
+        tta: tta(args, augment)?,
         ..Default::default()
     };
     cfg.validate()?;
@@ -223,6 +235,22 @@ fn config(args: &TrainArgs) -> Result<TrainConfig> {
     // Checked with a run of one step; the real length is known once the data is.
     schedule_flags(args).build(1, 1)?;
     Ok(cfg)
+}
+
+/// `--tta`'s views, drawn with `--tta-augment`'s transforms or else training's.
+fn tta(args: &TrainArgs, augment: Option<Augment>) -> Result<Option<Tta>> {
+    let own = args
+        .tta_augment
+        .as_deref()
+        .map(|spec| Augment::parse_flag("--tta-augment", spec))
+        .transpose()?;
+    if own.is_some() && args.tta.is_none() {
+        return Err(Error::flag(
+            "--tta-augment",
+            "given without --tta; expected --tta N as well",
+        ));
+    }
+    args.tta.map(|n| Tta::new(n, own.or(augment))).transpose()
 }
 
 fn schedule_flags(args: &TrainArgs) -> ScheduleFlags {
@@ -348,6 +376,9 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     }
     let test = trainer.evaluate_test()?;
     println!("{}", test_line(&test.score()));
+    if let Some(tta) = tta::evaluate(&mut trainer, &dataset.test.labels)? {
+        println!("{}", tta_line(&tta));
+    }
     args.report.write(ReportInput {
         title: format!("{} on {}", spec.name, args.dataset.name()),
         settings: &policies.settings,
@@ -423,6 +454,13 @@ fn print_setup(
     }
     if let Some(a) = cfg.augment.filter(Augment::is_active) {
         eprintln!("augmentation: {}", a.describe());
+    }
+    if let Some(t) = cfg.tta.filter(|t| t.copies > 1) {
+        let views = t.copies;
+        eprintln!(
+            "test-time augmentation: {views} views, {}",
+            t.augment.describe()
+        );
     }
     eprintln!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
     if let Some(path) = &args.load {

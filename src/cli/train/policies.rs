@@ -150,5 +150,6 @@ fn settings(
         "validation_split": cfg.validation_split,
         "label_smoothing": cfg.label_smoothing,
         "augment": cfg.augment.map(|a| a.describe()),
+        "tta": cfg.tta.map(|t| format!("{} views, {}", t.copies, t.augment.describe())),
     })
 }

@@ -56,6 +56,10 @@ pub fn with_recipe(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<Tra
     if let Some(v) = &r.augment {
         set("augment", &mut |a| a.augment = Some(v.clone()));
     }
+    set("tta", &mut |a| a.tta = r.tta.or(a.tta));
+    if let Some(v) = &r.tta_augment {
+        set("tta_augment", &mut |a| a.tta_augment = Some(v.clone()));
+    }
     set("label_smoothing", &mut |a| {
         a.label_smoothing = r.label_smoothing.unwrap_or(a.label_smoothing)
     });
