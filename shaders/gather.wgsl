@@ -16,6 +16,11 @@
 // (src/data/augment.rs); cursor.t is the step count before this step, so every step of every
 // epoch draws anew. Images are [rows, cols, channels] channels-last.
 //
+// Elastic distortion (`elastic` > 0): the destination pixel is first displaced by a smooth
+// random field, bilinear between a 4x4 grid of random offsets per row (32 more draws of their
+// own stream, salted seed), a coarse-grid form of Simard et al.'s elastic distortion that
+// needs no smoothing pass.
+//
 // One invocation per element of x (`flat_id`: the grid spans two dimensions).
 
 struct Params {
@@ -32,7 +37,7 @@ struct Params {
     shear: f32, // radians
     shift: f32, // pixels
     seed: u32,
-    _pad0: u32,
+    elastic: f32, // pixels; 0: none
     _pad1: u32,
     _pad2: u32,
 }
@@ -58,6 +63,41 @@ fn signed_draw(row: u32, k: u32) -> f32 {
     return 2.0 * (f32(h >> 8u) / 16777216.0) - 1.0;
 }
 
+// Draw k (< 32) of `row`'s elastic grid in [-1, 1): node n's x offset is draw 2n, its y 2n + 1.
+fn elastic_draw(row: u32, k: u32) -> f32 {
+    let h = pcg_hash(pcg_hash(pcg_hash(row * 32u + k) ^ cursor.t) ^ (params.seed ^ 0x85EBCA6Bu));
+    return 2.0 * (f32(h >> 8u) / 16777216.0) - 1.0;
+}
+
+// Offset `axis` (0: x, 1: y) of node (i, j) of `row`'s 4x4 elastic grid, in pixels.
+fn elastic_node(row: u32, i: u32, j: u32, axis: u32) -> f32 {
+    return elastic_draw(row, 2u * (j * 4u + i) + axis) * params.elastic;
+}
+
+fn lerp(a: f32, b: f32, f: f32) -> f32 {
+    return a * (1.0 - f) + b * f;
+}
+
+// The elastic displacement of destination pixel (r, c): the grid's offsets interpolated
+// bilinearly (the nodes span the image corner to corner).
+fn elastic_offset(row: u32, r: u32, c: u32) -> vec2<f32> {
+    let u = f32(c) * 3.0 / f32(max(params.cols, 2u) - 1u);
+    let v = f32(r) * 3.0 / f32(max(params.rows, 2u) - 1u);
+    let fi = min(floor(u), 2.0);
+    let fj = min(floor(v), 2.0);
+    let fu = u - fi;
+    let fv = v - fj;
+    let i = u32(fi);
+    let j = u32(fj);
+    var out: vec2<f32>;
+    for (var axis = 0u; axis < 2u; axis++) {
+        let top = lerp(elastic_node(row, i, j, axis), elastic_node(row, i + 1u, j, axis), fu);
+        let bottom = lerp(elastic_node(row, i, j + 1u, axis), elastic_node(row, i + 1u, j + 1u, axis), fu);
+        out[axis] = lerp(top, bottom, fv);
+    }
+    return out;
+}
+
 // Pixel (r, c) channel ch of `sample` in [0, 1]; 0 outside the image.
 fn pixel(sample: u32, r: i32, c: i32, ch: u32) -> f32 {
     if (r < 0 || c < 0 || r >= i32(params.rows) || c >= i32(params.cols)) {
@@ -79,10 +119,14 @@ fn augmented(sample: u32, row: u32, col: u32) -> f32 {
     let shear = signed_draw(row, 2u) * params.shear;
     let tx = signed_draw(row, 3u) * params.shift;
     let ty = signed_draw(row, 4u) * params.shift;
+    var e = vec2<f32>(0.0, 0.0);
+    if (params.elastic > 0.0) {
+        e = elastic_offset(row, r, c);
+    }
     let cx = f32(params.cols - 1u) * 0.5;
     let cy = f32(params.rows - 1u) * 0.5;
-    let dx = f32(c) - cx - tx;
-    let dy = f32(r) - cy - ty;
+    let dx = f32(c) - cx - tx + e.x;
+    let dy = f32(r) - cy - ty + e.y;
     let cs = cos(angle);
     let sn = sin(angle);
     let x1 = cs * dx + sn * dy;

@@ -536,9 +536,10 @@ fn augmented_gather_matches_the_twin() {
     let gorder = ctx.storage_init("order", &order);
     let gx = ctx.storage("x", (batch * bytes * 4) as u64);
     let gy = ctx.storage("y", (batch * 4) as u64);
-    let augment = Augment::parse("shift=2,rotate=25,zoom=0.2,shear=10").unwrap();
+    let affine = Augment::parse("shift=2,rotate=25,zoom=0.2,shear=10").unwrap();
+    let elastic = Augment::parse("shift=1,rotate=5,elastic=2").unwrap();
     let seed = 0x5eed;
-    for (step, t) in [(0usize, 0u32), (1, 7), (2, 1000)] {
+    for (step, t, augment) in [(0usize, 0u32, affine), (1, 7, affine), (2, 1000, elastic)] {
         let cursor = ctx.storage_init("cursor", &[step as u32, t]);
         let launch = kernels.gather(
             &ctx,

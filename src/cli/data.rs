@@ -214,7 +214,7 @@ fn augmented_grid(data: &Dataset, kind: DatasetKind, n: usize, a: &Augment) -> G
             let pixels = (0..size)
                 .map(|k| (tr.sample(src, image, k) * 255.0).round() as u8)
                 .collect();
-            let title = format!("{:+.0}° x{:.2}", tr.angle.to_degrees(), tr.scale);
+            let title = caption(&tr, a);
             tiles.push(Tile { pixels, title });
         }
     }
@@ -225,6 +225,34 @@ fn augmented_grid(data: &Dataset, kind: DatasetKind, n: usize, a: &Augment) -> G
         rows: data.rows,
         cols: data.cols,
     }
+}
+
+/// A tile's title: the drawn rotation, zoom, shear and elastic displacement (the largest
+/// node offset), each only where its range is set.
+fn caption(tr: &augment::Transform, a: &Augment) -> String {
+    // Rounded first, so that a draw of -0.3° reads 0°, not -0°.
+    let degrees = |radians: f32| radians.to_degrees().round() + 0.0;
+    let mut parts = Vec::new();
+    if a.rotate > 0.0 {
+        parts.push(format!("{:+}°", degrees(tr.angle)));
+    }
+    if a.zoom > 0.0 {
+        parts.push(format!("x{:.2}", tr.scale));
+    }
+    if a.shear > 0.0 {
+        parts.push(format!("shear {:+}°", degrees(tr.shear)));
+    }
+    if let Some(nodes) = &tr.elastic {
+        let most = nodes
+            .iter()
+            .map(|(x, y)| x.hypot(*y))
+            .fold(0.0f32, f32::max);
+        parts.push(format!("elastic {most:.1}px"));
+    }
+    if parts.is_empty() {
+        parts.push(format!("shift {:+.1},{:+.1}", tr.shift.0, tr.shift.1));
+    }
+    parts.join(" ")
 }
 
 /// The first `n x n` training samples, titled with their labels.

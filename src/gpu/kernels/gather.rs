@@ -30,7 +30,8 @@ uniform_struct! {
         /// Pixels.
         pub shift: f32,
         pub seed: u32,
-        pub _pad0: u32,
+        /// Pixels of elastic displacement; 0: none.
+        pub elastic: f32,
         pub _pad1: u32,
         pub _pad2: u32,
     }
@@ -101,6 +102,7 @@ impl Kernels {
                 shear: aug.shear * radians,
                 shift: aug.shift,
                 seed,
+                elastic: aug.elastic,
                 ..Default::default()
             },
         );
