@@ -1248,8 +1248,9 @@ fn augmentation_changes_training_and_repeats_with_the_seed() {
 }
 
 /// `--tta N` adds a test line scored on the mean of N views; `evaluate --tta` on the saved
-/// checkpoint draws the same copies (same seed and batch) and prints the same line; bad
-/// settings are one-line errors naming the flag.
+/// checkpoint draws the same copies (same seed, batch and, by default, the augmentation the
+/// checkpoint records) and prints the same line; bad settings are one-line errors naming the
+/// flag.
 #[test]
 fn test_time_augmentation_scores_the_mean_of_views() {
     let data = small_dataset("tta");
@@ -1271,18 +1272,18 @@ fn test_time_augmentation_scores_the_mean_of_views() {
     assert!(tta.starts_with("tta 3 views - test_loss: "), "{tta}");
     let accuracy = field(&tta, "test_accuracy");
     assert!((0.0..=1.0).contains(&accuracy), "{tta}");
-    let evaluated = shaderfit(&[
-        "evaluate",
-        "--checkpoint",
-        arg(&ckpt),
-        "--tta",
-        "3",
-        "--tta-augment",
-        spec,
-    ])
-    .data(&data)
-    .run();
-    assert_eq!(evaluated.ok().lines()[1], tta, "{}", evaluated.stdout);
+    // The checkpoint records the training augmentation, which --tta-augment defaults to.
+    let evaluate = |extra: &[&str]| {
+        let mut args = vec!["evaluate", "--checkpoint", arg(&ckpt), "--tta", "3"];
+        args.extend_from_slice(extra);
+        shaderfit(&args).data(&data).run()
+    };
+    for extra in [&[][..], &["--tta-augment", spec]] {
+        let evaluated = evaluate(extra);
+        assert_eq!(evaluated.ok().lines()[1], tta, "{}", evaluated.stdout);
+    }
+    let other = evaluate(&["--tta-augment", "shift=2"]);
+    assert_ne!(other.ok().lines()[1], tta, "other transforms, other copies");
 
     let with = |extra: &[&str]| {
         let mut args = base.to_vec();

@@ -38,8 +38,8 @@ pub struct EvaluateArgs {
     /// the image and N - 1 copies augmented by --tta-augment; 1 for none.
     #[arg(long, value_name = "N")]
     pub tta: Option<usize>,
-    /// The transforms of --tta's copies, e.g. shift=2,rotate=10,zoom=0.1 (the training run's
-    /// --augment is a good start).
+    /// The transforms of --tta's copies, e.g. shift=2,rotate=10,zoom=0.1 (default: the
+    /// training run's --augment, which the checkpoint records).
     #[arg(long, value_name = "SPEC", requires = "tta")]
     pub tta_augment: Option<String>,
     #[command(flatten)]
@@ -50,8 +50,8 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     if let Some(dir) = &args.report.dir {
         crate::output::prepare_dir("--report", dir)?;
     }
-    let tta = tta_flags(args)?;
     let info = checkpoint::load_info(&args.checkpoint)?;
+    let tta = tta_flags(args, &info)?;
     info.check_dataset(&args.checkpoint, args.dataset.name())?;
     let spec = info.spec.clone();
     let dataset = data::dataset::open(args.dataset, args.data.as_deref())?;
@@ -101,13 +101,15 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     Ok(())
 }
 
-/// `--tta` and `--tta-augment`, checked before anything is loaded.
-fn tta_flags(args: &EvaluateArgs) -> Result<Option<Tta>> {
+/// `--tta` and `--tta-augment` (default: the training run's `--augment`, which the checkpoint
+/// records).
+fn tta_flags(args: &EvaluateArgs, info: &checkpoint::CheckpointInfo) -> Result<Option<Tta>> {
     let augment = args
         .tta_augment
         .as_deref()
         .map(|spec| Augment::parse_flag("--tta-augment", spec))
-        .transpose()?;
+        .transpose()?
+        .or_else(|| info.augment.as_deref().and_then(|a| Augment::parse(a).ok()));
     args.tta.map(|n| Tta::new(n, augment)).transpose()
 }
 

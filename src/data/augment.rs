@@ -196,10 +196,12 @@ impl Augment {
                 "zoom" => (&mut a.zoom, 0.9),
                 "shear" => (&mut a.shear, 60.0),
                 "elastic" => (&mut a.elastic, 8.0),
-                other => return Err(bad(format!(
+                other => {
+                    return Err(bad(format!(
                     "unknown transform '{other}'{}; expected shift, rotate, zoom, shear or elastic",
                     crate::error::did_you_mean(other, &KEYS)
-                ))),
+                )))
+                }
             };
             if v > max {
                 return Err(bad(format!("{key}={v} is out of range; at most {max}")));

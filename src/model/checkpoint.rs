@@ -134,6 +134,8 @@ pub struct CheckpointInfo {
     pub classes: usize,
     /// Epochs trained, when recorded.
     pub epoch: Option<usize>,
+    /// The training run's `--augment` spec, when it had one.
+    pub augment: Option<String>,
 }
 
 impl CheckpointInfo {
@@ -228,6 +230,7 @@ pub fn info_from(path: &Path, bytes: &[u8]) -> Result<CheckpointInfo> {
         input,
         classes: number("classes")?.unwrap_or(10),
         epoch: number("epoch")?,
+        augment: meta.get("augment").cloned(),
     })
 }
 

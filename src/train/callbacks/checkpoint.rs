@@ -53,12 +53,17 @@ impl SaveCheckpoint {
         if let Target::Dir { dir, .. } = &target {
             crate::output::prepare_dir("--checkpoint-dir", dir)?;
         }
+        let mut metadata = CheckpointInfo::metadata(spec, net, dataset);
+        // The training augmentation, which `evaluate --tta` draws its copies with by default.
+        if let Some(augment) = run.get("augment").and_then(|a| a.as_str()) {
+            metadata.insert("augment".into(), augment.into());
+        }
         Ok(SaveCheckpoint {
             target,
             best_only: false,
             monitor,
             best: worst(monitor),
-            metadata: CheckpointInfo::metadata(spec, net, dataset),
+            metadata,
             // Per-tensor layouts (no GPU padding): what checkpoints hold.
             trainable: ParamLayout::trainable(net, 1),
             non_trainable: ParamLayout::non_trainable(net, 1),
