@@ -5,7 +5,7 @@
 mod support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use safetensors::SafeTensors;
 use support::cli::{arg, shaderfit};
@@ -335,7 +335,8 @@ fn a_second_writer_of_a_checkpoint_is_refused() {
 
 /// SIGKILLs at many moments of a run that saves every few milliseconds: whenever the run
 /// dies, even mid-write, the checkpoint there is whole and loads, and the next run on the path
-/// clears what the killed one left.
+/// clears what the killed one left. Each kill lands a different time after the run's first
+/// save (waited for, so that a loaded machine, slow to start a run, still tests saving).
 #[test]
 fn a_kill_at_any_moment_leaves_a_loadable_checkpoint() {
     let data = support::cli::small_dataset("killsave");
@@ -349,14 +350,17 @@ fn a_kill_at_any_moment_leaves_a_loadable_checkpoint() {
         "--save",
         arg(&path),
     ];
-    for delay_ms in [150, 230, 310, 390, 470] {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    for delay_ms in [0, 3, 11, 29, 67, 151] {
+        let started = SystemTime::now();
         let mut run = shaderfit(&args).data(&data).spawn();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while modified(&path).is_none_or(|t| t < started) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         std::thread::sleep(Duration::from_millis(delay_ms));
         run.kill().unwrap();
         run.wait().unwrap();
-        if saved_epoch(&path).is_none() {
-            continue; // killed before the first save
-        }
         shaderfit(&["evaluate", "--checkpoint", arg(&path)])
             .data(&data)
             .run()

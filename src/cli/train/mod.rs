@@ -38,7 +38,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "NAME")]
     pub recipe: Option<String>,
     /// A preset (linear, mlp, mlp2, mlp3, mlp_small, mlp_dropout, mlp_bn, lenet, cnn,
-    /// cnn_wide, cnn4, cnn_fast) or a JSON model file (see `shaderfit model show cnn`).
+    /// cnn_wide, cnn4, cnn_fast, cnn_fast_bn) or a JSON model file (see `shaderfit model show cnn`).
     #[arg(long, default_value = "mlp")]
     pub model: String,
     /// Activation of a preset's hidden dense layers (the notebooks vary it for mlp_small).
