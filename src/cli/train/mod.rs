@@ -114,7 +114,8 @@ pub struct TrainArgs {
     pub validation_split: f64,
     /// Random affine augmentation of each training sample, e.g. shift=2,rotate=10,zoom=0.1,
     /// shear=5 (pixels, degrees, fraction, degrees; each drawn uniformly in +-range), applied
-    /// on the GPU as batches are gathered; never at evaluation.
+    /// on the GPU as batches are gathered; never at evaluation (but --tta's copies draw with it
+    /// unless --tta-augment is given). elastic=PX adds elastic distortion of up to PX pixels.
     #[arg(long, value_name = "SPEC")]
     pub augment: Option<String>,
     /// Test-time augmentation: after training, also score the test set by each image's class
