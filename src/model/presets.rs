@@ -23,6 +23,18 @@ pub const PRESETS: [&str; 13] = [
     "cnn_fast_bn",
 ];
 
+/// The error for a `--model` that is neither a preset nor a JSON file.
+fn unknown(name: &str) -> Error {
+    Error::flag(
+        "--model",
+        format!(
+            "unknown model '{name}'{}; expected a JSON file or one of {}",
+            crate::error::did_you_mean(name, &PRESETS),
+            PRESETS.join(", ")
+        ),
+    )
+}
+
 fn arc(layer: impl Layer) -> Arc<dyn Layer> {
     Arc::new(layer)
 }
@@ -111,16 +123,7 @@ pub fn preset(name: &str, hidden: Option<Activation>, classes: usize) -> Result<
             dense(256),
             dropout(0.25),
         ],
-        other => {
-            return Err(Error::flag(
-                "--model",
-                format!(
-                    "unknown model '{other}'{}; expected a JSON file or one of {}",
-                    crate::error::did_you_mean(other, &PRESETS),
-                    PRESETS.join(", ")
-                ),
-            ))
-        }
+        other => return Err(unknown(other)),
     };
     layers.push(arc(Dense::new(classes, Activation::Softmax)));
     Ok(ModelSpec {

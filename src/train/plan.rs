@@ -185,14 +185,7 @@ impl Plan {
         let train_step = builder.train_step(&splits[0], &train_cursor, cfg.optimizer.as_ref());
         let validation = builder.eval_pass(Pass::Validation, &splits[1], &eval_cursor);
         let test = builder.eval_pass(Pass::Test, &splits[2], &eval_cursor);
-        let test_augmented = cfg.tta.map_or_else(Vec::new, |tta| {
-            (1..tta.copies)
-                .map(|copy| {
-                    let draws = (tta.augment, augment::tta_seed32(cfg.seed, copy));
-                    builder.augmented_pass(draws, &splits[2], &eval_cursor)
-                })
-                .collect()
-        });
+        let test_augmented = builder.tta_passes(cfg, &splits[2], &eval_cursor);
         ctx.check_errors()?;
         let mut buffers = vec![x, y];
         buffers.extend(acts.out.into_iter().chain(acts.dout));
@@ -473,18 +466,27 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// A test pass over copies of the split's images, augmented by these draws.
-    fn augmented_pass(
+    /// Test-time augmentation's test passes: one per extra view of `cfg.tta`, each over
+    /// copies of the split's images augmented with the view's own seed.
+    fn tta_passes(
         &self,
-        draws: (Augment, u32),
+        cfg: &TrainConfig,
         split: &GpuSplit,
         cursor: &'a wgpu::Buffer,
-    ) -> EvalPass {
-        EvalPass {
-            pass: Pass::Test,
-            steps: split.len.div_ceil(self.batch),
-            launches: self.forward_pass(Pass::Test, split, cursor, Some(draws)),
-        }
+    ) -> Vec<EvalPass> {
+        let Some(tta) = cfg.tta else {
+            return Vec::new();
+        };
+        (1..tta.copies)
+            .map(|copy| {
+                let draws = (tta.augment, augment::tta_seed32(cfg.seed, copy));
+                EvalPass {
+                    pass: Pass::Test,
+                    steps: split.len.div_ceil(self.batch),
+                    launches: self.forward_pass(Pass::Test, split, cursor, Some(draws)),
+                }
+            })
+            .collect()
     }
 
     /// Gather (augmenting by `augment`'s draws, if given), every layer's forward, the loss,
