@@ -127,18 +127,7 @@ impl Plan {
         initial: &[Vec<f32>],
     ) -> Result<Plan> {
         check_fit(net, data)?;
-        let (train_indices, val_indices) =
-            crate::data::dataset::split_indices(data.train.len(), cfg.validation_split);
-        if train_indices.is_empty() {
-            return Err(Error::flag(
-                "--validation-split",
-                format!(
-                    "{} leaves no training samples out of {}",
-                    cfg.validation_split,
-                    data.train.len()
-                ),
-            ));
-        }
+        let (train_indices, val_indices) = hold_out(data, cfg.validation_split)?;
         let alloc = Alloc {
             ctx,
             batch: cfg.batch_size,
@@ -187,11 +176,9 @@ impl Plan {
         let test = builder.eval_pass(Pass::Test, &splits[2], &eval_cursor);
         let test_augmented = builder.tta_passes(cfg, &splits[2], &eval_cursor);
         ctx.check_errors()?;
-        let mut buffers = vec![x, y];
-        buffers.extend(acts.out.into_iter().chain(acts.dout));
-        buffers.extend(acts.scratch.into_iter().flatten().map(|(_, b)| b));
         let [train, ..] = splits;
-        buffers.extend([train.images, train.labels]);
+        let mut buffers = vec![x, y, train.images, train.labels];
+        buffers.extend(acts.into_buffers());
         Ok(Plan {
             net: net.clone(),
             layout,
@@ -266,6 +253,22 @@ fn check_fit(net: &Network, data: &Dataset) -> Result<()> {
 
 /// The training, validation and test splits on the GPU, each with its visiting order. The
 /// validation split is the training data's tail, or the test split when there is none.
+/// The training and validation sample indices: the last `fraction` of the training split is
+/// held out (Keras's rule), refusing a fraction that leaves nothing to train on.
+fn hold_out(data: &Dataset, fraction: f64) -> Result<(Vec<u32>, Vec<u32>)> {
+    let (train, validation) = crate::data::dataset::split_indices(data.train.len(), fraction);
+    if train.is_empty() {
+        return Err(Error::flag(
+            "--validation-split",
+            format!(
+                "{fraction} leaves no training samples out of {}",
+                data.train.len()
+            ),
+        ));
+    }
+    Ok((train, validation))
+}
+
 fn upload(
     ctx: &GpuContext,
     data: &Dataset,
@@ -353,6 +356,11 @@ impl Weights {
 }
 
 impl Activations {
+    fn into_buffers(self) -> impl Iterator<Item = wgpu::Buffer> {
+        let scratch = self.scratch.into_iter().flatten().map(|(_, b)| b);
+        self.out.into_iter().chain(self.dout).chain(scratch)
+    }
+
     /// Every node's output and output gradient (`[batch, features]`), and the scratch its
     /// layer asks for; shared scratch once, at the largest size asked.
     fn new(

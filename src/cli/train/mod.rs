@@ -348,25 +348,11 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     if args.verbose > 0 {
         print_setup(args, (&dataset, &spec, &net), &cfg, &ctx);
     }
-    if args.profile {
-        let mut probe = Trainer::new(&ctx, &net, &dataset, cfg.clone())?;
-        let profile = StepProfile::measure(&ctx, &mut probe)?;
-        print!("{}", profile_table(&profile, None));
-    }
-    let mut trainer = Trainer::new(&ctx, &net, &dataset, cfg)?;
-    if let Some((params, stats)) = &loaded {
-        trainer.set_weights(params, stats);
-    }
-    if let Some(r) = &resumed {
-        trainer.restore(&r.state)?;
-        if args.verbose > 0 {
-            eprintln!(
-                "resuming: {} after epoch {}",
-                r.path.display(),
-                r.state.epoch
-            );
-        }
-    }
+    let start = Start {
+        loaded: loaded.as_ref(),
+        resumed: resumed.as_ref(),
+    };
+    let mut trainer = start_trainer(args, &ctx, (&net, &dataset), cfg, start)?;
     let history = resumed.as_ref().map(|r| &r.state.run["history"]);
     let mut policies = Policies::new(args, (&spec, &net), (&dataset, &trainer), history)?;
     let mut bar = (args.verbose == 1).then(|| EpochBar::new(args.epochs));
@@ -391,6 +377,44 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
         dataset: args.dataset,
     })?;
     Ok(())
+}
+
+/// Where a run's weights come from, when not from the model's initializers.
+struct Start<'a> {
+    /// `--load`'s (trainable, non-trainable) tensors.
+    loaded: Option<&'a checkpoint::Weights>,
+    resumed: Option<&'a resume::Resumed>,
+}
+
+/// Profiles a step first with `--profile`, then compiles the trainer and sets its starting
+/// weights and, when resuming, its optimizer state, epoch and schedule position.
+fn start_trainer<'a>(
+    args: &TrainArgs,
+    ctx: &'a GpuContext,
+    (net, dataset): (&Network, &Dataset),
+    cfg: TrainConfig,
+    start: Start,
+) -> Result<Trainer<'a>> {
+    if args.profile {
+        let mut probe = Trainer::new(ctx, net, dataset, cfg.clone())?;
+        let profile = StepProfile::measure(ctx, &mut probe)?;
+        print!("{}", profile_table(&profile, None));
+    }
+    let mut trainer = Trainer::new(ctx, net, dataset, cfg)?;
+    if let Some((params, stats)) = start.loaded {
+        trainer.set_weights(params, stats);
+    }
+    if let Some(r) = start.resumed {
+        trainer.restore(&r.state)?;
+        if args.verbose > 0 {
+            eprintln!(
+                "resuming: {} after epoch {}",
+                r.path.display(),
+                r.state.epoch
+            );
+        }
+    }
+    Ok(trainer)
 }
 
 /// Locks on the checkpoints this run writes, held until it ends: a second run writing the same
