@@ -251,8 +251,6 @@ fn check_fit(net: &Network, data: &Dataset) -> Result<()> {
     Ok(())
 }
 
-/// The training, validation and test splits on the GPU, each with its visiting order. The
-/// validation split is the training data's tail, or the test split when there is none.
 /// The training and validation sample indices: the last `fraction` of the training split is
 /// held out (Keras's rule), refusing a fraction that leaves nothing to train on.
 fn hold_out(data: &Dataset, fraction: f64) -> Result<(Vec<u32>, Vec<u32>)> {
@@ -269,6 +267,8 @@ fn hold_out(data: &Dataset, fraction: f64) -> Result<(Vec<u32>, Vec<u32>)> {
     Ok((train, validation))
 }
 
+/// The training, validation and test splits on the GPU, each with its visiting order. The
+/// validation split is the training data's tail, or the test split when there is none.
 fn upload(
     ctx: &GpuContext,
     data: &Dataset,
