@@ -74,8 +74,50 @@ fn an_over_limit_model_is_refused_before_allocation() {
 /// It does so with the fixed table's kernels (this adapter's) and with the tiled kernels GPUs
 /// get (implicit-GEMM convolutions, split K), and every pipeline those runs create is among
 /// those the back-end test translates (`variants::all`).
+macro_rules! presets_within_default_limits {
+    ($($test:ident: $preset:literal),* $(,)?) => {
+        /// The presets with a test below: [`every_preset_has_a_default_limits_test`] holds
+        /// them to `PRESETS`.
+        const TESTED: &[&str] = &[$($preset),*];
+        $(
+            #[test]
+            fn $test() {
+                trains_within_webgpu_default_limits($preset);
+            }
+        )*
+    };
+}
+
+// A test per preset: all thirteen in one took 17 minutes on llvmpipe's GL.
+presets_within_default_limits! {
+    linear_trains_within_webgpu_default_limits: "linear",
+    mlp_trains_within_webgpu_default_limits: "mlp",
+    mlp2_trains_within_webgpu_default_limits: "mlp2",
+    mlp3_trains_within_webgpu_default_limits: "mlp3",
+    mlp_small_trains_within_webgpu_default_limits: "mlp_small",
+    mlp_dropout_trains_within_webgpu_default_limits: "mlp_dropout",
+    mlp_bn_trains_within_webgpu_default_limits: "mlp_bn",
+    lenet_trains_within_webgpu_default_limits: "lenet",
+    cnn_trains_within_webgpu_default_limits: "cnn",
+    cnn_wide_trains_within_webgpu_default_limits: "cnn_wide",
+    cnn4_trains_within_webgpu_default_limits: "cnn4",
+    cnn_fast_trains_within_webgpu_default_limits: "cnn_fast",
+    cnn_fast_bn_trains_within_webgpu_default_limits: "cnn_fast_bn",
+}
+
 #[test]
-fn every_preset_trains_within_webgpu_default_limits() {
+fn every_preset_has_a_default_limits_test() {
+    let mut tested = TESTED.to_vec();
+    let mut presets = shaderfit::model::PRESETS.to_vec();
+    tested.sort();
+    presets.sort();
+    assert_eq!(
+        tested, presets,
+        "add the new preset to presets_within_default_limits!"
+    );
+}
+
+fn trains_within_webgpu_default_limits(name: &str) {
     let ctx = support::named(
         shaderfit::gpu::GpuContext::with_limits(wgpu::Limits::default()).expect("an adapter"),
     );
@@ -95,41 +137,39 @@ fn every_preset_trains_within_webgpu_default_limits() {
         ),
     ];
     let known = variants::all();
-    for name in shaderfit::model::PRESETS {
-        let net = ModelSpec::from_arg(name, None, 10)
-            .unwrap()
-            .compile(Shape::new(28, 28, 1), 10)
-            .unwrap();
-        for (policy, kernels) in &policies {
-            // llvmpipe's GL driver runs workgroup barriers so slowly that the tiled kernels
-            // (which a CPU adapter never gets) take minutes per convolution step there; they
-            // are checked on GL at small tilings by parity_kernels.
-            let cpu_gl = ctx.info.backend == wgpu::Backend::Gl
-                && ctx.info.device_type == wgpu::DeviceType::Cpu;
-            if *policy == "tiled" && cpu_gl && name != "mlp" {
-                continue;
-            }
-            let what = format!("{name} with the {policy} kernels");
-            let cfg = TrainConfig {
-                batch_size: 8,
-                kernels: kernels.clone(),
-                ..Default::default()
-            };
-            let mut trainer =
-                Trainer::new(&ctx, &net, &data, cfg).unwrap_or_else(|e| panic!("{what}: {e}"));
-            trainer.begin_epoch();
-            trainer.run_steps(2);
-            let metrics = trainer
-                .read_metrics()
-                .unwrap_or_else(|e| panic!("{what}: {e}"));
-            assert_eq!(metrics[0].score().samples, 16, "{what}");
-            ctx.check_errors().unwrap_or_else(|e| panic!("{what}: {e}"));
-            for p in trainer.kernels().created_pipelines() {
-                assert!(
-                    known.contains(&p),
-                    "{what} created a pipeline variants::all() lacks: {p:?}"
-                );
-            }
+    let net = ModelSpec::from_arg(name, None, 10)
+        .unwrap()
+        .compile(Shape::new(28, 28, 1), 10)
+        .unwrap();
+    for (policy, kernels) in &policies {
+        // llvmpipe's GL driver runs workgroup barriers so slowly that the tiled kernels
+        // (which a CPU adapter never gets) take minutes per convolution step there; they
+        // are checked on GL at small tilings by parity_kernels.
+        let cpu_gl =
+            ctx.info.backend == wgpu::Backend::Gl && ctx.info.device_type == wgpu::DeviceType::Cpu;
+        if *policy == "tiled" && cpu_gl && name != "mlp" {
+            continue;
+        }
+        let what = format!("{name} with the {policy} kernels");
+        let cfg = TrainConfig {
+            batch_size: 8,
+            kernels: kernels.clone(),
+            ..Default::default()
+        };
+        let mut trainer =
+            Trainer::new(&ctx, &net, &data, cfg).unwrap_or_else(|e| panic!("{what}: {e}"));
+        trainer.begin_epoch();
+        trainer.run_steps(2);
+        let metrics = trainer
+            .read_metrics()
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(metrics[0].score().samples, 16, "{what}");
+        ctx.check_errors().unwrap_or_else(|e| panic!("{what}: {e}"));
+        for p in trainer.kernels().created_pipelines() {
+            assert!(
+                known.contains(&p),
+                "{what} created a pipeline variants::all() lacks: {p:?}"
+            );
         }
     }
 }

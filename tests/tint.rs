@@ -168,10 +168,13 @@ fn chromium() -> Option<String> {
     found
 }
 
-/// Every module the runtime can create, with its entry points, as the check's input.
-fn modules() -> Value {
+/// Every `n`-th module the runtime can create from the `k`-th, with its entry points, as the
+/// check's input.
+fn modules(k: usize, n: usize) -> Value {
     let all: Vec<Value> = ModuleKey::all()
         .into_iter()
+        .skip(k)
+        .step_by(n)
         .map(|key| {
             let m = key.source();
             let parsed = naga::front::wgsl::parse_str(&m.source).expect("naga parses it");
@@ -231,12 +234,34 @@ fn tint_check(program: &str, modules: &Value, limit: Duration) -> Value {
     result["result"]["value"].clone()
 }
 
-#[test]
-fn translation_tint_accepts_every_module_and_entry_point() {
+/// The modules in shards, a test each (one Chromium compiling all of them takes about 90 s
+/// here, over the suite's budget for one test); [`SHARDS`] is how many the list declares.
+macro_rules! shards {
+    ($($test:ident: $k:expr),* $(,)?) => {
+        const SHARDS: usize = [$($k),*].len();
+        $(
+            #[test]
+            fn $test() {
+                tint_accepts_shard($k);
+            }
+        )*
+    };
+}
+
+shards! {
+    translation_tint_accepts_every_module_and_entry_point_shard_0: 0,
+    translation_tint_accepts_every_module_and_entry_point_shard_1: 1,
+    translation_tint_accepts_every_module_and_entry_point_shard_2: 2,
+    translation_tint_accepts_every_module_and_entry_point_shard_3: 3,
+}
+
+/// Shard `k` of [`SHARDS`]: every module from the `k`-th, each compiled with a pipeline per
+/// entry point and no error or warning.
+fn tint_accepts_shard(k: usize) {
     let Some(program) = chromium() else {
         return;
     };
-    let modules = modules();
+    let modules = modules(k, SHARDS);
     let report = tint_check(&program, &modules, Duration::from_secs(600));
     assert!(report.get("fatal").is_none(), "{}", report["fatal"]);
     let problems: Vec<&str> = report["problems"]

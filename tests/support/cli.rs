@@ -51,7 +51,7 @@ impl Shaderfit {
         let stderr = String::from_utf8_lossy(&out.stderr);
         // The run's adapter line names the test's backend (see `support::named`).
         if let Some(adapter) = stderr.lines().find(|l| l.starts_with("adapter: ")) {
-            println!("{adapter}");
+            super::record_adapter(adapter);
         }
         Run {
             code: out.status.code(),

@@ -30,11 +30,38 @@ pub fn gpu() -> GpuContext {
 }
 
 /// Prints `adapter: NAME (Backend)` in the test's output, as the CLI does on stderr, so that
-/// every GPU test names the backend it ran on (`cargo test -- --show-output`; `scripts/test`
-/// lists them).
+/// every GPU test names the backend it ran on (see [`record_adapter`]).
 pub fn named(ctx: GpuContext) -> GpuContext {
-    println!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
+    record_adapter(&format!(
+        "adapter: {} ({:?})",
+        ctx.info.name, ctx.info.backend
+    ));
     ctx
+}
+
+/// Prints an `adapter: NAME (Backend)` line in the test's output and, where
+/// `SHADERFIT_TEST_BACKENDS` names a file (`scripts/test` sets it), appends
+/// `Backend<TAB>binary::test` to it: the list of which test ran on which backend.
+pub fn record_adapter(line: &str) {
+    println!("{line}");
+    let Some(path) = std::env::var_os("SHADERFIT_TEST_BACKENDS") else {
+        return;
+    };
+    let backend = line.rsplit('(').next().unwrap_or("").trim_end_matches(')');
+    // The test harness names each test's thread after the test; the binary is the test file.
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    let exe = std::env::current_exe().unwrap_or_default();
+    let stem = exe.file_stem().unwrap_or_default().to_string_lossy();
+    let binary = stem.rsplit_once('-').map_or(&*stem, |(name, _hash)| name);
+    // One short write in append mode: lines from tests running side by side do not mix.
+    let entry = format!("{backend}\t{binary}::{test}\n");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path);
+    if let Ok(mut file) = file {
+        let _ = file.write_all(entry.as_bytes());
+    }
 }
 
 /// Kernels that choose as `policy` says (a [`shaderfit::gpu::kernels::Forced`] choice, the
