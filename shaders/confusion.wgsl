@@ -1,10 +1,13 @@
-// confusion: adds a batch's predictions into a confusion matrix, exactly (integer atomics).
+// confusion: counts of a batch's predictions, exactly (integer atomics).
 //
 // logits: [batch, classes] row-major.
 // labels: [batch] u32; PAD rows (see the prelude) are left out.
-// counts: [classes, classes] u32, counts[label * classes + predicted] += 1, where predicted is
-//         the first argmax of the row's logits, the loss kernel's rule for accuracy, so that
-//         the diagonal sums to its correct count exactly.
+// counts: main: [classes, classes] u32, counts[label * classes + predicted] += 1, where
+//         predicted is the first argmax of the row's logits, the loss kernel's rule for
+//         accuracy, so that the diagonal sums to its correct count exactly.
+//         top_k: [1] u32, += 1 for each row whose label is among the k highest logits
+//         (TensorFlow's in_top_k: fewer than k classes score strictly higher, so ties at the
+//         boundary count as in).
 //
 // One invocation per row. Atomics on integers are exact and order-independent, so the counts
 // are deterministic whatever order the rows land in.
@@ -12,7 +15,7 @@
 struct Params {
     batch: u32,
     classes: u32,
-    _pad0: u32,
+    k: u32, // top_k's K
     _pad1: u32,
 }
 
@@ -42,4 +45,25 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
     atomicAdd(&counts[label * p.classes + predicted], 1u);
+}
+
+@compute @workgroup_size(64)
+fn top_k(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row = gid.x;
+    if (row >= p.batch) {
+        return;
+    }
+    let label = labels[row];
+    if (label == PAD) {
+        return;
+    }
+    let base = row * p.classes;
+    let own = logits[base + label];
+    var higher = 0u;
+    for (var c = 0u; c < p.classes; c++) {
+        higher += select(0u, 1u, logits[base + c] > own);
+    }
+    if (higher < p.k) {
+        atomicAdd(&counts[0], 1u);
+    }
 }

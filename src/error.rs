@@ -13,7 +13,10 @@ pub enum Error {
     /// The dataset directory could not be found or its files disagree with each other.
     Dataset(String),
     /// A command-line flag whose value cannot be used: `--lr: -1 is not a learning rate; ...`.
-    Flag { flag: &'static str, message: String },
+    Flag {
+        flag: std::borrow::Cow<'static, str>,
+        message: String,
+    },
     /// A model that cannot be built, and where: `model 'cnn', layer 2 (conv2d): ...`.
     Model {
         model: String,
@@ -40,9 +43,12 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn flag(flag: &'static str, message: impl Into<String>) -> Error {
+    pub fn flag(
+        flag: impl Into<std::borrow::Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Error {
         Error::Flag {
-            flag,
+            flag: flag.into(),
             message: message.into(),
         }
     }

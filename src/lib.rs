@@ -31,6 +31,7 @@ pub mod recipes;
 pub mod reference;
 pub mod report;
 pub mod rng;
+pub mod settings;
 pub mod train;
 
 pub use error::{Error, Result};

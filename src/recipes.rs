@@ -2,9 +2,11 @@
 //! epochs, ...), kept as JSON in `assets/recipes/` and compiled in. `train --recipe NAME`
 //! starts from one; flags given on the command line override its settings.
 
-use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::settings;
+use crate::train::RunSettings;
 
 /// Every recipe file, compiled in (a test checks that the list matches the directory).
 const FILES: [(&str, &str); 15] = [
@@ -37,63 +39,61 @@ const FILES: [(&str, &str); 15] = [
     ("best", include_str!("../assets/recipes/best.json")),
 ];
 
-/// One recipe: every setting it fixes, each named as the `train` flag it sets (`None`: the
-/// flag's default).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+/// One recipe: a description and the settings it fixes, each under its key in
+/// [`RunSettings`] (the `train` flag it sets, `_` for `-`); every other setting keeps its
+/// flag's default.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Recipe {
-    #[serde(skip)]
     pub name: String,
     /// One line on what it trains and why.
     pub description: String,
-    pub model: String,
-    pub dataset: Option<String>,
-    pub activation: Option<String>,
-    pub optimizer: Option<String>,
-    pub lr: Option<f32>,
-    pub momentum: Option<f32>,
-    pub weight_decay: Option<f32>,
-    pub beta1: Option<f32>,
-    pub beta2: Option<f32>,
-    pub lr_schedule: Option<String>,
-    pub warmup_epochs: Option<f64>,
-    pub batch_size: Option<usize>,
-    pub epochs: Option<usize>,
-    pub validation_split: Option<f64>,
-    pub label_smoothing: Option<f32>,
-    /// `--augment`'s spec, e.g. `shift=2,rotate=10,zoom=0.1`.
-    pub augment: Option<String>,
-    /// `--tta`'s views per test image, and `--tta-augment`'s spec (default `augment`).
-    pub tta: Option<usize>,
-    pub tta_augment: Option<String>,
     /// What the notebook it comes from reported, where it comes from one.
     pub notebook: Option<String>,
+    /// The settings it fixes, as the file gives them (in its order).
+    pub given: Map<String, Value>,
+    /// Those over every other setting's default, parsed and range-checked as flags are.
+    pub settings: RunSettings,
 }
 
 impl Recipe {
     fn parse(name: &str, json: &str) -> Result<Recipe> {
-        let mut r: Recipe = serde_json::from_str(json)
-            .map_err(|e| Error::file(format!("assets/recipes/{name}.json"), e.to_string()))?;
-        r.name = name.to_string();
-        Ok(r)
+        let path = format!("assets/recipes/{name}.json");
+        let bad = |what: &str| Error::file(&path, what.to_string());
+        let mut given: Map<String, Value> =
+            serde_json::from_str(json).map_err(|e| Error::file(&path, e.to_string()))?;
+        let description = match given.remove("description") {
+            Some(Value::String(d)) => d,
+            _ => {
+                return Err(bad(
+                    "field 'description' is missing; expected one line of text",
+                ))
+            }
+        };
+        let notebook = match given.remove("notebook") {
+            None => None,
+            Some(Value::String(n)) => Some(n),
+            Some(_) => return Err(bad("field 'notebook' is not text")),
+        };
+        let settings = settings::from_map(&given, Some(&path))?;
+        Ok(Recipe {
+            name: name.to_string(),
+            description,
+            notebook,
+            given,
+            settings,
+        })
     }
 
-    /// Its optimizer and hyperparameters in one phrase, e.g. `adam lr 0.01 beta1 0.7`.
-    pub fn optimizer_phrase(&self) -> String {
-        let mut s = self.optimizer.clone().unwrap_or_else(|| "adam".into());
-        let parts = [
-            ("lr", self.lr),
-            ("momentum", self.momentum),
-            ("weight decay", self.weight_decay),
-            ("beta1", self.beta1),
-            ("beta2", self.beta2),
-        ];
-        for (label, value) in parts {
-            if let Some(v) = value {
-                s.push_str(&format!(" {label} {v}"));
-            }
-        }
-        s
+    /// The settings it fixes as a phrase, e.g. `model cnn_fast, optimizer adam, lr 0.01`.
+    pub fn phrase(&self) -> String {
+        let parts: Vec<String> = self
+            .given
+            .iter()
+            .map(|(key, value)| {
+                format!("{} {}", key.replace('_', " "), settings::show(Some(value)))
+            })
+            .collect();
+        parts.join(", ")
     }
 }
 
@@ -146,63 +146,33 @@ mod tests {
         for r in all() {
             assert!(!r.description.is_empty(), "{}", r.name);
             assert!(
-                crate::model::PRESETS.contains(&r.model.as_str()),
+                crate::model::PRESETS.contains(&r.settings.model.as_str()),
                 "{}: model {}",
                 r.name,
-                r.model
+                r.settings.model
             );
-            // Every setting is one `train` accepts: the optimizer with its hyperparameters,
-            // the schedule, the augmentation, the ranges.
-            let hyper = crate::optim::Hyperparameters {
-                learning_rate: r.lr,
-                momentum: r.momentum,
-                weight_decay: r.weight_decay,
-                beta_1: r.beta1,
-                beta_2: r.beta2,
-            };
-            let optimizer = r.optimizer.as_deref().unwrap_or("adam");
-            crate::optim::build(optimizer, &hyper).unwrap_or_else(|e| panic!("{}: {e}", r.name));
-            if let Some(s) = &r.lr_schedule {
-                assert!(
-                    crate::optim::schedule::NAMES.contains(&s.as_str()),
-                    "{}: {s}",
-                    r.name
-                );
-            }
-            let parse = |a: &Option<String>| {
-                a.as_deref().map(|a| {
-                    crate::data::augment::Augment::parse(a)
-                        .unwrap_or_else(|e| panic!("{}: {e}", r.name))
-                })
-            };
-            let augment = parse(&r.augment);
-            if let Some(n) = r.tta {
-                let views = parse(&r.tta_augment).or(augment);
-                crate::train::Tta::new(n, views).unwrap_or_else(|e| panic!("{}: {e}", r.name));
-            }
-            if let Some(d) = &r.dataset {
-                assert!(
-                    ["mnist", "fashion-mnist"].contains(&d.as_str()),
-                    "{}: {d}",
-                    r.name
-                );
-            }
+            // Every setting is one `train` accepts, alone and in combination: the optimizer
+            // with its hyperparameters, the schedule, the augmentation, the ranges.
+            r.settings
+                .check()
+                .unwrap_or_else(|e| panic!("{}: {e}", r.name));
             assert!(
-                r.validation_split.is_none_or(|v| (0.0..1.0).contains(&v)),
-                "{}",
-                r.name
-            );
-            assert!(
-                r.label_smoothing.is_none_or(|v| (0.0..1.0).contains(&v)),
-                "{}",
-                r.name
-            );
-            assert!(
-                r.batch_size.is_none_or(|b| b > 0) && r.epochs.is_some(),
-                "{}",
+                r.given.contains_key("epochs"),
+                "{}: says its epochs",
                 r.name
             );
         }
+    }
+
+    #[test]
+    fn a_bad_value_in_a_recipe_is_refused_as_its_flag_would_be() {
+        let err = Recipe::parse("x", r#"{"description": "d", "model": "mlp", "lr": -1}"#)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "assets/recipes/x.json: --lr: -1 is not a learning rate; expected a positive number"
+        );
     }
 
     #[test]

@@ -575,7 +575,8 @@ fn history_is_written_as_json_or_csv() {
     let history: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     assert_eq!(history["epoch"], serde_json::json!([0, 1]));
-    assert_eq!(history["settings"]["model"]["name"], "linear");
+    assert_eq!(history["settings"]["model"], "linear");
+    assert_eq!(history["settings"]["model_spec"]["name"], "linear");
     for (i, line) in lines[..2].iter().enumerate() {
         for name in ["loss", "accuracy", "val_loss", "val_accuracy"] {
             let recorded = history[name][i].as_f64().unwrap();
@@ -1000,7 +1001,8 @@ fn learning_rate_schedules_reach_the_history() {
     // f32's 0.2 in f64, times 0.5 per epoch.
     let base = 0.2f32 as f64;
     assert_eq!(lrs, [base, base / 2.0, base / 4.0]);
-    assert!(json["settings"]["lr_schedule"]
+    assert_eq!(json["settings"]["lr_schedule"], "step");
+    assert!(json["settings"]["lr_schedule_config"]
         .as_str()
         .unwrap()
         .starts_with("step(rate=0.5"));

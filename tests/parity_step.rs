@@ -526,7 +526,7 @@ fn confusion_matrix_counts_every_evaluated_sample() {
     let data = data();
     let mut cfg = config(sgd(0.1, 0.0), 2);
     cfg.validation_split = 0.25;
-    cfg.metrics = vec![Arc::new(ConfusionMatrix)];
+    cfg.accumulators = vec![Arc::new(ConfusionMatrix)];
     let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
     let before = ctx.readback_count();
     let report = trainer.fit_epoch().unwrap();
@@ -569,7 +569,7 @@ fn predictions_match_the_reference_sample_by_sample() {
     let net = network();
     let data = data();
     let mut cfg = config(sgd(0.1, 0.0), 5);
-    cfg.metrics = vec![Arc::new(Predictions { capacity: 24 })];
+    cfg.accumulators = vec![Arc::new(Predictions { capacity: 24 })];
     let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
     trainer.fit_epoch().unwrap();
     let test = trainer.evaluate_test().unwrap();
@@ -702,15 +702,22 @@ fn progress_reports_running_metrics_and_the_validation_phase() {
     cfg.steps_per_submit = 1;
     let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
     let mut seen: Vec<Progress> = Vec::new();
-    let report = trainer.fit_epoch_with(&mut |p| seen.push(*p)).unwrap();
-    let (steps, last) = trainer
+    let report = trainer
+        .fit_epoch_with(&mut |p| seen.push(p.clone()))
+        .unwrap();
+    let last = trainer
         .running_metrics()
         .expect("snapshots arrive by the epoch's end");
-    assert_eq!(last.samples as usize, (steps * BATCH).min(200));
+    assert_eq!(
+        last.pass.score().samples as usize,
+        (last.steps * BATCH).min(200)
+    );
     let mut covered = 0;
     for p in &seen {
-        if let Some((steps, score)) = p.running {
+        if let Some(running) = &p.running {
+            let (steps, score) = (running.steps, running.pass.score());
             assert!(steps >= covered, "snapshots go forward: {seen:?}");
+            assert_eq!(running.logs.get("loss"), Some(score.loss));
             assert_eq!(score.samples as usize, (steps * BATCH).min(200));
             assert!(score.correct <= score.samples && score.loss > 0.0);
             covered = steps;
@@ -727,10 +734,16 @@ fn progress_reports_running_metrics_and_the_validation_phase() {
     cfg.steps_per_submit = 13;
     let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
     let report2 = trainer.fit_epoch().unwrap();
+    let last = trainer.running_metrics().expect("a snapshot");
     assert_eq!(
-        trainer.running_metrics(),
-        Some((13, report2.train.score())),
+        (last.steps, last.pass.score()),
+        (13, report2.train.score()),
         "the last snapshot is the epoch's score"
+    );
+    assert_eq!(
+        last.logs,
+        trainer.logs("", &report2.train),
+        "and its logs the epoch's training logs"
     );
     assert_eq!(
         report.train.score(),

@@ -74,7 +74,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         batch_size: args.batch_size,
         epochs: 0,
         kernels: kernels::policy(&ctx.info),
-        metrics: match args.report.dir {
+        accumulators: match args.report.dir {
             Some(_) => ReportFlags::metrics(&dataset),
             None => vec![Arc::new(ConfusionMatrix)],
         },
@@ -85,7 +85,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     let mut trainer = Trainer::new(&ctx, &net, &dataset, cfg)?;
     trainer.set_weights(&params, &stats);
     let test = trainer.evaluate_test()?;
-    println!("{}", test_line(&test.score()));
+    println!("{}", test_line(&trainer.logs("test_", &test)));
     if let Some(tta) = tta::evaluate(&mut trainer, &dataset.test.labels)? {
         println!("{}", tta_line(&tta));
     }

@@ -42,7 +42,7 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Train one model with every optimizer and learning rate given and compare them in one
     /// table, best first; `sweep merge` joins the shards of a sweep run on several machines.
-    Sweep(sweep::SweepArgs),
+    Sweep(Box<sweep::SweepArgs>),
     /// List the recipes `train --recipe NAME` takes: each one's model, optimizer, schedule,
     /// batch size and epochs.
     Recipes,
@@ -100,19 +100,7 @@ fn private_runtime_dir() {
     }
 }
 
-/// An f32 flag's value, refused with the text as typed when it is not a number or is outside
-/// f32's range (`1e39` would silently become `inf`, `1e-50` zero).
-pub fn finite_f32(text: &str) -> std::result::Result<f32, String> {
-    let x: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{text}' is not a number"))?;
-    let y = x as f32;
-    if !x.is_finite() || !y.is_finite() || (x != 0.0 && y == 0.0) {
-        return Err(format!("'{text}' is outside the range of a 32-bit float"));
-    }
-    Ok(y)
-}
+pub use crate::settings::finite_f32;
 
 /// Runs the command line and turns errors into one line on stderr and exit code 1.
 pub fn main() -> ExitCode {

@@ -9,17 +9,17 @@ use std::sync::Mutex;
 use clap::{Args, Subcommand};
 
 use super::kernels;
-use crate::data::{self, Dataset, DatasetKind};
+use crate::data::{self, Dataset};
 use crate::error::{Error, Result};
 use crate::gpu::context::list_adapters;
 use crate::gpu::GpuContext;
-use crate::layers::{Activation, Shape};
+use crate::layers::Shape;
 use crate::model::{ModelSpec, Network};
 use crate::output;
 use crate::report::charts::{Curves, Series, PALETTE};
 use crate::report::{self, figure};
 use crate::train::sweep::{self, Combination, Outcome, SweepFile};
-use crate::train::TrainConfig;
+use crate::train::{RunSettings, TrainConfig};
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -42,31 +42,20 @@ pub enum SweepCommand {
 }
 
 #[derive(Args, Debug)]
+#[command(mut_arg("model", |a| a.default_value("linear")))]
 pub struct SweepRun {
-    /// A preset or a JSON model file, as for `train`.
-    #[arg(long, default_value = "linear")]
-    pub model: String,
-    #[arg(long, value_enum)]
-    pub activation: Option<Activation>,
-    /// Optimizers to compare, e.g. sgd,adam,rmsprop.
-    #[arg(long, value_delimiter = ',', default_value = "sgd,adam,rmsprop")]
-    pub optimizers: Vec<String>,
-    /// Learning rates to try with each optimizer.
-    #[arg(long, value_delimiter = ',', default_value = "0.001,0.01,0.1", allow_negative_numbers = true, value_parser = super::finite_f32)]
-    pub lrs: Vec<f32>,
-    #[arg(long, default_value_t = 5)]
-    pub epochs: usize,
-    #[arg(long, default_value_t = 128)]
-    pub batch_size: usize,
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    /// The settings every combination shares (all of `train`'s: model, epochs, batch size,
+    /// schedule, augmentation, ...); the axes below set the optimizer and the learning rate.
+    #[command(flatten)]
+    pub run: RunSettings,
+    /// Optimizers to compare, e.g. sgd,adam,rmsprop (default those three, or --optimizer's).
+    #[arg(long, value_delimiter = ',')]
+    pub optimizers: Option<Vec<String>>,
+    /// Learning rates to try with each optimizer (default 0.001,0.01,0.1, or --lr's).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = super::finite_f32)]
+    pub lrs: Option<Vec<f32>>,
     #[arg(long)]
     pub data: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "mnist")]
-    pub dataset: DatasetKind,
-    /// As for `train`; 0 validates on the test set, as the notebooks do.
-    #[arg(long, default_value_t = 0.0)]
-    pub validation_split: f64,
     /// Run only shard K of N (K from 0): every N-th combination from the K-th, e.g.
     /// $SLURM_ARRAY_TASK_ID/4 or $JOB_COMPLETION_INDEX/4.
     #[arg(long, value_name = "K/N")]
@@ -98,46 +87,55 @@ pub fn run(args: &SweepArgs) -> Result<()> {
     }
 }
 
+/// The sweep's axes: `--optimizers` (else `--optimizer`, else sgd, adam and rmsprop) and `--lrs`
+/// (else `--lr`, else 0.001, 0.01 and 0.1), each a setting of the run.
+fn axes(args: &SweepRun) -> (Vec<String>, Vec<f32>) {
+    let optimizers = match (&args.optimizers, args.run.optimizer.as_str()) {
+        (Some(list), _) => list.clone(),
+        (None, "adam") if args.run.hyper.lr.is_none() => {
+            ["sgd", "adam", "rmsprop"].map(String::from).to_vec()
+        }
+        (None, one) => vec![one.to_string()],
+    };
+    let lrs = match (&args.lrs, args.run.hyper.lr) {
+        (Some(list), _) => list.clone(),
+        (None, Some(lr)) => vec![lr],
+        (None, None) => vec![0.001, 0.01, 0.1],
+    };
+    (optimizers, lrs)
+}
+
 fn sweep(args: &SweepRun) -> Result<()> {
-    let all = sweep::combinations(&args.optimizers, &args.lrs);
+    let (optimizers, lrs) = axes(args);
+    let all = sweep::combinations(&optimizers, &lrs);
     let (k, n) = parse_shard(args.shard.as_deref())?;
+    // Every combination's settings, checked before the first one trains.
     for c in &all {
-        crate::optim::build(&c.optimizer, &Default::default()).map_err(|_| {
-            Error::flag(
-                "--optimizers",
-                format!("unknown optimizer '{}'", c.optimizer),
-            )
-        })?;
+        sweep::settings_of(&args.run, c)?;
     }
     prepare_outputs(&args.out)?;
     let todo = sweep::shard(all.clone(), k, n);
-    let dataset = data::dataset::open(args.dataset, args.data.as_deref())?;
-    let spec = ModelSpec::from_arg(&args.model, args.activation, dataset.classes)?;
+    let run = &args.run;
+    let classes = run.classes.map(usize::from);
+    let dataset = data::dataset::open_expecting(run.dataset, args.data.as_deref(), classes)?;
+    let spec = ModelSpec::from_arg(&run.model, run.activation, dataset.classes)?;
     let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;
-    let base = TrainConfig {
-        batch_size: args.batch_size,
-        epochs: args.epochs,
-        seed: args.seed,
-        validation_split: args.validation_split,
-        ..Default::default()
-    };
-    base.validate()?;
     eprintln!(
         "sweep: {} on {}, {} of {} combinations (shard {k}/{n}), {} epochs each",
         spec.name,
-        args.dataset.name(),
+        run.dataset.name(),
         todo.len(),
         all.len(),
-        args.epochs
+        run.epochs
     );
     let adapters = adapters(args)?;
-    let outcomes = run_all(&adapters, (&net, &dataset, &base), todo)?;
+    let outcomes = run_all(&adapters, (&net, &dataset, run), todo)?;
     let file = SweepFile {
         model: spec.name.clone(),
-        dataset: args.dataset.name().into(),
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        seed: args.seed,
+        dataset: run.dataset.name().into(),
+        epochs: run.epochs,
+        batch_size: run.batch_size,
+        seed: run.seed,
         combinations: all.len(),
         shard: format!("{k}/{n}"),
         outcomes,
@@ -205,7 +203,7 @@ fn adapters(args: &SweepRun) -> Result<Vec<Option<usize>>> {
 /// line as each finishes. Results come back in the sweep's order.
 fn run_all(
     adapters: &[Option<usize>],
-    (net, data, base): (&Network, &Dataset, &TrainConfig),
+    (net, data, base): (&Network, &Dataset, &RunSettings),
     todo: Vec<Combination>,
 ) -> Result<Vec<Outcome>> {
     let total = todo.len();
@@ -221,12 +219,12 @@ fn run_all(
                         Some(i) => GpuContext::on_adapter(i)?,
                         None => GpuContext::new(None)?,
                     };
-                    let base = TrainConfig {
-                        kernels: kernels::policy(&ctx.info),
-                        ..base.clone()
-                    };
                     while let Some(c) = queue.lock().expect("queue").pop_front() {
-                        let outcome = sweep::run(&ctx, net, data, &base, &c)?;
+                        let cfg = TrainConfig {
+                            kernels: kernels::policy(&ctx.info),
+                            ..sweep::settings_of(base, &c)?.config(data)?
+                        };
+                        let outcome = sweep::run(&ctx, (net, data), cfg, &c)?;
                         let mut done = done.lock().expect("results");
                         done.push(outcome);
                         eprintln!(

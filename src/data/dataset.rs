@@ -14,6 +14,13 @@ pub enum DatasetKind {
     FashionMnist,
 }
 
+impl serde::Serialize for DatasetKind {
+    /// As `--dataset` names it.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 impl DatasetKind {
     pub fn name(self) -> &'static str {
         match self {

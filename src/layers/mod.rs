@@ -80,6 +80,13 @@ pub enum Activation {
     Softmax,
 }
 
+impl serde::Serialize for Activation {
+    /// As `--activation` and model JSON name it.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 impl Activation {
     pub fn name(self) -> &'static str {
         match self {

@@ -29,7 +29,7 @@ impl Default for Adam {
 
 pub(super) const KIND: OptimizerKind = OptimizerKind {
     name: "adam",
-    flags: &["--lr", "--beta1", "--beta2"],
+    flags: &["lr", "beta1", "beta2"],
     build: |h: &Hyperparameters| Arc::new(Adam::from_flags(h)),
 };
 
@@ -38,9 +38,9 @@ impl Adam {
     pub(super) fn from_flags(h: &Hyperparameters) -> Adam {
         let d = Adam::default();
         Adam {
-            learning_rate: h.learning_rate.unwrap_or(d.learning_rate),
-            beta_1: h.beta_1.unwrap_or(d.beta_1),
-            beta_2: h.beta_2.unwrap_or(d.beta_2),
+            learning_rate: h.lr.unwrap_or(d.learning_rate),
+            beta_1: h.beta1.unwrap_or(d.beta_1),
+            beta_2: h.beta2.unwrap_or(d.beta_2),
             ..d
         }
     }

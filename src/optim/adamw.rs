@@ -26,11 +26,11 @@ impl Default for AdamW {
 
 pub(super) const KIND: OptimizerKind = OptimizerKind {
     name: "adamw",
-    flags: &["--lr", "--weight-decay", "--beta1", "--beta2"],
+    flags: &["lr", "weight_decay", "beta1", "beta2"],
     build: |h: &Hyperparameters| {
         let d = AdamW::default();
         let h_adam = Hyperparameters {
-            learning_rate: h.learning_rate.or(Some(d.adam.learning_rate)),
+            lr: h.lr.or(Some(d.adam.learning_rate)),
             ..*h
         };
         Arc::new(AdamW {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::gpu::kernels::OptimizerParams;
 pub use crate::gpu::kernels::StepRate;
+use crate::settings::{self, finite_f32, rule, settings, Settings};
 
 mod adam;
 mod adamw;
@@ -19,7 +20,7 @@ mod sgd;
 pub use adam::Adam;
 pub use adamw::AdamW;
 pub use rmsprop::RmsProp;
-pub use schedule::{Schedule, ScheduleFlags};
+pub use schedule::{Schedule, ScheduleSettings};
 pub use sgd::Sgd;
 
 pub trait Optimizer: fmt::Debug + Send + Sync {
@@ -60,69 +61,73 @@ pub struct OptimizerKernel {
     pub work: (u64, u64),
 }
 
-/// The hyperparameters given on the command line; each optimizer takes its own and Keras's
-/// defaults for the rest.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Hyperparameters {
-    /// `--lr`.
-    pub learning_rate: Option<f32>,
-    /// `--momentum`.
-    pub momentum: Option<f32>,
-    /// `--weight-decay`.
-    pub weight_decay: Option<f32>,
-    /// `--beta1`, `--beta2`: Adam's (and AdamW's) `beta_1`, `beta_2`.
-    pub beta_1: Option<f32>,
-    pub beta_2: Option<f32>,
+settings! {
+    /// The optimizers' hyperparameters, one setting each (its flag, default, help and range
+    /// check). Each optimizer takes its own ([`OptimizerKind::flags`]) and Keras's defaults
+    /// for the rest; unset means that default. A new hyperparameter is a field here and its
+    /// use in the optimizers that take it.
+    pub struct Hyperparameters {
+        /// Learning rate; default Keras's for the optimizer (sgd 0.01, adam, rmsprop and adamw
+        /// 0.001).
+        #[arg(long, allow_negative_numbers = true, value_parser = finite_f32)]
+        pub lr: Option<f32> [check = rule::optional(learning_rate)],
+        /// SGD momentum (default 0).
+        #[arg(long, allow_negative_numbers = true, value_parser = finite_f32)]
+        pub momentum: Option<f32> [check = rule::optional(momentum)],
+        /// AdamW's decoupled weight decay (default Keras's 0.004).
+        #[arg(long, allow_negative_numbers = true, value_parser = finite_f32)]
+        pub weight_decay: Option<f32> [check = rule::optional(weight_decay)],
+        /// Adam's and AdamW's beta_1, the first moment's decay (default Keras's 0.9).
+        #[arg(long, allow_negative_numbers = true, value_parser = finite_f32)]
+        pub beta1: Option<f32> [check = rule::optional(beta)],
+        /// Adam's and AdamW's beta_2, the second moment's decay (default Keras's 0.999).
+        #[arg(long, allow_negative_numbers = true, value_parser = finite_f32)]
+        pub beta2: Option<f32> [check = rule::optional(beta)],
+    }
+}
+
+fn learning_rate(lr: &f32) -> std::result::Result<(), String> {
+    match lr.is_finite() && *lr > 0.0 {
+        true => Ok(()),
+        false => Err(format!(
+            "{lr} is not a learning rate; expected a positive number"
+        )),
+    }
+}
+
+fn momentum(m: &f32) -> std::result::Result<(), String> {
+    match (0.0..1.0).contains(m) {
+        true => Ok(()),
+        false => Err(format!("{m} is out of range; expected 0 <= momentum < 1")),
+    }
+}
+
+fn weight_decay(wd: &f32) -> std::result::Result<(), String> {
+    match wd.is_finite() && *wd >= 0.0 {
+        true => Ok(()),
+        false => Err(format!(
+            "{wd} is not a weight decay; expected a number >= 0"
+        )),
+    }
+}
+
+fn beta(b: &f32) -> std::result::Result<(), String> {
+    match *b > 0.0 && *b < 1.0 {
+        true => Ok(()),
+        false => Err(format!("{b} is out of range; expected 0 < beta < 1")),
+    }
 }
 
 /// An optimizer by name: the flags it takes and how to build it from them.
 pub struct OptimizerKind {
     pub name: &'static str,
+    /// The [`Hyperparameters`] it takes, by key (`lr`, `beta1`, ...).
     pub flags: &'static [&'static str],
     pub build: fn(&Hyperparameters) -> Arc<dyn Optimizer>,
 }
 
 /// Every optimizer `--optimizer` knows: the registry a new optimizer adds one line to.
 pub const OPTIMIZERS: [&OptimizerKind; 4] = [&sgd::KIND, &adam::KIND, &rmsprop::KIND, &adamw::KIND];
-
-/// Each hyperparameter given is in its range, or an error names its flag.
-fn check_ranges(h: &Hyperparameters) -> Result<()> {
-    if let Some(lr) = h.learning_rate {
-        if !(lr.is_finite() && lr > 0.0) {
-            return Err(Error::flag(
-                "--lr",
-                format!("{lr} is not a learning rate; expected a positive number"),
-            ));
-        }
-    }
-    if let Some(m) = h.momentum {
-        if !(0.0..1.0).contains(&m) {
-            return Err(Error::flag(
-                "--momentum",
-                format!("{m} is out of range; expected 0 <= momentum < 1"),
-            ));
-        }
-    }
-    if let Some(wd) = h.weight_decay {
-        if !(wd.is_finite() && wd >= 0.0) {
-            return Err(Error::flag(
-                "--weight-decay",
-                format!("{wd} is not a weight decay; expected a number >= 0"),
-            ));
-        }
-    }
-    for (flag, beta) in [("--beta1", h.beta_1), ("--beta2", h.beta_2)] {
-        if let Some(b) = beta {
-            if !(b > 0.0 && b < 1.0) {
-                return Err(Error::flag(
-                    flag,
-                    format!("{b} is out of range; expected 0 < beta < 1"),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
 
 /// The optimizer `name` with Keras's defaults, overridden by the hyperparameters given. A
 /// flag the optimizer does not take, or a value out of range, is an error naming the flag.
@@ -138,25 +143,19 @@ pub fn build(name: &str, h: &Hyperparameters) -> Result<Arc<dyn Optimizer>> {
             ),
         )
     })?;
-    check_ranges(h)?;
-    let given = [
-        ("--lr", h.learning_rate.is_some()),
-        ("--momentum", h.momentum.is_some()),
-        ("--weight-decay", h.weight_decay.is_some()),
-        ("--beta1", h.beta_1.is_some()),
-        ("--beta2", h.beta_2.is_some()),
-    ];
-    if let Some((flag, _)) = given
+    h.check_ranges()?;
+    let given = settings::to_map(h);
+    let foreign = given
         .iter()
-        .find(|(f, set)| *set && !kind.flags.contains(f))
-    {
+        .find(|(key, value)| !value.is_null() && !kind.flags.contains(&key.as_str()));
+    if let Some((key, _)) = foreign {
         let takers: Vec<&str> = OPTIMIZERS
             .iter()
-            .filter(|k| k.flags.contains(flag))
+            .filter(|k| k.flags.contains(&key.as_str()))
             .map(|k| k.name)
             .collect();
         return Err(Error::flag(
-            flag,
+            settings::flag_of(key),
             format!(
                 "applies to {} only; the optimizer is '{name}'",
                 takers.join(", ")

@@ -27,11 +27,11 @@ impl Default for RmsProp {
 
 pub(super) const KIND: OptimizerKind = OptimizerKind {
     name: "rmsprop",
-    flags: &["--lr"],
+    flags: &["lr"],
     build: |h: &Hyperparameters| {
         let d = RmsProp::default();
         Arc::new(RmsProp {
-            learning_rate: h.learning_rate.unwrap_or(d.learning_rate),
+            learning_rate: h.lr.unwrap_or(d.learning_rate),
             ..d
         })
     },

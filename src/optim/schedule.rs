@@ -5,7 +5,8 @@
 
 use std::f64::consts::PI;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::settings::{settings, Settings};
 
 /// How the learning rate moves, as a multiple of the optimizer's (the base).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -113,72 +114,69 @@ fn one_cycle(step: u64, total: u64) -> f64 {
     }
 }
 
-/// What the schedule flags say, before the run's length is known.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ScheduleFlags {
-    /// `--lr-schedule`.
-    pub name: String,
-    /// `--decay-rate`: step and exponential decay's factor.
-    pub decay_rate: f64,
-    /// `--decay-epochs`: step and exponential decay's period.
-    pub decay_epochs: f64,
-    /// `--lr-floor`: cosine's final fraction of the base.
-    pub floor: f64,
-    /// `--warmup-epochs`.
-    pub warmup_epochs: f64,
+settings! {
+    /// The learning-rate schedule's settings, before the run's length is known.
+    pub struct ScheduleSettings {
+        /// Learning-rate schedule, per step: constant, step (times --decay-rate every
+        /// --decay-epochs), exponential (the same, continuously), cosine (down to --lr-floor of
+        /// the rate at the last step), one-cycle (PyTorch's OneCycleLR with the rate as its
+        /// peak).
+        #[arg(long, default_value = "constant", value_name = "NAME")]
+        pub lr_schedule: String [check = known],
+        /// Step and exponential decay's factor.
+        #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
+        pub decay_rate: f64 [check = |v: &f64| expect(*v, *v > 0.0 && *v <= 1.0, "a factor in (0, 1]")],
+        /// Step and exponential decay's period, in epochs (fractions allowed).
+        #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+        pub decay_epochs: f64 [check = |v: &f64| expect(*v, *v > 0.0, "a positive number of epochs")],
+        /// Cosine decay's final rate, as a fraction of the initial (Keras's alpha).
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        pub lr_floor: f64 [check = |v: &f64| expect(*v, (0.0..=1.0).contains(v), "a fraction in [0, 1]")],
+        /// Raise the rate linearly from near 0 over this many epochs first (fractions allowed).
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        pub warmup_epochs: f64 [check = |v: &f64| expect(*v, *v >= 0.0, "a number of epochs >= 0")],
+    }
 }
 
-impl ScheduleFlags {
+/// `v`, finite and `ok`, or what was expected.
+fn expect(v: f64, ok: bool, want: &str) -> std::result::Result<(), String> {
+    match v.is_finite() && ok {
+        true => Ok(()),
+        false => Err(format!("{v}; expected {want}")),
+    }
+}
+
+fn known(name: &String) -> std::result::Result<(), String> {
+    match NAMES.contains(&name.as_str()) {
+        true => Ok(()),
+        false => Err(format!(
+            "unknown schedule '{name}'{}; expected one of {}",
+            crate::error::did_you_mean(name, &NAMES),
+            NAMES.join(", ")
+        )),
+    }
+}
+
+impl ScheduleSettings {
+    /// Whether a schedule is asked for at all (ReduceLROnPlateau needs none, as in Keras).
+    pub fn is_constant(&self) -> bool {
+        self.lr_schedule == "constant" && self.warmup_epochs == 0.0
+    }
+
     /// The schedule of a run of `epochs` epochs of `steps` steps; errors name the flag.
     pub fn build(&self, epochs: usize, steps: usize) -> Result<Schedule> {
+        self.check_ranges()?;
         let in_steps = |epochs: f64| (epochs * steps as f64).round() as u64;
-        for (flag, v, ok) in [
-            (
-                "--decay-rate",
-                self.decay_rate,
-                self.decay_rate > 0.0 && self.decay_rate <= 1.0,
-            ),
-            ("--decay-epochs", self.decay_epochs, self.decay_epochs > 0.0),
-            ("--lr-floor", self.floor, (0.0..=1.0).contains(&self.floor)),
-            (
-                "--warmup-epochs",
-                self.warmup_epochs,
-                self.warmup_epochs >= 0.0,
-            ),
-        ] {
-            if !(v.is_finite() && ok) {
-                let want = match flag {
-                    "--decay-rate" => "a factor in (0, 1]",
-                    "--lr-floor" => "a fraction in [0, 1]",
-                    "--decay-epochs" => "a positive number of epochs",
-                    _ => "a number of epochs >= 0",
-                };
-                return Err(Error::flag(flag, format!("{v}; expected {want}")));
-            }
-        }
         let every = in_steps(self.decay_epochs).max(1);
-        let decay = match self.name.as_str() {
-            "constant" => Decay::Constant,
-            "step" => Decay::Step {
-                rate: self.decay_rate,
-                every,
+        let rate = self.decay_rate;
+        let decay = match self.lr_schedule.as_str() {
+            "step" => Decay::Step { rate, every },
+            "exponential" => Decay::Exponential { rate, every },
+            "cosine" => Decay::Cosine {
+                floor: self.lr_floor,
             },
-            "exponential" => Decay::Exponential {
-                rate: self.decay_rate,
-                every,
-            },
-            "cosine" => Decay::Cosine { floor: self.floor },
             "one-cycle" => Decay::OneCycle,
-            other => {
-                return Err(Error::flag(
-                    "--lr-schedule",
-                    format!(
-                        "unknown schedule '{other}'{}; expected one of {}",
-                        crate::error::did_you_mean(other, &NAMES),
-                        NAMES.join(", ")
-                    ),
-                ))
-            }
+            _ => Decay::Constant,
         };
         Ok(Schedule {
             decay,
@@ -249,11 +247,11 @@ mod tests {
 
     #[test]
     fn flags_are_checked() {
-        let flags = |name: &str, rate: f64| ScheduleFlags {
-            name: name.into(),
+        let flags = |name: &str, rate: f64| ScheduleSettings {
+            lr_schedule: name.into(),
             decay_rate: rate,
             decay_epochs: 1.0,
-            floor: 0.0,
+            lr_floor: 0.0,
             warmup_epochs: 0.5,
         };
         let s = flags("step", 0.5).build(3, 10).unwrap();

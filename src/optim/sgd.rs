@@ -24,11 +24,11 @@ impl Default for Sgd {
 
 pub(super) const KIND: OptimizerKind = OptimizerKind {
     name: "sgd",
-    flags: &["--lr", "--momentum"],
+    flags: &["lr", "momentum"],
     build: |h: &Hyperparameters| {
         let d = Sgd::default();
         Arc::new(Sgd {
-            learning_rate: h.learning_rate.unwrap_or(d.learning_rate),
+            learning_rate: h.lr.unwrap_or(d.learning_rate),
             momentum: h.momentum.unwrap_or(d.momentum),
         })
     },

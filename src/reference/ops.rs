@@ -212,6 +212,24 @@ pub fn confusion(logits: &[f32], labels: &[u32], classes: usize) -> Vec<u32> {
     counts
 }
 
+/// Twin of `confusion.wgsl`'s `top_k`: the valid rows whose label is among the `k` highest
+/// logits (fewer than `k` classes score strictly higher).
+pub fn top_k(logits: &[f32], labels: &[u32], classes: usize, k: u32) -> u32 {
+    let mut count = 0;
+    for (row, &label) in labels.iter().enumerate() {
+        if label == PAD_LABEL {
+            continue;
+        }
+        let z = &logits[row * classes..(row + 1) * classes];
+        let own = z[label as usize];
+        let higher = z.iter().filter(|&&v| v > own).count();
+        if higher < k as usize {
+            count += 1;
+        }
+    }
+    count
+}
+
 /// Twin of `predictions.wgsl`: the softmax of each valid row of batch `step` of a pass, written
 /// at row `step * batch + row` of `probs` (`[capacity, classes]`) when it fits.
 pub fn predictions(logits: &[f32], labels: &[u32], classes: usize, step: usize, probs: &mut [f32]) {

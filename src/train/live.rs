@@ -1,5 +1,5 @@
-//! Running loss and accuracy while an epoch trains, for the progress bar, without stalling the
-//! GPU: at evenly spaced submissions the training pass's loss-and-accuracy words are copied into
+//! Running loss and metrics while an epoch trains, for the progress bar, without stalling the
+//! GPU: at evenly spaced submissions the training pass's accumulator words are copied into
 //! one of a few small staging buffers and mapped asynchronously; whichever snapshots have
 //! arrived are read when the loop next polls. Nothing waits for a snapshot, and a snapshot that
 //! finds every slot busy is skipped.
@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use super::metrics::{MetricValue, Pass, Region, Score};
+use super::metrics::{Logs, Metric, MetricsLayout, Pass, PassMetrics};
 use super::plan::Plan;
 use crate::gpu::GpuContext;
 
@@ -28,21 +28,36 @@ struct Slot {
 /// The staging slots, and the newest snapshot read.
 pub struct LiveMetrics {
     slots: Vec<Slot>,
-    /// The training pass's loss-and-accuracy region in the metrics buffer.
-    region: Region,
+    /// Where the training pass's accumulators are, and the words they span.
+    layout: MetricsLayout,
+    span: std::ops::Range<usize>,
+    /// The run's metrics, read from each snapshot.
+    metrics: Vec<Arc<dyn Metric>>,
     /// Submissions between snapshots this epoch.
     every: usize,
-    latest: Option<(usize, Score)>,
+    latest: Option<Running>,
+}
+
+/// A snapshot of the training pass's metrics mid-epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Running {
+    /// Training steps it covers.
+    pub steps: usize,
+    /// The training pass's accumulators as they stood.
+    pub pass: PassMetrics,
+    /// The loss and the run's metrics from them, by Keras's keys.
+    pub logs: Logs,
 }
 
 impl LiveMetrics {
-    pub fn new(ctx: &GpuContext, plan: &Plan) -> LiveMetrics {
-        let region = plan.metrics.layout.regions(Pass::Train)[0].clone();
+    pub fn new(ctx: &GpuContext, plan: &Plan, metrics: &[Arc<dyn Metric>]) -> LiveMetrics {
+        let layout = plan.metrics.layout.clone();
+        let span = layout.span(Pass::Train);
         let slots = (0..SLOTS)
             .map(|_| Slot {
                 buffer: ctx.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("running metrics"),
-                    size: region.words as u64 * 4,
+                    size: span.len() as u64 * 4,
                     usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 }),
@@ -52,7 +67,9 @@ impl LiveMetrics {
             .collect();
         LiveMetrics {
             slots,
-            region,
+            layout,
+            span,
+            metrics: metrics.to_vec(),
             every: 1,
             latest: None,
         }
@@ -86,8 +103,8 @@ impl LiveMetrics {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("running metrics"),
             });
-        let bytes = self.region.words as u64 * 4;
-        let source = self.region.offset as u64 * 4;
+        let bytes = self.span.len() as u64 * 4;
+        let source = self.span.start as u64 * 4;
         encoder.copy_buffer_to_buffer(&plan.metrics.buffer, source, &slot.buffer, 0, bytes);
         ctx.queue.submit([encoder.finish()]);
         slot.steps = steps;
@@ -111,23 +128,28 @@ impl LiveMetrics {
             }
             let words: Option<Vec<u32>> = slot
                 .buffer
-                .get_mapped_range(0..self.region.words as u64 * 4)
+                .get_mapped_range(0..self.span.len() as u64 * 4)
                 .ok()
                 .map(|r| bytemuck::pod_collect_to_vec(&r));
             slot.buffer.unmap();
             slot.state.store(FREE, Ordering::Release);
-            let newer = self.latest.is_none_or(|(steps, _)| slot.steps > steps);
+            let newer = self.latest.as_ref().is_none_or(|r| slot.steps > r.steps);
             if let (Some(words), true) = (words, newer) {
-                if let MetricValue::Score(score) = self.region.accumulator.result(&words, 0) {
-                    self.latest = Some((slot.steps, score));
-                }
+                let pass = self
+                    .layout
+                    .pass_results(Pass::Train, &words, self.span.start);
+                self.latest = Some(Running {
+                    steps: slot.steps,
+                    logs: Logs::of(&self.metrics, "", &pass),
+                    pass,
+                });
             }
         }
     }
 
-    /// The newest running loss and accuracy this epoch, with the steps they cover.
-    pub fn latest(&self) -> Option<(usize, Score)> {
-        self.latest
+    /// The newest running loss and metrics this epoch.
+    pub fn latest(&self) -> Option<Running> {
+        self.latest.clone()
     }
 }
 
@@ -139,13 +161,13 @@ pub enum Phase {
 }
 
 /// Where an epoch stands, as callbacks see it about every 100 ms.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Progress {
     pub phase: Phase,
     /// Steps of this phase the GPU has finished (it lags the truth by up to one submission).
     pub done: usize,
     /// Steps of this phase.
     pub total: usize,
-    /// The newest running training loss and accuracy, and the steps they cover.
-    pub running: Option<(usize, Score)>,
+    /// The newest running training loss and metrics, and the steps they cover.
+    pub running: Option<Running>,
 }

@@ -145,7 +145,9 @@ impl Plan {
             initial,
             cfg.optimizer.as_ref(),
         );
-        let metrics = Metrics::new(ctx, MetricsLayout::new(&cfg.metrics, net.classes, align));
+        let own: Vec<_> = cfg.metrics.iter().filter_map(|m| m.accumulator()).collect();
+        let metrics_layout = MetricsLayout::new(&own, &cfg.accumulators, net.classes, align);
+        let metrics = Metrics::new(ctx, metrics_layout);
         let train_cursor = ctx.storage("train cursor", 8);
         let steps = train_indices.len().div_ceil(cfg.batch_size);
         let step_rates = ctx.storage("step rates", (steps * size_of::<StepRate>()) as u64);

@@ -45,7 +45,7 @@ pub fn predict(
         batch_size: n.min(256),
         epochs: 0,
         kernels,
-        metrics: vec![Arc::new(Predictions { capacity: n })],
+        accumulators: vec![Arc::new(Predictions { capacity: n })],
         ..Default::default()
     };
     let mut trainer = Trainer::new(ctx, net, &data, cfg)?;

@@ -1,6 +1,6 @@
 //! What an epoch reports, and the lines the CLI prints from it (Keras's per-epoch line).
 
-use super::metrics::{PassMetrics, Score};
+use super::metrics::{Logs, PassMetrics, Score};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpochReport {
@@ -11,30 +11,23 @@ pub struct EpochReport {
     pub steps: usize,
     pub train: PassMetrics,
     pub validation: Option<PassMetrics>,
+    /// The loss and the run's metrics of the training pass, then the validation pass's
+    /// (`val_`), by Keras's keys: what callbacks watch and record.
+    pub logs: Logs,
 }
 
 impl EpochReport {
     /// Keras's per-epoch line, e.g.
     /// `Epoch 3/5 - 1.23s 2.6ms/step - loss: 0.0728 - accuracy: 0.9789 - val_loss: 0.0765 - val_accuracy: 0.9771`.
     pub fn line(&self) -> String {
-        let train = self.train.score();
-        let mut s = format!(
-            "Epoch {}/{} - {:.2}s {:.1}ms/step - loss: {:.4} - accuracy: {:.4}",
+        format!(
+            "Epoch {}/{} - {:.2}s {:.1}ms/step - {}",
             self.epoch,
             self.epochs,
             self.seconds,
             self.seconds * 1e3 / self.steps.max(1) as f64,
-            train.loss,
-            train.accuracy
-        );
-        if let Some(v) = &self.validation {
-            let v = v.score();
-            s.push_str(&format!(
-                " - val_loss: {:.4} - val_accuracy: {:.4}",
-                v.loss, v.accuracy
-            ));
-        }
-        s
+            self.logs.line()
+        )
     }
 }
 
@@ -63,15 +56,19 @@ impl EpochReport {
     }
 }
 
-/// The closing line scripts read: `test_loss: 0.0712 - test_accuracy: 0.9781`.
-pub fn test_line(test: &Score) -> String {
-    format!(
-        "test_loss: {:.4} - test_accuracy: {:.4}",
-        test.loss, test.accuracy
-    )
+/// The closing line scripts read, the test pass's logs: `test_loss: 0.0712 -
+/// test_accuracy: 0.9781` (and `test_` of every other metric of the run).
+pub fn test_line(test: &Logs) -> String {
+    test.line()
 }
 
-/// The test line of a TTA evaluation, e.g. `tta 8 views - test_loss: 0.0120 - test_accuracy: 0.9961`.
+/// The test line of a TTA evaluation, e.g. `tta 8 views - test_loss: 0.0120 - test_accuracy:
+/// 0.9961`: the averaged probabilities' loss and accuracy.
 pub fn tta_line(tta: &super::TtaResult) -> String {
-    format!("tta {} views - {}", tta.copies, test_line(&tta.score))
+    let score: &Score = &tta.score;
+    let logs = Logs(vec![
+        ("test_loss".into(), score.loss),
+        ("test_accuracy".into(), score.accuracy),
+    ]);
+    format!("tta {} views - {}", tta.copies, logs.line())
 }

@@ -5,12 +5,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{TrainConfig, Trainer};
+use serde_json::json;
+
+use super::{RunSettings, TrainConfig, Trainer};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::model::Network;
-use crate::optim::{self, Hyperparameters};
+use crate::settings;
 
 /// One run of a sweep: its place in the full list (so shards merge back in order), the
 /// optimizer and the learning rate.
@@ -87,22 +89,32 @@ pub fn rank(outcomes: &mut [Outcome]) {
     });
 }
 
-/// Trains `net` with `combination` for `base.epochs` epochs (the rest of `base` as it is).
+/// The settings of `combination`: `base` with its axes' values (the `optimizer` and `lr`
+/// settings), each checked as its flag is; errors name the axis' flag.
+pub fn settings_of(base: &RunSettings, combination: &Combination) -> Result<RunSettings> {
+    let mut map = settings::to_map(base);
+    map.insert("optimizer".into(), json!(combination.optimizer));
+    map.insert("lr".into(), json!(combination.learning_rate));
+    let axis = |e: Error| match e {
+        Error::Flag { flag, message } if flag == "--lr" => Error::flag("--lrs", message),
+        Error::Flag { flag, message } if flag == "--optimizer" => {
+            Error::flag("--optimizers", message)
+        }
+        other => other,
+    };
+    let run: RunSettings = settings::from_map(&map, None).map_err(axis)?;
+    run.check().map_err(axis)?;
+    Ok(run)
+}
+
+/// Trains `net` with `combination`'s configuration `cfg` for its epochs.
 pub fn run(
     ctx: &GpuContext,
-    net: &Network,
-    data: &Dataset,
-    base: &TrainConfig,
+    (net, data): (&Network, &Dataset),
+    cfg: TrainConfig,
     combination: &Combination,
 ) -> Result<Outcome> {
-    let hyper = Hyperparameters {
-        learning_rate: Some(combination.learning_rate),
-        ..Default::default()
-    };
-    let cfg = TrainConfig {
-        optimizer: optim::build(&combination.optimizer, &hyper)?,
-        ..base.clone()
-    };
+    let epochs = cfg.epochs;
     let mut trainer = Trainer::new(ctx, net, data, cfg)?;
     let mut outcome = Outcome {
         combination: combination.clone(),
@@ -113,7 +125,7 @@ pub fn run(
         seconds: 0.0,
         adapter: format!("{} ({:?})", ctx.info.name, ctx.info.backend),
     };
-    for _ in 0..base.epochs {
+    for _ in 0..epochs {
         let report = trainer.fit_epoch()?;
         let (train, val) = (report.train.score(), report.validation.map(|v| v.score()));
         outcome.loss.push(train.loss);

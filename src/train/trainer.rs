@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::callbacks::{Callback, Control, FitSummary};
-use super::live::{LiveMetrics, Phase, Progress};
-use super::metrics::{Accumulator, Pass, PassMetrics, Probabilities, Score};
+use super::live::{LiveMetrics, Phase, Progress, Running};
+use super::metrics::{Accumulator, Accuracy, Logs, Metric, Pass, PassMetrics, Probabilities};
 use super::plan::{EvalPass, Plan};
 use super::report::EpochReport;
 use super::tta::{self, Tta};
@@ -37,8 +37,12 @@ pub struct TrainConfig {
     pub steps_per_submit: usize,
     /// Which kernels run (the CLI gives GPUs the tuner; the default is the fixed table).
     pub kernels: Arc<dyn KernelPolicy>,
-    /// Accumulators besides loss and accuracy on the validation and test passes.
-    pub metrics: Vec<Arc<dyn Accumulator>>,
+    /// The metrics besides the loss that every pass reports (`--metrics`), training's
+    /// included; the ones with accumulators of their own run them in every pass.
+    pub metrics: Vec<Arc<dyn Metric>>,
+    /// Accumulators besides the metrics' on the validation and test passes (a report's
+    /// confusion matrix, predictions).
+    pub accumulators: Vec<Arc<dyn Accumulator>>,
     /// The learning rate per step, as a multiple of the optimizer's.
     pub schedule: Schedule,
     /// Keras's `CategoricalCrossentropy(label_smoothing=s)`: the loss's targets are
@@ -86,7 +90,8 @@ impl Default for TrainConfig {
             validation_split: 0.0,
             steps_per_submit: 16,
             kernels: Arc::new(FixedTable),
-            metrics: Vec::new(),
+            metrics: vec![Arc::new(Accuracy)],
+            accumulators: Vec::new(),
             schedule: Schedule::default(),
             label_smoothing: 0.0,
             augment: None,
@@ -163,7 +168,7 @@ impl<'a> Trainer<'a> {
         let kernels = Kernels::new(ctx, cfg.kernels.clone());
         let plan = Plan::new(ctx, &kernels, net, &cfg, data, initial)?;
         Ok(Trainer {
-            live: RefCell::new(LiveMetrics::new(ctx, &plan)),
+            live: RefCell::new(LiveMetrics::new(ctx, &plan, &cfg.metrics)),
             ctx,
             kernels,
             plan,
@@ -329,10 +334,16 @@ impl<'a> Trainer<'a> {
         }
     }
 
-    /// The newest running training loss and accuracy of the current (or last) epoch, with the
+    /// The newest running training loss and metrics of the current (or last) epoch, with the
     /// steps they cover, as the progress reports show them.
-    pub fn running_metrics(&self) -> Option<(usize, Score)> {
+    pub fn running_metrics(&self) -> Option<Running> {
         self.live.borrow().latest()
+    }
+
+    /// The loss and the run's metrics in `pass`'s results, keys prefixed by `prefix` (`val_`,
+    /// `test_`).
+    pub fn logs(&self, prefix: &str, pass: &PassMetrics) -> Logs {
+        Logs::of(&self.cfg.metrics, prefix, pass)
     }
 
     /// Training steps the GPU has finished in the current epoch, as last reported by the
@@ -389,7 +400,10 @@ impl<'a> Trainer<'a> {
         self.submit_eval(&self.plan.validation, None);
         let [train, validation, _] = self.read_metrics_ticking(progress)?;
         self.last_validation = Some((self.weights_version, validation.clone()));
+        let mut logs = self.logs("", &train);
+        logs.extend(self.logs("val_", &validation));
         Ok(EpochReport {
+            logs,
             epoch: self.epoch,
             epochs: self.cfg.epochs,
             seconds: start.elapsed().as_secs_f64(),

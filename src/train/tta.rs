@@ -54,11 +54,11 @@ pub(super) fn keep_probabilities(cfg: &mut TrainConfig, test_samples: usize) {
     if cfg.tta.is_none() {
         return;
     }
-    cfg.metrics.retain(|m| m.name() != "predictions");
+    cfg.accumulators.retain(|m| m.name() != "predictions");
     let predictions: Arc<dyn Accumulator> = Arc::new(Predictions {
         capacity: test_samples,
     });
-    cfg.metrics.push(predictions);
+    cfg.accumulators.push(predictions);
 }
 
 /// The averaged probabilities of a TTA evaluation, and their score.

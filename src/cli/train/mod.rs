@@ -21,14 +21,14 @@ use crate::data::augment::Augment;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::layers::{Activation, Shape};
+use crate::layers::Shape;
 use crate::model::summary;
 use crate::model::{checkpoint, ModelSpec, Network, ParamLayout};
-use crate::optim::{self, Hyperparameters, Schedule, ScheduleFlags};
 use crate::output;
 use crate::report::ReportInput;
 use crate::train::{
-    check_history_path, test_line, tta, tta_line, Monitor, StepProfile, TrainConfig, Trainer, Tta,
+    check_history_path, test_line, tta, tta_line, Monitor, RunSettings, StepProfile, TrainConfig,
+    Trainer,
 };
 
 #[derive(Args, Clone, Debug)]
@@ -37,99 +37,14 @@ pub struct TrainArgs {
     /// see `shaderfit recipes`); flags given as well override them.
     #[arg(long, value_name = "NAME")]
     pub recipe: Option<String>,
-    /// A preset (linear, mlp, mlp2, mlp3, mlp_small, mlp_dropout, mlp_bn, lenet, cnn,
-    /// cnn_wide, cnn4, cnn_fast, cnn_fast_bn) or a JSON model file (see `shaderfit model show cnn`).
-    #[arg(long, default_value = "mlp")]
-    pub model: String,
-    /// Activation of a preset's hidden dense layers (the notebooks vary it for mlp_small).
-    #[arg(long, value_enum)]
-    pub activation: Option<Activation>,
-    #[arg(long, default_value_t = 5)]
-    pub epochs: usize,
-    #[arg(long, default_value_t = 128)]
-    pub batch_size: usize,
-    /// sgd, adam, rmsprop or adamw, with Keras's defaults.
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
-    /// Learning rate; default Keras's for the optimizer (sgd 0.01, adam, rmsprop and adamw 0.001).
-    #[arg(long, allow_negative_numbers = true, value_parser = super::finite_f32)]
-    pub lr: Option<f32>,
-    /// SGD momentum (default 0).
-    #[arg(long, allow_negative_numbers = true, value_parser = super::finite_f32)]
-    pub momentum: Option<f32>,
-    /// AdamW's decoupled weight decay (default Keras's 0.004).
-    #[arg(long, allow_negative_numbers = true, value_parser = super::finite_f32)]
-    pub weight_decay: Option<f32>,
-    /// Adam's and AdamW's beta_1, the first moment's decay (default Keras's 0.9).
-    #[arg(long, allow_negative_numbers = true, value_parser = super::finite_f32)]
-    pub beta1: Option<f32>,
-    /// Adam's and AdamW's beta_2, the second moment's decay (default Keras's 0.999).
-    #[arg(long, allow_negative_numbers = true, value_parser = super::finite_f32)]
-    pub beta2: Option<f32>,
-    /// Learning-rate schedule, per step: constant, step (times --decay-rate every
-    /// --decay-epochs), exponential (the same, continuously), cosine (down to --lr-floor of the
-    /// rate at the last step), one-cycle (PyTorch's OneCycleLR with the rate as its peak).
-    #[arg(long, default_value = "constant", value_name = "NAME")]
-    pub lr_schedule: String,
-    /// Step and exponential decay's factor.
-    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
-    pub decay_rate: f64,
-    /// Step and exponential decay's period, in epochs (fractions allowed).
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
-    pub decay_epochs: f64,
-    /// Cosine decay's final rate, as a fraction of the initial (Keras's alpha).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub lr_floor: f64,
-    /// Raise the rate linearly from near 0 over this many epochs first (fractions allowed).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub warmup_epochs: f64,
-    /// Keras's ReduceLROnPlateau on this metric (loss, accuracy, val_loss, val_accuracy):
-    /// multiply the rate by --lr-factor after --lr-patience epochs without improvement.
-    #[arg(long, value_name = "METRIC")]
-    pub reduce_lr_on_plateau: Option<String>,
-    #[arg(long, requires = "reduce_lr_on_plateau", default_value_t = 0.1)]
-    pub lr_factor: f64,
-    #[arg(long, requires = "reduce_lr_on_plateau", default_value_t = 10)]
-    pub lr_patience: usize,
-    /// The rate ReduceLROnPlateau never goes below.
-    #[arg(long, requires = "reduce_lr_on_plateau", default_value_t = 0.0)]
-    pub min_lr: f64,
-    /// Seed of weight initialisation and shuffling.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    /// What the run trains, on what, and how: every flag that defines a run.
+    #[command(flatten)]
+    pub run: RunSettings,
     /// Dataset directory, or a directory holding <dataset>/. Default: $SHADERFIT_DATA, then
     /// ./data/<dataset>, the user's cache directory, and for fashion-mnist
     /// /usr/share/datasets/fashion-mnist.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "mnist")]
-    pub dataset: DatasetKind,
-    /// The number of classes, when some have no training samples (otherwise one more than the
-    /// largest label, and a class without samples is reported as a likely corrupt file).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(2..=256))]
-    pub classes: Option<u16>,
-    /// Hold out the last fraction of the training set for validation (Keras's rule); with 0,
-    /// validation runs on the test set, as the reference notebooks do.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub validation_split: f64,
-    /// Random affine augmentation of each training sample, e.g. shift=2,rotate=10,zoom=0.1,
-    /// shear=5 (pixels, degrees, fraction, degrees; each drawn uniformly in +-range), applied
-    /// on the GPU as batches are gathered; never at evaluation (but --tta's copies draw with it
-    /// unless --tta-augment is given). elastic=PX adds elastic distortion of up to PX pixels.
-    #[arg(long, value_name = "SPEC")]
-    pub augment: Option<String>,
-    /// Test-time augmentation: after training, also score the test set by each image's class
-    /// probabilities averaged over the image and N - 1 augmented copies of it (drawn with
-    /// --tta-augment, default --augment); 1 for none.
-    #[arg(long, value_name = "N")]
-    pub tta: Option<usize>,
-    /// The transforms of --tta's copies (default --augment's), e.g. shift=1,rotate=5.
-    #[arg(long, value_name = "SPEC")]
-    pub tta_augment: Option<String>,
-    /// Keras's label smoothing of the cross-entropy: targets (1 - S) * onehot + S / classes,
-    /// in training and evaluation; 0 for none.
-    #[arg(long, value_name = "S", default_value_t = 0.0, allow_negative_numbers = true, value_parser = super::finite_f32)]
-    pub label_smoothing: f32,
     /// Adapter whose name contains this (case-insensitive); default $WGPU_ADAPTER_NAME, then
     /// the high-performance adapter. See `shaderfit devices`.
     #[arg(long)]
@@ -201,29 +116,12 @@ pub struct TrainArgs {
     pub verbose: u8,
 }
 
-/// The run's settings from the flags, checked before any data is read.
-fn config(args: &TrainArgs) -> Result<TrainConfig> {
-    let hyper = Hyperparameters {
-        learning_rate: args.lr,
-        momentum: args.momentum,
-        weight_decay: args.weight_decay,
-        beta_1: args.beta1,
-        beta_2: args.beta2,
-    };
-    let augment = args.augment.as_deref().map(Augment::parse).transpose()?;
-    let cfg = TrainConfig {
-        batch_size: args.batch_size,
-        epochs: args.epochs,
-        optimizer: optim::build(&args.optimizer, &hyper)?,
-        seed: args.seed,
-        validation_split: args.validation_split,
-        steps_per_submit: args.steps_per_submit,
-        label_smoothing: args.label_smoothing,
-        augment,
-        tta: tta(args, augment)?,
-        ..Default::default()
-    };
-    cfg.validate()?;
+/// The run's settings and the other flags, checked before any data is read.
+fn check_flags(args: &TrainArgs) -> Result<()> {
+    args.run.check()?;
+    if args.steps_per_submit == 0 {
+        return Err(Error::flag("--steps-per-submit", "0; expected at least 1"));
+    }
     if let Some(target) = args.until_accuracy {
         if !(target > 0.0 && target <= 1.0) {
             return Err(Error::flag(
@@ -232,50 +130,15 @@ fn config(args: &TrainArgs) -> Result<TrainConfig> {
             ));
         }
     }
-    check_callback_flags(args)?;
-    // Checked with a run of one step; the real length is known once the data is.
-    schedule_flags(args).build(1, 1)?;
-    Ok(cfg)
-}
-
-/// `--tta`'s views, drawn with `--tta-augment`'s transforms or else training's.
-fn tta(args: &TrainArgs, augment: Option<Augment>) -> Result<Option<Tta>> {
-    let own = args
-        .tta_augment
-        .as_deref()
-        .map(|spec| Augment::parse_flag("--tta-augment", spec))
-        .transpose()?;
-    if own.is_some() && args.tta.is_none() {
-        return Err(Error::flag(
-            "--tta-augment",
-            "given without --tta; expected --tta N as well",
-        ));
-    }
-    args.tta.map(|n| Tta::new(n, own.or(augment))).transpose()
-}
-
-fn schedule_flags(args: &TrainArgs) -> ScheduleFlags {
-    ScheduleFlags {
-        name: args.lr_schedule.clone(),
-        decay_rate: args.decay_rate,
-        decay_epochs: args.decay_epochs,
-        floor: args.lr_floor,
-        warmup_epochs: args.warmup_epochs,
-    }
-}
-
-/// The schedule over the run's steps: the training split (after the validation split) in
-/// batches, for every epoch.
-fn schedule(args: &TrainArgs, dataset: &Dataset) -> Result<Schedule> {
-    let (train, _) = data::dataset::split_indices(dataset.train.len(), args.validation_split);
-    let steps = train.len().div_ceil(args.batch_size.max(1));
-    schedule_flags(args).build(args.epochs, steps)
+    check_callback_flags(args)
 }
 
 /// The early-stopping and history flags, checked before any data is read.
 fn check_callback_flags(args: &TrainArgs) -> Result<()> {
+    let metrics = args.run.metric_list()?;
+    Monitor::parse("--monitor", &args.monitor, &metrics)?;
     if let Some(metric) = &args.early_stopping {
-        Monitor::parse("--early-stopping", metric)?;
+        Monitor::parse("--early-stopping", metric, &metrics)?;
     }
     if let Some(d) = args.min_delta.filter(|d| !d.is_finite()) {
         return Err(Error::flag(
@@ -296,21 +159,6 @@ fn check_callback_flags(args: &TrainArgs) -> Result<()> {
     if let Some(dir) = &args.report.dir {
         output::prepare_dir("--report", dir)?;
     }
-    if let Some(metric) = &args.reduce_lr_on_plateau {
-        Monitor::parse("--reduce-lr-on-plateau", metric)?;
-        if args.lr_schedule != "constant" || args.warmup_epochs > 0.0 {
-            return Err(Error::flag(
-                "--reduce-lr-on-plateau",
-                "set with a learning-rate schedule; as in Keras, use one or the other",
-            ));
-        }
-        if !(args.lr_factor > 0.0 && args.lr_factor < 1.0) {
-            return Err(Error::flag(
-                "--lr-factor",
-                format!("{}; expected a factor in (0, 1)", args.lr_factor),
-            ));
-        }
-    }
     Ok(())
 }
 
@@ -325,23 +173,27 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
         None => (args.clone(), None),
     };
     let args = &args;
-    let mut cfg = config(args)?;
+    check_flags(args)?;
+    let run = &args.run;
     let _locks = lock_outputs(args)?;
-    let classes = args.classes.map(usize::from);
-    let dataset = data::dataset::open_expecting(args.dataset, args.data.as_deref(), classes)?;
-    cfg.schedule = schedule(args, &dataset)?;
+    let classes = run.classes.map(usize::from);
+    let dataset = data::dataset::open_expecting(run.dataset, args.data.as_deref(), classes)?;
+    let mut cfg = TrainConfig {
+        steps_per_submit: args.steps_per_submit,
+        ..run.config(&dataset)?
+    };
     let spec = match &resumed {
         Some(r) => r.spec.clone(),
-        None => ModelSpec::from_arg(&args.model, args.activation, dataset.classes)?,
+        None => ModelSpec::from_arg(&run.model, run.activation, dataset.classes)?,
     };
     let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;
     let loaded = match (&args.load, &resumed) {
-        (Some(path), _) => Some(load_weights(path, (&spec, &net), args.dataset)?),
+        (Some(path), _) => Some(load_weights(path, (&spec, &net), run.dataset)?),
         (None, Some(r)) => Some(r.weights.clone()),
         (None, None) => None,
     };
     if args.report.dir.is_some() {
-        cfg.metrics = ReportFlags::metrics(&dataset);
+        cfg.accumulators = ReportFlags::metrics(&dataset);
     }
     let ctx = GpuContext::new(args.adapter.as_deref())?;
     cfg.kernels = kernels::policy(&ctx.info);
@@ -355,26 +207,26 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     let mut trainer = start_trainer(args, &ctx, (&net, &dataset), cfg, start)?;
     let history = resumed.as_ref().map(|r| &r.state.run["history"]);
     let mut policies = Policies::new(args, (&spec, &net), (&dataset, &trainer), history)?;
-    let mut bar = (args.verbose == 1).then(|| EpochBar::new(args.epochs));
+    let mut bar = (args.verbose == 1).then(|| EpochBar::new(run.epochs));
     let mut lines = (args.verbose > 0).then_some(EpochLines);
     let summary = trainer.fit(&mut policies.in_order(bar.as_mut(), lines.as_mut()))?;
     for message in summary.stopped.iter().chain(&summary.notes) {
         eprintln!("{message}");
     }
     let test = trainer.evaluate_test()?;
-    println!("{}", test_line(&test.score()));
+    println!("{}", test_line(&trainer.logs("test_", &test)));
     if let Some(tta) = tta::evaluate(&mut trainer, &dataset.test.labels)? {
         println!("{}", tta_line(&tta));
     }
     args.report.write(ReportInput {
-        title: format!("{} on {}", spec.name, args.dataset.name()),
+        title: format!("{} on {}", spec.name, run.dataset.name()),
         settings: &policies.settings,
         summary: summary::summary(&net),
         history: policies.history.as_ref(),
         test: &test,
         images: &dataset.test,
         image_size: (dataset.rows, dataset.cols),
-        dataset: args.dataset,
+        dataset: run.dataset,
     })?;
     Ok(())
 }

@@ -1,12 +1,15 @@
 //! The library's callbacks that `train`'s flags ask for, in the order they see an epoch.
 
 use super::progress::{EpochBar, EpochLines};
-use super::resume::RunFlags;
 use super::TrainArgs;
 use crate::data::Dataset;
+use std::sync::Arc;
+
 use crate::error::Result;
 use crate::model::{ModelSpec, Network};
+use crate::settings;
 use crate::train::callbacks::checkpoint::Target;
+use crate::train::metrics::Metric;
 use crate::train::{
     Callback, EarlyStopping, History, Monitor, ReduceLrOnPlateau, SaveCheckpoint, StopAtAccuracy,
     Trainer,
@@ -32,10 +35,11 @@ impl Policies {
         (data, trainer): (&Dataset, &Trainer),
         history: Option<&serde_json::Value>,
     ) -> Result<Policies> {
+        let metrics = &trainer.config().metrics;
         let early = match &args.early_stopping {
             None => None,
             Some(metric) => Some(EarlyStopping::new(
-                Monitor::parse("--early-stopping", metric)?,
+                Monitor::parse("--early-stopping", metric, metrics)?,
                 args.min_delta.unwrap_or(0.0),
                 args.patience.unwrap_or(0),
                 args.restore_best_weights,
@@ -51,19 +55,20 @@ impl Policies {
         if let (Some(h), Some(saved)) = (&mut history, saved) {
             h.restore(saved)?;
         }
-        let reduce_lr = match &args.reduce_lr_on_plateau {
+        let run = &args.run;
+        let reduce_lr = match &run.reduce_lr_on_plateau {
             None => None,
             Some(metric) => Some(ReduceLrOnPlateau::new(
-                Monitor::parse("--reduce-lr-on-plateau", metric)?,
-                args.lr_factor,
-                args.lr_patience,
-                args.min_lr,
+                Monitor::parse("--reduce-lr-on-plateau", metric, metrics)?,
+                run.lr_factor,
+                run.lr_patience,
+                run.min_lr,
             )),
         };
         Ok(Policies {
             settings,
             reduce_lr,
-            save: savers(args, (spec, net), saved)?,
+            save: savers(args, (spec, net), metrics, saved)?,
             history,
             early,
             until: args.until_accuracy.map(StopAtAccuracy::new),
@@ -107,10 +112,11 @@ impl Policies {
 fn savers(
     args: &TrainArgs,
     model: (&ModelSpec, &Network),
+    metrics: &[Arc<dyn Metric>],
     history: Option<&serde_json::Value>,
 ) -> Result<Vec<SaveCheckpoint>> {
-    let monitor = Monitor::parse("--monitor", &args.monitor)?;
-    let run = serde_json::to_value(RunFlags::of(args)).expect("flags serialise");
+    let monitor = Monitor::parse("--monitor", &args.monitor, metrics)?;
+    let run = serde_json::Value::Object(settings::to_map(&args.run));
     let file = args.save.clone().map(Target::File);
     let dir = args.checkpoint_dir.clone().map(|dir| Target::Dir {
         dir,
@@ -119,8 +125,8 @@ fn savers(
     file.into_iter()
         .chain(dir)
         .map(|target| {
-            let saver = SaveCheckpoint::new(target, model, args.dataset.name(), run.clone())?
-                .monitoring(monitor, args.save_best_only);
+            let saver = SaveCheckpoint::new(target, model, args.run.dataset.name(), run.clone())?
+                .monitoring(monitor.clone(), args.save_best_only);
             match history {
                 Some(h) => saver.resuming(h),
                 None => Ok(saver),
@@ -129,7 +135,9 @@ fn savers(
         .collect()
 }
 
-/// The run's settings, as the history records them.
+/// The run's settings as the history and the report record them: every setting of the run
+/// (as `train`'s flags name them), then the recipe it started from, where its data came from,
+/// and what the settings made of the model, optimizer and schedule.
 fn settings(
     args: &TrainArgs,
     spec: &ModelSpec,
@@ -137,19 +145,16 @@ fn settings(
     trainer: &Trainer,
 ) -> serde_json::Value {
     let cfg = trainer.config();
-    serde_json::json!({
+    let mut map = settings::to_map(&args.run);
+    let derived = serde_json::json!({
         "recipe": args.recipe,
-        "model": spec.to_json(),
-        "dataset": args.dataset.name(),
         "data": data.dir.display().to_string(),
-        "optimizer": cfg.optimizer.describe(),
-        "lr_schedule": cfg.schedule.describe(),
-        "batch_size": cfg.batch_size,
-        "epochs": cfg.epochs,
-        "seed": cfg.seed,
-        "validation_split": cfg.validation_split,
-        "label_smoothing": cfg.label_smoothing,
-        "augment": cfg.augment.map(|a| a.describe()),
-        "tta": cfg.tta.map(|t| format!("{} views, {}", t.copies, t.augment.describe())),
-    })
+        "model_spec": spec.to_json(),
+        "optimizer_config": cfg.optimizer.describe(),
+        "lr_schedule_config": cfg.schedule.describe(),
+    });
+    if let serde_json::Value::Object(derived) = derived {
+        map.extend(derived);
+    }
+    serde_json::Value::Object(map)
 }

@@ -59,11 +59,8 @@ impl Callback for EpochBar {
         }
         if let Some(bar) = &self.bar {
             bar.set_position(progress.done as u64);
-            if let Some((_, score)) = progress.running {
-                bar.set_message(format!(
-                    " - loss: {:.4} - accuracy: {:.4}",
-                    score.loss, score.accuracy
-                ));
+            if let Some(running) = &progress.running {
+                bar.set_message(format!(" - {}", running.logs.line()));
             }
         }
     }

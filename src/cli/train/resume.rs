@@ -1,97 +1,18 @@
-//! `train --resume F`: the run's defining flags come from the checkpoint's training state, and
-//! a flag given anew must agree with them; the model comes from the checkpoint; the weights,
-//! optimizer state, step count and epoch carry on where the checkpoint left them.
+//! `train --resume F`: the run's settings come from the checkpoint's training state, and a
+//! setting given anew must agree with them (every setting of [`RunSettings`] that defines the
+//! run, by its declared [`Resume`] role; `--epochs` may grow); the model comes from the
+//! checkpoint; the weights, optimizer state, step count and epoch carry on where the
+//! checkpoint left them.
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use super::TrainArgs;
-use crate::data::DatasetKind;
 use crate::error::{Error, Result};
 use crate::model::checkpoint::{self, CheckpointInfo, Weights};
 use crate::model::{ModelSpec, ParamLayout};
+use crate::settings::{self, Resume, Settings};
 use crate::train::state::{self, TrainingState};
-
-/// The flags that define a run (what it trains, on what, how): saved in the training state.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RunFlags {
-    pub dataset: String,
-    pub optimizer: String,
-    pub lr: Option<f32>,
-    pub momentum: Option<f32>,
-    pub weight_decay: Option<f32>,
-    #[serde(default)]
-    pub beta1: Option<f32>,
-    #[serde(default)]
-    pub beta2: Option<f32>,
-    pub batch_size: usize,
-    pub seed: u64,
-    pub validation_split: f64,
-    /// Absent from the state of runs before label smoothing existed: none.
-    #[serde(default)]
-    pub label_smoothing: f32,
-    #[serde(default)]
-    pub augment: Option<String>,
-    pub lr_schedule: String,
-    pub decay_rate: f64,
-    pub decay_epochs: f64,
-    pub lr_floor: f64,
-    pub warmup_epochs: f64,
-    pub epochs: usize,
-}
-
-impl RunFlags {
-    pub fn of(a: &TrainArgs) -> RunFlags {
-        RunFlags {
-            dataset: a.dataset.name().to_string(),
-            optimizer: a.optimizer.clone(),
-            lr: a.lr,
-            momentum: a.momentum,
-            weight_decay: a.weight_decay,
-            beta1: a.beta1,
-            beta2: a.beta2,
-            batch_size: a.batch_size,
-            seed: a.seed,
-            validation_split: a.validation_split,
-            label_smoothing: a.label_smoothing,
-            augment: a.augment.clone(),
-            lr_schedule: a.lr_schedule.clone(),
-            decay_rate: a.decay_rate,
-            decay_epochs: a.decay_epochs,
-            lr_floor: a.lr_floor,
-            warmup_epochs: a.warmup_epochs,
-            epochs: a.epochs,
-        }
-    }
-
-    /// Each flag as (its argument id, its value as text), for comparisons and messages.
-    fn entries(&self) -> Vec<(&'static str, String)> {
-        let opt = |v: Option<f32>| v.map_or("its default".to_string(), |v| v.to_string());
-        vec![
-            ("dataset", self.dataset.clone()),
-            ("optimizer", self.optimizer.clone()),
-            ("lr", opt(self.lr)),
-            ("momentum", opt(self.momentum)),
-            ("weight_decay", opt(self.weight_decay)),
-            ("beta1", opt(self.beta1)),
-            ("beta2", opt(self.beta2)),
-            ("batch_size", self.batch_size.to_string()),
-            ("seed", self.seed.to_string()),
-            ("validation_split", self.validation_split.to_string()),
-            ("label_smoothing", self.label_smoothing.to_string()),
-            (
-                "augment",
-                self.augment.clone().unwrap_or_else(|| "none".into()),
-            ),
-            ("lr_schedule", self.lr_schedule.clone()),
-            ("decay_rate", self.decay_rate.to_string()),
-            ("decay_epochs", self.decay_epochs.to_string()),
-            ("lr_floor", self.lr_floor.to_string()),
-            ("warmup_epochs", self.warmup_epochs.to_string()),
-        ]
-    }
-}
+use crate::train::RunSettings;
 
 /// What a resumed run starts from.
 pub struct Resumed {
@@ -120,12 +41,11 @@ pub fn prepare(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<(TrainA
             ),
         ));
     }
-    let saved: RunFlags = serde_json::from_value(state.run["flags"].clone())
-        .map_err(|e| Error::file(&path, format!("its training state's flags: {e}")))?;
-    check_flags(&path, &saved, &RunFlags::of(args), given)?;
+    let saved = saved_settings(&path, &state)?;
+    check_settings(&path, &saved, &args.run, given)?;
     check_model(&path, &info, args, given)?;
     let mut resumed = args.clone();
-    apply(&saved, &mut resumed)?;
+    resumed.run = saved.clone();
     // Without a new place to save, the run goes on saving where it was saved.
     if args.save.is_none() && args.checkpoint_dir.is_none() {
         let given_dir = args.resume.as_deref().filter(|p| p.is_dir());
@@ -134,17 +54,17 @@ pub fn prepare(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<(TrainA
             None => resumed.save = Some(path.clone()),
         }
     }
-    resumed.epochs = if given("epochs") {
-        args.epochs
+    resumed.run.epochs = if given("epochs") {
+        args.run.epochs
     } else {
         saved.epochs
     };
-    if resumed.epochs <= state.epoch {
+    if resumed.run.epochs <= state.epoch {
         return Err(Error::flag(
             "--epochs",
             format!(
                 "{}: {} has finished {} epochs already; ask for more",
-                resumed.epochs,
+                resumed.run.epochs,
                 path.display(),
                 state.epoch
             ),
@@ -188,23 +108,47 @@ fn checkpoint_of(path: &Path) -> Result<PathBuf> {
     })
 }
 
-/// A run-defining flag given anew must be what the checkpoint was trained with.
-fn check_flags(
+/// The settings the training state recorded, each checked as its flag would be. (States
+/// written before the settings were declared in one place hold a subset under `flags`; the
+/// rest take their defaults, which those runs had.)
+fn saved_settings(path: &Path, state: &TrainingState) -> Result<RunSettings> {
+    let source = state::path_for(path).display().to_string();
+    let saved = match state.run.get("settings") {
+        Some(s) => s,
+        None => &state.run["flags"],
+    };
+    let Some(map) = saved.as_object() else {
+        return Err(Error::file(
+            &source,
+            "holds no run settings; expected the training state of a `train --save` run",
+        ));
+    };
+    settings::from_map(map, Some(&source))
+}
+
+/// Every setting that defines the run and is given anew must be what the checkpoint was
+/// trained with: all of [`RunSettings`]'s but those whose declared role says otherwise.
+fn check_settings(
     path: &Path,
-    saved: &RunFlags,
-    asked: &RunFlags,
+    saved: &RunSettings,
+    asked: &RunSettings,
     given: &dyn Fn(&str) -> bool,
 ) -> Result<()> {
-    for ((id, was), (_, now)) in saved.entries().into_iter().zip(asked.entries()) {
-        if given(id) && was != now {
-            let message = if id == "dataset" {
-                format!("{}: trained on {was}, given {now}", path.display())
-            } else {
-                let flag = format!("--{}", id.replace('_', "-"));
-                format!("{}: trained with {flag} {was}, given {now}", path.display())
-            };
-            return Err(Error::Mismatch(message));
+    let (was, now) = (settings::to_map(saved), settings::to_map(asked));
+    for (key, role) in RunSettings::keys() {
+        if role != Resume::Defining || !given(key) || was.get(key) == now.get(key) {
+            continue;
         }
+        let (was, now) = (settings::show(was.get(key)), settings::show(now.get(key)));
+        let message = match key {
+            "dataset" => format!("{}: trained on {was}, given {now}", path.display()),
+            _ => format!(
+                "{}: trained with {} {was}, given {now}",
+                path.display(),
+                settings::flag_of(key)
+            ),
+        };
+        return Err(Error::Mismatch(message));
     }
     Ok(())
 }
@@ -219,36 +163,9 @@ fn check_model(
     if !(given("model") || given("activation")) {
         return Ok(());
     }
-    let asked = ModelSpec::from_arg(&args.model, args.activation, info.classes)?;
+    let asked = ModelSpec::from_arg(&args.run.model, args.run.activation, info.classes)?;
     match info.spec.difference(&asked) {
         None => Ok(()),
         Some(d) => Err(Error::Mismatch(format!("{}: {d}", path.display()))),
     }
-}
-
-/// Takes the checkpoint's run-defining flags.
-fn apply(saved: &RunFlags, args: &mut TrainArgs) -> Result<()> {
-    args.dataset = DatasetKind::from_name(&saved.dataset).ok_or_else(|| {
-        Error::Mismatch(format!(
-            "the checkpoint's dataset '{}' is unknown",
-            saved.dataset
-        ))
-    })?;
-    args.optimizer = saved.optimizer.clone();
-    args.lr = saved.lr;
-    args.momentum = saved.momentum;
-    args.weight_decay = saved.weight_decay;
-    args.beta1 = saved.beta1;
-    args.beta2 = saved.beta2;
-    args.batch_size = saved.batch_size;
-    args.seed = saved.seed;
-    args.validation_split = saved.validation_split;
-    args.label_smoothing = saved.label_smoothing;
-    args.augment = saved.augment.clone();
-    args.lr_schedule = saved.lr_schedule.clone();
-    args.decay_rate = saved.decay_rate;
-    args.decay_epochs = saved.decay_epochs;
-    args.lr_floor = saved.lr_floor;
-    args.warmup_epochs = saved.warmup_epochs;
-    Ok(())
 }

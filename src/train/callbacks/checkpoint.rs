@@ -34,7 +34,7 @@ pub struct SaveCheckpoint {
     metadata: HashMap<String, String>,
     trainable: ParamLayout,
     non_trainable: ParamLayout,
-    /// What the caller records of the run in the state (its flags), and the history so far.
+    /// What the caller records of the run in the state (its settings), and the history so far.
     run: serde_json::Value,
     history: History,
 }
@@ -49,7 +49,8 @@ impl SaveCheckpoint {
         dataset: &str,
         run: serde_json::Value,
     ) -> Result<SaveCheckpoint> {
-        let monitor = Monitor::ValLoss;
+        let monitor = Monitor::val_loss();
+        let best = worst(&monitor);
         if let Target::Dir { dir, .. } = &target {
             crate::output::prepare_dir("--checkpoint-dir", dir)?;
         }
@@ -62,7 +63,7 @@ impl SaveCheckpoint {
             target,
             best_only: false,
             monitor,
-            best: worst(monitor),
+            best,
             metadata,
             // Per-tensor layouts (no GPU padding): what checkpoints hold.
             trainable: ParamLayout::trainable(net, 1),
@@ -75,8 +76,8 @@ impl SaveCheckpoint {
     /// Judges improvement by `monitor` (for `best.safetensors`, and with `best_only` for every
     /// save).
     pub fn monitoring(mut self, monitor: Monitor, best_only: bool) -> SaveCheckpoint {
+        self.best = worst(&monitor);
         self.monitor = monitor;
-        self.best = worst(monitor);
         self.best_only = best_only;
         self
     }
@@ -89,7 +90,7 @@ impl SaveCheckpoint {
 
     /// Writes the state and then the weights of `trainer` as the checkpoint `path`.
     fn save(&self, trainer: &Trainer, path: &Path, epoch: usize) -> Result<()> {
-        let run = serde_json::json!({ "flags": self.run, "history": self.history.to_json() });
+        let run = serde_json::json!({ "settings": self.run, "history": self.history.to_json() });
         let training = trainer.training_state(run)?;
         state::save(&state::path_for(path), &training, &self.trainable)?;
         let mut metadata = self.metadata.clone();
@@ -130,7 +131,7 @@ pub fn epoch_path(dir: &Path, epoch: usize) -> PathBuf {
     dir.join(format!("epoch-{epoch:03}.safetensors"))
 }
 
-fn worst(monitor: Monitor) -> f64 {
+fn worst(monitor: &Monitor) -> f64 {
     if monitor.minimize() {
         f64::INFINITY
     } else {

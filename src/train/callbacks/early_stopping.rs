@@ -3,70 +3,71 @@
 //! the end. The decisions follow Keras 3's callback exactly (see [`Patience`]); the best
 //! weights are kept as a copy on the GPU, so tracking them costs no readback.
 
+use std::sync::Arc;
+
 use super::{Callback, Control};
 use crate::error::{Error, Result};
+use crate::train::metrics::{monitorable, Metric, METRICS};
 use crate::train::{EpochReport, Trainer, WeightsCopy};
 
-/// A metric of the epoch report, with the direction that counts as better.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Monitor {
-    Loss,
-    Accuracy,
-    ValLoss,
-    ValAccuracy,
+/// A key of the epoch's logs (`val_loss`, `accuracy`, `val_top_k_accuracy`, ...), with the
+/// direction its metric declares better.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Monitor {
+    key: String,
+    higher_is_better: bool,
 }
 
 impl Monitor {
-    pub const ALL: [Monitor; 4] = [
-        Monitor::Loss,
-        Monitor::Accuracy,
-        Monitor::ValLoss,
-        Monitor::ValAccuracy,
-    ];
-
-    /// Keras's name: `val_loss`, ...
-    pub fn name(self) -> &'static str {
-        match self {
-            Monitor::Loss => "loss",
-            Monitor::Accuracy => "accuracy",
-            Monitor::ValLoss => "val_loss",
-            Monitor::ValAccuracy => "val_accuracy",
+    /// Keras's default monitor.
+    pub fn val_loss() -> Monitor {
+        Monitor {
+            key: "val_loss".into(),
+            higher_is_better: false,
         }
     }
 
-    /// `flag`'s value as a metric, or an error naming the flag and the metrics there are.
-    pub fn parse(flag: &'static str, name: &str) -> Result<Monitor> {
-        Monitor::ALL
-            .into_iter()
-            .find(|m| m.name() == name)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Monitor::ALL.iter().map(|m| m.name()).collect();
-                Error::flag(
-                    flag,
-                    format!(
-                        "unknown metric '{name}'{}; expected one of {}",
-                        crate::error::did_you_mean(name, &names),
-                        names.join(", ")
-                    ),
-                )
-            })
+    /// Keras's name: `val_loss`, ...
+    pub fn name(&self) -> &str {
+        &self.key
     }
 
-    /// Losses improve downwards, accuracies upwards (Keras's `mode="auto"`).
-    pub fn minimize(self) -> bool {
-        matches!(self, Monitor::Loss | Monitor::ValLoss)
+    /// `flag`'s value as a key of the logs of a run of `metrics`, or an error naming the flag
+    /// and the keys there are.
+    pub fn parse(flag: &'static str, name: &str, metrics: &[Arc<dyn Metric>]) -> Result<Monitor> {
+        let keys = monitorable(metrics);
+        if let Some((key, higher_is_better)) = keys.iter().find(|(k, _)| k == name) {
+            return Ok(Monitor {
+                key: key.clone(),
+                higher_is_better: *higher_is_better,
+            });
+        }
+        let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+        let known = METRICS
+            .iter()
+            .any(|m| name.trim_start_matches("val_") == m.name);
+        let hint = match known {
+            true => format!(" (add {} to --metrics)", name.trim_start_matches("val_")),
+            false => crate::error::did_you_mean(name, &names),
+        };
+        Err(Error::flag(
+            flag,
+            format!(
+                "unknown metric '{name}'{hint}; expected one of {}",
+                names.join(", ")
+            ),
+        ))
+    }
+
+    /// Losses improve downwards, accuracies upwards (Keras's `mode="auto"`), as the metric
+    /// declares.
+    pub fn minimize(&self) -> bool {
+        !self.higher_is_better
     }
 
     /// Its value in `report`, if the epoch has it.
-    pub fn value(self, report: &EpochReport) -> Option<f64> {
-        let (pass, loss) = match self {
-            Monitor::Loss => (Some(&report.train), true),
-            Monitor::Accuracy => (Some(&report.train), false),
-            Monitor::ValLoss => (report.validation.as_ref(), true),
-            Monitor::ValAccuracy => (report.validation.as_ref(), false),
-        };
-        let score = pass?.score();
-        Some(if loss { score.loss } else { score.accuracy })
+    pub fn value(&self, report: &EpochReport) -> Option<f64> {
+        report.logs.get(&self.key)
     }
 }
 
@@ -142,8 +143,8 @@ impl EarlyStopping {
         restore_best_weights: bool,
     ) -> EarlyStopping {
         EarlyStopping {
-            monitor,
             patience: Patience::new(monitor.minimize(), min_delta, patience),
+            monitor,
             restore_best_weights,
             best_weights: None,
         }
@@ -215,17 +216,19 @@ mod tests {
 
     #[test]
     fn monitors_are_named_as_keras_names_them() {
-        assert_eq!(
-            Monitor::parse("--early-stopping", "val_loss").unwrap(),
-            Monitor::ValLoss
-        );
-        let err = Monitor::parse("--early-stopping", "val_acc")
-            .unwrap_err()
-            .to_string();
+        let metrics: Vec<Arc<dyn Metric>> = vec![Arc::new(crate::train::metrics::Accuracy)];
+        let parse = |name: &str| Monitor::parse("--early-stopping", name, &metrics);
+        assert_eq!(parse("val_loss").unwrap(), Monitor::val_loss());
+        let err = parse("val_acc").unwrap_err().to_string();
         assert_eq!(
             err,
             "--early-stopping: unknown metric 'val_acc'; expected one of loss, accuracy, val_loss, val_accuracy"
         );
-        assert!(Monitor::ValLoss.minimize() && !Monitor::ValAccuracy.minimize());
+        let err = parse("val_top_k_accuracy").unwrap_err().to_string();
+        assert!(err.contains("(add top_k_accuracy to --metrics)"), "{err}");
+        assert!(Monitor::val_loss().minimize() && !parse("val_accuracy").unwrap().minimize());
+        let top_k: Vec<Arc<dyn Metric>> = vec![Arc::new(crate::train::metrics::TopK { k: 3 })];
+        let m = Monitor::parse("--monitor", "val_top_k_accuracy", &top_k).unwrap();
+        assert!(!m.minimize(), "the metric says higher is better");
     }
 }

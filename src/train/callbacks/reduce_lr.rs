@@ -26,6 +26,11 @@ pub const DEFAULTS: (f64, usize, f64) = (0.1, 10, 1e-4);
 
 impl ReduceLrOnPlateau {
     pub fn new(monitor: Monitor, factor: f64, patience: usize, min_lr: f64) -> ReduceLrOnPlateau {
+        let best = if monitor.minimize() {
+            f64::INFINITY
+        } else {
+            f64::NEG_INFINITY
+        };
         ReduceLrOnPlateau {
             monitor,
             factor,
@@ -33,11 +38,7 @@ impl ReduceLrOnPlateau {
             min_delta: DEFAULTS.2,
             cooldown: 0,
             min_lr,
-            best: if monitor.minimize() {
-                f64::INFINITY
-            } else {
-                f64::NEG_INFINITY
-            },
+            best,
             wait: 0,
             cooldown_left: 0,
         }
@@ -104,7 +105,7 @@ mod tests {
     /// without improvement, and again two epochs later, never below min_lr.
     #[test]
     fn reduces_after_patience_epochs_without_improvement() {
-        let mut r = ReduceLrOnPlateau::new(Monitor::ValLoss, 0.1, 2, 2e-4);
+        let mut r = ReduceLrOnPlateau::new(Monitor::val_loss(), 0.1, 2, 2e-4);
         let mut lr = 0.01;
         let mut changes = Vec::new();
         for (epoch, v) in [0.5, 0.4, 0.41, 0.40, 0.42, 0.45, 0.5, 0.6]

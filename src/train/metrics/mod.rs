@@ -5,7 +5,8 @@
 //!
 //! Loss and accuracy are one accumulator, [`LossAccuracy`]: always first in every pass, and
 //! filled by the loss kernel itself, which has each row's loss and argmax at hand (no launch
-//! of its own). CONTRIBUTING.md says how to add one.
+//! of its own). The metrics users name (`--metrics`, [`Metric`]) read their values from these
+//! accumulators. CONTRIBUTING.md says how to add one.
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,11 +16,15 @@ use crate::gpu::GpuContext;
 
 mod confusion;
 mod loss_accuracy;
+mod metric;
 mod predictions;
+mod top_k;
 
 pub use confusion::ConfusionMatrix;
 pub use loss_accuracy::{LossAccuracy, Score};
+pub use metric::{monitorable, parse_list, Accuracy, Logs, Loss, Metric, MetricKind, METRICS};
 pub use predictions::{Predictions, Probabilities};
+pub use top_k::TopK;
 
 pub trait Accumulator: fmt::Debug + Send + Sync {
     /// Its name among a pass's results, e.g. `loss_accuracy`.
@@ -123,6 +128,8 @@ pub struct ClassScores {
 #[derive(Clone, Debug, PartialEq)]
 pub enum MetricValue {
     Score(Score),
+    /// A count of samples (top-k accuracy's hits).
+    Count(u32),
     Counts(CountMatrix),
     Probabilities(Probabilities),
 }
@@ -194,12 +201,20 @@ pub struct MetricsLayout {
 }
 
 impl MetricsLayout {
-    /// Loss and accuracy on every pass, then `extra` on the validation and test passes.
-    pub fn new(extra: &[Arc<dyn Accumulator>], classes: usize, align: usize) -> MetricsLayout {
+    /// Loss and accuracy on every pass, then `every` (the metrics' own accumulators) on every
+    /// pass, then `evaluation` (a report's confusion matrix, ...) on the validation and test
+    /// passes.
+    pub fn new(
+        every: &[Arc<dyn Accumulator>],
+        evaluation: &[Arc<dyn Accumulator>],
+        classes: usize,
+        align: usize,
+    ) -> MetricsLayout {
         let mut offset = 0;
-        let mut pass = |with_extra: bool| -> Vec<Region> {
+        let mut pass = |evaluating: bool| -> Vec<Region> {
             let first: Arc<dyn Accumulator> = Arc::new(LossAccuracy);
-            let all = std::iter::once(first).chain(extra.iter().filter(|_| with_extra).cloned());
+            let extra = evaluation.iter().filter(|_| evaluating);
+            let all = std::iter::once(first).chain(every.iter().chain(extra).cloned());
             all.map(|accumulator| {
                 let words = accumulator.words(classes);
                 let region = Region {
@@ -234,15 +249,21 @@ impl MetricsLayout {
 
     /// Every pass's results from the whole buffer's words.
     pub fn results(&self, words: &[u32]) -> [PassMetrics; 3] {
-        Pass::ALL.map(|pass| PassMetrics {
+        Pass::ALL.map(|pass| self.pass_results(pass, words, 0))
+    }
+
+    /// The results of `pass` from `words`, a copy of the buffer from word `start` on that
+    /// covers the pass's [`MetricsLayout::span`].
+    pub fn pass_results(&self, pass: Pass, words: &[u32], start: usize) -> PassMetrics {
+        PassMetrics {
             values: self
                 .regions(pass)
                 .iter()
                 .map(|r| {
-                    let w = &words[r.offset..r.offset + r.words];
+                    let w = &words[r.offset - start..r.offset - start + r.words];
                     (r.accumulator.name(), r.accumulator.result(w, self.classes))
                 })
                 .collect(),
-        })
+        }
     }
 }

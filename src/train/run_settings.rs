@@ -1,0 +1,175 @@
+//! The settings that define a training run, declared once ([`crate::settings`]): `train`'s
+//! flags, recipes (`assets/recipes/*.json`, whose keys are these), the training state that
+//! `--resume` compares and restores, the history's `settings` and the sweep's axes are all
+//! this struct. A new setting is a field here (its help, flag, default and range check) and
+//! its use.
+
+use std::sync::Arc;
+
+use super::metrics::{self, Metric};
+use super::{Monitor, TrainConfig, Tta};
+use crate::data::augment::Augment;
+use crate::data::{Dataset, DatasetKind};
+use crate::error::{Error, Result};
+use crate::layers::Activation;
+use crate::optim::{self, Hyperparameters, ScheduleSettings};
+use crate::settings::{rule, settings, Settings};
+
+settings! {
+    /// What a run trains, on what data, and how.
+    pub struct RunSettings {
+        /// A preset (linear, mlp, mlp2, mlp3, mlp_small, mlp_dropout, mlp_bn, lenet, cnn,
+        /// cnn_wide, cnn4, cnn_fast, cnn_fast_bn) or a JSON model file (see `shaderfit model
+        /// show cnn`).
+        #[arg(long, default_value = "mlp")]
+        pub model: String [resume = Model],
+        /// Activation of a preset's hidden dense layers (the notebooks vary it for mlp_small).
+        #[arg(long, value_enum)]
+        pub activation: Option<Activation> [resume = Model],
+        #[arg(long, value_enum, default_value = "mnist")]
+        pub dataset: DatasetKind,
+        /// The number of classes, when some have no training samples (otherwise one more than
+        /// the largest label, and a class without samples is reported as a likely corrupt
+        /// file).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(2..=256))]
+        pub classes: Option<u16>,
+        /// Hold out the last fraction of the training set for validation (Keras's rule); with
+        /// 0, validation runs on the test set, as the reference notebooks do.
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        pub validation_split: f64 [check = rule::fraction],
+        #[arg(long, default_value_t = 5)]
+        pub epochs: usize [resume = Total],
+        #[arg(long, default_value_t = 128)]
+        pub batch_size: usize [check = rule::at_least_one],
+        /// Seed of weight initialisation and shuffling.
+        #[arg(long, default_value_t = 1)]
+        pub seed: u64,
+        /// sgd, adam, rmsprop or adamw, with Keras's defaults.
+        #[arg(long, default_value = "adam")]
+        pub optimizer: String,
+        #[command(flatten)]
+        #[serde(flatten)]
+        pub hyper: Hyperparameters [flatten],
+        #[command(flatten)]
+        #[serde(flatten)]
+        pub schedule: ScheduleSettings [flatten],
+        /// Keras's ReduceLROnPlateau on this metric (loss, accuracy, val_loss, val_accuracy,
+        /// or another of --metrics): multiply the rate by --lr-factor after --lr-patience
+        /// epochs without improvement.
+        #[arg(long, value_name = "METRIC")]
+        pub reduce_lr_on_plateau: Option<String>,
+        #[arg(long, requires = "reduce_lr_on_plateau", default_value_t = 0.1)]
+        pub lr_factor: f64 [check = |f: &f64| match *f > 0.0 && *f < 1.0 {
+            true => Ok(()),
+            false => Err(format!("{f}; expected a factor in (0, 1)")),
+        }],
+        #[arg(long, requires = "reduce_lr_on_plateau", default_value_t = 10)]
+        pub lr_patience: usize,
+        /// The rate ReduceLROnPlateau never goes below.
+        #[arg(long, requires = "reduce_lr_on_plateau", default_value_t = 0.0)]
+        pub min_lr: f64 [check = |m: &f64| match m.is_finite() && *m >= 0.0 {
+            true => Ok(()),
+            false => Err(format!("{m}; expected a learning rate >= 0")),
+        }],
+        /// Keras's label smoothing of the cross-entropy: targets (1 - S) * onehot + S /
+        /// classes, in training and evaluation; 0 for none.
+        #[arg(long, value_name = "S", default_value_t = 0.0, allow_negative_numbers = true, value_parser = crate::settings::finite_f32)]
+        pub label_smoothing: f32 [check = rule::fraction],
+        /// Random affine augmentation of each training sample, e.g.
+        /// shift=2,rotate=10,zoom=0.1,shear=5 (pixels, degrees, fraction, degrees; each drawn
+        /// uniformly in +-range), applied on the GPU as batches are gathered; never at
+        /// evaluation (but --tta's copies draw with it unless --tta-augment is given).
+        /// elastic=PX adds elastic distortion of up to PX pixels.
+        #[arg(long, value_name = "SPEC")]
+        pub augment: Option<String>,
+        /// Test-time augmentation: after training, also score the test set by each image's
+        /// class probabilities averaged over the image and N - 1 augmented copies of it (drawn
+        /// with --tta-augment, default --augment); 1 for none.
+        #[arg(long, value_name = "N")]
+        pub tta: Option<usize>,
+        /// The transforms of --tta's copies (default --augment's), e.g. shift=1,rotate=5.
+        #[arg(long, value_name = "SPEC")]
+        pub tta_augment: Option<String>,
+        /// Metrics besides the loss, computed on the GPU in training, validation and test
+        /// passes and reported by Keras's names (val_ for validation): accuracy,
+        /// top_k_accuracy:K (the label among the K highest scores).
+        #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "accuracy")]
+        pub metrics: Vec<String>,
+    }
+}
+
+impl RunSettings {
+    /// Every setting in its range and every combination one that means something; errors
+    /// name the flag. Nothing here reads data or touches a GPU.
+    pub fn check(&self) -> Result<()> {
+        self.check_ranges()?;
+        self.optimizer()?;
+        self.augmentation()?;
+        self.tta()?;
+        let metrics = self.metric_list()?;
+        if let Some(metric) = &self.reduce_lr_on_plateau {
+            Monitor::parse("--reduce-lr-on-plateau", metric, &metrics)?;
+            if !self.schedule.is_constant() {
+                return Err(Error::flag(
+                    "--reduce-lr-on-plateau",
+                    "set with a learning-rate schedule; as in Keras, use one or the other",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn optimizer(&self) -> Result<Arc<dyn optim::Optimizer>> {
+        optim::build(&self.optimizer, &self.hyper)
+    }
+
+    /// `--augment`'s transforms.
+    pub fn augmentation(&self) -> Result<Option<Augment>> {
+        self.augment.as_deref().map(Augment::parse).transpose()
+    }
+
+    /// `--tta`'s views, drawn with `--tta-augment`'s transforms or else training's.
+    pub fn tta(&self) -> Result<Option<Tta>> {
+        let own = self
+            .tta_augment
+            .as_deref()
+            .map(|spec| Augment::parse_flag("--tta-augment", spec))
+            .transpose()?;
+        if own.is_some() && self.tta.is_none() {
+            return Err(Error::flag(
+                "--tta-augment",
+                "given without --tta; expected --tta N as well",
+            ));
+        }
+        let views = own.or(self.augmentation()?);
+        self.tta.map(|n| Tta::new(n, views)).transpose()
+    }
+
+    /// `--metrics`, parsed.
+    pub fn metric_list(&self) -> Result<Vec<Arc<dyn Metric>>> {
+        metrics::parse_list("--metrics", &self.metrics)
+    }
+
+    /// The run's configuration on `dataset`: its schedule spans the training split (after
+    /// the validation split) in batches, for every epoch. The caller adds what is not a
+    /// setting of the run (the kernel policy, the submission size, report accumulators).
+    pub fn config(&self, dataset: &Dataset) -> Result<TrainConfig> {
+        self.check()?;
+        let (train, _) =
+            crate::data::dataset::split_indices(dataset.train.len(), self.validation_split);
+        let steps = train.len().div_ceil(self.batch_size);
+        Ok(TrainConfig {
+            batch_size: self.batch_size,
+            epochs: self.epochs,
+            optimizer: self.optimizer()?,
+            seed: self.seed,
+            validation_split: self.validation_split,
+            schedule: self.schedule.build(self.epochs, steps)?,
+            label_smoothing: self.label_smoothing,
+            augment: self.augmentation()?,
+            tta: self.tta()?,
+            metrics: self.metric_list()?,
+            ..Default::default()
+        })
+    }
+}
