@@ -6,10 +6,13 @@
 //        in f64 and uploaded with the shuffle order; the step reads its row through the cursor,
 //        which the loss kernel advanced earlier in the same step (so row cursor.step - 1).
 //
-// w, g, s1, s2: [n] f32, n a multiple of 4, read and written as vec4: one invocation updates
-// 4 parameters (on CPU adapters each storage access costs a loop over the SIMD lanes whatever
+// w, g: [n] f32, n a multiple of 4, read and written as vec4: one invocation updates 4
+// parameters (on CPU adapters each storage access costs a loop over the SIMD lanes whatever
 // its width, so vec4 makes this launch ~4x faster there; on GPUs 16-byte accesses are the
-// widest). s1 is SGD's velocity, Adam's m or RMSprop's v; s2 is Adam's v.
+// widest).
+// state: [tensors, n] f32, the rule's state tensors one after the other, each laid out as w
+// (any number of them: tensor k of element i is state[at(k, i)]). SGD's velocity, Adam's m
+// then v, RMSprop's v.
 // Padding between tensors has g = 0 and stays 0 under every rule below.
 
 // Every rule's hyperparameters under Keras's names; each entry point reads its own.
@@ -35,10 +38,14 @@ struct Rate {
 @group(0) @binding(0) var<uniform> hp: Hyper;
 @group(0) @binding(1) var<storage, read_write> w: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> g: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> s1: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> s2: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> cursor: Cursor;
-@group(0) @binding(6) var<storage, read> rates: array<Rate>;
+@group(0) @binding(3) var<storage, read_write> state: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> cursor: Cursor;
+@group(0) @binding(5) var<storage, read> rates: array<Rate>;
+
+// Where state tensor k keeps vec4 i.
+fn at(k: u32, i: u32) -> u32 {
+    return k * (hp.n / 4u) + i;
+}
 
 // This step's row of the table (clamped: a table shorter than the epoch repeats its last).
 fn rate() -> Rate {
@@ -63,8 +70,8 @@ fn sgd_momentum(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= hp.n / 4u) {
         return;
     }
-    let v = hp.momentum * s1[i] - rate().learning_rate * g[i];
-    s1[i] = v;
+    let v = hp.momentum * state[i] - rate().learning_rate * g[i];
+    state[i] = v;
     w[i] += v;
 }
 
@@ -94,10 +101,12 @@ fn adamw(@builtin(global_invocation_id) gid: vec3<u32>) {
 fn adam_step(i: u32) {
     let alpha = rate().step_size;
     let gi = g[i];
-    let m = s1[i] + (gi - s1[i]) * (1.0 - hp.beta_1);
-    let v = s2[i] + (gi * gi - s2[i]) * (1.0 - hp.beta_2);
-    s1[i] = m;
-    s2[i] = v;
+    let m0 = state[at(0u, i)];
+    let v0 = state[at(1u, i)];
+    let m = m0 + (gi - m0) * (1.0 - hp.beta_1);
+    let v = v0 + (gi * gi - v0) * (1.0 - hp.beta_2);
+    state[at(0u, i)] = m;
+    state[at(1u, i)] = v;
     w[i] -= alpha * m / (sqrt(v) + vec4<f32>(hp.epsilon));
 }
 
@@ -109,7 +118,7 @@ fn rmsprop(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let gi = g[i];
-    let v = hp.rho * s1[i] + (1.0 - hp.rho) * gi * gi;
-    s1[i] = v;
+    let v = hp.rho * state[i] + (1.0 - hp.rho) * gi * gi;
+    state[i] = v;
     w[i] -= rate().learning_rate * gi / sqrt(v + vec4<f32>(hp.epsilon));
 }

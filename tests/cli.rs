@@ -557,6 +557,72 @@ fn checkpoints_save_and_load() {
 
 /// `--history` writes Keras's `history.history` as JSON (with `epoch` from 0 and the run's
 /// settings) or CSVLogger's columns, the values those the epoch lines print.
+/// `--metrics` end to end: top-k accuracy in every epoch line (training and validation), in
+/// the test line, in the history under Keras's keys, and watched by early stopping; it is at
+/// least the accuracy. A metric early stopping watches must be one the run computes.
+#[test]
+fn metrics_by_name_reach_the_lines_the_history_and_early_stopping() {
+    let data = small_dataset("metrics");
+    let path = data.path().join("h.json");
+    let args = [
+        "train",
+        "--model",
+        "mlp_small",
+        "--metrics",
+        "accuracy,top_k_accuracy:3",
+        "--history",
+        arg(&path),
+        "--early-stopping",
+        "val_top_k_accuracy",
+        "--patience",
+        "1",
+        "--epochs",
+        "3",
+    ];
+    let run = shaderfit(&args).data(&data).run();
+    let lines = run.ok().lines();
+    let epochs: Vec<&&str> = lines.iter().filter(|l| l.starts_with("Epoch ")).collect();
+    assert!(!epochs.is_empty() && epochs.len() <= 3, "{}", run.stdout);
+    let history: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for (i, line) in epochs.iter().enumerate() {
+        for key in ["top_k_accuracy", "val_top_k_accuracy"] {
+            let recorded = history[key][i].as_f64().unwrap();
+            assert_eq!(
+                format!("{recorded:.4}"),
+                format!("{:.4}", field(line, key)),
+                "{key}"
+            );
+        }
+        assert!(
+            field(line, "top_k_accuracy") >= field(line, "accuracy"),
+            "{line}"
+        );
+        assert!(
+            field(line, "val_top_k_accuracy") >= field(line, "val_accuracy"),
+            "{line}"
+        );
+    }
+    assert_eq!(
+        history["top_k_accuracy"].as_array().unwrap().len(),
+        epochs.len()
+    );
+    let test = lines.last().unwrap();
+    assert!(
+        field(test, "test_top_k_accuracy") >= field(test, "test_accuracy"),
+        "{test}"
+    );
+
+    shaderfit(&["train", "--early-stopping", "val_top_k_accuracy"])
+        .data(&data)
+        .run()
+        .one_line_error(&["--early-stopping: unknown metric 'val_top_k_accuracy' (add top_k_accuracy to --metrics)"]);
+    shaderfit(&["train", "--metrics", "top_k_accuracy:0"])
+        .data(&data)
+        .run()
+        .one_line_error(&["--metrics: top_k_accuracy:0; expected K >= 1"]);
+}
+
 #[test]
 fn history_is_written_as_json_or_csv() {
     let data = small_dataset("history");

@@ -25,9 +25,11 @@ use shaderfit::gpu::kernels::{
 };
 use shaderfit::gpu::{GpuContext, Kernels};
 use shaderfit::layers::Activation;
-use shaderfit::optim::{Adam, AdamW, Optimizer, RmsProp, Sgd};
+use shaderfit::optim::{Adam, Optimizer};
 use shaderfit::reference::ops;
-use support::parity::{for_each_case, matmul_variants, split_variants, t64, Bound, Check};
+use support::parity::{
+    every_optimizer, for_each_case, matmul_variants, split_variants, t64, Bound, Check,
+};
 use support::{assert_within, gpu, kernels, random_f32, run, ODD_TILING, VEC4_TILING};
 
 fn act_of(e: Act) -> Activation {
@@ -726,9 +728,12 @@ fn label_smoothing_twin_is_keras_cross_entropy_against_smoothed_targets() {
     );
 }
 
-/// Each optimizer's launch against its twin (`Optimizer::twin_step`), at step t = 3 from
-/// random state, reading its factors from row 1 of a rate table (the second step of an
-/// epoch): weights and state within a relative 1e-5 (a few f32 operations each).
+/// Each optimizer of the registry (at Keras's defaults and with each of its hyperparameters
+/// set: AdamW's decay is then 5e-3 per step, hundreds of times the weights' tolerance, so a
+/// decay missed or applied after the Adam step fails) against its twin
+/// (`Optimizer::twin_step`), at step t = 3 from random state, reading its factors from row 1
+/// of a rate table (the second step of an epoch): weights and state within a relative 1e-5 (a
+/// few f32 operations each).
 #[test]
 fn optimizers_match_their_twins() {
     let ctx = gpu();
@@ -737,38 +742,22 @@ fn optimizers_match_their_twins() {
     let t = 3u32;
     let w0 = random_f32(n, 1, -1.0, 1.0);
     let g = random_f32(n, 2, -0.1, 0.1);
-    let optimizers: [Box<dyn Optimizer>; 5] = [
-        Box::new(Sgd {
-            learning_rate: 0.1,
-            momentum: 0.0,
-        }),
-        Box::new(Sgd {
-            learning_rate: 0.05,
-            momentum: 0.9,
-        }),
-        Box::new(Adam::default()),
-        Box::new(RmsProp::default()),
-        // A decay of 1e-3 per step, a hundred times the weights' tolerance: a decay missed
-        // or applied after the Adam step fails.
-        Box::new(AdamW {
-            adam: Adam {
-                learning_rate: 0.01,
-                ..Adam::default()
-            },
-            weight_decay: 0.1,
-        }),
-    ];
-    for opt in optimizers {
+    for opt in every_optimizer() {
         // State: a velocity or m in ±0.01, a mean of squares (v) non-negative.
-        let mut state: Vec<Vec<f32>> = (0..opt.state_tensors())
-            .map(|s| match (opt.name(), s) {
-                ("adam" | "adamw", 0) | ("sgd", _) => random_f32(n, 3, -0.01, 0.01),
-                _ => random_f32(n, 4, 0.0, 0.01),
+        let mut state: Vec<Vec<f32>> = opt
+            .state()
+            .iter()
+            .enumerate()
+            .map(|(s, tensor)| match tensor.non_negative {
+                false => random_f32(n, 3 + s as u64, -0.01, 0.01),
+                true => random_f32(n, 3 + s as u64, 0.0, 0.01),
             })
             .collect();
         let gw = ctx.storage_init("w", &w0);
         let gg = ctx.storage_init("g", &g);
-        let gstate: Vec<_> = state.iter().map(|s| ctx.storage_init("state", s)).collect();
+        // The state tensors one after the other, as the plan keeps them.
+        let flat: Vec<f32> = state.concat();
+        let gstate = (!flat.is_empty()).then(|| ctx.storage_init("state", &flat));
         // The loss kernel has advanced the cursor to step 2 of the epoch: row 1 is read.
         let gcursor = ctx.storage_init("cursor", &[2u32, t]);
         let rate = opt.rate(opt.learning_rate() as f64 * 0.5, t as u64);
@@ -786,8 +775,7 @@ fn optimizers_match_their_twins() {
                 work: kernel.work,
                 weights: View::whole(&gw),
                 grads: View::whole(&gg),
-                s1: gstate.first().map(View::whole),
-                s2: gstate.get(1).map(View::whole),
+                state: gstate.as_ref().map(View::whole),
                 cursor: View::whole(&gcursor),
                 rates: View::whole(&grates),
             },
@@ -800,9 +788,11 @@ fn optimizers_match_their_twins() {
         assert_within(&format!("{what} weights"), &got_w, &w, |i| {
             1e-6 + 1e-5 * w[i].abs()
         });
-        for (s, (want, buf)) in state.iter().zip(&gstate).enumerate() {
-            let got = ctx.read_f32(buf, 0, n).unwrap();
-            assert_within(&format!("{what} state {s}"), &got, want, |i| {
+        for (s, want) in state.iter().enumerate() {
+            let buf = gstate.as_ref().expect("state tensors");
+            let got = ctx.read_f32(buf, 0, n * state.len()).unwrap();
+            let got = &got[s * n..(s + 1) * n];
+            assert_within(&format!("{what} state {s}"), got, want, |i| {
                 1e-12 + 1e-5 * want[i].abs()
             });
         }
@@ -943,6 +933,54 @@ fn confusion_matrix_matches_its_twin() {
     }
 }
 
+/// Top-k accuracy's count against its twin, exactly (an integer): logits from a few values so
+/// that ties at the k-th place are common (they count as in, TensorFlow's rule), padding rows
+/// left out, k from 1 to past the class count, added to what the word held.
+#[test]
+fn top_k_counts_match_their_twin() {
+    let ctx = gpu();
+    let k = kernels(&ctx, FixedTable);
+    for (batch, classes, pad, top) in [(1, 10, 0, 1), (7, 3, 2, 2), (150, 10, 20, 3), (33, 5, 1, 7)]
+    {
+        let logits: Vec<f32> = random_f32(batch * classes, 11 + batch as u64, 0.0, 4.0)
+            .into_iter()
+            .map(f32::floor)
+            .collect();
+        let mut g = shaderfit::rng::SplitMix64::new(classes as u64 + 5);
+        let labels: Vec<u32> = (0..batch)
+            .map(|r| match r + pad >= batch {
+                true => PAD_LABEL,
+                false => g.below(classes) as u32,
+            })
+            .collect();
+        let (glogits, glabels) = (
+            ctx.storage_init("logits", &logits),
+            ctx.storage_init("labels", &labels),
+        );
+        let gcount = ctx.storage_init("count", &[4u32]);
+        let args = ConfusionArgs {
+            batch,
+            classes,
+            logits: View::whole(&glogits),
+            labels: View::whole(&glabels),
+            counts: View::whole(&gcount),
+        };
+        run(&ctx, &[k.top_k(&ctx, top, &args)]);
+        let twin = ops::top_k(&logits, &labels, classes, top);
+        let what = format!("batch {batch}, {classes} classes, top {top}");
+        assert_eq!(ctx.read_u32(&gcount, 0, 1).unwrap(), [4 + twin], "{what}");
+        let argmax_hits = ops::confusion(&logits, &labels, classes)
+            .chunks(classes)
+            .enumerate()
+            .map(|(c, row)| row[c])
+            .sum::<u32>();
+        assert!(twin >= argmax_hits, "{what}: top-k holds every argmax hit");
+        if top as usize >= classes {
+            assert_eq!(twin as usize, batch - pad, "{what}: every valid row");
+        }
+    }
+}
+
 /// The predictions kernel against its twin: batch `step` of a pass lands at rows
 /// `step * batch ..`, padding rows and rows past the buffer are left as they were, and each
 /// row's probabilities match.
@@ -1024,10 +1062,8 @@ fn adam_step_size_matches_keras_in_f64() {
             ctx.storage_init("w", &[0f32; 4]),
             ctx.storage_init("g", &[1f32; 4]),
         );
-        let (gm, gv) = (
-            ctx.storage_init("m", &[1f32; 4]),
-            ctx.storage_init("v", &[1f32; 4]),
-        );
+        // m then v, each [4]: both 1.
+        let gstate = ctx.storage_init("m and v", &[1f32; 8]);
         let gcursor = ctx.storage_init("cursor", &[1u32, t as u32]);
         let rate = adam.rate(adam.learning_rate as f64, t);
         let grates = ctx.storage_init("rates", &[rate]);
@@ -1043,8 +1079,7 @@ fn adam_step_size_matches_keras_in_f64() {
                 work: kernel.work,
                 weights: View::whole(&gw),
                 grads: View::whole(&gg),
-                s1: Some(View::whole(&gm)),
-                s2: Some(View::whole(&gv)),
+                state: Some(View::whole(&gstate)),
                 cursor: View::whole(&gcursor),
                 rates: View::whole(&grates),
             },

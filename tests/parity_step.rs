@@ -15,8 +15,9 @@ use shaderfit::model::{ModelSpec, Network, ParamLayout};
 use shaderfit::optim::schedule::Decay;
 use shaderfit::optim::{Adam, AdamW, Optimizer, RmsProp, Schedule, Sgd};
 use shaderfit::reference::{ops, ReferenceModel};
-use shaderfit::train::metrics::{ConfusionMatrix, Predictions};
+use shaderfit::train::metrics::{Accuracy, ConfusionMatrix, MetricValue, Predictions, TopK};
 use shaderfit::train::{tta, Phase, Progress, Score, StepProfile, TrainConfig, Trainer, Tta};
+use support::parity::every_optimizer;
 use support::{assert_within, gpu, synthetic_dataset};
 
 const BATCH: usize = 16;
@@ -106,7 +107,8 @@ fn sgd(learning_rate: f32, momentum: f32) -> Arc<dyn Optimizer> {
     })
 }
 
-/// After three steps (the last one short) the GPU weights match the CPU reference.
+/// After three steps (the last one short) the GPU weights match the CPU reference, with every
+/// optimizer of the registry.
 ///
 /// Tolerance: each weight may differ by 1e-3 of the learning rate plus 1e-6 relative to its
 /// value. The kernel checks bound each operation to a few f32 roundings; three steps compound
@@ -119,22 +121,10 @@ fn three_steps_match_the_reference_with_every_optimizer() {
     let ctx = gpu();
     let net = network();
     let data = data();
-    let optimizers: [Arc<dyn Optimizer>; 5] = [
-        sgd(0.1, 0.0),
-        sgd(0.05, 0.9),
-        Arc::new(Adam::default()),
-        Arc::new(RmsProp::default()),
-        // Keras's decay at lr 0.01 shrinks each weight by 4e-5 of itself per step: 1.2e-4·|w|
-        // over three steps, above the tolerance (1e-3·lr + 1e-6·|w|) for every |w| > 0.09,
-        // which most of this net's weights are (Glorot limit 0.27): a missed decay fails.
-        Arc::new(AdamW {
-            adam: Adam {
-                learning_rate: 0.01,
-                ..Adam::default()
-            },
-            ..AdamW::default()
-        }),
-    ];
+    // Every optimizer of the registry, at Keras's defaults and with each hyperparameter it
+    // takes set (AdamW's decay at lr 0.05 is then 5e-3 of each weight per step: 1.5e-2·|w|
+    // over three steps, far above the tolerance, so a missed decay fails).
+    let optimizers = every_optimizer();
     for (i, optimizer) in optimizers.into_iter().enumerate() {
         let seed = 7 + i as u64;
         let mut trainer = Trainer::new(&ctx, &net, &data, config(optimizer.clone(), seed)).unwrap();
@@ -553,6 +543,61 @@ fn confusion_matrix_counts_every_evaluated_sample() {
         report.train.counts("confusion_matrix").is_none(),
         "training passes keep loss and accuracy only"
     );
+}
+
+/// Top-k accuracy through a trainer: counted in every pass (training's included, as Keras
+/// computes metrics on training batches), read back with the epoch's other metrics (still one
+/// readback), its test count equal to the twin's over the GPU's own probabilities of the same
+/// samples exactly (softmax keeps the order of the logits), at least the correct count, and
+/// every sample at k = classes. Its logs carry Keras's keys.
+#[test]
+fn top_k_accuracy_is_counted_in_every_pass_and_matches_its_twin() {
+    let ctx = gpu();
+    let net = network();
+    let data = data();
+    for top in [3, 10] {
+        let mut cfg = config(sgd(0.1, 0.0), 4);
+        cfg.metrics = vec![Arc::new(Accuracy), Arc::new(TopK { k: top })];
+        cfg.accumulators = vec![Arc::new(Predictions { capacity: 24 })];
+        let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
+        let before = ctx.readback_count();
+        let report = trainer.fit_epoch().unwrap();
+        assert_eq!(ctx.readback_count() - before, 1, "one readback per epoch");
+        let keys: Vec<&str> = report.logs.0.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "loss",
+                "accuracy",
+                "top_k_accuracy",
+                "val_loss",
+                "val_accuracy",
+                "val_top_k_accuracy"
+            ]
+        );
+        for prefix in ["", "val_"] {
+            let accuracy = report.logs.get(&format!("{prefix}accuracy")).unwrap();
+            let top_k = report.logs.get(&format!("{prefix}top_k_accuracy")).unwrap();
+            assert!(
+                top_k >= accuracy && top_k <= 1.0,
+                "{prefix}: {top_k} vs {accuracy}"
+            );
+            if top == 10 {
+                assert_eq!(top_k, 1.0, "{prefix}: k = classes holds every sample");
+            }
+        }
+        let test = trainer.evaluate_test().unwrap();
+        let probs = test.probabilities().expect("the pass has predictions");
+        let labels: Vec<u32> = data.test.labels.iter().map(|&l| l as u32).collect();
+        let twin = ops::top_k(&probs.values, &labels, 10, top);
+        assert_eq!(
+            test.get("top_k_accuracy"),
+            Some(&MetricValue::Count(twin)),
+            "top {top}"
+        );
+        let logs = trainer.logs("test_", &test);
+        assert_eq!(logs.get("test_top_k_accuracy"), Some(twin as f64 / 24.0));
+    }
 }
 
 /// Per-sample predictions of the test pass, written on the GPU at each sample's place over two

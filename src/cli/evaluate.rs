@@ -16,7 +16,7 @@ use crate::gpu::GpuContext;
 use crate::layers::Shape;
 use crate::model::{checkpoint, summary, ParamLayout};
 use crate::report::ReportInput;
-use crate::train::metrics::ConfusionMatrix;
+use crate::train::metrics::{ConfusionMatrix, Logs};
 use crate::train::{test_line, tta, tta_line, CountMatrix, TrainConfig, Trainer, Tta};
 
 #[derive(Args, Debug)]
@@ -42,6 +42,15 @@ pub struct EvaluateArgs {
     /// training run's --augment, which the checkpoint records).
     #[arg(long, value_name = "SPEC", requires = "tta")]
     pub tta_augment: Option<String>,
+    /// Metrics besides the loss, by Keras's names, as for `train`: accuracy,
+    /// top_k_accuracy:K.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "accuracy"
+    )]
+    pub metrics: Vec<String>,
     #[command(flatten)]
     pub report: ReportFlags,
 }
@@ -50,6 +59,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     if let Some(dir) = &args.report.dir {
         crate::output::prepare_dir("--report", dir)?;
     }
+    let metrics = crate::train::metrics::parse_list("--metrics", &args.metrics)?;
     let info = checkpoint::load_info(&args.checkpoint)?;
     let tta = tta_flags(args, &info)?;
     info.check_dataset(&args.checkpoint, args.dataset.name())?;
@@ -79,6 +89,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
             None => vec![Arc::new(ConfusionMatrix)],
         },
         tta,
+        metrics,
         ..Default::default()
     };
     cfg.validate()?;
@@ -97,7 +108,8 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
             classification_report(counts)
         );
     }
-    write_report(args, (&info, &net), (&dataset, &test))?;
+    let logs = trainer.logs("test_", &test);
+    write_report(args, (&info, &net), (&dataset, &test, logs))?;
     Ok(())
 }
 
@@ -117,7 +129,7 @@ fn tta_flags(args: &EvaluateArgs, info: &checkpoint::CheckpointInfo) -> Result<O
 fn write_report(
     args: &EvaluateArgs,
     (info, net): (&checkpoint::CheckpointInfo, &crate::model::Network),
-    (dataset, test): (&Dataset, &crate::train::PassMetrics),
+    (dataset, test, test_logs): (&Dataset, &crate::train::PassMetrics, Logs),
 ) -> Result<()> {
     let spec = &info.spec;
     let settings = serde_json::json!({
@@ -134,6 +146,7 @@ fn write_report(
         summary: summary::summary(net),
         history: None,
         test,
+        test_logs,
         images: &dataset.test,
         image_size: (dataset.rows, dataset.cols),
         dataset: args.dataset,

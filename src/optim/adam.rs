@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use super::{Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind, StepRate};
+use super::{
+    Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind, StateTensor, StepRate, MOMENTUM,
+    VELOCITY,
+};
 use crate::gpu::kernels::OptimizerParams;
 use crate::reference::ops;
 
@@ -63,8 +66,8 @@ impl Optimizer for Adam {
     }
 
     /// m and v.
-    fn state_tensors(&self) -> usize {
-        2
+    fn state(&self) -> &'static [StateTensor] {
+        &[MOMENTUM, VELOCITY]
     }
 
     fn kernel(&self) -> OptimizerKernel {

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use super::{Adam, Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind, StepRate};
+use super::{
+    Adam, Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind, StateTensor, StepRate,
+};
 use crate::gpu::kernels::OptimizerParams;
 use crate::reference::ops;
 
@@ -58,8 +60,8 @@ impl Optimizer for AdamW {
     }
 
     /// Adam's m and v.
-    fn state_tensors(&self) -> usize {
-        2
+    fn state(&self) -> &'static [StateTensor] {
+        self.adam.state()
     }
 
     fn kernel(&self) -> OptimizerKernel {

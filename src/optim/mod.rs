@@ -29,8 +29,9 @@ pub trait Optimizer: fmt::Debug + Send + Sync {
     /// Its settings, e.g. `adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)`.
     fn describe(&self) -> String;
     fn learning_rate(&self) -> f32;
-    /// Per-parameter state tensors it keeps (velocity; m and v; ...), zero at the start.
-    fn state_tensors(&self) -> usize;
+    /// The per-parameter state tensors it keeps (velocity; m and v; ...), zero at the start:
+    /// any number, each as large as the parameters.
+    fn state(&self) -> &'static [StateTensor];
     /// How the GPU runs one step.
     fn kernel(&self) -> OptimizerKernel;
     /// The step size of step `t` (counting from 1) at learning rate `learning_rate`, in f64:
@@ -49,6 +50,28 @@ pub trait Optimizer: fmt::Debug + Send + Sync {
     /// tensors.
     fn twin_step(&self, w: &mut [f32], g: &[f32], state: &mut [Vec<f32>], rate: StepRate);
 }
+
+/// One state tensor an optimizer keeps per parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateTensor {
+    /// Keras's name for the variable: `momentum`, `velocity`.
+    pub name: &'static str,
+    /// Whether its values are never negative (a mean of squares): tests draw such state
+    /// from non-negative values only.
+    pub non_negative: bool,
+}
+
+/// A velocity, or Adam's first moment: any sign.
+pub const MOMENTUM: StateTensor = StateTensor {
+    name: "momentum",
+    non_negative: false,
+};
+
+/// A mean of squared gradients: never negative.
+pub const VELOCITY: StateTensor = StateTensor {
+    name: "velocity",
+    non_negative: true,
+};
 
 /// An optimizer's launch: its entry point in `optimizer.wgsl`, its hyperparameters (the
 /// launcher adds the parameter count), and its work per parameter for profiles. The per-step

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use super::{Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind, StepRate};
+use super::{
+    Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind, StateTensor, StepRate, VELOCITY,
+};
 use crate::gpu::kernels::OptimizerParams;
 use crate::reference::ops;
 
@@ -54,8 +56,8 @@ impl Optimizer for RmsProp {
     }
 
     /// The mean of squares v.
-    fn state_tensors(&self) -> usize {
-        1
+    fn state(&self) -> &'static [StateTensor] {
+        &[VELOCITY]
     }
 
     fn kernel(&self) -> OptimizerKernel {

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use super::{Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind, StepRate};
+use super::{
+    Hyperparameters, Optimizer, OptimizerKernel, OptimizerKind, StateTensor, StepRate, MOMENTUM,
+};
 use crate::gpu::kernels::OptimizerParams;
 use crate::reference::ops;
 
@@ -54,8 +56,12 @@ impl Optimizer for Sgd {
         self.learning_rate
     }
 
-    fn state_tensors(&self) -> usize {
-        (self.momentum != 0.0) as usize
+    /// The velocity, with momentum.
+    fn state(&self) -> &'static [StateTensor] {
+        match self.momentum != 0.0 {
+            true => &[MOMENTUM],
+            false => &[],
+        }
     }
 
     fn kernel(&self) -> OptimizerKernel {

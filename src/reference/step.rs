@@ -61,7 +61,7 @@ impl ReferenceModel {
         let non_trainable = ParamLayout::non_trainable(&net, 1);
         let state = params
             .iter()
-            .map(|p| vec![vec![0.0; p.len()]; optimizer.state_tensors()])
+            .map(|p| vec![vec![0.0; p.len()]; optimizer.state().len()])
             .collect();
         ReferenceModel {
             state,

@@ -20,12 +20,17 @@ pub fn page(
     figures: &[Written],
 ) -> String {
     let score = input.test.score();
+    let logs: Vec<String> = input
+        .test_logs
+        .0
+        .iter()
+        .map(|(k, v)| format!("{}: {v:.4}", escape(k)))
+        .collect();
     let mut body = format!(
-        "<h1>shaderfit report: {}</h1>\n<p class=\"score\">test_loss: {:.4} &middot; \
-         test_accuracy: {:.4} ({} of {} test images; the confusion matrix's diagonal: {:.4})</p>\n",
+        "<h1>shaderfit report: {}</h1>\n<p class=\"score\">{} ({} of {} test images \
+         correct; the confusion matrix's diagonal: {:.4})</p>\n",
         escape(&input.title),
-        score.loss,
-        score.accuracy,
+        logs.join(" &middot; "),
         score.correct,
         score.samples,
         accuracy_of(counts),
@@ -97,25 +102,18 @@ fn history_table(input: &ReportInput) -> String {
     let Some(history) = input.history else {
         return String::new();
     };
-    let names = [
-        "loss",
-        "accuracy",
-        "val_loss",
-        "val_accuracy",
-        "learning_rate",
-        "seconds",
-    ];
+    let names = history.names();
     let columns: Vec<Vec<f64>> = names.iter().map(|n| history.column(n)).collect();
     let mut s = String::from("<table>\n<tr><th>epoch</th>");
-    for n in names {
+    for n in &names {
         s += &format!("<th>{n}</th>");
     }
     s += "</tr>\n";
     for (row, epoch) in history.epochs().iter().enumerate() {
         s += &format!("<tr><td>{epoch}</td>");
-        for (column, name) in columns.iter().zip(names) {
+        for (column, name) in columns.iter().zip(&names) {
             let v = column[row];
-            let cell = match name {
+            let cell = match *name {
                 "seconds" => format!("{v:.2}"),
                 "learning_rate" => format!("{v:.3e}"),
                 _ if v.is_nan() => "&ndash;".to_string(),

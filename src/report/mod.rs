@@ -15,7 +15,7 @@ use gallery::{Gallery, Tile};
 
 use crate::data::{DatasetKind, Split};
 use crate::error::{Error, Result};
-use crate::train::metrics::Probabilities;
+use crate::train::metrics::{Logs, Probabilities};
 use crate::train::{CountMatrix, History, PassMetrics};
 
 /// What a report shows.
@@ -30,6 +30,8 @@ pub struct ReportInput<'a> {
     pub history: Option<&'a History>,
     /// The test pass, with the `confusion_matrix` and `predictions` accumulators.
     pub test: &'a PassMetrics,
+    /// Its loss and the run's metrics, by Keras's keys (`test_loss`, `test_accuracy`, ...).
+    pub test_logs: Logs,
     /// The test split, in the pass's order.
     pub images: &'a Split,
     pub image_size: (usize, usize),
@@ -140,9 +142,16 @@ fn draw_figures(
     Ok(figures)
 }
 
-/// Loss and accuracy, training against validation, per epoch.
+/// The loss and every metric the history records, training against validation, per epoch: a
+/// panel each (`Loss`, `Accuracy`, `Top k accuracy`, ...).
 pub fn curves(history: &History) -> Curves {
-    let panel = |title: &str, name: &str| {
+    let names = history.names();
+    let metrics = names
+        .iter()
+        .filter(|n| names.contains(&format!("val_{n}").as_str()));
+    let panel = |name: &str| {
+        let title = name.replace('_', " ");
+        let title = title[..1].to_uppercase() + &title[1..];
         let series = vec![
             Series {
                 name: "training".into(),
@@ -155,10 +164,10 @@ pub fn curves(history: &History) -> Curves {
                 values: history.column(&format!("val_{name}")),
             },
         ];
-        (title.to_string(), series)
+        (title, series)
     };
     Curves {
-        panels: vec![panel("Loss", "loss"), panel("Accuracy", "accuracy")],
+        panels: metrics.map(|name| panel(name)).collect(),
     }
 }
 

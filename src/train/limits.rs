@@ -37,11 +37,19 @@ pub fn check(ctx: &GpuContext, net: &Network, cfg: &TrainConfig, data: &Dataset)
     })?;
     let align = ctx.binding_align_floats();
     let params = ParamLayout::trainable(net, align).total as u64 * 4;
-    let mut needs = vec![Need {
-        what: format!("the parameters ({} floats)", params / 4),
-        bytes: params,
-        remedy: "use smaller layers",
-    }];
+    let tensors = cfg.optimizer.state().len() as u64;
+    let mut needs = vec![
+        Need {
+            what: format!("the parameters ({} floats)", params / 4),
+            bytes: params,
+            remedy: "use smaller layers",
+        },
+        Need {
+            what: format!("the optimizer's {tensors} state tensors"),
+            bytes: params * tensors,
+            remedy: "use smaller layers or an optimizer with less state",
+        },
+    ];
     let batch = cfg.batch_size as u64;
     for node in &net.layers {
         needs.push(Need {

@@ -58,8 +58,11 @@ pub struct Plan {
     pub params: wgpu::Buffer,
     pub grads: wgpu::Buffer,
     pub stats: wgpu::Buffer,
-    /// The optimizer's state tensors (velocity; m and v), each laid out as `params`.
-    pub optimizer_state: Vec<wgpu::Buffer>,
+    /// The optimizer's state tensors (velocity; m and v; ...), one after the other in one
+    /// buffer, each laid out as `params`; none for an optimizer without state.
+    pub optimizer_state: Option<wgpu::Buffer>,
+    /// How many tensors `optimizer_state` holds.
+    pub optimizer_tensors: usize,
     pub metrics: Metrics,
     /// `{ step, t }`: the training batch index within the epoch and the optimizer's step count.
     pub train_cursor: wgpu::Buffer,
@@ -191,6 +194,7 @@ impl Plan {
             grads: weights.grads,
             stats: weights.stats,
             optimizer_state: weights.state,
+            optimizer_tensors: cfg.optimizer.state().len(),
             metrics,
             train_cursor,
             eval_cursor,
@@ -332,7 +336,7 @@ struct Weights {
     params: wgpu::Buffer,
     grads: wgpu::Buffer,
     stats: wgpu::Buffer,
-    state: Vec<wgpu::Buffer>,
+    state: Option<wgpu::Buffer>,
 }
 
 impl Weights {
@@ -350,9 +354,10 @@ impl Weights {
                 "moving statistics",
                 &stats_layout.pack(&init_stats(stats_layout)),
             ),
-            state: (0..optimizer.state_tensors())
-                .map(|i| ctx.storage(&format!("optimizer state {i}"), bytes))
-                .collect(),
+            state: match optimizer.state().len() {
+                0 => None,
+                k => Some(ctx.storage("optimizer state", bytes * k as u64)),
+            },
         }
     }
 }
@@ -630,8 +635,7 @@ impl<'a> Builder<'a> {
                 work: kernel.work,
                 weights: View::whole(&w.params),
                 grads: View::whole(&w.grads),
-                s1: w.state.first().map(View::whole),
-                s2: w.state.get(1).map(View::whole),
+                state: w.state.as_ref().map(View::whole),
                 cursor: View::whole(cursor),
                 rates: View::whole(self.step_rates),
             },

@@ -44,14 +44,14 @@ impl Trainer<'_> {
     /// The state after the last finished epoch (reads the optimizer's state back).
     pub fn training_state(&self, run: serde_json::Value) -> Result<TrainingState> {
         let plan = self.plan();
-        let optimizer = plan
-            .optimizer_state
-            .iter()
-            .map(|buffer| {
-                let flat = self.gpu().read_f32(buffer, 0, plan.layout.total)?;
-                Ok(plan.layout.unpack(&flat))
-            })
-            .collect::<Result<_>>()?;
+        let n = plan.layout.total;
+        let optimizer = match &plan.optimizer_state {
+            None => Vec::new(),
+            Some(buffer) => {
+                let flat = self.gpu().read_f32(buffer, 0, n * plan.optimizer_tensors)?;
+                flat.chunks(n).map(|t| plan.layout.unpack(t)).collect()
+            }
+        };
         Ok(TrainingState {
             epoch: self.epochs_done(),
             steps: self.steps_taken(),
@@ -66,15 +66,19 @@ impl Trainer<'_> {
     /// set separately ([`Trainer::set_weights`]).
     pub fn restore(&mut self, state: &TrainingState) -> Result<()> {
         let plan = self.plan();
-        if state.optimizer.len() != plan.optimizer_state.len() {
+        if state.optimizer.len() != plan.optimizer_tensors {
             return Err(Error::Mismatch(format!(
                 "the training state holds {} optimizer tensors per weight; the optimizer keeps {}",
                 state.optimizer.len(),
-                plan.optimizer_state.len()
+                plan.optimizer_tensors
             )));
         }
-        for (values, buffer) in state.optimizer.iter().zip(&plan.optimizer_state) {
-            let packed = plan.layout.pack(values);
+        if let Some(buffer) = &plan.optimizer_state {
+            let packed: Vec<f32> = state
+                .optimizer
+                .iter()
+                .flat_map(|values| plan.layout.pack(values))
+                .collect();
             self.gpu()
                 .queue
                 .write_buffer(buffer, 0, bytemuck::cast_slice(&packed));

@@ -3,9 +3,12 @@
 //! over every forced kernel variant where the kernel has several.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use shaderfit::gpu::kernels::{Block, Forced, MatmulTile, Tiling};
 use shaderfit::gpu::{GpuContext, Kernels};
+use shaderfit::optim::{Hyperparameters, Optimizer, OPTIMIZERS};
+use shaderfit::settings::{self, Settings};
 
 use super::{kernels, ODD_TILING, VEC4_TILING};
 
@@ -161,4 +164,41 @@ pub fn assert_within(what: &str, gpu: &[f32], cpu: &[f32], bound: impl Fn(usize)
             bound(i)
         );
     }
+}
+
+/// A value for each hyperparameter away from its Keras default, for tests; every key of
+/// [`Hyperparameters`] needs one (a new hyperparameter panics here, naming itself, until it
+/// has one).
+pub fn test_value(key: &str) -> f32 {
+    match key {
+        "lr" => 0.05,
+        "momentum" => 0.9,
+        // With lr 0.05: a decay of 5e-3 of each weight per step, far above the tolerances.
+        "weight_decay" => 0.1,
+        "beta1" => 0.8,
+        "beta2" => 0.95,
+        other => panic!("no test value for the hyperparameter '{other}': add one to test_value"),
+    }
+}
+
+/// Every optimizer of the registry twice: at Keras's defaults, and with every hyperparameter
+/// it takes at its [`test_value`]. A new optimizer is tested by every test that runs these.
+pub fn every_optimizer() -> Vec<Arc<dyn Optimizer>> {
+    for (key, _) in Hyperparameters::keys() {
+        test_value(key);
+    }
+    OPTIMIZERS
+        .iter()
+        .flat_map(|kind| {
+            let mut map = settings::to_map(&Hyperparameters::default());
+            for key in kind.flags {
+                map.insert(key.to_string(), serde_json::json!(test_value(key)));
+            }
+            let tuned: Hyperparameters = settings::from_map(&map, None).expect("test values");
+            [
+                (kind.build)(&Hyperparameters::default()),
+                (kind.build)(&tuned),
+            ]
+        })
+        .collect()
 }

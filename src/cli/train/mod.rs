@@ -224,6 +224,7 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
         summary: summary::summary(&net),
         history: policies.history.as_ref(),
         test: &test,
+        test_logs: trainer.logs("test_", &test),
         images: &dataset.test,
         image_size: (dataset.rows, dataset.cols),
         dataset: run.dataset,

@@ -40,8 +40,7 @@ pub static OPTIMIZER: FamilyDecl = FamilyDecl {
         uniform("hp", &OptimizerParams::LAYOUT),
         read_write("w"),
         read("g"),
-        read_write("s1"),
-        read_write("s2"),
+        read_write("state"),
         read("cursor"),
         read("rates"),
     ],
@@ -66,9 +65,9 @@ pub struct OptimizerArgs<'a> {
     pub work: (u64, u64),
     pub weights: View<'a>,
     pub grads: View<'a>,
-    /// The rule's state tensors (velocity; m and v; ...), where it has them.
-    pub s1: Option<View<'a>>,
-    pub s2: Option<View<'a>>,
+    /// `[tensors, n]`: the rule's state tensors one after the other (velocity; m then v;
+    /// ...), where it has them.
+    pub state: Option<View<'a>>,
     pub cursor: View<'a>,
     /// `[steps] StepRate`: row `cursor.step - 1` is this step's.
     pub rates: View<'a>,
@@ -98,8 +97,7 @@ impl Kernels {
             Bind::Uniform(&params),
             a.weights.into(),
             a.grads.into(),
-            a.s1.into(),
-            a.s2.into(),
+            a.state.into(),
             a.cursor.into(),
             a.rates.into(),
         ];

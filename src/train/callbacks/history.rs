@@ -11,15 +11,8 @@ use super::{Callback, Control};
 use crate::error::{Error, Result};
 use crate::train::{EpochReport, Trainer};
 
-/// The metrics of one epoch, by Keras's names (sorted: the CSV's column order).
-const COLUMNS: [&str; 6] = [
-    "accuracy",
-    "learning_rate",
-    "loss",
-    "seconds",
-    "val_accuracy",
-    "val_loss",
-];
+/// What each epoch records besides its logs.
+const EXTRA: [&str; 2] = ["learning_rate", "seconds"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Format {
@@ -33,8 +26,9 @@ pub struct History {
     /// The run's settings, in the JSON form.
     settings: Value,
     epochs: Vec<usize>,
-    /// One row per epoch, in [`COLUMNS`] order.
-    rows: Vec<[f64; 6]>,
+    /// One list per key, a value per epoch, in the order the keys first came: the epoch's
+    /// logs (`loss`, the metrics, `val_`'s), then [`EXTRA`].
+    columns: Vec<(String, Vec<f64>)>,
 }
 
 impl History {
@@ -56,7 +50,7 @@ impl History {
             file: None,
             settings,
             epochs: Vec::new(),
-            rows: Vec::new(),
+            columns: Vec::new(),
         }
     }
 
@@ -68,24 +62,23 @@ impl History {
     /// One metric per epoch, as `history.history[name]` (NaN where an epoch lacks it); empty
     /// for a name it does not record.
     pub fn column(&self, name: &str) -> Vec<f64> {
-        match COLUMNS.iter().position(|c| *c == name) {
-            Some(k) => self.rows.iter().map(|r| r[k]).collect(),
-            None => Vec::new(),
-        }
+        self.columns
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or_else(Vec::new, |(_, values)| values.clone())
     }
 
-    /// The metric names it records, in the CSV's order.
-    pub fn names(&self) -> &'static [&'static str] {
-        &COLUMNS
+    /// The keys it records, in the order they came.
+    pub fn names(&self) -> Vec<&str> {
+        self.columns.iter().map(|(n, _)| n.as_str()).collect()
     }
 
     /// As `history.history`, with `epoch` and the settings (NaN, for a metric an epoch
     /// lacks, is `null`).
     pub fn to_json(&self) -> Value {
         let mut obj = Map::new();
-        for (k, name) in COLUMNS.iter().enumerate() {
-            let column: Vec<f64> = self.rows.iter().map(|r| r[k]).collect();
-            obj.insert(name.to_string(), json!(column));
+        for (name, values) in &self.columns {
+            obj.insert(name.clone(), json!(values));
         }
         obj.insert("epoch".into(), json!(self.epochs));
         obj.insert("settings".into(), self.settings.clone());
@@ -100,8 +93,8 @@ impl History {
                 "the saved history's {what} is not a list of numbers"
             ))
         };
-        let numbers = |key: &str| -> Result<Vec<f64>> {
-            json[key]
+        let numbers = |key: &str, value: &Value| -> Result<Vec<f64>> {
+            value
                 .as_array()
                 .ok_or_else(|| bad(key))?
                 .iter()
@@ -115,25 +108,45 @@ impl History {
                 .collect::<Option<_>>()
                 .ok_or_else(|| bad(key))
         };
-        let epochs: Vec<usize> = numbers("epoch")?.into_iter().map(|e| e as usize).collect();
-        let columns = COLUMNS
+        let obj = json.as_object().ok_or_else(|| bad("whole"))?;
+        let epochs = numbers("epoch", obj.get("epoch").unwrap_or(&Value::Null))?;
+        let columns = obj
             .iter()
-            .map(|c| numbers(c))
+            .filter(|(k, _)| *k != "epoch" && *k != "settings")
+            .map(|(k, v)| Ok((k.clone(), numbers(k, v)?)))
             .collect::<Result<Vec<_>>>()?;
-        if columns.iter().any(|c| c.len() != epochs.len()) {
+        if columns.iter().any(|(_, c)| c.len() != epochs.len()) {
             return Err(bad("columns"));
         }
-        self.rows = (0..epochs.len())
-            .map(|r| std::array::from_fn(|k| columns[k][r]))
-            .collect();
-        self.epochs = epochs;
+        self.epochs = epochs.into_iter().map(|e| e as usize).collect();
+        self.columns = columns;
         self.write()
     }
 
+    /// Appends one epoch: each key's value, a key new to the history getting NaN for the
+    /// epochs before, a key the epoch lacks NaN for it.
+    fn push(&mut self, epoch: usize, values: &[(String, f64)]) {
+        let before = self.epochs.len();
+        for (key, _) in values {
+            if !self.columns.iter().any(|(k, _)| k == key) {
+                self.columns.push((key.clone(), vec![f64::NAN; before]));
+            }
+        }
+        for (key, column) in &mut self.columns {
+            let value = values.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+            column.push(value.unwrap_or(f64::NAN));
+        }
+        self.epochs.push(epoch);
+    }
+
+    /// Keras's CSVLogger: `epoch`, then the keys in sorted order.
     fn to_csv(&self) -> String {
-        let mut s = format!("epoch,{}\n", COLUMNS.join(","));
-        for (epoch, row) in self.epochs.iter().zip(&self.rows) {
-            let cells: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+        let mut sorted: Vec<&(String, Vec<f64>)> = self.columns.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let names: Vec<&str> = sorted.iter().map(|(n, _)| n.as_str()).collect();
+        let mut s = format!("epoch,{}\n", names.join(","));
+        for (row, epoch) in self.epochs.iter().enumerate() {
+            let cells: Vec<String> = sorted.iter().map(|(_, c)| c[row].to_string()).collect();
             s += &format!("{epoch},{}\n", cells.join(","));
         }
         s
@@ -173,19 +186,10 @@ fn format_of(path: &Path) -> Result<Format> {
 
 impl Callback for History {
     fn on_epoch_end(&mut self, trainer: &mut Trainer, report: &EpochReport) -> Result<Control> {
-        let train = report.train.score();
-        let val = report.validation.as_ref().map(|v| v.score());
-        let lr = trainer.learning_rate();
-        let nan = f64::NAN;
-        self.epochs.push(report.epoch - 1);
-        self.rows.push([
-            train.accuracy,
-            lr,
-            train.loss,
-            report.seconds,
-            val.map_or(nan, |v| v.accuracy),
-            val.map_or(nan, |v| v.loss),
-        ]);
+        let mut values = report.logs.0.clone();
+        let extra = [trainer.learning_rate(), report.seconds];
+        values.extend(EXTRA.iter().map(|k| k.to_string()).zip(extra));
+        self.push(report.epoch - 1, &values);
         self.write()?;
         Ok(Control::Continue)
     }
