@@ -28,13 +28,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read> cursor: Cursor;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 
-// PCG-style integer hash (Jarzynski and Olano, "Hash Functions for GPU Rendering", 2020).
-fn pcg_hash(v: u32) -> u32 {
-    let state = v * 747796405u + 2891336453u;
-    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-    return (word >> 22u) ^ word;
-}
-
 fn kept(i: u32) -> bool {
     let step = cursor.t - p.t_back;
     return (pcg_hash(pcg_hash(pcg_hash(i) ^ step) ^ p.seed) >> 8u) >= p.threshold;

@@ -50,13 +50,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> x: array<f32>;
 @group(0) @binding(6) var<storage, read_write> y: array<u32>;
 
-// PCG-style integer hash (Jarzynski and Olano 2020), as dropout.wgsl's.
-fn pcg_hash(v: u32) -> u32 {
-    let state = v * 747796405u + 2891336453u;
-    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-    return (word >> 22u) ^ word;
-}
-
 // Draw k of `row` in [-1, 1): 24 random bits, exact in f32.
 fn signed_draw(row: u32, k: u32) -> f32 {
     let h = pcg_hash(pcg_hash(pcg_hash(row * 5u + k) ^ cursor.t) ^ params.seed);

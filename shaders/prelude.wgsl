@@ -68,3 +68,11 @@ fn pixel_of(i: u32, h: u32, w: u32) -> vec3<u32> {
     let t = i / w;
     return vec3<u32>(t / h, t % h, i % w);
 }
+
+// PCG-style integer hash (Jarzynski and Olano, "Hash Functions for GPU Rendering", 2020):
+// dropout's masks and augmentation's draws. Its twin is `rng::pcg_hash`.
+fn pcg_hash(v: u32) -> u32 {
+    let state = v * 747796405u + 2891336453u;
+    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+    return (word >> 22u) ^ word;
+}

@@ -133,17 +133,13 @@ fn sync_dir(dir: &Path) {
 #[derive(Debug)]
 pub struct OutputLock {
     _file: File,
-    path: PathBuf,
+    /// The lock file, removed on release (none: kept, see [`OutputLock::wait`]).
+    path: Option<PathBuf>,
 }
 
 impl OutputLock {
     pub fn acquire(flag: &'static str, path: &Path) -> Result<OutputLock> {
-        let lock = if path.is_dir() {
-            path.join(".shaderfit.lock")
-        } else {
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
-            parent(path).join(format!(".{name}.lock"))
-        };
+        let lock = lock_path(path);
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -171,8 +167,40 @@ impl OutputLock {
         remove_stale_partials(path);
         Ok(OutputLock {
             _file: file,
-            path: lock,
+            path: Some(lock),
         })
+    }
+
+    /// Waits for the lock on `path`, for a short read-modify-write of a file that several
+    /// runs share (the tuning file). Its lock file stays when it is released: removing it
+    /// would let a waiter and a newcomer each lock a different file of the same name.
+    pub fn wait(path: &Path) -> Result<OutputLock> {
+        let lock = lock_path(path);
+        let io = |source| Error::Io {
+            path: lock.clone(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(OutputLock {
+            _file: file,
+            path: None,
+        })
+    }
+}
+
+/// The lock file of `path`: `.shaderfit.lock` in a directory, `.NAME.lock` beside a file.
+fn lock_path(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join(".shaderfit.lock")
+    } else {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        parent(path).join(format!(".{name}.lock"))
     }
 }
 
@@ -203,6 +231,8 @@ fn remove_stale_partials(path: &Path) {
 
 impl Drop for OutputLock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if let Some(path) = &self.path {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }

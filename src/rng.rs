@@ -1,6 +1,8 @@
 //! A small seeded generator (SplitMix64) shared by weight initialisation and epoch shuffling,
-//! so the GPU trainer and the CPU reference draw the same numbers from the same seed.
-//! A crate would add nothing here: the whole algorithm is the six lines of `next_u64`.
+//! so the GPU trainer and the CPU reference draw the same numbers from the same seed, and the
+//! integer hash the kernels draw dropout masks and augmentation from ([`pcg_hash`], the twin
+//! of the prelude's). A crate would add nothing here: the whole algorithm is the six lines of
+//! `next_u64`.
 
 #[derive(Clone, Debug)]
 pub struct SplitMix64 {
@@ -44,6 +46,14 @@ impl SplitMix64 {
             items.swap(i, j);
         }
     }
+}
+
+/// PCG-style integer hash (Jarzynski and Olano, "Hash Functions for GPU Rendering", 2020): the
+/// twin of `pcg_hash` in `shaders/prelude.wgsl`, bit for bit.
+pub fn pcg_hash(v: u32) -> u32 {
+    let state = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
+    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277_803_737);
+    (word >> 22) ^ word
 }
 
 #[cfg(test)]

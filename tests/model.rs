@@ -1,7 +1,9 @@
 //! Model specs: presets, JSON reading and its errors, shape inference, parameter counts (the
 //! reference notebooks' figures) and the summary table.
 
-use shaderfit::layers::{Conv2d, Shape};
+mod support;
+
+use shaderfit::layers::{Conv2d, Shape, KINDS};
 use shaderfit::model::summary::summary;
 use shaderfit::model::{ModelSpec, Network, PRESETS};
 
@@ -94,6 +96,36 @@ fn presets_round_trip_through_json() {
         let text = serde_json::to_string_pretty(&spec.to_json()).unwrap();
         let back = ModelSpec::from_json(name, &text).unwrap();
         assert_eq!(back, spec, "{name}");
+    }
+}
+
+/// Every layer kind of the registry, as its example (every field it takes, none at its
+/// default), writes every field and reads back as the same layer, inside a model.
+#[test]
+fn every_layer_kind_round_trips_through_json() {
+    for kind in KINDS {
+        let spec = support::model_around(kind, Shape::new(9, 7, 1));
+        let text = serde_json::to_string_pretty(&spec.to_json()).unwrap();
+        let back = ModelSpec::from_json("every_kind", &text).unwrap();
+        assert_eq!(back, spec, "{}", kind.type_name);
+        let layer = spec
+            .layers
+            .iter()
+            .find(|l| l.type_name() == kind.type_name)
+            .expect("the model holds the kind");
+        let mut written: Vec<String> = layer.to_json().keys().cloned().collect();
+        let mut fields: Vec<String> = kind.fields.iter().map(|f| f.to_string()).collect();
+        written.sort();
+        fields.sort();
+        assert_eq!(written, fields, "{}: writes every field", kind.type_name);
+        let example: serde_json::Value = serde_json::from_str(kind.example).unwrap();
+        let given = example.as_object().unwrap().len() - 1;
+        assert_eq!(
+            given,
+            kind.fields.len(),
+            "{}: its example gives every field",
+            kind.type_name
+        );
     }
 }
 

@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::kernels;
-use super::report::profile_table;
+use super::tables::profile_table;
 use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::train::bench::{self, known_peak};

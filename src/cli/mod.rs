@@ -9,9 +9,9 @@ pub mod kernels;
 mod model;
 mod predict;
 mod recipes;
-mod report;
 mod report_flags;
 mod sweep;
+mod tables;
 pub(crate) mod train;
 
 use std::process::ExitCode;

@@ -6,6 +6,7 @@
 //! copies draw from seeds of their own.
 
 use crate::error::{Error, Result};
+use crate::rng::pcg_hash;
 
 /// The ranges of the random transform; each is drawn uniformly in `[-x, x]` (zoom: a scale in
 /// `[1 - zoom, 1 + zoom]`).
@@ -49,13 +50,6 @@ pub fn tta_seed32(seed: u64, copy: usize) -> u32 {
 
 /// The draws of one sample, before scaling by the ranges: five uniforms in `[0, 1)`.
 pub const DRAWS: u32 = 5;
-
-/// PCG-style integer hash (Jarzynski and Olano 2020), as `dropout.wgsl` and `gather.wgsl`.
-pub fn pcg_hash(v: u32) -> u32 {
-    let state = v.wrapping_mul(747796405).wrapping_add(2891336453);
-    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277803737);
-    (word >> 22) ^ word
-}
 
 /// Uniform `k` of `row` at step `t` in `[0, 1)`, exact in f32 (24 bits).
 pub fn uniform(seed: u32, t: u32, row: u32, k: u32) -> f32 {

@@ -22,6 +22,7 @@ pub struct ActivationLayer {
 pub(super) const KIND: LayerKind = LayerKind {
     type_name: "activation",
     fields: &["activation"],
+    example: r#"{"type": "activation", "activation": "relu"}"#,
     parse: |f: &Fields| {
         Ok(Arc::new(ActivationLayer {
             activation: f.required_activation()?,

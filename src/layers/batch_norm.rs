@@ -31,6 +31,7 @@ impl Default for BatchNorm {
 pub(super) const KIND: LayerKind = LayerKind {
     type_name: "batch_norm",
     fields: &["momentum", "epsilon"],
+    example: r#"{"type": "batch_norm", "momentum": 0.9, "epsilon": 0.01}"#,
     parse: |f: &Fields| {
         Ok(Arc::new(BatchNorm {
             momentum: f.fraction("momentum", Some(0.99), true)?,

@@ -27,6 +27,7 @@ pub struct Conv2d {
 pub(super) const KIND: LayerKind = LayerKind {
     type_name: "conv2d",
     fields: &["filters", "kernel", "stride", "padding", "activation"],
+    example: r#"{"type": "conv2d", "filters": 3, "kernel": [3, 2], "stride": [2, 1], "padding": "same", "activation": "sigmoid"}"#,
     parse: |f: &Fields| {
         Ok(Arc::new(Conv2d {
             filters: f.count("filters")?,

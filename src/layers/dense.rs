@@ -20,6 +20,7 @@ pub struct Dense {
 pub(super) const KIND: LayerKind = LayerKind {
     type_name: "dense",
     fields: &["units", "activation"],
+    example: r#"{"type": "dense", "units": 5, "activation": "sigmoid"}"#,
     parse: |f: &Fields| {
         Ok(Arc::new(Dense {
             units: f.count("units")?,

@@ -19,6 +19,7 @@ pub struct Dropout {
 pub(super) const KIND: LayerKind = LayerKind {
     type_name: "dropout",
     fields: &["rate"],
+    example: r#"{"type": "dropout", "rate": 0.3}"#,
     parse: |f: &Fields| {
         Ok(Arc::new(Dropout {
             rate: f.fraction("rate", None, false)?,

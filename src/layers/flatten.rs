@@ -14,6 +14,7 @@ pub struct Flatten;
 pub(super) const KIND: LayerKind = LayerKind {
     type_name: "flatten",
     fields: &[],
+    example: r#"{"type": "flatten"}"#,
     parse: |_: &Fields| Ok(Arc::new(Flatten)),
 };
 

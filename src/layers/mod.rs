@@ -67,6 +67,10 @@ pub struct LayerKind {
     pub fields: &'static [&'static str],
     /// Reads those fields; errors name the field, what was found and what was expected.
     pub parse: fn(&Fields) -> Result<Arc<dyn Layer>, String>,
+    /// The layer in JSON with every field it takes at a value other than its default: what
+    /// the registry-driven tests build models of (JSON round trips, whole training steps
+    /// against the reference, the Keras script).
+    pub example: &'static str,
 }
 
 /// The activation at the end of a layer (conv2d, dense). Softmax only last, where the loss

@@ -37,12 +37,14 @@ fn parse(kind: PoolKind, f: &Fields) -> Result<Pool2d, String> {
 pub(super) const MAX_POOL: LayerKind = LayerKind {
     type_name: "max_pool",
     fields: &["size", "stride"],
+    example: r#"{"type": "max_pool", "size": [2, 3], "stride": 1}"#,
     parse: |f: &Fields| Ok(Arc::new(parse(PoolKind::Max, f)?)),
 };
 
 pub(super) const AVG_POOL: LayerKind = LayerKind {
     type_name: "avg_pool",
     fields: &["size", "stride"],
+    example: r#"{"type": "avg_pool", "size": 3, "stride": 2}"#,
     parse: |f: &Fields| Ok(Arc::new(parse(PoolKind::Avg, f)?)),
 };
 

@@ -2,6 +2,7 @@
 
 use crate::data::augment::Augment;
 use crate::layers::{Activation, Window};
+use crate::rng::pcg_hash;
 
 /// Label of a padding row (a short last batch), as the gather kernel writes it.
 pub const PAD_LABEL: u32 = u32::MAX;
@@ -438,13 +439,6 @@ pub fn avg_pool_backward(dy: &[f32], w: &Window, batch: usize) -> Vec<f32> {
         }
     }
     dx.into_iter().map(|v| v as f32).collect()
-}
-
-/// `dropout.wgsl`'s hash (PCG output permutation, Jarzynski and Olano 2020).
-pub fn pcg_hash(v: u32) -> u32 {
-    let state = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
-    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277_803_737);
-    (word >> 22) ^ word
 }
 
 /// Whether dropout keeps element `i` at optimizer step `step` (completed steps before this

@@ -4,13 +4,13 @@
 
 pub mod bench;
 pub mod callbacks;
+pub mod epoch_report;
 pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod plan;
 pub mod predict;
 pub mod profile;
-pub mod report;
 pub mod run_settings;
 pub mod state;
 pub mod sweep;
@@ -21,12 +21,12 @@ pub use callbacks::{
     check_history_path, Callback, Control, EarlyStopping, FitSummary, History, Monitor,
     ReduceLrOnPlateau, SaveCheckpoint, StopAtAccuracy,
 };
+pub use epoch_report::{test_line, tta_line, EpochReport};
 pub use live::{Phase, Progress, Running};
 pub use metrics::{Accumulator, CountMatrix, MetricValue, Pass, PassMetrics, Score};
 pub use plan::Plan;
 pub use predict::predict;
 pub use profile::StepProfile;
-pub use report::{test_line, tta_line, EpochReport};
 pub use run_settings::RunSettings;
 pub use trainer::{TrainConfig, Trainer, WeightsCopy};
 pub use tta::{Tta, TtaResult};

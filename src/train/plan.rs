@@ -142,7 +142,7 @@ impl Plan {
         let splits = upload(ctx, data, (&train_indices, &val_indices))?;
         let x = alloc.floats("the input batch", cfg.batch_size * net.input.features())?;
         let acts = Activations::new(net, &fusions, &alloc, &x)?;
-        let weights = Weights::new(
+        let weights = ParamBuffers::new(
             ctx,
             (&layout, &stats_layout),
             initial,
@@ -332,22 +332,22 @@ impl Metrics {
 }
 
 /// Parameters, their gradients, the optimizer's state and the moving statistics.
-struct Weights {
+struct ParamBuffers {
     params: wgpu::Buffer,
     grads: wgpu::Buffer,
     stats: wgpu::Buffer,
     state: Option<wgpu::Buffer>,
 }
 
-impl Weights {
+impl ParamBuffers {
     fn new(
         ctx: &GpuContext,
         (layout, stats_layout): (&ParamLayout, &ParamLayout),
         initial: &[Vec<f32>],
         optimizer: &dyn Optimizer,
-    ) -> Weights {
+    ) -> ParamBuffers {
         let bytes = layout.total as u64 * 4;
-        Weights {
+        ParamBuffers {
             params: ctx.storage_init("params", &layout.pack(initial)),
             grads: ctx.storage("grads", bytes),
             stats: ctx.storage_init(
@@ -437,7 +437,7 @@ struct Builder<'a> {
     /// The training pass's augmentation and its seed.
     augment: Option<(Augment, u32)>,
     layouts: (&'a ParamLayout, &'a ParamLayout),
-    weights: &'a Weights,
+    weights: &'a ParamBuffers,
     x: &'a wgpu::Buffer,
     y: &'a wgpu::Buffer,
     acts: &'a Activations,

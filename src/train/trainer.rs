@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::callbacks::{Callback, Control, FitSummary};
+use super::epoch_report::EpochReport;
 use super::live::{LiveMetrics, Phase, Progress, Running};
 use super::metrics::{Accumulator, Accuracy, Logs, Metric, Pass, PassMetrics, Probabilities};
 use super::plan::{EvalPass, Plan};
-use super::report::EpochReport;
 use super::tta::{self, Tta};
 use crate::data::augment::Augment;
 use crate::data::dataset::epoch_order;

@@ -15,6 +15,8 @@ use shaderfit::data::idx::{encode_images, encode_labels, IdxImages};
 use shaderfit::data::{Dataset, Split};
 use shaderfit::gpu::kernels::{KernelPolicy, Launch};
 use shaderfit::gpu::{GpuContext, Kernels};
+use shaderfit::layers::{LayerKind, Shape};
+use shaderfit::model::ModelSpec;
 use shaderfit::rng::SplitMix64;
 
 /// The adapter the GPU tests run on (lavapipe in CI; `WGPU_BACKEND` picks the backend). A
@@ -215,3 +217,52 @@ pub const VEC4_TILING: shaderfit::gpu::kernels::Tiling = shaderfit::gpu::kernels
     vec4: true,
     buffers: 2,
 };
+
+/// The JSON of a model of these layers (each a layer's JSON), ending in a 10-way softmax.
+fn model_json(layers: &[&str]) -> String {
+    let dense = r#"{"type": "dense", "units": 10, "activation": "softmax"}"#;
+    let all: Vec<&str> = layers.iter().copied().chain([dense]).collect();
+    format!("{{\"layers\": [{}]}}", all.join(", "))
+}
+
+/// A model around `kind`'s example on `input` images: a flatten before it when it needs a
+/// flat input, one after it when it leaves an image, then a 10-way softmax. For tests that
+/// take every layer kind of the registry in turn.
+pub fn model_around(kind: &LayerKind, input: Shape) -> ModelSpec {
+    let flatten = r#"{"type": "flatten"}"#;
+    let candidates = [
+        vec![kind.example],
+        vec![kind.example, flatten],
+        vec![flatten, kind.example],
+    ];
+    candidates
+        .iter()
+        .find_map(|layers| compiled(&model_json(layers), input))
+        .unwrap_or_else(|| panic!("no model fits {}'s example", kind.type_name))
+}
+
+/// One model holding every layer kind of the registry, each as its example, on `input`
+/// images: the kinds that keep an image first (in the registry's order), then a flatten, then
+/// those that need a flat input, then a 10-way softmax.
+pub fn model_of_every_kind(input: Shape) -> ModelSpec {
+    let flatten = r#"{"type": "flatten"}"#;
+    let keeps_image = |example: &str| compiled(&model_json(&[example, flatten]), input).is_some();
+    let kinds = shaderfit::layers::KINDS
+        .iter()
+        .filter(|k| k.type_name != "flatten");
+    let (image, flat): (Vec<&&LayerKind>, Vec<&&LayerKind>) =
+        kinds.partition(|k| keeps_image(k.example));
+    let layers: Vec<&str> = image
+        .iter()
+        .map(|k| k.example)
+        .chain([flatten])
+        .chain(flat.iter().map(|k| k.example))
+        .collect();
+    compiled(&model_json(&layers), input).expect("every kind fits in one model")
+}
+
+/// The spec of `json`, if it compiles on `input` images.
+fn compiled(json: &str, input: Shape) -> Option<ModelSpec> {
+    let spec = ModelSpec::from_json("every_kind", json).ok()?;
+    spec.compile(input, 10).ok().map(|_| spec)
+}

@@ -2,12 +2,12 @@
 //! what happens between epochs included, is the library's (callbacks); this file adds the
 //! progress bar and the per-epoch lines, which print.
 
-mod policies;
+mod callbacks;
 mod progress;
 mod recipe;
 mod resume;
 
-use policies::Policies;
+use callbacks::RunCallbacks;
 use progress::{EpochBar, EpochLines};
 
 use std::path::PathBuf;
@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::kernels;
-use super::report::profile_table;
 use super::report_flags::ReportFlags;
+use super::tables::profile_table;
 use crate::data::augment::Augment;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::{Error, Result};
@@ -206,10 +206,10 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     };
     let mut trainer = start_trainer(args, &ctx, (&net, &dataset), cfg, start)?;
     let history = resumed.as_ref().map(|r| &r.state.run["history"]);
-    let mut policies = Policies::new(args, (&spec, &net), (&dataset, &trainer), history)?;
+    let mut callbacks = RunCallbacks::new(args, (&spec, &net), (&dataset, &trainer), history)?;
     let mut bar = (args.verbose == 1).then(|| EpochBar::new(run.epochs));
     let mut lines = (args.verbose > 0).then_some(EpochLines);
-    let summary = trainer.fit(&mut policies.in_order(bar.as_mut(), lines.as_mut()))?;
+    let summary = trainer.fit(&mut callbacks.in_order(bar.as_mut(), lines.as_mut()))?;
     for message in summary.stopped.iter().chain(&summary.notes) {
         eprintln!("{message}");
     }
@@ -220,9 +220,9 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     }
     args.report.write(ReportInput {
         title: format!("{} on {}", spec.name, run.dataset.name()),
-        settings: &policies.settings,
+        settings: &callbacks.settings,
         summary: summary::summary(&net),
-        history: policies.history.as_ref(),
+        history: callbacks.history.as_ref(),
         test: &test,
         test_logs: trainer.logs("test_", &test),
         images: &dataset.test,

@@ -115,44 +115,75 @@ pub struct BatchNormArgs<'a> {
     pub launch: BnLaunch<'a>,
 }
 
+/// The family's storage bindings by name, as [`BATCHNORM`] declares them; a launch binds
+/// those it reads or writes and leaves the rest unbound.
+#[derive(Default)]
+struct BnBinds<'a> {
+    x: Option<View<'a>>,
+    labels: Option<View<'a>>,
+    saved: Option<View<'a>>,
+    moving_mean: Option<View<'a>>,
+    moving_var: Option<View<'a>>,
+    gamma: Option<View<'a>>,
+    beta: Option<View<'a>>,
+    dy: Option<View<'a>>,
+    dgamma: Option<View<'a>>,
+    dbeta: Option<View<'a>>,
+    dst: Option<View<'a>>,
+}
+
+impl<'a> BnBinds<'a> {
+    /// In the declaration's order.
+    fn in_order(self) -> [Bind<'a>; 11] {
+        [
+            self.x,
+            self.labels,
+            self.saved,
+            self.moving_mean,
+            self.moving_var,
+            self.gamma,
+            self.beta,
+            self.dy,
+            self.dgamma,
+            self.dbeta,
+            self.dst,
+        ]
+        .map(Bind::from)
+    }
+}
+
 impl<'a> BnLaunch<'a> {
     /// The family's storage bindings, in order, and the derivative fused in.
     fn binds(&self) -> ([Bind<'a>; 11], Act) {
-        use Bind::Unused as U;
-        let v = |v: View<'a>| Bind::View(v);
-        match *self {
+        let b = match *self {
             BnLaunch::Stats {
                 x,
                 labels,
                 saved,
                 moving_mean,
                 moving_var,
-            } => (
-                [
-                    v(x),
-                    v(labels),
-                    v(saved),
-                    v(moving_mean),
-                    v(moving_var),
-                    U,
-                    U,
-                    U,
-                    U,
-                    U,
-                    U,
-                ],
-                Act::None,
-            ),
+            } => BnBinds {
+                x: Some(x),
+                labels: Some(labels),
+                saved: Some(saved),
+                moving_mean: Some(moving_mean),
+                moving_var: Some(moving_var),
+                ..Default::default()
+            },
             BnLaunch::ApplyTrain {
                 x,
                 saved,
                 gamma,
                 beta,
                 y,
-            } => (
-                [v(x), U, v(saved), U, U, v(gamma), v(beta), U, U, U, v(y)],
-                Act::None,
-            ),
+            } => BnBinds {
+                x: Some(x),
+                saved: Some(saved),
+                gamma: Some(gamma),
+                beta: Some(beta),
+                dst: Some(y),
+                ..Default::default()
+            },
             BnLaunch::ApplyEval {
                 x,
                 moving_mean,
@@ -160,22 +191,15 @@ impl<'a> BnLaunch<'a> {
                 gamma,
                 beta,
                 y,
-            } => (
-                [
-                    v(x),
-                    U,
-                    U,
-                    v(moving_mean),
-                    v(moving_var),
-                    v(gamma),
-                    v(beta),
-                    U,
-                    U,
-                    U,
-                    v(y),
-                ],
-                Act::None,
-            ),
+            } => BnBinds {
+                x: Some(x),
+                moving_mean: Some(moving_mean),
+                moving_var: Some(moving_var),
+                gamma: Some(gamma),
+                beta: Some(beta),
+                dst: Some(y),
+                ..Default::default()
+            },
             BnLaunch::GradSums {
                 x,
                 labels,
@@ -183,22 +207,15 @@ impl<'a> BnLaunch<'a> {
                 dy,
                 dgamma,
                 dbeta,
-            } => (
-                [
-                    v(x),
-                    v(labels),
-                    v(saved),
-                    U,
-                    U,
-                    U,
-                    U,
-                    v(dy),
-                    v(dgamma),
-                    v(dbeta),
-                    U,
-                ],
-                Act::None,
-            ),
+            } => BnBinds {
+                x: Some(x),
+                labels: Some(labels),
+                saved: Some(saved),
+                dy: Some(dy),
+                dgamma: Some(dgamma),
+                dbeta: Some(dbeta),
+                ..Default::default()
+            },
             BnLaunch::Backward {
                 x,
                 labels,
@@ -207,25 +224,25 @@ impl<'a> BnLaunch<'a> {
                 dy,
                 dgamma,
                 dbeta,
-                dact,
                 dx,
-            } => (
-                [
-                    v(x),
-                    v(labels),
-                    v(saved),
-                    U,
-                    U,
-                    v(gamma),
-                    U,
-                    v(dy),
-                    v(dgamma),
-                    v(dbeta),
-                    v(dx),
-                ],
-                dact,
-            ),
-        }
+                ..
+            } => BnBinds {
+                x: Some(x),
+                labels: Some(labels),
+                saved: Some(saved),
+                gamma: Some(gamma),
+                dy: Some(dy),
+                dgamma: Some(dgamma),
+                dbeta: Some(dbeta),
+                dst: Some(dx),
+                ..Default::default()
+            },
+        };
+        let dact = match *self {
+            BnLaunch::Backward { dact, .. } => dact,
+            _ => Act::None,
+        };
+        (b.in_order(), dact)
     }
 }
 

@@ -170,39 +170,56 @@ impl ModuleKey {
             source,
         }
     }
+}
 
-    /// Every module the runtime can create: the static ones, and the generated ones at every
-    /// tiling, block, load width and transposition the runtime chooses from (plus a small
-    /// odd tiling, as tests use).
-    pub fn all() -> Vec<ModuleKey> {
-        let mut keys = vec![
-            ModuleKey::Gather,
-            ModuleKey::Matmul,
-            ModuleKey::Bias,
-            ModuleKey::SoftmaxXent,
-            ModuleKey::Optimizer,
-            ModuleKey::Im2col { vec4: false },
-            ModuleKey::Im2col { vec4: true },
-            ModuleKey::Pool { vec4: false },
-            ModuleKey::Pool { vec4: true },
-            ModuleKey::Dropout,
-            ModuleKey::BatchNorm,
-            ModuleKey::Activation,
-            ModuleKey::Confusion,
-            ModuleKey::Predictions,
-        ];
-        let widths = [(1, 1), (4, 1), (1, 4), (4, 4)];
-        for t in Tiling::PRESETS {
-            keys.push(ModuleKey::Tiled(t, (1, 1)));
-            keys.extend(widths.map(|w| ModuleKey::Tiled(t.pipelined(), w)));
-        }
-        for b in [Block::SMALL, Block::MEDIUM, Block::LARGE] {
-            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                keys.push(ModuleKey::Blocked(b, ta, tb));
+/// [`ModuleKey::all`] from one list of each variant's pattern and the modules it covers, and a
+/// `match` over the same patterns that compiles only while they cover every variant: a new
+/// variant cannot be left out of `all()`, and so out of the contract, naga back-end and Tint
+/// checks that enumerate it.
+macro_rules! every_module {
+    ($($variant:pat => $modules:expr),* $(,)?) => {
+        impl ModuleKey {
+            /// Every module the runtime can create: the static ones, and the generated ones at
+            /// every tiling, block, load width and transposition the runtime chooses from.
+            pub fn all() -> Vec<ModuleKey> {
+                let mut keys = Vec::new();
+                $( keys.extend($modules); )*
+                keys
+            }
+
+            /// Never called; see [`every_module!`].
+            #[allow(dead_code)]
+            fn listed_in_all(self) {
+                match self {
+                    $( $variant => {} )*
+                }
             }
         }
-        keys
-    }
+    };
+}
+
+every_module! {
+    ModuleKey::Gather => [ModuleKey::Gather],
+    ModuleKey::Matmul => [ModuleKey::Matmul],
+    ModuleKey::Bias => [ModuleKey::Bias],
+    ModuleKey::SoftmaxXent => [ModuleKey::SoftmaxXent],
+    ModuleKey::Optimizer => [ModuleKey::Optimizer],
+    ModuleKey::Im2col { .. } => [false, true].map(|vec4| ModuleKey::Im2col { vec4 }),
+    ModuleKey::Pool { .. } => [false, true].map(|vec4| ModuleKey::Pool { vec4 }),
+    ModuleKey::Dropout => [ModuleKey::Dropout],
+    ModuleKey::BatchNorm => [ModuleKey::BatchNorm],
+    ModuleKey::Activation => [ModuleKey::Activation],
+    ModuleKey::Confusion => [ModuleKey::Confusion],
+    ModuleKey::Predictions => [ModuleKey::Predictions],
+    ModuleKey::Tiled(..) => Tiling::PRESETS.into_iter().flat_map(|t| {
+        let widths = [(1, 1), (4, 1), (1, 4), (4, 4)];
+        std::iter::once(ModuleKey::Tiled(t, (1, 1)))
+            .chain(widths.map(|w| ModuleKey::Tiled(t.pipelined(), w)))
+    }),
+    ModuleKey::Blocked(..) => [Block::SMALL, Block::MEDIUM, Block::LARGE].into_iter().flat_map(|b| {
+        [(false, false), (true, false), (false, true), (true, true)]
+            .map(|(ta, tb)| ModuleKey::Blocked(b, ta, tb))
+    }),
 }
 
 /// One recorded dispatch.

@@ -1,6 +1,7 @@
 //! Which kernel runs each product, convolution and reduction: a policy injected into
-//! [`Kernels`]. The library reads no environment variable and no file to decide; whoever
-//! builds the kernels (the CLI, a test, a benchmark) says which policy:
+//! [`Kernels`]. The library reads no environment variable to decide; whoever builds the
+//! kernels (the CLI, a test, a benchmark) says which policy, and for the tuner which file
+//! keeps its choices (the CLI resolves `$SHADERFIT_TUNING_FILE` and the cache directory):
 //!
 //! - [`FixedTable`]: measured rules per adapter kind, no timing (CPU adapters, where every
 //!   candidate's compile costs seconds; GPUs with tuning off);

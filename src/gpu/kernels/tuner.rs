@@ -316,13 +316,17 @@ fn parse(path: &Path, text: &str) -> Result<TuningFile> {
     Ok(file)
 }
 
-/// Writes this adapter's choices into the file, keeping other adapters' (write beside, then
-/// rename: a reader never sees half a file).
-fn save(
-    path: &Path,
-    adapter: &str,
-    choices: &HashMap<ShapeClass, MatmulTile>,
-) -> std::io::Result<()> {
+/// Writes this adapter's choices into the file, keeping other adapters': read and rewritten
+/// under the file's lock (two runs tuning at once keep both's choices), replaced whole
+/// ([`crate::output::replace`]: a reader never sees half a file, a crash never leaves one).
+fn save(path: &Path, adapter: &str, choices: &HashMap<ShapeClass, MatmulTile>) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+    }
+    let _lock = crate::output::OutputLock::wait(path)?;
     let mut file = std::fs::read_to_string(path)
         .ok()
         .and_then(|t| parse(path, &t).ok())
@@ -334,12 +338,8 @@ fn save(
         .collect();
     entries.sort_by_key(|e| serde_json::to_string(&e.class).unwrap_or_default());
     file.adapters.insert(adapter.to_string(), entries);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, serde_json::to_string_pretty(&file)? + "\n")?;
-    std::fs::rename(&tmp, path)
+    let text = serde_json::to_string_pretty(&file).expect("a tuning file serialises") + "\n";
+    crate::output::replace(path, text.as_bytes())
 }
 
 /// Explicit im2col + matmul (recorded as `tile4`) against each implicit tiling for a

@@ -1,7 +1,8 @@
 //! What runs between epochs: callbacks that [`super::Trainer::fit`] calls in order, as Keras's
-//! `callbacks=[...]`. The library's own are here, one file each (saving a checkpoint, stopping
-//! at an accuracy, early stopping, the history); the CLI adds its progress bar and per-epoch
-//! lines. CONTRIBUTING.md says how to add one.
+//! `callbacks=[...]`. The library's own are here, one file each (saving a checkpoint, the
+//! history, early stopping, ReduceLROnPlateau, stopping at an accuracy); the CLI adds its
+//! progress bar and per-epoch lines. Each watches the epoch's logs by key. CONTRIBUTING.md
+//! says how to add one.
 
 pub mod checkpoint;
 mod early_stopping;
@@ -15,8 +16,8 @@ pub use history::{check_path as check_history_path, History};
 pub use reduce_lr::ReduceLrOnPlateau;
 pub use stop_at_accuracy::StopAtAccuracy;
 
+use super::epoch_report::EpochReport;
 use super::live::Progress;
-use super::report::EpochReport;
 use super::trainer::Trainer;
 use crate::error::Result;
 

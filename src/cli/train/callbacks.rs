@@ -16,7 +16,7 @@ use crate::train::{
 };
 
 /// The library's callbacks the flags ask for.
-pub struct Policies {
+pub struct RunCallbacks {
     /// The run's settings, as the history and the report show them.
     pub settings: serde_json::Value,
     save: Vec<SaveCheckpoint>,
@@ -26,7 +26,7 @@ pub struct Policies {
     until: Option<StopAtAccuracy>,
 }
 
-impl Policies {
+impl RunCallbacks {
     /// The callbacks of `args`; a resumed run's `history` continues in the history file, the
     /// report and the checkpoints' training state.
     pub fn new(
@@ -34,7 +34,7 @@ impl Policies {
         (spec, net): (&ModelSpec, &Network),
         (data, trainer): (&Dataset, &Trainer),
         history: Option<&serde_json::Value>,
-    ) -> Result<Policies> {
+    ) -> Result<RunCallbacks> {
         let metrics = &trainer.config().metrics;
         let early = match &args.early_stopping {
             None => None,
@@ -65,7 +65,7 @@ impl Policies {
                 run.min_lr,
             )),
         };
-        Ok(Policies {
+        Ok(RunCallbacks {
             settings,
             reduce_lr,
             save: savers(args, (spec, net), metrics, saved)?,

@@ -1,0 +1,143 @@
+//! `scripts/keras_from_checkpoint.py` against shaderfit: a model holding every layer kind of the
+//! registry (each as its example, every field away from its default) is trained by shaderfit
+//! until its test loss is well below a uniform guess's (1.84 against ln 10 = 2.30), saved, rebuilt and evaluated by Keras 3 from the checkpoint alone, and both
+//! score the test set alike. So each of the script's per-layer branches (Keras's class, its
+//! arguments, the variable names and layouts the weights load into) is checked for real.
+//!
+//! It runs where a Python with Keras 3, JAX, safetensors and numpy is found (`python3`, or
+//! `SHADERFIT_KERAS_PYTHON`; CI makes a virtual environment with them) and says it skipped
+//! otherwise; `SHADERFIT_REQUIRE_TOOLS=1` (CI) makes a missing one a failure.
+
+mod support;
+
+use std::process::Command;
+
+use shaderfit::data::{Dataset, Split};
+use shaderfit::layers::Shape;
+use shaderfit::rng::SplitMix64;
+use support::cli::{arg, field, shaderfit};
+use support::TempDir;
+
+/// 12x12 images whose class is their brightness (label·20 plus noise up to 40, so neighbours
+/// overlap): what survives the example model's strided convolution and two poolings, so that
+/// it learns in a few epochs and its predictions are far from uniform.
+fn brightness_dataset() -> TempDir {
+    let split = |n: usize, seed: u64| {
+        let mut g = SplitMix64::new(seed);
+        let labels: Vec<u8> = (0..n).map(|_| g.below(10) as u8).collect();
+        let images = labels
+            .iter()
+            .flat_map(|&l| {
+                (0..144)
+                    .map(|_| l * 20 + g.below(40) as u8)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        Split { images, labels }
+    };
+    let data = Dataset {
+        dir: "<memory>".into(),
+        rows: 12,
+        cols: 12,
+        classes: 10,
+        train: split(1000, 1),
+        test: split(300, 2),
+    };
+    let dir = TempDir::new("keras");
+    support::write_dataset(&dir.path().join("mnist"), &data, true);
+    dir
+}
+
+/// The Python to run the script with, if one has Keras.
+fn keras_python() -> Option<String> {
+    let python = std::env::var("SHADERFIT_KERAS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let imports = "import keras, jax, safetensors, numpy";
+    let found = Command::new(&python)
+        .args(["-c", imports])
+        .env("KERAS_BACKEND", "jax")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let required = std::env::var_os("SHADERFIT_REQUIRE_TOOLS").is_some_and(|v| v == "1");
+    assert!(
+        found || !required,
+        "SHADERFIT_REQUIRE_TOOLS=1 but {python} cannot {imports}: pip install keras jax safetensors numpy, or set SHADERFIT_KERAS_PYTHON"
+    );
+    if !found {
+        println!(
+            "skipped the Keras check: {python} cannot {imports} (pip install keras jax safetensors numpy, or set SHADERFIT_KERAS_PYTHON)"
+        );
+    }
+    found.then_some(python)
+}
+
+/// Tolerance on the test loss: 2e-4 absolute. Both sides print it to 4 decimals (a rounding
+/// of up to 5e-5 each) after summing f32 cross-entropies of 300 images in different orders
+/// and with different kernels (Keras's XLA convolutions against shaderfit's WGSL), which
+/// differ by ~1e-6 relative; a layer built wrong (a transposed kernel, another padding, the
+/// batch statistics instead of the moving ones) moves the loss by whole percent.
+#[test]
+fn keras_rebuilds_every_layer_kind_from_a_checkpoint() {
+    let Some(python) = keras_python() else {
+        return;
+    };
+    let data = brightness_dataset();
+    let spec = support::model_of_every_kind(Shape::new(12, 12, 1));
+    let model = data.path().join("every_kind.json");
+    std::fs::write(&model, serde_json::to_string(&spec.to_json()).unwrap()).unwrap();
+    let checkpoint = data.path().join("every_kind.safetensors");
+    let train = [
+        "train",
+        "--model",
+        arg(&model),
+        "--epochs",
+        "10",
+        "--lr",
+        "0.01",
+        "--save",
+        arg(&checkpoint),
+    ];
+    shaderfit(&train).data(&data).run().ok();
+    let ours = shaderfit(&["evaluate", "--checkpoint", arg(&checkpoint)])
+        .data(&data)
+        .run();
+    let ours = ours.ok().lines()[0].to_string();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/keras_from_checkpoint.py"
+    );
+    let out = Command::new(&python)
+        .args([
+            script,
+            arg(&checkpoint),
+            "--data",
+            arg(&data.path().join("mnist")),
+        ])
+        .env("KERAS_BACKEND", "jax")
+        .output()
+        .expect("the script runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the script failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keras = stdout.lines().last().expect("the script's test line");
+    println!("shaderfit: {ours}\nKeras:     {keras}");
+    for kind in shaderfit::layers::KINDS {
+        assert!(
+            spec.layers.iter().any(|l| l.type_name() == kind.type_name),
+            "the model lacks {}",
+            kind.type_name
+        );
+    }
+    assert_eq!(
+        field(keras, "test_accuracy"),
+        field(&ours, "test_accuracy"),
+        "the same predictions"
+    );
+    let (a, b) = (field(keras, "test_loss"), field(&ours, "test_loss"));
+    assert!(
+        (a - b).abs() <= 2e-4,
+        "test loss: Keras {a} vs shaderfit {b}"
+    );
+}
