@@ -293,6 +293,35 @@ fn bad_flags_are_named() {
     }
 }
 
+/// README's Training section names every flag `train --help` lists: flags come from the
+/// settings' declarations, and a new one cannot go undocumented.
+#[test]
+fn readme_documents_every_train_flag() {
+    let help = shaderfit(&["train", "--help"]).run();
+    let readme = include_str!("../README.md");
+    let start = readme
+        .find("## Training")
+        .expect("README has a Training section");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let flags: Vec<&str> = help
+        .ok()
+        .stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("--"))
+        .filter_map(|l| l.split([' ', ',', '<']).next())
+        .collect();
+    assert!(flags.len() > 40, "{flags:?}");
+    let missing: Vec<&&str> = flags
+        .iter()
+        .filter(|f| !section.contains(&format!("`--{f}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README's Training section lacks {missing:?}"
+    );
+}
+
 #[test]
 fn devices_lists_an_adapter() {
     let run = shaderfit(&["devices"]).run();

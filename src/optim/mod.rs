@@ -106,6 +106,9 @@ settings! {
         /// Adam's and AdamW's beta_2, the second moment's decay (default Keras's 0.999).
         #[arg(long, allow_negative_numbers = true, value_parser = finite_f32)]
         pub beta2: Option<f32> [check = rule::optional(beta)],
+        /// RMSprop's rho, the decay of its mean of squared gradients (default Keras's 0.9).
+        #[arg(long, allow_negative_numbers = true, value_parser = finite_f32)]
+        pub rho: Option<f32> [check = rule::optional(rho)],
     }
 }
 
@@ -138,6 +141,13 @@ fn beta(b: &f32) -> std::result::Result<(), String> {
     match *b > 0.0 && *b < 1.0 {
         true => Ok(()),
         false => Err(format!("{b} is out of range; expected 0 < beta < 1")),
+    }
+}
+
+fn rho(r: &f32) -> std::result::Result<(), String> {
+    match *r > 0.0 && *r < 1.0 {
+        true => Ok(()),
+        false => Err(format!("{r} is out of range; expected 0 < rho < 1")),
     }
 }
 

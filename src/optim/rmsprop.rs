@@ -29,11 +29,12 @@ impl Default for RmsProp {
 
 pub(super) const KIND: OptimizerKind = OptimizerKind {
     name: "rmsprop",
-    flags: &["lr"],
+    flags: &["lr", "rho"],
     build: |h: &Hyperparameters| {
         let d = RmsProp::default();
         Arc::new(RmsProp {
             learning_rate: h.lr.unwrap_or(d.learning_rate),
+            rho: h.rho.unwrap_or(d.rho),
             ..d
         })
     },

@@ -13,7 +13,7 @@ use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::layers::Activation;
 use crate::optim::{self, Hyperparameters, ScheduleSettings};
-use crate::settings::{rule, settings, Settings};
+use crate::settings::{self, rule, settings, Resume, Settings};
 
 settings! {
     /// What a run trains, on what data, and how.
@@ -145,6 +145,28 @@ impl RunSettings {
         self.tta.map(|n| Tta::new(n, views)).transpose()
     }
 
+    /// The first setting that defines the run (every one whose declared role is
+    /// [`Resume::Defining`]) that `given(key)` says was given and that `asked` has otherwise
+    /// than `self`: its key, and both values as typed. What `--resume` refuses.
+    pub fn first_change(
+        &self,
+        asked: &RunSettings,
+        given: &dyn Fn(&str) -> bool,
+    ) -> Option<(&'static str, String, String)> {
+        let (was, now) = (settings::to_map(self), settings::to_map(asked));
+        RunSettings::keys()
+            .into_iter()
+            .filter(|&(key, role)| role == Resume::Defining && given(key))
+            .find(|(key, _)| was.get(*key) != now.get(*key))
+            .map(|(key, _)| {
+                (
+                    key,
+                    settings::show(was.get(key)),
+                    settings::show(now.get(key)),
+                )
+            })
+    }
+
     /// `--metrics`, parsed.
     pub fn metric_list(&self) -> Result<Vec<Arc<dyn Metric>>> {
         metrics::parse_list("--metrics", &self.metrics)
@@ -171,5 +193,68 @@ impl RunSettings {
             metrics: self.metric_list()?,
             ..Default::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// A value of `key` other than `value` that the setting accepts, from a few of each JSON
+    /// type: the test below needs no list of the settings.
+    fn another(key: &str, value: &Value) -> RunSettings {
+        let candidates = [
+            json!(2),
+            json!(3),
+            json!(0.25),
+            json!(0.5),
+            json!("sgd"),
+            json!("step"),
+            json!("fashion-mnist"),
+            json!("shift=1"),
+            json!("relu"),
+            json!("val_loss"),
+            json!(["accuracy", "top_k_accuracy:2"]),
+        ];
+        let mut map = settings::to_map(&RunSettings::default());
+        // A setting that needs another (`--lr-factor` needs `--reduce-lr-on-plateau`) gets it.
+        map.insert("reduce_lr_on_plateau".into(), json!("val_loss"));
+        candidates
+            .iter()
+            .filter(|c| *c != value)
+            .find_map(|c| {
+                let mut changed = map.clone();
+                changed.insert(key.into(), c.clone());
+                settings::from_map::<RunSettings>(&changed, None).ok()
+            })
+            .unwrap_or_else(|| panic!("no other value of '{key}' found: add a candidate"))
+    }
+
+    /// Every setting whose role is to define the run, changed and given on the command line of
+    /// a resumed run, is the change `--resume` refuses; the others are not compared here. The
+    /// settings come from the declaration: nothing is listed by hand.
+    #[test]
+    fn resume_refuses_a_change_of_every_defining_setting() {
+        let keys = RunSettings::keys();
+        assert!(keys.len() > 20, "{keys:?}");
+        for (key, role) in keys {
+            let saved = RunSettings {
+                reduce_lr_on_plateau: Some("val_loss".into()),
+                ..RunSettings::default()
+            };
+            let asked = another(key, &settings::to_map(&saved)[key]);
+            let given = |k: &str| k == key;
+            let change = saved.first_change(&asked, &given).map(|c| c.0);
+            match role {
+                Resume::Defining => assert_eq!(change, Some(key), "{key}"),
+                Resume::Total | Resume::Model => assert_eq!(change, None, "{key}"),
+            }
+            assert_eq!(
+                saved.first_change(&asked, &|_| false),
+                None,
+                "{key}: not given"
+            );
+        }
     }
 }

@@ -177,6 +177,7 @@ pub fn test_value(key: &str) -> f32 {
         "weight_decay" => 0.1,
         "beta1" => 0.8,
         "beta2" => 0.95,
+        "rho" => 0.8,
         other => panic!("no test value for the hyperparameter '{other}': add one to test_value"),
     }
 }

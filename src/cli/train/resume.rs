@@ -10,7 +10,7 @@ use super::TrainArgs;
 use crate::error::{Error, Result};
 use crate::model::checkpoint::{self, CheckpointInfo, Weights};
 use crate::model::{ModelSpec, ParamLayout};
-use crate::settings::{self, Resume, Settings};
+use crate::settings;
 use crate::train::state::{self, TrainingState};
 use crate::train::RunSettings;
 
@@ -134,23 +134,18 @@ fn check_settings(
     asked: &RunSettings,
     given: &dyn Fn(&str) -> bool,
 ) -> Result<()> {
-    let (was, now) = (settings::to_map(saved), settings::to_map(asked));
-    for (key, role) in RunSettings::keys() {
-        if role != Resume::Defining || !given(key) || was.get(key) == now.get(key) {
-            continue;
-        }
-        let (was, now) = (settings::show(was.get(key)), settings::show(now.get(key)));
-        let message = match key {
-            "dataset" => format!("{}: trained on {was}, given {now}", path.display()),
-            _ => format!(
-                "{}: trained with {} {was}, given {now}",
-                path.display(),
-                settings::flag_of(key)
-            ),
-        };
-        return Err(Error::Mismatch(message));
-    }
-    Ok(())
+    let Some((key, was, now)) = saved.first_change(asked, given) else {
+        return Ok(());
+    };
+    let message = match key {
+        "dataset" => format!("{}: trained on {was}, given {now}", path.display()),
+        _ => format!(
+            "{}: trained with {} {was}, given {now}",
+            path.display(),
+            settings::flag_of(key)
+        ),
+    };
+    Err(Error::Mismatch(message))
 }
 
 /// `--model` (or `--activation`) given with `--resume` must be the checkpoint's model.
