@@ -24,17 +24,21 @@ struct Params {
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
 @group(0) @binding(3) var<storage, read_write> counts: array<atomic<u32>>;
 
+// Row `row`'s label, PAD past the batch: rows either leaves out.
+fn label_of(row: u32) -> u32 {
+    if (row >= p.batch) {
+        return PAD;
+    }
+    return labels[row];
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row = gid.x;
-    if (row >= p.batch) {
-        return;
-    }
-    let label = labels[row];
+    let label = label_of(gid.x);
     if (label == PAD) {
         return;
     }
-    let base = row * p.classes;
+    let base = gid.x * p.classes;
     var best = logits[base];
     var predicted = 0u;
     for (var c = 1u; c < p.classes; c++) {
@@ -49,15 +53,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(64)
 fn top_k(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row = gid.x;
-    if (row >= p.batch) {
-        return;
-    }
-    let label = labels[row];
+    let label = label_of(gid.x);
     if (label == PAD) {
         return;
     }
-    let base = row * p.classes;
+    let base = gid.x * p.classes;
     let own = logits[base + label];
     var higher = 0u;
     for (var c = 0u; c < p.classes; c++) {

@@ -102,13 +102,13 @@ settings! {
         pub weight_decay: Option<f32> [check = rule::optional(weight_decay)],
         /// Adam's and AdamW's beta_1, the first moment's decay (default Keras's 0.9).
         #[arg(long, allow_negative_numbers = true, value_parser = finite_f32)]
-        pub beta1: Option<f32> [check = rule::optional(beta)],
+        pub beta1: Option<f32> [check = rule::optional(decay("beta"))],
         /// Adam's and AdamW's beta_2, the second moment's decay (default Keras's 0.999).
         #[arg(long, allow_negative_numbers = true, value_parser = finite_f32)]
-        pub beta2: Option<f32> [check = rule::optional(beta)],
+        pub beta2: Option<f32> [check = rule::optional(decay("beta"))],
         /// RMSprop's rho, the decay of its mean of squared gradients (default Keras's 0.9).
         #[arg(long, allow_negative_numbers = true, value_parser = finite_f32)]
-        pub rho: Option<f32> [check = rule::optional(rho)],
+        pub rho: Option<f32> [check = rule::optional(decay("rho"))],
     }
 }
 
@@ -137,17 +137,11 @@ fn weight_decay(wd: &f32) -> std::result::Result<(), String> {
     }
 }
 
-fn beta(b: &f32) -> std::result::Result<(), String> {
-    match *b > 0.0 && *b < 1.0 {
+/// A decay factor (Adam's betas, RMSprop's rho), strictly between 0 and 1.
+fn decay(name: &'static str) -> impl Fn(&f32) -> std::result::Result<(), String> {
+    move |d| match *d > 0.0 && *d < 1.0 {
         true => Ok(()),
-        false => Err(format!("{b} is out of range; expected 0 < beta < 1")),
-    }
-}
-
-fn rho(r: &f32) -> std::result::Result<(), String> {
-    match *r > 0.0 && *r < 1.0 {
-        true => Ok(()),
-        false => Err(format!("{r} is out of range; expected 0 < rho < 1")),
+        false => Err(format!("{d} is out of range; expected 0 < {name} < 1")),
     }
 }
 
