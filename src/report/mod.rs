@@ -101,10 +101,14 @@ fn draw_figures(
             Ok::<(), Error>(())
         };
     if let Some(history) = input.history {
-        let caption = "Loss and accuracy per epoch".into();
-        add("curves", caption, &|| {
-            figure::save(&curves(history), dir, "curves")
-        })?;
+        let curves = curves(history);
+        let panels: Vec<String> = curves.panels.iter().map(|p| p.0.to_lowercase()).collect();
+        let caption = format!(
+            "{} per epoch, training against validation",
+            and_list(&panels)
+        );
+        let caption = caption[..1].to_uppercase() + &caption[1..];
+        add("curves", caption, &|| figure::save(&curves, dir, "curves"))?;
     }
     let labels = labels.to_vec();
     let heatmap = ConfusionHeatmap {
@@ -140,6 +144,15 @@ fn draw_figures(
         figure::save(&per_class, dir, "per_class")
     })?;
     Ok(figures)
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 /// The loss and every metric the history records, training against validation, per epoch: a
