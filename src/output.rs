@@ -56,6 +56,26 @@ pub fn prepare_dir(flag: &'static str, dir: &Path) -> Result<()> {
     })
 }
 
+/// A named point where a test can stop the process on purpose, as a kill would:
+/// `SHADERFIT_FAILPOINT=NAME` aborts the first time the run gets there, `NAME@N` the N-th
+/// time. The kill tests (`tests/resume.rs`) stop a run at every stage of saving this way and
+/// resume it. Unset (always, outside those tests), it is one lookup of a cached variable.
+pub fn failpoint(name: &str) {
+    static WANTED: std::sync::OnceLock<Option<(String, usize)>> = std::sync::OnceLock::new();
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    let wanted = WANTED.get_or_init(|| {
+        let text = std::env::var("SHADERFIT_FAILPOINT").ok()?;
+        let (point, nth) = text.split_once('@').unwrap_or((&text, "1"));
+        Some((point.to_string(), nth.parse().unwrap_or(1)))
+    });
+    if let Some((point, nth)) = wanted {
+        if point == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 == *nth as u64 {
+            eprintln!("failpoint {name}: stopping here, as a kill would");
+            std::process::abort();
+        }
+    }
+}
+
 /// Replaces `path` with `bytes`, atomically and durably (see the module's notes).
 pub fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
     let target = resolve("output", path)?;
@@ -72,6 +92,7 @@ pub fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
             .map_err(io(&tmp))?;
         file.write_all(bytes).map_err(io(&tmp))?;
         file.sync_all().map_err(io(&tmp))?;
+        failpoint("replace-before-rename");
         std::fs::rename(&tmp, &target).map_err(io(&target))
     })();
     if written.is_err() {
@@ -194,8 +215,12 @@ impl OutputLock {
     }
 }
 
-/// The lock file of `path`: `.shaderfit.lock` in a directory, `.NAME.lock` beside a file.
+/// The lock file of `path` (of the file or directory a symlink points to, so that two links
+/// to one checkpoint share one lock): `.shaderfit.lock` in a directory, `.NAME.lock` beside a
+/// file.
 fn lock_path(path: &Path) -> PathBuf {
+    let resolved = std::fs::canonicalize(path);
+    let path = resolved.as_deref().unwrap_or(path);
     if path.is_dir() {
         path.join(".shaderfit.lock")
     } else {

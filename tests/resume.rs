@@ -389,3 +389,236 @@ fn a_kill_at_any_moment_leaves_a_loadable_checkpoint() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// A `--save` run stopped at every stage of its second save (a failpoint aborts the process
+/// there, as a kill would: before it, with the state's pending file written but not renamed,
+/// with it renamed but the weights not, with the weights committed but the state not moved
+/// into place, after it) resumes every time, from the epoch that stage leaves whole, and ends
+/// with the weights, bit for bit, of a run never stopped. Dropout, Adam and a cosine schedule
+/// carry the step count across.
+#[test]
+fn a_run_stopped_at_every_stage_of_a_save_resumes_to_the_same_weights() {
+    let data = support::cli::small_dataset("stages");
+    let train = |save: &Path| {
+        let args = [
+            "train",
+            "--model",
+            "mlp_dropout",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "32",
+            "--lr-schedule",
+            "cosine",
+            "--save",
+            arg(save),
+        ];
+        shaderfit(&args).data(&data)
+    };
+    let whole = data.path().join("whole.safetensors");
+    let uninterrupted = train(&whole).run();
+    uninterrupted.ok();
+    // (failpoint, the epoch the checkpoint is then of). The first save replaces two files
+    // (the pending state, the weights), so the second save's are the 3rd and 4th.
+    let stages = [
+        ("save-begin@2", 1),
+        ("replace-before-rename@3", 1),
+        ("replace-before-rename@4", 1),
+        ("save-committed@2", 2),
+        ("save-end@2", 2),
+    ];
+    for (i, (point, epoch)) in stages.into_iter().enumerate() {
+        let part = data.path().join(format!("part{i}.safetensors"));
+        let stopped = train(&part).env("SHADERFIT_FAILPOINT", point).run();
+        assert_eq!(
+            stopped.code, None,
+            "{point}: stopped by the failpoint, {}",
+            stopped.stderr
+        );
+        assert_eq!(saved_epoch(&part), Some(epoch), "{point}");
+        let resumed = shaderfit(&["train", "--resume", arg(&part)])
+            .data(&data)
+            .run();
+        let said = format!("after epoch {epoch}");
+        assert!(
+            resumed.ok().stderr.contains(&said),
+            "{point}: {}",
+            resumed.stderr
+        );
+        assert_eq!(tensors(&part), tensors(&whole), "{point}: the same weights");
+        assert_eq!(
+            resumed.lines().last(),
+            uninterrupted.lines().last(),
+            "{point}"
+        );
+    }
+}
+
+/// Rewrites the safetensors file `path`, changing its metadata and tensors with `edit`.
+fn rewrite(
+    path: &Path,
+    edit: impl FnOnce(
+        &mut std::collections::HashMap<String, String>,
+        &mut Vec<(String, Vec<u8>, Vec<usize>)>,
+    ),
+) {
+    let bytes = std::fs::read(path).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap_or_default();
+    let mut owned: Vec<(String, Vec<u8>, Vec<usize>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.data().to_vec(), v.shape().to_vec()))
+        .collect();
+    edit(&mut meta, &mut owned);
+    let views: Vec<(String, safetensors::tensor::TensorView)> = owned
+        .iter()
+        .map(|(n, d, s)| {
+            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d);
+            (n.clone(), view.unwrap())
+        })
+        .collect();
+    std::fs::write(
+        path,
+        safetensors::tensor::serialize(views, Some(meta)).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Resume checks what defines the run beyond its flags: the data (by fingerprint, so another
+/// dataset under the same name is refused, and without `--data` the run goes on with the data
+/// it was trained on), a checkpoint directory that another run wrote, the numeric order of
+/// epoch files, and every value read back from the training state.
+#[test]
+fn resume_checks_the_data_the_run_and_every_saved_value() {
+    let data = support::cli::small_dataset("resumedata");
+    let other = TempDir::new("resumeother");
+    write_dataset(
+        &other.path().join("mnist"),
+        &shaderfit::data::Dataset {
+            train: support::synthetic_split(600, 12, 12, 10, 31),
+            ..support::synthetic_dataset(600, 200, 12, 12, 10)
+        },
+        true,
+    );
+    let ck = data.path().join("run.safetensors");
+    let first = [
+        "train",
+        "--model",
+        "linear",
+        "--epochs",
+        "1",
+        "--save",
+        arg(&ck),
+    ];
+    shaderfit(&first).data(&data).run().ok();
+    let more = |extra: &[&str]| {
+        let mut args = vec!["train", "--resume", arg(&ck)];
+        args.extend_from_slice(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>, env_data: &TempDir| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        shaderfit(&refs).data(env_data).run()
+    };
+    run(more(&["--epochs", "2", "--data", arg(other.path())]), &data).one_line_error(&[
+        "run.safetensors: the run trained on other data (fingerprint",
+        "give its data with --data",
+    ]);
+    // No --data: the recorded data, not the environment's.
+    let resumed = run(more(&["--epochs", "2"]), &other);
+    assert!(
+        resumed.ok().stdout.contains("Epoch 2/2"),
+        "{}",
+        resumed.stdout
+    );
+
+    // A new run into a directory another run wrote.
+    let dir = data.path().join("ckpts");
+    let into = |seed: &str| {
+        let args = [
+            "train", "--model", "linear", "--epochs", "2", "--seed", seed,
+        ];
+        let mut args: Vec<&str> = args.to_vec();
+        args.extend(["--checkpoint-dir", arg(&dir)]);
+        shaderfit(&args).data(&data).run()
+    };
+    into("1").ok();
+    into("2").one_line_error(&[
+        "--checkpoint-dir",
+        "safetensors of another run; resume that run with --resume",
+    ]);
+    // epoch-1000 is later than epoch-999.
+    std::fs::rename(
+        dir.join("epoch-001.safetensors"),
+        dir.join("epoch-999.safetensors"),
+    )
+    .unwrap();
+    std::fs::rename(
+        dir.join("epoch-002.safetensors"),
+        dir.join("epoch-1000.safetensors"),
+    )
+    .unwrap();
+    for (from, to) in [("epoch-001", "epoch-999"), ("epoch-002", "epoch-1000")] {
+        std::fs::rename(
+            dir.join(format!("{from}.state.safetensors")),
+            dir.join(format!("{to}.state.safetensors")),
+        )
+        .unwrap();
+    }
+    let latest = shaderfit(&["train", "--resume", arg(&dir), "--epochs", "3"])
+        .data(&data)
+        .run();
+    assert!(
+        latest
+            .ok()
+            .stderr
+            .contains("epoch-1000.safetensors after epoch 2"),
+        "{}",
+        latest.stderr
+    );
+
+    // Values read back from the state are checked, naming the file and the key.
+    let state = data.path().join("run.state.safetensors");
+    let saved = std::fs::read(&state).unwrap();
+    let cases: [(&str, &str, &str); 3] = [
+        ("epoch", "-1", "metadata 'epoch' is '-1'; expected a count"),
+        (
+            "lr_factor",
+            "-1",
+            "metadata 'lr_factor' is '-1'; expected a learning-rate multiplier in (0, 1]",
+        ),
+        (
+            "lr_factor",
+            "0",
+            "metadata 'lr_factor' is '0'; expected a learning-rate multiplier in (0, 1]",
+        ),
+    ];
+    for (key, value, expect) in cases {
+        std::fs::write(&state, &saved).unwrap();
+        rewrite(&state, |meta, _| {
+            meta.insert(key.into(), value.into());
+        });
+        run(more(&["--epochs", "9"]), &data).one_line_error(&["run.state.safetensors", expect]);
+    }
+    std::fs::write(&state, &saved).unwrap();
+    rewrite(&state, |meta, _| {
+        let run = meta["run"].replace("\"lr\":null", "\"lr\":-3");
+        meta.insert("run".into(), run);
+    });
+    run(more(&["--epochs", "9"]), &data)
+        .one_line_error(&["run.state.safetensors: --lr: -3 is not a learning rate"]);
+    std::fs::write(&state, &saved).unwrap();
+    rewrite(&state, |_, tensors| {
+        let m = tensors
+            .iter_mut()
+            .find(|t| t.0.starts_with("optimizer/0/"))
+            .unwrap();
+        m.1[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    });
+    run(more(&["--epochs", "9"]), &data).one_line_error(&[
+        "run.state.safetensors: tensor 'optimizer/0/",
+        "holds a non-finite value at index 0; the state of a diverged run cannot be resumed",
+    ]);
+}

@@ -136,6 +136,9 @@ pub struct CheckpointInfo {
     pub epoch: Option<usize>,
     /// The training run's `--augment` spec, when it had one.
     pub augment: Option<String>,
+    /// The save it was written by (the run's id and the epoch), which its training state
+    /// shares; none in checkpoints written before saves had ids.
+    pub save: Option<String>,
 }
 
 impl CheckpointInfo {
@@ -231,6 +234,7 @@ pub fn info_from(path: &Path, bytes: &[u8]) -> Result<CheckpointInfo> {
         classes: number("classes")?.unwrap_or(10),
         epoch: number("epoch")?,
         augment: meta.get("augment").cloned(),
+        save: meta.get("save").cloned(),
     })
 }
 

@@ -7,6 +7,12 @@
 //!
 //! Stored as safetensors too (`<name>.state.safetensors` beside `<name>.safetensors`): tensors
 //! `optimizer/<k>/<weight name>` in the weights' Keras layouts, the rest as metadata.
+//!
+//! A checkpoint's weights and state are one unit: both carry the same save id (the run's id
+//! and the epoch), and a save writes the state under a pending name first
+//! (`<name>.state.pending.safetensors`), then the weights (the commit), then renames the
+//! pending state into place. A run killed at any moment leaves weights whose state is one of
+//! the two files ([`load_matching`] finds it): never a pair that cannot be resumed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +37,9 @@ pub struct TrainingState {
     pub optimizer: Vec<Vec<Vec<f32>>>,
     /// What the caller recorded of the run (its settings, its history), as JSON.
     pub run: serde_json::Value,
+    /// The save it belongs to, as its weights' metadata records it (none in states written
+    /// before saves had ids).
+    pub save: Option<String>,
 }
 
 /// The state file that goes with the weights file `weights`: `mlp.safetensors` ->
@@ -38,6 +47,56 @@ pub struct TrainingState {
 pub fn path_for(weights: &Path) -> PathBuf {
     let stem = weights.file_stem().unwrap_or_default().to_string_lossy();
     weights.with_file_name(format!("{stem}.state.safetensors"))
+}
+
+/// Where a save writes its state before it commits the weights: `mlp.state.pending.safetensors`.
+pub fn pending_path(weights: &Path) -> PathBuf {
+    let stem = weights.file_stem().unwrap_or_default().to_string_lossy();
+    weights.with_file_name(format!("{stem}.state.pending.safetensors"))
+}
+
+/// Moves a save's pending state into place, once its weights are committed.
+pub fn commit(weights: &Path) -> Result<()> {
+    let (from, to) = (pending_path(weights), path_for(weights));
+    std::fs::rename(&from, &to).map_err(|e| Error::Io {
+        path: to.clone(),
+        source: e,
+    })
+}
+
+/// The state of the weights `weights` whose metadata records save `save` and epoch `epoch`:
+/// the state file, or the pending one where a save was killed between committing its weights
+/// and moving its state into place. A state of another save is refused, naming both.
+pub fn load_matching(
+    weights: &Path,
+    (save, epoch): (Option<&str>, Option<usize>),
+    trainable: &ParamLayout,
+) -> Result<TrainingState> {
+    let belongs = |s: &TrainingState| match (save, &s.save) {
+        (Some(id), Some(own)) => id == own,
+        _ => Some(s.epoch) == epoch,
+    };
+    let pending = pending_path(weights);
+    if pending.exists() {
+        if let Ok(state) = load(&pending, trainable) {
+            if belongs(&state) {
+                return Ok(state);
+            }
+        }
+    }
+    let state = load(&path_for(weights), trainable)?;
+    if belongs(&state) {
+        return Ok(state);
+    }
+    Err(Error::file(
+        weights,
+        format!(
+            "its weights are of epoch {} and its training state {} of epoch {}: they are of different saves; resume from a checkpoint whose pair is whole",
+            epoch.map_or("?".into(), |e| e.to_string()),
+            path_for(weights).display(),
+            state.epoch
+        ),
+    ))
 }
 
 impl Trainer<'_> {
@@ -58,6 +117,7 @@ impl Trainer<'_> {
             lr_factor: self.lr_factor(),
             optimizer,
             run,
+            save: None,
         })
     }
 
@@ -99,6 +159,11 @@ impl Trainer<'_> {
 
 /// Writes `state` for a network laid out as `trainable`, beside and renamed over `path`.
 pub fn save(path: &Path, state: &TrainingState, trainable: &ParamLayout) -> Result<()> {
+    if let Some((name, i)) = first_non_finite(&state.optimizer, trainable) {
+        return Err(Error::Diverged(format!(
+            "the optimizer's state {name} holds a non-finite value at index {i}; nothing of this epoch was saved"
+        )));
+    }
     let names: Vec<String> = (0..state.optimizer.len())
         .flat_map(|k| {
             trainable
@@ -122,13 +187,16 @@ pub fn save(path: &Path, state: &TrainingState, trainable: &ParamLayout) -> Resu
             Ok((name.clone(), view))
         })
         .collect::<Result<Vec<_>>>()?;
-    let metadata = HashMap::from([
+    let mut metadata = HashMap::from([
         ("format".to_string(), FORMAT.to_string()),
         ("epoch".to_string(), state.epoch.to_string()),
         ("steps".to_string(), state.steps.to_string()),
         ("lr_factor".to_string(), format!("{:e}", state.lr_factor)),
         ("run".to_string(), state.run.to_string()),
     ]);
+    if let Some(save) = &state.save {
+        metadata.insert("save".to_string(), save.clone());
+    }
     let bytes = safetensors::tensor::serialize(views, Some(metadata))
         .map_err(|e| Error::file(path, format!("cannot encode the training state: {e}")))?;
     crate::output::replace(path, &bytes)
@@ -160,14 +228,24 @@ pub fn load(path: &Path, trainable: &ParamLayout) -> Result<TrainingState> {
             field("format")?
         )));
     }
-    let number = |key: &str| -> Result<f64> {
+    let count = |key: &str| -> Result<u64> {
         field(key)?.parse().map_err(|_| {
             err(format!(
-                "metadata '{key}' is '{}'; expected a number",
+                "metadata '{key}' is '{}'; expected a count (a whole number >= 0)",
                 meta[key]
             ))
         })
     };
+    let lr_factor: f64 = field("lr_factor")?
+        .parse()
+        .ok()
+        .filter(|f: &f64| f.is_finite() && *f > 0.0 && *f <= 1.0)
+        .ok_or_else(|| {
+            err(format!(
+                "metadata 'lr_factor' is '{}'; expected a learning-rate multiplier in (0, 1]",
+                meta["lr_factor"]
+            ))
+        })?;
     let states = (0..)
         .take_while(|k| {
             file.names()
@@ -198,13 +276,35 @@ pub fn load(path: &Path, trainable: &ParamLayout) -> Result<TrainingState> {
                 .collect::<Result<Vec<_>>>()
         })
         .collect::<Result<Vec<_>>>()?;
+    if let Some((name, i)) = first_non_finite(&optimizer, trainable) {
+        return Err(err(format!(
+            "tensor '{name}' holds a non-finite value at index {i}; the state of a diverged run cannot be resumed"
+        )));
+    }
     let run = serde_json::from_str(field("run")?)
         .map_err(|e| err(format!("metadata 'run' is not JSON: {e}")))?;
     Ok(TrainingState {
-        epoch: number("epoch")? as usize,
-        steps: number("steps")? as u64,
-        lr_factor: number("lr_factor")?,
+        epoch: count("epoch")? as usize,
+        steps: count("steps")?,
+        lr_factor,
         optimizer,
         run,
+        save: meta.get("save").cloned(),
+    })
+}
+
+/// The first optimizer tensor (by its state file name) holding NaN or infinity, and where.
+fn first_non_finite(
+    optimizer: &[Vec<Vec<f32>>],
+    trainable: &ParamLayout,
+) -> Option<(String, usize)> {
+    optimizer.iter().enumerate().find_map(|(k, tensors)| {
+        tensors
+            .iter()
+            .zip(&trainable.tensors)
+            .find_map(|(values, slot)| {
+                let i = values.iter().position(|v| !v.is_finite())?;
+                Some((format!("optimizer/{k}/{}", slot.spec.name), i))
+            })
     })
 }

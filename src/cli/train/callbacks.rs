@@ -1,6 +1,7 @@
 //! The library's callbacks that `train`'s flags ask for, in the order they see an epoch.
 
 use super::progress::{EpochBar, EpochLines};
+use super::resume::RunRecord;
 use super::TrainArgs;
 use crate::data::Dataset;
 use std::sync::Arc;
@@ -33,7 +34,7 @@ impl RunCallbacks {
         args: &TrainArgs,
         (spec, net): (&ModelSpec, &Network),
         (data, trainer): (&Dataset, &Trainer),
-        history: Option<&serde_json::Value>,
+        (record, history): (&RunRecord, Option<&serde_json::Value>),
     ) -> Result<RunCallbacks> {
         let metrics = &trainer.config().metrics;
         let early = match &args.early_stopping {
@@ -68,7 +69,7 @@ impl RunCallbacks {
         Ok(RunCallbacks {
             settings,
             reduce_lr,
-            save: savers(args, (spec, net), metrics, saved)?,
+            save: savers(args, (spec, net), metrics, (record, saved))?,
             history,
             early,
             until: args.until_accuracy.map(StopAtAccuracy::new),
@@ -113,10 +114,10 @@ fn savers(
     args: &TrainArgs,
     model: (&ModelSpec, &Network),
     metrics: &[Arc<dyn Metric>],
-    history: Option<&serde_json::Value>,
+    (record, history): (&RunRecord, Option<&serde_json::Value>),
 ) -> Result<Vec<SaveCheckpoint>> {
     let monitor = Monitor::parse("--monitor", &args.monitor, metrics)?;
-    let run = serde_json::Value::Object(settings::to_map(&args.run));
+    let run = record.state_json(&args.run);
     let file = args.save.clone().map(Target::File);
     let dir = args.checkpoint_dir.clone().map(|dir| Target::Dir {
         dir,

@@ -187,6 +187,7 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
         None => ModelSpec::from_arg(&run.model, run.activation, dataset.classes)?,
     };
     let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;
+    let record = run_record(args, resumed.as_ref(), &dataset)?;
     let loaded = match (&args.load, &resumed) {
         (Some(path), _) => Some(load_weights(path, (&spec, &net), run.dataset)?),
         (None, Some(r)) => Some(r.weights.clone()),
@@ -206,7 +207,12 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     };
     let mut trainer = start_trainer(args, &ctx, (&net, &dataset), cfg, start)?;
     let history = resumed.as_ref().map(|r| &r.state.run["history"]);
-    let mut callbacks = RunCallbacks::new(args, (&spec, &net), (&dataset, &trainer), history)?;
+    let mut callbacks = RunCallbacks::new(
+        args,
+        (&spec, &net),
+        (&dataset, &trainer),
+        (&record, history),
+    )?;
     let mut bar = (args.verbose == 1).then(|| EpochBar::new(run.epochs));
     let mut lines = (args.verbose > 0).then_some(EpochLines);
     let summary = trainer.fit(&mut callbacks.in_order(bar.as_mut(), lines.as_mut()))?;
@@ -230,6 +236,29 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
         dataset: run.dataset,
     })?;
     Ok(())
+}
+
+/// The run's identity and data: a resumed run's own (its data checked against the data
+/// opened), else a new one; a `--checkpoint-dir` must hold this run's checkpoints only.
+fn run_record(
+    args: &TrainArgs,
+    resumed: Option<&resume::Resumed>,
+    dataset: &Dataset,
+) -> Result<resume::RunRecord> {
+    let record = match resumed {
+        Some(r) => {
+            r.check_data(dataset)?;
+            resume::RunRecord {
+                data_dir: dataset.dir.display().to_string(),
+                ..r.record.clone()
+            }
+        }
+        None => resume::RunRecord::new(dataset),
+    };
+    if let Some(dir) = &args.checkpoint_dir {
+        resume::check_dir_belongs(dir, &record.run_id, resumed.is_some())?;
+    }
+    Ok(record)
 }
 
 /// Where a run's weights come from, when not from the model's initializers.

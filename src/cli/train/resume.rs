@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use super::TrainArgs;
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::checkpoint::{self, CheckpointInfo, Weights};
 use crate::model::{ModelSpec, ParamLayout};
@@ -20,6 +21,70 @@ pub struct Resumed {
     pub spec: ModelSpec,
     pub weights: Weights,
     pub state: TrainingState,
+    /// The run's identity and data, as its state recorded them.
+    pub record: RunRecord,
+}
+
+/// What identifies a run across its checkpoints: an id drawn when it starts, and the data it
+/// trains on (where it was found, and its [`Dataset::fingerprint`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub data_dir: String,
+    pub fingerprint: String,
+}
+
+impl RunRecord {
+    /// A new run's: a fresh id, and `dataset`'s place and fingerprint.
+    pub fn new(dataset: &Dataset) -> RunRecord {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let mut g = crate::rng::SplitMix64::new(nanos ^ ((std::process::id() as u64) << 32));
+        RunRecord {
+            run_id: format!("{:016x}", g.next_u64()),
+            data_dir: dataset.dir.display().to_string(),
+            fingerprint: dataset.fingerprint(),
+        }
+    }
+
+    /// What the training state records of the run: its settings, id and data.
+    pub fn state_json(&self, settings: &RunSettings) -> serde_json::Value {
+        serde_json::json!({
+            "settings": settings::to_map(settings),
+            "run_id": self.run_id,
+            "data": { "dir": self.data_dir, "fingerprint": self.fingerprint },
+        })
+    }
+
+    /// The record a state holds (an older state's lacks some: a fresh id, no data to check).
+    fn of_state(state: &TrainingState) -> RunRecord {
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        RunRecord {
+            run_id: state.run["run_id"]
+                .as_str()
+                .map_or_else(|| format!("earlier-{}", state.steps), str::to_string),
+            data_dir: text(&state.run["data"]["dir"]),
+            fingerprint: text(&state.run["data"]["fingerprint"]),
+        }
+    }
+}
+
+impl Resumed {
+    /// The data opened for the resumed run must be the data the run trained on.
+    pub fn check_data(&self, dataset: &Dataset) -> Result<()> {
+        let want = &self.record.fingerprint;
+        let got = dataset.fingerprint();
+        if want.is_empty() || *want == got {
+            return Ok(());
+        }
+        Err(Error::Mismatch(format!(
+            "{}: the run trained on other data (fingerprint {want}, from {}) than {} holds (fingerprint {got}); give its data with --data",
+            self.path.display(),
+            self.record.data_dir,
+            dataset.dir.display()
+        )))
+    }
 }
 
 /// The arguments of the resumed run (the checkpoint's flags, with the command line's for
@@ -30,22 +95,18 @@ pub fn prepare(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<(TrainA
     let info = checkpoint::load_info(&path)?;
     let net = info.spec.compile(info.input, info.classes)?;
     let trainable = ParamLayout::trainable(&net, 1);
-    let state = state::load(&state::path_for(&path), &trainable)?;
-    if info.epoch != Some(state.epoch) {
-        return Err(Error::file(
-            &path,
-            format!(
-                "its weights are of epoch {} and its training state of epoch {}; the run was killed while saving, so resume from the other file of the pair's run or an earlier checkpoint",
-                info.epoch.map_or("?".into(), |e| e.to_string()),
-                state.epoch
-            ),
-        ));
-    }
+    let state = state::load_matching(&path, (info.save.as_deref(), info.epoch), &trainable)?;
     let saved = saved_settings(&path, &state)?;
     check_settings(&path, &saved, &args.run, given)?;
     check_model(&path, &info, args, given)?;
     let mut resumed = args.clone();
     resumed.run = saved.clone();
+    let record = RunRecord::of_state(&state);
+    // Without --data, the run goes on with the data it was trained on, where it still is.
+    let recorded = PathBuf::from(&record.data_dir);
+    if args.data.is_none() && recorded.is_dir() {
+        resumed.data = Some(recorded);
+    }
     // Without a new place to save, the run goes on saving where it was saved.
     if args.save.is_none() && args.checkpoint_dir.is_none() {
         let given_dir = args.resume.as_deref().filter(|p| p.is_dir());
@@ -78,9 +139,46 @@ pub fn prepare(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<(TrainA
             path,
             spec,
             weights,
+            record,
             state,
         },
     ))
+}
+
+/// A `--checkpoint-dir` takes one run's checkpoints: refused when it holds another run's
+/// (whose saves carry another run id; for a new run, also checkpoints that carry none,
+/// written before saves had ids), so that a later `--resume DIR` cannot pick up a stranger's
+/// epochs.
+pub fn check_dir_belongs(dir: &Path, run_id: &str, resuming: bool) -> Result<()> {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let ours = format!("{run_id}/");
+    for entry in read.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let weights = name.ends_with(".safetensors") && !name.contains(".state.");
+        if !weights || !(name.starts_with("epoch-") || name == "best.safetensors") {
+            continue;
+        }
+        let save = checkpoint::load_info(&entry.path())
+            .ok()
+            .and_then(|i| i.save);
+        let foreign = match save {
+            Some(s) => !s.starts_with(&ours),
+            None => !resuming,
+        };
+        if foreign {
+            return Err(Error::flag(
+                "--checkpoint-dir",
+                format!(
+                    "{} holds {name} of another run; resume that run with --resume {}, or give this one another directory",
+                    dir.display(),
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A checkpoint file, or in a `--checkpoint-dir` the latest epoch's.
@@ -92,15 +190,15 @@ fn checkpoint_of(path: &Path) -> Result<PathBuf> {
         path: path.to_path_buf(),
         source: e,
     })?;
+    // By epoch number, not by name: epoch-1000 is later than epoch-999.
     let latest = read
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .filter(|n| {
-            n.starts_with("epoch-")
-                && n.ends_with(".safetensors")
-                && !n.ends_with(".state.safetensors")
+        .filter_map(|n| {
+            let epoch = n.strip_prefix("epoch-")?.strip_suffix(".safetensors")?;
+            Some((epoch.parse::<u64>().ok()?, n))
         })
         .max();
-    latest.map(|n| path.join(n)).ok_or_else(|| {
+    latest.map(|(_, n)| path.join(n)).ok_or_else(|| {
         Error::file(
             path,
             "holds no epoch-NNN.safetensors checkpoint; expected a --checkpoint-dir",

@@ -2,10 +2,12 @@
 //! resume): after every epoch, or only when the monitored metric improved, to one file or to a
 //! directory that keeps the last few epochs and the best.
 //!
-//! A checkpoint is two files, each written beside and renamed over its old self: the training
-//! state first (`<name>.state.safetensors`), then the weights (`<name>.safetensors`). A run
-//! killed at any moment leaves the previous pair readable; killed between the two renames, the
-//! pair disagrees on its epoch, which `--resume` reports.
+//! A checkpoint is two files committed as one: the training state is written under a pending
+//! name (`<name>.state.pending.safetensors`), then the weights (`<name>.safetensors`, each
+//! write beside and renamed over its old self: the weights' rename is the commit), then the
+//! pending state is renamed into place (`<name>.state.safetensors`). Both carry one save id
+//! (the run's id and the epoch), so a run killed at any moment leaves the previous checkpoint
+//! or the new one whole, and `--resume` finds its state ([`state::load_matching`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,8 @@ use super::{Callback, Control, History, Monitor};
 use crate::error::{Error, Result};
 use crate::model::checkpoint::{self, CheckpointInfo};
 use crate::model::{ModelSpec, Network, ParamLayout};
-use crate::train::{state, EpochReport, Trainer};
+use crate::train::state::{self, TrainingState};
+use crate::train::{EpochReport, Trainer};
 
 /// Where checkpoints go.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,14 +37,16 @@ pub struct SaveCheckpoint {
     metadata: HashMap<String, String>,
     trainable: ParamLayout,
     non_trainable: ParamLayout,
-    /// What the caller records of the run in the state (its settings), and the history so far.
+    /// What the caller records of the run in the state (its settings, its id, its data), and
+    /// the history so far.
     run: serde_json::Value,
     history: History,
 }
 
 impl SaveCheckpoint {
     /// Saves a network of `spec` trained on `dataset` (its name, as `--dataset`) to `target`
-    /// after every epoch; `run` goes into the training state as it is. (The CLI also holds an
+    /// after every epoch; `run` (`settings`, `run_id`, `data`, as the caller records them)
+    /// goes into the training state, with the history. (The CLI also holds an
     /// [`crate::output::OutputLock`] on the target for the run.)
     pub fn new(
         target: Target,
@@ -56,7 +61,7 @@ impl SaveCheckpoint {
         }
         let mut metadata = CheckpointInfo::metadata(spec, net, dataset);
         // The training augmentation, which `evaluate --tta` draws its copies with by default.
-        if let Some(augment) = run.get("augment").and_then(|a| a.as_str()) {
+        if let Some(augment) = run["settings"]["augment"].as_str() {
             metadata.insert("augment".into(), augment.into());
         }
         Ok(SaveCheckpoint {
@@ -68,7 +73,7 @@ impl SaveCheckpoint {
             // Per-tensor layouts (no GPU padding): what checkpoints hold.
             trainable: ParamLayout::trainable(net, 1),
             non_trainable: ParamLayout::non_trainable(net, 1),
-            history: History::in_memory(run.clone()),
+            history: History::in_memory(run["settings"].clone()),
             run,
         })
     }
@@ -88,13 +93,22 @@ impl SaveCheckpoint {
         Ok(self)
     }
 
-    /// Writes the state and then the weights of `trainer` as the checkpoint `path`.
+    /// Writes `trainer`'s checkpoint `path` as one unit (see the module's notes): the state
+    /// under its pending name, the weights, then the state into place.
     fn save(&self, trainer: &Trainer, path: &Path, epoch: usize) -> Result<()> {
-        let run = serde_json::json!({ "settings": self.run, "history": self.history.to_json() });
-        let training = trainer.training_state(run)?;
-        state::save(&state::path_for(path), &training, &self.trainable)?;
+        crate::output::failpoint("save-begin");
+        let id = self.run["run_id"].as_str().unwrap_or("run");
+        let save = format!("{id}/{epoch}");
+        let mut run = self.run.clone();
+        run["history"] = self.history.to_json();
+        let training = TrainingState {
+            save: Some(save.clone()),
+            ..trainer.training_state(run)?
+        };
+        state::save(&state::pending_path(path), &training, &self.trainable)?;
         let mut metadata = self.metadata.clone();
         metadata.insert("epoch".to_string(), epoch.to_string());
+        metadata.insert("save".to_string(), save);
         let (params, stats) = (trainer.read_params()?, trainer.read_stats()?);
         checkpoint::save(
             path,
@@ -103,14 +117,18 @@ impl SaveCheckpoint {
             &self.non_trainable,
             &stats,
             metadata,
-        )
+        )?;
+        crate::output::failpoint("save-committed");
+        state::commit(path)?;
+        crate::output::failpoint("save-end");
+        Ok(())
     }
 
     /// Removes `dir`'s epoch checkpoints but the last `keep`.
     fn prune(dir: &Path, keep: usize, epoch: usize) -> Result<()> {
         for old in 1..=epoch.saturating_sub(keep) {
             let path = epoch_path(dir, old);
-            for file in [state::path_for(&path), path] {
+            for file in [state::path_for(&path), state::pending_path(&path), path] {
                 match std::fs::remove_file(&file) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                         return Err(Error::Io {
