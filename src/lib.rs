@@ -23,6 +23,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod input;
 pub mod layers;
 pub mod model;
 pub mod optim;

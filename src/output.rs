@@ -40,6 +40,97 @@ pub fn check_writable(flag: &'static str, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The marker a directory written by [`replace_dir`] holds: what makes it ours to replace.
+const OURS: &str = ".shaderfit-output";
+
+/// Checks, before any training, that `dir` (given by `flag`) can be written as a whole
+/// directory of outputs (a report): it is new, empty, or one shaderfit wrote (it holds the
+/// marker [`replace_dir`] leaves, or an earlier version's report page). Anything else holds
+/// files that are not ours, which replacing it would delete.
+pub fn check_replaceable_dir(flag: &'static str, dir: &Path) -> Result<()> {
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return prepare_dir(flag, dir);
+    };
+    if !meta.is_dir() {
+        return Err(Error::flag(
+            flag,
+            format!("{}: exists and is not a directory", dir.display()),
+        ));
+    }
+    let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
+    let page = std::fs::read_to_string(dir.join("index.html")).unwrap_or_default();
+    if empty || dir.join(OURS).is_file() || page.contains("<title>shaderfit") {
+        return check_writable(flag, &dir.with_extension("probe"));
+    }
+    Err(Error::flag(
+        flag,
+        format!(
+            "{}: holds files that are not a shaderfit report; expected a new or empty directory, or an earlier report to replace",
+            dir.display()
+        ),
+    ))
+}
+
+/// Writes the directory `dir` whole: `write` fills a fresh staging directory beside it, which
+/// then takes `dir`'s place (the old one is moved aside and removed). A write that fails, or
+/// a run killed midway, leaves the old `dir` complete and untouched; leftovers of a killed
+/// write are removed the next time. `dir` then holds this write's files only.
+pub fn replace_dir(dir: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    let name = dir
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let side = |what: &str| parent(dir).join(format!(".{name}.{}.{what}", std::process::id()));
+    remove_stale_dirs(dir, &name);
+    let (staging, old) = (side("staging"), side("old"));
+    std::fs::create_dir_all(&staging).map_err(io(&staging))?;
+    let written = write(&staging).and_then(|()| {
+        std::fs::write(
+            staging.join(OURS),
+            b"written by shaderfit; replaced whole
+",
+        )
+        .map_err(io(&staging))
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    if dir.exists() {
+        std::fs::rename(dir, &old).map_err(io(dir))?;
+    }
+    std::fs::rename(&staging, dir).map_err(io(dir))?;
+    let _ = std::fs::remove_dir_all(&old);
+    sync_dir(parent(dir));
+    Ok(())
+}
+
+/// Staging and old directories of `dir` (named `name`) that killed writes left; an old one
+/// goes back in place if the kill came between the two renames.
+fn remove_stale_dirs(dir: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(parent(dir)) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let ours = file.ends_with(".staging") || file.ends_with(".old");
+        if !(file.starts_with(&prefix) && ours && entry.path().is_dir()) {
+            continue;
+        }
+        if file.ends_with(".old") && !dir.exists() {
+            let _ = std::fs::rename(entry.path(), dir);
+        } else {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Creates `dir` (given by `flag`) if needed, before any training.
 pub fn prepare_dir(flag: &'static str, dir: &Path) -> Result<()> {
     if dir.exists() && !dir.is_dir() {

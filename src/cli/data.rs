@@ -135,11 +135,9 @@ fn show(args: &ShowArgs) -> Result<()> {
             ))
         }
     };
-    if args.grid == 0 {
-        return Err(Error::flag("--grid", "0; expected at least 1"));
-    }
     let augment = args.augment.as_deref().map(Augment::parse).transpose()?;
     let dataset = data::dataset::open(args.dataset, args.data.as_deref())?;
+    crate::report::gallery::check_grid("--grid", args.grid, (dataset.rows, dataset.cols))?;
     println!(
         "{} ({}): {}x{} grey images, {} classes",
         args.dataset.name(),

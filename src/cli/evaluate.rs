@@ -57,7 +57,7 @@ pub struct EvaluateArgs {
 
 pub fn run(args: &EvaluateArgs) -> Result<()> {
     if let Some(dir) = &args.report.dir {
-        crate::output::prepare_dir("--report", dir)?;
+        crate::output::check_replaceable_dir("--report", dir)?;
     }
     let metrics = crate::train::metrics::parse_list("--metrics", &args.metrics)?;
     let info = checkpoint::load_info(&args.checkpoint)?;
@@ -65,6 +65,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     info.check_dataset(&args.checkpoint, args.dataset.name())?;
     let spec = info.spec.clone();
     let dataset = data::dataset::open(args.dataset, args.data.as_deref())?;
+    args.report.check(&dataset)?;
     let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;
     let (params, stats) = checkpoint::load(
         &args.checkpoint,

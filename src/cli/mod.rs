@@ -111,19 +111,23 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    // Whether a flag of `train` was typed (not a default): `--resume` refuses to change the
-    // flags that define a run.
+    // Whether a flag of the command was typed (not a default): `--resume` refuses to change
+    // the flags that define a run, and a flag that does nothing where it was given is refused.
     let given = |id: &str| {
-        matches
-            .subcommand_matches("train")
-            .and_then(|m| m.value_source(id))
-            .is_some_and(|s| s == clap::parser::ValueSource::CommandLine)
+        let Some((_, sub)) = matches.subcommand() else {
+            return false;
+        };
+        let known = sub.ids().any(|i| i.as_str() == id);
+        known
+            && sub
+                .value_source(id)
+                .is_some_and(|s| s == clap::parser::ValueSource::CommandLine)
     };
     let result = match cli.command {
         Command::Train(args) => train::run(&args, &given),
         Command::Evaluate(args) => evaluate::run(&args),
-        Command::Predict(args) => predict::run(&args),
-        Command::Sweep(args) => sweep::run(&args),
+        Command::Predict(args) => predict::run(&args, &given),
+        Command::Sweep(args) => sweep::run(&args, &given),
         Command::Devices => devices::run(),
         Command::Recipes => recipes::run(),
         Command::Summary(args) => model::summary_command(&args),

@@ -45,7 +45,21 @@ struct Input {
     notes: Vec<String>,
 }
 
-pub fn run(args: &PredictArgs) -> Result<()> {
+/// Runs `predict`; `given(id)` says whether a flag was typed.
+pub fn run(args: &PredictArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
+    let pictures = args.inputs.iter().filter(|p| is_picture(p)).count();
+    if given("indices") && pictures == args.inputs.len() {
+        return Err(Error::flag(
+            "--indices",
+            "given with PNG or JPEG inputs only; it picks images of IDX files",
+        ));
+    }
+    if given("invert") && pictures == 0 {
+        return Err(Error::flag(
+            "--invert",
+            "given with IDX inputs only, whose digits are already light on black; it applies to PNG and JPEG files",
+        ));
+    }
     let info = checkpoint::load_info(&args.checkpoint)?;
     let net = info.spec.compile(info.input, info.classes)?;
     if info.input.c != 1 {

@@ -19,10 +19,10 @@ pub struct ReportFlags {
     #[arg(long = "report", value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// The report's galleries are N x N images.
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value_t = 3, value_name = "N", requires = "dir")]
     pub gallery: usize,
     /// The test sample whose class probabilities the report charts.
-    #[arg(long, default_value_t = 0, value_name = "INDEX")]
+    #[arg(long, default_value_t = 0, value_name = "INDEX", requires = "dir")]
     pub report_sample: usize,
 }
 
@@ -36,6 +36,27 @@ impl ReportFlags {
                 capacity: dataset.test.len(),
             }),
         ]
+    }
+
+    /// Checks, before any training, what the report will draw of `dataset`: galleries that fit
+    /// a figure, a sample the test split has.
+    pub fn check(&self, dataset: &Dataset) -> Result<()> {
+        if self.dir.is_none() {
+            return Ok(());
+        }
+        report::gallery::check_grid("--gallery", self.gallery, (dataset.rows, dataset.cols))?;
+        if self.report_sample >= dataset.test.len() {
+            return Err(crate::Error::flag(
+                "--report-sample",
+                format!(
+                    "{} is past the test split's {} samples; expected 0 to {}",
+                    self.report_sample,
+                    dataset.test.len(),
+                    dataset.test.len().saturating_sub(1)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Writes the report of `input`, if one was asked for, and says where.

@@ -49,10 +49,10 @@ pub struct SweepRun {
     #[command(flatten)]
     pub run: RunSettings,
     /// Optimizers to compare, e.g. sgd,adam,rmsprop (default those three, or --optimizer's).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', conflicts_with = "optimizer")]
     pub optimizers: Option<Vec<String>>,
     /// Learning rates to try with each optimizer (default 0.001,0.01,0.1, or --lr's).
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = super::finite_f32)]
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = super::finite_f32, conflicts_with = "lr")]
     pub lrs: Option<Vec<f32>>,
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -80,22 +80,21 @@ pub struct SweepOutputs {
     pub report: Option<PathBuf>,
 }
 
-pub fn run(args: &SweepArgs) -> Result<()> {
+/// Runs `sweep`; `given(id)` says whether a flag was typed.
+pub fn run(args: &SweepArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     match &args.command {
         Some(SweepCommand::Merge { files, out }) => merge(files, out),
-        None => sweep(&args.run),
+        None => sweep(&args.run, given),
     }
 }
 
 /// The sweep's axes: `--optimizers` (else `--optimizer`, else sgd, adam and rmsprop) and `--lrs`
 /// (else `--lr`, else 0.001, 0.01 and 0.1), each a setting of the run.
-fn axes(args: &SweepRun) -> (Vec<String>, Vec<f32>) {
-    let optimizers = match (&args.optimizers, args.run.optimizer.as_str()) {
-        (Some(list), _) => list.clone(),
-        (None, "adam") if args.run.hyper.lr.is_none() => {
-            ["sgd", "adam", "rmsprop"].map(String::from).to_vec()
-        }
-        (None, one) => vec![one.to_string()],
+fn axes(args: &SweepRun, given: &dyn Fn(&str) -> bool) -> (Vec<String>, Vec<f32>) {
+    let optimizers = match &args.optimizers {
+        Some(list) => list.clone(),
+        None if given("optimizer") => vec![args.run.optimizer.clone()],
+        None => ["sgd", "adam", "rmsprop"].map(String::from).to_vec(),
     };
     let lrs = match (&args.lrs, args.run.hyper.lr) {
         (Some(list), _) => list.clone(),
@@ -105,8 +104,8 @@ fn axes(args: &SweepRun) -> (Vec<String>, Vec<f32>) {
     (optimizers, lrs)
 }
 
-fn sweep(args: &SweepRun) -> Result<()> {
-    let (optimizers, lrs) = axes(args);
+fn sweep(args: &SweepRun, given: &dyn Fn(&str) -> bool) -> Result<()> {
+    let (optimizers, lrs) = axes(args, given);
     let all = sweep::combinations(&optimizers, &lrs);
     let (k, n) = parse_shard(args.shard.as_deref())?;
     // Every combination's settings, checked before the first one trains.
@@ -130,7 +129,12 @@ fn sweep(args: &SweepRun) -> Result<()> {
     );
     let adapters = adapters(args)?;
     let outcomes = run_all(&adapters, (&net, &dataset, run), todo)?;
+    let mut defines = crate::settings::to_map(run);
+    defines.insert("optimizers".into(), serde_json::json!(optimizers));
+    defines.insert("lrs".into(), serde_json::json!(lrs));
+    defines.insert("data".into(), dataset.fingerprint().into());
     let file = SweepFile {
+        defines,
         model: spec.name.clone(),
         dataset: run.dataset.name().into(),
         epochs: run.epochs,
@@ -152,7 +156,7 @@ fn prepare_outputs(out: &SweepOutputs) -> Result<()> {
         output::check_writable("--json", path)?;
     }
     if let Some(dir) = &out.report {
-        output::prepare_dir("--report", dir)?;
+        output::check_replaceable_dir("--report", dir)?;
     }
     Ok(())
 }
@@ -246,12 +250,29 @@ fn run_all(
     Ok(outcomes)
 }
 
+/// A learning rate as it would be typed: `0.01`, `1e30` (not 31 digits).
+fn lr_text(lr: f32) -> String {
+    match lr != 0.0 && !(1e-4..1e4).contains(&lr.abs()) {
+        true => format!("{lr:e}"),
+        false => lr.to_string(),
+    }
+}
+
 fn progress_line(o: &Outcome) -> String {
+    if let Some(why) = &o.diverged {
+        return format!(
+            "{} lr {}: {why} ({:.1}s on {})",
+            o.combination.optimizer,
+            lr_text(o.combination.learning_rate),
+            o.seconds,
+            o.adapter
+        );
+    }
     let (best, epoch) = o.best();
     format!(
         "{} lr {}: val_accuracy {:.4}, best {best:.4} at epoch {epoch} ({:.1}s on {})",
         o.combination.optimizer,
-        o.combination.learning_rate,
+        lr_text(o.combination.learning_rate),
         o.final_val_accuracy(),
         o.seconds,
         o.adapter
@@ -260,10 +281,7 @@ fn progress_line(o: &Outcome) -> String {
 
 fn merge(files: &[PathBuf], out: &SweepOutputs) -> Result<()> {
     let read = |path: &PathBuf| -> Result<(String, SweepFile)> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            path: path.clone(),
-            source: e,
-        })?;
+        let text = crate::input::read_to_string(path)?;
         let file = serde_json::from_str(&text).map_err(|e| {
             Error::file(
                 path,
@@ -306,14 +324,23 @@ pub fn table(outcomes: &[Outcome]) -> String {
     );
     for (i, o) in outcomes.iter().enumerate() {
         let (best, epoch) = o.best();
+        let (last, best, epoch) = match (&o.diverged, o.val_accuracy.is_empty()) {
+            (Some(_), true) => ("diverged".into(), "-".into(), "-".into()),
+            _ => (
+                format!("{:.4}", o.final_val_accuracy()),
+                format!("{best:.4}"),
+                epoch.to_string(),
+            ),
+        };
+        let note = match &o.diverged {
+            Some(why) => format!("  ({why})"),
+            None => String::new(),
+        };
         s += &format!(
-            "{:>4}  {:<9} {:>8}  {:>12.4}  {:>8.4}  {:>5}  {:>8.1}\n",
+            "{:>4}  {:<9} {:>8}  {last:>12}  {best:>8}  {epoch:>5}  {:>8.1}{note}\n",
             i + 1,
             o.combination.optimizer,
-            o.combination.learning_rate,
-            o.final_val_accuracy(),
-            best,
-            epoch,
+            lr_text(o.combination.learning_rate),
             o.seconds
         );
     }
@@ -322,7 +349,13 @@ pub fn table(outcomes: &[Outcome]) -> String {
 
 /// The overlaid validation curves and a page with them and the table.
 fn write_report(dir: &Path, file: &SweepFile) -> Result<PathBuf> {
-    // The directory was made by `prepare_outputs` before the sweep began.
+    // Checked by `prepare_outputs` before the sweep began; replaced whole.
+    output::replace_dir(dir, |staging| write_report_into(staging, file))?;
+    Ok(dir.join("index.html"))
+}
+
+/// The sweep report's files, into the empty directory `dir`.
+fn write_report_into(dir: &Path, file: &SweepFile) -> Result<()> {
     let series = |pick: fn(&Outcome) -> &Vec<f64>| -> Vec<Series> {
         file.outcomes
             .iter()
@@ -330,7 +363,8 @@ fn write_report(dir: &Path, file: &SweepFile) -> Result<PathBuf> {
             .map(|(i, o)| Series {
                 name: format!(
                     "{} {}",
-                    o.combination.optimizer, o.combination.learning_rate
+                    o.combination.optimizer,
+                    lr_text(o.combination.learning_rate)
                 ),
                 color: PALETTE[i % PALETTE.len()],
                 values: pick(o).clone(),
@@ -353,6 +387,5 @@ fn write_report(dir: &Path, file: &SweepFile) -> Result<PathBuf> {
     std::fs::write(&page, html).map_err(|e| Error::Io {
         path: page.clone(),
         source: e,
-    })?;
-    Ok(page)
+    })
 }

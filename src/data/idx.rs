@@ -133,6 +133,14 @@ fn err(path: &Path, problem: IdxProblem) -> IdxError {
 
 /// The file's bytes, decompressed if they are gzip.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, IdxError> {
+    if let Err(e) = crate::input::check_regular(path) {
+        let why = e.to_string();
+        let why = why
+            .split_once(": ")
+            .map_or(why.as_str(), |w| w.1)
+            .to_string();
+        return Err(err(path, IdxProblem::Unreadable(why)));
+    }
     let raw = std::fs::read(path).map_err(|e| err(path, IdxProblem::Unreadable(e.to_string())))?;
     decompress(path, raw)
 }

@@ -35,10 +35,7 @@ pub struct Picture {
 /// 20/28 of the frame, and placed so that its centre of mass is the frame's centre. A blank
 /// image is simply resized.
 pub fn load(path: &Path, rows: usize, cols: usize, invert: Invert) -> Result<Picture> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
+    let bytes = crate::input::read(path)?;
     from_bytes(path, &bytes, (rows, cols), invert)
 }
 
@@ -61,7 +58,10 @@ pub fn from_bytes(
     let decoded = reader
         .decode()
         .map_err(|e| Error::file(path, describe(e)))?;
-    let mut grey = decoded.to_luma8();
+    let mut grey = match decoded.color().has_alpha() {
+        true => composited(&decoded.to_luma_alpha8()),
+        false => decoded.to_luma8(),
+    };
     let inverted = match invert {
         Invert::Yes => true,
         Invert::No => false,
@@ -92,6 +92,26 @@ fn describe(e: image::ImageError) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// An image with transparency in grey: each pixel over the background its ink implies (a drawing
+/// on a transparent canvas keeps its strokes in the opaque pixels): white behind dark ink,
+/// black behind light ink, as the drawing would look on a page or a screen. Without this, the
+/// transparent pixels' colour (often black, whatever the ink) would be taken for the picture.
+fn composited(img: &image::GrayAlphaImage) -> GrayImage {
+    let (mut ink, mut weight) = (0.0f64, 0.0f64);
+    for p in img.pixels() {
+        let a = p.0[1] as f64 / 255.0;
+        ink += p.0[0] as f64 * a;
+        weight += a;
+    }
+    let dark_ink = weight == 0.0 || ink / weight < 128.0;
+    let background = if dark_ink { 255.0 } else { 0.0 };
+    GrayImage::from_fn(img.width(), img.height(), |x, y| {
+        let p = img.get_pixel(x, y).0;
+        let a = p[1] as f64 / 255.0;
+        image::Luma([(p[0] as f64 * a + background * (1.0 - a)).round() as u8])
+    })
 }
 
 /// The mean grey level of the outermost ring of pixels.

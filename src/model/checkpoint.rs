@@ -56,10 +56,7 @@ pub fn load(path: &Path, trainable: &ParamLayout, non_trainable: &ParamLayout) -
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })
+    crate::input::read(path)
 }
 
 /// As [`load`], from the file's `bytes` (`path` names it in errors).

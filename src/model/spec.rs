@@ -49,6 +49,7 @@ impl ModelSpec {
                 "applies to presets only; a JSON model sets each layer's activation",
             ));
         }
+        crate::input::check_regular(path)?;
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::file(path, format!("cannot read model file: {e}")))?;
         let name = path

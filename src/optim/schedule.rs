@@ -158,6 +158,39 @@ fn known(name: &String) -> std::result::Result<(), String> {
 }
 
 impl ScheduleSettings {
+    /// Refuses a setting the schedule named does not use (`--decay-rate` with the constant
+    /// schedule) when it differs from its default: it would be ignored.
+    pub fn check_uses(&self) -> Result<()> {
+        let d = ScheduleSettings::default();
+        let unused: [(&'static str, bool, &str); 3] = [
+            (
+                "--decay-rate",
+                self.decay_rate != d.decay_rate,
+                "step and exponential schedules",
+            ),
+            (
+                "--decay-epochs",
+                self.decay_epochs != d.decay_epochs,
+                "step and exponential schedules",
+            ),
+            ("--lr-floor", self.lr_floor != d.lr_floor, "cosine schedule"),
+        ];
+        let uses = |by: &str| {
+            let names = by.rsplit_once(' ').map_or(by, |(names, _)| names);
+            names.split(" and ").any(|s| s == self.lr_schedule)
+        };
+        match unused.into_iter().find(|(_, set, by)| *set && !uses(by)) {
+            None => Ok(()),
+            Some((flag, _, by)) => Err(crate::error::Error::flag(
+                flag,
+                format!(
+                    "applies to the {by} only; the schedule is '{}' (--lr-schedule)",
+                    self.lr_schedule
+                ),
+            )),
+        }
+    }
+
     /// Whether a schedule is asked for at all (ReduceLROnPlateau needs none, as in Keras).
     pub fn is_constant(&self) -> bool {
         self.lr_schedule == "constant" && self.warmup_epochs == 0.0

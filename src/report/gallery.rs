@@ -29,6 +29,45 @@ const TITLE_H: u32 = 40;
 const CAPTION_H: u32 = 24;
 const PAD: u32 = 10;
 
+/// The widest and tallest figure drawn, in pixels: a bitmap of 8192 x 8192 is 200 MB, and the
+/// plotting crate panics on sizes it cannot allocate.
+pub const MAX_SIDE: u64 = 8192;
+
+/// Refuses, before any work, an `n x n` grid of `rows x cols` images (`flag`'s `n`) whose
+/// figure would be larger than [`MAX_SIDE`] on a side, saying how large `n` may be.
+pub fn check_grid(flag: &'static str, n: usize, (rows, cols): (usize, usize)) -> crate::Result<()> {
+    let probe = |n: usize| {
+        let g = Gallery {
+            title: String::new(),
+            tiles: Vec::new(),
+            columns: 1,
+            rows,
+            cols,
+        };
+        let (cw, ch) = g.cell();
+        let side = |cell: u32| {
+            (cell as u64)
+                .saturating_mul(n as u64)
+                .saturating_add(TITLE_H as u64)
+        };
+        (side(cw), side(ch))
+    };
+    let (w, h) = probe(n);
+    if n >= 1 && w <= MAX_SIDE && h <= MAX_SIDE {
+        return Ok(());
+    }
+    let most = (1..=MAX_SIDE as usize)
+        .take_while(|&m| probe(m).0 <= MAX_SIDE && probe(m).1 <= MAX_SIDE)
+        .last()
+        .unwrap_or(1);
+    Err(crate::Error::flag(
+        flag,
+        format!(
+            "{n}; expected 1 to {most} ({n}x{n} images of {rows}x{cols} make a figure of {w}x{h} pixels; figures are at most {MAX_SIDE} on a side)"
+        ),
+    ))
+}
+
 impl Gallery {
     /// Pixels per image pixel: images about 120 pixels wide.
     fn scale(&self) -> u32 {

@@ -54,13 +54,15 @@ pub struct Written {
     pub files: [PathBuf; 2],
 }
 
-/// Writes every figure and `index.html` into `dir` (created if needed); returns the page's
-/// path.
+/// Writes every figure and `index.html` as the report `dir` (replacing a report there whole,
+/// see [`crate::output::replace_dir`]); returns the page's path.
 pub fn write(dir: &Path, input: &ReportInput, choices: Choices) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::Io {
-        path: dir.to_path_buf(),
-        source: e,
-    })?;
+    crate::output::replace_dir(dir, |staging| write_into(staging, input, choices))?;
+    Ok(dir.join("index.html"))
+}
+
+/// The report's files, into the empty directory `dir`.
+fn write_into(dir: &Path, input: &ReportInput, choices: Choices) -> Result<()> {
     let counts = input
         .test
         .counts("confusion_matrix")
@@ -78,8 +80,7 @@ pub fn write(dir: &Path, input: &ReportInput, choices: Choices) -> Result<PathBu
     std::fs::write(&page, html).map_err(|e| Error::Io {
         path: page.clone(),
         source: e,
-    })?;
-    Ok(page)
+    })
 }
 
 /// Saves every figure into `dir`, in the page's order.
@@ -93,6 +94,7 @@ fn draw_figures(
     let mut add =
         |name: &'static str, caption: String, figure: &dyn Fn() -> Result<[PathBuf; 2]>| {
             let files = figure()?;
+            crate::output::failpoint("report-figure");
             figures.push(Written {
                 name,
                 caption,

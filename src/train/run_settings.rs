@@ -103,6 +103,7 @@ impl RunSettings {
     /// name the flag. Nothing here reads data or touches a GPU.
     pub fn check(&self) -> Result<()> {
         self.check_ranges()?;
+        self.schedule.check_uses()?;
         self.optimizer()?;
         self.augmentation()?;
         self.tta()?;

@@ -204,10 +204,7 @@ pub fn save(path: &Path, state: &TrainingState, trainable: &ParamLayout) -> Resu
 
 /// Reads a state file written by [`save`] for a network laid out as `trainable`.
 pub fn load(path: &Path, trainable: &ParamLayout) -> Result<TrainingState> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
+    let bytes = crate::input::read(path)?;
     let err = |m: String| Error::file(path, m);
     let file =
         SafeTensors::deserialize(&bytes).map_err(|e| err(format!("not a training state: {e}")))?;

@@ -56,6 +56,10 @@ pub struct Outcome {
     pub seconds: f64,
     /// The adapter it ran on.
     pub adapter: String,
+    /// Why it stopped early when its training diverged (its lists then end at the last good
+    /// epoch); a sweep goes on with the other combinations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diverged: Option<String>,
 }
 
 impl Outcome {
@@ -78,12 +82,16 @@ impl Outcome {
     }
 }
 
-/// Best first: by best validation accuracy, then final, then the sweep's order.
+/// Best first: by best validation accuracy (a combination with no good epoch last), then
+/// final, then the sweep's order.
 pub fn rank(outcomes: &mut [Outcome]) {
+    let best = |o: &Outcome| match o.val_accuracy.is_empty() {
+        true => f64::NEG_INFINITY,
+        false => o.best().0,
+    };
     outcomes.sort_by(|a, b| {
-        b.best()
-            .0
-            .total_cmp(&a.best().0)
+        best(b)
+            .total_cmp(&best(a))
             .then(b.final_val_accuracy().total_cmp(&a.final_val_accuracy()))
             .then(a.combination.index.cmp(&b.combination.index))
     });
@@ -124,9 +132,17 @@ pub fn run(
         val_accuracy: Vec::new(),
         seconds: 0.0,
         adapter: format!("{} ({:?})", ctx.info.name, ctx.info.backend),
+        diverged: None,
     };
     for _ in 0..epochs {
         let report = trainer.fit_epoch()?;
+        outcome.seconds += report.seconds;
+        if let Some(why) = report.divergence(trainer.learning_rate()) {
+            // "training diverged in epoch 2: ...; stopped before saving ..." -> its cause.
+            let cause = why.split("; ").next().unwrap_or(&why);
+            outcome.diverged = Some(cause.trim_start_matches("training ").to_string());
+            break;
+        }
         let (train, val) = (report.train.score(), report.validation.map(|v| v.score()));
         outcome.loss.push(train.loss);
         outcome.accuracy.push(train.accuracy);
@@ -134,7 +150,6 @@ pub fn run(
         outcome
             .val_accuracy
             .push(val.map_or(f64::NAN, |v| v.accuracy));
-        outcome.seconds += report.seconds;
     }
     Ok(outcome)
 }
@@ -142,6 +157,10 @@ pub fn run(
 /// A sweep's results as written by `--json`: what was swept and every outcome.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SweepFile {
+    /// What defines the sweep, which its shards must share to merge: every setting of the
+    /// runs (`RunSettings`), the axes' values and the data's fingerprint.
+    #[serde(default)]
+    pub defines: serde_json::Map<String, serde_json::Value>,
     pub model: String,
     pub dataset: String,
     pub epochs: usize,
@@ -162,21 +181,9 @@ impl SweepFile {
             .next()
             .ok_or_else(|| Error::flag("FILES", "none given; expected sweep JSON files"))?;
         for (name, file) in iter {
-            let key = |f: &SweepFile| {
-                (
-                    f.model.clone(),
-                    f.dataset.clone(),
-                    f.epochs,
-                    f.batch_size,
-                    f.seed,
-                    f.combinations,
-                )
-            };
-            if key(&file) != key(&merged) {
+            if let Some(difference) = file.difference(&merged) {
                 return Err(Error::Mismatch(format!(
-                    "{name} is of another sweep than {first_name} ({} on {}, {} epochs, batch {}, seed {}, {} combinations; expected {} on {}, {} epochs, batch {}, seed {}, {})",
-                    file.model, file.dataset, file.epochs, file.batch_size, file.seed, file.combinations,
-                    merged.model, merged.dataset, merged.epochs, merged.batch_size, merged.seed, merged.combinations
+                    "{name} is of another sweep than {first_name}: {difference}"
                 )));
             }
             for o in file.outcomes {
@@ -195,6 +202,26 @@ impl SweepFile {
         }
         merged.shard = "merged".into();
         Ok(merged)
+    }
+
+    /// How `self` is another sweep than `other`, if it is: the first thing that defines them
+    /// and differs, with both values.
+    fn difference(&self, other: &SweepFile) -> Option<String> {
+        let facts = |f: &SweepFile| {
+            let mut all = f.defines.clone();
+            all.insert("model".into(), f.model.clone().into());
+            all.insert("combinations".into(), f.combinations.into());
+            all
+        };
+        let (mine, theirs) = (facts(self), facts(other));
+        let keys = mine.keys().chain(theirs.keys());
+        keys.into_iter().find_map(|k| {
+            let (a, b) = (mine.get(k), theirs.get(k));
+            (a != b).then(|| {
+                let show = |v: Option<&serde_json::Value>| crate::settings::show(v);
+                format!("its {k} is {}, the other's {}", show(a), show(b))
+            })
+        })
     }
 
     /// Indices of combinations no outcome covers.
@@ -242,6 +269,7 @@ mod tests {
             val_accuracy,
             seconds: 1.0,
             adapter: String::new(),
+            diverged: None,
         };
         let mut all = vec![
             outcome(0, vec![0.5, 0.8, 0.7]),

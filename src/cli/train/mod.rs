@@ -59,7 +59,12 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
     /// Epoch checkpoints --checkpoint-dir keeps.
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 3,
+        value_name = "N",
+        requires = "checkpoint_dir"
+    )]
     pub keep: usize,
     /// The metric that decides the best checkpoint (loss, accuracy, val_loss, val_accuracy).
     #[arg(long, default_value = "val_loss", value_name = "METRIC")]
@@ -116,9 +121,11 @@ pub struct TrainArgs {
     pub verbose: u8,
 }
 
-/// The run's settings and the other flags, checked before any data is read.
-fn check_flags(args: &TrainArgs) -> Result<()> {
+/// The run's settings and the other flags, checked before any data is read; `given(id)`
+/// says whether a flag was typed.
+fn check_flags(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     args.run.check()?;
+    check_save_flags(args, given)?;
     if args.steps_per_submit == 0 {
         return Err(Error::flag("--steps-per-submit", "0; expected at least 1"));
     }
@@ -131,6 +138,30 @@ fn check_flags(args: &TrainArgs) -> Result<()> {
         }
     }
     check_callback_flags(args)
+}
+
+/// The checkpoint flags that only mean something with a checkpoint to write.
+fn check_save_flags(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
+    let saves = args.save.is_some() || args.checkpoint_dir.is_some();
+    if args.save_best_only && !saves {
+        return Err(Error::flag(
+            "--save-best-only",
+            "given without --save or --checkpoint-dir; it says when those write",
+        ));
+    }
+    if given("monitor") && !saves {
+        return Err(Error::flag(
+            "--monitor",
+            "given without --save or --checkpoint-dir; it decides which checkpoint is the best (early stopping and ReduceLROnPlateau take their metric as their own value)",
+        ));
+    }
+    if args.keep == 0 {
+        return Err(Error::flag(
+            "--keep",
+            "0 would delete every epoch checkpoint as it is written; expected at least 1",
+        ));
+    }
+    Ok(())
 }
 
 /// The early-stopping and history flags, checked before any data is read.
@@ -157,7 +188,7 @@ fn check_callback_flags(args: &TrainArgs) -> Result<()> {
         output::prepare_dir("--checkpoint-dir", dir)?;
     }
     if let Some(dir) = &args.report.dir {
-        output::prepare_dir("--report", dir)?;
+        output::check_replaceable_dir("--report", dir)?;
     }
     Ok(())
 }
@@ -173,11 +204,12 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
         None => (args.clone(), None),
     };
     let args = &args;
-    check_flags(args)?;
+    check_flags(args, given)?;
     let run = &args.run;
     let _locks = lock_outputs(args)?;
     let classes = run.classes.map(usize::from);
     let dataset = data::dataset::open_expecting(run.dataset, args.data.as_deref(), classes)?;
+    args.report.check(&dataset)?;
     let mut cfg = TrainConfig {
         steps_per_submit: args.steps_per_submit,
         ..run.config(&dataset)?

@@ -32,16 +32,16 @@ pub struct History {
 }
 
 impl History {
-    /// A history written to `path` (`.json` or `.csv`), which is created now, empty, so that a
-    /// path that cannot be written fails before any training.
+    /// A history written to `path` (`.json` or `.csv`) as each epoch ends, whole each time.
+    /// Nothing is written before the first epoch ends: a run that fails or diverges before
+    /// then leaves a history already there as it was. (The caller checks first that `path`
+    /// can be written, with [`crate::output::check_writable`].)
     pub fn new(path: PathBuf, settings: Value) -> Result<History> {
         let format = format_of(&path)?;
-        let history = History {
+        Ok(History {
             file: Some((path, format)),
             ..History::in_memory(settings)
-        };
-        history.write()?;
-        Ok(history)
+        })
     }
 
     /// A history kept in memory only (for a report).
