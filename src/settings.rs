@@ -65,10 +65,18 @@ pub fn defaults<S: Settings>() -> S {
 
 /// `settings` as a JSON object, one key per setting.
 pub fn to_map<S: Settings>(settings: &S) -> Map<String, Value> {
-    match serde_json::to_value(settings).expect("settings serialise") {
+    match json(settings) {
         Value::Object(map) => map,
         _ => unreachable!("a settings struct serialises as an object"),
     }
+}
+
+/// `value` as JSON with each f32 as typed (`0.1`, not the `0.10000000149011612` of its f64
+/// widening, which `serde_json::to_value` would give): through the text form, which writes
+/// an f32's shortest digits.
+pub fn json<T: serde::Serialize>(value: &T) -> Value {
+    let text = serde_json::to_string(value).expect("settings serialise");
+    serde_json::from_str(&text).expect("serde_json reads what it writes")
 }
 
 /// The settings `map` gives, every other at its default. Each value is parsed by its flag's
@@ -148,10 +156,10 @@ pub fn finite_f32(text: &str) -> std::result::Result<f32, String> {
     Ok(y)
 }
 
-/// A value shown as a user typed it: strings bare, unset options as `none`.
+/// A value shown as a user typed it: strings bare, an unset option as `not set`.
 pub fn show(value: Option<&Value>) -> String {
     match value {
-        None | Some(Value::Null) => "none".into(),
+        None | Some(Value::Null) => "not set".into(),
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(items)) => items
             .iter()

@@ -11,6 +11,7 @@ use shaderfit::data::picture::{self, Invert};
 use shaderfit::layers::Shape;
 use shaderfit::model::{checkpoint, ModelSpec, ParamLayout};
 use shaderfit::rng::SplitMix64;
+use shaderfit::train::state;
 
 /// Mutations of each corpus file of `target`.
 const CASES: usize = 2000;
@@ -53,7 +54,7 @@ fn mutate(seed: &[u8], g: &mut SplitMix64) -> Vec<u8> {
 }
 
 /// Every mutation of every corpus file of `target`, each given to `check`.
-fn for_each_mutation(target: &str, seed: u64, check: impl Fn(&[u8])) {
+fn for_each_mutation(target: &str, seed: u64, mut check: impl FnMut(&[u8])) {
     let mut g = SplitMix64::new(seed);
     for original in corpus(target) {
         check(&original);
@@ -121,6 +122,35 @@ fn checkpoint_loader_never_panics_or_loads_non_finite_weights() {
             assert!(params.iter().flatten().all(|v| v.is_finite()));
         }
     });
+}
+
+/// The training-state reader on the same mutations, for a 12x12 linear model (the seed
+/// `linear12.state.safetensors` is one's): an error, or a state whose values are in range and
+/// whose settings read back or are refused with an error; never a panic.
+#[test]
+fn training_state_reader_never_panics_or_reads_values_out_of_range() {
+    let net = ModelSpec::preset("linear", None, 10)
+        .unwrap()
+        .compile(Shape::new(12, 12, 1), 10)
+        .unwrap();
+    let trainable = ParamLayout::trainable(&net, 1);
+    let mut read = 0;
+    for_each_mutation("checkpoint", 5, |data| {
+        let path = Path::new("case.state.safetensors");
+        let Ok(s) = state::load_from(path, data, &trainable) else {
+            return;
+        };
+        read += 1;
+        assert!(s.lr_factor > 0.0 && s.lr_factor <= 1.0, "{}", s.lr_factor);
+        assert!(s
+            .optimizer
+            .iter()
+            .flatten()
+            .flatten()
+            .all(|v| v.is_finite()));
+        let _ = s.settings("case.state.safetensors");
+    });
+    assert!(read > 0, "some mutations are still states");
 }
 
 #[test]

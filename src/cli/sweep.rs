@@ -131,7 +131,7 @@ fn sweep(args: &SweepRun, given: &dyn Fn(&str) -> bool) -> Result<()> {
     let outcomes = run_all(&adapters, (&net, &dataset, run), todo)?;
     let mut defines = crate::settings::to_map(run);
     defines.insert("optimizers".into(), serde_json::json!(optimizers));
-    defines.insert("lrs".into(), serde_json::json!(lrs));
+    defines.insert("lrs".into(), crate::settings::json(&lrs));
     defines.insert("data".into(), dataset.fingerprint().into());
     let file = SweepFile {
         defines,

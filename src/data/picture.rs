@@ -87,6 +87,9 @@ pub fn from_bytes(
 
 fn describe(e: image::ImageError) -> String {
     match e {
+        image::ImageError::Limits(_) => {
+            "is larger than predict reads (8192x8192 pixels, 512 MiB decoded); expected a picture of a digit".into()
+        }
         image::ImageError::Unsupported(_) | image::ImageError::Decoding(_) => {
             format!("cannot read it as an image ({e}); expected a PNG or JPEG file")
         }

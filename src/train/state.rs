@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use super::Trainer;
+use super::{RunSettings, Trainer};
 use crate::error::{Error, Result};
 use crate::model::ParamLayout;
 
@@ -204,12 +204,18 @@ pub fn save(path: &Path, state: &TrainingState, trainable: &ParamLayout) -> Resu
 
 /// Reads a state file written by [`save`] for a network laid out as `trainable`.
 pub fn load(path: &Path, trainable: &ParamLayout) -> Result<TrainingState> {
-    let bytes = crate::input::read(path)?;
+    load_from(path, &crate::input::read(path)?, trainable)
+}
+
+/// As [`load`], from the file's `bytes` (`path` names it in errors). Every value is checked:
+/// counts are whole numbers, the rate multiplier in (0, 1], every optimizer tensor present
+/// with its shape and finite.
+pub fn load_from(path: &Path, bytes: &[u8], trainable: &ParamLayout) -> Result<TrainingState> {
     let err = |m: String| Error::file(path, m);
     let file =
-        SafeTensors::deserialize(&bytes).map_err(|e| err(format!("not a training state: {e}")))?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| err(format!("not a training state: {e}")))?;
+        SafeTensors::deserialize(bytes).map_err(|e| err(format!("not a training state: {e}")))?;
+    let (_, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| err(format!("not a training state: {e}")))?;
     let empty = HashMap::new();
     let meta = header.metadata().as_ref().unwrap_or(&empty);
     let field = |key: &str| {
@@ -288,6 +294,25 @@ pub fn load(path: &Path, trainable: &ParamLayout) -> Result<TrainingState> {
         run,
         save: meta.get("save").cloned(),
     })
+}
+
+impl TrainingState {
+    /// The run's settings it records, each checked as its flag would be (`source`, the state
+    /// file, named in errors). States written before the settings were declared in one place
+    /// hold a subset under `flags`; the rest take their defaults, which those runs had.
+    pub fn settings(&self, source: &str) -> Result<RunSettings> {
+        let saved = match self.run.get("settings") {
+            Some(s) => s,
+            None => &self.run["flags"],
+        };
+        let Some(map) = saved.as_object() else {
+            return Err(Error::file(
+                source,
+                "holds no run settings; expected the training state of a `train --save` run",
+            ));
+        };
+        crate::settings::from_map(map, Some(source))
+    }
 }
 
 /// The first optimizer tensor (by its state file name) holding NaN or infinity, and where.

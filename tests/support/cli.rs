@@ -41,6 +41,12 @@ impl Shaderfit {
         self
     }
 
+    /// More arguments after those given.
+    pub fn args(mut self, more: &[&str]) -> Shaderfit {
+        self.args.extend(more.iter().map(|s| s.to_string()));
+        self
+    }
+
     pub fn env(mut self, name: &str, value: &str) -> Shaderfit {
         self.env.push((name.into(), value.into()));
         self

@@ -96,7 +96,7 @@ pub fn prepare(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<(TrainA
     let net = info.spec.compile(info.input, info.classes)?;
     let trainable = ParamLayout::trainable(&net, 1);
     let state = state::load_matching(&path, (info.save.as_deref(), info.epoch), &trainable)?;
-    let saved = saved_settings(&path, &state)?;
+    let saved = state.settings(&state::path_for(&path).display().to_string())?;
     check_settings(&path, &saved, &args.run, given)?;
     check_model(&path, &info, args, given)?;
     let mut resumed = args.clone();
@@ -204,24 +204,6 @@ fn checkpoint_of(path: &Path) -> Result<PathBuf> {
             "holds no epoch-NNN.safetensors checkpoint; expected a --checkpoint-dir",
         )
     })
-}
-
-/// The settings the training state recorded, each checked as its flag would be. (States
-/// written before the settings were declared in one place hold a subset under `flags`; the
-/// rest take their defaults, which those runs had.)
-fn saved_settings(path: &Path, state: &TrainingState) -> Result<RunSettings> {
-    let source = state::path_for(path).display().to_string();
-    let saved = match state.run.get("settings") {
-        Some(s) => s,
-        None => &state.run["flags"],
-    };
-    let Some(map) = saved.as_object() else {
-        return Err(Error::file(
-            &source,
-            "holds no run settings; expected the training state of a `train --save` run",
-        ));
-    };
-    settings::from_map(map, Some(&source))
 }
 
 /// Every setting that defines the run and is given anew must be what the checkpoint was
