@@ -610,6 +610,15 @@ fn resume_checks_the_data_the_run_and_every_saved_value() {
     run(more(&["--epochs", "9"]), &data)
         .one_line_error(&["run.state.safetensors: --lr: -3 is not a learning rate"]);
     std::fs::write(&state, &saved).unwrap();
+    rewrite(&state, |meta, _| {
+        let mut run: serde_json::Value = serde_json::from_str(&meta["run"]).unwrap();
+        run["history"]["loss"] = serde_json::json!(["lots"]);
+        meta.insert("run".into(), run.to_string());
+    });
+    run(more(&["--epochs", "9"]), &data).one_line_error(&[
+        "run.state.safetensors: the saved history's loss is not a list of numbers",
+    ]);
+    std::fs::write(&state, &saved).unwrap();
     rewrite(&state, |_, tensors| {
         let m = tensors
             .iter_mut()

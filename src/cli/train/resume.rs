@@ -96,7 +96,12 @@ pub fn prepare(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<(TrainA
     let net = info.spec.compile(info.input, info.classes)?;
     let trainable = ParamLayout::trainable(&net, 1);
     let state = state::load_matching(&path, (info.save.as_deref(), info.epoch), &trainable)?;
-    let saved = state.settings(&state::path_for(&path).display().to_string())?;
+    let source = state::path_for(&path).display().to_string();
+    let saved = state.settings(&source)?;
+    // The history it continues: every value a number, every list one per epoch.
+    crate::train::History::in_memory(serde_json::Value::Null)
+        .restore(&state.run["history"])
+        .map_err(|e| Error::file(&source, e.to_string()))?;
     check_settings(&path, &saved, &args.run, given)?;
     check_model(&path, &info, args, given)?;
     let mut resumed = args.clone();
