@@ -43,30 +43,33 @@ fn tensors(path: &Path) -> Vec<(String, Vec<u8>)> {
     all
 }
 
+/// Three epochs of `mlp_dropout` at batch 32, Adam with a cosine schedule, saving to `save`:
+/// dropout's masks, Adam's moments and bias correction, and the schedule all depend on the
+/// step count, so a resumed run matches only if it carries on exactly.
+fn dropout_run(data: &TempDir, save: &Path) -> support::cli::Shaderfit {
+    let args = [
+        "train",
+        "--model",
+        "mlp_dropout",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "32",
+        "--lr-schedule",
+        "cosine",
+        "--save",
+        arg(save),
+    ];
+    shaderfit(&args).data(data)
+}
+
 /// Dropout (its masks drawn from the step count), Adam (its moments and bias correction) and
 /// a cosine schedule (per-step rates over the whole run) all carry across the kill, bit for
 /// bit.
 #[test]
 fn a_killed_run_resumes_to_the_same_weights() {
     let data = dataset("resume");
-    let train = |save: &Path| {
-        let args = [
-            "train",
-            "--model",
-            "mlp_dropout",
-            "--epochs",
-            "3",
-            "--batch-size",
-            "32",
-            "--lr-schedule",
-            "cosine",
-            "--steps-per-submit",
-            "4",
-            "--save",
-            arg(save),
-        ];
-        shaderfit(&args).data(&data)
-    };
+    let train = |save: &Path| dropout_run(&data, save).args(&["--steps-per-submit", "4"]);
     let whole = data.path().join("whole.safetensors");
     let uninterrupted = train(&whole).run();
     uninterrupted.ok();
@@ -399,22 +402,7 @@ fn a_kill_at_any_moment_leaves_a_loadable_checkpoint() {
 #[test]
 fn a_run_stopped_at_every_stage_of_a_save_resumes_to_the_same_weights() {
     let data = support::cli::small_dataset("stages");
-    let train = |save: &Path| {
-        let args = [
-            "train",
-            "--model",
-            "mlp_dropout",
-            "--epochs",
-            "3",
-            "--batch-size",
-            "32",
-            "--lr-schedule",
-            "cosine",
-            "--save",
-            arg(save),
-        ];
-        shaderfit(&args).data(&data)
-    };
+    let train = |save: &Path| dropout_run(&data, save);
     let whole = data.path().join("whole.safetensors");
     let uninterrupted = train(&whole).run();
     uninterrupted.ok();
