@@ -417,6 +417,62 @@ fn bad_model_file_is_named_with_layer_and_field() {
         ]);
 }
 
+/// `bench --plan` lists every launch of a training step and an evaluation step without timing
+/// anything: each launch's grid, workgroups, threads (workgroups times the workgroup's
+/// invocations), work and fill (workgroups over two per SM), consistently; the evaluation
+/// step is the training step's forward half.
+#[test]
+fn bench_plan_lists_every_launch_of_a_step() {
+    let args = [
+        "bench", "--plan", "--model", "mlp", "--sms", "100", "--json",
+    ];
+    let json = shaderfit(&args).run().ok().json();
+    let plan = &json["plans"][0];
+    assert_eq!(
+        (plan["model"].as_str(), plan["batch"].as_u64()),
+        (Some("mlp"), Some(128))
+    );
+    let training = plan["training"].as_array().unwrap();
+    let evaluation = plan["evaluation"].as_array().unwrap();
+    assert!(training.len() > evaluation.len() && !evaluation.is_empty());
+    assert_eq!(training[0]["kernel"], "gather");
+    assert_eq!(training.last().unwrap()["kernel"], "optimizer");
+    for l in training.iter().chain(evaluation) {
+        let grid: u64 = l["grid"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g.as_u64().unwrap())
+            .product();
+        let workgroups = l["workgroups"].as_u64().unwrap();
+        assert_eq!(grid, workgroups, "{l}");
+        let per = l["threads_per_workgroup"].as_u64().unwrap();
+        assert!(per >= 1, "{l}");
+        assert_eq!(l["threads"].as_u64().unwrap(), workgroups * per, "{l}");
+        let fill = l["fill"].as_f64().unwrap();
+        assert!((fill - workgroups as f64 / 200.0).abs() < 1e-12, "{l}");
+    }
+    let flops =
+        |ls: &[serde_json::Value]| ls.iter().map(|l| l["flops"].as_u64().unwrap()).sum::<u64>();
+    assert!(
+        flops(training) > 2 * flops(evaluation) - flops(evaluation) / 10,
+        "backward ~2x forward"
+    );
+    let text = shaderfit(&["bench", "--plan", "--model", "linear"]).run();
+    assert!(
+        text.ok().stdout.contains("training step: "),
+        "{}",
+        text.stdout
+    );
+    let without_plan = shaderfit(&["bench", "--sms", "8"]).run();
+    assert_eq!(
+        without_plan.code,
+        Some(2),
+        "--sms needs --plan: {}",
+        without_plan.stderr
+    );
+}
+
 #[test]
 fn bench_json_reports_gemm_and_step_kernels() {
     let args = [

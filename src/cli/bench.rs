@@ -28,6 +28,26 @@ pub struct BenchArgs {
     /// Adapter whose name contains this; see `shaderfit devices`.
     #[arg(long)]
     pub adapter: Option<String>,
+    /// Instead of timing, list every launch of one training step and one evaluation step of
+    /// each model: kernel and variant, grid, workgroups, threads, FLOPs, bytes and fill
+    /// (workgroups / (SMs x 2)). Runs anywhere: nothing is timed.
+    #[arg(long)]
+    pub plan: bool,
+    /// The GPU's multiprocessors (SMs, compute units) that `--plan`'s fill counts against.
+    #[arg(long, default_value_t = 132, value_name = "N", requires = "plan")]
+    pub sms: u32,
+    /// Which kernel choices `--plan` shows: `gpu`, the fixed table's for a GPU whatever this
+    /// adapter is (the structure a GPU runs, on any machine); `this`, this adapter's own
+    /// (the tuner's on a GPU).
+    #[arg(long, value_enum, default_value = "gpu", requires = "plan")]
+    pub kernels_for: KernelsFor,
+}
+
+/// Whose kernel choices `bench --plan` shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum KernelsFor {
+    Gpu,
+    This,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -38,6 +58,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         ));
     }
     let ctx = GpuContext::new(args.adapter.as_deref())?;
+    if args.plan {
+        return plan(args, &ctx);
+    }
     let peak = args.peak_gflops.or_else(|| known_peak(&ctx.info.name));
     let sizes = if args.sizes.is_empty() {
         bench::default_sizes(&ctx)
@@ -82,6 +105,51 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     for (model, p) in &report.steps {
         println!("\n{model}:");
         print!("{}", profile_table(p, peak));
+    }
+    Ok(())
+}
+
+/// `bench --plan`: each model's launches, as a table or JSON.
+fn plan(args: &BenchArgs, ctx: &GpuContext) -> Result<()> {
+    if args.sms == 0 {
+        return Err(crate::error::Error::flag("--sms", "0; expected at least 1"));
+    }
+    let policy: std::sync::Arc<dyn crate::gpu::kernels::KernelPolicy> = match args.kernels_for {
+        KernelsFor::Gpu => std::sync::Arc::new(crate::gpu::kernels::GpuTable),
+        KernelsFor::This => kernels::policy(&ctx.info),
+    };
+    let plans = args
+        .models
+        .iter()
+        .map(|m| bench::plan(ctx, m, (args.batch_size, args.sms), policy.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    if args.json {
+        let json = serde_json::json!({
+            "adapter": ctx.info.name,
+            "kernels_for": format!("{:?}", args.kernels_for).to_lowercase(),
+            "plans": plans,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    let whose = match args.kernels_for {
+        KernelsFor::Gpu => "the fixed table's for a GPU".to_string(),
+        KernelsFor::This => format!("this adapter's ({})", ctx.info.name),
+    };
+    for p in &plans {
+        println!(
+            "{} at batch {}: kernels {whose}; fill = workgroups / ({} SMs x 2)",
+            p.model, p.batch, p.sms
+        );
+        for (name, launches) in [
+            ("training step", &p.training),
+            ("evaluation step", &p.evaluation),
+        ] {
+            print!("{}", super::tables::plan_table(name, launches));
+        }
     }
     Ok(())
 }

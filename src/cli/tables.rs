@@ -76,3 +76,36 @@ pub fn profile_table(p: &StepProfile, peak_gflops: Option<f64>) -> String {
     };
     s
 }
+
+/// One step's launches as `bench --plan` prints them, with their count and totals.
+pub fn plan_table(name: &str, launches: &[crate::train::bench::PlannedLaunch]) -> String {
+    let flops: u64 = launches.iter().map(|l| l.flops).sum();
+    let bytes: u64 = launches.iter().map(|l| l.bytes).sum();
+    let mut s = format!(
+        "  {name}: {} dispatches, {:.3} GFLOP, {:.2} MB\n",
+        launches.len(),
+        flops as f64 / 1e9,
+        bytes as f64 / 1e6
+    );
+    s += &format!(
+        "    {:<22} {:<14} {:<30} {:>14} {:>9} {:>6} {:>9} {:>9} {:>8} {:>6}\n",
+        "scope", "kernel", "variant", "grid", "wgs", "thr/wg", "threads", "MFLOP", "MB", "fill"
+    );
+    for l in launches {
+        let grid = format!("{}x{}x{}", l.grid[0], l.grid[1], l.grid[2]);
+        s += &format!(
+            "    {:<22} {:<14} {:<30} {:>14} {:>9} {:>6} {:>9} {:>9.2} {:>8.3} {:>6.2}\n",
+            l.scope,
+            l.kernel,
+            l.variant,
+            grid,
+            l.workgroups,
+            l.threads_per_workgroup,
+            l.threads,
+            l.flops as f64 / 1e6,
+            l.bytes as f64 / 1e6,
+            l.fill
+        );
+    }
+    s
+}

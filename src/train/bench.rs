@@ -120,3 +120,78 @@ pub fn run(
         steps,
     })
 }
+
+/// One launch of a step, as `bench --plan` lists it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct PlannedLaunch {
+    /// What it belongs to: `dense_1 backward`, `loss`, ...
+    pub scope: String,
+    pub kernel: String,
+    pub variant: String,
+    pub grid: [u32; 3],
+    pub workgroups: u64,
+    pub threads_per_workgroup: u32,
+    pub threads: u64,
+    pub flops: u64,
+    /// Bytes read and written, as a perfect cache would move them.
+    pub bytes: u64,
+    /// Workgroups per two per SM: 1 fills a GPU of the plan's SMs at two resident workgroups
+    /// each.
+    pub fill: f64,
+}
+
+/// The launches of one training step and one evaluation step of a model at a batch.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct StepPlan {
+    pub model: String,
+    pub batch: usize,
+    pub sms: u32,
+    pub training: Vec<PlannedLaunch>,
+    pub evaluation: Vec<PlannedLaunch>,
+}
+
+/// The plan of `model` at `batch` with the kernels `policy` picks: what a step runs, launch by
+/// launch, and how much of a GPU of `sms` multiprocessors each launch could fill. Nothing is
+/// run but the plan's building (its buffers and pipelines).
+pub fn plan(
+    ctx: &GpuContext,
+    model: &str,
+    (batch, sms): (usize, u32),
+    policy: Arc<dyn KernelPolicy>,
+) -> Result<StepPlan> {
+    let net = ModelSpec::from_arg(model, None, 10)?.compile(Shape::new(28, 28, 1), 10)?;
+    let cfg = TrainConfig {
+        batch_size: batch,
+        kernels: policy,
+        ..Default::default()
+    };
+    let trainer = Trainer::new(ctx, &net, &bench_data(2 * batch), cfg)?;
+    let planned = |launches: &[crate::gpu::Launch]| {
+        launches
+            .iter()
+            .map(|l| {
+                let workgroups = l.workgroups.iter().map(|&w| w as u64).product::<u64>();
+                PlannedLaunch {
+                    scope: l.scope.clone(),
+                    kernel: l.label.to_string(),
+                    variant: l.variant.clone(),
+                    grid: l.workgroups,
+                    workgroups,
+                    threads_per_workgroup: l.threads,
+                    threads: workgroups * l.threads as u64,
+                    flops: l.flops,
+                    bytes: l.bytes,
+                    fill: workgroups as f64 / (2.0 * sms as f64),
+                }
+            })
+            .collect()
+    };
+    let p = trainer.plan();
+    Ok(StepPlan {
+        model: model.to_string(),
+        batch,
+        sms,
+        training: planned(&p.train_step),
+        evaluation: planned(&p.validation.launches),
+    })
+}

@@ -182,6 +182,47 @@ pub fn bindings_per_entry(m: &ModuleSource) -> std::collections::HashMap<String,
         .collect()
 }
 
+/// One side of an entry point's workgroup: a literal, or an override constant (its name and
+/// default) that the launch sets.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WorkgroupSide {
+    Literal(u32),
+    Override(String, Option<f64>),
+}
+
+/// Each entry point's workgroup sides, read with naga.
+pub fn workgroup_sides(m: &ModuleSource) -> std::collections::HashMap<String, [WorkgroupSide; 3]> {
+    let Ok(module) = naga::front::wgsl::parse_str(&m.source) else {
+        return Default::default();
+    };
+    let side = |literal: u32, expr: Option<naga::Handle<naga::Expression>>| {
+        let Some(h) = expr else {
+            return WorkgroupSide::Literal(literal);
+        };
+        match module.global_expressions[h] {
+            naga::Expression::Override(o) => {
+                let o = &module.overrides[o];
+                let default = o.init.and_then(|i| match module.global_expressions[i] {
+                    naga::Expression::Literal(naga::Literal::U32(u)) => Some(u as f64),
+                    naga::Expression::Literal(naga::Literal::I32(i)) => Some(i as f64),
+                    _ => None,
+                });
+                WorkgroupSide::Override(o.name.clone().unwrap_or_default(), default)
+            }
+            _ => WorkgroupSide::Literal(literal.max(1)),
+        }
+    };
+    module
+        .entry_points
+        .iter()
+        .map(|ep| {
+            let overrides = ep.workgroup_size_overrides.unwrap_or([None; 3]);
+            let sides = std::array::from_fn(|d| side(ep.workgroup_size[d], overrides[d]));
+            (ep.name.clone(), sides)
+        })
+        .collect()
+}
+
 /// What a module's workgroups need of the adapter: the bytes of workgroup memory its
 /// variables take (all of them: an upper bound for any one entry point) and the largest
 /// workgroup size its entry points declare with literals (those sized by override constants,

@@ -51,7 +51,7 @@ pub use matmul::{
     WeightGradArgs, BIAS, MATMUL, MIN_TILE16_COUNT,
 };
 pub use optimizer::{OptimizerArgs, OptimizerParams, StepRate, OPTIMIZER};
-pub use policy::{FixedTable, Forced, KernelPolicy, Product, Tuned, MAX_SERIAL_ROWS};
+pub use policy::{FixedTable, Forced, GpuTable, KernelPolicy, Product, Tuned, MAX_SERIAL_ROWS};
 pub use pool::{PoolBackwardArgs, PoolForwardArgs, PoolGeom, PoolGrad, PoolKind, POOL};
 pub use predictions::{PredictionsArgs, PredictionsParams, PREDICTIONS};
 pub use tiled::Tiling;
@@ -230,6 +230,8 @@ pub struct Launch {
     pub pipeline: wgpu::ComputePipeline,
     pub bind_group: wgpu::BindGroup,
     pub workgroups: [u32; 3],
+    /// Invocations per workgroup.
+    pub threads: u32,
     /// Useful floating-point operations, for GFLOP/s in profiles.
     pub flops: u64,
     /// Bytes a perfect cache would move (each input read once, each output written once),
@@ -337,6 +339,9 @@ type FamilyKey = (&'static str, Vec<u32>);
 /// Entry point name -> the binding numbers it uses.
 type EntryBindings = HashMap<String, Vec<u32>>;
 
+/// Entry point name -> its workgroup's sides.
+type EntrySides = HashMap<String, [family::WorkgroupSide; 3]>;
+
 /// Buffers bound where a variant ignores a binding (the layout still needs one). Read-only
 /// bindings share one; each read-write binding index has its own, since one buffer bound
 /// twice for writing in a dispatch would alias.
@@ -363,6 +368,8 @@ pub struct Kernels {
     families: Mutex<HashMap<FamilyKey, Arc<Family>>>,
     /// The bindings each entry point of a module uses, read with naga once per module.
     used: Mutex<HashMap<ModuleKey, Arc<EntryBindings>>>,
+    /// Each entry point's workgroup sides, likewise.
+    sides: Mutex<HashMap<ModuleKey, Arc<EntrySides>>>,
     modules: Mutex<HashMap<ModuleKey, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
     placeholders: Placeholders,
@@ -380,6 +387,7 @@ impl Kernels {
             policy,
             families: Mutex::new(HashMap::new()),
             used: Mutex::new(HashMap::new()),
+            sides: Mutex::new(HashMap::new()),
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
             placeholders: Placeholders {
@@ -439,6 +447,35 @@ impl Kernels {
             .get(entry)
             .cloned()
             .unwrap_or_else(|| (0..key.family().bindings.len() as u32).collect())
+    }
+
+    /// Invocations per workgroup of `kernel` (override-sized sides take the launch's constant
+    /// or else the default).
+    fn threads(&self, kernel: &Kernel) -> u32 {
+        let per_entry = {
+            let mut cache = self.sides.lock().unwrap_or_else(|p| p.into_inner());
+            cache
+                .entry(kernel.module)
+                .or_insert_with(|| Arc::new(family::workgroup_sides(&kernel.module.source())))
+                .clone()
+        };
+        let Some(sides) = per_entry.get(kernel.entry) else {
+            return 0;
+        };
+        sides
+            .iter()
+            .map(|s| match s {
+                family::WorkgroupSide::Literal(n) => *n,
+                family::WorkgroupSide::Override(name, default) => {
+                    let given = kernel
+                        .constants
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|c| c.1);
+                    given.or(*default).unwrap_or(1.0) as u32
+                }
+            })
+            .product()
     }
 
     fn make_family(&self, decl: &FamilyDecl, used: &[u32]) -> Family {
@@ -592,6 +629,7 @@ impl Kernels {
             pipeline: self.pipeline(&kernel, &family),
             bind_group,
             workgroups,
+            threads: self.threads(&kernel),
             flops: 0,
             bytes: 0,
             scope: String::new(),

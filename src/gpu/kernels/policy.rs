@@ -62,22 +62,62 @@ pub struct FixedTable;
 
 impl KernelPolicy for FixedTable {
     fn matmul(&self, _: &GpuContext, kernels: &Kernels, p: &Product) -> MatmulTile {
-        MatmulTile::choose(kernels.cpu_adapter(), p.m, p.n, p.k)
+        table::matmul(kernels.cpu_adapter(), p)
     }
 
     fn conv(&self, _: &GpuContext, _: &Kernels, _: &Geom2d, _: usize) -> Option<Tiling> {
         None
     }
 
-    /// Enough slices to keep the adapter busy (~256 lanes on a CPU adapter, ~16k threads on a
-    /// GPU), each at least 256 long, at most 64. Reductions shorter than 4096 (every dense
+    fn splits(&self, kernels: &Kernels, parallel: usize, k: usize) -> usize {
+        table::splits(kernels.cpu_adapter(), parallel, k)
+    }
+
+    fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool {
+        table::serial_reductions(kernels.cpu_adapter(), rows)
+    }
+}
+
+/// The fixed table as it answers for a GPU, whatever the adapter: what `bench --plan` shows a
+/// GPU would run, on any machine (lavapipe included).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GpuTable;
+
+impl KernelPolicy for GpuTable {
+    fn matmul(&self, _: &GpuContext, _: &Kernels, p: &Product) -> MatmulTile {
+        table::matmul(false, p)
+    }
+
+    fn conv(&self, _: &GpuContext, _: &Kernels, _: &Geom2d, _: usize) -> Option<Tiling> {
+        None
+    }
+
+    fn splits(&self, _: &Kernels, parallel: usize, k: usize) -> usize {
+        table::splits(false, parallel, k)
+    }
+
+    fn serial_reductions(&self, _: &Kernels, rows: usize) -> bool {
+        table::serial_reductions(false, rows)
+    }
+}
+
+/// The fixed table's rules, for a CPU adapter (`cpu`) or a GPU.
+mod table {
+    use super::{MatmulTile, Product, MAX_SERIAL_ROWS};
+
+    pub fn matmul(cpu: bool, p: &Product) -> MatmulTile {
+        MatmulTile::choose(cpu, p.m, p.n, p.k)
+    }
+
+    /// Enough slices to keep the adapter busy (~256 lanes on a CPU adapter, ~16k threads on
+    /// a GPU), each at least 256 long, at most 64. Reductions shorter than 4096 (every dense
     /// layer's) are never split: the extra launch that sums the slices would cost more than
     /// it saves.
-    fn splits(&self, kernels: &Kernels, parallel: usize, k: usize) -> usize {
+    pub fn splits(cpu: bool, parallel: usize, k: usize) -> usize {
         if k < 4096 {
             return 1;
         }
-        let target: usize = if kernels.cpu_adapter() { 256 } else { 16384 };
+        let target: usize = if cpu { 256 } else { 16384 };
         target.div_ceil(parallel.max(1)).min(k / 256).clamp(1, 64)
     }
 
@@ -86,8 +126,8 @@ impl KernelPolicy for FixedTable {
     /// shaders), so a serial reduction over a convolution's batch x height x width rows, two
     /// passes of 100k rows for a 28x28 batch of 128, would read only part of them. The
     /// workgroup trees loop rows / 256 times per invocation.
-    fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool {
-        kernels.cpu_adapter() && rows <= MAX_SERIAL_ROWS
+    pub fn serial_reductions(cpu: bool, rows: usize) -> bool {
+        cpu && rows <= MAX_SERIAL_ROWS
     }
 }
 
