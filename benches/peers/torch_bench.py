@@ -8,8 +8,14 @@ batch-norm momentum 0.99 eps 1e-3), validation on the test set each epoch, as
 keras_bench.py does. It prints one line per epoch and a final JSON line with the same
 fields as keras_bench.py (sec_per_epoch = median wall seconds of epochs after the first).
 
+--recipe fast99 trains shaderfit's `fast99` recipe instead: `cnn_fast`, batch 256, Adam at
+lr 0.01 with betas (0.7, 0.9) under PyTorch's OneCycleLR (momentum not cycled, as shaderfit
+does not), and reports in its JSON the wall seconds until the first epoch whose test accuracy
+reaches --until (0.99), or null.
+
 Example (on a machine with CUDA and PyTorch):
   python3 benches/peers/torch_bench.py --model cnn --epochs 3 --data ../shared/data/mnist
+  python3 benches/peers/torch_bench.py --recipe fast99 --data assets/mnist
 """
 import argparse
 import gzip
@@ -23,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-MODELS = ("mlp", "mlp_bn", "lenet", "cnn", "cnn_wide", "cnn4")
+MODELS = ("mlp", "mlp_bn", "lenet", "cnn", "cnn_wide", "cnn4", "cnn_fast")
 
 
 def read_idx(path: Path, images: bool) -> np.ndarray:
@@ -72,6 +78,10 @@ def build(name: str):
     elif name == "cnn_wide":
         layers = [conv(1, 32), relu(), conv(32, 64), relu(), nn.Flatten(), nn.Linear(36864, 128), relu(), nn.Linear(128, 10)]
         opt = "adam"
+    elif name == "cnn_fast":
+        layers = [nn.Conv2d(1, 24, 5), relu(), nn.MaxPool2d(2), conv(24, 32), relu(), nn.MaxPool2d(2),
+                  nn.Flatten(), nn.Linear(800, 256), relu(), nn.Linear(256, 10)]
+        opt = "adam"
     elif name == "cnn4":
         layers = [conv(1, 32), relu(), conv(32, 64), relu(), nn.MaxPool2d(2), conv(64, 64), relu(), nn.MaxPool2d(2),
                   conv(64, 128), relu(), nn.Flatten(), nn.Linear(1152, 64), relu(), nn.Linear(64, 10)]
@@ -88,13 +98,19 @@ def build(name: str):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", required=True, choices=MODELS)
+    p.add_argument("--model", choices=MODELS)
+    p.add_argument("--recipe", choices=("fast99",), help="a shaderfit recipe instead of --model")
+    p.add_argument("--until", type=float, default=0.99, help="with --recipe: the test accuracy timed to")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--data", type=Path, required=True, help="IDX directory")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls (off by default: FP32 like shaderfit)")
     args = p.parse_args(argv)
+    if (args.model is None) == (args.recipe is None):
+        p.error("give --model or --recipe")
+    if args.recipe == "fast99":
+        args.model, args.batch, args.epochs = "cnn_fast", 256, max(args.epochs, 1)
 
     torch.manual_seed(args.seed)
     torch.backends.cuda.matmul.allow_tf32 = args.tf32
@@ -108,7 +124,12 @@ def main(argv=None):
 
     model, opt_name = build(args.model)
     model = model.to(dev)
-    if opt_name == "adam":
+    sched = None
+    if args.recipe == "fast99":
+        opt = torch.optim.Adam(model.parameters(), lr=0.01, betas=(0.7, 0.9), eps=1e-7)
+        steps = (len(x_tr) + args.batch - 1) // args.batch * args.epochs
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.01, total_steps=steps, cycle_momentum=False)
+    elif opt_name == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     else:
         opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
@@ -126,7 +147,7 @@ def main(argv=None):
                 correct += (logits.argmax(1) == y_te[i:i + 1000]).sum().item()
         return loss / len(x_te), correct / len(x_te)
 
-    walls = []
+    walls, reached = [], None
     for epoch in range(args.epochs):
         if dev.type == "cuda":
             torch.cuda.synchronize()
@@ -139,16 +160,23 @@ def main(argv=None):
             loss = loss_fn(model(x_tr[idx]), y_tr[idx])
             loss.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
         val_loss, val_acc = evaluate()
         if dev.type == "cuda":
             torch.cuda.synchronize()
         walls.append(time.perf_counter() - t0)
+        if args.recipe and reached is None and val_acc >= args.until:
+            reached = sum(walls)
         print(f"[epoch {epoch + 1}] wall {walls[-1]:.2f}s val_loss {val_loss:.4f} val_acc {val_acc:.4f}", flush=True)
     print(json.dumps({
         "model": args.model,
+        "recipe": args.recipe,
         "params": params,
         "epochs": args.epochs,
-        "sec_per_epoch": round(statistics.median(walls[1:]) if len(walls) > 1 else walls[0], 3),
+        "sec_per_epoch": round(statistics.median(walls[1:]) if len(walls) > 1 else walls[0], 4),
+        "epoch_seconds": [round(w, 4) for w in walls],
+        "seconds_to_target": None if reached is None else round(reached, 4),
         "test_acc": round(val_acc, 4),
         "test_loss": round(val_loss, 4),
         "device": str(dev),
