@@ -115,6 +115,16 @@ fn same_seed_same_run() {
     let b = strip_time(&shaderfit(&args).data(&data).run().stdout);
     assert_eq!(a.len(), 2);
     assert_eq!(a, b);
+    // naga's runtime checks change no result of kernels that stay within their buffers.
+    let checked = shaderfit(&[&args[..], &["--checked-shaders"]].concat())
+        .data(&data)
+        .run();
+    assert!(
+        checked.stderr.contains("checked shaders"),
+        "{}",
+        checked.stderr
+    );
+    assert_eq!(strip_time(&checked.stdout), a);
 }
 
 #[test]

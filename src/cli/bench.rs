@@ -73,6 +73,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let json = serde_json::json!({
             "adapter": ctx.info.name,
             "backend": format!("{:?}", ctx.info.backend),
+            "checked_shaders": ctx.shader_checks == crate::gpu::ShaderChecks::Checked,
             "clock": report.clock.name(),
             "peak_gflops": peak,
             "gemm": report.gemm.iter().map(|g| serde_json::json!({"n": g.n, "ms": g.seconds * 1e3, "gflops": g.gflops})).collect::<Vec<_>>(),
@@ -85,9 +86,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "adapter: {} ({:?}), timing by {}",
-        ctx.info.name,
-        ctx.info.backend,
+        "adapter: {}, timing by {}",
+        super::adapter_label(&ctx),
         report.clock.name()
     );
     println!("square f32 GEMM:");

@@ -80,7 +80,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         net.param_count(),
         args.checkpoint.display()
     );
-    eprintln!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
+    eprintln!("adapter: {}", super::adapter_label(&ctx));
     let cfg = TrainConfig {
         batch_size: args.batch_size,
         epochs: 0,

@@ -28,6 +28,12 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Compile every kernel with naga's runtime bounds checks, as wgpu does by default
+    /// (slower; for a kernel suspected of reading or writing out of bounds). Without it the
+    /// kernels run as trusted modules, held to their buffers by the canary test. Also
+    /// SHADERFIT_CHECKED_SHADERS=1.
+    #[arg(long, global = true)]
+    pub checked_shaders: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -102,6 +108,16 @@ fn private_runtime_dir() {
 
 pub use crate::settings::finite_f32;
 
+/// How the commands that train or time name the adapter: `llvmpipe (Vulkan)`, with
+/// `, checked shaders` under `--checked-shaders`.
+pub(crate) fn adapter_label(ctx: &crate::gpu::GpuContext) -> String {
+    let checked = match ctx.shader_checks {
+        crate::gpu::ShaderChecks::Checked => ", checked shaders",
+        crate::gpu::ShaderChecks::Trusted => "",
+    };
+    format!("{} ({:?}){checked}", ctx.info.name, ctx.info.backend)
+}
+
 /// Runs the command line and turns errors into one line on stderr and exit code 1.
 pub fn main() -> ExitCode {
     quiet_on_closed_pipe();
@@ -111,6 +127,9 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    if cli.checked_shaders {
+        crate::gpu::set_default_shader_checks(crate::gpu::ShaderChecks::Checked);
+    }
     // Whether a flag of the command was typed (not a default): `--resume` refuses to change
     // the flags that define a run, and a flag that does nothing where it was given is refused.
     let given = |id: &str| {

@@ -16,9 +16,51 @@ pub struct GpuContext {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
+    /// Whether kernels are compiled with naga's runtime checks (see [`ShaderChecks`]).
+    pub shader_checks: ShaderChecks,
     errors: Arc<Mutex<Vec<String>>>,
     readbacks: AtomicU64,
+    /// With [`GpuContext::with_canaries`]: every storage buffer made, with guard words past
+    /// its end.
+    canaries: Option<Mutex<Vec<Guarded>>>,
 }
+
+/// How kernels are compiled. Every kernel guards each index it uses with its own bounds (a
+/// launch covers whole workgroups, so an invocation past the end returns first), which the
+/// canary test (`tests/canaries.rs`) holds every kernel to; so they run as trusted modules,
+/// without the clamps and loop bounds naga would add to every access (which keep NVIDIA's
+/// compiler from unrolling the fragment loops). `Checked` puts those checks back
+/// (`--checked-shaders`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ShaderChecks {
+    #[default]
+    Trusted,
+    Checked,
+}
+
+static DEFAULT_CHECKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every context opened from now on compile its kernels checked (`--checked-shaders`)
+/// or not.
+pub fn set_default_shader_checks(checks: ShaderChecks) {
+    DEFAULT_CHECKS.store(checks == ShaderChecks::Checked, Ordering::Relaxed);
+}
+
+/// A storage buffer made in canary mode: its label, the bytes asked for (rounded to words),
+/// and the buffer, longer by [`GUARD_BYTES`] of [`CANARY`] words.
+struct Guarded {
+    label: String,
+    bytes: u64,
+    buffer: wgpu::Buffer,
+}
+
+/// The guard past every storage buffer's end in canary mode: inside the buffer and so inside
+/// every binding of it, where a write one element too far lands (a robust driver would drop
+/// a write past the binding, hiding it).
+pub const GUARD_BYTES: u64 = 256;
+
+/// A guard word: a signalling NaN's bits, which no kernel writes as a result.
+pub const CANARY: u32 = 0x7FA5_C0DE;
 
 /// What `shaderfit devices` prints for one adapter.
 #[derive(Clone, Debug)]
@@ -181,15 +223,107 @@ impl GpuContext {
                 "the device on '{adapter}' was lost ({reason:?}): {message}"
             ));
         });
+        let env = std::env::var_os("SHADERFIT_CHECKED_SHADERS").is_some_and(|v| v == "1");
+        let shader_checks = match DEFAULT_CHECKS.load(Ordering::Relaxed) || env {
+            true => ShaderChecks::Checked,
+            false => ShaderChecks::Trusted,
+        };
         Ok(GpuContext {
             device,
             queue,
             info,
             limits,
             features,
+            shader_checks,
             errors,
             readbacks: AtomicU64::new(0),
+            canaries: None,
         })
+    }
+
+    /// This context in canary mode, for the test that every kernel stays within its buffers:
+    /// each storage buffer made from now on ends with [`GUARD_BYTES`] of [`CANARY`] words,
+    /// inside the buffer (so inside every binding of it), and [`GpuContext::check_canaries`]
+    /// says whether any was overwritten.
+    pub fn with_canaries(mut self) -> GpuContext {
+        self.canaries = Some(Mutex::new(Vec::new()));
+        self
+    }
+
+    /// Every guard word still a canary, or the buffers (by label) whose guard a kernel wrote,
+    /// with the first word changed. One readback.
+    pub fn check_canaries(&self) -> std::result::Result<(), String> {
+        let Some(canaries) = &self.canaries else {
+            return Ok(());
+        };
+        let guarded = canaries.lock().unwrap_or_else(|p| p.into_inner());
+        if guarded.is_empty() {
+            return Ok(());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("canaries"),
+            size: GUARD_BYTES * guarded.len() as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        for (i, g) in guarded.iter().enumerate() {
+            encoder.copy_buffer_to_buffer(
+                &g.buffer,
+                g.bytes,
+                &staging,
+                i as u64 * GUARD_BYTES,
+                GUARD_BYTES,
+            );
+        }
+        self.queue.submit([encoder.finish()]);
+        let bytes = self
+            .map_and_read(&staging, staging.size())
+            .map_err(|e| e.to_string())?;
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
+        let per = (GUARD_BYTES / 4) as usize;
+        let broken: Vec<String> = guarded
+            .iter()
+            .zip(words.chunks(per))
+            .filter_map(|(g, w)| {
+                let at = w.iter().position(|&v| v != CANARY)?;
+                Some(format!(
+                    "'{}' ({} bytes): word {at} past its end is {:#010x}",
+                    g.label, g.bytes, w[at]
+                ))
+            })
+            .collect();
+        match broken.is_empty() {
+            true => Ok(()),
+            false => Err(broken.join("; ")),
+        }
+    }
+
+    /// In canary mode, `data` padded to whole words and followed by the guard.
+    fn guarded(&self, label: &str, data: &[u8], usage: wgpu::BufferUsages) -> Option<wgpu::Buffer> {
+        let canaries = self.canaries.as_ref()?;
+        let bytes = (data.len() as u64).max(4).next_multiple_of(4);
+        let mut contents = data.to_vec();
+        contents.resize(bytes as usize, 0);
+        contents.extend(
+            std::iter::repeat_n(CANARY.to_le_bytes(), (GUARD_BYTES / 4) as usize).flatten(),
+        );
+        let buffer = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: &contents,
+                usage: usage | wgpu::BufferUsages::COPY_SRC,
+            });
+        canaries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Guarded {
+                label: label.to_string(),
+                bytes,
+                buffer: buffer.clone(),
+            });
+        Some(buffer)
     }
 
     /// The first GPU error since the last check, if any.
@@ -217,6 +351,13 @@ impl GpuContext {
 
     /// A zeroed storage buffer of `bytes` (at least 4) that can be copied from and to.
     pub fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        let usage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST;
+        if self.canaries.is_some() {
+            let zeros = vec![0u8; bytes.max(4).next_multiple_of(4) as usize];
+            return self.guarded(label, &zeros, usage).expect("canary mode");
+        }
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: bytes.max(4).next_multiple_of(4),
@@ -233,6 +374,12 @@ impl GpuContext {
         if bytes.is_empty() {
             return self.storage(label, 4);
         }
+        let usage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST;
+        if let Some(buffer) = self.guarded(label, bytes, usage) {
+            return buffer;
+        }
         self.device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
@@ -247,6 +394,10 @@ impl GpuContext {
     pub fn storage_u8(&self, label: &str, bytes: &[u8]) -> wgpu::Buffer {
         let mut padded = bytes.to_vec();
         padded.resize(bytes.len().next_multiple_of(4).max(4), 0);
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+        if let Some(buffer) = self.guarded(label, &padded, usage) {
+            return buffer;
+        }
         self.device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),

@@ -5,5 +5,5 @@ pub mod context;
 pub mod kernels;
 pub mod profiler;
 
-pub use context::{AdapterReport, GpuContext};
+pub use context::{set_default_shader_checks, AdapterReport, GpuContext, ShaderChecks};
 pub use kernels::{Kernels, Launch};

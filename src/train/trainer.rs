@@ -367,7 +367,7 @@ impl<'a> Trainer<'a> {
         if let Some(pass) = clear {
             self.plan.clear_metrics(&mut encoder, pass);
         }
-        encoder.clear_buffer(&self.plan.eval_cursor, 0, None);
+        encoder.clear_buffer(&self.plan.eval_cursor, 0, Some(8));
         let mut done = 0;
         while done < pass.steps {
             let n = chunk.min(pass.steps - done);

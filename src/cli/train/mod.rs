@@ -401,7 +401,7 @@ fn print_setup(
             t.augment.describe()
         );
     }
-    eprintln!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
+    eprintln!("adapter: {}", super::adapter_label(ctx));
     if let Some(path) = &args.load {
         eprintln!("weights: {}", path.display());
     }

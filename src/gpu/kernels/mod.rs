@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex};
 
-use super::context::GpuContext;
+use super::context::{GpuContext, ShaderChecks};
 use family::{Access, FamilyDecl, ModuleSource};
 
 pub mod family;
@@ -375,6 +375,8 @@ pub struct Kernels {
     placeholders: Placeholders,
     limits: wgpu::Limits,
     cpu_adapter: bool,
+    /// Trusted modules, or naga's runtime checks in every one (`--checked-shaders`).
+    checks: ShaderChecks,
 }
 
 impl Kernels {
@@ -399,6 +401,7 @@ impl Kernels {
             },
             limits: ctx.limits.clone(),
             cpu_adapter: ctx.info.device_type == wgpu::DeviceType::Cpu,
+            checks: ctx.shader_checks,
         }
     }
 
@@ -523,11 +526,23 @@ impl Kernels {
             .entry(key)
             .or_insert_with(|| {
                 let source = key.source();
-                self.device
-                    .create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(&source.name),
-                        source: wgpu::ShaderSource::Wgsl(source.source.into()),
-                    })
+                let desc = wgpu::ShaderModuleDescriptor {
+                    label: Some(&source.name),
+                    source: wgpu::ShaderSource::Wgsl(source.source.into()),
+                };
+                match self.checks {
+                    ShaderChecks::Checked => self.device.create_shader_module(desc),
+                    // SAFETY: every kernel bounds each index it uses by its own guards, and
+                    // every loop by uniforms or constants: the canary test
+                    // (tests/canaries.rs) runs each kernel with guard words past every
+                    // buffer, inside its binding, and fails on any write there.
+                    ShaderChecks::Trusted => unsafe {
+                        self.device.create_shader_module_trusted(
+                            desc,
+                            wgpu::ShaderRuntimeChecks::unchecked(),
+                        )
+                    },
+                }
             })
             .clone()
     }
