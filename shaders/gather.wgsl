@@ -14,7 +14,9 @@
 // with zeros outside, as it is gathered, so augmenting costs no pass over memory. The draws
 // are a counter-based hash of (seed, cursor.t, row, k), 5 per row, the same as the CPU twin's
 // (src/data/augment.rs); cursor.t is the step count before this step, so every step of every
-// epoch draws anew. Images are [rows, cols, channels] channels-last.
+// epoch draws anew. Test-time augmentation's passes (`by_position` = 1) key the draws by the
+// sample's position in the pass instead, with t = 0, so a sample's views do not depend on the
+// evaluation batch. Images are [rows, cols, channels] channels-last.
 //
 // Elastic distortion (`elastic` > 0): the destination pixel is first displaced by a smooth
 // random field, bilinear between a 4x4 grid of random offsets per row (32 more draws of their
@@ -38,7 +40,7 @@ struct Params {
     shift: f32, // pixels
     seed: u32,
     elastic: f32, // pixels; 0: none
-    _pad1: u32,
+    by_position: u32,
     _pad2: u32,
 }
 
@@ -50,15 +52,21 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> x: array<f32>;
 @group(0) @binding(6) var<storage, read_write> y: array<u32>;
 
-// Draw k of `row` in [-1, 1): 24 random bits, exact in f32.
+// The step count the draws are keyed by: none for draws by position.
+fn draw_t() -> u32 {
+    return select(cursor.t, 0u, params.by_position != 0u);
+}
+
+// Draw k of `row` (the draw key: the row, or the position in the pass) in [-1, 1): 24
+// random bits, exact in f32.
 fn signed_draw(row: u32, k: u32) -> f32 {
-    let h = pcg_hash(pcg_hash(pcg_hash(row * 5u + k) ^ cursor.t) ^ params.seed);
+    let h = pcg_hash(pcg_hash(pcg_hash(row * 5u + k) ^ draw_t()) ^ params.seed);
     return 2.0 * (f32(h >> 8u) / 16777216.0) - 1.0;
 }
 
 // Draw k (< 32) of `row`'s elastic grid in [-1, 1): node n's x offset is draw 2n, its y 2n + 1.
 fn elastic_draw(row: u32, k: u32) -> f32 {
-    let h = pcg_hash(pcg_hash(pcg_hash(row * 32u + k) ^ cursor.t) ^ (params.seed ^ 0x85EBCA6Bu));
+    let h = pcg_hash(pcg_hash(pcg_hash(row * 32u + k) ^ draw_t()) ^ (params.seed ^ 0x85EBCA6Bu));
     return 2.0 * (f32(h >> 8u) / 16777216.0) - 1.0;
 }
 
@@ -157,7 +165,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let sample = order[pos];
     if (params.augment != 0u) {
-        x[id] = augmented(sample, row, col);
+        x[id] = augmented(sample, select(row, pos, params.by_position != 0u), col);
     } else {
         let byte = sample * params.sample_bytes + col;
         x[id] = f32((images[byte >> 2u] >> ((byte & 3u) * 8u)) & 0xffu) / 255.0;

@@ -16,7 +16,7 @@
 
 mod support;
 
-use shaderfit::data::augment::Augment;
+use shaderfit::data::augment::{Augment, DrawKey};
 use shaderfit::gpu::kernels::family::{check_module, Access, ModuleSource};
 use shaderfit::gpu::kernels::{
     Act, ActGrad, BiasGradArgs, Block, ConfusionArgs, FixedTable, Forced, GatherArgs, LossArgs,
@@ -490,6 +490,7 @@ fn gather_matches_the_twin_including_the_short_last_batch() {
                 sample_bytes: bytes,
                 image: (1, bytes, 1),
                 augment: None,
+                by_position: false,
                 images: View::whole(&gimages),
                 labels: View::whole(&glabels),
                 order: View::whole(&gorder),
@@ -541,7 +542,14 @@ fn augmented_gather_matches_the_twin() {
     let affine = Augment::parse("shift=2,rotate=25,zoom=0.2,shear=10").unwrap();
     let elastic = Augment::parse("shift=1,rotate=5,elastic=2").unwrap();
     let seed = 0x5eed;
-    for (step, t, augment) in [(0usize, 0u32, affine), (1, 7, affine), (2, 1000, elastic)] {
+    let cases = [
+        (0usize, 0u32, affine, false),
+        (1, 7, affine, false),
+        (2, 1000, elastic, false),
+        (1, 7, affine, true),
+        (2, 1000, elastic, true),
+    ];
+    for (step, t, augment, by_position) in cases {
         let cursor = ctx.storage_init("cursor", &[step as u32, t]);
         let launch = kernels.gather(
             &ctx,
@@ -550,6 +558,7 @@ fn augmented_gather_matches_the_twin() {
                 sample_bytes: bytes,
                 image,
                 augment: Some((augment, seed)),
+                by_position,
                 images: View::whole(&gimages),
                 labels: View::whole(&glabels),
                 order: View::whole(&gorder),
@@ -566,7 +575,14 @@ fn augmented_gather_matches_the_twin() {
             &order,
             (step, batch),
             image,
-            (&augment, seed, t),
+            (
+                &augment,
+                seed,
+                match by_position {
+                    true => DrawKey::Position,
+                    false => DrawKey::Step(t),
+                },
+            ),
         );
         assert_eq!(
             ctx.read_u32(&gy, 0, batch).unwrap(),

@@ -6,7 +6,7 @@ mod support;
 
 use std::sync::Arc;
 
-use shaderfit::data::augment::{self, Augment};
+use shaderfit::data::augment::{self, Augment, DrawKey};
 use shaderfit::data::dataset::{epoch_order, split_indices};
 use shaderfit::data::Dataset;
 use shaderfit::gpu::profiler::Clock;
@@ -578,6 +578,41 @@ fn confusion_matrix_counts_every_evaluated_sample() {
     );
 }
 
+/// The evaluation passes run at their own batch (by default the largest the adapter allows,
+/// here the whole 24-sample test split in one step): at batch 5 (four full steps and a short
+/// one) the same weights give the same counts, exactly, and the same loss to within the
+/// rounding of summing 24 f32 losses in another grouping (24 x 2^-24 relative, so 1e-5).
+#[test]
+fn the_evaluation_batch_changes_no_count() {
+    let ctx = gpu();
+    let (net, data) = (network(), data());
+    let scores = [None, Some(5)].map(|eval_batch_size| {
+        let cfg = TrainConfig {
+            eval_batch_size,
+            accumulators: vec![Arc::new(ConfusionMatrix)],
+            ..config(sgd(0.1, 0.0), 3)
+        };
+        let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
+        let plan = trainer.plan();
+        assert_eq!(plan.eval_batch, eval_batch_size.unwrap_or(24));
+        assert_eq!(plan.test.steps, 24_usize.div_ceil(plan.eval_batch));
+        trainer.fit_epoch().unwrap();
+        trainer.evaluate_test().unwrap()
+    });
+    let [whole, fives] = scores.map(|s| (s.score(), s.counts("confusion_matrix").cloned()));
+    assert_eq!(whole.0.samples, 24);
+    assert_eq!(
+        (whole.0.samples, whole.0.correct),
+        (fives.0.samples, fives.0.correct)
+    );
+    assert_eq!(whole.1, fives.1, "the confusion matrices");
+    let (a, b) = (whole.0.loss, fives.0.loss);
+    assert!(
+        (a - b).abs() <= 1e-5 * a.abs(),
+        "test loss {a} at batch 24, {b} at 5"
+    );
+}
+
 /// Top-k accuracy through a trainer: counted in every pass (training's included, as Keras
 /// computes metrics on training batches), read back with the epoch's other metrics (still one
 /// readback), its test count equal to the twin's over the GPU's own probabilities of the same
@@ -710,7 +745,7 @@ fn test_time_augmentation_matches_the_reference_view_by_view() {
                     &all,
                     (step, BATCH),
                     (7, 7, 1),
-                    (&augment, augment::tta_seed32(seed, copy), step as u32),
+                    (&augment, augment::tta_seed32(seed, copy), DrawKey::Position),
                 ),
             };
             let rows = (24 - step * BATCH).min(BATCH);

@@ -144,10 +144,8 @@ fn plan(args: &BenchArgs, ctx: &GpuContext) -> Result<()> {
             "{} at batch {}: kernels {whose}; fill = workgroups / ({} SMs x 2)",
             p.model, p.batch, p.sms
         );
-        for (name, launches) in [
-            ("training step", &p.training),
-            ("evaluation step", &p.evaluation),
-        ] {
+        let eval = format!("evaluation step (batch {})", p.eval_batch);
+        for (name, launches) in [("training step", &p.training), (&eval, &p.evaluation)] {
             print!("{}", super::tables::plan_table(name, launches));
         }
     }

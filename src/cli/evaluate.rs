@@ -29,8 +29,10 @@ pub struct EvaluateArgs {
     pub data: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "mnist")]
     pub dataset: DatasetKind,
-    #[arg(long, default_value_t = 128)]
-    pub batch_size: usize,
+    /// Test images per evaluation step (default: the largest the adapter's limits allow, up
+    /// to 1024; the counts do not depend on it).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Adapter whose name contains this; see `shaderfit devices`.
     #[arg(long)]
     pub adapter: Option<String>,
@@ -82,7 +84,12 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     );
     eprintln!("adapter: {}", super::adapter_label(&ctx));
     let cfg = TrainConfig {
-        batch_size: args.batch_size,
+        batch_size: args
+            .batch_size
+            .unwrap_or(128)
+            .min(dataset.train.len())
+            .max(1),
+        eval_batch_size: args.batch_size,
         epochs: 0,
         kernels: kernels::policy(&ctx.info),
         accumulators: match args.report.dir {
@@ -110,7 +117,8 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         );
     }
     let logs = trainer.logs("test_", &test);
-    write_report(args, (&info, &net), (&dataset, &test, logs))?;
+    let eval_batch = trainer.plan().eval_batch;
+    write_report(args, (&info, &net, eval_batch), (&dataset, &test, logs))?;
     Ok(())
 }
 
@@ -129,7 +137,7 @@ fn tta_flags(args: &EvaluateArgs, info: &checkpoint::CheckpointInfo) -> Result<O
 /// The report of `evaluate --report`: the test pass's figures, without curves.
 fn write_report(
     args: &EvaluateArgs,
-    (info, net): (&checkpoint::CheckpointInfo, &crate::model::Network),
+    (info, net, eval_batch): (&checkpoint::CheckpointInfo, &crate::model::Network, usize),
     (dataset, test, test_logs): (&Dataset, &crate::train::PassMetrics, Logs),
 ) -> Result<()> {
     let spec = &info.spec;
@@ -139,7 +147,7 @@ fn write_report(
         "dataset": args.dataset.name(),
         "data": dataset.dir.display().to_string(),
         "epochs trained": info.epoch,
-        "batch_size": args.batch_size,
+        "batch_size": eval_batch,
     });
     let input = ReportInput {
         title: format!("{} on {}", spec.name, args.dataset.name()),

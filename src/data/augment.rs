@@ -10,6 +10,16 @@ use crate::rng::pcg_hash;
 
 /// The ranges of the random transform; each is drawn uniformly in `[-x, x]` (zoom: a scale in
 /// `[1 - zoom, 1 + zoom]`).
+/// What a row's draws are keyed by, besides the seed (as `gather.wgsl` keys them).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DrawKey {
+    /// Training: the optimizer's step count `t` and the row in the batch, new every step.
+    Step(u32),
+    /// Test-time augmentation: the sample's position in the pass, with `t` = 0, the same
+    /// whatever the batch.
+    Position,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Augment {
     /// Pixels, along each axis.

@@ -1,6 +1,6 @@
 //! Twins of the WGSL kernels, one function each, with the same layouts (all row-major).
 
-use crate::data::augment::Augment;
+use crate::data::augment::{Augment, DrawKey};
 use crate::layers::{Activation, Window};
 use crate::rng::pcg_hash;
 
@@ -33,14 +33,14 @@ pub fn gather(
 }
 
 /// Twin of `gather.wgsl` with augmentation: batch `step` of `order`, each row drawn through
-/// its random transform at optimizer step `t` (`image`: rows, cols, channels), with the
-/// kernel's f32 operations in its order.
+/// its random transform keyed by `key` (`image`: rows, cols, channels), with the kernel's f32
+/// operations in its order.
 pub fn gather_augmented(
     (images, labels): (&[u8], &[u8]),
     order: &[u32],
     (step, batch): (usize, usize),
     image: (usize, usize, usize),
-    (augment, seed, t): (&Augment, u32, u32),
+    (augment, seed, key): (&Augment, u32, DrawKey),
 ) -> (Vec<f32>, Vec<u32>) {
     let (rows, cols, channels) = image;
     let bytes = rows * cols * channels;
@@ -50,7 +50,10 @@ pub fn gather_augmented(
             continue;
         };
         let src = &images[sample as usize * bytes..][..bytes];
-        let tr = augment.transform(seed, t, row as u32);
+        let tr = match key {
+            DrawKey::Step(t) => augment.transform(seed, t, row as u32),
+            DrawKey::Position => augment.transform(seed, 0, (step * batch + row) as u32),
+        };
         for (i, out) in x[row * bytes..][..bytes].iter_mut().enumerate() {
             *out = tr.sample(src, image, i);
         }

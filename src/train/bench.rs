@@ -145,6 +145,8 @@ pub struct PlannedLaunch {
 pub struct StepPlan {
     pub model: String,
     pub batch: usize,
+    /// The evaluation step's batch, as chosen for MNIST's 10,000 test images.
+    pub eval_batch: usize,
     pub sms: u32,
     pub training: Vec<PlannedLaunch>,
     pub evaluation: Vec<PlannedLaunch>,
@@ -160,11 +162,12 @@ pub fn plan(
     policy: Arc<dyn KernelPolicy>,
 ) -> Result<StepPlan> {
     let net = ModelSpec::from_arg(model, None, 10)?.compile(Shape::new(28, 28, 1), 10)?;
-    let cfg = TrainConfig {
+    let mut cfg = TrainConfig {
         batch_size: batch,
         kernels: policy,
         ..Default::default()
     };
+    cfg.eval_batch_size = Some(crate::train::limits::eval_batch(ctx, &net, &cfg, 10_000));
     let trainer = Trainer::new(ctx, &net, &bench_data(2 * batch), cfg)?;
     let planned = |launches: &[crate::gpu::Launch]| {
         launches
@@ -190,6 +193,7 @@ pub fn plan(
     Ok(StepPlan {
         model: model.to_string(),
         batch,
+        eval_batch: p.eval_batch,
         sms,
         training: planned(&p.train_step),
         evaluation: planned(&p.validation.launches),

@@ -50,8 +50,13 @@ pub fn check(ctx: &GpuContext, net: &Network, cfg: &TrainConfig, data: &Dataset)
             remedy: "use smaller layers or an optimizer with less state",
         },
     ];
-    let batch = cfg.batch_size as u64;
-    for node in &net.layers {
+    let mut batches = vec![cfg.batch_size as u64];
+    batches.extend(cfg.eval_batch_size.map(|b| b as u64));
+    for (node, batch) in net
+        .layers
+        .iter()
+        .flat_map(|n| batches.iter().map(move |b| (n, b)))
+    {
         needs.push(Need {
             what: format!("the output of layer {} at batch {batch}", node.name),
             bytes: batch * node.output.features() as u64 * 4,
@@ -90,6 +95,64 @@ pub fn check(ctx: &GpuContext, net: &Network, cfg: &TrainConfig, data: &Dataset)
         }
     }
     Ok(())
+}
+
+/// The largest evaluation batch chosen: validation at 1024 runs a tenth of the steps of
+/// batch 128, each as wide as a GPU wants.
+pub const EVAL_BATCH_MAX: usize = 1024;
+
+/// What the evaluation passes' own buffers (outputs and forward scratch) may take together
+/// at a batch chosen for them, beside the training step's.
+pub const EVAL_MEMORY: u64 = 256 << 20;
+
+/// The evaluation passes' batch: `cfg.eval_batch_size` when given; else the largest up to
+/// [`EVAL_BATCH_MAX`] and `longest` (the longest split evaluated) whose every buffer fits one
+/// storage binding and all of them [`EVAL_MEMORY`], rounded down to a multiple of 64; never below the training batch (whose
+/// buffers [`check`] has passed) unless `longest` is shorter.
+pub fn eval_batch(ctx: &GpuContext, net: &Network, cfg: &TrainConfig, longest: usize) -> usize {
+    if let Some(b) = cfg.eval_batch_size {
+        return b;
+    }
+    let limit = ctx
+        .limits
+        .max_storage_buffer_binding_size
+        .min(ctx.limits.max_buffer_size);
+    let fits = |batch: usize| {
+        let bytes = eval_buffers(net, batch);
+        bytes.iter().all(|&b| b <= limit) && bytes.iter().sum::<u64>() <= EVAL_MEMORY
+    };
+    let cap = EVAL_BATCH_MAX.min(longest).max(1);
+    let floor = cfg.batch_size.min(cap);
+    // fits() only shrinks as the batch grows: the largest that fits, by bisection.
+    let (mut lo, mut hi) = (floor, cap);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        match fits(mid) {
+            true => lo = mid,
+            false => hi = mid - 1,
+        }
+    }
+    // A multiple of 64 rows where that stays above the floor: whole tiles for the kernels.
+    match lo / 64 * 64 {
+        rounded if rounded >= floor.max(1) => rounded,
+        _ => lo,
+    }
+}
+
+/// The bytes of every buffer an evaluation pass at `batch` has of its own: the input batch,
+/// each layer's output and the scratch its forward uses.
+fn eval_buffers(net: &Network, batch: usize) -> Vec<u64> {
+    let mut floats = vec![batch * net.input.features()];
+    for node in &net.layers {
+        floats.push(batch * node.output.features());
+        floats.extend(
+            node.layer
+                .scratch(node, batch, false)
+                .iter()
+                .map(|s| s.floats),
+        );
+    }
+    floats.into_iter().map(|f| f as u64 * 4).collect()
 }
 
 /// `123.4 MiB`.

@@ -54,6 +54,8 @@ pub struct Plan {
     /// Non-trainable tensors (moving statistics), in `stats`.
     pub stats_layout: ParamLayout,
     pub batch: usize,
+    /// The validation and test passes' batch ([`super::limits::eval_batch`]).
+    pub eval_batch: usize,
     pub n_train: usize,
     pub params: wgpu::Buffer,
     pub grads: wgpu::Buffer,
@@ -141,7 +143,16 @@ impl Plan {
         let fusions = fusion::fuse(&net.layers);
         let splits = upload(ctx, data, (&train_indices, &val_indices))?;
         let x = alloc.floats("the input batch", cfg.batch_size * net.input.features())?;
-        let acts = Activations::new(net, &fusions, &alloc, &x)?;
+        let acts = Activations::new(net, &fusions, &alloc, &x, true)?;
+        let longest = splits[1].len.max(splits[2].len);
+        let eval_batch = super::limits::eval_batch(ctx, net, cfg, longest);
+        let eval_alloc = Alloc {
+            ctx,
+            batch: eval_batch,
+        };
+        let eval_x =
+            eval_alloc.floats("the evaluation batch", eval_batch * net.input.features())?;
+        let eval_acts = Activations::new(net, &fusions, &eval_alloc, &eval_x, false)?;
         let weights = ParamBuffers::new(
             ctx,
             (&layout, &stats_layout),
@@ -156,6 +167,7 @@ impl Plan {
         let step_rates = ctx.storage("step rates", (steps * size_of::<StepRate>()) as u64);
         let eval_cursor = ctx.storage("eval cursor", 8);
         let y = ctx.storage("labels", (cfg.batch_size * 4) as u64);
+        let eval_y = ctx.storage("evaluation labels", (eval_batch * 4) as u64);
         let builder = Builder {
             ctx,
             kernels,
@@ -177,18 +189,27 @@ impl Plan {
             step_rates: &step_rates,
         };
         let train_step = builder.train_step(&splits[0], &train_cursor, cfg.optimizer.as_ref());
+        let builder = Builder {
+            batch: eval_batch,
+            x: &eval_x,
+            y: &eval_y,
+            acts: &eval_acts,
+            ..builder
+        };
         let validation = builder.eval_pass(Pass::Validation, &splits[1], &eval_cursor);
         let test = builder.eval_pass(Pass::Test, &splits[2], &eval_cursor);
         let test_augmented = builder.tta_passes(cfg, &splits[2], &eval_cursor);
         ctx.check_errors()?;
         let [train, ..] = splits;
-        let mut buffers = vec![x, y, train.images, train.labels];
+        let mut buffers = vec![x, y, eval_x, eval_y, train.images, train.labels];
         buffers.extend(acts.into_buffers());
+        buffers.extend(eval_acts.into_buffers());
         Ok(Plan {
             net: net.clone(),
             layout,
             stats_layout,
             batch: cfg.batch_size,
+            eval_batch,
             n_train: train_indices.len(),
             params: weights.params,
             grads: weights.grads,
@@ -369,14 +390,23 @@ impl Activations {
     }
 
     /// Every node's output and output gradient (`[batch, features]`), and the scratch its
-    /// layer asks for; shared scratch once, at the largest size asked.
+    /// layer asks for; shared scratch once, at the largest size asked. Without `grads` (the
+    /// evaluation passes, forward only), one output gradient, the last node's (the loss
+    /// writes its dlogits in every pass), stands for every node's, which no forward launch
+    /// binds; and only the forward's scratch.
     fn new(
         net: &Network,
         fusions: &[Fusion],
         alloc: &Alloc,
         x: &wgpu::Buffer,
+        grads: bool,
     ) -> Result<Activations> {
         let batch = alloc.batch;
+        let last = net.layers.last().expect("a network has layers");
+        let dlogits = match grads {
+            true => None,
+            false => Some(alloc.floats("evaluation dlogits", batch * last.output.features())?),
+        };
         let (mut out, mut dout) = (Vec::<wgpu::Buffer>::new(), Vec::<wgpu::Buffer>::new());
         for (i, node) in net.layers.iter().enumerate() {
             let n = batch * node.output.features();
@@ -389,13 +419,16 @@ impl Activations {
                 true => x.clone(),
                 false => alloc.floats(&format!("{} output", node.name), n)?,
             });
-            dout.push(alloc.floats(&format!("{} output gradient", node.name), n)?);
+            dout.push(match &dlogits {
+                Some(d) => d.clone(),
+                None => alloc.floats(&format!("{} output gradient", node.name), n)?,
+            });
         }
         let wants: Vec<_> = net
             .layers
             .iter()
             .zip(fusions)
-            .map(|(node, f)| node.layer.scratch(node, batch, f.input_grad))
+            .map(|(node, f)| node.layer.scratch(node, batch, grads && f.input_grad))
             .collect();
         let mut shared: Vec<(&'static str, wgpu::Buffer)> = Vec::new();
         for s in wants.iter().flatten().filter(|s| s.shared) {
@@ -425,7 +458,9 @@ impl Activations {
     }
 }
 
-/// Records the launches of each pass over the plan's buffers.
+/// Records the launches of each pass over the plan's buffers: the training step's at the
+/// training batch, the evaluation passes' at theirs, over their own `x`, `y` and activations.
+#[derive(Clone, Copy)]
 struct Builder<'a> {
     ctx: &'a GpuContext,
     kernels: &'a Kernels,
@@ -522,6 +557,9 @@ impl<'a> Builder<'a> {
                 sample_bytes: self.net.input.features(),
                 image: (self.net.input.h, self.net.input.w, self.net.input.c),
                 augment,
+                // Training draws anew each step; test-time augmentation's views are keyed
+                // by position, the same at any evaluation batch.
+                by_position: !training,
                 images: View::whole(&split.images),
                 labels: View::whole(&split.labels),
                 order: View::whole(&split.order),

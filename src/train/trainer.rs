@@ -27,6 +27,10 @@ use crate::optim::{Adam, Optimizer, Schedule};
 #[derive(Clone, Debug)]
 pub struct TrainConfig {
     pub batch_size: usize,
+    /// The validation and test passes' batch (forward only, so larger batches fit; their
+    /// metrics are sums, so the batch changes no count): `None` for the largest the adapter
+    /// allows up to 1024 ([`super::limits::eval_batch`]).
+    pub eval_batch_size: Option<usize>,
     pub epochs: usize,
     pub optimizer: Arc<dyn Optimizer>,
     pub seed: u64,
@@ -58,7 +62,7 @@ pub struct TrainConfig {
 impl TrainConfig {
     /// Checks the settings that do not depend on the data or the adapter.
     pub fn validate(&self) -> Result<()> {
-        if self.batch_size == 0 {
+        if self.batch_size == 0 || self.eval_batch_size == Some(0) {
             return Err(Error::flag("--batch-size", "0; expected at least 1"));
         }
         if self.steps_per_submit == 0 {
@@ -84,6 +88,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             batch_size: 128,
+            eval_batch_size: None,
             epochs: 5,
             optimizer: Arc::new(Adam::default()),
             seed: 1,

@@ -32,7 +32,7 @@ uniform_struct! {
         pub seed: u32,
         /// Pixels of elastic displacement; 0: none.
         pub elastic: f32,
-        pub _pad1: u32,
+        pub by_position: u32,
         pub _pad2: u32,
     }
 }
@@ -63,8 +63,13 @@ pub struct GatherArgs<'a> {
     pub sample_bytes: usize,
     /// An image's (rows, cols, channels), channels-last.
     pub image: (usize, usize, usize),
-    /// Random affine augmentation with this 32-bit seed (training only).
+    /// Random affine augmentation with this 32-bit seed (training and test-time
+    /// augmentation's passes).
     pub augment: Option<(Augment, u32)>,
+    /// Key the draws by each sample's position in the pass (test-time augmentation: a
+    /// sample's view whatever the batch) rather than by the step count and the row (training:
+    /// new draws every step).
+    pub by_position: bool,
     /// `[samples, sample_bytes]` u8, packed 4 per word.
     pub images: View<'a>,
     /// `[samples]` u8, packed 4 per word.
@@ -103,6 +108,7 @@ impl Kernels {
                 shift: aug.shift,
                 seed,
                 elastic: aug.elastic,
+                by_position: a.by_position as u32,
                 ..Default::default()
             },
         );
