@@ -16,7 +16,14 @@
 // values of the B slice per k into its TM x TN accumulators. Thread (tx, ty) owns rows
 // ty·TM + i and columns tx + j·WG_X: the rows it reads from workgroup memory are the same
 // for every thread of a row of the workgroup (a broadcast), the columns consecutive across
-// threads (no bank conflicts), and its stores to C are coalesced.
+// threads, and its stores to C are coalesced.
+// Bank conflicts: a tile is stored k-major (`[kk][r]`, stride BM), so where global memory
+// runs along K (A [M, K], B [N, K] with TRANS_B) consecutive threads store consecutive kk of
+// one row, BM floats apart: all in one of the 32 banks (16-way with BK 16, 4-way with vec4
+// loads). Such a tile's rows are XOR-swizzled within their 32-row block by
+// (kk · 32/BK) mod 32, which gives each of a warp's 32 stores its own bank (scalar or vec4,
+// BK 8 or 16: the swizzle's bits sit just above the rows a warp spans), while the reads of
+// one kk stay a permutation of its row (broadcast for A, consecutive banks for B).
 // Software pipelining: the next K step's slices are fetched into registers before the
 // current step's multiply-adds, so global-memory latency hides behind them, and stored into
 // workgroup memory after. With two buffers the stores go to the copy nobody reads this step,
@@ -61,10 +68,29 @@ const B_VECS: u32 = BK * BN / VEC_B;
 const A_PER_THREAD: u32 = (A_VECS + THREADS - 1u) / THREADS;
 const B_PER_THREAD: u32 = (B_VECS + THREADS - 1u) / THREADS;
 
-// Buffer `buf` of the tiles: a_tile[(buf·BK + kk)·BM + r] = op(A)[row0 + r, k0 + kk];
-// b_tile[(buf·BK + kk)·BN + j] = op(B)[k0 + kk, col0 + j].
+// Buffer `buf` of the tiles: a_tile[a_index(buf, kk, r)] = op(A)[row0 + r, k0 + kk];
+// b_tile[b_index(buf, kk, j)] = op(B)[k0 + kk, col0 + j].
 var<workgroup> a_tile: array<f32, BUFFERS * BK * BM>;
 var<workgroup> b_tile: array<f32, BUFFERS * BK * BN>;
+
+// The XOR applied to row (or column) r of k step kk where the stores run along K: within
+// r's 32-block, since the side is a multiple of 32 (and 32 of BK) where it applies.
+fn swizzle(kk: u32, side: u32) -> u32 {
+    if (side % 32u != 0u || 32u % BK != 0u) {
+        return 0u;
+    }
+    return (kk * (32u / BK)) & 31u;
+}
+
+fn a_index(buf: u32, kk: u32, r: u32) -> u32 {
+    let x = select(swizzle(kk, BM), 0u, TRANS_A);
+    return (buf * BK + kk) * BM + (r ^ x);
+}
+
+fn b_index(buf: u32, kk: u32, j: u32) -> u32 {
+    let x = select(0u, swizzle(kk, BN), TRANS_B);
+    return (buf * BK + kk) * BN + (j ^ x);
+}
 
 // Tile position (r, kk) of the first float of a K step's e-th vector of op(A). Consecutive e
 // follow the buffer's contiguous side: K for A [M, K] (and im2col's channels), M for TRANS_A.
@@ -128,7 +154,7 @@ fn store_a(buf: u32, e: u32, v: ElemA, row0: u32, k0: u32, k_end: u32) {
         if (ROW_SUMS && row0 + r == dims.m && k0 + kk < k_end) {
             s = 1.0;
         }
-        a_tile[(buf * BK + kk) * BM + r] = s;
+        a_tile[a_index(buf, kk, r)] = s;
     }
 }
 
@@ -139,7 +165,7 @@ fn store_b(buf: u32, e: u32, v: ElemB) {
     for (var i = 0u; i < VEC_B; i++) {
         let j = p.x + select(i, 0u, TRANS_B);
         let kk = p.y + select(0u, i, TRANS_B);
-        b_tile[(buf * BK + kk) * BN + j] = w[i];
+        b_tile[b_index(buf, kk, j)] = w[i];
     }
 }
 
@@ -192,16 +218,14 @@ fn main(
                 }
             }
         }
-        let a_base = buf * BK * BM;
-        let b_base = buf * BK * BN;
         for (var kk = 0u; kk < BK; kk++) {
             var a_frag: array<f32, TM>;
             var b_frag: array<f32, TN>;
             for (var i = 0u; i < TM; i++) {
-                a_frag[i] = a_tile[a_base + kk * BM + lid.y * TM + i];
+                a_frag[i] = a_tile[a_index(buf, kk, lid.y * TM + i)];
             }
             for (var j = 0u; j < TN; j++) {
-                b_frag[j] = b_tile[b_base + kk * BN + lid.x + j * WG_X];
+                b_frag[j] = b_tile[b_index(buf, kk, lid.x + j * WG_X)];
             }
             for (var i = 0u; i < TM; i++) {
                 for (var j = 0u; j < TN; j++) {

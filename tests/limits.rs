@@ -145,9 +145,7 @@ fn trains_within_webgpu_default_limits(name: &str) {
         // llvmpipe's GL driver runs workgroup barriers so slowly that the tiled kernels
         // (which a CPU adapter never gets) take minutes per convolution step there; they
         // are checked on GL at small tilings by parity_kernels.
-        let cpu_gl =
-            ctx.info.backend == wgpu::Backend::Gl && ctx.info.device_type == wgpu::DeviceType::Cpu;
-        if *policy == "tiled" && cpu_gl && name != "mlp" {
+        if *policy == "tiled" && support::slow_barriers(&ctx) && name != "mlp" {
             continue;
         }
         let what = format!("{name} with the {policy} kernels");

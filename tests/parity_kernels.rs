@@ -21,7 +21,7 @@ use shaderfit::gpu::kernels::family::{check_module, Access, ModuleSource};
 use shaderfit::gpu::kernels::{
     Act, ActGrad, BiasGradArgs, Block, ConfusionArgs, FixedTable, Forced, GatherArgs, LossArgs,
     LossMetric, MatmulArgs, MatmulTile, ModuleKey, OptimizerArgs, OptimizerParams, PredictionsArgs,
-    Tuned, Tuner, View, WeightGradArgs, PAD_LABEL,
+    Tiling, Tuned, Tuner, View, WeightGradArgs, PAD_LABEL,
 };
 use shaderfit::gpu::{GpuContext, Kernels};
 use shaderfit::layers::Activation;
@@ -287,6 +287,25 @@ fn matmul_tiled_matches_the_twin() {
     let t64 = [("tiled 64x64".to_string(), t64(&ctx))];
     let case = Case::forward(Act::Relu, (70, 90, 40), 960);
     for_each_case(&t64, &[case], |k, c| check_matmul(&ctx, k, c));
+    // The tilings whose sides are multiples of 32 swizzle the tiles stored along K (A
+    // untransposed, B transposed): scalar and vec4 loads, BK 16 and 8, ragged and whole tiles.
+    if support::slow_barriers(&ctx) {
+        return;
+    }
+    let swizzled: Vec<_> = [Tiling::T64, Tiling::T64.pipelined(), Tiling::T128]
+        .into_iter()
+        .map(|t| {
+            let k = kernels(&ctx, Forced::matmul(MatmulTile::Tiled(t)));
+            (format!("tiled {}", MatmulTile::Tiled(t).name()), k)
+        })
+        .collect();
+    let cases = [
+        Case::forward(Act::Relu, (70, 90, 40), 970),
+        Case::new((68, 96, 48), 971).trans(false, true),
+        Case::new((64, 64, 36), 972).trans(true, true),
+        Case::new((72, 40, 52), 973).trans(true, false),
+    ];
+    for_each_case(&swizzled, &cases, |k, c| check_matmul(&ctx, k, c));
 }
 
 /// The tuner times its candidates once per shape class, its choice computes the right

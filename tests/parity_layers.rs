@@ -21,8 +21,8 @@ mod support;
 use shaderfit::gpu::kernels::{
     Act, ActGrad, ActivationBackwardArgs, ActivationForwardArgs, BatchNormArgs, BnLaunch, BnShape,
     Col2imArgs, ConvForwardArgs, ConvWeightGradArgs, DropoutArgs, DropoutMode, FixedTable, Forced,
-    Im2colArgs, MatmulTile, PoolBackwardArgs, PoolForwardArgs, PoolGrad, PoolKind, Tuned, Tuner,
-    View,
+    Im2colArgs, MatmulTile, PoolBackwardArgs, PoolForwardArgs, PoolGrad, PoolKind, Tiling, Tuned,
+    Tuner, View,
 };
 use shaderfit::gpu::{GpuContext, Kernels};
 use shaderfit::layers::{Activation, Padding, Shape, Window};
@@ -257,6 +257,14 @@ fn implicit_gemm_convolution_matches_the_twin() {
     let k = kernels(&ctx, Forced::conv(Some(VEC4_TILING)));
     for (i, &case) in CONVS.iter().enumerate() {
         check_conv(&ctx, &k, case, 8, 600 + 10 * i as u64, Some(2));
+    }
+    // The tiling a GPU's fixed table runs, with its swizzled tiles.
+    if support::slow_barriers(&ctx) {
+        return;
+    }
+    let k = kernels(&ctx, Forced::conv(Some(Tiling::T64.pipelined())));
+    for (i, &case) in [CONVS[4], CONVS[5]].iter().enumerate() {
+        check_conv(&ctx, &k, case, 8, 700 + 10 * i as u64, Some(2));
     }
 }
 

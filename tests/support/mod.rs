@@ -31,6 +31,14 @@ pub fn gpu() -> GpuContext {
     }
 }
 
+/// Whether `ctx` is llvmpipe's GL, whose workgroup barriers are so slow that a 64x64 tiling
+/// (which a CPU adapter never runs) takes minutes per launch even at small shapes: tests of
+/// the GPUs' tilings run them on Vulkan (the same WGSL; GL's translation of every module is
+/// checked by tests/backends.rs) and the small tilings on both.
+pub fn slow_barriers(ctx: &GpuContext) -> bool {
+    ctx.info.backend == wgpu::Backend::Gl && ctx.info.device_type == wgpu::DeviceType::Cpu
+}
+
 /// Prints `adapter: NAME (Backend)` in the test's output, as the CLI does on stderr, so that
 /// every GPU test names the backend it ran on (see [`record_adapter`]).
 pub fn named(ctx: GpuContext) -> GpuContext {

@@ -55,7 +55,8 @@ pub trait KernelPolicy: Send + Sync + fmt::Debug {
     fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool;
 }
 
-/// The measured rules: see [`MatmulTile::choose`]; explicit im2col; split-K by adapter kind;
+/// The measured rules: see [`MatmulTile::choose`]; implicit GEMM for big convolutions on GPUs,
+/// explicit im2col elsewhere; split-K by adapter kind;
 /// serial reductions on CPU adapters up to [`MAX_SERIAL_ROWS`] rows.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FixedTable;
@@ -65,8 +66,14 @@ impl KernelPolicy for FixedTable {
         table::matmul(kernels.cpu_adapter(), p)
     }
 
-    fn conv(&self, _: &GpuContext, _: &Kernels, _: &Geom2d, _: usize) -> Option<Tiling> {
-        None
+    fn conv(
+        &self,
+        _: &GpuContext,
+        kernels: &Kernels,
+        g: &Geom2d,
+        filters: usize,
+    ) -> Option<Tiling> {
+        table::conv(kernels.cpu_adapter(), g, filters)
     }
 
     fn splits(&self, kernels: &Kernels, parallel: usize, k: usize) -> usize {
@@ -88,8 +95,8 @@ impl KernelPolicy for GpuTable {
         table::matmul(false, p)
     }
 
-    fn conv(&self, _: &GpuContext, _: &Kernels, _: &Geom2d, _: usize) -> Option<Tiling> {
-        None
+    fn conv(&self, _: &GpuContext, _: &Kernels, g: &Geom2d, filters: usize) -> Option<Tiling> {
+        table::conv(false, g, filters)
     }
 
     fn splits(&self, _: &Kernels, parallel: usize, k: usize) -> usize {
@@ -103,10 +110,20 @@ impl KernelPolicy for GpuTable {
 
 /// The fixed table's rules, for a CPU adapter (`cpu`) or a GPU.
 mod table {
-    use super::{MatmulTile, Product, MAX_SERIAL_ROWS};
+    use super::{Geom2d, MatmulTile, Product, Tiling, MAX_SERIAL_ROWS, MIN_TUNED_MACS};
 
     pub fn matmul(cpu: bool, p: &Product) -> MatmulTile {
         MatmulTile::choose(cpu, p.m, p.n, p.k)
+    }
+
+    /// On GPUs, convolutions with work enough to be worth the tuner's timing
+    /// ([`MIN_TUNED_MACS`]) run as implicit GEMMs with pipelined 64x64 tiles: no im2col
+    /// launch, and the columns (cnn's conv2d_1: 20 MB a step at batch 128) never written
+    /// and read back. CPU adapters keep explicit im2col: workgroup barriers are what
+    /// llvmpipe runs slowest.
+    pub fn conv(cpu: bool, g: &Geom2d, filters: usize) -> Option<Tiling> {
+        let work = g.rows() * g.patch() * filters;
+        (!cpu && work >= MIN_TUNED_MACS).then(|| Tiling::T64.pipelined())
     }
 
     /// Enough slices to keep the adapter busy (~256 lanes on a CPU adapter, ~16k threads on
