@@ -2,7 +2,7 @@
 //! buffer ends with guard words inside its binding (`GpuContext::with_canaries`), and after
 //! every launch of a training step, an evaluation pass and the metrics' accumulators, at
 //! awkward shapes and with every kind of kernel the policies pick (the CPU adapters' blocked
-//! products, the GPUs' tile4, workgroup-memory tilings, implicit-GEMM convolutions, split-K,
+//! products, the GPUs' tile4 and paired dense backward, workgroup-memory tilings, implicit-GEMM convolutions, split-K,
 //! both kinds of per-channel reduction), no guard word has changed. A kernel that writes one
 //! element past its output fails here, naming itself and the buffer.
 
@@ -87,10 +87,13 @@ policies! {
             conv: Some(Some(Tiling::T64.pipelined())),
             splits: Some(3),
             serial_reductions: None,
+            dense_pair: None,
         },
     no_workgroup_tree_reduction_writes_past_its_buffers:
         "workgroup-tree reductions" => Forced::serial_reductions(false),
     no_tile16_kernel_writes_past_its_buffers: "tile16" => Forced::matmul(MatmulTile::Tile16),
+    no_paired_dense_backward_writes_past_its_buffers:
+        "paired dense backward" => Forced::dense_pair(true),
 }
 
 fn no_kernel_writes_past_its_buffers(policy: &str, kernels: Arc<dyn KernelPolicy>) {

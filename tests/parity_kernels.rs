@@ -19,9 +19,9 @@ mod support;
 use shaderfit::data::augment::{Augment, DrawKey};
 use shaderfit::gpu::kernels::family::{check_module, Access, ModuleSource};
 use shaderfit::gpu::kernels::{
-    Act, ActGrad, BiasGradArgs, Block, ConfusionArgs, FixedTable, Forced, GatherArgs, LossArgs,
-    LossMetric, MatmulArgs, MatmulTile, ModuleKey, OptimizerArgs, OptimizerParams, PredictionsArgs,
-    Tiling, Tuned, Tuner, View, WeightGradArgs, PAD_LABEL,
+    Act, ActGrad, BiasGradArgs, Block, ConfusionArgs, DenseBackwardArgs, FixedTable, Forced,
+    GatherArgs, LossArgs, LossMetric, MatmulArgs, MatmulTile, ModuleKey, OptimizerArgs,
+    OptimizerParams, PredictionsArgs, Tiling, Tuned, Tuner, View, WeightGradArgs, PAD_LABEL,
 };
 use shaderfit::gpu::{GpuContext, Kernels};
 use shaderfit::layers::Activation;
@@ -143,6 +143,95 @@ fn check_matmul(ctx: &GpuContext, kernels: &Kernels, c: &Case) -> Vec<Check> {
     ops::activation_backward(&mut want, &aux, act_of(c.dact));
     let got = ctx.read_f32(&gc, 0, m * n).unwrap();
     vec![Check::new("matmul", got, want, Bound::matmul(k, scale))]
+}
+
+/// A dense layer's dW, db and dx in one dispatch (what GPUs run; forced here) against the
+/// twins of the two products and of the bias gradient, at shapes with ragged tiles, a batch
+/// of 1, the mlp's output layer, and each derivative of the activation below. Each output is
+/// a K-term sum: the matmul bound (db's K is the batch, its terms |dy|).
+#[test]
+fn paired_dense_backward_matches_the_twins() {
+    let ctx = gpu();
+    let kernels = kernels(&ctx, Forced::dense_pair(true));
+    let cases = [
+        (13, 37, 10, Act::Relu),
+        (5, 3, 33, Act::Sigmoid),
+        (128, 512, 10, Act::None),
+        (1, 1, 1, Act::Relu),
+    ];
+    for (i, (batch, fan_in, units, dact)) in cases.into_iter().enumerate() {
+        let seed = 1200 + 10 * i as u64;
+        // x is the activation's output below: >= 0 under relu, in (0, 1) under sigmoid.
+        let x: Vec<f32> = random_f32(batch * fan_in, seed, -1.0, 1.0)
+            .into_iter()
+            .map(|v| match dact {
+                Act::Sigmoid => 0.5 * (v + 1.0),
+                _ => v.max(0.0),
+            })
+            .collect();
+        let dy = random_f32(batch * units, seed + 1, -1.0, 1.0);
+        let w = random_f32(fan_in * units, seed + 2, -1.0, 1.0);
+        let (gx, gdy, gw) = (
+            ctx.storage_init("x", &x),
+            ctx.storage_init("dy", &dy),
+            ctx.storage_init("w", &w),
+        );
+        let gdw = ctx.storage("dw", (fan_in * units * 4) as u64);
+        let gdb = ctx.storage("db", (units * 4) as u64);
+        let gdx = ctx.storage("dx", (batch * fan_in * 4) as u64);
+        let launches = kernels.dense_backward(
+            &ctx,
+            &DenseBackwardArgs {
+                batch,
+                fan_in,
+                units,
+                x: View::whole(&gx),
+                dy: View::whole(&gdy),
+                w: View::whole(&gw),
+                dw: View::whole(&gdw),
+                db: View::whole(&gdb),
+                dx: Some(View::whole(&gdx)),
+                act_grad: ActGrad::of(dact, View::whole(&gx)),
+            },
+        );
+        assert_eq!(launches.len(), 1, "one dispatch");
+        run(&ctx, &launches);
+        let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
+        let dw_shape = (fan_in, units, batch);
+        let dx_shape = (batch, fan_in, units);
+        let mut want_dx = ops::matmul(&dy, &w, dx_shape, false, true);
+        ops::activation_backward(&mut want_dx, &x, act_of(dact));
+        let what = format!("dense backward {batch}x{fan_in}x{units} {dact:?}");
+        let checks = [
+            Check::new(
+                "dW",
+                ctx.read_f32(&gdw, 0, fan_in * units).unwrap(),
+                ops::matmul(&x, &dy, dw_shape, true, false),
+                Bound::matmul(
+                    batch,
+                    ops::matmul(&abs(&x), &abs(&dy), dw_shape, true, false),
+                ),
+            ),
+            Check::new(
+                "db",
+                ctx.read_f32(&gdb, 0, units).unwrap(),
+                ops::bias_grad(&dy, batch, units),
+                Bound::matmul(batch, ops::bias_grad(&abs(&dy), batch, units)),
+            ),
+            Check::new(
+                "dx",
+                ctx.read_f32(&gdx, 0, batch * fan_in).unwrap(),
+                want_dx,
+                Bound::matmul(
+                    units,
+                    ops::matmul(&abs(&dy), &abs(&w), dx_shape, false, true),
+                ),
+            ),
+        ];
+        for check in checks {
+            check.assert(&what);
+        }
+    }
 }
 
 const SHAPES: [(usize, usize, usize); 6] = [

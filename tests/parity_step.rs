@@ -9,6 +9,7 @@ use std::sync::Arc;
 use shaderfit::data::augment::{self, Augment, DrawKey};
 use shaderfit::data::dataset::{epoch_order, split_indices};
 use shaderfit::data::Dataset;
+use shaderfit::gpu::kernels::Forced;
 use shaderfit::gpu::profiler::Clock;
 use shaderfit::layers::{Activation, Dense, Flatten, Layer, Shape};
 use shaderfit::model::{ModelSpec, Network, ParamLayout};
@@ -124,10 +125,22 @@ fn three_steps_match_the_reference_with_every_optimizer() {
     // Every optimizer of the registry, at Keras's defaults and with each hyperparameter it
     // takes set (AdamW's decay at lr 0.05 is then 5e-3 of each weight per step: 1.5e-2·|w|
     // over three steps, far above the tolerance, so a missed decay fails).
-    let optimizers = every_optimizer();
-    for (i, optimizer) in optimizers.into_iter().enumerate() {
+    // Each with dense layers' dW and dx as two dispatches and as one (as the fixed table
+    // pairs them where both are tile4's).
+    let runs = every_optimizer()
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, o)| [(i, o.clone(), false), (i, o, true)]);
+    for (i, optimizer, pairs) in runs {
         let seed = 7 + i as u64;
-        let mut trainer = Trainer::new(&ctx, &net, &data, config(optimizer.clone(), seed)).unwrap();
+        let cfg = TrainConfig {
+            kernels: Arc::new(Forced::dense_pair(pairs)),
+            ..config(optimizer.clone(), seed)
+        };
+        let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
+        let backward = trainer.plan().train_step.iter();
+        let fused = backward.filter(|l| l.label == "dense dW+dx").count();
+        assert_eq!(fused, if pairs { 2 } else { 0 }, "dense layers paired");
         assert_eq!(trainer.steps_per_epoch(), 3);
         let initial = trainer.read_params().unwrap();
         trainer.begin_epoch();
@@ -137,7 +150,11 @@ fn three_steps_match_the_reference_with_every_optimizer() {
 
         let (cpu, loss, correct) = reference_steps(&net, &data, optimizer.clone(), seed, 3);
         let lr = optimizer.learning_rate();
-        let what = optimizer.describe();
+        let what = format!(
+            "{}{}",
+            optimizer.describe(),
+            if pairs { ", paired" } else { "" }
+        );
         for (t, name) in [
             "dense_0/kernel",
             "dense_0/bias",

@@ -8,7 +8,7 @@ use super::{
     Activation, Fields, Init, Io, Layer, LayerKind, Node, ParamDef, Shape, TwinBackward,
     TwinForward,
 };
-use crate::gpu::kernels::{Launch, MatmulArgs, WeightGradArgs};
+use crate::gpu::kernels::{DenseBackwardArgs, Launch, MatmulArgs};
 use crate::reference::ops;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -100,39 +100,24 @@ impl Layer for Dense {
         )
     }
 
-    /// `dW = xᵀ·dy`, `db = Σ dy`, and `dx = (dy · Wᵀ) ⊙ act'(x)`.
+    /// `dW = xᵀ·dy`, `db = Σ dy`, and `dx = (dy · Wᵀ) ⊙ act'(x)`: one launch where the
+    /// policy pairs them.
     fn backward(&self, node: &Node, io: &Io) -> Vec<Launch> {
-        let fan_in = node.input.features();
-        let mut launches = io.kernels.weight_grads(
+        io.kernels.dense_backward(
             io.gpu,
-            &WeightGradArgs {
-                label: "dense dW",
-                m: fan_in,
-                n: self.units,
-                k: io.batch,
+            &DenseBackwardArgs {
+                batch: io.batch,
+                fan_in: node.input.features(),
+                units: self.units,
                 x: io.x,
                 dy: io.dy,
+                w: io.param("kernel"),
                 dw: io.grad("kernel"),
                 db: io.grad("bias"),
+                dx: io.dx,
+                act_grad: io.input_act_grad(),
             },
-        );
-        if let Some(dx) = io.dx {
-            launches.extend(io.kernels.matmul(
-                io.gpu,
-                &MatmulArgs {
-                    trans_b: true,
-                    act_grad: io.input_act_grad(),
-                    ..MatmulArgs::new(
-                        "dense dx",
-                        (io.batch, fan_in, self.units),
-                        io.dy,
-                        io.param("kernel"),
-                        dx,
-                    )
-                },
-            ));
-        }
-        launches
+        )
     }
 
     fn twin_forward(&self, node: &Node, t: &mut TwinForward) -> Vec<f32> {

@@ -57,7 +57,9 @@ pub fn record_adapter(line: &str) {
     let Some(path) = std::env::var_os("SHADERFIT_TEST_BACKENDS") else {
         return;
     };
-    let backend = line.rsplit('(').next().unwrap_or("").trim_end_matches(')');
+    // `adapter: NAME (Backend)`, maybe followed by `, checked shaders`.
+    let named = &line[..line.rfind(')').map_or(line.len(), |i| i + 1)];
+    let backend = named.rsplit('(').next().unwrap_or("").trim_end_matches(')');
     // The test harness names each test's thread after the test; the binary is the test file.
     let test = std::thread::current().name().unwrap_or("?").to_string();
     let exe = std::env::current_exe().unwrap_or_default();

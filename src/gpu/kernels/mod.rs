@@ -24,6 +24,7 @@ mod batchnorm;
 mod blocked;
 mod confusion;
 mod conv;
+mod dense_backward;
 mod dropout;
 mod gather;
 mod loss;
@@ -43,6 +44,7 @@ pub use confusion::{ConfusionArgs, ConfusionParams, CONFUSION};
 pub use conv::{
     Col2imArgs, ConvForwardArgs, ConvWeightGradArgs, Geom2d, Im2colArgs, Im2colGeom, IM2COL,
 };
+pub use dense_backward::{DenseBackwardArgs, DenseBackwardParams, DENSE_BACKWARD};
 pub use dropout::{dropout_threshold, DropoutArgs, DropoutMode, DropoutParams, DROPOUT};
 pub use gather::{GatherArgs, GatherParams, GATHER, PAD_LABEL};
 pub use loss::{LossArgs, LossMetric, LossParams, SOFTMAX_XENT};
@@ -119,6 +121,8 @@ pub enum ModuleKey {
         vec4: bool,
     },
     Dropout,
+    /// `dense_backward.wgsl`: a dense layer's dW and dx in one dispatch.
+    DenseBackward,
     BatchNorm,
     Activation,
     Confusion,
@@ -138,6 +142,7 @@ impl ModuleKey {
             ModuleKey::Im2col { .. } => &IM2COL,
             ModuleKey::Pool { .. } => &POOL,
             ModuleKey::Dropout => &DROPOUT,
+            ModuleKey::DenseBackward => &DENSE_BACKWARD,
             ModuleKey::BatchNorm => &BATCHNORM,
             ModuleKey::Activation => &ACTIVATION,
             ModuleKey::Confusion => &CONFUSION,
@@ -158,6 +163,7 @@ impl ModuleKey {
             ModuleKey::Im2col { vec4 } => conv::module(vec4),
             ModuleKey::Pool { vec4 } => pool::module(vec4),
             ModuleKey::Dropout => dropout::module(),
+            ModuleKey::DenseBackward => dense_backward::module(),
             ModuleKey::BatchNorm => batchnorm::module(),
             ModuleKey::Activation => activation::module(),
             ModuleKey::Confusion => confusion::module(),
@@ -207,6 +213,7 @@ every_module! {
     ModuleKey::Im2col { .. } => [false, true].map(|vec4| ModuleKey::Im2col { vec4 }),
     ModuleKey::Pool { .. } => [false, true].map(|vec4| ModuleKey::Pool { vec4 }),
     ModuleKey::Dropout => [ModuleKey::Dropout],
+    ModuleKey::DenseBackward => [ModuleKey::DenseBackward],
     ModuleKey::BatchNorm => [ModuleKey::BatchNorm],
     ModuleKey::Activation => [ModuleKey::Activation],
     ModuleKey::Confusion => [ModuleKey::Confusion],

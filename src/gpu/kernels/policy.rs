@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::tuner::{Tuner, MIN_TUNED_MACS};
-use super::{Block, Geom2d, Kernels, MatmulTile, MatmulVariant, Tiling};
+use super::{Block, DenseBackwardArgs, Geom2d, Kernels, MatmulTile, MatmulVariant, Tiling};
 use crate::gpu::GpuContext;
 
 /// Most rows a serial (one loop per channel) reduction may take: its kernels make two passes,
@@ -53,6 +53,46 @@ pub trait KernelPolicy: Send + Sync + fmt::Debug {
     /// Whether per-channel reductions over `rows` run as one loop per channel (else as
     /// workgroup trees).
     fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool;
+    /// Whether a dense layer's dW and dx run as one dispatch (`dense_backward.wgsl`, tile4's
+    /// code for both): where both products would run tile4 unsplit anyway.
+    fn pairs_dense_backward(
+        &self,
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        a: &DenseBackwardArgs,
+    ) -> bool {
+        let [dw, dx] = dense_products(a);
+        [dw, dx].iter().all(|p| {
+            let invocations = p.m.div_ceil(4) * p.n.div_ceil(4);
+            self.matmul(ctx, kernels, p) == MatmulTile::Tile4
+                && self.splits(kernels, invocations, p.k) == 1
+        })
+    }
+}
+
+/// A dense layer's backward products as a policy sees them: dW = xᵀ·dy (with db's row of
+/// ones), dx = dy·Wᵀ.
+fn dense_products(a: &DenseBackwardArgs) -> [Product; 2] {
+    let dw = Product {
+        variant: MatmulVariant {
+            trans_a: true,
+            row_sums: true,
+            ..Default::default()
+        },
+        m: a.fan_in,
+        n: a.units,
+        k: a.batch,
+    };
+    let dx = Product {
+        variant: MatmulVariant {
+            trans_b: true,
+            ..Default::default()
+        },
+        m: a.batch,
+        n: a.fan_in,
+        k: a.units,
+    };
+    [dw, dx]
 }
 
 /// The measured rules: see [`MatmulTile::choose`]; implicit GEMM for big convolutions on GPUs,
@@ -194,6 +234,8 @@ pub struct Forced {
     pub conv: Option<Option<Tiling>>,
     pub splits: Option<usize>,
     pub serial_reductions: Option<bool>,
+    /// Whether dense layers' dW and dx run as one dispatch.
+    pub dense_pair: Option<bool>,
 }
 
 impl Forced {
@@ -219,6 +261,14 @@ impl Forced {
         Forced {
             splits: Some(splits),
             ..self
+        }
+    }
+
+    /// Dense layers' dW and dx run as one dispatch (`true`) or two (`false`).
+    pub fn dense_pair(paired: bool) -> Forced {
+        Forced {
+            dense_pair: Some(paired),
+            ..Forced::default()
         }
     }
 
@@ -263,5 +313,15 @@ impl KernelPolicy for Forced {
     fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool {
         self.serial_reductions
             .unwrap_or_else(|| FixedTable.serial_reductions(kernels, rows))
+    }
+
+    fn pairs_dense_backward(
+        &self,
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        a: &DenseBackwardArgs,
+    ) -> bool {
+        self.dense_pair
+            .unwrap_or_else(|| FixedTable.pairs_dense_backward(ctx, kernels, a))
     }
 }
