@@ -90,6 +90,38 @@ pub struct Plan {
     _buffers: Vec<wgpu::Buffer>,
 }
 
+/// One batch's own buffers: its input, its labels and every node's activations, for the
+/// training step (with gradients) or the evaluation passes (forward only, at their batch).
+struct BatchBuffers {
+    batch: usize,
+    x: wgpu::Buffer,
+    y: wgpu::Buffer,
+    acts: Activations,
+}
+
+impl BatchBuffers {
+    fn new(
+        ctx: &GpuContext,
+        (net, fusions): (&Network, &[Fusion]),
+        batch: usize,
+        grads: bool,
+    ) -> Result<BatchBuffers> {
+        let alloc = Alloc { ctx, batch };
+        let (input, labels) = match grads {
+            true => ("the input batch", "labels"),
+            false => ("the evaluation batch", "evaluation labels"),
+        };
+        let x = alloc.floats(input, batch * net.input.features())?;
+        let acts = Activations::new(net, fusions, &alloc, &x, grads)?;
+        let y = ctx.storage(labels, (batch * 4) as u64);
+        Ok(BatchBuffers { batch, x, y, acts })
+    }
+
+    fn into_buffers(self) -> impl Iterator<Item = wgpu::Buffer> {
+        [self.x, self.y].into_iter().chain(self.acts.into_buffers())
+    }
+}
+
 /// Per-node GPU buffers. A view (flatten) shares its input's.
 struct Activations {
     out: Vec<wgpu::Buffer>,
@@ -133,26 +165,15 @@ impl Plan {
     ) -> Result<Plan> {
         check_fit(net, data)?;
         let (train_indices, val_indices) = hold_out(data, cfg.validation_split)?;
-        let alloc = Alloc {
-            ctx,
-            batch: cfg.batch_size,
-        };
         let align = ctx.binding_align_floats();
         let layout = ParamLayout::trainable(net, align);
         let stats_layout = ParamLayout::non_trainable(net, align);
         let fusions = fusion::fuse(&net.layers);
         let splits = upload(ctx, data, (&train_indices, &val_indices))?;
-        let x = alloc.floats("the input batch", cfg.batch_size * net.input.features())?;
-        let acts = Activations::new(net, &fusions, &alloc, &x, true)?;
+        let rows = BatchBuffers::new(ctx, (net, &fusions), cfg.batch_size, true)?;
         let longest = splits[1].len.max(splits[2].len);
         let eval_batch = super::limits::eval_batch(ctx, net, cfg, longest);
-        let eval_alloc = Alloc {
-            ctx,
-            batch: eval_batch,
-        };
-        let eval_x =
-            eval_alloc.floats("the evaluation batch", eval_batch * net.input.features())?;
-        let eval_acts = Activations::new(net, &fusions, &eval_alloc, &eval_x, false)?;
+        let eval_rows = BatchBuffers::new(ctx, (net, &fusions), eval_batch, false)?;
         let weights = ParamBuffers::new(
             ctx,
             (&layout, &stats_layout),
@@ -166,14 +187,12 @@ impl Plan {
         let steps = train_indices.len().div_ceil(cfg.batch_size);
         let step_rates = ctx.storage("step rates", (steps * size_of::<StepRate>()) as u64);
         let eval_cursor = ctx.storage("eval cursor", 8);
-        let y = ctx.storage("labels", (cfg.batch_size * 4) as u64);
-        let eval_y = ctx.storage("evaluation labels", (eval_batch * 4) as u64);
         let builder = Builder {
             ctx,
             kernels,
             net,
             fusions: &fusions,
-            batch: cfg.batch_size,
+            rows: &rows,
             seed: cfg.seed,
             label_smoothing: cfg.label_smoothing,
             augment: cfg
@@ -182,18 +201,12 @@ impl Plan {
                 .map(|a| (a, augment::seed32(cfg.seed))),
             layouts: (&layout, &stats_layout),
             weights: &weights,
-            x: &x,
-            y: &y,
-            acts: &acts,
             metrics: &metrics,
             step_rates: &step_rates,
         };
         let train_step = builder.train_step(&splits[0], &train_cursor, cfg.optimizer.as_ref());
         let builder = Builder {
-            batch: eval_batch,
-            x: &eval_x,
-            y: &eval_y,
-            acts: &eval_acts,
+            rows: &eval_rows,
             ..builder
         };
         let validation = builder.eval_pass(Pass::Validation, &splits[1], &eval_cursor);
@@ -201,9 +214,8 @@ impl Plan {
         let test_augmented = builder.tta_passes(cfg, &splits[2], &eval_cursor);
         ctx.check_errors()?;
         let [train, ..] = splits;
-        let mut buffers = vec![x, y, eval_x, eval_y, train.images, train.labels];
-        buffers.extend(acts.into_buffers());
-        buffers.extend(eval_acts.into_buffers());
+        let mut buffers = vec![train.images, train.labels];
+        buffers.extend(rows.into_buffers().chain(eval_rows.into_buffers()));
         Ok(Plan {
             net: net.clone(),
             layout,
@@ -466,16 +478,14 @@ struct Builder<'a> {
     kernels: &'a Kernels,
     net: &'a Network,
     fusions: &'a [Fusion],
-    batch: usize,
+    /// The batch's own buffers: the training step's or the evaluation passes'.
+    rows: &'a BatchBuffers,
     seed: u64,
     label_smoothing: f32,
     /// The training pass's augmentation and its seed.
     augment: Option<(Augment, u32)>,
     layouts: (&'a ParamLayout, &'a ParamLayout),
     weights: &'a ParamBuffers,
-    x: &'a wgpu::Buffer,
-    y: &'a wgpu::Buffer,
-    acts: &'a Activations,
     metrics: &'a Metrics,
     step_rates: &'a wgpu::Buffer,
 }
@@ -511,7 +521,7 @@ impl<'a> Builder<'a> {
     fn eval_pass(&self, pass: Pass, split: &GpuSplit, cursor: &'a wgpu::Buffer) -> EvalPass {
         EvalPass {
             pass,
-            steps: split.len.div_ceil(self.batch),
+            steps: split.len.div_ceil(self.rows.batch),
             launches: self.forward_pass(pass, split, cursor, None),
         }
     }
@@ -532,7 +542,7 @@ impl<'a> Builder<'a> {
                 let draws = (tta.augment, augment::tta_seed32(cfg.seed, copy));
                 EvalPass {
                     pass: Pass::Test,
-                    steps: split.len.div_ceil(self.batch),
+                    steps: split.len.div_ceil(self.rows.batch),
                     launches: self.forward_pass(Pass::Test, split, cursor, Some(draws)),
                 }
             })
@@ -549,7 +559,7 @@ impl<'a> Builder<'a> {
         augment: Option<(Augment, u32)>,
     ) -> Vec<Launch> {
         let training = pass == Pass::Train;
-        let (ctx, k, batch) = (self.ctx, self.kernels, self.batch);
+        let (ctx, k, batch) = (self.ctx, self.kernels, self.rows.batch);
         let gather = k.gather(
             ctx,
             &GatherArgs {
@@ -565,8 +575,8 @@ impl<'a> Builder<'a> {
                 order: View::whole(&split.order),
                 n_order: split.len,
                 cursor: View::whole(cursor),
-                x: View::whole(self.x),
-                y: View::whole(self.y),
+                x: View::whole(&self.rows.x),
+                y: View::whole(&self.rows.y),
             },
         );
         let mut launches = scoped("gather", vec![gather]);
@@ -575,7 +585,10 @@ impl<'a> Builder<'a> {
             launches.extend(scoped(&format!("{} forward", node.name), forward));
         }
         let last = self.net.layers.len() - 1;
-        let (logits, labels) = (View::whole(&self.acts.out[last]), View::whole(self.y));
+        let (logits, labels) = (
+            View::whole(&self.rows.acts.out[last]),
+            View::whole(&self.rows.y),
+        );
         let regions = self.metrics.layout.regions(pass);
         let region = |r: &crate::train::metrics::Region| {
             View::range(&self.metrics.buffer, r.offset, r.words)
@@ -587,7 +600,7 @@ impl<'a> Builder<'a> {
                 classes: self.net.classes,
                 logits,
                 labels,
-                dlogits: View::whole(&self.acts.dout[last]),
+                dlogits: View::whole(&self.rows.acts.dout[last]),
                 metric: region(&regions[0]),
                 cursor: View::whole(cursor),
                 label_smoothing: self.label_smoothing,
@@ -622,27 +635,27 @@ impl<'a> Builder<'a> {
         };
         let f = self.fusions[i];
         let input = if i == 0 {
-            self.x
+            &self.rows.x
         } else {
-            &self.acts.out[i - 1]
+            &self.rows.acts.out[i - 1]
         };
         Io {
             gpu: self.ctx,
             kernels: self.kernels,
-            batch: self.batch,
+            batch: self.rows.batch,
             index: i,
             seed: self.seed,
             x: View::whole(input),
-            y: View::whole(&self.acts.out[i]),
-            dy: View::whole(&self.acts.dout[i]),
-            dx: (f.input_grad && i > 0).then(|| View::whole(&self.acts.dout[i - 1])),
+            y: View::whole(&self.rows.acts.out[i]),
+            dy: View::whole(&self.rows.acts.dout[i]),
+            dx: (f.input_grad && i > 0).then(|| View::whole(&self.rows.acts.dout[i - 1])),
             input_act: f.input_act,
-            labels: View::whole(self.y),
+            labels: View::whole(&self.rows.y),
             cursor: View::whole(cursor),
             params: named(layout, &w.params),
             grads: named(layout, &w.grads),
             stats: named(stats_layout, &w.stats),
-            scratch: self.acts.scratch[i]
+            scratch: self.rows.acts.scratch[i]
                 .iter()
                 .map(|(n, b)| (*n, View::whole(b)))
                 .collect(),
