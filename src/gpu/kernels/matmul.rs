@@ -463,9 +463,12 @@ impl Kernels {
             [x, y, splits as u32],
         );
         product.variant = tile.name();
+        // An implicit-GEMM convolution reads its columns from x: each pixel once, to a
+        // perfect cache.
+        let a_floats = g.conv.map_or(g.m * g.k, |c| c.input_len());
         let mut launches = vec![product.with_work(
             2 * (m_out * g.n * g.k) as u64,
-            4 * (g.m * g.k + g.k * g.n + splits * m_out * g.n) as u64,
+            4 * (a_floats + g.k * g.n + splits * m_out * g.n) as u64,
         )];
         if let Some(partials) = &partials {
             let constants = self.matmul_constants(g.variant, false);
