@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
-use super::policy::Product;
+use super::policy::{Product, Width};
 use super::{
     act_grad_parts, Act, ActGrad, Bind, Block, Geom2d, Kernel, Kernels, Launch, ModuleKey, Tiling,
     View,
@@ -439,7 +439,12 @@ impl Kernels {
         // Output rows, the row of ones' included.
         let m_out = g.m + g.variant.row_sums as usize;
         let shape = DispatchShape::of(tile, g.n);
-        let splits = self.policy.splits(self, shape.invocations(m_out, g.n), g.k);
+        let [gx, gy] = shape.workgroups(m_out, g.n);
+        let width = Width {
+            invocations: shape.invocations(m_out, g.n),
+            workgroups: gx as usize * gy as usize,
+        };
+        let splits = self.policy.splits(self, width, g.k);
         let dims = ctx.uniform(
             "matmul dims",
             &MatmulDims {
@@ -584,7 +589,11 @@ impl Kernels {
     /// `db = Σ dy` over rows: one launch, or two (sums over slices of rows, then their sum)
     /// when the columns alone are too few to keep the adapter busy.
     pub fn bias_grad(&self, ctx: &GpuContext, a: &BiasGradArgs) -> Vec<Launch> {
-        let splits = self.policy.splits(self, a.cols, a.rows);
+        let width = Width {
+            invocations: a.cols,
+            workgroups: a.cols.div_ceil(64),
+        };
+        let splits = self.policy.splits(self, width, a.rows);
         let dims = ctx.uniform(
             "bias dims",
             &BiasDims {

@@ -53,7 +53,10 @@ pub use matmul::{
     WeightGradArgs, BIAS, MATMUL, MIN_TILE16_COUNT,
 };
 pub use optimizer::{OptimizerArgs, OptimizerParams, StepRate, OPTIMIZER};
-pub use policy::{FixedTable, Forced, GpuTable, KernelPolicy, Product, Tuned, MAX_SERIAL_ROWS};
+pub use policy::{
+    FixedTable, Forced, GpuTable, KernelPolicy, Product, Tuned, Width, GPU_WORKGROUPS,
+    MAX_SERIAL_ROWS,
+};
 pub use pool::{PoolBackwardArgs, PoolForwardArgs, PoolGeom, PoolGrad, PoolKind, POOL};
 pub use predictions::{PredictionsArgs, PredictionsParams, PREDICTIONS};
 pub use tiled::Tiling;

@@ -20,6 +20,18 @@ use crate::gpu::GpuContext;
 /// well under llvmpipe's limit of 65535 loop iterations per invocation.
 pub const MAX_SERIAL_ROWS: usize = 16384;
 
+/// How wide a reduction's launch is before any split: invocations (what a CPU adapter's
+/// lanes run) and workgroups (what a GPU's multiprocessors are handed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Width {
+    pub invocations: usize,
+    pub workgroups: usize,
+}
+
+/// Workgroups a GPU launch aims for: two per multiprocessor of a 132-SM GPU (H100, H200),
+/// the fill `bench --plan` counts against.
+pub const GPU_WORKGROUPS: usize = 264;
+
 /// One product `[m, k]·[k, n]` with its variant, as a policy sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Product {
@@ -47,9 +59,9 @@ pub trait KernelPolicy: Send + Sync + fmt::Debug {
         g: &Geom2d,
         filters: usize,
     ) -> Option<Tiling>;
-    /// Slices to split a reduction of length `k` into when only `parallel` invocations would
+    /// Slices to split a reduction of length `k` into when a launch only `width` wide would
     /// run otherwise.
-    fn splits(&self, kernels: &Kernels, parallel: usize, k: usize) -> usize;
+    fn splits(&self, kernels: &Kernels, width: Width, k: usize) -> usize;
     /// Whether per-channel reductions over `rows` run as one loop per channel (else as
     /// workgroup trees).
     fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool;
@@ -64,8 +76,12 @@ pub trait KernelPolicy: Send + Sync + fmt::Debug {
         let [dw, dx] = dense_products(a);
         [dw, dx].iter().all(|p| {
             let invocations = p.m.div_ceil(4) * p.n.div_ceil(4);
+            let width = Width {
+                invocations,
+                workgroups: invocations.div_ceil(64),
+            };
             self.matmul(ctx, kernels, p) == MatmulTile::Tile4
-                && self.splits(kernels, invocations, p.k) == 1
+                && self.splits(kernels, width, p.k) == 1
         })
     }
 }
@@ -116,8 +132,8 @@ impl KernelPolicy for FixedTable {
         table::conv(kernels.cpu_adapter(), g, filters)
     }
 
-    fn splits(&self, kernels: &Kernels, parallel: usize, k: usize) -> usize {
-        table::splits(kernels.cpu_adapter(), parallel, k)
+    fn splits(&self, kernels: &Kernels, width: Width, k: usize) -> usize {
+        table::splits(kernels.cpu_adapter(), width, k)
     }
 
     fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool {
@@ -139,8 +155,8 @@ impl KernelPolicy for GpuTable {
         table::conv(false, g, filters)
     }
 
-    fn splits(&self, _: &Kernels, parallel: usize, k: usize) -> usize {
-        table::splits(false, parallel, k)
+    fn splits(&self, _: &Kernels, width: Width, k: usize) -> usize {
+        table::splits(false, width, k)
     }
 
     fn serial_reductions(&self, _: &Kernels, rows: usize) -> bool {
@@ -150,7 +166,9 @@ impl KernelPolicy for GpuTable {
 
 /// The fixed table's rules, for a CPU adapter (`cpu`) or a GPU.
 mod table {
-    use super::{Geom2d, MatmulTile, Product, Tiling, MAX_SERIAL_ROWS, MIN_TUNED_MACS};
+    use super::{
+        Geom2d, MatmulTile, Product, Tiling, Width, GPU_WORKGROUPS, MAX_SERIAL_ROWS, MIN_TUNED_MACS,
+    };
 
     pub fn matmul(cpu: bool, p: &Product) -> MatmulTile {
         MatmulTile::choose(cpu, p.m, p.n, p.k)
@@ -166,16 +184,19 @@ mod table {
         (!cpu && work >= MIN_TUNED_MACS).then(|| Tiling::T64.pipelined())
     }
 
-    /// Enough slices to keep the adapter busy (~256 lanes on a CPU adapter, ~16k threads on
-    /// a GPU), each at least 256 long, at most 64. Reductions shorter than 4096 (every dense
-    /// layer's) are never split: the extra launch that sums the slices would cost more than
-    /// it saves.
-    pub fn splits(cpu: bool, parallel: usize, k: usize) -> usize {
+    /// Enough slices to keep the adapter busy (256 lanes on a CPU adapter, at most 64
+    /// slices; [`GPU_WORKGROUPS`] workgroups on a GPU, at most 512 slices), each at least 256
+    /// long. Reductions shorter than 4096 (every dense layer's) are never split: the extra
+    /// launch that sums the slices would cost more than it saves.
+    pub fn splits(cpu: bool, width: Width, k: usize) -> usize {
         if k < 4096 {
             return 1;
         }
-        let target: usize = if cpu { 256 } else { 16384 };
-        target.div_ceil(parallel.max(1)).min(k / 256).clamp(1, 64)
+        let (wanted, most) = match cpu {
+            true => (256_usize.div_ceil(width.invocations.max(1)), 64),
+            false => (GPU_WORKGROUPS.div_ceil(width.workgroups.max(1)), 512),
+        };
+        wanted.min(k / 256).clamp(1, most)
     }
 
     /// Only on CPU adapters, and only up to [`MAX_SERIAL_ROWS`]: llvmpipe (lavapipe) silently
@@ -216,8 +237,8 @@ impl KernelPolicy for Tuned {
         }
     }
 
-    fn splits(&self, kernels: &Kernels, parallel: usize, k: usize) -> usize {
-        FixedTable.splits(kernels, parallel, k)
+    fn splits(&self, kernels: &Kernels, width: Width, k: usize) -> usize {
+        FixedTable.splits(kernels, width, k)
     }
 
     fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool {
@@ -303,10 +324,10 @@ impl KernelPolicy for Forced {
         }
     }
 
-    fn splits(&self, kernels: &Kernels, parallel: usize, k: usize) -> usize {
+    fn splits(&self, kernels: &Kernels, width: Width, k: usize) -> usize {
         match self.splits {
             Some(s) => s.clamp(1, k.max(1)),
-            None => FixedTable.splits(kernels, parallel, k),
+            None => FixedTable.splits(kernels, width, k),
         }
     }
 
