@@ -300,18 +300,7 @@ fn a_diverging_run_keeps_the_last_good_checkpoint() {
 fn a_second_writer_of_a_checkpoint_is_refused() {
     let data = dataset("twowriters");
     let path = data.path().join("shared.safetensors");
-    let args = [
-        "train",
-        "--model",
-        "mlp_dropout",
-        "--epochs",
-        "3",
-        "--batch-size",
-        "32",
-        "--save",
-        arg(&path),
-    ];
-    let mut first = shaderfit(&args).data(&data).spawn();
+    let mut first = dropout_run(&data, &path).spawn();
     let lock = data.path().join(".shared.safetensors.lock");
     let start = Instant::now();
     while !lock.exists() {
@@ -321,7 +310,7 @@ fn a_second_writer_of_a_checkpoint_is_refused() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    let second = shaderfit(&args).data(&data).run();
+    let second = dropout_run(&data, &path).run();
     let _ = first.kill();
     first.wait().unwrap();
     second.one_line_error(&[

@@ -62,6 +62,11 @@ pub const GUARD_BYTES: u64 = 256;
 /// A guard word: a signalling NaN's bits, which no kernel writes as a result.
 pub const CANARY: u32 = 0x7FA5_C0DE;
 
+/// What a storage buffer can be: bound, and copied from (readbacks) and to (clears, writes).
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
 /// What `shaderfit devices` prints for one adapter.
 #[derive(Clone, Debug)]
 pub struct AdapterReport {
@@ -351,19 +356,15 @@ impl GpuContext {
 
     /// A zeroed storage buffer of `bytes` (at least 4) that can be copied from and to.
     pub fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
-        let usage = wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_SRC
-            | wgpu::BufferUsages::COPY_DST;
+        let size = bytes.max(4).next_multiple_of(4);
         if self.canaries.is_some() {
-            let zeros = vec![0u8; bytes.max(4).next_multiple_of(4) as usize];
-            return self.guarded(label, &zeros, usage).expect("canary mode");
+            let zeros = vec![0u8; size as usize];
+            return self.guarded(label, &zeros, STORAGE).expect("canary mode");
         }
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: bytes.max(4).next_multiple_of(4),
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
+            size,
+            usage: STORAGE,
             mapped_at_creation: false,
         })
     }
@@ -374,20 +375,7 @@ impl GpuContext {
         if bytes.is_empty() {
             return self.storage(label, 4);
         }
-        let usage = wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_SRC
-            | wgpu::BufferUsages::COPY_DST;
-        if let Some(buffer) = self.guarded(label, bytes, usage) {
-            return buffer;
-        }
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytes,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_SRC
-                    | wgpu::BufferUsages::COPY_DST,
-            })
+        self.buffer_init(label, bytes, STORAGE)
     }
 
     /// Bytes packed 4 per u32 word (little-endian), zero-padded: how u8 data is stored.
@@ -395,14 +383,19 @@ impl GpuContext {
         let mut padded = bytes.to_vec();
         padded.resize(bytes.len().next_multiple_of(4).max(4), 0);
         let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-        if let Some(buffer) = self.guarded(label, &padded, usage) {
+        self.buffer_init(label, &padded, usage)
+    }
+
+    /// A buffer holding `contents`, guarded in canary mode.
+    fn buffer_init(&self, label: &str, contents: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        if let Some(buffer) = self.guarded(label, contents, usage) {
             return buffer;
         }
         self.device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
-                contents: &padded,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                contents,
+                usage,
             })
     }
 

@@ -81,13 +81,13 @@ impl Kernels {
     /// The launches of a dense layer's backward: one where the policy pairs the products,
     /// else dW with db, then dx.
     pub fn dense_backward(&self, ctx: &GpuContext, a: &DenseBackwardArgs) -> Vec<Launch> {
-        let (dw_rows, dw_cols) = tiles(a.fan_in + 1, a.units);
-        let (dx_rows, dx_cols) = tiles(a.batch, a.fan_in);
-        let groups = dw_rows * dw_cols + dx_rows * dx_cols;
+        let dw = tiles(a.fan_in + 1, a.units);
+        let dx_tiles = tiles(a.batch, a.fan_in);
+        let groups = dw.0 * dw.1 + dx_tiles.0 * dx_tiles.1;
         let fits = groups <= self.limits.max_compute_workgroups_per_dimension;
         match a.dx {
             Some(dx) if fits && self.policy().pairs_dense_backward(ctx, self, a) => {
-                vec![self.paired(ctx, a, dx, (dw_rows * dw_cols, dw_cols, dx_cols))]
+                vec![self.paired(ctx, a, dx, (dw, dx_tiles))]
             }
             _ => self.unpaired(ctx, a),
         }
@@ -98,8 +98,9 @@ impl Kernels {
         ctx: &GpuContext,
         a: &DenseBackwardArgs,
         dx: View,
-        (dw_groups, dw_cols, dx_cols): (u32, u32, u32),
+        ((dw_rows, dw_cols), (dx_rows, dx_cols)): ((u32, u32), (u32, u32)),
     ) -> Launch {
+        let dw_groups = dw_rows * dw_cols;
         let (dact, aux) = act_grad_parts(a.act_grad);
         let params = ctx.uniform(
             "dense backward params",
@@ -129,8 +130,8 @@ impl Kernels {
             a.db.into(),
             dx.into(),
         ];
-        let dx_groups = a.batch.div_ceil(32) as u32 * dx_cols;
-        let launch = self.launch(kernel, "dense dW+dx", [dw_groups + dx_groups, 1, 1], &binds);
+        let groups = dw_groups + dx_rows * dx_cols;
+        let launch = self.launch(kernel, "dense dW+dx", [groups, 1, 1], &binds);
         let (m, n, k) = (a.fan_in, a.units, a.batch);
         launch.with_work(
             4 * (m * n * k) as u64,
