@@ -23,7 +23,9 @@
 // own stream, salted seed), a coarse-grid form of Simard et al.'s elastic distortion that
 // needs no smoothing pass.
 //
-// One invocation per element of x (`flat_id`: the grid spans two dimensions).
+// One invocation per element of x (`flat_id`: the grid spans two dimensions). The bindings
+// below are this family's; step_end.wgsl declares the same names at its own numbers and
+// takes the rest of this file as it is.
 
 struct Params {
     batch: u32,
@@ -149,7 +151,12 @@ fn augmented(sample: u32, row: u32, col: u32) -> f32 {
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let id = flat_id(gid, params.grid_width);
+    gather_element(flat_id(gid, params.grid_width));
+}
+
+// Element `id` of x (and, for a row's first element, its label): batch `cursor.step`'s.
+// step_end.wgsl runs it for the next batch in the optimizer's launch.
+fn gather_element(id: u32) {
     if (id >= params.batch * params.sample_bytes) {
         return;
     }

@@ -53,23 +53,63 @@ fn rate() -> Rate {
     return rates[min(row, arrayLength(&rates) - 1u)];
 }
 
-// w -= lr * g
+// Each rule is an entry point of its own, and a function of the vec4 index (`<rule>_update`)
+// for launches that run it beside other work: step_end.wgsl, whose module adds `update`, a
+// switch over the override RULE generated from `RULES` in src/gpu/kernels/optimizer.rs.
+
+// The vec4 this invocation updates, or none past the end.
+fn own_index(gid: vec3<u32>) -> i32 {
+    let i = flat_id(gid, hp.grid_width);
+    return select(-1, i32(i), i < hp.n / 4u);
+}
+
 @compute @workgroup_size(256)
 fn sgd(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = flat_id(gid, hp.grid_width);
-    if (i >= hp.n / 4u) {
-        return;
+    let i = own_index(gid);
+    if (i >= 0) {
+        sgd_update(u32(i));
     }
+}
+
+@compute @workgroup_size(256)
+fn sgd_momentum(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = own_index(gid);
+    if (i >= 0) {
+        sgd_momentum_update(u32(i));
+    }
+}
+
+@compute @workgroup_size(256)
+fn adam(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = own_index(gid);
+    if (i >= 0) {
+        adam_update(u32(i));
+    }
+}
+
+@compute @workgroup_size(256)
+fn adamw(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = own_index(gid);
+    if (i >= 0) {
+        adamw_update(u32(i));
+    }
+}
+
+@compute @workgroup_size(256)
+fn rmsprop(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = own_index(gid);
+    if (i >= 0) {
+        rmsprop_update(u32(i));
+    }
+}
+
+// w -= lr * g
+fn sgd_update(i: u32) {
     w[i] -= rate().learning_rate * g[i];
 }
 
 // v = momentum * v - lr * g; w += v
-@compute @workgroup_size(256)
-fn sgd_momentum(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = flat_id(gid, hp.grid_width);
-    if (i >= hp.n / 4u) {
-        return;
-    }
+fn sgd_momentum_update(i: u32) {
     let v = hp.momentum * state[i] - rate().learning_rate * g[i];
     state[i] = v;
     w[i] += v;
@@ -78,27 +118,7 @@ fn sgd_momentum(@builtin(global_invocation_id) gid: vec3<u32>) {
 // m += (g - m)(1 - b1); v += (g² - v)(1 - b2); w -= a * m / (sqrt(v) + eps), with the step
 // size a = lr * sqrt(1 - b2^t) / (1 - b1^t) from the rate table (f64 on the CPU: in f32,
 // pow(b2, t) loses the bias correction's digits as t grows).
-@compute @workgroup_size(256)
-fn adam(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = flat_id(gid, hp.grid_width);
-    if (i >= hp.n / 4u) {
-        return;
-    }
-    adam_step(i);
-}
-
-// Keras's AdamW: w -= w * wd * lr (in that order, as Keras computes it), then Adam's step.
-@compute @workgroup_size(256)
-fn adamw(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = flat_id(gid, hp.grid_width);
-    if (i >= hp.n / 4u) {
-        return;
-    }
-    w[i] -= w[i] * hp.weight_decay * rate().learning_rate;
-    adam_step(i);
-}
-
-fn adam_step(i: u32) {
+fn adam_update(i: u32) {
     let alpha = rate().step_size;
     let gi = g[i];
     let m0 = state[at(0u, i)];
@@ -110,13 +130,14 @@ fn adam_step(i: u32) {
     w[i] -= alpha * m / (sqrt(v) + vec4<f32>(hp.epsilon));
 }
 
+// Keras's AdamW: w -= w * wd * lr (in that order, as Keras computes it), then Adam's step.
+fn adamw_update(i: u32) {
+    w[i] -= w[i] * hp.weight_decay * rate().learning_rate;
+    adam_update(i);
+}
+
 // v = rho * v + (1 - rho) g²; w -= lr * g / sqrt(v + eps)
-@compute @workgroup_size(256)
-fn rmsprop(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = flat_id(gid, hp.grid_width);
-    if (i >= hp.n / 4u) {
-        return;
-    }
+fn rmsprop_update(i: u32) {
     let gi = g[i];
     let v = hp.rho * state[i] + (1.0 - hp.rho) * gi * gi;
     state[i] = v;

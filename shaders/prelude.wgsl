@@ -8,10 +8,37 @@ const PAD: u32 = 0xffffffffu;
 
 // The pass's step counter, on the GPU: `step` is the batch index within the pass (the gather
 // reads it), `t` the optimizer's step count (Adam's t; dropout draws its mask from it). The
-// loss kernel advances both once per step, so no step needs a CPU write.
+// loss kernel (softmax_xent.wgsl, or dense_xent.wgsl where the step's end is fused) advances
+// both once per step, so no step needs a CPU write.
 struct Cursor {
     step: u32,
     t: u32,
+}
+
+// A pass's loss-and-accuracy accumulator (`LossMetric` on the Rust side): the sum of the
+// per-sample losses, the correct predictions, the valid rows, and 1 + the batch index of the
+// pass's first batch whose loss was not finite (0 while every one was). softmax_xent.wgsl adds
+// a batch into it, or step_end.wgsl from the rows dense_xent.wgsl wrote.
+struct Metric {
+    loss_sum: f32,
+    correct: u32,
+    count: u32,
+    first_bad_step: u32,
+}
+
+// One row's share of the loss, from dense_xent.wgsl to step_end.wgsl: its loss (0 for a
+// padding row) and flags (ROW_VALID, ROW_CORRECT: its first argmax is its label).
+struct RowStat {
+    loss: f32,
+    flags: u32,
+}
+const ROW_VALID: u32 = 1u;
+const ROW_CORRECT: u32 = 2u;
+
+// NaN or ±inf, from the bits: WGSL lets compilers assume floats are finite, so `x != x` may
+// be folded away; an all-ones exponent cannot be.
+fn not_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
 }
 
 // Activations fused into kernels, by code: 0 none (linear), 1 relu, 2 sigmoid. ACT is applied

@@ -31,19 +31,6 @@ struct Params {
     _pad1: u32,
 }
 
-struct Metric {
-    loss_sum: f32,
-    correct: u32,
-    count: u32,
-    first_bad_step: u32,
-}
-
-// NaN or ±inf, from the bits: WGSL lets compilers assume floats are finite, so `x != x` may
-// be folded away; an all-ones exponent cannot be.
-fn not_finite(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
-}
-
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;

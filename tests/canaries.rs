@@ -82,18 +82,22 @@ policies! {
     no_kernel_of_the_fixed_table_writes_past_its_buffers: "fixed table" => FixedTable,
     no_kernel_of_the_gpu_table_writes_past_its_buffers: "GPU table" => GpuTable,
     no_tiled_implicit_split_kernel_writes_past_its_buffers:
-        "tiled, implicit convolutions, split K" => Forced {
+        "tiled, implicit convolutions, split K, fused step end" => Forced {
             matmul: Some(MatmulTile::Tiled(Tiling::T64.pipelined())),
             conv: Some(Some(Tiling::T64.pipelined())),
             splits: Some(3),
             serial_reductions: None,
             dense_pair: None,
+            // The step's end fused, so the split convolutions' sums are the optimizer's.
+            step_end: Some(true),
         },
     no_workgroup_tree_reduction_writes_past_its_buffers:
         "workgroup-tree reductions" => Forced::serial_reductions(false),
     no_tile16_kernel_writes_past_its_buffers: "tile16" => Forced::matmul(MatmulTile::Tile16),
     no_paired_dense_backward_writes_past_its_buffers:
         "paired dense backward" => Forced::dense_pair(true),
+    no_fused_step_end_writes_past_its_buffers:
+        "fused step end" => Forced::step_end(true),
 }
 
 fn no_kernel_writes_past_its_buffers(policy: &str, kernels: Arc<dyn KernelPolicy>) {

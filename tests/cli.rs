@@ -445,9 +445,27 @@ fn bench_plan_lists_every_launch_of_a_step() {
     let training = plan["training"].as_array().unwrap();
     let evaluation = plan["evaluation"].as_array().unwrap();
     assert!(training.len() > evaluation.len() && !evaluation.is_empty());
-    assert_eq!(training[0]["kernel"], "gather");
-    assert_eq!(training.last().unwrap()["kernel"], "optimizer");
-    for l in training.iter().chain(evaluation) {
+    // The step's end is fused: the output layer with the loss, the optimizer with the next
+    // batch's gather; the epoch's first gather runs as it begins.
+    let kernels: Vec<_> = training
+        .iter()
+        .map(|l| l["kernel"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kernels,
+        [
+            "dense forward",
+            "dense + softmax_xent",
+            "dense dW+dx",
+            "dense dW",
+            "optimizer + next batch"
+        ]
+    );
+    let epoch_start = plan["epoch_start"].as_array().unwrap();
+    assert_eq!(epoch_start.len(), 1);
+    assert_eq!(epoch_start[0]["kernel"], "gather");
+    assert_eq!(evaluation[0]["kernel"], "gather");
+    for l in training.iter().chain(evaluation).chain(epoch_start) {
         let grid: u64 = l["grid"]
             .as_array()
             .unwrap()
@@ -506,8 +524,9 @@ fn bench_json_reports_gemm_and_step_kernels() {
     assert_eq!(gemm[1]["n"], 100);
     assert!(gemm[1]["gflops"].as_f64().unwrap() > 0.0);
     let profile = &json["steps"][0]["profile"];
-    // linear: gather, forward, loss, dW with db folded in (tile4 at this size), optimizer
-    // (no split-K: the reductions are short).
+    // linear on a CPU adapter (which runs the step's end unfused): gather, forward, loss, dW
+    // with db folded in (tile4 at this size), optimizer (no split-K: the reductions are
+    // short).
     assert_eq!(profile["dispatches"], 5, "{profile}");
     let kernels: Vec<&str> = profile["launches"]
         .as_array()

@@ -134,6 +134,7 @@ fn trains_within_webgpu_default_limits(name: &str) {
                 splits: Some(2),
                 serial_reductions: None,
                 dense_pair: None,
+                step_end: None,
             }),
         ),
     ];

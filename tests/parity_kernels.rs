@@ -17,11 +17,12 @@
 mod support;
 
 use shaderfit::data::augment::{Augment, DrawKey};
-use shaderfit::gpu::kernels::family::{check_module, Access, ModuleSource};
+use shaderfit::gpu::kernels::family::{check_module, ModuleSource};
 use shaderfit::gpu::kernels::{
-    Act, ActGrad, BiasGradArgs, Block, ConfusionArgs, DenseBackwardArgs, FixedTable, Forced,
-    GatherArgs, LossArgs, LossMetric, MatmulArgs, MatmulTile, ModuleKey, OptimizerArgs,
-    OptimizerParams, PredictionsArgs, Tiling, Tuned, Tuner, View, WeightGradArgs, PAD_LABEL,
+    Act, ActGrad, BiasGradArgs, Block, ConfusionArgs, DenseBackwardArgs, DenseXentArgs, FixedTable,
+    Forced, GatherArgs, LossArgs, LossMetric, MatmulArgs, MatmulTile, ModuleKey, OptimizerArgs,
+    OptimizerParams, PredictionsArgs, RowStat, Tiling, Tuned, Tuner, View, WeightGradArgs,
+    MAX_FUSED_CLASSES, PAD_LABEL, STEP_END_STORAGE,
 };
 use shaderfit::gpu::{GpuContext, Kernels};
 use shaderfit::layers::Activation;
@@ -496,6 +497,7 @@ fn weight_grads_match_the_twins() {
                     dy: View::whole(&gdy),
                     dw: View::whole(&gdw),
                     db: View::whole(&gdb),
+                    defer: None,
                 },
             );
             if let Some(count) = launch_count {
@@ -797,6 +799,100 @@ fn check_softmax_xent(
         vec![5, 10],
         "{what}: cursor advanced once"
     );
+}
+
+/// The output layer fused with the loss (dense_xent.wgsl) against the twins of its parts:
+/// the logits against the product's twin (a K-term sum: the matmul bound); the gradient and
+/// each row's loss against softmax cross-entropy's twin on the kernel's own logits (the
+/// elementwise 1e-5 relative, as softmax_xent's); the flags exactly; the cursor advanced
+/// once. Shapes: ragged K with padding rows, 1x1x1, the mlp's output layer, the most classes
+/// it takes with label smoothing, and a batch of padding only.
+#[test]
+fn dense_xent_matches_the_twins() {
+    let ctx = gpu();
+    let kernels = kernels(&ctx, FixedTable);
+    let cases = [
+        (13, 37, 10, 3, 0.0),
+        (1, 1, 1, 0, 0.0),
+        (128, 512, 10, 0, 0.0),
+        (7, 100, MAX_FUSED_CLASSES, 2, 0.1),
+        (5, 3, 2, 5, 0.0),
+    ];
+    for (i, (batch, k, classes, pad_rows, smoothing)) in cases.into_iter().enumerate() {
+        let seed = 1300 + 10 * i as u64;
+        let x = random_f32(batch * k, seed, -1.0, 1.0);
+        let w = random_f32(k * classes, seed + 1, -1.0, 1.0);
+        let b = random_f32(classes, seed + 2, -1.0, 1.0);
+        let mut g = shaderfit::rng::SplitMix64::new(seed + 3);
+        let labels: Vec<u32> = (0..batch)
+            .map(|r| match r + pad_rows >= batch {
+                true => PAD_LABEL,
+                false => g.below(classes) as u32,
+            })
+            .collect();
+        let bufs = [&x, &w, &b].map(|v| ctx.storage_init("input", v));
+        let glabels = ctx.storage_init("labels", &labels);
+        let out = [batch * classes, batch * classes, 2 * batch]
+            .map(|n| ctx.storage("output", (n * 4) as u64));
+        let gcursor = ctx.storage_init("cursor", &[4u32, 9]);
+        let launch = kernels.dense_xent(
+            &ctx,
+            &DenseXentArgs {
+                batch,
+                k,
+                classes,
+                label_smoothing: smoothing,
+                x: View::whole(&bufs[0]),
+                w: View::whole(&bufs[1]),
+                b: View::whole(&bufs[2]),
+                labels: View::whole(&glabels),
+                logits: View::whole(&out[0]),
+                dlogits: View::whole(&out[1]),
+                rows: View::whole(&out[2]),
+                cursor: View::whole(&gcursor),
+            },
+        );
+        run(&ctx, &[launch]);
+        let what =
+            format!("dense_xent {batch}x{k}x{classes} ({pad_rows} padding, smoothing {smoothing})");
+        let logits = ctx.read_f32(&out[0], 0, batch * classes).unwrap();
+        let shape = (batch, classes, k);
+        let mut want = ops::matmul(&x, &w, shape, false, false);
+        let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
+        let mut scale = ops::matmul(&abs(&x), &abs(&w), shape, false, false);
+        for (i, (z, s)) in want.iter_mut().zip(&mut scale).enumerate() {
+            *z += b[i % classes];
+            *s += b[i % classes].abs();
+        }
+        Check::new("logits", logits.clone(), want, Bound::matmul(k, scale)).assert(&what);
+        let twin = ops::softmax_xent(&logits, &labels, classes, smoothing);
+        let got = ctx.read_f32(&out[1], 0, batch * classes).unwrap();
+        assert_within(&format!("{what}: dlogits"), &got, &twin.dlogits, |i| {
+            1e-6 + 1e-5 * twin.dlogits[i].abs()
+        });
+        let rows: Vec<RowStat> =
+            bytemuck::pod_collect_to_vec(&ctx.read_u32(&out[2], 0, 2 * batch).unwrap());
+        for (r, row) in rows.iter().enumerate() {
+            let one = &logits[r * classes..(r + 1) * classes];
+            let alone = ops::softmax_xent(one, &labels[r..r + 1], classes, smoothing);
+            let want_flags = match labels[r] == PAD_LABEL {
+                true => 0,
+                false => RowStat::VALID | (alone.correct * RowStat::CORRECT),
+            };
+            assert_eq!(row.flags, want_flags, "{what}: row {r}'s flags");
+            let want_loss = alone.loss_sum;
+            assert!(
+                (row.loss - want_loss).abs() <= 1e-6 + 1e-5 * want_loss.abs(),
+                "{what}: row {r}'s loss {} vs {want_loss}",
+                row.loss
+            );
+        }
+        assert_eq!(
+            ctx.read_u32(&gcursor, 0, 2).unwrap(),
+            vec![5, 10],
+            "{what}: cursor advanced once"
+        );
+    }
 }
 
 #[test]
@@ -1236,23 +1332,28 @@ fn workgroups_fit_the_limits_they_are_chosen_by() {
         let (bytes, invocations) =
             shaderfit::gpu::kernels::family::workgroup_needs(&source).unwrap();
         // Each entry point's layout holds only the bindings it uses: within WebGPU's default of
-        // 8 storage buffers per stage (batch norm's family declares 11).
-        let per_entry = shaderfit::gpu::kernels::family::bindings_per_entry(&source);
+        // 8 storage buffers per stage (batch norm's family declares 11). The fused step end
+        // alone needs more, exactly what the policies check the adapter for before choosing
+        // it (`fuses_step_end`).
+        let per_entry = shaderfit::gpu::kernels::family::storage_buffers_per_entry(&source);
         assert!(!per_entry.is_empty(), "{}", source.name);
-        for (entry, used) in &per_entry {
-            let storage = used
-                .iter()
-                .filter(|&&b| {
-                    !matches!(
-                        source.family.bindings[b as usize].access,
-                        Access::Uniform(_)
-                    )
-                })
-                .count();
+        for (entry, &storage) in &per_entry {
+            let most = match key {
+                ModuleKey::StepEnd => STEP_END_STORAGE,
+                _ => defaults.max_storage_buffers_per_shader_stage,
+            };
             assert!(
-                storage <= defaults.max_storage_buffers_per_shader_stage as usize,
+                storage <= most as usize,
                 "{} {entry}: {storage} storage buffers",
                 source.name
+            );
+        }
+        if key == ModuleKey::StepEnd {
+            let most = per_entry.values().max().copied();
+            assert_eq!(
+                most,
+                Some(STEP_END_STORAGE as usize),
+                "the gate is step_end's count"
             );
         }
         match key {

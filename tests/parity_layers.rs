@@ -197,6 +197,7 @@ fn check_conv(
             dy: View::whole(&gdy),
             dw: View::whole(&gdw),
             db: View::whole(&gdb),
+            defer: None,
         },
     ));
     if let Some(count) = launch_count {

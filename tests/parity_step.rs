@@ -126,21 +126,36 @@ fn three_steps_match_the_reference_with_every_optimizer() {
     // takes set (AdamW's decay at lr 0.05 is then 5e-3 of each weight per step: 1.5e-2·|w|
     // over three steps, far above the tolerance, so a missed decay fails).
     // Each with dense layers' dW and dx as two dispatches and as one (as the fixed table
-    // pairs them where both are tile4's).
+    // pairs them where both are tile4's), and the step's end fused (the output layer with the
+    // loss, the optimizer with the loss sum and the next batch's gather) and not.
     let runs = every_optimizer()
         .into_iter()
         .enumerate()
-        .flat_map(|(i, o)| [(i, o.clone(), false), (i, o, true)]);
-    for (i, optimizer, pairs) in runs {
+        .flat_map(|(i, o)| {
+            [(false, true), (true, true), (true, false)]
+                .map(|(pairs, end)| (i, o.clone(), pairs, end))
+        });
+    for (i, optimizer, pairs, fused_end) in runs {
         let seed = 7 + i as u64;
         let cfg = TrainConfig {
-            kernels: Arc::new(Forced::dense_pair(pairs)),
+            kernels: Arc::new(Forced {
+                dense_pair: Some(pairs),
+                step_end: Some(fused_end),
+                ..Forced::default()
+            }),
             ..config(optimizer.clone(), seed)
         };
         let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
-        let backward = trainer.plan().train_step.iter();
-        let fused = backward.filter(|l| l.label == "dense dW+dx").count();
-        assert_eq!(fused, if pairs { 2 } else { 0 }, "dense layers paired");
+        let labels: Vec<_> = trainer.plan().train_step.iter().map(|l| l.label).collect();
+        let paired = labels.iter().filter(|l| **l == "dense dW+dx").count();
+        assert_eq!(paired, if pairs { 2 } else { 0 }, "dense layers paired");
+        let ends = ["dense + softmax_xent", "optimizer + next batch"];
+        let fused = ends.iter().filter(|e| labels.contains(e)).count();
+        assert_eq!(
+            fused,
+            if fused_end { 2 } else { 0 },
+            "step end fused: {labels:?}"
+        );
         assert_eq!(trainer.steps_per_epoch(), 3);
         let initial = trainer.read_params().unwrap();
         trainer.begin_epoch();
@@ -151,9 +166,10 @@ fn three_steps_match_the_reference_with_every_optimizer() {
         let (cpu, loss, correct) = reference_steps(&net, &data, optimizer.clone(), seed, 3);
         let lr = optimizer.learning_rate();
         let what = format!(
-            "{}{}",
+            "{}{}{}",
             optimizer.describe(),
-            if pairs { ", paired" } else { "" }
+            if pairs { ", paired" } else { "" },
+            if fused_end { ", fused step end" } else { "" }
         );
         for (t, name) in [
             "dense_0/kernel",
@@ -403,9 +419,25 @@ fn one_readback_per_epoch() {
 /// exact arithmetic, so rounding alone picks its sign, and Adam turns either sign into a full
 /// step. Keras drops that bias, `use_bias=False`.)
 fn cnn() -> Network {
-    ModelSpec::from_json(
-        "parity_cnn",
-        r#"{"input": [9, 9, 1], "layers": [
+    cnn_of(CNN_JSON)
+}
+
+fn cnn_of(json: &str) -> Network {
+    ModelSpec::from_json("parity_cnn", json)
+        .unwrap()
+        .compile(Shape::new(9, 9, 1), 10)
+        .unwrap()
+}
+
+/// The CNN's output layers, and a dense softmax for them: a step's end fuses only where its
+/// output layer is a dense one.
+const SOFTMAX_LAST: (&str, &str) = (
+    r#"{"type": "dense", "units": 10},
+            {"type": "activation", "activation": "softmax"}"#,
+    r#"{"type": "dense", "units": 10, "activation": "softmax"}"#,
+);
+
+const CNN_JSON: &str = r#"{"input": [9, 9, 1], "layers": [
             {"type": "conv2d", "filters": 4, "kernel": 3, "padding": "same", "activation": "relu"},
             {"type": "batch_norm"},
             {"type": "max_pool", "size": 2},
@@ -419,12 +451,7 @@ fn cnn() -> Network {
             {"type": "dropout", "rate": 0.2},
             {"type": "dense", "units": 10},
             {"type": "activation", "activation": "softmax"}
-        ]}"#,
-    )
-    .unwrap()
-    .compile(Shape::new(9, 9, 1), 10)
-    .unwrap()
-}
+        ]}"#;
 
 /// Three steps of the CNN (the last one short, so batch normalisation must leave padding rows
 /// out) match the reference: weights with the tolerance argued above, moving statistics
@@ -436,8 +463,43 @@ fn cnn_with_dropout_and_batch_norm_matches_the_reference() {
     let data = synthetic_dataset(40, 24, 9, 9, 10);
     let optimizers: [Arc<dyn Optimizer>; 2] = [Arc::new(Adam::default()), sgd(0.05, 0.9)];
     for (i, optimizer) in optimizers.into_iter().enumerate() {
-        three_steps_and_evaluation_match(&ctx, &net, &data, optimizer, 21 + i as u64);
+        let seed = 21 + i as u64;
+        three_steps_and_evaluation_match(&ctx, &net, &data, optimizer, seed, Forced::default());
     }
+    // The step's end fused (what GPUs run), every reduction split in 3: the 4-filter
+    // convolution leaves its dW's and db's slices to the optimizer, which sums them where it
+    // reads them; the 5-filter one (rows not a whole vec4) and the dense layers keep their sum
+    // launches.
+    let fused = Forced {
+        splits: Some(3),
+        step_end: Some(true),
+        ..Forced::default()
+    };
+    let net = cnn_of(&CNN_JSON.replace(SOFTMAX_LAST.0, SOFTMAX_LAST.1));
+    let trainer = Trainer::new(&ctx, &net, &data, config(sgd(0.05, 0.9), 23)).unwrap();
+    let unfused = trainer
+        .plan()
+        .train_step
+        .iter()
+        .filter(|l| l.label == "conv2d dW")
+        .count();
+    let cfg = TrainConfig {
+        kernels: Arc::new(fused),
+        ..config(sgd(0.05, 0.9), 23)
+    };
+    let trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
+    let dw = trainer
+        .plan()
+        .train_step
+        .iter()
+        .filter(|l| l.label == "conv2d dW")
+        .count();
+    assert_eq!(
+        (unfused, dw),
+        (2, 3),
+        "one convolution's sum deferred, one kept"
+    );
+    three_steps_and_evaluation_match(&ctx, &net, &data, sgd(0.05, 0.9), 23, fused);
 }
 
 /// Every layer kind of the registry, as its example (every field away from its default) in a
@@ -456,7 +518,15 @@ fn every_layer_kind_trains_like_the_reference() {
         // SGD with momentum: Adam divides by sqrt(v) + 1e-7, so a gradient near zero (batch
         // normalisation of a one-channel input makes some) turns its f32 rounding into a
         // step of a sizeable fraction of the learning rate; SGD scales it by lr only.
-        three_steps_and_evaluation_match(&ctx, &net, &data, sgd(0.05, 0.9), 31 + i as u64);
+        let seed = 31 + i as u64;
+        three_steps_and_evaluation_match(
+            &ctx,
+            &net,
+            &data,
+            sgd(0.05, 0.9),
+            seed,
+            Forced::default(),
+        );
     }
 }
 
@@ -470,8 +540,13 @@ fn three_steps_and_evaluation_match(
     data: &Dataset,
     optimizer: Arc<dyn Optimizer>,
     seed: u64,
+    kernels: Forced,
 ) {
-    let mut trainer = Trainer::new(ctx, net, data, config(optimizer.clone(), seed)).unwrap();
+    let cfg = TrainConfig {
+        kernels: Arc::new(kernels),
+        ..config(optimizer.clone(), seed)
+    };
+    let mut trainer = Trainer::new(ctx, net, data, cfg).unwrap();
     trainer.begin_epoch();
     trainer.run_steps(3);
     let got = trainer.read_params().unwrap();
@@ -479,7 +554,7 @@ fn three_steps_and_evaluation_match(
     let metrics = trainer.read_metrics().unwrap()[0].score();
 
     let (mut cpu, loss, correct) = reference_steps(net, data, optimizer.clone(), seed, 3);
-    let what = format!("{}: {}", net.name, optimizer.describe());
+    let what = format!("{}: {}, {kernels:?}", net.name, optimizer.describe());
     let lr = optimizer.learning_rate();
     let layout = ParamLayout::trainable(net, 1);
     for (t, slot) in layout.tensors.iter().enumerate() {
@@ -533,14 +608,20 @@ fn three_steps_and_evaluation_match(
 fn presets_at_full_size_match_the_reference() {
     let ctx = gpu();
     let data = synthetic_dataset(24, 8, 28, 28, 10);
-    for name in ["cnn", "lenet"] {
+    // The cnn also with the step's end fused (what GPUs run): its convolutions' split-K
+    // sums are then the optimizer's.
+    for (name, end) in [("cnn", false), ("cnn", true), ("lenet", false)] {
         let net = ModelSpec::preset(name, None, 10)
             .unwrap()
             .compile(Shape::new(28, 28, 1), 10)
             .unwrap();
         let optimizer: Arc<dyn Optimizer> = Arc::new(RmsProp::default());
         let seed = 5;
-        let mut trainer = Trainer::new(&ctx, &net, &data, config(optimizer.clone(), seed)).unwrap();
+        let cfg = TrainConfig {
+            kernels: Arc::new(Forced::step_end(end)),
+            ..config(optimizer.clone(), seed)
+        };
+        let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
         trainer.begin_epoch();
         trainer.run_steps(2);
         let got = trainer.read_params().unwrap();

@@ -145,7 +145,12 @@ fn plan(args: &BenchArgs, ctx: &GpuContext) -> Result<()> {
             p.model, p.batch, p.sms
         );
         let eval = format!("evaluation step (batch {})", p.eval_batch);
-        for (name, launches) in [("training step", &p.training), (&eval, &p.evaluation)] {
+        let tables = [
+            ("training step", &p.training),
+            ("once per epoch, before its first step", &p.epoch_start),
+            (&eval, &p.evaluation),
+        ];
+        for (name, launches) in tables.into_iter().filter(|t| !t.1.is_empty()) {
             print!("{}", super::tables::plan_table(name, launches));
         }
     }

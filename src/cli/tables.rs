@@ -81,20 +81,47 @@ pub fn profile_table(p: &StepProfile, peak_gflops: Option<f64>) -> String {
 pub fn plan_table(name: &str, launches: &[crate::train::bench::PlannedLaunch]) -> String {
     let flops: u64 = launches.iter().map(|l| l.flops).sum();
     let bytes: u64 = launches.iter().map(|l| l.bytes).sum();
+    let n = launches.len();
     let mut s = format!(
-        "  {name}: {} dispatches, {:.3} GFLOP, {:.2} MB\n",
-        launches.len(),
+        "  {name}: {n} dispatch{}, {:.3} GFLOP, {:.2} MB\n",
+        if n == 1 { "" } else { "es" },
         flops as f64 / 1e9,
         bytes as f64 / 1e6
     );
+    // The text columns as wide as their longest entry.
+    let width = |head: &str, f: fn(&crate::train::bench::PlannedLaunch) -> &str| {
+        launches
+            .iter()
+            .map(|l| f(l).len())
+            .chain([head.len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let ws = [
+        width("scope", |l| &l.scope),
+        width("kernel", |l| &l.kernel),
+        width("variant", |l| &l.variant),
+    ];
     s += &format!(
-        "    {:<22} {:<14} {:<30} {:>14} {:>9} {:>6} {:>9} {:>9} {:>8} {:>6}\n",
-        "scope", "kernel", "variant", "grid", "wgs", "thr/wg", "threads", "MFLOP", "MB", "fill"
+        "    {:<w0$} {:<w1$} {:<w2$} {:>14} {:>9} {:>6} {:>9} {:>9} {:>8} {:>6}\n",
+        "scope",
+        "kernel",
+        "variant",
+        "grid",
+        "wgs",
+        "thr/wg",
+        "threads",
+        "MFLOP",
+        "MB",
+        "fill",
+        w0 = ws[0],
+        w1 = ws[1],
+        w2 = ws[2]
     );
     for l in launches {
         let grid = format!("{}x{}x{}", l.grid[0], l.grid[1], l.grid[2]);
         s += &format!(
-            "    {:<22} {:<14} {:<30} {:>14} {:>9} {:>6} {:>9} {:>9.2} {:>8.3} {:>6.2}\n",
+            "    {:<w0$} {:<w1$} {:<w2$} {:>14} {:>9} {:>6} {:>9} {:>9.2} {:>8.3} {:>6.2}\n",
             l.scope,
             l.kernel,
             l.variant,
@@ -104,7 +131,10 @@ pub fn plan_table(name: &str, launches: &[crate::train::bench::PlannedLaunch]) -
             l.threads,
             l.flops as f64 / 1e6,
             l.bytes as f64 / 1e6,
-            l.fill
+            l.fill,
+            w0 = ws[0],
+            w1 = ws[1],
+            w2 = ws[2]
         );
     }
     s

@@ -156,6 +156,7 @@ impl Layer for Conv2d {
                 dy: io.dy,
                 dw: io.grad("kernel"),
                 db: io.grad("bias"),
+                defer: io.split_sums,
             },
         );
         let Some(dx) = io.dx else {

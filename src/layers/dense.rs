@@ -5,10 +5,12 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::{
-    Activation, Fields, Init, Io, Layer, LayerKind, Node, ParamDef, Shape, TwinBackward,
+    Activation, Fields, Init, Io, Layer, LayerKind, LossRows, Node, ParamDef, Shape, TwinBackward,
     TwinForward,
 };
-use crate::gpu::kernels::{DenseBackwardArgs, Launch, MatmulArgs};
+use crate::gpu::kernels::{
+    Act, DenseBackwardArgs, DenseXentArgs, Launch, MatmulArgs, MAX_FUSED_CLASSES,
+};
 use crate::reference::ops;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -98,6 +100,33 @@ impl Layer for Dense {
                 ..MatmulArgs::new("dense forward", shape, io.x, io.param("kernel"), io.y)
             },
         )
+    }
+
+    /// `dense_xent.wgsl`, for a linear output layer of at most [`MAX_FUSED_CLASSES`] units
+    /// and a batch of at most one grid row of workgroups.
+    fn forward_with_loss(&self, node: &Node, io: &Io, loss: &LossRows) -> Option<Launch> {
+        let fits = self.activation.fused() == Act::None
+            && self.units <= MAX_FUSED_CLASSES
+            && io.batch as u32 <= io.kernels.limits().max_compute_workgroups_per_dimension;
+        fits.then(|| {
+            io.kernels.dense_xent(
+                io.gpu,
+                &DenseXentArgs {
+                    batch: io.batch,
+                    k: node.input.features(),
+                    classes: self.units,
+                    label_smoothing: loss.label_smoothing,
+                    x: io.x,
+                    w: io.param("kernel"),
+                    b: io.param("bias"),
+                    labels: io.labels,
+                    logits: io.y,
+                    dlogits: io.dy,
+                    rows: loss.rows,
+                    cursor: io.cursor,
+                },
+            )
+        })
     }
 
     /// `dW = xᵀ·dy`, `db = Σ dy`, and `dx = (dy · Wᵀ) ⊙ act'(x)`: one launch where the

@@ -3,7 +3,7 @@
 //! step counter. The plan builds one [`Io`] per node and pass; the layer only looks things up.
 
 use super::{Activation, Node, Pool2d};
-use crate::gpu::kernels::{ActGrad, Kernels, View};
+use crate::gpu::kernels::{ActGrad, DeferredSums, Kernels, View};
 use crate::gpu::GpuContext;
 
 /// A buffer a layer needs besides its output and output gradient.
@@ -66,6 +66,9 @@ pub struct Io<'a> {
     pub scratch: Views<'a>,
     /// The pooling below, when this convolution runs its backward (see [`super::fusion`]).
     pub pool_below: Option<Box<FusedPool<'a>>>,
+    /// Where a backward may leave its weight gradient's split-K sum to the optimizer: given
+    /// in training steps whose end is fused.
+    pub split_sums: Option<&'a DeferredSums>,
 }
 
 fn find<'a>(views: &Views<'a>, name: &str, what: &str) -> View<'a> {
@@ -108,4 +111,14 @@ pub struct FusedPool<'a> {
     pub pool: &'a Pool2d,
     pub node: &'a Node,
     pub io: Io<'a>,
+}
+
+/// What an output layer fused with the loss writes besides its logits and their gradient
+/// ([`super::Layer::forward_with_loss`]).
+#[derive(Clone, Copy, Debug)]
+pub struct LossRows<'a> {
+    /// `[batch]` [`crate::gpu::kernels::RowStat`].
+    pub rows: View<'a>,
+    /// Keras's `label_smoothing`; 0 for none.
+    pub label_smoothing: f32,
 }

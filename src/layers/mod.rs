@@ -42,7 +42,7 @@ pub use dropout::{dropout_seed, Dropout};
 pub use fields::Fields;
 pub use flatten::Flatten;
 pub use fusion::Fusion;
-pub use io::{FusedPool, Io, Scratch};
+pub use io::{FusedPool, Io, LossRows, Scratch};
 pub use pool2d::Pool2d;
 pub use shape::{Padding, Shape, Window};
 pub use twin::{Tensors, TensorsMut, TwinBackward, TwinForward};
@@ -182,6 +182,12 @@ pub trait Layer: fmt::Debug + Send + Sync + Any {
     /// The launches of its backward: parameter gradients, and the input gradient (times the
     /// derivative of the activation below) when `io.dx` is given.
     fn backward(&self, node: &Node, io: &Io) -> Vec<Launch>;
+    /// As the output layer of a training step whose end is fused: its forward and softmax
+    /// cross-entropy in one launch (`io.y` the logits, `io.dy` their gradient, `loss.rows`
+    /// each row's share), or none where it has no such kernel (the step then runs unfused).
+    fn forward_with_loss(&self, _node: &Node, _io: &Io, _loss: &LossRows) -> Option<Launch> {
+        None
+    }
 
     /// CPU twin of the forward. A layer that its backward needs something from (im2col's
     /// columns, argmaxes, batch statistics) leaves it in `t.cache`.

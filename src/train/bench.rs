@@ -149,6 +149,9 @@ pub struct StepPlan {
     pub eval_batch: usize,
     pub sms: u32,
     pub training: Vec<PlannedLaunch>,
+    /// What runs once as each epoch begins, before its first step (the first batch's gather
+    /// where each step's end gathers the next).
+    pub epoch_start: Vec<PlannedLaunch>,
     pub evaluation: Vec<PlannedLaunch>,
 }
 
@@ -196,6 +199,7 @@ pub fn plan(
         eval_batch: p.eval_batch,
         sms,
         training: planned(&p.train_step),
+        epoch_start: planned(&p.epoch_start),
         evaluation: planned(&p.validation.launches),
     })
 }

@@ -9,7 +9,10 @@
 //!
 //! One step: gather -> each layer's forward -> softmax cross-entropy (loss and accuracy,
 //! dlogits, cursor) -> the pass's other metric accumulators -> each layer's backward, last
-//! first -> one optimizer launch over the flat parameter buffer. The plan is a loop over the
+//! first -> one optimizer launch over the flat parameter buffer. Where the policy fuses the
+//! step's end (GPUs), the output layer runs with the loss and the optimizer's launch also sums
+//! the batch's loss and gathers the next batch (the epoch's first is gathered as it begins);
+//! see [`Builder::train_step`]. The plan is a loop over the
 //! layers; what a layer's launches bind comes from one [`Io`] per node, and the fusions
 //! between neighbours (see [`crate::layers::fusion`]) are decided before any launch.
 
@@ -18,9 +21,12 @@ use super::trainer::TrainConfig;
 use crate::data::augment::{self, Augment};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{GatherArgs, LossArgs, OptimizerArgs, OptimizerParams, StepRate, View};
+use crate::gpu::kernels::{
+    DeferredSums, GatherArgs, LossArgs, OptimizerArgs, OptimizerParams, RowStat, StepEndArgs,
+    StepRate, View,
+};
 use crate::gpu::{GpuContext, Kernels, Launch};
-use crate::layers::{fusion, FusedPool, Fusion, Io, Pool2d, Shape};
+use crate::layers::{fusion, FusedPool, Fusion, Io, LossRows, Pool2d, Shape};
 use crate::model::{init_stats, Network, ParamLayout};
 use crate::optim::Optimizer;
 
@@ -78,6 +84,10 @@ pub struct Plan {
     /// Sample indices (into the training split) used for training, before shuffling.
     pub train_indices: Vec<u32>,
     pub train_step: Vec<Launch>,
+    /// Launched once as each epoch begins, before its first step: the first batch's gather
+    /// where the step's end is fused (each step's last launch gathers the next batch);
+    /// nothing otherwise.
+    pub epoch_start: Vec<Launch>,
     pub validation: EvalPass,
     pub test: EvalPass,
     /// Test-time augmentation's passes over the test split: one per augmented copy, each
@@ -187,6 +197,11 @@ impl Plan {
         let steps = train_indices.len().div_ceil(cfg.batch_size);
         let step_rates = ctx.storage("step rates", (steps * size_of::<StepRate>()) as u64);
         let eval_cursor = ctx.storage("eval cursor", 8);
+        let split_sums = DeferredSums::default();
+        let row_stats = kernels
+            .policy()
+            .fuses_step_end(kernels)
+            .then(|| ctx.storage("batch rows", (cfg.batch_size * size_of::<RowStat>()) as u64));
         let builder = Builder {
             ctx,
             kernels,
@@ -203,10 +218,14 @@ impl Plan {
             weights: &weights,
             metrics: &metrics,
             step_rates: &step_rates,
+            row_stats: row_stats.as_ref(),
+            split_sums: &split_sums,
         };
-        let train_step = builder.train_step(&splits[0], &train_cursor, cfg.optimizer.as_ref());
+        let (train_step, epoch_start) =
+            builder.train_step(&splits[0], &train_cursor, cfg.optimizer.as_ref());
         let builder = Builder {
             rows: &eval_rows,
+            row_stats: None,
             ..builder
         };
         let validation = builder.eval_pass(Pass::Validation, &splits[1], &eval_cursor);
@@ -215,6 +234,7 @@ impl Plan {
         ctx.check_errors()?;
         let [train, ..] = splits;
         let mut buffers = vec![train.images, train.labels];
+        buffers.extend(row_stats);
         buffers.extend(rows.into_buffers().chain(eval_rows.into_buffers()));
         Ok(Plan {
             net: net.clone(),
@@ -235,6 +255,7 @@ impl Plan {
             step_rates,
             train_indices,
             train_step,
+            epoch_start,
             validation,
             test,
             test_augmented,
@@ -488,6 +509,11 @@ struct Builder<'a> {
     weights: &'a ParamBuffers,
     metrics: &'a Metrics,
     step_rates: &'a wgpu::Buffer,
+    /// `[batch]` RowStat, where the training step's end may be fused (see
+    /// [`Builder::train_step`]); none for the evaluation passes.
+    row_stats: Option<&'a wgpu::Buffer>,
+    /// The split-K sums a fused step's backward leaves to its end.
+    split_sums: &'a DeferredSums,
 }
 
 /// Tags launches with what they belong to, for profiles.
@@ -499,23 +525,60 @@ fn scoped(scope: &str, mut launches: Vec<Launch>) -> Vec<Launch> {
 }
 
 impl<'a> Builder<'a> {
+    /// The training step's launches, and those that run once as an epoch begins. Where the
+    /// output layer has a kernel fused with the loss ([`crate::layers::Layer::forward_with_loss`])
+    /// and the policy fuses step ends, the step is: every layer's forward, the last with the
+    /// loss; the backward; then one launch of the optimizer, the batch's loss sum and the next
+    /// batch's gather (the epoch's first gather runs as it begins). Otherwise: the gather, the
+    /// forward, the loss, the backward and the optimizer.
     fn train_step(
         &self,
         split: &GpuSplit,
         cursor: &'a wgpu::Buffer,
         optimizer: &dyn Optimizer,
-    ) -> Vec<Launch> {
-        let mut launches = self.forward_pass(Pass::Train, split, cursor, self.augment);
+    ) -> (Vec<Launch>, Vec<Launch>) {
+        let gather_args = self.gather_args(Pass::Train, split, cursor, self.augment);
+        let gather = scoped("gather", vec![self.kernels.gather(self.ctx, &gather_args)]);
+        let (forward, fused) = self.layers_and_loss(Pass::Train, cursor);
+        let (mut launches, epoch_start) = match fused {
+            true => (forward, gather),
+            false => (gather.into_iter().chain(forward).collect(), Vec::new()),
+        };
         for (i, node) in self.net.layers.iter().enumerate().rev() {
             if self.fusions[i].backward_above {
                 continue;
             }
-            let io = self.io(i, cursor);
+            let io = Io {
+                split_sums: fused.then_some(self.split_sums),
+                ..self.io(i, cursor)
+            };
             let backward = node.layer.backward(node, &io);
             launches.extend(scoped(&format!("{} backward", node.name), backward));
         }
-        launches.extend(scoped("optimizer", vec![self.optimizer(optimizer, cursor)]));
-        launches
+        let optimizer = self.optimizer_args(optimizer, cursor);
+        let split_sums = self.split_sums.taken();
+        let end = match (fused, self.row_stats) {
+            (true, Some(rows)) => {
+                let metric = &self.metrics.layout.regions(Pass::Train)[0];
+                let end = StepEndArgs {
+                    optimizer: &optimizer,
+                    gather: &gather_args,
+                    rows: View::whole(rows),
+                    metric: View::range(&self.metrics.buffer, metric.offset, metric.words),
+                    split_sums: &split_sums,
+                };
+                scoped(
+                    "optimizer + next batch",
+                    vec![self.kernels.step_end(self.ctx, &end)],
+                )
+            }
+            _ => scoped(
+                "optimizer",
+                vec![self.kernels.optimizer(self.ctx, &optimizer)],
+            ),
+        };
+        launches.extend(end);
+        (launches, epoch_start)
     }
 
     fn eval_pass(&self, pass: Pass, split: &GpuSplit, cursor: &'a wgpu::Buffer) -> EvalPass {
@@ -558,33 +621,67 @@ impl<'a> Builder<'a> {
         cursor: &'a wgpu::Buffer,
         augment: Option<(Augment, u32)>,
     ) -> Vec<Launch> {
+        let gather = self.gather_args(pass, split, cursor, augment);
+        let mut launches = scoped("gather", vec![self.kernels.gather(self.ctx, &gather)]);
+        launches.extend(self.layers_and_loss(pass, cursor).0);
+        launches
+    }
+
+    /// What the gather of `pass` over `split` binds.
+    fn gather_args(
+        &self,
+        pass: Pass,
+        split: &'a GpuSplit,
+        cursor: &'a wgpu::Buffer,
+        augment: Option<(Augment, u32)>,
+    ) -> GatherArgs<'a> {
+        let input = self.net.input;
+        GatherArgs {
+            batch: self.rows.batch,
+            sample_bytes: input.features(),
+            image: (input.h, input.w, input.c),
+            augment,
+            // Training draws anew each step; test-time augmentation's views are keyed by
+            // position, the same at any evaluation batch.
+            by_position: pass != Pass::Train,
+            images: View::whole(&split.images),
+            labels: View::whole(&split.labels),
+            order: View::whole(&split.order),
+            n_order: split.len,
+            cursor: View::whole(cursor),
+            x: View::whole(&self.rows.x),
+            y: View::whole(&self.rows.y),
+        }
+    }
+
+    /// Every layer's forward, the loss, and the pass's other accumulators; the last layer's
+    /// forward runs with the loss where `row_stats` is given and the layer can (then `true`).
+    fn layers_and_loss(&self, pass: Pass, cursor: &'a wgpu::Buffer) -> (Vec<Launch>, bool) {
         let training = pass == Pass::Train;
         let (ctx, k, batch) = (self.ctx, self.kernels, self.rows.batch);
-        let gather = k.gather(
-            ctx,
-            &GatherArgs {
-                batch,
-                sample_bytes: self.net.input.features(),
-                image: (self.net.input.h, self.net.input.w, self.net.input.c),
-                augment,
-                // Training draws anew each step; test-time augmentation's views are keyed
-                // by position, the same at any evaluation batch.
-                by_position: !training,
-                images: View::whole(&split.images),
-                labels: View::whole(&split.labels),
-                order: View::whole(&split.order),
-                n_order: split.len,
-                cursor: View::whole(cursor),
-                x: View::whole(&self.rows.x),
-                y: View::whole(&self.rows.y),
-            },
-        );
-        let mut launches = scoped("gather", vec![gather]);
+        let last = self.net.layers.len() - 1;
+        let mut launches = Vec::new();
+        let mut fused = false;
         for (i, node) in self.net.layers.iter().enumerate() {
-            let forward = node.layer.forward(node, &self.io(i, cursor), training);
+            let io = self.io(i, cursor);
+            let with_loss = self.row_stats.filter(|_| i == last).and_then(|rows| {
+                let loss = LossRows {
+                    rows: View::whole(rows),
+                    label_smoothing: self.label_smoothing,
+                };
+                node.layer.forward_with_loss(node, &io, &loss)
+            });
+            if let Some(launch) = with_loss {
+                launches.extend(scoped(
+                    &format!("{} forward + loss", node.name),
+                    vec![launch],
+                ));
+                fused = true;
+                continue;
+            }
+            let forward = node.layer.forward(node, &io, training);
             launches.extend(scoped(&format!("{} forward", node.name), forward));
         }
-        let last = self.net.layers.len() - 1;
         let (logits, labels) = (
             View::whole(&self.rows.acts.out[last]),
             View::whole(&self.rows.y),
@@ -593,20 +690,22 @@ impl<'a> Builder<'a> {
         let region = |r: &crate::train::metrics::Region| {
             View::range(&self.metrics.buffer, r.offset, r.words)
         };
-        let loss = k.softmax_xent(
-            ctx,
-            &LossArgs {
-                batch,
-                classes: self.net.classes,
-                logits,
-                labels,
-                dlogits: View::whole(&self.rows.acts.dout[last]),
-                metric: region(&regions[0]),
-                cursor: View::whole(cursor),
-                label_smoothing: self.label_smoothing,
-            },
-        );
-        launches.extend(scoped("loss", vec![loss]));
+        if !fused {
+            let loss = k.softmax_xent(
+                ctx,
+                &LossArgs {
+                    batch,
+                    classes: self.net.classes,
+                    logits,
+                    labels,
+                    dlogits: View::whole(&self.rows.acts.dout[last]),
+                    metric: region(&regions[0]),
+                    cursor: View::whole(cursor),
+                    label_smoothing: self.label_smoothing,
+                },
+            );
+            launches.extend(scoped("loss", vec![loss]));
+        }
         let io = BatchIo {
             gpu: ctx,
             kernels: k,
@@ -619,7 +718,7 @@ impl<'a> Builder<'a> {
         for r in &regions[1..] {
             launches.extend(scoped("metrics", r.accumulator.record(&io, region(r))));
         }
-        launches
+        (launches, fused)
     }
 
     /// What node `i`'s launches bind, and for a convolution that runs the pooling below it,
@@ -669,27 +768,29 @@ impl<'a> Builder<'a> {
                     io: self.io(i - 1, cursor),
                 })
             }),
+            split_sums: None,
         }
     }
 
-    fn optimizer(&self, optimizer: &dyn Optimizer, cursor: &wgpu::Buffer) -> Launch {
+    fn optimizer_args(
+        &self,
+        optimizer: &dyn Optimizer,
+        cursor: &'a wgpu::Buffer,
+    ) -> OptimizerArgs<'a> {
         let w = self.weights;
         let kernel = optimizer.kernel();
-        self.kernels.optimizer(
-            self.ctx,
-            &OptimizerArgs {
-                entry: kernel.entry,
-                params: OptimizerParams {
-                    n: self.layouts.0.total as u32,
-                    ..kernel.params
-                },
-                work: kernel.work,
-                weights: View::whole(&w.params),
-                grads: View::whole(&w.grads),
-                state: w.state.as_ref().map(View::whole),
-                cursor: View::whole(cursor),
-                rates: View::whole(self.step_rates),
+        OptimizerArgs {
+            entry: kernel.entry,
+            params: OptimizerParams {
+                n: self.layouts.0.total as u32,
+                ..kernel.params
             },
-        )
+            work: kernel.work,
+            weights: View::whole(&w.params),
+            grads: View::whole(&w.grads),
+            state: w.state.as_ref().map(View::whole),
+            cursor: View::whole(cursor),
+            rates: View::whole(self.step_rates),
+        }
     }
 }

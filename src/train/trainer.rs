@@ -243,6 +243,8 @@ impl<'a> Trainer<'a> {
         self.plan.clear_metrics(&mut encoder, Pass::Train);
         self.plan.clear_metrics(&mut encoder, Pass::Validation);
         encoder.clear_buffer(&self.plan.train_cursor, 0, Some(4));
+        // The first batch's gather, where each step's end gathers the next.
+        record_replays(&mut encoder, &self.plan.epoch_start, 1);
         self.ctx.queue.submit([encoder.finish()]);
     }
 

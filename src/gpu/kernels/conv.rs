@@ -3,7 +3,7 @@
 //! product reading the image directly), as the policy decides.
 
 use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
-use super::matmul::Gemm;
+use super::matmul::{DeferredSums, Gemm};
 use super::{
     act_grad_parts, Act, ActGrad, Bind, ConvGeom, Kernel, Kernels, Launch, MatmulArgs, MatmulTile,
     MatmulVariant, ModuleKey, View, WeightGradArgs,
@@ -183,6 +183,8 @@ pub struct ConvWeightGradArgs<'a> {
     pub dy: View<'a>,
     pub dw: View<'a>,
     pub db: View<'a>,
+    /// Where the split-K sum may be left to the optimizer ([`DeferredSums`]).
+    pub defer: Option<&'a DeferredSums>,
 }
 
 impl Kernels {
@@ -237,6 +239,7 @@ impl Kernels {
             let gemm = Gemm {
                 sums: Some(a.db),
                 conv: Some(g),
+                defer: a.defer,
                 ..Gemm::new("conv2d dW", variant, (m, n, k), (a.x, a.dy, a.dw))
             };
             return self.gemm(ctx, &gemm, MatmulTile::Tiled(t));
@@ -252,6 +255,7 @@ impl Kernels {
                 dy: a.dy,
                 dw: a.dw,
                 db: a.db,
+                defer: a.defer,
             },
         )
     }

@@ -151,6 +151,7 @@ impl Kernels {
                 dy: a.dy,
                 dw: a.dw,
                 db: a.db,
+                defer: None,
             },
         );
         if let Some(dx) = a.dx {

@@ -127,6 +127,15 @@ pub struct ModuleSource {
 /// [`ModuleSource`]).
 pub type SourceParts = (String, Vec<&'static str>, String);
 
+/// `wgsl` without its binding declarations (the lines that start `@group(`), for a module
+/// that takes a family's code as it is and declares the same names at its own numbers.
+pub fn without_bindings(wgsl: &str) -> String {
+    wgsl.lines()
+        .filter(|l| !l.trim_start().starts_with("@group("))
+        .flat_map(|l| [l, "\n"])
+        .collect()
+}
+
 /// The prelude, then `header` (element types, constants), then the files in order.
 pub fn assemble(header: &str, files: &[&str]) -> String {
     let mut s =
@@ -178,6 +187,20 @@ pub fn bindings_per_entry(m: &ModuleSource) -> std::collections::HashMap<String,
                 .collect();
             used.sort_unstable();
             (ep.name.clone(), used)
+        })
+        .collect()
+}
+
+/// The storage buffers (not uniforms) each entry point of `m` binds.
+pub fn storage_buffers_per_entry(m: &ModuleSource) -> std::collections::HashMap<String, usize> {
+    bindings_per_entry(m)
+        .into_iter()
+        .map(|(entry, used)| {
+            let storage = used
+                .iter()
+                .filter(|&&b| !matches!(m.family.bindings[b as usize].access, Access::Uniform(_)))
+                .count();
+            (entry, storage)
         })
         .collect()
 }

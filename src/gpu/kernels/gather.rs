@@ -50,9 +50,14 @@ pub static GATHER: FamilyDecl = FamilyDecl {
     ],
 };
 
+pub(crate) const GATHER_WGSL: &str = include_str!("../../../shaders/gather.wgsl");
+
 pub(crate) fn module() -> SourceParts {
-    let file = include_str!("../../../shaders/gather.wgsl");
-    ("gather".into(), vec!["gather.wgsl"], assemble("", &[file]))
+    (
+        "gather".into(),
+        vec!["gather.wgsl"],
+        assemble("", &[GATHER_WGSL]),
+    )
 }
 
 /// One batch from the resident dataset: batch `cursor.step` of `order`.
@@ -84,34 +89,43 @@ pub struct GatherArgs<'a> {
     pub y: View<'a>,
 }
 
+/// The uniform of a gather of `a` whose grid rows hold `grid_width` invocations.
+pub(crate) fn gather_params(a: &GatherArgs, grid_width: u32) -> GatherParams {
+    let (aug, seed) = a.augment.unwrap_or_default();
+    let radians = std::f32::consts::PI / 180.0;
+    GatherParams {
+        batch: a.batch as u32,
+        sample_bytes: a.sample_bytes as u32,
+        n_order: a.n_order as u32,
+        grid_width,
+        rows: a.image.0 as u32,
+        cols: a.image.1 as u32,
+        channels: a.image.2 as u32,
+        augment: a.augment.is_some() as u32,
+        // The same f32 products as `Augment::transform`.
+        rotate: aug.rotate * radians,
+        zoom: aug.zoom,
+        shear: aug.shear * radians,
+        shift: aug.shift,
+        seed,
+        elastic: aug.elastic,
+        by_position: a.by_position as u32,
+        ..Default::default()
+    }
+}
+
+impl GatherArgs<'_> {
+    /// Bytes a perfect cache would move: a byte and a float per pixel, two words per label.
+    pub(crate) fn bytes(&self) -> u64 {
+        (self.batch * self.sample_bytes * 5 + self.batch * 8) as u64
+    }
+}
+
 impl Kernels {
     pub fn gather(&self, ctx: &GpuContext, a: &GatherArgs) -> Launch {
         let n = a.batch * a.sample_bytes;
         let (workgroups, width) = self.grid_1d(n, 256);
-        let (aug, seed) = a.augment.unwrap_or_default();
-        let radians = std::f32::consts::PI / 180.0;
-        let params = ctx.uniform(
-            "gather params",
-            &GatherParams {
-                batch: a.batch as u32,
-                sample_bytes: a.sample_bytes as u32,
-                n_order: a.n_order as u32,
-                grid_width: width,
-                rows: a.image.0 as u32,
-                cols: a.image.1 as u32,
-                channels: a.image.2 as u32,
-                augment: a.augment.is_some() as u32,
-                // The same f32 products as `Augment::transform`.
-                rotate: aug.rotate * radians,
-                zoom: aug.zoom,
-                shear: aug.shear * radians,
-                shift: aug.shift,
-                seed,
-                elastic: aug.elastic,
-                by_position: a.by_position as u32,
-                ..Default::default()
-            },
-        );
+        let params = ctx.uniform("gather params", &gather_params(a, width));
         let kernel = Kernel {
             module: ModuleKey::Gather,
             entry: "main",
@@ -127,6 +141,6 @@ impl Kernels {
             a.y.into(),
         ];
         self.launch(kernel, "gather", workgroups, &binds)
-            .with_work(0, (n * 5 + a.batch * 8) as u64)
+            .with_work(0, a.bytes())
     }
 }

@@ -2,6 +2,8 @@
 //! `matmul_blocked.wgsl` for CPU adapters) and of `bias.wgsl`: products with fused epilogues,
 //! split-K, weight and bias gradients.
 
+use std::cell::RefCell;
+
 use serde::{Deserialize, Serialize};
 
 use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
@@ -266,6 +268,8 @@ pub struct WeightGradArgs<'a> {
     pub dw: View<'a>,
     /// `[n]`.
     pub db: View<'a>,
+    /// Where the split-K sum may be left to the optimizer ([`DeferredSums`]).
+    pub defer: Option<&'a DeferredSums>,
 }
 
 /// `db[n] = Σ_m dy[m, n]` for `dy: [rows, cols]`.
@@ -295,6 +299,8 @@ pub(crate) struct Gemm<'a> {
     pub sums: Option<View<'a>>,
     /// The convolution whose input `a` is (`variant.im2col`).
     pub conv: Option<Geom2d>,
+    /// Where a split-K sum may be left to the optimizer (weight gradients of a fused step).
+    pub defer: Option<&'a DeferredSums>,
 }
 
 impl<'a> Gemm<'a> {
@@ -319,6 +325,7 @@ impl<'a> Gemm<'a> {
             c,
             sums: None,
             conv: None,
+            defer: None,
         }
     }
 
@@ -406,7 +413,10 @@ impl Kernels {
             trans_a: true,
             ..Default::default()
         };
-        let gemm = Gemm::new(a.label, variant, (a.m, a.n, a.k), (a.x, a.dy, a.dw));
+        let gemm = Gemm {
+            defer: a.defer,
+            ..Gemm::new(a.label, variant, (a.m, a.n, a.k), (a.x, a.dy, a.dw))
+        };
         let tile = self.policy.matmul(ctx, self, &gemm.product());
         if matches!(tile, MatmulTile::Tile4 | MatmulTile::Tiled(_)) {
             let folded = Gemm {
@@ -475,7 +485,10 @@ impl Kernels {
             2 * (m_out * g.n * g.k) as u64,
             4 * (a_floats + g.k * g.n + splits * m_out * g.n) as u64,
         )];
-        if let Some(partials) = &partials {
+        let deferred = partials
+            .as_ref()
+            .is_some_and(|p| g.defer_sum(p, splits, m_out));
+        if let Some(partials) = partials.as_ref().filter(|_| !deferred) {
             let constants = self.matmul_constants(g.variant, false);
             let kernel = Kernel {
                 module: ModuleKey::Matmul,
@@ -677,4 +690,63 @@ fn matmul_binds<'a>(
         g.sums.into(),
         conv.map_or(Bind::Unused, Bind::Uniform),
     ]
+}
+
+/// Split-K weight gradients whose slices the optimizer sums where it reads them
+/// (`step_end.wgsl`'s `fold_splits`), each saving its sum launch: at most
+/// [`MAX_DEFERRED_SUMS`] per step, one binding each. The plan offers it to the backward of
+/// a training step whose end is fused.
+#[derive(Debug, Default)]
+pub struct DeferredSums(RefCell<Vec<DeferredSum>>);
+
+/// The most split-K sums one step leaves to the optimizer.
+pub const MAX_DEFERRED_SUMS: usize = 2;
+
+/// One product's slices, to be summed into the gradient buffer.
+#[derive(Clone, Debug)]
+pub struct DeferredSum {
+    /// `[splits, rows, n]`.
+    pub partials: wgpu::Buffer,
+    pub splits: usize,
+    /// The product's rows (`c`'s), then the row of ones' sums where `sums_offset` is given.
+    pub m: usize,
+    pub n: usize,
+    /// Where `c` and the row sums start in the gradient buffer, in floats.
+    pub c_offset: u64,
+    pub sums_offset: Option<u64>,
+}
+
+impl DeferredSums {
+    /// The sums left to the optimizer so far.
+    pub fn taken(&self) -> Vec<DeferredSum> {
+        self.0.borrow().clone()
+    }
+}
+
+impl Gemm<'_> {
+    /// Leaves the sum of `partials` to the optimizer where a sink was given and has room,
+    /// and the sum has no epilogue and vec4-aligned rows (the optimizer reads vec4).
+    fn defer_sum(&self, partials: &wgpu::Buffer, splits: usize, m_out: usize) -> bool {
+        let Some(sink) = self.defer else {
+            return false;
+        };
+        let v = self.variant;
+        let plain = !v.bias && v.act == Act::None && v.dact == Act::None;
+        let offsets = [Some(self.c.offset), self.sums.map(|s| s.offset)];
+        let aligned =
+            self.n.is_multiple_of(4) && offsets.iter().flatten().all(|o| o.is_multiple_of(4));
+        let mut sums = sink.0.borrow_mut();
+        if !plain || !aligned || sums.len() >= MAX_DEFERRED_SUMS {
+            return false;
+        }
+        sums.push(DeferredSum {
+            partials: partials.clone(),
+            splits,
+            m: m_out - v.row_sums as usize,
+            n: self.n,
+            c_offset: self.c.offset,
+            sums_offset: self.sums.map(|s| s.offset).filter(|_| v.row_sums),
+        });
+        true
+    }
 }

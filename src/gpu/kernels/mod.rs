@@ -25,6 +25,7 @@ mod blocked;
 mod confusion;
 mod conv;
 mod dense_backward;
+mod dense_xent;
 mod dropout;
 mod gather;
 mod loss;
@@ -33,6 +34,7 @@ mod optimizer;
 mod policy;
 mod pool;
 mod predictions;
+mod step_end;
 mod tiled;
 pub mod tuner;
 pub mod variants;
@@ -45,20 +47,22 @@ pub use conv::{
     Col2imArgs, ConvForwardArgs, ConvWeightGradArgs, Geom2d, Im2colArgs, Im2colGeom, IM2COL,
 };
 pub use dense_backward::{DenseBackwardArgs, DenseBackwardParams, DENSE_BACKWARD};
+pub use dense_xent::{DenseXentArgs, DenseXentParams, RowStat, DENSE_XENT, MAX_FUSED_CLASSES};
 pub use dropout::{dropout_threshold, DropoutArgs, DropoutMode, DropoutParams, DROPOUT};
 pub use gather::{GatherArgs, GatherParams, GATHER, PAD_LABEL};
 pub use loss::{LossArgs, LossMetric, LossParams, SOFTMAX_XENT};
 pub use matmul::{
-    BiasDims, BiasGradArgs, ConvGeom, MatmulArgs, MatmulDims, MatmulTile, MatmulVariant,
-    WeightGradArgs, BIAS, MATMUL, MIN_TILE16_COUNT,
+    BiasDims, BiasGradArgs, ConvGeom, DeferredSum, DeferredSums, MatmulArgs, MatmulDims,
+    MatmulTile, MatmulVariant, WeightGradArgs, BIAS, MATMUL, MAX_DEFERRED_SUMS, MIN_TILE16_COUNT,
 };
-pub use optimizer::{OptimizerArgs, OptimizerParams, StepRate, OPTIMIZER};
+pub use optimizer::{OptimizerArgs, OptimizerParams, StepRate, OPTIMIZER, RULES};
 pub use policy::{
     FixedTable, Forced, GpuTable, KernelPolicy, Product, Tuned, Width, GPU_WORKGROUPS,
-    MAX_SERIAL_ROWS,
+    MAX_SERIAL_ROWS, STEP_END_STORAGE,
 };
 pub use pool::{PoolBackwardArgs, PoolForwardArgs, PoolGeom, PoolGrad, PoolKind, POOL};
 pub use predictions::{PredictionsArgs, PredictionsParams, PREDICTIONS};
+pub use step_end::{StepEndArgs, StepEndParams, STEP_END};
 pub use tiled::Tiling;
 pub use tuner::{ShapeClass, Tuner};
 
@@ -114,7 +118,11 @@ pub enum ModuleKey {
     Blocked(Block, bool, bool),
     Bias,
     SoftmaxXent,
+    /// `dense_xent.wgsl`: the output dense layer and the loss in one launch.
+    DenseXent,
     Optimizer,
+    /// `step_end.wgsl`: the optimizer, the batch's loss sum and the next batch's gather.
+    StepEnd,
     /// `im2col.wgsl` over vec4 (4 channels per access) or f32 elements.
     Im2col {
         vec4: bool,
@@ -142,6 +150,8 @@ impl ModuleKey {
             ModuleKey::Bias => &BIAS,
             ModuleKey::SoftmaxXent => &SOFTMAX_XENT,
             ModuleKey::Optimizer => &OPTIMIZER,
+            ModuleKey::DenseXent => &DENSE_XENT,
+            ModuleKey::StepEnd => &STEP_END,
             ModuleKey::Im2col { .. } => &IM2COL,
             ModuleKey::Pool { .. } => &POOL,
             ModuleKey::Dropout => &DROPOUT,
@@ -163,6 +173,8 @@ impl ModuleKey {
             ModuleKey::Bias => matmul::bias_module(),
             ModuleKey::SoftmaxXent => loss::module(),
             ModuleKey::Optimizer => optimizer::module(),
+            ModuleKey::DenseXent => dense_xent::module(),
+            ModuleKey::StepEnd => step_end::module(),
             ModuleKey::Im2col { vec4 } => conv::module(vec4),
             ModuleKey::Pool { vec4 } => pool::module(vec4),
             ModuleKey::Dropout => dropout::module(),
@@ -213,6 +225,8 @@ every_module! {
     ModuleKey::Bias => [ModuleKey::Bias],
     ModuleKey::SoftmaxXent => [ModuleKey::SoftmaxXent],
     ModuleKey::Optimizer => [ModuleKey::Optimizer],
+    ModuleKey::DenseXent => [ModuleKey::DenseXent],
+    ModuleKey::StepEnd => [ModuleKey::StepEnd],
     ModuleKey::Im2col { .. } => [false, true].map(|vec4| ModuleKey::Im2col { vec4 }),
     ModuleKey::Pool { .. } => [false, true].map(|vec4| ModuleKey::Pool { vec4 }),
     ModuleKey::Dropout => [ModuleKey::Dropout],
@@ -391,9 +405,9 @@ pub struct Kernels {
 
 impl Kernels {
     pub fn new(ctx: &GpuContext, policy: Arc<dyn KernelPolicy>) -> Kernels {
-        // More bindings than any family declares (batch norm's 12; `launch` checks). Each
+        // More bindings than any family declares (step_end's 17; `launch` checks). Each
         // entry point's layout holds only the bindings it uses, so no stage sees that many.
-        let most_bindings = 16;
+        let most_bindings = 20;
         Kernels {
             device: ctx.device.clone(),
             policy,

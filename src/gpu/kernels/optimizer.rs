@@ -46,12 +46,40 @@ pub static OPTIMIZER: FamilyDecl = FamilyDecl {
     ],
 };
 
+pub(crate) const OPTIMIZER_WGSL: &str = include_str!("../../../shaders/optimizer.wgsl");
+
+/// The rules' entry points in `optimizer.wgsl`, in the order of their `RULE` codes: each has
+/// a function `<rule>_update`, which [`update_wgsl`]'s switch calls.
+pub const RULES: [&str; 5] = ["sgd", "sgd_momentum", "adam", "adamw", "rmsprop"];
+
+/// `update(i)`: the rule the override `RULE` codes, for a module that runs it beside other
+/// work (`step_end.wgsl`), generated from [`RULES`].
+pub(crate) fn update_wgsl() -> String {
+    let cases: String = RULES
+        .iter()
+        .enumerate()
+        .map(|(code, rule)| {
+            format!("        case {code}u: {{\n            {rule}_update(i);\n        }}\n")
+        })
+        .collect();
+    format!(
+        "override RULE: u32 = 0u;\n\nfn update(i: u32) {{\n    switch RULE {{\n{cases}        default: {{}}\n    }}\n}}\n"
+    )
+}
+
+/// The `RULE` code of the rule whose entry point is `entry`.
+pub(crate) fn rule_code(entry: &str) -> f64 {
+    RULES
+        .iter()
+        .position(|r| *r == entry)
+        .unwrap_or_else(|| panic!("optimizer.wgsl has no rule '{entry}' in RULES")) as f64
+}
+
 pub(crate) fn module() -> SourceParts {
-    let file = include_str!("../../../shaders/optimizer.wgsl");
     (
         "optimizer".into(),
         vec!["optimizer.wgsl"],
-        assemble("", &[file]),
+        assemble("", &[OPTIMIZER_WGSL]),
     )
 }
 

@@ -84,7 +84,22 @@ pub trait KernelPolicy: Send + Sync + fmt::Debug {
                 && self.splits(kernels, width, p.k) == 1
         })
     }
+    /// Whether a training step's end is fused, where its output layer can be: the output
+    /// layer with the loss (`dense_xent.wgsl`), the optimizer with the batch's loss sum and
+    /// the next batch's gather (`step_end.wgsl`, [`STEP_END_STORAGE`] storage buffers, and the split-K sums of up to two weight gradients with it).
+    fn fuses_step_end(&self, kernels: &Kernels) -> bool {
+        fits_step_end(kernels)
+    }
 }
+
+/// Whether the adapter allows `step_end.wgsl`'s storage buffers in one stage.
+fn fits_step_end(kernels: &Kernels) -> bool {
+    kernels.limits().max_storage_buffers_per_shader_stage >= STEP_END_STORAGE
+}
+
+/// The storage buffers `step_end.wgsl` binds: an adapter allowing fewer per stage runs the
+/// step's end unfused.
+pub const STEP_END_STORAGE: u32 = 14;
 
 /// A dense layer's backward products as a policy sees them: dW = xᵀ·dy (with db's row of
 /// ones), dx = dy·Wᵀ.
@@ -138,6 +153,14 @@ impl KernelPolicy for FixedTable {
 
     fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool {
         table::serial_reductions(kernels.cpu_adapter(), rows)
+    }
+
+    /// Not on CPU adapters: lavapipe runs a module with workgroup barriers anywhere as
+    /// coroutines across the workgroup, and the fused ends' one-row-per-workgroup loss and
+    /// their row sum made an mlp step 2x slower there (51 ms against 26, `bench --model
+    /// mlp`); on a GPU they save two launches a step.
+    fn fuses_step_end(&self, kernels: &Kernels) -> bool {
+        !kernels.cpu_adapter() && fits_step_end(kernels)
     }
 }
 
@@ -257,6 +280,8 @@ pub struct Forced {
     pub serial_reductions: Option<bool>,
     /// Whether dense layers' dW and dx run as one dispatch.
     pub dense_pair: Option<bool>,
+    /// Whether training steps' ends are fused ([`KernelPolicy::fuses_step_end`]).
+    pub step_end: Option<bool>,
 }
 
 impl Forced {
@@ -289,6 +314,14 @@ impl Forced {
     pub fn dense_pair(paired: bool) -> Forced {
         Forced {
             dense_pair: Some(paired),
+            ..Forced::default()
+        }
+    }
+
+    /// Training steps' ends are fused (`true`) or run as their own launches (`false`).
+    pub fn step_end(fused: bool) -> Forced {
+        Forced {
+            step_end: Some(fused),
             ..Forced::default()
         }
     }
@@ -344,5 +377,10 @@ impl KernelPolicy for Forced {
     ) -> bool {
         self.dense_pair
             .unwrap_or_else(|| FixedTable.pairs_dense_backward(ctx, kernels, a))
+    }
+
+    fn fuses_step_end(&self, kernels: &Kernels) -> bool {
+        self.step_end
+            .unwrap_or_else(|| FixedTable.fuses_step_end(kernels))
     }
 }
