@@ -22,7 +22,8 @@
 // One workgroup does the whole batch: rows are few (a batch) and classes fewer, and a single
 // workgroup sums the batch deterministically without float atomics.
 
-const WG: u32 = 256u;
+// The batch sums are batch_sum.wgsl's (its module comes first).
+const WG: u32 = SUM_WG;
 
 struct Params {
     batch: u32,
@@ -37,22 +38,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> dlogits: array<f32>;
 @group(0) @binding(4) var<storage, read_write> metric: Metric;
 @group(0) @binding(5) var<storage, read_write> cursor: Cursor;
-
-var<workgroup> loss_part: array<f32, WG>;
-var<workgroup> correct_part: array<u32, WG>;
-var<workgroup> count_part: array<u32, WG>;
-
-fn reduce(lid: u32) {
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        workgroupBarrier();
-        if (lid < stride) {
-            loss_part[lid] += loss_part[lid + stride];
-            correct_part[lid] += correct_part[lid + stride];
-            count_part[lid] += count_part[lid + stride];
-        }
-    }
-    workgroupBarrier();
-}
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32) {

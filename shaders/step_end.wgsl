@@ -78,11 +78,6 @@ struct Fold {
 @group(0) @binding(15) var<storage, read> partials_0: array<vec4<f32>>;
 @group(0) @binding(16) var<storage, read> partials_1: array<vec4<f32>>;
 
-const SUM_WG: u32 = 256u;
-
-var<workgroup> loss_part: array<f32, SUM_WG>;
-var<workgroup> correct_part: array<u32, SUM_WG>;
-var<workgroup> count_part: array<u32, SUM_WG>;
 
 @compute @workgroup_size(256)
 fn finish_step(
@@ -107,7 +102,7 @@ fn finish_step(
 }
 
 // The batch's rows into the accumulator, in softmax_xent.wgsl's order of sums (rows strided
-// over the invocations, then a tree), and its divergence record.
+// over the invocations, then batch_sum.wgsl's tree), and its divergence record.
 fn sum_rows(lid: u32) {
     var loss = 0.0;
     var correct = 0u;
@@ -121,15 +116,7 @@ fn sum_rows(lid: u32) {
     loss_part[lid] = loss;
     correct_part[lid] = correct;
     count_part[lid] = count;
-    for (var stride = SUM_WG / 2u; stride > 0u; stride /= 2u) {
-        workgroupBarrier();
-        if (lid < stride) {
-            loss_part[lid] += loss_part[lid + stride];
-            correct_part[lid] += correct_part[lid + stride];
-            count_part[lid] += count_part[lid + stride];
-        }
-    }
-    workgroupBarrier();
+    reduce(lid);
     if (lid == 0u) {
         // cursor.step is already this batch's index + 1.
         if (metric.first_bad_step == 0u && not_finite(loss_part[0])) {

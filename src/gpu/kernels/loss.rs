@@ -38,12 +38,15 @@ pub struct LossMetric {
     pub first_bad_step: u32,
 }
 
+/// A batch's sums in a fixed tree: the loss kernel's and the fused step end's.
+pub(crate) const BATCH_SUM_WGSL: &str = include_str!("../../../shaders/batch_sum.wgsl");
+
 pub(crate) fn module() -> SourceParts {
     let file = include_str!("../../../shaders/softmax_xent.wgsl");
     (
         "softmax_xent".into(),
-        vec!["softmax_xent.wgsl"],
-        assemble("", &[file]),
+        vec!["batch_sum.wgsl", "softmax_xent.wgsl"],
+        assemble("", &[BATCH_SUM_WGSL, file]),
     )
 }
 

@@ -7,6 +7,7 @@ use super::family::{
     assemble, read, read_write, uniform, uniform_struct, without_bindings, FamilyDecl, SourceParts,
 };
 use super::gather::{gather_params, GatherParams, GATHER_WGSL};
+use super::loss::BATCH_SUM_WGSL;
 use super::optimizer::{rule_code, update_wgsl, OptimizerParams, OPTIMIZER_WGSL};
 use super::{
     Bind, DeferredSum, GatherArgs, Kernel, Kernels, Launch, ModuleKey, OptimizerArgs, View,
@@ -118,12 +119,18 @@ pub(crate) fn module() -> SourceParts {
         without_bindings(OPTIMIZER_WGSL),
         update_wgsl(),
         without_bindings(GATHER_WGSL),
+        BATCH_SUM_WGSL.to_string(),
         file.to_string(),
     ];
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     (
         "step_end".into(),
-        vec!["optimizer.wgsl", "gather.wgsl", "step_end.wgsl"],
+        vec![
+            "optimizer.wgsl",
+            "gather.wgsl",
+            "batch_sum.wgsl",
+            "step_end.wgsl",
+        ],
         assemble("", &parts),
     )
 }
