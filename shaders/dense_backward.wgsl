@@ -6,10 +6,11 @@
 // x, aux, dx: [batch, fan_in]; dy: [batch, units]; w, dw: [fan_in, units]; all row-major.
 //
 // The products share dy and neither needs the other, so one launch does both: workgroups
-// [0, dw_groups) compute dW's 32x32 output tiles (dw_cols of them per tile row), the rest
-// dx's (dx_cols per tile row), each invocation a 4x4 tile as matmul.wgsl's tile4 does, its
-// loads clamped to the last valid row and column (in bounds, no branch in the K loop), its
-// stores guarded. Every output element sums its K products in order, as tile4's do.
+// [0, dw_groups) compute dW's (8·ROWS)x32 output tiles (dw_cols of them per tile row), the
+// rest dx's (dx_cols per tile row), each invocation ROWS rows of 4 columns (ROWS = 4: a 4x4
+// tile as matmul.wgsl's tile4 does; 1 where a GPU would otherwise get too few workgroups),
+// its loads clamped to the last valid row and column (in bounds, no branch in the K loop),
+// its stores guarded. Every output element sums its K products in order, as tile4's do.
 
 struct Params {
     batch: u32,
@@ -21,6 +22,9 @@ struct Params {
     _pad0: u32,
     _pad1: u32,
 }
+
+// Rows per invocation: 4 or 1 (the host's policy::DensePair::rows_for).
+override ROWS: u32 = 4u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -44,9 +48,9 @@ fn xt(row: u32, k: u32) -> f32 {
     return x[k * p.fan_in + row];
 }
 
-// The 4x4 tile of dW (and db) at tile `t` of dW's grid, lane `l`.
+// The ROWSx4 tile of dW (and db) at tile `t` of dW's grid, lane `l`.
 fn weight_grads(t: u32, l: vec2<u32>) {
-    let row0 = ((t / p.dw_cols) * 8u + l.y) * 4u;
+    let row0 = ((t / p.dw_cols) * 8u + l.y) * ROWS;
     let col0 = ((t % p.dw_cols) * 8u + l.x) * 4u;
     let rows = p.fan_in + 1u;
     if (row0 >= rows || col0 >= p.units) {
@@ -57,12 +61,11 @@ fn weight_grads(t: u32, l: vec2<u32>) {
     var acc: array<vec4<f32>, 4>;
     for (var k = 0u; k < p.batch; k++) {
         let b = vec4<f32>(dy[k * p.units + c.x], dy[k * p.units + c.y], dy[k * p.units + c.z], dy[k * p.units + c.w]);
-        acc[0] += xt(r.x, k) * b;
-        acc[1] += xt(r.y, k) * b;
-        acc[2] += xt(r.z, k) * b;
-        acc[3] += xt(r.w, k) * b;
+        for (var i = 0u; i < ROWS; i++) {
+            acc[i] += xt(r[i], k) * b;
+        }
     }
-    for (var i = 0u; i < 4u; i++) {
+    for (var i = 0u; i < ROWS; i++) {
         let row = row0 + i;
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + j;
@@ -75,9 +78,9 @@ fn weight_grads(t: u32, l: vec2<u32>) {
     }
 }
 
-// The 4x4 tile of dx at tile `t` of dx's grid, lane `l`.
+// The ROWSx4 tile of dx at tile `t` of dx's grid, lane `l`.
 fn input_grad(t: u32, l: vec2<u32>) {
-    let row0 = ((t / p.dx_cols) * 8u + l.y) * 4u;
+    let row0 = ((t / p.dx_cols) * 8u + l.y) * ROWS;
     let col0 = ((t % p.dx_cols) * 8u + l.x) * 4u;
     if (row0 >= p.batch || col0 >= p.fan_in) {
         return;
@@ -88,12 +91,11 @@ fn input_grad(t: u32, l: vec2<u32>) {
     for (var k = 0u; k < p.units; k++) {
         // Wᵀ's row k: W's column k.
         let b = vec4<f32>(w[c.x * p.units + k], w[c.y * p.units + k], w[c.z * p.units + k], w[c.w * p.units + k]);
-        acc[0] += dy[r.x * p.units + k] * b;
-        acc[1] += dy[r.y * p.units + k] * b;
-        acc[2] += dy[r.z * p.units + k] * b;
-        acc[3] += dy[r.w * p.units + k] * b;
+        for (var i = 0u; i < ROWS; i++) {
+            acc[i] += dy[r[i] * p.units + k] * b;
+        }
     }
-    for (var i = 0u; i < 4u; i++) {
+    for (var i = 0u; i < ROWS; i++) {
         let row = row0 + i;
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + j;
@@ -108,8 +110,8 @@ fn input_grad(t: u32, l: vec2<u32>) {
     }
 }
 
-// One workgroup per 32x32 output tile of dW, then of dx (grid x only: the host keeps the
-// total within one dimension's limit).
+// One workgroup per output tile of dW, then of dx (grid x only: the host keeps the total
+// within one dimension's limit).
 @compute @workgroup_size(8, 8)
 fn tile4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     if (wg.x < p.dw_groups) {

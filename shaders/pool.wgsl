@@ -62,10 +62,24 @@ fn grad_activation(v: T, id: u32) -> T {
 // Forward kernels: one invocation per output pixel, over its channels; backward kernels: one
 // per input pixel, over its channels. Index arithmetic (integer division, slow where there is
 // no vector divide, as on CPU adapters) is then paid once per pixel, not once per element.
+// PER_CHANNEL (GPUs): one invocation per pixel and channel group T instead, so that a launch
+// has c/W times the invocations (cnn's second pooling: 3200 pixels, 51,200 invocations) and
+// consecutive invocations read consecutive addresses.
+override PER_CHANNEL: bool = false;
+
+// The pixel and the channels [y, z) (counting T) of invocation `id`.
+fn work_of(id: u32) -> vec3<u32> {
+    let cw = g.c / W;
+    if (PER_CHANNEL) {
+        return vec3<u32>(id / cw, id % cw, id % cw + 1u);
+    }
+    return vec3<u32>(id, 0u, cw);
+}
 
 @compute @workgroup_size(64)
 fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let o = flat_id(gid, g.grid_width);
+    let work = work_of(flat_id(gid, g.grid_width));
+    let o = work.x;
     if (o >= g.batch * g.out_h * g.out_w) {
         return;
     }
@@ -74,7 +88,7 @@ fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
     let oh = p.y;
     let ow = p.z;
     let cw = g.c / W;
-    for (var c = 0u; c < cw; c++) {
+    for (var c = work.y; c < work.z; c++) {
         let first = x_index(b, oh * g.stride_h, ow * g.stride_w, c);
         var best = lanes(first * W);
         var best_v = src[first];
@@ -97,7 +111,8 @@ fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(64)
 fn avg_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let o = flat_id(gid, g.grid_width);
+    let work = work_of(flat_id(gid, g.grid_width));
+    let o = work.x;
     if (o >= g.batch * g.out_h * g.out_w) {
         return;
     }
@@ -107,7 +122,7 @@ fn avg_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
     let ow = p.z;
     let scale = 1.0 / f32(g.p_h * g.p_w);
     let cw = g.c / W;
-    for (var c = 0u; c < cw; c++) {
+    for (var c = work.y; c < work.z; c++) {
         var sum = T(0.0);
         for (var ph = 0u; ph < g.p_h; ph++) {
             for (var pw = 0u; pw < g.p_w; pw++) {
@@ -131,7 +146,8 @@ fn covering(i: u32, p: u32, stride: u32, out: u32) -> vec2<u32> {
 
 @compute @workgroup_size(64)
 fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let pix = flat_id(gid, g.grid_width);
+    let work = work_of(flat_id(gid, g.grid_width));
+    let pix = work.x;
     if (pix >= g.batch * g.in_h * g.in_w) {
         return;
     }
@@ -142,7 +158,7 @@ fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
     let rows = covering(ih, g.p_h, g.stride_h, g.out_h);
     let cols = covering(iw, g.p_w, g.stride_w, g.out_w);
     let cw = g.c / W;
-    for (var c = 0u; c < cw; c++) {
+    for (var c = work.y; c < work.z; c++) {
         let id = pix * cw + c;
         let ids = lanes(id * W);
         var sum = T(0.0);
@@ -158,7 +174,8 @@ fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(64)
 fn avg_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let pix = flat_id(gid, g.grid_width);
+    let work = work_of(flat_id(gid, g.grid_width));
+    let pix = work.x;
     if (pix >= g.batch * g.in_h * g.in_w) {
         return;
     }
@@ -170,7 +187,7 @@ fn avg_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
     let cols = covering(iw, g.p_w, g.stride_w, g.out_w);
     let scale = 1.0 / f32(g.p_h * g.p_w);
     let cw = g.c / W;
-    for (var c = 0u; c < cw; c++) {
+    for (var c = work.y; c < work.z; c++) {
         var sum = T(0.0);
         for (var oh = rows.x; oh < rows.y; oh++) {
             for (var ow = cols.x; ow < cols.y; ow++) {
@@ -224,7 +241,8 @@ fn dy_from_cols(b: u32, ih: u32, iw: u32, c: u32) -> T {
 // dx over pooled pixel o's window (and the uncovered tail beyond the last window): the
 // window's share of dy (MAX: all of it at the argmax, else a 1/(p_h·p_w) share each), times
 // the activation's derivative.
-fn backward_cols(o: u32, max: bool) {
+fn backward_cols(work: vec3<u32>, max: bool) {
+    let o = work.x;
     let p = pixel_of(o, g.out_h, g.out_w);
     let b = p.x;
     let oh = p.y;
@@ -236,7 +254,7 @@ fn backward_cols(o: u32, max: bool) {
     let w1 = select(w0 + g.p_w, g.in_w, ow + 1u == g.out_w);
     let scale = 1.0 / f32(g.p_h * g.p_w);
     let cw = g.c / W;
-    for (var c = 0u; c < cw; c++) {
+    for (var c = work.y; c < work.z; c++) {
         let dy = dy_from_cols(b, oh, ow, c);
         var best = U(0u);
         if (max) {
@@ -260,16 +278,16 @@ fn backward_cols(o: u32, max: bool) {
 
 @compute @workgroup_size(64)
 fn max_backward_cols(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let o = flat_id(gid, g.grid_width);
-    if (o < g.batch * g.out_h * g.out_w) {
-        backward_cols(o, true);
+    let work = work_of(flat_id(gid, g.grid_width));
+    if (work.x < g.batch * g.out_h * g.out_w) {
+        backward_cols(work, true);
     }
 }
 
 @compute @workgroup_size(64)
 fn avg_backward_cols(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let o = flat_id(gid, g.grid_width);
-    if (o < g.batch * g.out_h * g.out_w) {
-        backward_cols(o, false);
+    let work = work_of(flat_id(gid, g.grid_width));
+    if (work.x < g.batch * g.out_h * g.out_w) {
+        backward_cols(work, false);
     }
 }

@@ -2,8 +2,9 @@
 //! buffer ends with guard words inside its binding (`GpuContext::with_canaries`), and after
 //! every launch of a training step, an evaluation pass and the metrics' accumulators, at
 //! awkward shapes and with every kind of kernel the policies pick (the CPU adapters' blocked
-//! products, the GPUs' tile4 and paired dense backward, workgroup-memory tilings, implicit-GEMM convolutions, split-K,
-//! both kinds of per-channel reduction), no guard word has changed. A kernel that writes one
+//! products, the GPUs' tile4, fill-ladder tilings, paired dense backward (4 rows or 1 per
+//! invocation) and per-channel pooling, workgroup-memory tilings, implicit-GEMM convolutions,
+//! split-K, both kinds of per-channel reduction), no guard word has changed. A kernel that writes one
 //! element past its output fails here, naming itself and the buffer.
 
 mod support;
@@ -87,15 +88,19 @@ policies! {
             conv: Some(Some(Tiling::T64.pipelined())),
             splits: Some(3),
             serial_reductions: None,
-            dense_pair: None,
             // The step's end fused, so the split convolutions' sums are the optimizer's.
             step_end: Some(true),
+            ..Forced::default()
         },
     no_workgroup_tree_reduction_writes_past_its_buffers:
         "workgroup-tree reductions" => Forced::serial_reductions(false),
     no_tile16_kernel_writes_past_its_buffers: "tile16" => Forced::matmul(MatmulTile::Tile16),
     no_paired_dense_backward_writes_past_its_buffers:
         "paired dense backward" => Forced::dense_pair(true),
+    no_one_row_paired_dense_backward_writes_past_its_buffers:
+        "paired dense backward, one row per invocation" => Forced::dense_pair(true).with_pair_rows(1),
+    no_per_channel_pooling_writes_past_its_buffers:
+        "per-channel pooling" => Forced::pool_per_channel(true),
     no_fused_step_end_writes_past_its_buffers:
         "fused step end" => Forced::step_end(true),
 }

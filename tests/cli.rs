@@ -505,6 +505,34 @@ fn bench_plan_lists_every_launch_of_a_step() {
     );
 }
 
+/// Issue 21's structural targets, as `bench --plan` shows them for a 132-SM GPU at batch 128:
+/// mlp's training step in at most 5 dispatches and cnn's in at most 17, and every launch at
+/// fill >= 1 but the output layer fused with the loss, which runs one workgroup per row by
+/// construction (its softmax needs the row whole), so its workgroups are the batch's rows.
+#[test]
+fn bench_plan_meets_the_dispatch_and_fill_targets() {
+    let args = [
+        "bench", "--plan", "--model", "mlp", "--model", "cnn", "--json",
+    ];
+    let json = shaderfit(&args).run().ok().json();
+    for (plan, most) in json["plans"].as_array().unwrap().iter().zip([5, 17]) {
+        let model = plan["model"].as_str().unwrap();
+        let training = plan["training"].as_array().unwrap();
+        assert!(
+            training.len() <= most,
+            "{model}: {} dispatches",
+            training.len()
+        );
+        for l in training {
+            if l["kernel"] == "dense + softmax_xent" {
+                assert_eq!(l["workgroups"].as_u64(), Some(128), "{model}: {l}");
+            } else {
+                assert!(l["fill"].as_f64().unwrap() >= 1.0, "{model}: {l}");
+            }
+        }
+    }
+}
+
 #[test]
 fn bench_json_reports_gemm_and_step_kernels() {
     let args = [

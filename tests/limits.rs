@@ -132,9 +132,7 @@ fn trains_within_webgpu_default_limits(name: &str) {
                 matmul: Some(MatmulTile::Tiled(tiled)),
                 conv: Some(Some(tiled)),
                 splits: Some(2),
-                serial_reductions: None,
-                dense_pair: None,
-                step_end: None,
+                ..Forced::default()
             }),
         ),
     ];

@@ -153,7 +153,14 @@ fn check_matmul(ctx: &GpuContext, kernels: &Kernels, c: &Case) -> Vec<Check> {
 #[test]
 fn paired_dense_backward_matches_the_twins() {
     let ctx = gpu();
-    let kernels = kernels(&ctx, Forced::dense_pair(true));
+    // 4 rows of 4 columns per invocation (CPU adapters, big layers) and 1 (GPUs' small ones).
+    for rows in [4, 1] {
+        let k = kernels(&ctx, Forced::dense_pair(true).with_pair_rows(rows));
+        check_paired_dense_backward(&ctx, &k, rows);
+    }
+}
+
+fn check_paired_dense_backward(ctx: &GpuContext, kernels: &Kernels, rows: u32) {
     let cases = [
         (13, 37, 10, Act::Relu),
         (5, 3, 33, Act::Sigmoid),
@@ -181,7 +188,7 @@ fn paired_dense_backward_matches_the_twins() {
         let gdb = ctx.storage("db", (units * 4) as u64);
         let gdx = ctx.storage("dx", (batch * fan_in * 4) as u64);
         let launches = kernels.dense_backward(
-            &ctx,
+            ctx,
             &DenseBackwardArgs {
                 batch,
                 fan_in,
@@ -196,13 +203,13 @@ fn paired_dense_backward_matches_the_twins() {
             },
         );
         assert_eq!(launches.len(), 1, "one dispatch");
-        run(&ctx, &launches);
+        run(ctx, &launches);
         let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
         let dw_shape = (fan_in, units, batch);
         let dx_shape = (batch, fan_in, units);
         let mut want_dx = ops::matmul(&dy, &w, dx_shape, false, true);
         ops::activation_backward(&mut want_dx, &x, act_of(dact));
-        let what = format!("dense backward {batch}x{fan_in}x{units} {dact:?}");
+        let what = format!("dense backward {batch}x{fan_in}x{units} {dact:?}, {rows} rows");
         let checks = [
             Check::new(
                 "dW",
@@ -382,8 +389,10 @@ fn matmul_tiled_matches_the_twin() {
     if support::slow_barriers(&ctx) {
         return;
     }
+    // And GPUs' fill ladder's 32x32 tiles (swizzled too).
     let swizzled: Vec<_> = [Tiling::T64, Tiling::T64.pipelined(), Tiling::T128]
         .into_iter()
+        .chain([Tiling::FILL_LADDER[1]])
         .map(|t| {
             let k = kernels(&ctx, Forced::matmul(MatmulTile::Tiled(t)));
             (format!("tiled {}", MatmulTile::Tiled(t).name()), k)
@@ -396,6 +405,16 @@ fn matmul_tiled_matches_the_twin() {
         Case::new((72, 40, 52), 973).trans(true, false),
     ];
     for_each_case(&swizzled, &cases, |k, c| check_matmul(&ctx, k, c));
+    // The ladder's 16x16 and 16x8 tiles (sides under 32: not swizzled), with vec4 loads of A
+    // and of B, and ragged edges.
+    let small: Vec<_> = Tiling::FILL_LADDER[2..]
+        .iter()
+        .map(|&t| {
+            let k = kernels(&ctx, Forced::matmul(MatmulTile::Tiled(t)));
+            (format!("tiled {}", MatmulTile::Tiled(t).name()), k)
+        })
+        .collect();
+    for_each_case(&small, &cases[..2], |k, c| check_matmul(&ctx, k, c));
 }
 
 /// The tuner times its candidates once per shape class, its choice computes the right

@@ -259,13 +259,16 @@ fn implicit_gemm_convolution_matches_the_twin() {
     for (i, &case) in CONVS.iter().enumerate() {
         check_conv(&ctx, &k, case, 8, 600 + 10 * i as u64, Some(2));
     }
-    // The tiling a GPU's fixed table runs, with its swizzled tiles.
+    // The tilings a GPU's fixed table runs (its fill ladder), the 64x64 and 32x32 ones with
+    // their swizzled tiles.
     if support::slow_barriers(&ctx) {
         return;
     }
-    let k = kernels(&ctx, Forced::conv(Some(Tiling::T64.pipelined())));
-    for (i, &case) in [CONVS[4], CONVS[5]].iter().enumerate() {
-        check_conv(&ctx, &k, case, 8, 700 + 10 * i as u64, Some(2));
+    for (j, tiling) in Tiling::FILL_LADDER.into_iter().enumerate() {
+        let k = kernels(&ctx, Forced::conv(Some(tiling)));
+        for (i, &case) in [CONVS[4], CONVS[5]].iter().enumerate() {
+            check_conv(&ctx, &k, case, 8, 700 + 10 * (i + 2 * j) as u64, Some(2));
+        }
     }
 }
 
@@ -309,10 +312,17 @@ fn convolution_tuning_records_its_choice() {
     let _ = std::fs::remove_file(&path);
 }
 
+/// One invocation per pixel (CPU adapters) and per pixel and channel group (GPUs).
 #[test]
 fn pooling_matches_its_twins() {
     let ctx = gpu();
-    let k = kernels(&ctx, FixedTable);
+    for per_channel in [false, true] {
+        let k = kernels(&ctx, Forced::pool_per_channel(per_channel));
+        check_pooling(&ctx, &k, per_channel);
+    }
+}
+
+fn check_pooling(ctx: &GpuContext, k: &Kernels, per_channel: bool) {
     // batch, input [h, w, c], window, stride.
     type PoolCase = (usize, [usize; 3], [usize; 2], [usize; 2]);
     // Channel counts divisible by 4 take the vec4 kernels, the others the f32 ones.
@@ -327,7 +337,9 @@ fn pooling_matches_its_twins() {
     for (i, &(batch, [h, w, c], size, stride)) in cases.iter().enumerate() {
         let win = window(Shape::new(h, w, c), size, stride, false, c);
         let g = win.geom(batch);
-        let what = format!("batch {batch}, {h}x{w}x{c}, pool {size:?}, stride {stride:?}");
+        let what = format!(
+            "batch {batch}, {h}x{w}x{c}, pool {size:?}, stride {stride:?}, per channel {per_channel}"
+        );
         let (n_in, n_out) = (batch * h * w * c, batch * win.output.features());
         let x = random_f32(n_in, 300 + i as u64, -1.0, 1.0);
         let dy = random_f32(n_out, 400 + i as u64, -1.0, 1.0);
@@ -340,9 +352,9 @@ fn pooling_matches_its_twins() {
         for kind in [PoolKind::Max, PoolKind::Avg] {
             let argmax = (kind == PoolKind::Max).then(|| View::whole(&gargmax));
             run(
-                &ctx,
+                ctx,
                 &[k.pool_forward(
-                    &ctx,
+                    ctx,
                     &PoolForwardArgs {
                         kind,
                         geom: g,
@@ -385,9 +397,9 @@ fn pooling_matches_its_twins() {
                 let aux = activation_output(n_in, 500 + i as u64, dact);
                 let gaux = ctx.storage_init("aux", &aux);
                 run(
-                    &ctx,
+                    ctx,
                     &[k.pool_backward(
-                        &ctx,
+                        ctx,
                         &PoolBackwardArgs {
                             kind,
                             geom: g,
@@ -422,7 +434,13 @@ fn pooling_matches_its_twins() {
 #[test]
 fn pooling_fused_with_col2im_matches_its_twins() {
     let ctx = gpu();
-    let k = kernels(&ctx, FixedTable);
+    for per_channel in [false, true] {
+        let k = kernels(&ctx, Forced::pool_per_channel(per_channel));
+        check_fused_pooling(&ctx, &k, per_channel);
+    }
+}
+
+fn check_fused_pooling(ctx: &GpuContext, k: &Kernels, per_channel: bool) {
     // batch, pooling input [h, w, c], pool window (= stride), conv kernel, conv stride, same.
     type FusedCase = (usize, [usize; 3], [usize; 2], [usize; 2], [usize; 2], bool);
     let cases: [FusedCase; 4] = [
@@ -435,7 +453,9 @@ fn pooling_fused_with_col2im_matches_its_twins() {
         let pool = window(Shape::new(h, w, c), size, size, false, c);
         let conv = window(pool.output, kernel, stride, same, 5);
         let (pg, cg) = (pool.geom(batch), conv.geom(batch));
-        let what = format!("batch {batch}, {h}x{w}x{c}, pool {size:?}, conv {kernel:?}/{stride:?}");
+        let what = format!(
+            "batch {batch}, {h}x{w}x{c}, pool {size:?}, conv {kernel:?}/{stride:?}, per channel {per_channel}"
+        );
         let n_in = batch * h * w * c;
         let dcols = random_f32(cg.rows() * cg.patch(), 700 + i as u64, -1.0, 1.0);
         let gdcols = ctx.storage_init("dcols", &dcols);
@@ -450,9 +470,9 @@ fn pooling_fused_with_col2im_matches_its_twins() {
                     ctx.storage_init("argmax", &argmax),
                 );
                 run(
-                    &ctx,
+                    ctx,
                     &[k.pool_backward(
-                        &ctx,
+                        ctx,
                         &PoolBackwardArgs {
                             kind,
                             geom: pg,

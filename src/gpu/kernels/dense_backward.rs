@@ -1,10 +1,11 @@
 //! Launchers of `dense_backward.wgsl`: a dense layer's weight and input gradients in one
-//! dispatch, where the policy pairs them ([`KernelPolicy::pairs_dense_backward`]); else the
+//! dispatch, where the policy pairs them ([`KernelPolicy::dense_pair`]); else the
 //! two products of [`Kernels::weight_grads`] and [`Kernels::matmul`].
 //!
-//! [`KernelPolicy::pairs_dense_backward`]: super::KernelPolicy::pairs_dense_backward
+//! [`KernelPolicy::dense_pair`]: super::KernelPolicy::dense_pair
 
 use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
+use super::policy::DensePair;
 use super::{act_grad_parts, ActGrad, Bind, Kernel, Kernels, Launch, ModuleKey, View};
 use super::{MatmulArgs, WeightGradArgs};
 use crate::gpu::GpuContext;
@@ -17,9 +18,9 @@ uniform_struct! {
         pub units: u32,
         /// Workgroups computing dW (and db); the rest compute dx.
         pub dw_groups: u32,
-        /// dW's 32x32 tiles per tile row.
+        /// dW's tiles (8·ROWS x 32) per tile row.
         pub dw_cols: u32,
-        /// dx's 32x32 tiles per tile row.
+        /// dx's tiles per tile row.
         pub dx_cols: u32,
         pub _pad0: u32,
         pub _pad1: u32,
@@ -72,34 +73,24 @@ pub struct DenseBackwardArgs<'a> {
     pub act_grad: Option<ActGrad<'a>>,
 }
 
-/// Output tiles of 32x32 (8x8 invocations of 4x4) along rows and columns.
-fn tiles(rows: usize, cols: usize) -> (u32, u32) {
-    (rows.div_ceil(32) as u32, cols.div_ceil(32) as u32)
-}
-
 impl Kernels {
     /// The launches of a dense layer's backward: one where the policy pairs the products,
     /// else dW with db, then dx.
     pub fn dense_backward(&self, ctx: &GpuContext, a: &DenseBackwardArgs) -> Vec<Launch> {
-        let dw = tiles(a.fan_in + 1, a.units);
-        let dx_tiles = tiles(a.batch, a.fan_in);
-        let groups = dw.0 * dw.1 + dx_tiles.0 * dx_tiles.1;
-        let fits = groups <= self.limits.max_compute_workgroups_per_dimension;
-        match a.dx {
-            Some(dx) if fits && self.policy().pairs_dense_backward(ctx, self, a) => {
-                vec![self.paired(ctx, a, dx, (dw, dx_tiles))]
+        let paired = a.dx.zip(self.policy().dense_pair(ctx, self, a));
+        match paired {
+            Some((dx, rows))
+                if DensePair::workgroups(a, rows)
+                    <= self.limits.max_compute_workgroups_per_dimension =>
+            {
+                vec![self.paired(ctx, a, dx, rows)]
             }
             _ => self.unpaired(ctx, a),
         }
     }
 
-    fn paired(
-        &self,
-        ctx: &GpuContext,
-        a: &DenseBackwardArgs,
-        dx: View,
-        ((dw_rows, dw_cols), (dx_rows, dx_cols)): ((u32, u32), (u32, u32)),
-    ) -> Launch {
+    fn paired(&self, ctx: &GpuContext, a: &DenseBackwardArgs, dx: View, rows: u32) -> Launch {
+        let [(dw_rows, dw_cols), (dx_rows, dx_cols)] = DensePair::tiles(a, rows);
         let dw_groups = dw_rows * dw_cols;
         let (dact, aux) = act_grad_parts(a.act_grad);
         let params = ctx.uniform(
@@ -114,7 +105,7 @@ impl Kernels {
                 ..Default::default()
             },
         );
-        let constants = [("DACT", dact.code())];
+        let constants = [("DACT", dact.code()), ("ROWS", rows as f64)];
         let kernel = Kernel {
             module: ModuleKey::DenseBackward,
             entry: "tile4",
@@ -132,6 +123,10 @@ impl Kernels {
         ];
         let groups = dw_groups + dx_rows * dx_cols;
         let launch = self.launch(kernel, "dense dW+dx", [groups, 1, 1], &binds);
+        let launch = Launch {
+            variant: format!("{rows}x4 per thread"),
+            ..launch
+        };
         let (m, n, k) = (a.fan_in, a.units, a.batch);
         launch.with_work(
             4 * (m * n * k) as u64,

@@ -235,7 +235,7 @@ every_module! {
     ModuleKey::Activation => [ModuleKey::Activation],
     ModuleKey::Confusion => [ModuleKey::Confusion],
     ModuleKey::Predictions => [ModuleKey::Predictions],
-    ModuleKey::Tiled(..) => Tiling::PRESETS.into_iter().flat_map(|t| {
+    ModuleKey::Tiled(..) => Tiling::PRESETS.into_iter().chain([Tiling::T32, Tiling::T16, Tiling::T16X8]).flat_map(|t| {
         let widths = [(1, 1), (4, 1), (1, 4), (4, 4)];
         std::iter::once(ModuleKey::Tiled(t, (1, 1)))
             .chain(widths.map(|w| ModuleKey::Tiled(t.pipelined(), w)))

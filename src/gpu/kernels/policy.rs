@@ -32,6 +32,10 @@ pub struct Width {
 /// the fill `bench --plan` counts against.
 pub const GPU_WORKGROUPS: usize = 264;
 
+/// The shortest reduction the fixed table splits into slices (split-K): shorter ones would
+/// not pay for the launch that sums the slices.
+pub const SPLIT_K_FROM: usize = 4096;
+
 /// One product `[m, k]·[k, n]` with its variant, as a policy sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Product {
@@ -65,24 +69,23 @@ pub trait KernelPolicy: Send + Sync + fmt::Debug {
     /// Whether per-channel reductions over `rows` run as one loop per channel (else as
     /// workgroup trees).
     fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool;
-    /// Whether a dense layer's dW and dx run as one dispatch (`dense_backward.wgsl`, tile4's
-    /// code for both): where both products would run tile4 unsplit anyway.
-    fn pairs_dense_backward(
+    /// Whether a dense layer's dW and dx run as one dispatch (`dense_backward.wgsl`), and
+    /// with how many rows of 4 columns per invocation: where neither product would split K
+    /// nor run a big kernel (tile16, blocked, or tiles of 64 and up). 4 rows on CPU adapters
+    /// and where the 4-row grid fills a GPU, else 1 ([`DensePair::rows_for`]).
+    fn dense_pair(
         &self,
         ctx: &GpuContext,
         kernels: &Kernels,
         a: &DenseBackwardArgs,
-    ) -> bool {
-        let [dw, dx] = dense_products(a);
-        [dw, dx].iter().all(|p| {
-            let invocations = p.m.div_ceil(4) * p.n.div_ceil(4);
-            let width = Width {
-                invocations,
-                workgroups: invocations.div_ceil(64),
-            };
-            self.matmul(ctx, kernels, p) == MatmulTile::Tile4
-                && self.splits(kernels, width, p.k) == 1
-        })
+    ) -> Option<u32> {
+        small_dense_pair(self, ctx, kernels, a, kernels.cpu_adapter())
+    }
+    /// Whether poolings run one invocation per pixel and channel group (GPUs: more
+    /// invocations, consecutive ones reading consecutive addresses) rather than one per pixel
+    /// (CPU adapters, where index arithmetic per element is what costs).
+    fn pools_per_channel(&self, kernels: &Kernels) -> bool {
+        !kernels.cpu_adapter()
     }
     /// Whether a training step's end is fused, where its output layer can be: the output
     /// layer with the loss (`dense_xent.wgsl`), the optimizer with the batch's loss sum and
@@ -100,6 +103,59 @@ fn fits_step_end(kernels: &Kernels) -> bool {
 /// The storage buffers `step_end.wgsl` binds: an adapter allowing fewer per stage runs the
 /// step's end unfused.
 pub const STEP_END_STORAGE: u32 = 14;
+
+/// [`KernelPolicy::dense_pair`] as the fixed table answers it for a CPU adapter (`cpu`) or a
+/// GPU, given the policy's products and splits.
+fn small_dense_pair<P: KernelPolicy + ?Sized>(
+    policy: &P,
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    a: &DenseBackwardArgs,
+    cpu: bool,
+) -> Option<u32> {
+    let small = dense_products(a).iter().all(|p| {
+        let small = match policy.matmul(ctx, kernels, p) {
+            MatmulTile::Tile4 => true,
+            MatmulTile::Tiled(t) => Tiling::FILL_LADDER[2..].contains(&t),
+            _ => false,
+        };
+        let invocations = p.m.div_ceil(4) * p.n.div_ceil(4);
+        let width = Width {
+            invocations,
+            workgroups: invocations.div_ceil(64),
+        };
+        small && policy.splits(kernels, width, p.k) == 1
+    });
+    small.then(|| DensePair::rows_for(cpu, a))
+}
+
+/// The paired dense backward's grid (`dense_backward.wgsl`).
+pub struct DensePair;
+
+impl DensePair {
+    /// Rows per invocation: 4 on CPU adapters (more multiply-adds per load) and where that
+    /// grid fills a GPU ([`GPU_WORKGROUPS`]), else 1, which has 4 times the workgroups.
+    pub fn rows_for(cpu: bool, a: &DenseBackwardArgs) -> u32 {
+        if cpu || DensePair::workgroups(a, 4) >= GPU_WORKGROUPS as u32 {
+            4
+        } else {
+            1
+        }
+    }
+
+    /// Output tiles of (8 x `rows`) x 32 along rows and columns, of dW (with db's row) and
+    /// of dx.
+    pub fn tiles(a: &DenseBackwardArgs, rows: u32) -> [(u32, u32); 2] {
+        let tiles =
+            |r: usize, c: usize| (r.div_ceil(8 * rows as usize) as u32, c.div_ceil(32) as u32);
+        [tiles(a.fan_in + 1, a.units), tiles(a.batch, a.fan_in)]
+    }
+
+    /// Workgroups of both products.
+    pub fn workgroups(a: &DenseBackwardArgs, rows: u32) -> u32 {
+        DensePair::tiles(a, rows).iter().map(|(r, c)| r * c).sum()
+    }
+}
 
 /// A dense layer's backward products as a policy sees them: dW = xᵀ·dy (with db's row of
 /// ones), dx = dy·Wᵀ.
@@ -185,34 +241,72 @@ impl KernelPolicy for GpuTable {
     fn serial_reductions(&self, _: &Kernels, rows: usize) -> bool {
         table::serial_reductions(false, rows)
     }
+
+    fn dense_pair(
+        &self,
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        a: &DenseBackwardArgs,
+    ) -> Option<u32> {
+        small_dense_pair(self, ctx, kernels, a, false)
+    }
+
+    fn pools_per_channel(&self, _: &Kernels) -> bool {
+        true
+    }
 }
 
 /// The fixed table's rules, for a CPU adapter (`cpu`) or a GPU.
 mod table {
     use super::{
-        Geom2d, MatmulTile, Product, Tiling, Width, GPU_WORKGROUPS, MAX_SERIAL_ROWS, MIN_TUNED_MACS,
+        Geom2d, MatmulTile, Product, Tiling, Width, GPU_WORKGROUPS, MAX_SERIAL_ROWS,
+        MIN_TUNED_MACS, SPLIT_K_FROM,
     };
 
+    /// [`MatmulTile::choose`]; on GPUs, where tile4's grid of 32x32 outputs per workgroup
+    /// would leave the GPU under-filled and split-K will not fill it (K < [`SPLIT_K_FROM`]),
+    /// the fill ladder's small tiles instead (16x16, else 16x8; the last also where none
+    /// fills, as it has the most workgroups).
     pub fn matmul(cpu: bool, p: &Product) -> MatmulTile {
-        MatmulTile::choose(cpu, p.m, p.n, p.k)
+        let tile = MatmulTile::choose(cpu, p.m, p.n, p.k);
+        let rows = p.m + usize::from(p.variant.row_sums);
+        if cpu || tile != MatmulTile::Tile4 || p.k >= SPLIT_K_FROM {
+            return tile;
+        }
+        let tile4_grid = rows.div_ceil(32) * p.n.div_ceil(32);
+        if tile4_grid >= GPU_WORKGROUPS {
+            return tile;
+        }
+        let small = &Tiling::FILL_LADDER[2..];
+        MatmulTile::Tiled(Tiling::first_filling(small, |t| {
+            t.grid(rows, p.n) >= GPU_WORKGROUPS
+        }))
     }
 
     /// On GPUs, convolutions with work enough to be worth the tuner's timing
-    /// ([`MIN_TUNED_MACS`]) run as implicit GEMMs with pipelined 64x64 tiles: no im2col
-    /// launch, and the columns (cnn's conv2d_1: 20 MB a step at batch 128) never written
-    /// and read back. CPU adapters keep explicit im2col: workgroup barriers are what
-    /// llvmpipe runs slowest.
+    /// ([`MIN_TUNED_MACS`]) run as implicit GEMMs: no im2col launch, and the columns (cnn's
+    /// conv2d_1: 20 MB a step at batch 128) never written and read back. Their tiles are the
+    /// fill ladder's first whose forward grid fills the GPU and whose weight gradient's does
+    /// too, unless split-K fills that (K = rows >= [`SPLIT_K_FROM`]). CPU adapters keep
+    /// explicit im2col: workgroup barriers are what llvmpipe runs slowest.
     pub fn conv(cpu: bool, g: &Geom2d, filters: usize) -> Option<Tiling> {
         let work = g.rows() * g.patch() * filters;
-        (!cpu && work >= MIN_TUNED_MACS).then(|| Tiling::T64.pipelined())
+        if cpu || work < MIN_TUNED_MACS {
+            return None;
+        }
+        let fills = |t: Tiling| {
+            t.grid(g.rows(), filters) >= GPU_WORKGROUPS
+                && (g.rows() >= SPLIT_K_FROM || t.grid(g.patch() + 1, filters) >= GPU_WORKGROUPS)
+        };
+        Some(Tiling::first_filling(&Tiling::FILL_LADDER, fills))
     }
 
     /// Enough slices to keep the adapter busy (256 lanes on a CPU adapter, at most 64
     /// slices; [`GPU_WORKGROUPS`] workgroups on a GPU, at most 512 slices), each at least 256
-    /// long. Reductions shorter than 4096 (every dense layer's) are never split: the extra
+    /// long. Reductions shorter than [`SPLIT_K_FROM`] (every dense layer's) are never split: the extra
     /// launch that sums the slices would cost more than it saves.
     pub fn splits(cpu: bool, width: Width, k: usize) -> usize {
-        if k < 4096 {
+        if k < SPLIT_K_FROM {
             return 1;
         }
         let (wanted, most) = match cpu {
@@ -280,6 +374,10 @@ pub struct Forced {
     pub serial_reductions: Option<bool>,
     /// Whether dense layers' dW and dx run as one dispatch.
     pub dense_pair: Option<bool>,
+    /// Rows per invocation of the paired dense backward (4 or 1), where it runs.
+    pub pair_rows: Option<u32>,
+    /// Whether poolings run one invocation per pixel and channel group.
+    pub pool_per_channel: Option<bool>,
     /// Whether training steps' ends are fused ([`KernelPolicy::fuses_step_end`]).
     pub step_end: Option<bool>,
 }
@@ -318,10 +416,26 @@ impl Forced {
         }
     }
 
+    /// The paired dense backward, where it runs, has `rows` rows per invocation (4 or 1).
+    pub fn with_pair_rows(self, rows: u32) -> Forced {
+        Forced {
+            pair_rows: Some(rows),
+            ..self
+        }
+    }
+
     /// Training steps' ends are fused (`true`) or run as their own launches (`false`).
     pub fn step_end(fused: bool) -> Forced {
         Forced {
             step_end: Some(fused),
+            ..Forced::default()
+        }
+    }
+
+    /// Poolings run one invocation per pixel and channel group (`true`) or per pixel.
+    pub fn pool_per_channel(per_channel: bool) -> Forced {
+        Forced {
+            pool_per_channel: Some(per_channel),
             ..Forced::default()
         }
     }
@@ -369,18 +483,32 @@ impl KernelPolicy for Forced {
             .unwrap_or_else(|| FixedTable.serial_reductions(kernels, rows))
     }
 
-    fn pairs_dense_backward(
+    fn dense_pair(
         &self,
         ctx: &GpuContext,
         kernels: &Kernels,
         a: &DenseBackwardArgs,
-    ) -> bool {
-        self.dense_pair
-            .unwrap_or_else(|| FixedTable.pairs_dense_backward(ctx, kernels, a))
+    ) -> Option<u32> {
+        let rows = |table: Option<u32>| {
+            let rows = table.unwrap_or_else(|| DensePair::rows_for(kernels.cpu_adapter(), a));
+            self.pair_rows.unwrap_or(rows)
+        };
+        match self.dense_pair {
+            Some(false) => None,
+            Some(true) => Some(rows(None)),
+            None => FixedTable
+                .dense_pair(ctx, kernels, a)
+                .map(|r| rows(Some(r))),
+        }
     }
 
     fn fuses_step_end(&self, kernels: &Kernels) -> bool {
         self.step_end
             .unwrap_or_else(|| FixedTable.fuses_step_end(kernels))
+    }
+
+    fn pools_per_channel(&self, kernels: &Kernels) -> bool {
+        self.pool_per_channel
+            .unwrap_or_else(|| FixedTable.pools_per_channel(kernels))
     }
 }

@@ -257,25 +257,30 @@ impl Kernels {
         )
     }
 
-    /// `entry` over `invocations` in workgroups of 64, in the vec4 module where the channel
-    /// count allows.
+    /// `entry` over `pixels` (times the channel groups where the policy runs a group per
+    /// invocation) in workgroups of 64, in the vec4 module where the channel count allows.
     fn pool_launch(
         &self,
         ctx: &GpuContext,
         (label, entry): (&'static str, &'static str),
         (g, conv): (&Geom2d, Option<&Geom2d>),
-        (invocations, dact): (usize, Act),
+        (pixels, dact): (usize, Act),
         storage: [Bind; 4],
     ) -> Launch {
+        let vec4 = g.in_c.is_multiple_of(4);
+        let per_channel = self.policy().pools_per_channel(self);
+        let groups = if vec4 { g.in_c / 4 } else { g.in_c };
+        let invocations = if per_channel { pixels * groups } else { pixels };
         let (workgroups, width) = self.grid_1d(invocations, 64);
         let uniform = ctx.uniform("pool geometry", &g.pool_geom(conv, width));
-        let constants = [("DACT", dact.code())];
+        let constants = [
+            ("DACT", dact.code()),
+            ("PER_CHANNEL", f64::from(u8::from(per_channel))),
+        ];
         let kernel = Kernel {
-            module: ModuleKey::Pool {
-                vec4: g.in_c.is_multiple_of(4),
-            },
+            module: ModuleKey::Pool { vec4 },
             entry,
-            constants: if dact == Act::None { &[] } else { &constants },
+            constants: &constants,
         };
         let [src, aux, argmax, dst] = storage;
         self.launch(

@@ -62,6 +62,54 @@ impl Tiling {
     /// The presets the tuner times, each as it is and [`Tiling::pipelined`].
     pub const PRESETS: [Tiling; 3] = [Tiling::T64, Tiling::T128, Tiling::T128X64];
 
+    /// 32x32 tiles, 4x4 per thread, 64 threads: four times 64x64's workgroups.
+    pub const T32: Tiling = Tiling {
+        wg_x: 8,
+        wg_y: 8,
+        tm: 4,
+        tn: 4,
+        bk: 16,
+        vec4: false,
+        buffers: 1,
+    };
+    /// 16x16 tiles, 2x2 per thread, 64 threads.
+    pub const T16: Tiling = Tiling {
+        tm: 2,
+        tn: 2,
+        ..Tiling::T32
+    };
+    /// 16x8 tiles, 2x1 per thread, 64 threads: 128 outputs per workgroup, which fills 264
+    /// workgroups from 33,792 outputs (a 128x512 dense layer's forward has 65,536).
+    pub const T16X8: Tiling = Tiling {
+        tm: 2,
+        tn: 1,
+        ..Tiling::T32
+    };
+
+    /// GPUs' fill ladder, largest tiles first, all pipelined: a product or convolution takes
+    /// the first whose grid fills the GPU ([`Tiling::first_filling`]). Smaller tiles reuse
+    /// each loaded float fewer times, which costs nothing where the launch would otherwise
+    /// leave most multiprocessors idle: at batch 128 every such product is a few MFLOP,
+    /// bound by latency, not by arithmetic.
+    pub const FILL_LADDER: [Tiling; 4] = [
+        Tiling::T64.pipelined(),
+        Tiling::T32.pipelined(),
+        Tiling::T16.pipelined(),
+        Tiling::T16X8.pipelined(),
+    ];
+
+    /// Workgroups of an `m x n` output.
+    pub fn grid(self, m: usize, n: usize) -> usize {
+        let (bm, bn) = self.tile();
+        m.div_ceil(bm as usize) * n.div_ceil(bn as usize)
+    }
+
+    /// The first of `ladder` for which `fills` holds, else its last (smallest) one.
+    pub fn first_filling(ladder: &[Tiling], fills: impl Fn(Tiling) -> bool) -> Tiling {
+        let last = *ladder.last().expect("a ladder has a tiling");
+        ladder.iter().copied().find(|&t| fills(t)).unwrap_or(last)
+    }
+
     /// This tiling with vec4 loads and double-buffered tiles: fewer, wider memory
     /// transactions and one barrier per K step instead of two, for twice the workgroup memory.
     pub const fn pipelined(self) -> Tiling {

@@ -269,9 +269,12 @@ impl Tuner {
                     _ => None,
                 })
                 .collect(),
+            // The presets, plain and pipelined, and the fill ladder's small tiles (which win
+            // where the presets' grids would leave the GPU idle).
             None => Tiling::PRESETS
                 .into_iter()
                 .chain(Tiling::PRESETS.map(Tiling::pipelined))
+                .chain(Tiling::FILL_LADDER[1..].iter().copied())
                 .filter(|t| t.fits(kernels.limits()))
                 .collect(),
         }

@@ -87,6 +87,8 @@ fn domain(key: ModuleKey, name: &str, default: f64) -> Vec<f64> {
         // tiled kernels load vec4s.
         ("K_ALIGN", ModuleKey::Tiled(_, (a, b))) => vec![a.max(b) as f64],
         ("K_ALIGN", _) => vec![default],
+        // The paired dense backward's rows per invocation (policy::DensePair::rows_for).
+        ("ROWS", ModuleKey::DenseBackward) => vec![1.0, 4.0],
         // Lanes per workgroup across x and y: x a power of two, x * y = LANES.
         ("LANES_X", ModuleKey::Blocked(..)) => {
             blocked::lane_splits().iter().map(|l| l.0 as f64).collect()
