@@ -15,8 +15,9 @@
 // (coalesced, transposed or not); then each thread multiplies TM values of the A slice by TN
 // values of the B slice per k into its TM x TN accumulators. Thread (tx, ty) owns rows
 // ty·TM + i and columns tx + j·WG_X: the rows it reads from workgroup memory are the same
-// for every thread of a row of the workgroup (a broadcast), the columns consecutive across
-// threads, and its stores to C are coalesced.
+// for every thread of a row of the workgroup (a broadcast; read as TM/4 vec4s where TM is a
+// multiple of 4), the columns consecutive across threads (read one float each), and its
+// stores to C are coalesced.
 // Bank conflicts: a tile is stored k-major (`[kk][r]`, stride BM), so where global memory
 // runs along K (A [M, K], B [N, K] with TRANS_B) consecutive threads store consecutive kk of
 // one row, BM floats apart: all in one of the 32 banks (16-way with BK 16, 4-way with vec4
@@ -68,9 +69,11 @@ const B_VECS: u32 = BK * BN / VEC_B;
 const A_PER_THREAD: u32 = (A_VECS + THREADS - 1u) / THREADS;
 const B_PER_THREAD: u32 = (B_VECS + THREADS - 1u) / THREADS;
 
-// Buffer `buf` of the tiles: a_tile[a_index(buf, kk, r)] = op(A)[row0 + r, k0 + kk];
-// b_tile[b_index(buf, kk, j)] = op(B)[k0 + kk, col0 + j].
-var<workgroup> a_tile: array<f32, BUFFERS * BK * BM>;
+// Buffer `buf` of the tiles: float a_index(buf, kk, r) of a_tile is op(A)[row0 + r, k0 + kk];
+// b_tile[b_index(buf, kk, j)] = op(B)[k0 + kk, col0 + j]. a_tile is held as vec4s (BM is a
+// multiple of 4: Tiling::is_valid) so that a thread reads its fragment of TM rows as TM/4
+// vec4s where TM is a multiple of 4 (a_fragment).
+var<workgroup> a_tile: array<vec4<f32>, BUFFERS * BK * BM / 4u>;
 var<workgroup> b_tile: array<f32, BUFFERS * BK * BN>;
 
 // The XOR applied to row (or column) r of k step kk where the stores run along K: within
@@ -82,9 +85,43 @@ fn swizzle(kk: u32, side: u32) -> u32 {
     return (kk * (32u / BK)) & 31u;
 }
 
+// The XOR on A's rows at k step kk (none for TRANS_A, whose stores run along M).
+fn a_swizzle(kk: u32) -> u32 {
+    return select(swizzle(kk, BM), 0u, TRANS_A);
+}
+
 fn a_index(buf: u32, kk: u32, r: u32) -> u32 {
-    let x = select(swizzle(kk, BM), 0u, TRANS_A);
-    return (buf * BK + kk) * BM + (r ^ x);
+    return (buf * BK + kk) * BM + (r ^ a_swizzle(kk));
+}
+
+// Rows r0 .. r0 + TM of A's tile at k step kk. With TM a multiple of 4 (r0 then is too), as
+// TM/4 vec4 reads: the swizzle x moves each aligned group of 4 rows as a whole (its bits
+// above 1) and permutes the rows within it (bits 0 and 1: row j of a group sits at j ^ (x & 3),
+// the same for every thread at one kk), which a swizzle of the vec4 undoes.
+fn a_fragment(buf: u32, kk: u32, r0: u32) -> array<f32, TM> {
+    var f: array<f32, TM>;
+    if (TM % 4u == 0u) {
+        let x = a_swizzle(kk);
+        for (var q = 0u; q < TM; q += 4u) {
+            var v = a_tile[((buf * BK + kk) * BM + ((r0 + q) ^ (x & ~3u))) / 4u];
+            if ((x & 2u) != 0u) {
+                v = v.zwxy;
+            }
+            if ((x & 1u) != 0u) {
+                v = v.yxwz;
+            }
+            f[q] = v.x;
+            f[q + 1u] = v.y;
+            f[q + 2u] = v.z;
+            f[q + 3u] = v.w;
+        }
+    } else {
+        for (var i = 0u; i < TM; i++) {
+            let p = a_index(buf, kk, r0 + i);
+            f[i] = a_tile[p / 4u][p % 4u];
+        }
+    }
+    return f;
 }
 
 fn b_index(buf: u32, kk: u32, j: u32) -> u32 {
@@ -154,7 +191,8 @@ fn store_a(buf: u32, e: u32, v: ElemA, row0: u32, k0: u32, k_end: u32) {
         if (ROW_SUMS && row0 + r == dims.m && k0 + kk < k_end) {
             s = 1.0;
         }
-        a_tile[a_index(buf, kk, r)] = s;
+        let at = a_index(buf, kk, r);
+        a_tile[at / 4u][at % 4u] = s;
     }
 }
 
@@ -219,11 +257,10 @@ fn main(
             }
         }
         for (var kk = 0u; kk < BK; kk++) {
-            var a_frag: array<f32, TM>;
+            // B's fragment stays scalar: a thread's TN columns are WG_X apart, so that its
+            // stores to C are coalesced across the workgroup's row.
+            let a_frag = a_fragment(buf, kk, lid.y * TM);
             var b_frag: array<f32, TN>;
-            for (var i = 0u; i < TM; i++) {
-                a_frag[i] = a_tile[a_index(buf, kk, lid.y * TM + i)];
-            }
             for (var j = 0u; j < TN; j++) {
                 b_frag[j] = b_tile[b_index(buf, kk, lid.x + j * WG_X)];
             }

@@ -165,12 +165,14 @@ impl Tiling {
         (a_side.is_multiple_of(4), b_side.is_multiple_of(4))
     }
 
-    /// Every side positive and 1 or 2 buffers.
+    /// Every side positive, 1 or 2 buffers, and the tile's rows a multiple of 4 (A's tile is
+    /// held as vec4s).
     pub fn is_valid(self) -> bool {
         [self.wg_x, self.wg_y, self.tm, self.tn, self.bk]
             .iter()
             .all(|&v| v > 0)
             && (1..=2).contains(&self.buffers)
+            && (self.wg_y * self.tm).is_multiple_of(4)
     }
 
     /// Whether a device with these limits can run this tiling.
@@ -212,7 +214,7 @@ impl Tiling {
         } = self;
         assert!(
             self.is_valid(),
-            "every side of a tiling is positive, and it has 1 or 2 buffers: {self:?}"
+            "every side of a tiling is positive, it has 1 or 2 buffers and rows a multiple of 4: {self:?}"
         );
         let elem = |width: u32| match width {
             1 => "f32",
@@ -281,6 +283,11 @@ mod tests {
         }
         let zero = r#"{"wg_x":0,"wg_y":16,"tm":4,"tn":4,"bk":8,"vec4":false,"buffers":1}"#;
         assert!(!serde_json::from_str::<Tiling>(zero).unwrap().is_valid());
+        let rows6 = r#"{"wg_x":4,"wg_y":3,"tm":2,"tn":4,"bk":8,"vec4":false,"buffers":1}"#;
+        assert!(
+            !serde_json::from_str::<Tiling>(rows6).unwrap().is_valid(),
+            "6 rows"
+        );
     }
 
     #[test]
