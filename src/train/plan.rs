@@ -161,6 +161,36 @@ impl Alloc<'_> {
     }
 }
 
+/// The training gather's augmentation and its 32-bit seed, where it changes anything.
+fn active_augmentation(cfg: &TrainConfig) -> Option<(Augment, u32)> {
+    cfg.augment
+        .filter(Augment::is_active)
+        .map(|a| (a, augment::seed32(cfg.seed)))
+}
+
+/// What the steps read and write besides the batch's rows: the cursors, each step's learning
+/// rate, and the row buffer of a fused step end (where the policy fuses it).
+struct StepBuffers {
+    train_cursor: wgpu::Buffer,
+    eval_cursor: wgpu::Buffer,
+    step_rates: wgpu::Buffer,
+    row_stats: Option<wgpu::Buffer>,
+}
+
+impl StepBuffers {
+    fn new(ctx: &GpuContext, kernels: &Kernels, batch: usize, steps: usize) -> StepBuffers {
+        StepBuffers {
+            train_cursor: ctx.storage("train cursor", 8),
+            eval_cursor: ctx.storage("eval cursor", 8),
+            step_rates: ctx.storage("step rates", (steps * size_of::<StepRate>()) as u64),
+            row_stats: kernels
+                .policy()
+                .fuses_step_end(kernels)
+                .then(|| ctx.storage("batch rows", (batch * size_of::<RowStat>()) as u64)),
+        }
+    }
+}
+
 impl Plan {
     /// Compiles `net` for batches of `cfg.batch_size`, uploading `data` once. The last
     /// `cfg.validation_split` of the training split is held out for validation (Keras's rule);
@@ -193,15 +223,14 @@ impl Plan {
         let own: Vec<_> = cfg.metrics.iter().filter_map(|m| m.accumulator()).collect();
         let metrics_layout = MetricsLayout::new(&own, &cfg.accumulators, net.classes, align);
         let metrics = Metrics::new(ctx, metrics_layout);
-        let train_cursor = ctx.storage("train cursor", 8);
         let steps = train_indices.len().div_ceil(cfg.batch_size);
-        let step_rates = ctx.storage("step rates", (steps * size_of::<StepRate>()) as u64);
-        let eval_cursor = ctx.storage("eval cursor", 8);
+        let StepBuffers {
+            train_cursor,
+            eval_cursor,
+            step_rates,
+            row_stats,
+        } = StepBuffers::new(ctx, kernels, cfg.batch_size, steps);
         let split_sums = DeferredSums::default();
-        let row_stats = kernels
-            .policy()
-            .fuses_step_end(kernels)
-            .then(|| ctx.storage("batch rows", (cfg.batch_size * size_of::<RowStat>()) as u64));
         let builder = Builder {
             ctx,
             kernels,
@@ -210,10 +239,7 @@ impl Plan {
             rows: &rows,
             seed: cfg.seed,
             label_smoothing: cfg.label_smoothing,
-            augment: cfg
-                .augment
-                .filter(Augment::is_active)
-                .map(|a| (a, augment::seed32(cfg.seed))),
+            augment: active_augmentation(cfg),
             layouts: (&layout, &stats_layout),
             weights: &weights,
             metrics: &metrics,
@@ -541,15 +567,15 @@ impl<'a> Builder<'a> {
         let gather = scoped("gather", vec![self.kernels.gather(self.ctx, &gather_args)]);
         let (forward, fused) = self.layers_and_loss(Pass::Train, cursor);
         let (mut launches, epoch_start) = match fused {
-            true => (forward, gather),
-            false => (gather.into_iter().chain(forward).collect(), Vec::new()),
+            Some(_) => (forward, gather),
+            None => (gather.into_iter().chain(forward).collect(), Vec::new()),
         };
         for (i, node) in self.net.layers.iter().enumerate().rev() {
             if self.fusions[i].backward_above {
                 continue;
             }
             let io = Io {
-                split_sums: fused.then_some(self.split_sums),
+                split_sums: fused.map(|_| self.split_sums),
                 ..self.io(i, cursor)
             };
             let backward = node.layer.backward(node, &io);
@@ -557,8 +583,8 @@ impl<'a> Builder<'a> {
         }
         let optimizer = self.optimizer_args(optimizer, cursor);
         let split_sums = self.split_sums.taken();
-        let end = match (fused, self.row_stats) {
-            (true, Some(rows)) => {
+        let end = match fused {
+            Some(rows) => {
                 let metric = &self.metrics.layout.regions(Pass::Train)[0];
                 let end = StepEndArgs {
                     optimizer: &optimizer,
@@ -572,7 +598,7 @@ impl<'a> Builder<'a> {
                     vec![self.kernels.step_end(self.ctx, &end)],
                 )
             }
-            _ => scoped(
+            None => scoped(
                 "optimizer",
                 vec![self.kernels.optimizer(self.ctx, &optimizer)],
             ),
@@ -656,12 +682,16 @@ impl<'a> Builder<'a> {
 
     /// Every layer's forward, the loss, and the pass's other accumulators; the last layer's
     /// forward runs with the loss where `row_stats` is given and the layer can (then `true`).
-    fn layers_and_loss(&self, pass: Pass, cursor: &'a wgpu::Buffer) -> (Vec<Launch>, bool) {
+    fn layers_and_loss(
+        &self,
+        pass: Pass,
+        cursor: &'a wgpu::Buffer,
+    ) -> (Vec<Launch>, Option<&'a wgpu::Buffer>) {
         let training = pass == Pass::Train;
         let (ctx, k, batch) = (self.ctx, self.kernels, self.rows.batch);
         let last = self.net.layers.len() - 1;
         let mut launches = Vec::new();
-        let mut fused = false;
+        let mut fused = None;
         for (i, node) in self.net.layers.iter().enumerate() {
             let io = self.io(i, cursor);
             let with_loss = self.row_stats.filter(|_| i == last).and_then(|rows| {
@@ -676,7 +706,7 @@ impl<'a> Builder<'a> {
                     &format!("{} forward + loss", node.name),
                     vec![launch],
                 ));
-                fused = true;
+                fused = self.row_stats;
                 continue;
             }
             let forward = node.layer.forward(node, &io, training);
@@ -690,7 +720,7 @@ impl<'a> Builder<'a> {
         let region = |r: &crate::train::metrics::Region| {
             View::range(&self.metrics.buffer, r.offset, r.words)
         };
-        if !fused {
+        if fused.is_none() {
             let loss = k.softmax_xent(
                 ctx,
                 &LossArgs {
