@@ -369,6 +369,44 @@ fn summary_prints_the_notebook_counts() {
     );
 }
 
+/// `summary --diagram` draws the model as plot_model(show_shapes=True) does: an SVG (or PNG)
+/// with a box per layer, its name and class, its shapes and its parameters; any other
+/// extension is refused in one line naming the flag, and nothing is written.
+#[test]
+fn summary_draws_the_model_diagram() {
+    let dir = TempDir::new("diagram");
+    let svg = dir.path().join("lenet.svg");
+    let run = shaderfit(&["summary", "--model", "lenet", "--diagram", arg(&svg)]).run();
+    assert!(
+        run.ok().stdout.contains(" Total params: 63,302 ("),
+        "{}",
+        run.stdout
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"));
+    for expected in [
+        "input_layer (InputLayer)",
+        "conv2d (Conv2D)",
+        "Output shape: (None, 10)",
+        "Params: 0",
+    ] {
+        assert!(text.contains(expected), "{expected} in {text}");
+    }
+    // One box per layer and the input: a filled and an outlined rectangle each.
+    let boxes = text.matches("<rect").count() - 1;
+    assert_eq!(boxes % 2, 0);
+    let png = dir.path().join("lenet.png");
+    shaderfit(&["summary", "--model", "lenet", "--diagram", arg(&png)])
+        .run()
+        .ok();
+    let image = image::open(&png).unwrap();
+    assert!(image.height() > image.width(), "boxes stack downwards");
+    let bad = dir.path().join("lenet.txt");
+    let run = shaderfit(&["summary", "--model", "lenet", "--diagram", arg(&bad)]).run();
+    run.one_line_error(&["--diagram", "no .svg or .png extension"]);
+    assert!(!bad.exists());
+}
+
 /// `model show` prints JSON that `--model` takes back: train from it end to end.
 #[test]
 fn model_show_round_trips_into_train() {
@@ -1084,6 +1122,7 @@ fn reports_write_figures_and_a_page_that_references_them() {
         "incorrect",
         "probabilities",
         "per_class",
+        "model",
     ];
     for name in names {
         let png = image::open(dir.join(format!("{name}.png")))

@@ -153,6 +153,7 @@ fn write_report(
         title: format!("{} on {}", spec.name, args.dataset.name()),
         settings: &settings,
         summary: summary::summary(net),
+        diagram: crate::report::diagram::ModelDiagram::of(net),
         history: None,
         test,
         test_logs,

@@ -1,11 +1,15 @@
 //! `shaderfit summary` and `shaderfit model show`.
 
+use std::path::PathBuf;
+
 use clap::{Args, Subcommand};
 
 use crate::error::{Error, Result};
 use crate::layers::Shape;
 use crate::model::summary::summary;
 use crate::model::ModelSpec;
+use crate::report::diagram::ModelDiagram;
+use crate::report::figure;
 
 /// Shape and classes a model is shown with when no data is given: MNIST's.
 const DEFAULT_INPUT: Shape = Shape { h: 28, w: 28, c: 1 };
@@ -22,6 +26,10 @@ pub struct SummaryArgs {
     /// Classes of the softmax output of a preset.
     #[arg(long, default_value_t = DEFAULT_CLASSES)]
     pub classes: usize,
+    /// Also draw the model as keras.utils.plot_model(model, show_shapes=True) does: a box per
+    /// layer with its input and output shapes and parameters, to FILE (.svg or .png).
+    #[arg(long, value_name = "FILE")]
+    pub diagram: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -59,7 +67,14 @@ pub fn summary_command(args: &SummaryArgs) -> Result<()> {
         (None, None) => DEFAULT_INPUT,
     };
     let net = spec.compile(input, args.classes)?;
+    if let Some(path) = &args.diagram {
+        crate::output::check_writable("--diagram", path)?;
+        figure::save_as(&ModelDiagram::of(&net), path, "--diagram")?;
+    }
     print!("{}", summary(&net));
+    if let Some(path) = &args.diagram {
+        println!("diagram: {}", path.display());
+    }
     Ok(())
 }
 

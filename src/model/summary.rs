@@ -1,8 +1,10 @@
 //! Keras's `model.summary()` table.
 
 use super::Network;
+use crate::layers::Shape;
 
-fn thousands(n: usize) -> String {
+/// `n` with thousands separated by commas, as Keras prints parameter counts.
+pub fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
@@ -25,6 +27,14 @@ fn bytes(params: usize) -> String {
     }
 }
 
+/// A batch of `shape` as Keras prints it: `(None, 26, 26, 32)`, or `(None, 10)` when flat.
+pub fn shape_text(shape: Shape, flat: bool) -> String {
+    match flat {
+        true => format!("(None, {})", shape.c),
+        false => format!("(None, {}, {}, {})", shape.h, shape.w, shape.c),
+    }
+}
+
 /// The summary of `net` as Keras prints it: one row per layer with its output shape and
 /// parameter count, then total, trainable and non-trainable counts.
 pub fn summary(net: &Network) -> String {
@@ -33,12 +43,7 @@ pub fn summary(net: &Network) -> String {
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            let o = l.output;
-            let shape = if l.flat {
-                format!("(None, {})", o.c)
-            } else {
-                format!("(None, {}, {}, {})", o.h, o.w, o.c)
-            };
+            let shape = shape_text(l.output, l.flat);
             (
                 format!("{} ({})", l.name, l.class),
                 shape,

@@ -28,31 +28,56 @@ pub type DrawResult<DB> =
 
 /// Writes `figure` as `dir/name.png` and `dir/name.svg`; returns both paths.
 pub fn save(figure: &impl Figure, dir: &Path, name: &str) -> Result<[PathBuf; 2]> {
-    register_font();
-    let (w, h) = figure.size();
     let png = dir.join(format!("{name}.png"));
     let svg = dir.join(format!("{name}.svg"));
-    let fail = |path: &Path, e: String| Error::file(path, format!("cannot draw the figure: {e}"));
+    write_png(figure, &png)?;
+    write_svg(figure, &svg)?;
+    Ok([png, svg])
+}
 
+/// Writes `figure` to `path` as its extension says, `.svg` or `.png`; `flag` names the
+/// option that gave the path in the error for any other extension.
+pub fn save_as(figure: &impl Figure, path: &Path, flag: &'static str) -> Result<()> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("svg") => write_svg(figure, path),
+        Some(e) if e.eq_ignore_ascii_case("png") => write_png(figure, path),
+        _ => Err(Error::flag(
+            flag,
+            format!(
+                "'{}' has no .svg or .png extension; expected a file such as model.svg",
+                path.display()
+            ),
+        )),
+    }
+}
+
+fn fail(path: &Path, e: String) -> Error {
+    Error::file(path, format!("cannot draw the figure: {e}"))
+}
+
+/// Drawn into an RGB buffer, encoded by the `image` crate.
+fn write_png(figure: &impl Figure, png: &Path) -> Result<()> {
+    register_font();
+    let (w, h) = figure.size();
     let mut pixels = vec![255u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| fail(&png, e.to_string()))?;
-        figure.draw(&root).map_err(|e| fail(&png, e.to_string()))?;
-        root.present().map_err(|e| fail(&png, e.to_string()))?;
+        root.fill(&WHITE).map_err(|e| fail(png, e.to_string()))?;
+        figure.draw(&root).map_err(|e| fail(png, e.to_string()))?;
+        root.present().map_err(|e| fail(png, e.to_string()))?;
     }
     image::RgbImage::from_raw(w, h, pixels)
         .expect("the buffer has w*h*3 bytes")
-        .save(&png)
-        .map_err(|e| Error::file(&png, format!("cannot write the image: {e}")))?;
+        .save(png)
+        .map_err(|e| Error::file(png, format!("cannot write the image: {e}")))
+}
 
-    {
-        let root = SVGBackend::new(&svg, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| fail(&svg, e.to_string()))?;
-        figure.draw(&root).map_err(|e| fail(&svg, e.to_string()))?;
-        root.present().map_err(|e| fail(&svg, e.to_string()))?;
-    }
-    Ok([png, svg])
+fn write_svg(figure: &impl Figure, svg: &Path) -> Result<()> {
+    register_font();
+    let root = SVGBackend::new(svg, figure.size()).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(svg, e.to_string()))?;
+    figure.draw(&root).map_err(|e| fail(svg, e.to_string()))?;
+    root.present().map_err(|e| fail(svg, e.to_string()))
 }
 
 fn register_font() {

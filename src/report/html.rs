@@ -92,6 +92,7 @@ fn heading(name: &str) -> String {
         "incorrect" => "Mistakes",
         "probabilities" => "One sample's probabilities",
         "per_class" => "Per-class metrics",
+        "model" => "Model diagram",
         other => other,
     }
     .to_string()

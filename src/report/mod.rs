@@ -4,6 +4,7 @@
 //! confusion matrix and per-sample predictions); writes files, prints nothing.
 
 pub mod charts;
+pub mod diagram;
 pub mod figure;
 pub mod gallery;
 pub mod html;
@@ -11,6 +12,7 @@ pub mod html;
 use std::path::{Path, PathBuf};
 
 use charts::{ConfusionHeatmap, Curves, PerClassBars, ProbabilityBars, Series, BLUE, ORANGE};
+use diagram::ModelDiagram;
 use gallery::{Gallery, Tile};
 
 use crate::data::{DatasetKind, Split};
@@ -26,6 +28,8 @@ pub struct ReportInput<'a> {
     pub settings: &'a serde_json::Value,
     /// The model summary (Keras's table).
     pub summary: String,
+    /// The model as `keras.utils.plot_model(model, show_shapes=True)` draws it.
+    pub diagram: ModelDiagram,
     /// The training history; none for a checkpoint's evaluation.
     pub history: Option<&'a History>,
     /// The test pass, with the `confusion_matrix` and `predictions` accumulators.
@@ -144,6 +148,10 @@ fn draw_figures(
     let caption = "Per-class precision, recall and F1".into();
     add("per_class", caption, &|| {
         figure::save(&per_class, dir, "per_class")
+    })?;
+    let caption = "Each layer with its input and output shapes and parameters".into();
+    add("model", caption, &|| {
+        figure::save(&input.diagram, dir, "model")
     })?;
     Ok(figures)
 }

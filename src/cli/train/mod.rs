@@ -260,6 +260,7 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
         title: format!("{} on {}", spec.name, run.dataset.name()),
         settings: &callbacks.settings,
         summary: summary::summary(&net),
+        diagram: crate::report::diagram::ModelDiagram::of(&net),
         history: callbacks.history.as_ref(),
         test: &test,
         test_logs: trainer.logs("test_", &test),
