@@ -51,24 +51,39 @@ impl Product {
     }
 }
 
+/// Every question has the fixed table's answer (`mod table`) by default, for the adapter kind
+/// [`KernelPolicy::cpu_rules`] names; a policy overrides what it decides otherwise.
 pub trait KernelPolicy: Send + Sync + fmt::Debug {
+    /// Whether the fixed table answers for a CPU adapter (else for a GPU): this adapter's
+    /// kind, unless the policy shows another's ([`GpuTable`]).
+    fn cpu_rules(&self, kernels: &Kernels) -> bool {
+        kernels.cpu_adapter()
+    }
     /// The kernel that runs `p`.
-    fn matmul(&self, ctx: &GpuContext, kernels: &Kernels, p: &Product) -> MatmulTile;
+    fn matmul(&self, _: &GpuContext, kernels: &Kernels, p: &Product) -> MatmulTile {
+        table::matmul(self.cpu_rules(kernels), p)
+    }
     /// Convolution `g` (with `filters` outputs) as an implicit GEMM with this tiling, or with
     /// explicit im2col (`None`). The same answer for its forward and its weight gradient.
     fn conv(
         &self,
-        ctx: &GpuContext,
+        _: &GpuContext,
         kernels: &Kernels,
         g: &Geom2d,
         filters: usize,
-    ) -> Option<Tiling>;
+    ) -> Option<Tiling> {
+        table::conv(self.cpu_rules(kernels), g, filters)
+    }
     /// Slices to split a reduction of length `k` into when a launch only `width` wide would
     /// run otherwise.
-    fn splits(&self, kernels: &Kernels, width: Width, k: usize) -> usize;
+    fn splits(&self, kernels: &Kernels, width: Width, k: usize) -> usize {
+        table::splits(self.cpu_rules(kernels), width, k)
+    }
     /// Whether per-channel reductions over `rows` run as one loop per channel (else as
     /// workgroup trees).
-    fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool;
+    fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool {
+        table::serial_reductions(self.cpu_rules(kernels), rows)
+    }
     /// Whether a dense layer's dW and dx run as one dispatch (`dense_backward.wgsl`), and
     /// with how many rows of 4 columns per invocation: where neither product would split K
     /// nor run a big kernel (tile16, blocked, or tiles of 64 and up). 4 rows on CPU adapters
@@ -79,19 +94,24 @@ pub trait KernelPolicy: Send + Sync + fmt::Debug {
         kernels: &Kernels,
         a: &DenseBackwardArgs,
     ) -> Option<u32> {
-        small_dense_pair(self, ctx, kernels, a, kernels.cpu_adapter())
+        small_dense_pair(self, ctx, kernels, a, self.cpu_rules(kernels))
     }
     /// Whether poolings run one invocation per pixel and channel group (GPUs: more
     /// invocations, consecutive ones reading consecutive addresses) rather than one per pixel
     /// (CPU adapters, where index arithmetic per element is what costs).
     fn pools_per_channel(&self, kernels: &Kernels) -> bool {
-        !kernels.cpu_adapter()
+        !self.cpu_rules(kernels)
     }
     /// Whether a training step's end is fused, where its output layer can be: the output
     /// layer with the loss (`dense_xent.wgsl`), the optimizer with the batch's loss sum and
     /// the next batch's gather (`step_end.wgsl`, [`STEP_END_STORAGE`] storage buffers, and the split-K sums of up to two weight gradients with it).
+    ///
+    /// Not on CPU adapters: lavapipe runs a module with workgroup barriers anywhere as
+    /// coroutines across the workgroup, and the fused ends' one-row-per-workgroup loss and
+    /// their row sum made an mlp step 2x slower there (51 ms against 26, `bench --model
+    /// mlp`); on a GPU they save two launches a step.
     fn fuses_step_end(&self, kernels: &Kernels) -> bool {
-        fits_step_end(kernels)
+        !self.cpu_rules(kernels) && fits_step_end(kernels)
     }
 }
 
@@ -188,37 +208,7 @@ fn dense_products(a: &DenseBackwardArgs) -> [Product; 2] {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FixedTable;
 
-impl KernelPolicy for FixedTable {
-    fn matmul(&self, _: &GpuContext, kernels: &Kernels, p: &Product) -> MatmulTile {
-        table::matmul(kernels.cpu_adapter(), p)
-    }
-
-    fn conv(
-        &self,
-        _: &GpuContext,
-        kernels: &Kernels,
-        g: &Geom2d,
-        filters: usize,
-    ) -> Option<Tiling> {
-        table::conv(kernels.cpu_adapter(), g, filters)
-    }
-
-    fn splits(&self, kernels: &Kernels, width: Width, k: usize) -> usize {
-        table::splits(kernels.cpu_adapter(), width, k)
-    }
-
-    fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool {
-        table::serial_reductions(kernels.cpu_adapter(), rows)
-    }
-
-    /// Not on CPU adapters: lavapipe runs a module with workgroup barriers anywhere as
-    /// coroutines across the workgroup, and the fused ends' one-row-per-workgroup loss and
-    /// their row sum made an mlp step 2x slower there (51 ms against 26, `bench --model
-    /// mlp`); on a GPU they save two launches a step.
-    fn fuses_step_end(&self, kernels: &Kernels) -> bool {
-        !kernels.cpu_adapter() && fits_step_end(kernels)
-    }
-}
+impl KernelPolicy for FixedTable {}
 
 /// The fixed table as it answers for a GPU, whatever the adapter: what `bench --plan` shows a
 /// GPU would run, on any machine (lavapipe included).
@@ -226,33 +216,8 @@ impl KernelPolicy for FixedTable {
 pub struct GpuTable;
 
 impl KernelPolicy for GpuTable {
-    fn matmul(&self, _: &GpuContext, _: &Kernels, p: &Product) -> MatmulTile {
-        table::matmul(false, p)
-    }
-
-    fn conv(&self, _: &GpuContext, _: &Kernels, g: &Geom2d, filters: usize) -> Option<Tiling> {
-        table::conv(false, g, filters)
-    }
-
-    fn splits(&self, _: &Kernels, width: Width, k: usize) -> usize {
-        table::splits(false, width, k)
-    }
-
-    fn serial_reductions(&self, _: &Kernels, rows: usize) -> bool {
-        table::serial_reductions(false, rows)
-    }
-
-    fn dense_pair(
-        &self,
-        ctx: &GpuContext,
-        kernels: &Kernels,
-        a: &DenseBackwardArgs,
-    ) -> Option<u32> {
-        small_dense_pair(self, ctx, kernels, a, false)
-    }
-
-    fn pools_per_channel(&self, _: &Kernels) -> bool {
-        true
+    fn cpu_rules(&self, _: &Kernels) -> bool {
+        false
     }
 }
 
@@ -352,14 +317,6 @@ impl KernelPolicy for Tuned {
         } else {
             None
         }
-    }
-
-    fn splits(&self, kernels: &Kernels, width: Width, k: usize) -> usize {
-        FixedTable.splits(kernels, width, k)
-    }
-
-    fn serial_reductions(&self, kernels: &Kernels, rows: usize) -> bool {
-        FixedTable.serial_reductions(kernels, rows)
     }
 }
 
