@@ -135,11 +135,22 @@ fn as_flag(key: &str, value: &Value) -> Result<Option<String>> {
     })
 }
 
-/// A clap error in one line, without its usage hint.
+/// A clap error in one line, without its usage hint but with the values it lists
+/// (`invalid value 'tanh' for '--activation <ACTIVATION>' [possible values: linear, ...]`).
 fn clap_message(e: &clap::Error) -> String {
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or_default();
-    first.trim_start_matches("error: ").to_string()
+    let mut lines = text.lines();
+    let first = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ");
+    match lines
+        .map(str::trim)
+        .find(|l| l.starts_with("[possible values"))
+    {
+        Some(values) => format!("{first} {values}"),
+        None => first.to_string(),
+    }
 }
 
 /// An f32 flag's value, refused with the text as typed when it is not a number or is outside

@@ -1304,7 +1304,8 @@ fn sweeps_rank_combinations_and_shards_merge() {
         .map(|l| l.split_whitespace().collect())
         .collect();
     assert_eq!(rows.len(), 4, "{}", whole.stdout);
-    let best: Vec<f64> = rows.iter().map(|r| r[4].parse().unwrap()).collect();
+    // rank, model, optimizer, lr, params, val_accuracy, best, ...
+    let best: Vec<f64> = rows.iter().map(|r| r[6].parse().unwrap()).collect();
     assert!(
         best.windows(2).all(|w| w[0] >= w[1]),
         "best first: {}",
@@ -1314,7 +1315,7 @@ fn sweeps_rank_combinations_and_shards_merge() {
         serde_json::from_str(&std::fs::read_to_string(out("all.json")).unwrap()).unwrap();
     assert_eq!(json["outcomes"].as_array().unwrap().len(), 4);
     assert_eq!(
-        json["outcomes"][0]["val_accuracy"]
+        json["outcomes"][0]["history"]["val_accuracy"]
             .as_array()
             .unwrap()
             .len(),
@@ -1332,7 +1333,7 @@ fn sweeps_rank_combinations_and_shards_merge() {
     let merged = shaderfit(&["sweep", "merge", arg(&out("s0.json")), arg(&out("s1.json"))]).run();
     let without_seconds = |s: &str| -> Vec<String> {
         s.lines()
-            .map(|l| l.split_whitespace().take(6).collect::<Vec<_>>().join(" "))
+            .map(|l| l.split_whitespace().take(10).collect::<Vec<_>>().join(" "))
             .collect()
     };
     assert_eq!(
@@ -1343,6 +1344,209 @@ fn sweeps_rank_combinations_and_shards_merge() {
     shaderfit(&["sweep", "merge", arg(&out("s0.json")), arg(&out("s0.json"))])
         .run()
         .one_line_error(&["s0.json", "is in another file too"]);
+}
+
+/// The table's rows as cells, without the two seconds columns (which vary run to run).
+fn table_without_seconds(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            cells[..cells.len().saturating_sub(2)].join(" ")
+        })
+        .collect()
+}
+
+/// `compare` trains one run per model and prints them best first with test results; its
+/// report holds every figure the issue lists; shards merge into the unsharded table; and a
+/// sweep is the comparison over optimizers and learning rates, figure for figure.
+#[test]
+fn compare_trains_models_side_by_side_and_shards_merge() {
+    let data = small_dataset("compare");
+    let out = |name: &str| data.path().join(name);
+    let compare = |extra: &[&str]| {
+        let mut args = vec!["compare", "--models", "linear,mlp_small", "--epochs", "2"];
+        args.extend_from_slice(extra);
+        shaderfit(&args).data(&data).run()
+    };
+    let report = out("report");
+    let whole = compare(&["--json", arg(&out("all.json")), "--report", arg(&report)]);
+    let lines = whole.ok().lines();
+    assert_eq!(lines.len(), 3, "{}", whole.stdout);
+    assert!(
+        lines[0].starts_with("rank  model      params  val_accuracy    best  epoch  test_loss  test_accuracy  seconds  s/epoch"),
+        "{}",
+        whole.stdout
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out("all.json")).unwrap()).unwrap();
+    let test = &json["outcomes"][0]["test"];
+    assert_eq!(test["predicted"].as_array().unwrap().len(), 200);
+    let counted: u64 = test["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        counted, 200,
+        "the confusion matrix counts every test image once"
+    );
+    for figure in [
+        "validation",
+        "training",
+        "run-1",
+        "run-2",
+        "confusion-1",
+        "confusion-2",
+        "f1",
+        "only-1-wrong",
+        "only-2-wrong",
+        "model-1",
+        "model-2",
+    ] {
+        assert!(
+            report.join(format!("{figure}.png")).is_file(),
+            "{figure}.png"
+        );
+        let page = std::fs::read_to_string(report.join("index.html")).unwrap();
+        assert!(
+            page.contains(&format!("src=\"{figure}.png\"")),
+            "{figure} on the page"
+        );
+    }
+
+    compare(&["--shard", "0/2", "--json", arg(&out("s0.json"))]).ok();
+    compare(&["--shard", "1/2", "--json", arg(&out("s1.json"))]).ok();
+    let merged = shaderfit(&[
+        "compare",
+        "merge",
+        arg(&out("s0.json")),
+        arg(&out("s1.json")),
+    ])
+    .run();
+    assert_eq!(
+        table_without_seconds(&merged.ok().stdout),
+        table_without_seconds(&whole.stdout)
+    );
+
+    let axes = [
+        "--optimizers",
+        "sgd,adam",
+        "--lrs",
+        "0.01,0.1",
+        "--epochs",
+        "1",
+    ];
+    let sweep = shaderfit(&[&["sweep", "--model", "linear"][..], &axes].concat())
+        .data(&data)
+        .run();
+    let same = shaderfit(&[&["compare", "--models", "linear"][..], &axes].concat())
+        .data(&data)
+        .run();
+    assert_eq!(sweep.ok().lines().len(), 5, "{}", sweep.stdout);
+    assert_eq!(
+        table_without_seconds(&sweep.stdout),
+        table_without_seconds(&same.ok().stdout)
+    );
+}
+
+/// `compare a.json b.json` reads finished runs' histories: its per-run curves are drawn
+/// exactly as each run's own report draws them (the same SVG, byte for byte).
+#[test]
+fn compare_reads_finished_runs_and_draws_their_own_curves() {
+    let data = small_dataset("comparefinished");
+    let out = |name: &str| data.path().join(name);
+    for model in ["linear", "mlp_small"] {
+        let history = out(&format!("{model}.json"));
+        let report = out(&format!("{model}-report"));
+        shaderfit(&[
+            "train",
+            "--model",
+            model,
+            "--epochs",
+            "2",
+            "--history",
+            arg(&history),
+            "--report",
+            arg(&report),
+        ])
+        .data(&data)
+        .run()
+        .ok();
+    }
+    let report = out("compared");
+    let run = shaderfit(&[
+        "compare",
+        arg(&out("linear.json")),
+        arg(&out("mlp_small.json")),
+        "--report",
+        arg(&report),
+    ])
+    .run();
+    let lines = run.ok().lines();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    for (rank, line) in lines[1..].iter().enumerate() {
+        let model = line.split_whitespace().nth(1).unwrap();
+        let own = std::fs::read(out(&format!("{model}-report")).join("curves.svg")).unwrap();
+        let drawn = std::fs::read(report.join(format!("run-{}.svg", rank + 1))).unwrap();
+        assert!(
+            own == drawn,
+            "{model}: the comparison's curves differ from its own report's"
+        );
+        assert!(line.contains(" - "), "no test results in a history: {line}");
+    }
+}
+
+/// Bad axes and runs are refused before anything trains, each in one line naming the flag or
+/// file, what was found and what was expected.
+#[test]
+fn compare_refuses_bad_axes_in_one_line() {
+    let data = small_dataset("comparebad");
+    let runs = data.path().join("runs.json");
+    std::fs::write(&runs, r#"[{"model": "linear"}, {"modle": "mlp"}]"#).unwrap();
+    let history = data.path().join("h.json");
+    std::fs::write(&history, r#"{"loss": [1.0]}"#).unwrap();
+    let cases: [(&[&str], &[&str]); 8] = [
+        (
+            &["--grid", "optimiser=sgd"],
+            &[
+                "--grid: unknown setting 'optimiser'",
+                "did you mean 'optimizer'",
+            ],
+        ),
+        (&["--lrs", "0.1,-1"], &["--lrs: -1 is not a learning rate"]),
+        (
+            &["--activations", "relu,tanh"],
+            &["--activations: invalid value 'tanh'", "possible values"],
+        ),
+        (
+            &["--lrs", "0.1,0.1"],
+            &["--lrs: runs 1 (lr 0.1) and 2 (lr 0.1) train the same settings"],
+        ),
+        (
+            &["--models", "mlp", "--grid", "model=linear"],
+            &["--grid: 'model=linear': model is already an axis (--models)"],
+        ),
+        (
+            &["--runs", arg(&runs)],
+            &["runs.json: run 2: unknown setting 'modle'"],
+        ),
+        (
+            &[arg(&history)],
+            &["h.json: no 'settings' object", "train --history"],
+        ),
+        (
+            &[arg(&history), "--epochs", "3"],
+            &["--epochs: given with history files"],
+        ),
+    ];
+    for (args, expect) in cases {
+        shaderfit(&[&["compare"][..], args].concat())
+            .data(&data)
+            .run()
+            .one_line_error(expect);
+    }
 }
 
 /// With no data anywhere, `train` uses the MNIST compiled into the binary and says so: the

@@ -231,7 +231,7 @@ fn sweeps_record_divergence_and_merge_only_their_own_shards() {
     shaderfit(&["sweep", "merge", arg(&b), arg(&c)])
         .run()
         .one_line_error(&[
-            "is of another sweep than",
+            "is of another comparison than",
             "its lrs is 0.1,0.3, the other's 0.1,0.2",
         ]);
     sweep(

@@ -2,6 +2,7 @@
 //! decides exit codes.
 
 mod bench;
+mod compare;
 mod data;
 mod devices;
 mod evaluate;
@@ -46,8 +47,12 @@ pub enum Command {
     /// Classify images (PNG, JPEG, or IDX files with --indices) with a checkpoint: each one's
     /// class, its probability and a bar of every class's.
     Predict(predict::PredictArgs),
+    /// Train runs that differ in some settings (--models mlp_bn,lenet, --optimizers, --lrs,
+    /// --grid KEY=V1,V2, ...) or read finished runs' histories, and compare them in one table
+    /// best first, with a report; `compare merge` joins the shards of a comparison.
+    Compare(Box<compare::CompareArgs>),
     /// Train one model with every optimizer and learning rate given and compare them in one
-    /// table, best first; `sweep merge` joins the shards of a sweep run on several machines.
+    /// table, best first (a comparison over those two); `sweep merge` joins its shards.
     Sweep(Box<sweep::SweepArgs>),
     /// List the recipes `train --recipe NAME` takes: each one's model, optimizer, schedule,
     /// batch size and epochs.
@@ -146,6 +151,7 @@ pub fn main() -> ExitCode {
         Command::Train(args) => train::run(&args, &given),
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Predict(args) => predict::run(&args, &given),
+        Command::Compare(args) => compare::run(&args, &given),
         Command::Sweep(args) => sweep::run(&args, &given),
         Command::Devices => devices::run(),
         Command::Recipes => recipes::run(),

@@ -147,6 +147,8 @@ fn legend_corner(series: &[Series], middle: f64) -> SeriesLabelPosition {
 /// The confusion matrix as a heat map with the count in every cell, true classes down.
 #[derive(Clone, Debug)]
 pub struct ConfusionHeatmap {
+    /// "Confusion matrix", or a run's name when several are side by side.
+    pub title: String,
     pub counts: CountMatrix,
     pub labels: Vec<String>,
 }
@@ -161,7 +163,7 @@ impl Figure for ConfusionHeatmap {
         // Segmented axes: one label centred under each class's cell. The y axis runs from the
         // top, as matplotlib's imshow puts the first row there.
         let mut chart = ChartBuilder::on(area)
-            .caption("Confusion matrix", font(20.0))
+            .caption(&self.title, font(20.0))
             .margin(12)
             .x_label_area_size(60)
             .y_label_area_size(90)
@@ -280,34 +282,52 @@ impl Figure for ProbabilityBars {
     }
 }
 
-/// A per-class score's name, colour and value.
-type ScoreSeries = (&'static str, RGBColor, fn(&ClassScores) -> f64);
-
-/// Precision, recall and F1 per class, as grouped bars.
+/// Bars per class, grouped: one series each (precision, recall and F1 of a run, or one
+/// score of several runs), with a legend.
 #[derive(Clone, Debug)]
-pub struct PerClassBars {
-    pub scores: Vec<ClassScores>,
+pub struct ClassBars {
+    pub title: String,
     pub labels: Vec<String>,
+    /// Each series' name, colour and value per class.
+    pub series: Vec<(String, RGBColor, Vec<f64>)>,
 }
 
-impl Figure for PerClassBars {
+impl ClassBars {
+    /// Precision, recall and F1 per class, as scikit-learn's report lists them.
+    pub fn per_class(scores: &[ClassScores], labels: Vec<String>) -> ClassBars {
+        let series = |name: &str, color, value: fn(&ClassScores) -> f64| {
+            (name.to_string(), color, scores.iter().map(value).collect())
+        };
+        ClassBars {
+            title: "Per-class precision, recall and F1".into(),
+            labels,
+            series: vec![
+                series("precision", BLUE, |s| s.precision),
+                series("recall", ORANGE, |s| s.recall),
+                series("f1-score", GREEN, |s| s.f1),
+            ],
+        }
+    }
+}
+
+impl Figure for ClassBars {
     fn size(&self) -> (u32, u32) {
         (900, 400)
     }
 
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-        let n = self.scores.len();
+        let n = self.labels.len();
         let lowest = self
-            .scores
+            .series
             .iter()
-            .flat_map(|s| [s.precision, s.recall, s.f1])
+            .flat_map(|s| s.2.iter().copied())
             .fold(1.0f64, f64::min);
         // Zoom in on the top, as the scores of a good model all sit near 1.
         let floor = ((lowest - 0.05) * 10.0).floor().clamp(0.0, 9.0) / 10.0;
         // Headroom above 1 for the legend, unlabelled.
         let top = 1.0 + 0.25 * (1.0 - floor);
         let mut chart = ChartBuilder::on(area)
-            .caption("Per-class precision, recall and F1", font(18.0))
+            .caption(&self.title, font(18.0))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
@@ -331,19 +351,20 @@ impl Figure for PerClassBars {
             })
             .label_style(font(12.0))
             .draw()?;
-        let metrics: [ScoreSeries; 3] = [
-            ("precision", BLUE, |s| s.precision),
-            ("recall", ORANGE, |s| s.recall),
-            ("f1-score", GREEN, |s| s.f1),
-        ];
-        for (k, (name, color, value)) in metrics.into_iter().enumerate() {
-            let bars = self.scores.iter().enumerate().map(move |(c, s)| {
-                let x = c as f64 + 0.1 + 0.27 * k as f64;
-                Rectangle::new([(x, floor), (x + 0.25, value(s))], color.filled())
+        // The group fills 0.8 of a class's width, its bars side by side.
+        let width = 0.8 / self.series.len().max(1) as f64;
+        for (k, (name, color, values)) in self.series.iter().enumerate() {
+            let color = *color;
+            let bars = values.iter().enumerate().map(move |(c, &v)| {
+                let x = c as f64 + 0.1 + width * k as f64;
+                Rectangle::new([(x, floor), (x + width * 0.92, v)], color.filled())
             });
-            chart.draw_series(bars)?.label(name).legend(move |(x, y)| {
-                Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
-            });
+            chart
+                .draw_series(bars)?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                });
         }
         chart
             .configure_series_labels()

@@ -5,7 +5,8 @@
 use super::{accuracy_of, ReportInput, Written};
 use crate::train::CountMatrix;
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;\
+pub(crate) const STYLE: &str =
+    "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;\
 color:#222;padding:0 1em}h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;\
 border-bottom:1px solid #ddd}table{border-collapse:collapse;font-size:.9em}\
 td,th{padding:.25em .8em;text-align:right;border-bottom:1px solid #eee}\
@@ -66,21 +67,6 @@ pub fn page(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <title>shaderfit report: {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
         escape(&input.title)
-    )
-}
-
-/// A page with a preformatted table and one figure (`NAME.png`, linked to `NAME.svg`), e.g. a
-/// sweep's comparison and its curves.
-pub fn table_page(title: &str, table: &str, figure: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <title>shaderfit: {t}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <h1>shaderfit: {t}</h1>\n<pre>{table}</pre>\n<figure><a href=\"{f}.svg\">\
-         <img src=\"{f}.png\" alt=\"{t}\"></a><figcaption>Validation loss and accuracy per \
-         epoch (<a href=\"{f}.svg\">SVG</a>)</figcaption></figure>\n</body>\n</html>\n",
-        t = escape(title),
-        table = escape(table),
-        f = escape(figure),
     )
 }
 

@@ -4,6 +4,7 @@
 //! confusion matrix and per-sample predictions); writes files, prints nothing.
 
 pub mod charts;
+pub mod compare;
 pub mod diagram;
 pub mod figure;
 pub mod gallery;
@@ -11,7 +12,7 @@ pub mod html;
 
 use std::path::{Path, PathBuf};
 
-use charts::{ConfusionHeatmap, Curves, PerClassBars, ProbabilityBars, Series, BLUE, ORANGE};
+use charts::{ClassBars, ConfusionHeatmap, Curves, ProbabilityBars, Series, BLUE, ORANGE};
 use diagram::ModelDiagram;
 use gallery::{Gallery, Tile};
 
@@ -118,6 +119,7 @@ fn draw_figures(
     }
     let labels = labels.to_vec();
     let heatmap = ConfusionHeatmap {
+        title: "Confusion matrix".into(),
         counts: counts.clone(),
         labels: labels.clone(),
     };
@@ -141,10 +143,7 @@ fn draw_figures(
     add("probabilities", bars.title.clone(), &|| {
         figure::save(&bars, dir, "probabilities")
     })?;
-    let per_class = PerClassBars {
-        scores: counts.per_class(),
-        labels,
-    };
+    let per_class = ClassBars::per_class(&counts.per_class(), labels);
     let caption = "Per-class precision, recall and F1".into();
     add("per_class", caption, &|| {
         figure::save(&per_class, dir, "per_class")

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod callbacks;
+pub mod compare;
 pub mod epoch_report;
 pub mod limits;
 pub mod live;
@@ -13,7 +14,6 @@ pub mod predict;
 pub mod profile;
 pub mod run_settings;
 pub mod state;
-pub mod sweep;
 pub mod trainer;
 pub mod tta;
 

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::metrics::{self, Metric};
-use super::{Monitor, TrainConfig, Tta};
+use super::{Monitor, ReduceLrOnPlateau, TrainConfig, Tta};
 use crate::data::augment::Augment;
 use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
@@ -166,6 +166,21 @@ impl RunSettings {
                     settings::show(now.get(key)),
                 )
             })
+    }
+
+    /// Keras's ReduceLROnPlateau as `--reduce-lr-on-plateau` and its flags ask for it, watching
+    /// one of `metrics` (the run's, as the trainer compiled them).
+    pub fn reduce_lr(&self, metrics: &[Arc<dyn Metric>]) -> Result<Option<ReduceLrOnPlateau>> {
+        let Some(metric) = &self.reduce_lr_on_plateau else {
+            return Ok(None);
+        };
+        let monitor = Monitor::parse("--reduce-lr-on-plateau", metric, metrics)?;
+        Ok(Some(ReduceLrOnPlateau::new(
+            monitor,
+            self.lr_factor,
+            self.lr_patience,
+            self.min_lr,
+        )))
     }
 
     /// `--metrics`, parsed.

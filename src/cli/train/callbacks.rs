@@ -56,16 +56,7 @@ impl RunCallbacks {
         if let (Some(h), Some(saved)) = (&mut history, saved) {
             h.restore(saved)?;
         }
-        let run = &args.run;
-        let reduce_lr = match &run.reduce_lr_on_plateau {
-            None => None,
-            Some(metric) => Some(ReduceLrOnPlateau::new(
-                Monitor::parse("--reduce-lr-on-plateau", metric, metrics)?,
-                run.lr_factor,
-                run.lr_patience,
-                run.min_lr,
-            )),
-        };
+        let reduce_lr = args.run.reduce_lr(metrics)?;
         Ok(RunCallbacks {
             settings,
             reduce_lr,
@@ -138,7 +129,7 @@ fn savers(
 
 /// The run's settings as the history and the report record them: every setting of the run
 /// (as `train`'s flags name them), then the recipe it started from, where its data came from,
-/// and what the settings made of the model, optimizer and schedule.
+/// and what the settings made of the model (with the data's shape), optimizer and schedule.
 fn settings(
     args: &TrainArgs,
     spec: &ModelSpec,
@@ -151,6 +142,8 @@ fn settings(
         "recipe": args.recipe,
         "data": data.dir.display().to_string(),
         "model_spec": spec.to_json(),
+        "input_shape": [data.rows, data.cols, 1],
+        "class_count": data.classes,
         "optimizer_config": cfg.optimizer.describe(),
         "lr_schedule_config": cfg.schedule.describe(),
     });
