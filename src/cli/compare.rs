@@ -240,16 +240,23 @@ pub fn execute(job: &Job, place: &Placement, out: &CompareOutputs) -> Result<()>
     prepare_outputs(out)?;
     let adapters = adapters(place)?;
     let datasets = open_data(&all, place.data.as_deref())?;
+    if out.report.is_some() {
+        let first = &datasets[0].data;
+        crate::report::gallery::check_grid("--gallery", out.gallery, (first.rows, first.cols))?;
+    }
     let todo: Vec<Prepared> = compare::shard(job.runs.clone(), k, n)
         .into_iter()
         .map(|run| prepare(run.clone(), &all[run.index], &datasets))
         .collect::<Result<_>>()?;
     eprintln!(
-        "compare: {} of {} runs (shard {k}/{n}) on {}, {} epochs each unless a run sets its own",
+        "compare: {} of {} runs (shard {k}/{n}) on {}, {} each unless a run sets its own",
         todo.len(),
         all.len(),
         job.base.dataset.name(),
-        job.base.epochs
+        match job.base.epochs {
+            1 => "1 epoch".to_string(),
+            e => format!("{e} epochs"),
+        }
     );
     let outcomes = run_all(&adapters, place.adapter.as_deref(), todo)?;
     let file = CompareFile {

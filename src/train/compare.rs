@@ -611,10 +611,24 @@ pub fn table(outcomes: &[Outcome]) -> String {
     s
 }
 
+/// A setting's value in a cell, as typed: a rate far from 1 in exponent form (`1e30`,
+/// where JSON's text would be `1e+30`).
+fn cell(value: Option<&Value>) -> String {
+    match value.and_then(Value::as_f64) {
+        Some(x) if !value.is_some_and(|v| v.is_i64() || v.is_u64()) => {
+            match x != 0.0 && !(1e-4..1e4).contains(&x.abs()) {
+                true => format!("{:e}", x as f32),
+                false => (x as f32).to_string(),
+            }
+        }
+        _ => settings::show(value),
+    }
+}
+
 /// One outcome's cells, in the table's order.
 fn row(i: usize, o: &Outcome, keys: &[String]) -> Vec<String> {
     let mut cells = vec![(i + 1).to_string(), o.model.clone()];
-    cells.extend(keys.iter().map(|k| settings::show(o.settings.get(k))));
+    cells.extend(keys.iter().map(|k| cell(o.settings.get(k))));
     cells.push(o.parameters.to_string());
     let (best, epoch) = o.best();
     let figure = |v: f64| match v.is_nan() {
