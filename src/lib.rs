@@ -26,6 +26,7 @@ pub mod gpu;
 pub mod input;
 pub mod layers;
 pub mod model;
+pub mod onnx;
 pub mod optim;
 pub mod output;
 pub mod recipes;

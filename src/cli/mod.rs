@@ -6,6 +6,7 @@ mod compare;
 mod data;
 mod devices;
 mod evaluate;
+mod export;
 pub mod kernels;
 mod model;
 mod predict;
@@ -44,6 +45,9 @@ pub enum Command {
     /// Score a checkpoint on the test set: loss, accuracy, the confusion matrix and per-class
     /// precision, recall and F1. The model comes from the checkpoint.
     Evaluate(evaluate::EvaluateArgs),
+    /// Write a checkpoint's inference graph as an ONNX model file (input pixels / 255,
+    /// [N, 28, 28, 1]; output class probabilities), for ONNX Runtime and other tools.
+    Export(export::ExportArgs),
     /// Classify images (PNG, JPEG, or IDX files with --indices) with a checkpoint: each one's
     /// class, its probability and a bar of every class's.
     Predict(predict::PredictArgs),
@@ -150,6 +154,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train::run(&args, &given),
         Command::Evaluate(args) => evaluate::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Predict(args) => predict::run(&args, &given),
         Command::Compare(args) => compare::run(&args, &given),
         Command::Sweep(args) => sweep::run(&args, &given),

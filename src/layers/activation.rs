@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+use super::Tensors;
 use super::{Activation, Fields, Io, Layer, LayerKind, Node, Shape, TwinBackward, TwinForward};
 use crate::gpu::kernels::{ActivationBackwardArgs, ActivationForwardArgs, Launch};
+use crate::onnx::OnnxGraph;
 use crate::reference::ops;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -77,6 +79,11 @@ impl Layer for ActivationLayer {
                 dx,
             },
         )]
+    }
+
+    fn onnx(&self, node: &Node, g: &mut OnnxGraph, _: &Tensors) -> Result<(), String> {
+        g.activation(self.activation, &node.name);
+        Ok(())
     }
 
     fn twin_forward(&self, _: &Node, t: &mut TwinForward) -> Vec<f32> {

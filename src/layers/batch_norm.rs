@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+use super::Tensors;
 use super::{
     Fields, Init, Io, Layer, LayerKind, Node, ParamDef, Scratch, Shape, TwinBackward, TwinForward,
 };
 use crate::gpu::kernels::{BatchNormArgs, BnLaunch, BnShape, Launch};
+use crate::onnx::{Attr, Layout, OnnxGraph};
 use crate::reference::ops;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -165,6 +167,23 @@ impl Layer for BatchNorm {
                     .batchnorm(io.gpu, &BatchNormArgs { shape, launch })
             })
             .collect()
+    }
+
+    /// ONNX's BatchNormalization with the moving statistics and Keras's epsilon, on NCHW (its
+    /// channel axis is 1) or on the flat `[N, features]`.
+    fn onnx(&self, node: &Node, g: &mut OnnxGraph, t: &Tensors) -> Result<(), String> {
+        let (x, layout) = match g.layout() {
+            Layout::Flat => (g.current().to_string(), Layout::Flat),
+            _ => (g.nchw(&node.name), Layout::Nchw),
+        };
+        let c = node.input.c;
+        let mut inputs = vec![x];
+        for name in ["gamma", "beta", "moving_mean", "moving_variance"] {
+            inputs.push(g.weight(&format!("{}/{name}", node.name), &[c], t.get(name).to_vec()));
+        }
+        let attrs = vec![Attr::Float("epsilon", self.epsilon)];
+        g.op(("BatchNormalization", &node.name), inputs, attrs, layout);
+        Ok(())
     }
 
     fn twin_forward(&self, node: &Node, t: &mut TwinForward) -> Vec<f32> {

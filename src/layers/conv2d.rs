@@ -7,11 +7,13 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::fields::size_json;
+use super::Tensors;
 use super::{
     require_image, Activation, Fields, Init, Io, Layer, LayerKind, Node, Padding, ParamDef,
     Scratch, Shape, TwinBackward, TwinForward, Window,
 };
 use crate::gpu::kernels::{Col2imArgs, ConvForwardArgs, ConvWeightGradArgs, Launch, MatmulArgs};
+use crate::onnx::{ints, Attr, Layout, OnnxGraph};
 use crate::reference::ops;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -191,6 +193,47 @@ impl Layer for Conv2d {
             ),
         });
         launches
+    }
+
+    /// ONNX's Conv on NCHW: the kernel `[kh, kw, in, out]` (Keras's) as `[out, in, kh, kw]`,
+    /// `same` padding as explicit pads, the extra row and column at the bottom and right.
+    fn onnx(&self, node: &Node, g: &mut OnnxGraph, t: &Tensors) -> Result<(), String> {
+        let w = self.window_of(node);
+        let (c, f) = (node.input.c, self.filters);
+        let kernel = t.get("kernel");
+        let mut oihw = vec![0.0; kernel.len()];
+        for (i, value) in kernel.iter().enumerate() {
+            // i = ((y * kw + x) * c + ci) * f + fo
+            let (fo, ci) = (i % f, (i / f) % c);
+            let (x, y) = ((i / (f * c)) % w.kw, i / (f * c * w.kw));
+            oihw[((fo * c + ci) * w.kh + y) * w.kw + x] = *value;
+        }
+        let x = g.nchw(&node.name);
+        let weight = g.weight(&format!("{}/kernel", node.name), &[f, c, w.kh, w.kw], oihw);
+        let bias = g.weight(&format!("{}/bias", node.name), &[f], t.get("bias").to_vec());
+        // The pads beyond the input at the end: what the last window needs past it.
+        let end = |out: usize, k: usize, s: usize, input: usize, begin: usize| {
+            ((out - 1) * s + k).saturating_sub(input + begin)
+        };
+        let pads = [
+            w.pad_top,
+            w.pad_left,
+            end(w.output.h, w.kh, w.sh, w.input.h, w.pad_top),
+            end(w.output.w, w.kw, w.sw, w.input.w, w.pad_left),
+        ];
+        let attrs = vec![
+            Attr::Ints("kernel_shape", ints(&[w.kh, w.kw])),
+            Attr::Ints("strides", ints(&[w.sh, w.sw])),
+            Attr::Ints("pads", ints(&pads)),
+        ];
+        g.op(
+            ("Conv", &node.name),
+            vec![x, weight, bias],
+            attrs,
+            Layout::Nchw,
+        );
+        g.activation(self.activation, &node.name);
+        Ok(())
     }
 
     fn twin_forward(&self, node: &Node, t: &mut TwinForward) -> Vec<f32> {

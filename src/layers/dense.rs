@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+use super::Tensors;
 use super::{
     Activation, Fields, Init, Io, Layer, LayerKind, LossRows, Node, ParamDef, Shape, TwinBackward,
     TwinForward,
@@ -11,6 +12,7 @@ use super::{
 use crate::gpu::kernels::{
     Act, DenseBackwardArgs, DenseXentArgs, Launch, MatmulArgs, MAX_FUSED_CLASSES,
 };
+use crate::onnx::{Layout, OnnxGraph};
 use crate::reference::ops;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -147,6 +149,31 @@ impl Layer for Dense {
                 act_grad: io.input_act_grad(),
             },
         )
+    }
+
+    /// ONNX's Gemm on the flat input (flattened in Keras's order first where it is an image):
+    /// `x @ kernel + bias`, the kernel `[in, out]` as Keras keeps it.
+    fn onnx(&self, node: &Node, g: &mut OnnxGraph, t: &Tensors) -> Result<(), String> {
+        let x = g.flat(&format!("{}/flatten", node.name));
+        let fan_in = node.input.features();
+        let kernel = g.weight(
+            &format!("{}/kernel", node.name),
+            &[fan_in, self.units],
+            t.get("kernel").to_vec(),
+        );
+        let bias = g.weight(
+            &format!("{}/bias", node.name),
+            &[self.units],
+            t.get("bias").to_vec(),
+        );
+        g.op(
+            ("Gemm", &node.name),
+            vec![x, kernel, bias],
+            vec![],
+            Layout::Flat,
+        );
+        g.activation(self.activation, &node.name);
+        Ok(())
     }
 
     fn twin_forward(&self, node: &Node, t: &mut TwinForward) -> Vec<f32> {

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+use super::Tensors;
 use super::{Fields, Io, Layer, LayerKind, Node, Shape, TwinBackward, TwinForward};
 use crate::gpu::kernels::{DropoutArgs, DropoutMode, Launch};
+use crate::onnx::OnnxGraph;
 use crate::reference::ops;
 use crate::rng::SplitMix64;
 
@@ -98,6 +100,11 @@ impl Layer for Dropout {
                 dst: dx,
             },
         )]
+    }
+
+    /// Nothing: dropout is the identity at inference, as Keras exports it.
+    fn onnx(&self, _: &Node, _: &mut OnnxGraph, _: &Tensors) -> Result<(), String> {
+        Ok(())
     }
 
     fn twin_forward(&self, _: &Node, t: &mut TwinForward) -> Vec<f32> {

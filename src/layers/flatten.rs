@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::Tensors;
 use super::{Fields, Io, Layer, LayerKind, Node, Shape, TwinBackward, TwinForward};
 use crate::gpu::kernels::Launch;
+use crate::onnx::OnnxGraph;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Flatten;
@@ -49,6 +51,12 @@ impl Layer for Flatten {
 
     fn backward(&self, _: &Node, _: &Io) -> Vec<Launch> {
         Vec::new()
+    }
+
+    /// ONNX's Flatten, from NHWC so that the features are in Keras's order.
+    fn onnx(&self, node: &Node, g: &mut OnnxGraph, _: &Tensors) -> Result<(), String> {
+        g.flat(&node.name);
+        Ok(())
     }
 
     fn twin_forward(&self, _: &Node, t: &mut TwinForward) -> Vec<f32> {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::fields::size_json;
+use super::Tensors;
 use super::{
     require_image, Fields, Io, Layer, LayerKind, Node, Padding, Scratch, Shape, TwinBackward,
     TwinForward, Window,
@@ -15,6 +16,7 @@ use super::{
 use crate::gpu::kernels::{
     Geom2d, Launch, PoolBackwardArgs, PoolForwardArgs, PoolGrad, PoolKind, View,
 };
+use crate::onnx::{ints, Attr, Layout, OnnxGraph};
 use crate::reference::ops;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -164,6 +166,21 @@ impl Layer for Pool2d {
                 dx,
             },
         )]
+    }
+
+    /// ONNX's MaxPool or AveragePool on NCHW, valid windows (the floor of Keras's output size).
+    fn onnx(&self, node: &Node, g: &mut OnnxGraph, _: &Tensors) -> Result<(), String> {
+        let x = g.nchw(&node.name);
+        let op = match self.kind {
+            PoolKind::Max => "MaxPool",
+            PoolKind::Avg => "AveragePool",
+        };
+        let attrs = vec![
+            Attr::Ints("kernel_shape", ints(&self.size)),
+            Attr::Ints("strides", ints(&self.stride)),
+        ];
+        g.op((op, &node.name), vec![x], attrs, Layout::Nchw);
+        Ok(())
     }
 
     fn twin_forward(&self, node: &Node, t: &mut TwinForward) -> Vec<f32> {

@@ -8,8 +8,11 @@
 #   cluster.sh down DIR   cancel its jobs and stop its daemons
 #
 # Debian's packages: apt-get install slurm-wlm munge. slurmd runs jobs as the user who submits
-# them, which needs root; elsewhere this exits 2 saying so.
+# them, which needs root: a user who may sudo without a password gets the daemons started
+# through sudo (and DIR handed back to them at `down`); anyone else gets exit 2 saying so.
 set -euo pipefail
+# The daemons live in sbin, which a user's PATH may lack.
+PATH="$PATH:/usr/sbin:/sbin"
 cmd="${1:-}"
 dir="${2:-}"
 if [ -z "$cmd" ] || [ -z "$dir" ]; then
@@ -18,10 +21,25 @@ if [ -z "$cmd" ] || [ -z "$dir" ]; then
 fi
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
+if [ "$cmd" = up ]; then
+  for tool in munged slurmctld slurmd sbatch squeue sinfo scontrol; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      echo "skip: $tool is not installed; apt-get install slurm-wlm munge"
+      exit 2
+    fi
+  done
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    exec sudo -n bash "$0" "$cmd" "$dir"
+  fi
+  echo "skip: slurmd runs jobs as their user, which needs root (or sudo without a password)"
+  exit 2
+fi
 
 down() {
   if [ -f "$dir/slurm.conf" ]; then
-    SLURM_CONF="$dir/slurm.conf" scancel --quiet --user "$(id -un)" 2>/dev/null || true
+    SLURM_CONF="$dir/slurm.conf" scancel --quiet --partition=test 2>/dev/null || true
   fi
   for daemon in slurmd slurmctld munged; do
     if [ -f "$dir/$daemon.pid" ]; then
@@ -43,20 +61,14 @@ down() {
 
 if [ "$cmd" = down ]; then
   down
+  # Started through sudo: the directory goes back to the user who asked, who deletes it.
+  if [ -n "${SUDO_UID:-}" ]; then
+    chown -R "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" "$dir"
+  fi
   exit 0
 fi
 [ "$cmd" = up ] || { echo "cluster.sh: unknown command '$cmd'; expected up or down" >&2; exit 1; }
 
-for tool in munged slurmctld slurmd sbatch squeue sinfo scontrol; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "skip: $tool is not installed; apt-get install slurm-wlm munge"
-    exit 2
-  fi
-done
-if [ "$(id -u)" -ne 0 ]; then
-  echo "skip: slurmd runs jobs as their user, which needs root; run as root"
-  exit 2
-fi
 
 # A free TCP port for each daemon (bind to port 0 and see what the kernel gave).
 free_port() {
@@ -68,7 +80,9 @@ node="$(hostname -s)"
 cpus="$(nproc)"
 memory_mb="$(awk '/MemTotal/ {print int($2 / 1024 / 2)}' /proc/meminfo)"
 mkdir -p "$dir/state" "$dir/spool" "$dir/munge"
-chmod 700 "$dir/munge"
+# The socket's directory is open to the user who submits (not written by them); the key is
+# root's alone.
+chmod 755 "$dir" "$dir/munge"
 
 # munge: a fresh key of its own, readable by its owner only (munged refuses anything else).
 head -c 1024 /dev/urandom >"$dir/munge/munge.key"
