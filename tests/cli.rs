@@ -5,7 +5,7 @@ mod support;
 
 use std::path::Path;
 
-use support::cli::{arg, field, shaderfit, small_dataset};
+use support::cli::{arg, field, shaderfit, small_dataset, table_without_seconds};
 use support::TempDir;
 
 #[test]
@@ -1344,17 +1344,6 @@ fn sweeps_rank_combinations_and_shards_merge() {
     shaderfit(&["sweep", "merge", arg(&out("s0.json")), arg(&out("s0.json"))])
         .run()
         .one_line_error(&["s0.json", "is in another file too"]);
-}
-
-/// The table's rows as cells, without the two seconds columns (which vary run to run).
-fn table_without_seconds(stdout: &str) -> Vec<String> {
-    stdout
-        .lines()
-        .map(|l| {
-            let cells: Vec<&str> = l.split_whitespace().collect();
-            cells[..cells.len().saturating_sub(2)].join(" ")
-        })
-        .collect()
 }
 
 /// `compare` trains one run per model and prints them best first with test results; its

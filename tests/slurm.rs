@@ -11,7 +11,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::cli::{arg, shaderfit, small_dataset};
+use support::cli::{arg, shaderfit, small_dataset, table_without_seconds};
 
 const CLUSTER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/slurm/cluster.sh");
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/slurm-compare.sh");
@@ -66,17 +66,6 @@ fn start_cluster(dir: &Path) -> Option<Cluster> {
     Some(Cluster(dir.to_path_buf()))
 }
 
-/// The table's lines without the two seconds columns.
-fn without_seconds(table: &str) -> Vec<String> {
-    table
-        .lines()
-        .map(|l| {
-            let cells: Vec<&str> = l.split_whitespace().collect();
-            cells[..cells.len().saturating_sub(2)].join(" ")
-        })
-        .collect()
-}
-
 #[test]
 fn the_readme_job_array_runs_on_slurm_and_merges_to_the_unsharded_table() {
     let data = small_dataset("slurm");
@@ -122,7 +111,7 @@ fn the_readme_job_array_runs_on_slurm_and_merges_to_the_unsharded_table() {
     println!("merged:\n{}unsharded:\n{}", merged.stdout, whole.stdout);
     assert_eq!(merged.ok().lines().len(), 5, "4 runs and a header");
     assert_eq!(
-        without_seconds(&merged.stdout),
-        without_seconds(&whole.ok().stdout)
+        table_without_seconds(&merged.stdout),
+        table_without_seconds(&whole.ok().stdout)
     );
 }

@@ -158,6 +158,18 @@ pub fn small_dataset(tag: &str) -> TempDir {
     dir
 }
 
+/// The table's rows as cells, without the two seconds columns (which vary run to run):
+/// a comparison's table as shards and an unsharded run must agree on it.
+pub fn table_without_seconds(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            cells[..cells.len().saturating_sub(2)].join(" ")
+        })
+        .collect()
+}
+
 /// `path` as a command-line argument.
 pub fn arg(path: &Path) -> &str {
     path.to_str().expect("temp paths are UTF-8")
