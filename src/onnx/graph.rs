@@ -122,37 +122,24 @@ impl OnnxGraph {
 
     /// The current tensor as `[N, C, H, W]` (a Transpose from NHWC where it is not).
     pub fn nchw(&mut self, name: &str) -> String {
-        match self.layout {
-            Layout::Nhwc => {
-                let x = self.current.clone();
-                let perm = Attr::Ints("perm", vec![0, 3, 1, 2]);
-                self.op(
-                    ("Transpose", &format!("{name}/to_nchw")),
-                    vec![x],
-                    vec![perm],
-                    Layout::Nchw,
-                )
-            }
-            _ => self.current.clone(),
-        }
+        self.transposed(name, (Layout::Nhwc, Layout::Nchw), [0, 3, 1, 2])
     }
 
     /// The current tensor as `[N, H, W, C]` (a Transpose from NCHW where it is not), so that
     /// a flatten orders features as Keras's does and the dense kernels apply unchanged.
     pub fn nhwc(&mut self, name: &str) -> String {
-        match self.layout {
-            Layout::Nchw => {
-                let x = self.current.clone();
-                let perm = Attr::Ints("perm", vec![0, 2, 3, 1]);
-                self.op(
-                    ("Transpose", &format!("{name}/to_nhwc")),
-                    vec![x],
-                    vec![perm],
-                    Layout::Nhwc,
-                )
-            }
-            _ => self.current.clone(),
+        self.transposed(name, (Layout::Nchw, Layout::Nhwc), [0, 2, 3, 1])
+    }
+
+    /// The current tensor, transposed by `perm` into `to` where it is laid out as `from`.
+    fn transposed(&mut self, name: &str, (from, to): (Layout, Layout), perm: [i64; 4]) -> String {
+        if self.layout != from {
+            return self.current.clone();
         }
+        let x = self.current.clone();
+        let step = format!("{name}/to_{}", format!("{to:?}").to_lowercase());
+        let perm = Attr::Ints("perm", perm.to_vec());
+        self.op(("Transpose", &step), vec![x], vec![perm], to)
     }
 
     /// The current tensor as `[N, features]` in Keras's order (a flatten where it is an image).
