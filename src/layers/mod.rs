@@ -190,13 +190,13 @@ pub trait Layer: fmt::Debug + Send + Sync + Any {
         None
     }
 
-    /// CPU twin of the forward. A layer that its backward needs something from (im2col's
-    /// columns, argmaxes, batch statistics) leaves it in `t.cache`.
     /// Its evaluation forward as ONNX nodes ([`crate::onnx`]), reading `g`'s current tensor:
     /// `t` holds its tensors by name (moving statistics included). An error says what ONNX
     /// cannot express.
     fn onnx(&self, node: &Node, g: &mut OnnxGraph, t: &Tensors) -> Result<(), String>;
 
+    /// CPU twin of the forward. A layer that its backward needs something from (im2col's
+    /// columns, argmaxes, batch statistics) leaves it in `t.cache`.
     fn twin_forward(&self, node: &Node, t: &mut TwinForward) -> Vec<f32>;
     /// CPU twin of the backward: writes its parameter gradients by name and returns the input
     /// gradient *before* the derivative of the activation below (the reference model applies

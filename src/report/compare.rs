@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::charts::{ClassBars, ConfusionHeatmap, Curves, Series, PALETTE};
 use super::diagram::ModelDiagram;
-use super::figure;
+use super::figure::{self, Figure};
 use super::gallery::{Gallery, Tile};
 use super::html::{escape, STYLE};
 use crate::data::{DatasetKind, Split};
@@ -45,6 +45,31 @@ struct Drawn {
     caption: String,
 }
 
+/// The figures written so far into the report's directory, in the page's order.
+struct Figures<'a> {
+    dir: &'a Path,
+    drawn: Vec<Drawn>,
+}
+
+impl Figures<'_> {
+    /// Writes `figure` as `stem.png` and `stem.svg` and lists it under `section`.
+    fn add(
+        &mut self,
+        figure: &impl Figure,
+        stem: String,
+        section: &'static str,
+        caption: String,
+    ) -> Result<()> {
+        figure::save(figure, self.dir, &stem)?;
+        self.drawn.push(Drawn {
+            stem,
+            section,
+            caption,
+        });
+        Ok(())
+    }
+}
+
 /// Writes every figure and `index.html` as the report `dir` (replacing one there whole);
 /// returns the page's path.
 pub fn write(dir: &Path, input: &CompareInput) -> Result<PathBuf> {
@@ -54,92 +79,85 @@ pub fn write(dir: &Path, input: &CompareInput) -> Result<PathBuf> {
 
 fn write_into(dir: &Path, input: &CompareInput) -> Result<()> {
     let names = compare::labels(input.outcomes, &compare::differing(input.outcomes));
-    let mut drawn = Vec::new();
-    let mut save = |fig: &dyn Fn(&Path, &str) -> Result<[PathBuf; 2]>,
-                    stem: String,
-                    section,
-                    caption: String| {
-        fig(dir, &stem)?;
-        drawn.push(Drawn {
-            stem,
-            section,
-            caption,
-        });
-        Ok::<(), Error>(())
-    };
-    for (stem, title, key) in [
-        ("validation", "Validation", "val_"),
-        ("training", "Training", ""),
-    ] {
-        let curves = overlaid(input.outcomes, &names, title, key);
-        let caption = format!("{title} loss and accuracy per epoch, every run");
-        save(
-            &|d, s| figure::save(&curves, d, s),
-            stem.into(),
-            "Curves",
-            caption,
-        )?;
-    }
-    for (i, (o, name)) in input.outcomes.iter().zip(&names).enumerate() {
-        let curves = crate::report::curves(&o.history()?);
-        let caption = format!("{name}: training against validation, as its own report draws them");
-        save(
-            &|d, s| figure::save(&curves, d, s),
-            format!("run-{}", i + 1),
-            "Each run's curves",
-            caption,
-        )?;
-    }
     let labels = class_names(input);
-    for (i, (o, name)) in input.outcomes.iter().zip(&names).enumerate() {
-        let Some(test) = &o.test else { continue };
-        let heatmap = ConfusionHeatmap {
-            title: name.clone(),
-            counts: test.counts(),
-            labels: labels.clone(),
-        };
-        let caption = format!("{name}: test accuracy {:.4}", test.accuracy);
-        save(
-            &|d, s| figure::save(&heatmap, d, s),
-            format!("confusion-{}", i + 1),
-            "Confusion matrices",
-            caption,
-        )?;
-    }
-    if let Some(bars) = f1_by_run(input.outcomes, &names, &labels) {
-        let caption = "Each class's F1 score on the test set, by run".to_string();
-        save(
-            &|d, s| figure::save(&bars, d, s),
-            "f1".into(),
-            "Per-class F1",
-            caption,
-        )?;
-    }
-    for (stem, gallery) in mistakes(input, &names, &labels) {
-        let caption = gallery.title.clone();
-        save(
-            &|d, s| figure::save(&gallery, d, s),
-            stem,
-            "Mistakes one run makes and the other does not",
-            caption,
-        )?;
-    }
+    let mut figures = Figures {
+        dir,
+        drawn: Vec::new(),
+    };
+    add_curves(&mut figures, input, &names)?;
+    add_test_figures(&mut figures, input, &names, &labels)?;
     let models = networks(input)?;
     for (i, (net, name)) in models.iter().zip(&names).enumerate() {
-        let diagram = ModelDiagram::of(net);
-        save(
-            &|d, s| figure::save(&diagram, d, s),
+        figures.add(
+            &ModelDiagram::of(net),
             format!("model-{}", i + 1),
             "Models",
             format!("{name}: its layers, shapes and parameters"),
         )?;
     }
     let page = dir.join("index.html");
-    let html = page_html(input, &names, &drawn, &models);
+    let html = page_html(input, &names, &figures.drawn, &models);
     std::fs::write(&page, html).map_err(|e| Error::Io {
         path: page.clone(),
         source: e,
     })
+}
+
+/// The curves: validation and training overlaid, then each run's own.
+fn add_curves(figures: &mut Figures, input: &CompareInput, names: &[String]) -> Result<()> {
+    for (stem, title, key) in [
+        ("validation", "Validation", "val_"),
+        ("training", "Training", ""),
+    ] {
+        figures.add(
+            &overlaid(input.outcomes, names, title, key),
+            stem.into(),
+            "Curves",
+            format!("{title} loss and accuracy per epoch, every run"),
+        )?;
+    }
+    for (i, (o, name)) in input.outcomes.iter().zip(names).enumerate() {
+        figures.add(
+            &crate::report::curves(&o.history()?),
+            format!("run-{}", i + 1),
+            "Each run's curves",
+            format!("{name}: training against validation, as its own report draws them"),
+        )?;
+    }
+    Ok(())
+}
+
+/// The figures of the runs' test passes: confusion matrices, F1 by run, the galleries.
+fn add_test_figures(
+    figures: &mut Figures,
+    input: &CompareInput,
+    names: &[String],
+    labels: &[String],
+) -> Result<()> {
+    for (i, (o, name)) in input.outcomes.iter().zip(names).enumerate() {
+        let Some(test) = &o.test else { continue };
+        let heatmap = ConfusionHeatmap {
+            title: name.clone(),
+            counts: test.counts(),
+            labels: labels.to_vec(),
+        };
+        figures.add(
+            &heatmap,
+            format!("confusion-{}", i + 1),
+            "Confusion matrices",
+            format!("{name}: test accuracy {:.4}", test.accuracy),
+        )?;
+    }
+    if let Some(bars) = f1_by_run(input.outcomes, names, labels) {
+        let caption = "Each class's F1 score on the test set, by run".to_string();
+        figures.add(&bars, "f1".into(), "Per-class F1", caption)?;
+    }
+    for (stem, gallery) in mistakes(input, names, labels) {
+        let caption = gallery.title.clone();
+        let section = "Mistakes one run makes and the other does not";
+        figures.add(&gallery, stem, section, caption)?;
+    }
+    Ok(())
 }
 
 /// Every run's `{key}loss` and `{key}accuracy`, one panel each, a series per run.

@@ -195,16 +195,8 @@ fn check_callback_flags(args: &TrainArgs) -> Result<()> {
 
 /// Runs `train`; `given(id)` says whether a flag was on the command line (for --resume).
 pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
-    let args = &recipe::with_recipe(args, given)?;
-    let (args, resumed) = match &args.resume {
-        Some(_) => {
-            let (args, resumed) = resume::prepare(args, given)?;
-            (args, Some(resumed))
-        }
-        None => (args.clone(), None),
-    };
+    let (args, resumed) = resolve(args, given)?;
     let args = &args;
-    check_flags(args, given)?;
     let run = &args.run;
     let _locks = lock_outputs(args)?;
     let classes = run.classes.map(usize::from);
@@ -251,24 +243,51 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     for message in summary.stopped.iter().chain(&summary.notes) {
         eprintln!("{message}");
     }
+    test_and_report(args, &mut trainer, (&spec, &net, &dataset), &callbacks)
+}
+
+/// The flags a run trains with: the recipe's under the command line's, or, with --resume,
+/// the resumed run's (checked against what the command line changes).
+fn resolve(
+    args: &TrainArgs,
+    given: &dyn Fn(&str) -> bool,
+) -> Result<(TrainArgs, Option<resume::Resumed>)> {
+    let args = &recipe::with_recipe(args, given)?;
+    let (args, resumed) = match &args.resume {
+        Some(_) => {
+            let (args, resumed) = resume::prepare(args, given)?;
+            (args, Some(resumed))
+        }
+        None => (args.clone(), None),
+    };
+    check_flags(&args, given)?;
+    Ok((args, resumed))
+}
+
+/// After training: the test line (and --tta's), then --report.
+fn test_and_report(
+    args: &TrainArgs,
+    trainer: &mut Trainer,
+    (spec, net, dataset): (&ModelSpec, &Network, &Dataset),
+    callbacks: &RunCallbacks,
+) -> Result<()> {
     let test = trainer.evaluate_test()?;
     println!("{}", test_line(&trainer.logs("test_", &test)));
-    if let Some(tta) = tta::evaluate(&mut trainer, &dataset.test.labels)? {
+    if let Some(tta) = tta::evaluate(trainer, &dataset.test.labels)? {
         println!("{}", tta_line(&tta));
     }
     args.report.write(ReportInput {
-        title: format!("{} on {}", spec.name, run.dataset.name()),
+        title: format!("{} on {}", spec.name, args.run.dataset.name()),
         settings: &callbacks.settings,
-        summary: summary::summary(&net),
-        diagram: crate::report::diagram::ModelDiagram::of(&net),
+        summary: summary::summary(net),
+        diagram: crate::report::diagram::ModelDiagram::of(net),
         history: callbacks.history.as_ref(),
         test: &test,
         test_logs: trainer.logs("test_", &test),
         images: &dataset.test,
         image_size: (dataset.rows, dataset.cols),
-        dataset: run.dataset,
-    })?;
-    Ok(())
+        dataset: args.run.dataset,
+    })
 }
 
 /// The run's identity and data: a resumed run's own (its data checked against the data
