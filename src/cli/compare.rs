@@ -536,9 +536,15 @@ fn finish(mut file: CompareFile, out: &CompareOutputs, data: Option<&Dataset>) -
     let kind = DatasetKind::from_str(&file.dataset, true).unwrap_or(DatasetKind::Mnist);
     let epochs: Vec<usize> = file.outcomes.iter().map(|o| o.epochs()).collect();
     let most = epochs.iter().max().copied().unwrap_or(0);
+    let up_to = if epochs.iter().all(|&e| e == most) {
+        ""
+    } else {
+        "up to "
+    };
+    let plural = if most == 1 { "" } else { "s" };
     let input = CompareInput {
         title: format!(
-            "{} runs on {}, up to {most} epochs",
+            "{} runs on {}, {up_to}{most} epoch{plural}",
             file.outcomes.len(),
             kind.name()
         ),
