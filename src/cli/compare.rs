@@ -541,12 +541,12 @@ fn finish(mut file: CompareFile, out: &CompareOutputs, data: Option<&Dataset>) -
     } else {
         "up to "
     };
-    let plural = if most == 1 { "" } else { "s" };
     let input = CompareInput {
         title: format!(
-            "{} runs on {}, {up_to}{most} epoch{plural}",
-            file.outcomes.len(),
-            kind.name()
+            "{} on {}, {up_to}{}",
+            counted(file.outcomes.len(), "run"),
+            kind.name(),
+            counted(most, "epoch")
         ),
         outcomes: &file.outcomes,
         table,
@@ -560,4 +560,9 @@ fn finish(mut file: CompareFile, out: &CompareOutputs, data: Option<&Dataset>) -
     let page = crate::report::compare::write(dir, &input)?;
     eprintln!("report: {}", page.display());
     Ok(())
+}
+
+/// `n` and the noun, plural unless `n` is 1: `1 epoch`, `16 epochs`.
+fn counted(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
