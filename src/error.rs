@@ -4,12 +4,12 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::data::idx::IdxError;
-
 #[derive(Debug)]
 pub enum Error {
-    /// A malformed or unreadable IDX file.
-    Idx(IdxError),
+    /// A data file its reader cannot read (a malformed IDX file, ...): the reader's own error,
+    /// which names the file and the problem (`downcast_ref` to the reader's type for its
+    /// details).
+    Data(Box<dyn std::error::Error + Send + Sync>),
     /// The dataset directory could not be found or its files disagree with each other.
     Dataset(String),
     /// A command-line flag whose value cannot be used: `--lr: -1 is not a learning rate; ...`.
@@ -61,41 +61,10 @@ impl Error {
     }
 }
 
-/// ` (did you mean 'mlp'?)` when a candidate is a few edits from `name` (for unknown presets,
-/// optimizers, layer types, schedules and metrics), else nothing.
-pub fn did_you_mean(name: &str, candidates: &[&str]) -> String {
-    let best = candidates
-        .iter()
-        .map(|c| (edit_distance(&name.to_lowercase(), c), *c))
-        .min();
-    match best {
-        Some((d, c)) if d > 0 && d <= (c.len() / 3).max(2) => format!(" (did you mean '{c}'?)"),
-        _ => String::new(),
-    }
-}
-
-/// Levenshtein distance between `a` and `b`, by characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (diagonal + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            diagonal = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
-}
-
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Idx(e) => write!(f, "{e}"),
+            Error::Data(e) => write!(f, "{e}"),
             Error::Dataset(msg) | Error::Mismatch(msg) | Error::Diverged(msg) => f.write_str(msg),
             Error::Flag { flag, message } => write!(f, "{flag}: {message}"),
             Error::Model {
@@ -125,9 +94,3 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
-
-impl From<IdxError> for Error {
-    fn from(e: IdxError) -> Self {
-        Error::Idx(e)
-    }
-}

@@ -22,6 +22,7 @@
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod floor;
 pub mod gpu;
 pub mod input;
 pub mod layers;
@@ -32,7 +33,6 @@ pub mod output;
 pub mod recipes;
 pub mod reference;
 pub mod report;
-pub mod rng;
 pub mod settings;
 pub mod train;
 

@@ -5,8 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::settings;
-use crate::train::RunSettings;
+use crate::settings::{self, RunSettings};
 
 /// Every recipe file, compiled in (a test checks that the list matches the directory).
 const FILES: [(&str, &str); 15] = [
@@ -116,7 +115,7 @@ pub fn find(name: &str) -> Result<Recipe> {
             "--recipe",
             format!(
                 "unknown recipe '{name}'{}; expected one of {} (see `shaderfit recipes`)",
-                crate::error::did_you_mean(name, &names),
+                crate::floor::did_you_mean(name, &names),
                 names.join(", ")
             ),
         )),

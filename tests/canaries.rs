@@ -11,9 +11,9 @@ mod support;
 
 use std::sync::Arc;
 
+use shaderfit::floor::Shape;
 use shaderfit::gpu::kernels::{FixedTable, Forced, GpuTable, KernelPolicy, MatmulTile, Tiling};
 use shaderfit::gpu::{GpuContext, Launch};
-use shaderfit::layers::Shape;
 use shaderfit::model::{ModelSpec, Network};
 use shaderfit::train::metrics::{Accuracy, ConfusionMatrix, Predictions, TopK};
 use shaderfit::train::{TrainConfig, Trainer};

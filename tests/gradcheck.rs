@@ -14,10 +14,10 @@
 
 use std::sync::Arc;
 
-use shaderfit::layers::Shape;
+use shaderfit::floor::Shape;
 use shaderfit::model::ModelSpec;
+use shaderfit::model::ReferenceModel;
 use shaderfit::optim::{Optimizer, Sgd};
-use shaderfit::reference::ReferenceModel;
 
 fn random(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

@@ -13,7 +13,10 @@ use support::{synthetic_dataset, write_dataset, TempDir};
 
 fn problem(result: Result<Dataset, Error>) -> (String, IdxProblem) {
     match result {
-        Err(Error::Idx(e)) => (e.to_string(), e.problem),
+        Err(Error::Data(e)) => match e.downcast_ref::<idx::IdxError>() {
+            Some(e) => (e.to_string(), e.problem.clone()),
+            None => panic!("expected an IDX error, got: {e}"),
+        },
         Err(other) => panic!("expected an IDX error, got: {other}"),
         Ok(_) => panic!("expected an error, the dataset loaded"),
     }

@@ -13,8 +13,8 @@ mod support;
 use std::process::Command;
 
 use shaderfit::data::{Dataset, Split};
-use shaderfit::layers::Shape;
-use shaderfit::rng::SplitMix64;
+use shaderfit::floor::rng::SplitMix64;
+use shaderfit::floor::Shape;
 use support::cli::{arg, field, shaderfit};
 use support::TempDir;
 

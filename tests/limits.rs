@@ -5,8 +5,9 @@ mod support;
 
 use std::sync::Arc;
 
+use shaderfit::floor::{Activation, Shape};
 use shaderfit::gpu::kernels::{variants, FixedTable, Forced, KernelPolicy, MatmulTile, Tiling};
-use shaderfit::layers::{Activation, Dense, Flatten, Layer, Shape};
+use shaderfit::layers::{Dense, Flatten, Layer};
 use shaderfit::model::ModelSpec;
 use shaderfit::train::{TrainConfig, Trainer};
 use support::{gpu, synthetic_dataset};

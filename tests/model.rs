@@ -3,7 +3,8 @@
 
 mod support;
 
-use shaderfit::layers::{Conv2d, Shape, KINDS};
+use shaderfit::floor::Shape;
+use shaderfit::layers::{Conv2d, KINDS};
 use shaderfit::model::summary::summary;
 use shaderfit::model::{ModelSpec, Network, PRESETS};
 

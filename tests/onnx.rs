@@ -17,7 +17,7 @@ mod support;
 
 use std::process::Command;
 
-use shaderfit::layers::Shape;
+use shaderfit::floor::Shape;
 use shaderfit::model::PRESETS;
 use support::cli::{arg, shaderfit};
 use support::{synthetic_dataset, write_dataset, TempDir};

@@ -16,16 +16,16 @@
 
 mod support;
 
-use shaderfit::data::augment::{Augment, DrawKey};
+use shaderfit::floor::augment::{Augment, DrawKey};
+use shaderfit::floor::Activation;
 use shaderfit::gpu::kernels::family::{check_module, ModuleSource};
 use shaderfit::gpu::kernels::{
-    Act, ActGrad, BiasGradArgs, Block, ConfusionArgs, DenseBackwardArgs, DenseXentArgs, FixedTable,
+    ActGrad, BiasGradArgs, Block, ConfusionArgs, DenseBackwardArgs, DenseXentArgs, FixedTable,
     Forced, GatherArgs, LossArgs, LossMetric, MatmulArgs, MatmulTile, ModuleKey, OptimizerArgs,
     OptimizerParams, PredictionsArgs, RowStat, Tiling, Tuned, Tuner, View, WeightGradArgs,
     MAX_FUSED_CLASSES, PAD_LABEL, STEP_END_STORAGE,
 };
 use shaderfit::gpu::{GpuContext, Kernels};
-use shaderfit::layers::Activation;
 use shaderfit::optim::{Adam, Optimizer};
 use shaderfit::reference::ops;
 use support::parity::{
@@ -33,22 +33,14 @@ use support::parity::{
 };
 use support::{assert_within, gpu, kernels, random_f32, run, ODD_TILING, VEC4_TILING};
 
-fn act_of(e: Act) -> Activation {
-    match e {
-        Act::None => Activation::Linear,
-        Act::Relu => Activation::Relu,
-        Act::Sigmoid => Activation::Sigmoid,
-    }
-}
-
 /// One product: its transpositions and epilogue, its shape `(m, n, k)`, and the seed of its
 /// random operands.
 #[derive(Clone, Copy, Debug)]
 struct Case {
     trans: (bool, bool),
     bias: bool,
-    act: Act,
-    dact: Act,
+    act: Activation,
+    dact: Activation,
     shape: (usize, usize, usize),
     seed: u64,
 }
@@ -58,15 +50,15 @@ impl Case {
         Case {
             trans: (false, false),
             bias: false,
-            act: Act::None,
-            dact: Act::None,
+            act: Activation::Linear,
+            dact: Activation::Linear,
             shape,
             seed,
         }
     }
 
     /// `act(a·b + bias)`.
-    fn forward(act: Act, shape: (usize, usize, usize), seed: u64) -> Case {
+    fn forward(act: Activation, shape: (usize, usize, usize), seed: u64) -> Case {
         Case {
             bias: true,
             act,
@@ -82,7 +74,7 @@ impl Case {
     }
 
     /// `(a·bᵀ) ⊙ act'(aux)`: a dense layer's dx.
-    fn dx(dact: Act, shape: (usize, usize, usize), seed: u64) -> Case {
+    fn dx(dact: Activation, shape: (usize, usize, usize), seed: u64) -> Case {
         Case {
             dact,
             ..Case::new(shape, seed).trans(false, true)
@@ -100,7 +92,7 @@ fn check_matmul(ctx: &GpuContext, kernels: &Kernels, c: &Case) -> Vec<Check> {
     let aux: Vec<f32> = random_f32(m * n, c.seed + 3, -1.0, 1.0)
         .into_iter()
         .map(|x| {
-            if c.dact == Act::Relu {
+            if c.dact == Activation::Relu {
                 x.max(0.0)
             } else {
                 0.5 * (x + 1.0)
@@ -140,8 +132,8 @@ fn check_matmul(ctx: &GpuContext, kernels: &Kernels, c: &Case) -> Vec<Check> {
             *s += bias[i % n].abs();
         }
     }
-    ops::activate(&mut want, act_of(c.act));
-    ops::activation_backward(&mut want, &aux, act_of(c.dact));
+    ops::activate(&mut want, c.act);
+    ops::activation_backward(&mut want, &aux, c.dact);
     let got = ctx.read_f32(&gc, 0, m * n).unwrap();
     vec![Check::new("matmul", got, want, Bound::matmul(k, scale))]
 }
@@ -162,10 +154,10 @@ fn paired_dense_backward_matches_the_twins() {
 
 fn check_paired_dense_backward(ctx: &GpuContext, kernels: &Kernels, rows: u32) {
     let cases = [
-        (13, 37, 10, Act::Relu),
-        (5, 3, 33, Act::Sigmoid),
-        (128, 512, 10, Act::None),
-        (1, 1, 1, Act::Relu),
+        (13, 37, 10, Activation::Relu),
+        (5, 3, 33, Activation::Sigmoid),
+        (128, 512, 10, Activation::Linear),
+        (1, 1, 1, Activation::Relu),
     ];
     for (i, (batch, fan_in, units, dact)) in cases.into_iter().enumerate() {
         let seed = 1200 + 10 * i as u64;
@@ -173,7 +165,7 @@ fn check_paired_dense_backward(ctx: &GpuContext, kernels: &Kernels, rows: u32) {
         let x: Vec<f32> = random_f32(batch * fan_in, seed, -1.0, 1.0)
             .into_iter()
             .map(|v| match dact {
-                Act::Sigmoid => 0.5 * (v + 1.0),
+                Activation::Sigmoid => 0.5 * (v + 1.0),
                 _ => v.max(0.0),
             })
             .collect();
@@ -208,7 +200,7 @@ fn check_paired_dense_backward(ctx: &GpuContext, kernels: &Kernels, rows: u32) {
         let dw_shape = (fan_in, units, batch);
         let dx_shape = (batch, fan_in, units);
         let mut want_dx = ops::matmul(&dy, &w, dx_shape, false, true);
-        ops::activation_backward(&mut want_dx, &x, act_of(dact));
+        ops::activation_backward(&mut want_dx, &x, dact);
         let what = format!("dense backward {batch}x{fan_in}x{units} {dact:?}, {rows} rows");
         let checks = [
             Check::new(
@@ -267,8 +259,8 @@ fn matmul_split_k_matches_the_twin() {
     let cases = [
         Case::new((9, 6, 1000), 600).trans(true, false),
         Case::new((54, 16, 333), 601).trans(true, false),
-        Case::forward(Act::Relu, (7, 33, 50), 602),
-        Case::dx(Act::Sigmoid, (20, 9, 64), 603),
+        Case::forward(Activation::Relu, (7, 33, 50), 602),
+        Case::dx(Activation::Sigmoid, (20, 9, 64), 603),
     ];
     for splits in [2, 7] {
         let variants: Vec<_> = split_variants(&ctx, splits).into_iter().take(2).collect();
@@ -281,7 +273,7 @@ fn matmul_forward_variants_match_the_twin() {
     let ctx = gpu();
     let mut cases = Vec::new();
     for (i, &shape) in SHAPES.iter().enumerate() {
-        for act in [Act::None, Act::Relu, Act::Sigmoid] {
+        for act in [Activation::Linear, Activation::Relu, Activation::Sigmoid] {
             cases.push(Case::forward(act, shape, 100 + i as u64));
         }
         cases.push(Case::new(shape, 200 + i as u64));
@@ -297,7 +289,7 @@ fn matmul_transposed_variants_match_the_twin() {
         // dW = xᵀ·dy
         cases.push(Case::new(shape, 300 + i as u64).trans(true, false));
         // dx = (dy·Wᵀ) ⊙ act'(h)
-        for dact in [Act::None, Act::Relu, Act::Sigmoid] {
+        for dact in [Activation::Linear, Activation::Relu, Activation::Sigmoid] {
             cases.push(Case::dx(dact, shape, 400 + i as u64));
         }
     }
@@ -316,9 +308,9 @@ fn every_variant(shapes: &[(usize, usize, usize)], seed: u64) -> Vec<Case> {
     let mut cases = Vec::new();
     for (i, &shape) in shapes.iter().enumerate() {
         let seed = seed + 10 * i as u64;
-        for act in [Act::None, Act::Relu, Act::Sigmoid] {
+        for act in [Activation::Linear, Activation::Relu, Activation::Sigmoid] {
             cases.push(Case {
-                bias: act != Act::None,
+                bias: act != Activation::Linear,
                 ..Case::forward(act, shape, seed)
             });
             cases.push(Case::dx(act, shape, seed + 1));
@@ -382,7 +374,7 @@ fn matmul_tiled_matches_the_twin() {
     let split = &split_variants(&ctx, 7)[4..5];
     for_each_case(split, &along_k, |k, c| check_matmul(&ctx, k, c));
     let t64 = [("tiled 64x64".to_string(), t64(&ctx))];
-    let case = Case::forward(Act::Relu, (70, 90, 40), 960);
+    let case = Case::forward(Activation::Relu, (70, 90, 40), 960);
     for_each_case(&t64, &[case], |k, c| check_matmul(&ctx, k, c));
     // The tilings whose sides are multiples of 32 swizzle the tiles stored along K (A
     // untransposed, B transposed): scalar and vec4 loads, BK 16 and 8, ragged and whole tiles.
@@ -399,7 +391,7 @@ fn matmul_tiled_matches_the_twin() {
         })
         .collect();
     let cases = [
-        Case::forward(Act::Relu, (70, 90, 40), 970),
+        Case::forward(Activation::Relu, (70, 90, 40), 970),
         Case::new((68, 96, 48), 971).trans(false, true),
         Case::new((64, 64, 36), 972).trans(true, true),
         Case::new((72, 40, 52), 973).trans(true, false),
@@ -599,7 +591,7 @@ fn gather_matches_the_twin_including_the_short_last_batch() {
     let kernels = kernels(&ctx, FixedTable);
     // 37 samples of 13 bytes (not a multiple of 4: samples straddle packed words).
     let (n, bytes, batch) = (37usize, 13usize, 8usize);
-    let mut g = shaderfit::rng::SplitMix64::new(5);
+    let mut g = shaderfit::floor::rng::SplitMix64::new(5);
     let images: Vec<u8> = (0..n * bytes).map(|_| g.below(256) as u8).collect();
     let labels: Vec<u8> = (0..n).map(|_| g.below(10) as u8).collect();
     let mut order: Vec<u32> = (0..n as u32).collect();
@@ -657,7 +649,7 @@ fn augmented_gather_matches_the_twin() {
     let kernels = kernels(&ctx, FixedTable);
     let (n, image, batch) = (21usize, (9usize, 7usize, 2usize), 8usize);
     let bytes = image.0 * image.1 * image.2;
-    let mut g = shaderfit::rng::SplitMix64::new(11);
+    let mut g = shaderfit::floor::rng::SplitMix64::new(11);
     let images: Vec<u8> = (0..n * bytes).map(|_| g.below(256) as u8).collect();
     let labels: Vec<u8> = (0..n).map(|_| g.below(10) as u8).collect();
     let order: Vec<u32> = (0..n as u32).rev().collect();
@@ -745,7 +737,7 @@ fn check_softmax_xent(
     seed: u64,
 ) {
     let logits = random_f32(batch * classes, seed, -4.0, 4.0);
-    let mut g = shaderfit::rng::SplitMix64::new(seed + 1);
+    let mut g = shaderfit::floor::rng::SplitMix64::new(seed + 1);
     let labels: Vec<u32> = (0..batch)
         .map(|r| {
             if r + pad_rows >= batch {
@@ -842,7 +834,7 @@ fn dense_xent_matches_the_twins() {
         let x = random_f32(batch * k, seed, -1.0, 1.0);
         let w = random_f32(k * classes, seed + 1, -1.0, 1.0);
         let b = random_f32(classes, seed + 2, -1.0, 1.0);
-        let mut g = shaderfit::rng::SplitMix64::new(seed + 3);
+        let mut g = shaderfit::floor::rng::SplitMix64::new(seed + 3);
         let labels: Vec<u32> = (0..batch)
             .map(|r| match r + pad_rows >= batch {
                 true => PAD_LABEL,
@@ -1127,7 +1119,7 @@ fn confusion_matrix_matches_its_twin() {
             .into_iter()
             .map(f32::floor)
             .collect();
-        let mut g = shaderfit::rng::SplitMix64::new(classes as u64);
+        let mut g = shaderfit::floor::rng::SplitMix64::new(classes as u64);
         let labels: Vec<u32> = (0..batch)
             .map(|r| {
                 if r + pad >= batch {
@@ -1185,7 +1177,7 @@ fn top_k_counts_match_their_twin() {
             .into_iter()
             .map(f32::floor)
             .collect();
-        let mut g = shaderfit::rng::SplitMix64::new(classes as u64 + 5);
+        let mut g = shaderfit::floor::rng::SplitMix64::new(classes as u64 + 5);
         let labels: Vec<u32> = (0..batch)
             .map(|r| match r + pad >= batch {
                 true => PAD_LABEL,

@@ -18,14 +18,14 @@
 
 mod support;
 
+use shaderfit::floor::{Activation, Padding, Shape, Window};
 use shaderfit::gpu::kernels::{
-    Act, ActGrad, ActivationBackwardArgs, ActivationForwardArgs, BatchNormArgs, BnLaunch, BnShape,
+    ActGrad, ActivationBackwardArgs, ActivationForwardArgs, BatchNormArgs, BnLaunch, BnShape,
     Col2imArgs, ConvForwardArgs, ConvWeightGradArgs, DropoutArgs, DropoutMode, FixedTable, Forced,
     Im2colArgs, MatmulTile, PoolBackwardArgs, PoolForwardArgs, PoolGrad, PoolKind, Tiling, Tuned,
     Tuner, View,
 };
 use shaderfit::gpu::{GpuContext, Kernels};
-use shaderfit::layers::{Activation, Padding, Shape, Window};
 use shaderfit::reference::ops::{self, PAD_LABEL};
 use support::parity::{Bound, Check};
 use support::{assert_within, gpu, kernels, random_f32, run, ODD_TILING, VEC4_TILING};
@@ -38,22 +38,14 @@ fn window(input: Shape, k: [usize; 2], s: [usize; 2], same: bool, out_c: usize) 
 
 /// An activation output to differentiate through: relu's (>= 0 with exact zeros) or
 /// sigmoid's (in (0, 1)).
-fn activation_output(n: usize, seed: u64, act: Act) -> Vec<f32> {
+fn activation_output(n: usize, seed: u64, act: Activation) -> Vec<f32> {
     random_f32(n, seed, -1.0, 1.0)
         .into_iter()
         .map(|v| match act {
-            Act::Relu => v.max(0.0),
+            Activation::Relu => v.max(0.0),
             _ => 0.5 * (v + 1.0),
         })
         .collect()
-}
-
-fn act_of(e: Act) -> Activation {
-    match e {
-        Act::None => Activation::Linear,
-        Act::Relu => Activation::Relu,
-        Act::Sigmoid => Activation::Sigmoid,
-    }
 }
 
 fn abs(v: &[f32]) -> Vec<f32> {
@@ -115,7 +107,7 @@ fn im2col_and_col2im_match_their_twins() {
         let dcols = random_f32(g.rows() * g.patch(), 100 + i as u64, -1.0, 1.0);
         let gdcols = ctx.storage_init("dcols", &dcols);
         let gdx = ctx.storage("dx", (x.len() * 4) as u64);
-        for dact in [Act::None, Act::Relu, Act::Sigmoid] {
+        for dact in [Activation::Linear, Activation::Relu, Activation::Sigmoid] {
             let aux = activation_output(x.len(), 200 + i as u64, dact);
             let gaux = ctx.storage_init("aux", &aux);
             run(
@@ -131,7 +123,7 @@ fn im2col_and_col2im_match_their_twins() {
                 )],
             );
             let mut want = ops::col2im(&dcols, &win, batch);
-            ops::activation_backward(&mut want, &aux, act_of(dact));
+            ops::activation_backward(&mut want, &aux, dact);
             let bound = gather_bound(win.kh * win.kw, ops::col2im(&abs(&dcols), &win, batch));
             Check::new(
                 "col2im",
@@ -179,7 +171,7 @@ fn check_conv(
         &ConvForwardArgs {
             geom: g,
             filters,
-            act: Act::Relu,
+            act: Activation::Relu,
             x: View::whole(&gx),
             cols: View::whole(&gcols),
             w: View::whole(&gw),
@@ -393,7 +385,7 @@ fn check_pooling(ctx: &GpuContext, k: &Kernels, per_channel: bool) {
                 Some(a) => ops::max_pool_backward(d, a, &win, batch),
                 None => ops::avg_pool_backward(d, &win, batch),
             };
-            for dact in [Act::None, Act::Relu, Act::Sigmoid] {
+            for dact in [Activation::Linear, Activation::Relu, Activation::Sigmoid] {
                 let aux = activation_output(n_in, 500 + i as u64, dact);
                 let gaux = ctx.storage_init("aux", &aux);
                 run(
@@ -411,7 +403,7 @@ fn check_pooling(ctx: &GpuContext, k: &Kernels, per_channel: bool) {
                     )],
                 );
                 let mut want = twin(&dy);
-                ops::activation_backward(&mut want, &aux, act_of(dact));
+                ops::activation_backward(&mut want, &aux, dact);
                 let bound = gather_bound(win.kh * win.kw, twin(&abs(&dy)));
                 Check::new(
                     "backward",
@@ -462,7 +454,7 @@ fn check_fused_pooling(ctx: &GpuContext, k: &Kernels, per_channel: bool) {
         // Filled with garbage: every element, the uncovered tail's too, must be written.
         let gdx = ctx.storage_init("dx", &vec![7.0f32; n_in]);
         for kind in [PoolKind::Max, PoolKind::Avg] {
-            for dact in [Act::None, Act::Relu, Act::Sigmoid] {
+            for dact in [Activation::Linear, Activation::Relu, Activation::Sigmoid] {
                 let aux = activation_output(n_in, 800 + i as u64, dact);
                 let (_, argmax) = ops::max_pool_forward(&aux, &pool, batch);
                 let (gaux, gargmax) = (
@@ -494,7 +486,7 @@ fn check_fused_pooling(ctx: &GpuContext, k: &Kernels, per_channel: bool) {
                     }
                 };
                 let mut want = twins(&dcols);
-                ops::activation_backward(&mut want, &aux, act_of(dact));
+                ops::activation_backward(&mut want, &aux, dact);
                 let bound = gather_bound(conv.kh * conv.kw, twins(&abs(&dcols)));
                 Check::new(
                     "fused backward",
@@ -551,12 +543,12 @@ fn dropout_mask_matches_bit_for_bit() {
 
         // Backward runs after the loss kernel advanced t: it must redraw the same mask.
         let cursor = ctx.storage_init("cursor", &[0u32, t + 1]);
-        let aux = activation_output(n, 9, Act::Sigmoid);
+        let aux = activation_output(n, 9, Activation::Sigmoid);
         let gaux = ctx.storage_init("aux", &aux);
         let got = dropout(
             DropoutMode::Backward,
             &cursor,
-            ActGrad::of(Act::Sigmoid, View::whole(&gaux)),
+            ActGrad::of(Activation::Sigmoid, View::whole(&gaux)),
         );
         let mut want = ops::dropout(&x, rate, seed, t);
         ops::activation_backward(&mut want, &aux, Activation::Sigmoid);
@@ -686,7 +678,7 @@ fn check_batch_norm(
                     dy: dy_,
                     dgamma,
                     dbeta,
-                    dact: Act::Relu,
+                    dact: Activation::Relu,
                     dx: v(&gdx),
                 }),
             ],
@@ -771,7 +763,7 @@ fn activation_matches_its_twins() {
         ctx.storage_init("dy", &dy),
         ctx.storage("y", (n * 4) as u64),
     );
-    for act in [Act::None, Act::Relu, Act::Sigmoid] {
+    for act in [Activation::Linear, Activation::Relu, Activation::Sigmoid] {
         run(
             &ctx,
             &[k.activation_forward(
@@ -785,9 +777,9 @@ fn activation_matches_its_twins() {
             )],
         );
         let mut want = x.clone();
-        ops::activate(&mut want, act_of(act));
+        ops::activate(&mut want, act);
         let bound = match act {
-            Act::Sigmoid => Bound::Relative {
+            Activation::Sigmoid => Bound::Relative {
                 rel: 1e-6,
                 abs: 1e-7,
             },
@@ -811,7 +803,7 @@ fn activation_matches_its_twins() {
             )],
         );
         let mut want = dy.clone();
-        ops::activation_backward(&mut want, &aux, act_of(act));
+        ops::activation_backward(&mut want, &aux, act);
         let bound = Bound::Relative {
             rel: 1e-6,
             abs: 0.0,

@@ -6,16 +6,18 @@ mod support;
 
 use std::sync::Arc;
 
-use shaderfit::data::augment::{self, Augment, DrawKey};
 use shaderfit::data::dataset::{epoch_order, split_indices};
 use shaderfit::data::Dataset;
+use shaderfit::floor::augment::{self, Augment, DrawKey};
+use shaderfit::floor::{Activation, Shape};
 use shaderfit::gpu::kernels::{Forced, GpuTable, KernelPolicy};
 use shaderfit::gpu::profiler::Clock;
-use shaderfit::layers::{Activation, Dense, Flatten, Layer, Shape};
+use shaderfit::layers::{Dense, Flatten, Layer};
+use shaderfit::model::ReferenceModel;
 use shaderfit::model::{ModelSpec, Network, ParamLayout};
 use shaderfit::optim::schedule::Decay;
 use shaderfit::optim::{Adam, AdamW, Optimizer, RmsProp, Schedule, Sgd};
-use shaderfit::reference::{ops, ReferenceModel};
+use shaderfit::reference::ops;
 use shaderfit::train::metrics::{Accuracy, ConfusionMatrix, MetricValue, Predictions, TopK};
 use shaderfit::train::{tta, Phase, Progress, Score, StepProfile, TrainConfig, Trainer, Tta};
 use support::parity::every_optimizer;

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use shaderfit::data::idx;
 use shaderfit::data::picture::{self, Invert};
-use shaderfit::layers::Shape;
+use shaderfit::floor::rng::SplitMix64;
+use shaderfit::floor::Shape;
 use shaderfit::model::{checkpoint, ModelSpec, ParamLayout};
-use shaderfit::rng::SplitMix64;
 use shaderfit::train::state;
 
 /// Mutations of each corpus file of `target`.

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use shaderfit::layers::Shape;
+use shaderfit::floor::Shape;
 use shaderfit::model::{checkpoint, ModelSpec, ParamLayout};
 use shaderfit::train::state;
 

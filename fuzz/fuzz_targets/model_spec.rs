@@ -2,7 +2,7 @@
 //! or a spec that round-trips through its JSON, never a panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use shaderfit::layers::Shape;
+use shaderfit::floor::Shape;
 use shaderfit::model::ModelSpec;
 
 fuzz_target!(|data: &[u8]| {

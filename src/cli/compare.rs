@@ -19,15 +19,16 @@ use super::kernels;
 use super::report_flags::ReportFlags;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::{Error, Result};
+use crate::floor::Shape;
 use crate::gpu::context::list_adapters;
 use crate::gpu::GpuContext;
-use crate::layers::Shape;
 use crate::model::{ModelSpec, Network};
 use crate::output;
 use crate::report::compare::{CompareInput, TestImages};
+use crate::settings::RunSettings;
 use crate::settings::{self, Settings};
 use crate::train::compare::{self, Axis, CompareFile, Outcome, Run, Trained};
-use crate::train::{RunSettings, TrainConfig};
+use crate::train::TrainConfig;
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]

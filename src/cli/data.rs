@@ -8,10 +8,10 @@ use clap::{Args, Subcommand};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::data::augment::{self, Augment};
 use crate::data::download::{Event, Source};
 use crate::data::{self, Dataset, DatasetKind, Split};
 use crate::error::{Error, Result};
+use crate::floor::augment::{self, Augment};
 use crate::report::figure;
 use crate::report::gallery::{Gallery, Tile};
 
@@ -135,7 +135,11 @@ fn show(args: &ShowArgs) -> Result<()> {
             ))
         }
     };
-    let augment = args.augment.as_deref().map(Augment::parse).transpose()?;
+    let augment = args
+        .augment
+        .as_deref()
+        .map(|spec| crate::settings::augment_flag("--augment", spec))
+        .transpose()?;
     let dataset = data::dataset::open(args.dataset, args.data.as_deref())?;
     crate::report::gallery::check_grid("--grid", args.grid, (dataset.rows, dataset.cols))?;
     println!(

@@ -9,11 +9,11 @@ use clap::Args;
 
 use super::kernels;
 use super::report_flags::ReportFlags;
-use crate::data::augment::Augment;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::Result;
+use crate::floor::augment::Augment;
+use crate::floor::Shape;
 use crate::gpu::GpuContext;
-use crate::layers::Shape;
 use crate::model::{checkpoint, summary, ParamLayout};
 use crate::report::ReportInput;
 use crate::train::metrics::{ConfusionMatrix, Logs};
@@ -128,7 +128,7 @@ fn tta_flags(args: &EvaluateArgs, info: &checkpoint::CheckpointInfo) -> Result<O
     let augment = args
         .tta_augment
         .as_deref()
-        .map(|spec| Augment::parse_flag("--tta-augment", spec))
+        .map(|spec| crate::settings::augment_flag("--tta-augment", spec))
         .transpose()?
         .or_else(|| info.augment.as_deref().and_then(|a| Augment::parse(a).ok()));
     args.tta.map(|n| Tta::new(n, augment)).transpose()

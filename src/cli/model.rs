@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::error::{Error, Result};
-use crate::layers::Shape;
+use crate::floor::Shape;
 use crate::model::summary::summary;
 use crate::model::ModelSpec;
 use crate::report::diagram::ModelDiagram;

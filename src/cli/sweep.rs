@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use super::compare::{self, CompareOutputs, Job, MergeArgs, Placement};
 use crate::error::Result;
+use crate::settings::RunSettings;
 use crate::train::compare::{grid, Axis};
-use crate::train::RunSettings;
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]

@@ -415,7 +415,7 @@ pub const SHUFFLE_STREAM: u64 = 2;
 /// for the GPU trainer and the CPU reference.
 pub fn epoch_order(indices: &[u32], seed: u64, epoch: usize) -> Vec<u32> {
     let mut order = indices.to_vec();
-    crate::rng::SplitMix64::for_stream(seed, SHUFFLE_STREAM + epoch as u64 * 0x1_0000)
+    crate::floor::rng::SplitMix64::for_stream(seed, SHUFFLE_STREAM + epoch as u64 * 0x1_0000)
         .shuffle(&mut order);
     order
 }

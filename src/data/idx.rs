@@ -109,6 +109,12 @@ impl fmt::Display for IdxProblem {
 
 impl std::error::Error for IdxError {}
 
+impl From<IdxError> for crate::error::Error {
+    fn from(e: IdxError) -> Self {
+        crate::error::Error::Data(Box::new(e))
+    }
+}
+
 /// Images of one IDX file: `pixels` is `[count, rows, cols]` row-major, one byte per pixel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdxImages {

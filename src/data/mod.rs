@@ -2,7 +2,6 @@
 //! files as model inputs.
 //! Knows nothing of GPUs.
 
-pub mod augment;
 mod bundled;
 pub mod dataset;
 pub mod download;

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::Tensors;
-use super::{Activation, Fields, Io, Layer, LayerKind, Node, Shape, TwinBackward, TwinForward};
+use super::{Fields, Io, Layer, LayerKind, Node, TwinBackward, TwinForward};
+use crate::floor::{Activation, Shape};
 use crate::gpu::kernels::{ActivationBackwardArgs, ActivationForwardArgs, Launch};
-use crate::onnx::OnnxGraph;
+use crate::onnx::graph::OnnxGraph;
 use crate::reference::ops;
 
 #[derive(Clone, Debug, PartialEq)]

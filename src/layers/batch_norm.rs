@@ -8,10 +8,11 @@ use serde_json::{json, Map, Value};
 
 use super::Tensors;
 use super::{
-    Fields, Init, Io, Layer, LayerKind, Node, ParamDef, Scratch, Shape, TwinBackward, TwinForward,
+    Fields, Init, Io, Layer, LayerKind, Node, ParamDef, Scratch, TwinBackward, TwinForward,
 };
+use crate::floor::Shape;
 use crate::gpu::kernels::{BatchNormArgs, BnLaunch, BnShape, Launch};
-use crate::onnx::{Attr, Layout, OnnxGraph};
+use crate::onnx::graph::{Attr, Layout, OnnxGraph};
 use crate::reference::ops;
 
 #[derive(Clone, Debug, PartialEq)]

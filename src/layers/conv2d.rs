@@ -9,11 +9,12 @@ use serde_json::{json, Map, Value};
 use super::fields::size_json;
 use super::Tensors;
 use super::{
-    require_image, Activation, Fields, Init, Io, Layer, LayerKind, Node, Padding, ParamDef,
-    Scratch, Shape, TwinBackward, TwinForward, Window,
+    require_image, Fields, Init, Io, Layer, LayerKind, Node, ParamDef, Scratch, TwinBackward,
+    TwinForward,
 };
+use crate::floor::{Activation, Padding, Shape, Window};
 use crate::gpu::kernels::{Col2imArgs, ConvForwardArgs, ConvWeightGradArgs, Launch, MatmulArgs};
-use crate::onnx::{ints, Attr, Layout, OnnxGraph};
+use crate::onnx::graph::{ints, Attr, Layout, OnnxGraph};
 use crate::reference::ops;
 
 #[derive(Clone, Debug, PartialEq)]

@@ -6,13 +6,13 @@ use serde_json::{json, Map, Value};
 
 use super::Tensors;
 use super::{
-    Activation, Fields, Init, Io, Layer, LayerKind, LossRows, Node, ParamDef, Shape, TwinBackward,
-    TwinForward,
+    Fields, Init, Io, Layer, LayerKind, LossRows, Node, ParamDef, TwinBackward, TwinForward,
 };
+use crate::floor::{Activation, Shape};
 use crate::gpu::kernels::{
-    Act, DenseBackwardArgs, DenseXentArgs, Launch, MatmulArgs, MAX_FUSED_CLASSES,
+    DenseBackwardArgs, DenseXentArgs, Launch, MatmulArgs, MAX_FUSED_CLASSES,
 };
-use crate::onnx::{Layout, OnnxGraph};
+use crate::onnx::graph::{Layout, OnnxGraph};
 use crate::reference::ops;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -107,7 +107,7 @@ impl Layer for Dense {
     /// `dense_xent.wgsl`, for a linear output layer of at most [`MAX_FUSED_CLASSES`] units
     /// and a batch of at most one grid row of workgroups.
     fn forward_with_loss(&self, node: &Node, io: &Io, loss: &LossRows) -> Option<Launch> {
-        let fits = self.activation.fused() == Act::None
+        let fits = self.activation.fused() == Activation::Linear
             && self.units <= MAX_FUSED_CLASSES
             && io.batch as u32 <= io.kernels.limits().max_compute_workgroups_per_dimension;
         fits.then(|| {

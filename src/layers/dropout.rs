@@ -7,11 +7,12 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::Tensors;
-use super::{Fields, Io, Layer, LayerKind, Node, Shape, TwinBackward, TwinForward};
+use super::{Fields, Io, Layer, LayerKind, Node, TwinBackward, TwinForward};
+use crate::floor::rng::SplitMix64;
+use crate::floor::Shape;
 use crate::gpu::kernels::{DropoutArgs, DropoutMode, Launch};
-use crate::onnx::OnnxGraph;
+use crate::onnx::graph::OnnxGraph;
 use crate::reference::ops;
-use crate::rng::SplitMix64;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dropout {

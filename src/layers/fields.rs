@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Activation, Padding};
+use crate::floor::{Activation, Padding};
 
 pub struct Fields<'a> {
     kind: &'a str,

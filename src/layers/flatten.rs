@@ -6,9 +6,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::Tensors;
-use super::{Fields, Io, Layer, LayerKind, Node, Shape, TwinBackward, TwinForward};
+use super::{Fields, Io, Layer, LayerKind, Node, TwinBackward, TwinForward};
+use crate::floor::Shape;
 use crate::gpu::kernels::Launch;
-use crate::onnx::OnnxGraph;
+use crate::onnx::graph::OnnxGraph;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Flatten;

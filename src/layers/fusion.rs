@@ -12,7 +12,8 @@
 //!   each pooled pixel gathers its gradient from the convolution's dcols and writes its
 //!   window's input gradient, so the pooled gradient is never stored (`pool.wgsl`).
 
-use super::{Activation, Conv2d, Node, Pool2d};
+use super::{Conv2d, Node, Pool2d};
+use crate::floor::Activation;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fusion {

@@ -2,7 +2,8 @@
 //! gradients, its parameters, gradients and statistics by name, its scratch buffers, and the
 //! step counter. The plan builds one [`Io`] per node and pass; the layer only looks things up.
 
-use super::{Activation, Node, Pool2d};
+use super::{Node, Pool2d};
+use crate::floor::Activation;
 use crate::gpu::kernels::{ActGrad, DeferredSums, Kernels, View};
 use crate::gpu::GpuContext;
 

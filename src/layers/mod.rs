@@ -19,8 +19,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::gpu::kernels::{Act, Launch};
-use crate::onnx::OnnxGraph;
+use crate::floor::{Activation, Shape};
+use crate::gpu::kernels::Launch;
+use crate::onnx::graph::OnnxGraph;
 
 mod activation;
 mod batch_norm;
@@ -32,7 +33,6 @@ mod flatten;
 pub mod fusion;
 mod io;
 mod pool2d;
-mod shape;
 mod twin;
 
 pub use activation::ActivationLayer;
@@ -45,7 +45,6 @@ pub use flatten::Flatten;
 pub use fusion::Fusion;
 pub use io::{FusedPool, Io, LossRows, Scratch};
 pub use pool2d::Pool2d;
-pub use shape::{Padding, Shape, Window};
 pub use twin::{Tensors, TensorsMut, TwinBackward, TwinForward};
 
 /// Every layer type model JSON knows, by its `type`: the registry a new layer adds one line to.
@@ -72,55 +71,6 @@ pub struct LayerKind {
     /// the registry-driven tests build models of (JSON round trips, whole training steps
     /// against the reference, the Keras script).
     pub example: &'static str,
-}
-
-/// The activation at the end of a layer (conv2d, dense). Softmax only last, where the loss
-/// kernel fuses it with the cross-entropy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Activation {
-    Linear,
-    Relu,
-    Sigmoid,
-    /// Only on the last layer, where it is fused with the cross-entropy loss.
-    Softmax,
-}
-
-impl serde::Serialize for Activation {
-    /// As `--activation` and model JSON name it.
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
-    }
-}
-
-impl Activation {
-    pub fn name(self) -> &'static str {
-        match self {
-            Activation::Linear => "linear",
-            Activation::Relu => "relu",
-            Activation::Sigmoid => "sigmoid",
-            Activation::Softmax => "softmax",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Activation> {
-        Some(match s {
-            "linear" | "none" => Activation::Linear,
-            "relu" => Activation::Relu,
-            "sigmoid" => Activation::Sigmoid,
-            "softmax" => Activation::Softmax,
-            _ => return None,
-        })
-    }
-
-    /// As a kernel fuses it: softmax is left to the loss kernel, so a layer's last product
-    /// leaves logits.
-    pub fn fused(self) -> Act {
-        match self {
-            Activation::Relu => Act::Relu,
-            Activation::Sigmoid => Act::Sigmoid,
-            Activation::Linear | Activation::Softmax => Act::None,
-        }
-    }
 }
 
 /// How a parameter tensor starts.
@@ -268,7 +218,7 @@ pub fn parse_layer(v: &Value) -> Result<Arc<dyn Layer>, String> {
             let (last, rest) = names.split_last().expect("there are layer kinds");
             format!(
                 "unknown layer type '{type_name}'{}; expected {} or {last}",
-                crate::error::did_you_mean(type_name, &names),
+                crate::floor::did_you_mean(type_name, &names),
                 rest.join(", ")
             )
         })?;

@@ -10,13 +10,12 @@ use serde_json::{json, Map, Value};
 use super::fields::size_json;
 use super::Tensors;
 use super::{
-    require_image, Fields, Io, Layer, LayerKind, Node, Padding, Scratch, Shape, TwinBackward,
-    TwinForward, Window,
+    require_image, Fields, Io, Layer, LayerKind, Node, Scratch, TwinBackward, TwinForward,
 };
-use crate::gpu::kernels::{
-    Geom2d, Launch, PoolBackwardArgs, PoolForwardArgs, PoolGrad, PoolKind, View,
-};
-use crate::onnx::{ints, Attr, Layout, OnnxGraph};
+use crate::floor::Geom2d;
+use crate::floor::{Padding, Shape, Window};
+use crate::gpu::kernels::{Launch, PoolBackwardArgs, PoolForwardArgs, PoolGrad, PoolKind, View};
+use crate::onnx::graph::{ints, Attr, Layout, OnnxGraph};
 use crate::reference::ops;
 
 #[derive(Clone, Debug, PartialEq)]

@@ -13,7 +13,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use super::layout::ParamLayout;
 use super::Network;
 use crate::error::{Error, Result};
-use crate::layers::Shape;
+use crate::floor::Shape;
 
 /// Writes `params` (per tensor of `trainable`) and `stats` (per tensor of `non_trainable`) to
 /// `path`, atomically and durably ([`crate::output::replace`]): an interrupted save leaves the

@@ -2,7 +2,7 @@
 //! the CPU reference start from identical weights.
 
 use super::layout::ParamLayout;
-use crate::rng::SplitMix64;
+use crate::floor::rng::SplitMix64;
 
 /// Stream id of weight initialisation within a seed (shuffling and dropout use others).
 pub const INIT_STREAM: u64 = 1;

@@ -84,7 +84,7 @@ impl ParamLayout {
 
     /// Initial values of every tensor: ones and zeros as their init says, Glorot-uniform
     /// drawn from `rng` in tensor order.
-    pub fn initial_values(&self, rng: &mut crate::rng::SplitMix64) -> Vec<Vec<f32>> {
+    pub fn initial_values(&self, rng: &mut crate::floor::rng::SplitMix64) -> Vec<Vec<f32>> {
         self.tensors
             .iter()
             .map(|t| match t.spec.init {

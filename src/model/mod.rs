@@ -1,12 +1,13 @@
 //! The model: a Keras-like Sequential spec (presets and JSON) of [`crate::layers`], shape
 //! inference into a [`Network`], the flat parameter layouts, seeded initialisation,
-//! checkpoints and the summary table.
+//! checkpoints, the summary table, and a whole training step's CPU twin ([`ReferenceModel`]).
 
 pub mod checkpoint;
 pub mod init;
 pub mod layout;
 mod network;
 pub mod presets;
+pub mod reference_step;
 pub mod spec;
 pub mod summary;
 
@@ -14,4 +15,5 @@ pub use init::{init_params, init_stats};
 pub use layout::{ParamLayout, TensorSlot};
 pub use network::{Network, ParamSpec};
 pub use presets::PRESETS;
+pub use reference_step::ReferenceModel;
 pub use spec::ModelSpec;

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use super::ModelSpec;
 use crate::error::{Error, Result};
-use crate::layers::{fusion, Activation, Init, Node, Shape};
+use crate::floor::{Activation, Shape};
+use crate::layers::{fusion, Init, Node};
 
 /// One parameter tensor of a network, in the order Keras lists weights.
 #[derive(Clone, Debug, PartialEq, Eq)]

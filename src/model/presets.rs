@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use super::ModelSpec;
 use crate::error::{Error, Result};
-use crate::layers::{Activation, BatchNorm, Conv2d, Dense, Dropout, Flatten, Layer, Pool2d};
+use crate::floor::Activation;
+use crate::layers::{BatchNorm, Conv2d, Dense, Dropout, Flatten, Layer, Pool2d};
 
 /// Names accepted by `--model` besides a JSON file.
 pub const PRESETS: [&str; 13] = [
@@ -29,7 +30,7 @@ fn unknown(name: &str) -> Error {
         "--model",
         format!(
             "unknown model '{name}'{}; expected a JSON file or one of {}",
-            crate::error::did_you_mean(name, &PRESETS),
+            crate::floor::did_you_mean(name, &PRESETS),
             PRESETS.join(", ")
         ),
     )

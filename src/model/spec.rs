@@ -8,7 +8,8 @@ use serde_json::{Map, Value};
 
 use super::presets::{self, PRESETS};
 use crate::error::{Error, Result};
-use crate::layers::{parse_layer, Activation, Layer};
+use crate::floor::Activation;
+use crate::layers::{parse_layer, Layer};
 
 #[derive(Clone, Debug)]
 pub struct ModelSpec {

@@ -1,7 +1,7 @@
 //! Keras's `model.summary()` table.
 
 use super::Network;
-use crate::layers::Shape;
+use crate::floor::Shape;
 
 /// `n` with thousands separated by commas, as Keras prints parameter counts.
 pub fn thousands(n: usize) -> String {

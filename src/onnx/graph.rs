@@ -6,7 +6,7 @@
 use super::proto::{
     attribute_proto::AttributeType, tensor_proto::DataType, AttributeProto, NodeProto, TensorProto,
 };
-use crate::layers::Activation;
+use crate::floor::Activation;
 
 /// How the current tensor's axes are laid out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,21 +5,16 @@
 //! the messages are prost's, generated from ONNX's official `onnx.proto3`
 //! (`assets/onnx/onnx.proto3`) at build time.
 
-mod graph;
+pub mod graph;
+pub mod proto;
 
-pub use graph::{ints, Attr, Layout, OnnxGraph};
+use graph::{Attr, Layout, OnnxGraph};
 
 use prost::Message;
 
 use crate::layers::Tensors;
 use crate::model::checkpoint::Weights;
 use crate::model::{Network, ParamLayout};
-
-/// ONNX's messages, as prost generates them from `assets/onnx/onnx.proto3`.
-#[allow(clippy::all, clippy::pedantic, missing_docs)]
-pub mod proto {
-    include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
-}
 
 use proto::{
     tensor_proto::DataType, tensor_shape_proto, tensor_shape_proto::dimension, type_proto,

@@ -165,7 +165,7 @@ pub fn build(name: &str, h: &Hyperparameters) -> Result<Arc<dyn Optimizer>> {
             "--optimizer",
             format!(
                 "unknown optimizer '{name}'{}; expected one of {}",
-                crate::error::did_you_mean(name, &names),
+                crate::floor::did_you_mean(name, &names),
                 names.join(", ")
             ),
         )

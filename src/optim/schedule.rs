@@ -151,7 +151,7 @@ fn known(name: &String) -> std::result::Result<(), String> {
         true => Ok(()),
         false => Err(format!(
             "unknown schedule '{name}'{}; expected one of {}",
-            crate::error::did_you_mean(name, &NAMES),
+            crate::floor::did_you_mean(name, &NAMES),
             NAMES.join(", ")
         )),
     }

@@ -1,8 +1,8 @@
 //! Twins of the WGSL kernels, one function each, with the same layouts (all row-major).
 
-use crate::data::augment::{Augment, DrawKey};
-use crate::layers::{Activation, Window};
-use crate::rng::pcg_hash;
+use crate::floor::augment::{Augment, DrawKey};
+use crate::floor::rng::pcg_hash;
+use crate::floor::{Activation, Window};
 
 /// Label of a padding row (a short last batch), as the gather kernel writes it.
 pub const PAD_LABEL: u32 = u32::MAX;

@@ -148,7 +148,7 @@ fn draw_arrow<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::Shape;
+    use crate::floor::Shape;
     use crate::model::ModelSpec;
 
     /// The cnn preset's boxes carry Keras's names, shapes and parameter counts, as its

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
+use crate::floor::Shape;
 use crate::gpu::kernels::{KernelPolicy, MatmulArgs, View};
 use crate::gpu::profiler::{Clock, KernelTimer};
 use crate::gpu::{GpuContext, Kernels};
-use crate::layers::Shape;
 use crate::model::ModelSpec;
 use crate::train::profile::gflops;
 use crate::train::{StepProfile, TrainConfig, Trainer};

@@ -7,11 +7,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{History, RunSettings, TrainConfig, Trainer};
+use super::{History, TrainConfig, Trainer};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::model::{ModelSpec, Network};
+use crate::settings::RunSettings;
 use crate::settings::{self, Settings};
 
 /// The axis key that applies a recipe (`--recipes`): its settings, under the flags typed.
@@ -52,7 +53,7 @@ pub fn check_axis_key(key: &str) -> std::result::Result<(), String> {
         true => Ok(()),
         false => Err(format!(
             "unknown setting '{key}'{}; expected one of {}",
-            crate::error::did_you_mean(key, &keys),
+            crate::floor::did_you_mean(key, &keys),
             keys.join(", ")
         )),
     }
@@ -467,7 +468,7 @@ pub fn model_of(
         .and_then(Value::as_u64)
         .ok_or("its settings have no 'class_count'")? as usize;
     let net = spec
-        .compile(crate::layers::Shape::new(rows, cols, channels), classes)
+        .compile(crate::floor::Shape::new(rows, cols, channels), classes)
         .map_err(|e| e.to_string())?;
     Ok((spec, net))
 }

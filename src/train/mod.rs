@@ -27,6 +27,5 @@ pub use metrics::{Accumulator, CountMatrix, MetricValue, Pass, PassMetrics, Scor
 pub use plan::Plan;
 pub use predict::predict;
 pub use profile::StepProfile;
-pub use run_settings::RunSettings;
 pub use trainer::{TrainConfig, Trainer, WeightsCopy};
 pub use tta::{Tta, TtaResult};

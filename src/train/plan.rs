@@ -18,15 +18,16 @@
 
 use super::metrics::{BatchIo, MetricsLayout, Pass, PassMetrics};
 use super::trainer::TrainConfig;
-use crate::data::augment::{self, Augment};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
+use crate::floor::augment::{self, Augment};
+use crate::floor::Shape;
 use crate::gpu::kernels::{
     DeferredSums, GatherArgs, LossArgs, OptimizerArgs, OptimizerParams, RowStat, StepEndArgs,
     StepRate, View,
 };
 use crate::gpu::{GpuContext, Kernels, Launch};
-use crate::layers::{fusion, FusedPool, Fusion, Io, LossRows, Pool2d, Shape};
+use crate::layers::{fusion, FusedPool, Fusion, Io, LossRows, Pool2d};
 use crate::model::{init_stats, Network, ParamLayout};
 use crate::optim::Optimizer;
 

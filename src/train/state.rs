@@ -19,9 +19,10 @@ use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use super::{RunSettings, Trainer};
+use super::Trainer;
 use crate::error::{Error, Result};
 use crate::model::ParamLayout;
+use crate::settings::RunSettings;
 
 const FORMAT: &str = "shaderfit training state 1";
 

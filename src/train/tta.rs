@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::metrics::{Accumulator, CountMatrix, Predictions, Probabilities, Score};
 use super::{TrainConfig, Trainer};
-use crate::data::augment::Augment;
 use crate::error::{Error, Result};
+use crate::floor::augment::Augment;
 
 /// The most copies `--tta` takes: past a few dozen, more passes change nothing measurable.
 pub const MAX_COPIES: usize = 64;

@@ -13,11 +13,12 @@ use std::sync::Arc;
 
 use shaderfit::data::idx::{encode_images, encode_labels, IdxImages};
 use shaderfit::data::{Dataset, Split};
+use shaderfit::floor::rng::SplitMix64;
+use shaderfit::floor::Shape;
 use shaderfit::gpu::kernels::{KernelPolicy, Launch};
 use shaderfit::gpu::{GpuContext, Kernels};
-use shaderfit::layers::{LayerKind, Shape};
+use shaderfit::layers::LayerKind;
 use shaderfit::model::ModelSpec;
-use shaderfit::rng::SplitMix64;
 
 /// The adapter the GPU tests run on (lavapipe in CI; `WGPU_BACKEND` picks the backend). A
 /// missing adapter fails the test with the reason: GPU tests are never silently skipped.

@@ -8,8 +8,8 @@ use clap::{Arg, ArgMatches, Args, Command, FromArgMatches};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::settings::RunSettings;
 use crate::train::compare::{self, Axis, Run, RECIPE};
-use crate::train::RunSettings;
 
 /// Each named axis: its flag and the setting (or [`RECIPE`]) it varies.
 pub const NAMED: [(&str, &str); 6] = [

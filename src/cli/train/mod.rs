@@ -17,18 +17,18 @@ use clap::Args;
 use super::kernels;
 use super::report_flags::ReportFlags;
 use super::tables::profile_table;
-use crate::data::augment::Augment;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::{Error, Result};
+use crate::floor::augment::Augment;
+use crate::floor::Shape;
 use crate::gpu::GpuContext;
-use crate::layers::Shape;
 use crate::model::summary;
 use crate::model::{checkpoint, ModelSpec, Network, ParamLayout};
 use crate::output;
 use crate::report::ReportInput;
+use crate::settings::RunSettings;
 use crate::train::{
-    check_history_path, test_line, tta, tta_line, Monitor, RunSettings, StepProfile, TrainConfig,
-    Trainer,
+    check_history_path, test_line, tta, tta_line, Monitor, StepProfile, TrainConfig, Trainer,
 };
 
 #[derive(Args, Clone, Debug)]

@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 use crate::model::checkpoint::{self, CheckpointInfo, Weights};
 use crate::model::{ModelSpec, ParamLayout};
 use crate::settings;
+use crate::settings::RunSettings;
 use crate::train::state::{self, TrainingState};
-use crate::train::RunSettings;
 
 /// What a resumed run starts from.
 pub struct Resumed {
@@ -40,7 +40,7 @@ impl RunRecord {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        let mut g = crate::rng::SplitMix64::new(nanos ^ ((std::process::id() as u64) << 32));
+        let mut g = crate::floor::rng::SplitMix64::new(nanos ^ ((std::process::id() as u64) << 32));
         RunRecord {
             run_id: format!("{:016x}", g.next_u64()),
             data_dir: dataset.dir.display().to_string(),

@@ -1,7 +1,8 @@
 //! Launchers of `activation.wgsl`: a standalone activation's forward and backward.
 
 use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
-use super::{act_grad_parts, Act, ActGrad, Bind, Kernel, Kernels, Launch, ModuleKey, View};
+use super::{act_grad_parts, ActCode, ActGrad, Bind, Kernel, Kernels, Launch, ModuleKey, View};
+use crate::floor::Activation;
 use crate::gpu::GpuContext;
 
 uniform_struct! {
@@ -38,7 +39,7 @@ pub(crate) fn module() -> SourceParts {
 #[derive(Clone, Copy, Debug)]
 pub struct ActivationForwardArgs<'a> {
     pub n: usize,
-    pub act: Act,
+    pub act: Activation,
     pub x: View<'a>,
     pub y: View<'a>,
 }

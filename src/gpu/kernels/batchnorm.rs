@@ -1,7 +1,8 @@
 //! Launchers of `batchnorm.wgsl`.
 
 use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
-use super::{Act, Bind, Kernel, Kernels, Launch, ModuleKey, View};
+use super::{ActCode, Bind, Kernel, Kernels, Launch, ModuleKey, View};
+use crate::floor::Activation;
 use crate::gpu::GpuContext;
 
 uniform_struct! {
@@ -104,7 +105,7 @@ pub enum BnLaunch<'a> {
         dy: View<'a>,
         dgamma: View<'a>,
         dbeta: View<'a>,
-        dact: Act,
+        dact: Activation,
         dx: View<'a>,
     },
 }
@@ -154,7 +155,7 @@ impl<'a> BnBinds<'a> {
 
 impl<'a> BnLaunch<'a> {
     /// The family's storage bindings, in order, and the derivative fused in.
-    fn binds(&self) -> ([Bind<'a>; 11], Act) {
+    fn binds(&self) -> ([Bind<'a>; 11], Activation) {
         let b = match *self {
             BnLaunch::Stats {
                 x,
@@ -240,7 +241,7 @@ impl<'a> BnLaunch<'a> {
         };
         let dact = match *self {
             BnLaunch::Backward { dact, .. } => dact,
-            _ => Act::None,
+            _ => Activation::Linear,
         };
         (b.in_order(), dact)
     }
@@ -289,7 +290,11 @@ impl Kernels {
         let kernel = Kernel {
             module: ModuleKey::BatchNorm,
             entry,
-            constants: if dact == Act::None { &[] } else { &constants },
+            constants: if dact == Activation::Linear {
+                &[]
+            } else {
+                &constants
+            },
         };
         let mut binds = vec![Bind::Uniform(&params)];
         binds.extend(storage);

@@ -5,9 +5,10 @@
 use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
 use super::matmul::{DeferredSums, Gemm};
 use super::{
-    act_grad_parts, Act, ActGrad, Bind, ConvGeom, Kernel, Kernels, Launch, MatmulArgs, MatmulTile,
-    MatmulVariant, ModuleKey, View, WeightGradArgs,
+    act_grad_parts, ActCode, ActGrad, Bind, ConvGeom, Kernel, Kernels, Launch, MatmulArgs,
+    MatmulTile, MatmulVariant, ModuleKey, View, WeightGradArgs,
 };
+use crate::floor::{Activation, Geom2d};
 use crate::gpu::GpuContext;
 
 const IM2COL_WGSL: &str = include_str!("../../../shaders/im2col.wgsl");
@@ -66,60 +67,31 @@ pub(crate) fn module(vec4: bool) -> SourceParts {
     )
 }
 
-/// Geometry of a window (convolution kernel or pooling window) over an NHWC batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Geom2d {
-    pub batch: usize,
-    pub in_h: usize,
-    pub in_w: usize,
-    pub in_c: usize,
-    pub out_h: usize,
-    pub out_w: usize,
-    pub k_h: usize,
-    pub k_w: usize,
-    pub stride_h: usize,
-    pub stride_w: usize,
-    pub pad_top: usize,
-    pub pad_left: usize,
-}
-
-impl Geom2d {
-    /// Rows of the im2col matrix: one per output pixel of the batch.
-    pub fn rows(&self) -> usize {
-        self.batch * self.out_h * self.out_w
-    }
-
-    /// Columns of the im2col matrix: (kh, kw, c) of one patch.
-    pub fn patch(&self) -> usize {
-        self.k_h * self.k_w * self.in_c
-    }
-
-    pub fn input_len(&self) -> usize {
-        self.batch * self.in_h * self.in_w * self.in_c
-    }
-
-    /// The uniform `Conv` of `matmul_common.wgsl`.
-    pub(crate) fn conv_geom(&self) -> ConvGeom {
+impl ConvGeom {
+    /// The uniform `Conv` of `matmul_common.wgsl` for `g`.
+    pub(crate) fn of(g: &Geom2d) -> ConvGeom {
         let u = |v: usize| v as u32;
         ConvGeom {
-            batch: u(self.batch),
-            in_h: u(self.in_h),
-            in_w: u(self.in_w),
-            in_c: u(self.in_c),
-            out_h: u(self.out_h),
-            out_w: u(self.out_w),
-            k_h: u(self.k_h),
-            k_w: u(self.k_w),
-            stride_h: u(self.stride_h),
-            stride_w: u(self.stride_w),
-            pad_top: u(self.pad_top),
-            pad_left: u(self.pad_left),
+            batch: u(g.batch),
+            in_h: u(g.in_h),
+            in_w: u(g.in_w),
+            in_c: u(g.in_c),
+            out_h: u(g.out_h),
+            out_w: u(g.out_w),
+            k_h: u(g.k_h),
+            k_w: u(g.k_w),
+            stride_h: u(g.stride_h),
+            stride_w: u(g.stride_w),
+            pad_top: u(g.pad_top),
+            pad_left: u(g.pad_left),
         }
     }
+}
 
-    /// The uniform `Geom` of `im2col.wgsl`.
-    fn im2col_geom(&self, grid_width: u32) -> Im2colGeom {
-        let c = self.conv_geom();
+impl Im2colGeom {
+    /// The uniform `Geom` of `im2col.wgsl` for `g`: `Conv`'s fields and the grid's width.
+    fn of(g: &Geom2d, grid_width: u32) -> Im2colGeom {
+        let c = ConvGeom::of(g);
         Im2colGeom {
             batch: c.batch,
             in_h: c.in_h,
@@ -163,7 +135,7 @@ pub struct Col2imArgs<'a> {
 pub struct ConvForwardArgs<'a> {
     pub geom: Geom2d,
     pub filters: usize,
-    pub act: Act,
+    pub act: Activation,
     pub x: View<'a>,
     /// Where an explicit im2col writes its columns (`[rows, patch]`), kept for dW.
     pub cols: View<'a>,
@@ -266,7 +238,7 @@ impl Kernels {
             ctx,
             "im2col",
             &g,
-            (g.rows() * g.k_h, Act::None),
+            (g.rows() * g.k_h, Activation::Linear),
             [a.x.into(), Bind::Unused, a.cols.into()],
         )
         .with_work(0, 4 * (g.input_len() + g.rows() * g.patch()) as u64)
@@ -295,18 +267,22 @@ impl Kernels {
         ctx: &GpuContext,
         entry: &'static str,
         g: &Geom2d,
-        (invocations, dact): (usize, Act),
+        (invocations, dact): (usize, Activation),
         storage: [Bind; 3],
     ) -> Launch {
         let (workgroups, width) = self.grid_1d(invocations, 64);
-        let uniform = ctx.uniform("im2col geometry", &g.im2col_geom(width));
+        let uniform = ctx.uniform("im2col geometry", &Im2colGeom::of(g, width));
         let constants = [("DACT", dact.code())];
         let kernel = Kernel {
             module: ModuleKey::Im2col {
                 vec4: g.in_c.is_multiple_of(4),
             },
             entry,
-            constants: if dact == Act::None { &[] } else { &constants },
+            constants: if dact == Activation::Linear {
+                &[]
+            } else {
+                &constants
+            },
         };
         let [src, aux, dst] = storage;
         self.launch(

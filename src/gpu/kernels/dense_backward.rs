@@ -6,7 +6,7 @@
 
 use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
 use super::policy::DensePair;
-use super::{act_grad_parts, ActGrad, Bind, Kernel, Kernels, Launch, ModuleKey, View};
+use super::{act_grad_parts, ActCode, ActGrad, Bind, Kernel, Kernels, Launch, ModuleKey, View};
 use super::{MatmulArgs, WeightGradArgs};
 use crate::gpu::GpuContext;
 

@@ -1,7 +1,7 @@
 //! Launchers of `dropout.wgsl`.
 
 use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
-use super::{act_grad_parts, ActGrad, Bind, Kernel, Kernels, Launch, ModuleKey, View};
+use super::{act_grad_parts, ActCode, ActGrad, Bind, Kernel, Kernels, Launch, ModuleKey, View};
 use crate::gpu::GpuContext;
 
 uniform_struct! {

@@ -2,7 +2,7 @@
 
 use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
 use super::{Bind, Kernel, Kernels, Launch, ModuleKey, View};
-use crate::data::augment::Augment;
+use crate::floor::augment::Augment;
 use crate::gpu::GpuContext;
 
 /// Label value the gather kernel writes for padding rows of a short last batch (`PAD` in the

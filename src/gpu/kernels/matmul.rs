@@ -7,11 +7,10 @@ use std::cell::RefCell;
 use serde::{Deserialize, Serialize};
 
 use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
-use super::policy::{Product, Width};
 use super::{
-    act_grad_parts, Act, ActGrad, Bind, Block, Geom2d, Kernel, Kernels, Launch, ModuleKey, Tiling,
-    View,
+    act_grad_parts, ActCode, ActGrad, Bind, Block, Kernel, Kernels, Launch, ModuleKey, Tiling, View,
 };
+use crate::floor::{Activation, Geom2d};
 use crate::gpu::GpuContext;
 
 /// What `matmul.wgsl` and `matmul_tiled.wgsl` share, prepended to each.
@@ -101,15 +100,38 @@ pub struct MatmulVariant {
     pub trans_b: bool,
     pub bias: bool,
     /// Activation applied in the epilogue.
-    pub act: Act,
+    pub act: Activation,
     /// Multiply by the derivative of this activation, given its output in `aux`.
-    pub dact: Act,
+    pub dact: Activation,
     /// Also write `sums[n] = Σ_k op(B)[k, n]` (a bias gradient, beside dW = xᵀ·dy): a row
     /// of ones appended to op(A). With no epilogue; `tile4` and tiled kernels only.
     pub row_sums: bool,
     /// op(A) is the im2col matrix of a convolution's input bound as `a` (implicit GEMM; tiled
     /// kernels only).
     pub im2col: bool,
+}
+
+/// One product `[m, k]·[k, n]` with its variant, as a policy sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Product {
+    pub variant: MatmulVariant,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+}
+
+impl Product {
+    pub fn macs(&self) -> usize {
+        self.m * self.n * self.k
+    }
+}
+
+/// How wide a reduction's launch is before any split: invocations (what a CPU adapter's
+/// lanes run) and workgroups (what a GPU's multiprocessors are handed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Width {
+    pub invocations: usize,
+    pub workgroups: usize,
 }
 
 /// Fewest 16x16 output tiles for which the big tile pays on a CPU adapter.
@@ -217,7 +239,7 @@ pub struct MatmulArgs<'a> {
     /// `[n]`, added in the epilogue.
     pub bias: Option<View<'a>>,
     /// Applied in the epilogue, after the bias.
-    pub act: Act,
+    pub act: Activation,
     /// Then the result is multiplied by this derivative (`output`: `[m, n]`).
     pub act_grad: Option<ActGrad<'a>>,
     /// `[m, n]`.
@@ -243,7 +265,7 @@ impl<'a> MatmulArgs<'a> {
             b,
             trans_b: false,
             bias: None,
-            act: Act::None,
+            act: Activation::Linear,
             act_grad: None,
             c,
         }
@@ -363,8 +385,8 @@ impl<'a> Gemm<'a> {
             !v.row_sums
                 || ((tiled || tile == MatmulTile::Tile4)
                     && !v.bias
-                    && v.act == Act::None
-                    && v.dact == Act::None),
+                    && v.act == Activation::Linear
+                    && v.dact == Activation::Linear),
             "{}: row sums need tile4 or a tiled kernel and no epilogue",
             self.label
         );
@@ -375,7 +397,7 @@ impl<'a> Gemm<'a> {
             self.label
         );
         assert_eq!(
-            v.dact != Act::None,
+            v.dact != Activation::Linear,
             self.aux.is_some(),
             "{}: aux binding must match the variant",
             self.label
@@ -464,7 +486,9 @@ impl Kernels {
                 splits: splits as u32,
             },
         );
-        let conv = g.conv.map(|c| ctx.uniform("matmul conv", &c.conv_geom()));
+        let conv = g
+            .conv
+            .map(|c| ctx.uniform("matmul conv", &ConvGeom::of(&c)));
         let partials = (splits > 1)
             .then(|| ctx.storage("split-K partials", (splits * m_out * g.n * 4) as u64));
         let out = partials.as_ref().map(View::whole).unwrap_or(g.c);
@@ -731,7 +755,7 @@ impl Gemm<'_> {
             return false;
         };
         let v = self.variant;
-        let plain = !v.bias && v.act == Act::None && v.dact == Act::None;
+        let plain = !v.bias && v.act == Activation::Linear && v.dact == Activation::Linear;
         let offsets = [Some(self.c.offset), self.sums.map(|s| s.offset)];
         let aligned =
             self.n.is_multiple_of(4) && offsets.iter().flatten().all(|o| o.is_multiple_of(4));

@@ -15,6 +15,7 @@ use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex};
 
 use super::context::{GpuContext, ShaderChecks};
+use crate::floor::Activation;
 use family::{Access, FamilyDecl, ModuleSource};
 
 pub mod family;
@@ -43,9 +44,7 @@ pub use activation::{ActivationBackwardArgs, ActivationForwardArgs, ActivationPa
 pub use batchnorm::{BatchNormArgs, BnLaunch, BnParams, BnShape, BATCHNORM};
 pub use blocked::{Block, MATMUL_BLOCKED};
 pub use confusion::{ConfusionArgs, ConfusionParams, CONFUSION};
-pub use conv::{
-    Col2imArgs, ConvForwardArgs, ConvWeightGradArgs, Geom2d, Im2colArgs, Im2colGeom, IM2COL,
-};
+pub use conv::{Col2imArgs, ConvForwardArgs, ConvWeightGradArgs, Im2colArgs, Im2colGeom, IM2COL};
 pub use dense_backward::{DenseBackwardArgs, DenseBackwardParams, DENSE_BACKWARD};
 pub use dense_xent::{DenseXentArgs, DenseXentParams, RowStat, DENSE_XENT, MAX_FUSED_CLASSES};
 pub use dropout::{dropout_threshold, DropoutArgs, DropoutMode, DropoutParams, DROPOUT};
@@ -53,12 +52,13 @@ pub use gather::{GatherArgs, GatherParams, GATHER, PAD_LABEL};
 pub use loss::{LossArgs, LossMetric, LossParams, SOFTMAX_XENT};
 pub use matmul::{
     BiasDims, BiasGradArgs, ConvGeom, DeferredSum, DeferredSums, MatmulArgs, MatmulDims,
-    MatmulTile, MatmulVariant, WeightGradArgs, BIAS, MATMUL, MAX_DEFERRED_SUMS, MIN_TILE16_COUNT,
+    MatmulTile, MatmulVariant, Product, WeightGradArgs, Width, BIAS, MATMUL, MAX_DEFERRED_SUMS,
+    MIN_TILE16_COUNT,
 };
 pub use optimizer::{OptimizerArgs, OptimizerParams, StepRate, OPTIMIZER, RULES};
 pub use policy::{
-    FixedTable, Forced, GpuTable, KernelPolicy, Product, Tuned, Width, GPU_WORKGROUPS,
-    MAX_SERIAL_ROWS, STEP_END_STORAGE,
+    FixedTable, Forced, GpuTable, KernelPolicy, Tuned, GPU_WORKGROUPS, MAX_SERIAL_ROWS,
+    STEP_END_STORAGE,
 };
 pub use pool::{PoolBackwardArgs, PoolForwardArgs, PoolGeom, PoolGrad, PoolKind, POOL};
 pub use predictions::{PredictionsArgs, PredictionsParams, PREDICTIONS};
@@ -66,21 +66,18 @@ pub use step_end::{StepEndArgs, StepEndParams, STEP_END};
 pub use tiled::Tiling;
 pub use tuner::{ShapeClass, Tuner};
 
-/// An activation fused into a kernel: its code in the WGSL prelude's `ACT` and `DACT`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Act {
-    #[default]
-    None,
-    Relu,
-    Sigmoid,
+/// An activation's code in the WGSL prelude's `ACT` and `DACT`: what a kernel fuses
+/// ([`Activation::fused`]: softmax is left to the loss kernel, as linear).
+pub(crate) trait ActCode {
+    fn code(self) -> f64;
 }
 
-impl Act {
-    pub(crate) fn code(self) -> f64 {
-        match self {
-            Act::None => 0.0,
-            Act::Relu => 1.0,
-            Act::Sigmoid => 2.0,
+impl ActCode for Activation {
+    fn code(self) -> f64 {
+        match self.fused() {
+            Activation::Linear | Activation::Softmax => 0.0,
+            Activation::Relu => 1.0,
+            Activation::Sigmoid => 2.0,
         }
     }
 }
@@ -89,20 +86,20 @@ impl Act {
 /// derivatives of relu and sigmoid are functions of their outputs).
 #[derive(Clone, Copy, Debug)]
 pub struct ActGrad<'a> {
-    pub act: Act,
+    pub act: Activation,
     pub output: View<'a>,
 }
 
 impl<'a> ActGrad<'a> {
     /// `None` for a linear activation, whose derivative is 1.
-    pub fn of(act: Act, output: View<'a>) -> Option<ActGrad<'a>> {
-        (act != Act::None).then_some(ActGrad { act, output })
+    pub fn of(act: Activation, output: View<'a>) -> Option<ActGrad<'a>> {
+        (!act.is_identity()).then_some(ActGrad { act, output })
     }
 }
 
 /// The code of an optional derivative and the view it reads.
-fn act_grad_parts(grad: Option<ActGrad>) -> (Act, Option<View>) {
-    grad.map_or((Act::None, None), |g| (g.act, Some(g.output)))
+fn act_grad_parts(grad: Option<ActGrad>) -> (Activation, Option<View>) {
+    grad.map_or((Activation::Linear, None), |g| (g.act, Some(g.output)))
 }
 
 /// Every shader module the runtime can create, as a key: the module cache's key, and what
@@ -235,7 +232,7 @@ every_module! {
     ModuleKey::Activation => [ModuleKey::Activation],
     ModuleKey::Confusion => [ModuleKey::Confusion],
     ModuleKey::Predictions => [ModuleKey::Predictions],
-    ModuleKey::Tiled(..) => Tiling::PRESETS.into_iter().chain([Tiling::T32, Tiling::T16, Tiling::T16X8]).flat_map(|t| {
+    ModuleKey::Tiled(..) => Tiling::ALL.into_iter().flat_map(|t| {
         let widths = [(1, 1), (4, 1), (1, 4), (4, 4)];
         std::iter::once(ModuleKey::Tiled(t, (1, 1)))
             .chain(widths.map(|w| ModuleKey::Tiled(t.pipelined(), w)))

@@ -12,21 +12,15 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::matmul::{Product, Width};
 use super::tuner::{Tuner, MIN_TUNED_MACS};
-use super::{Block, DenseBackwardArgs, Geom2d, Kernels, MatmulTile, MatmulVariant, Tiling};
+use super::{Block, DenseBackwardArgs, Kernels, MatmulTile, MatmulVariant, Tiling};
+use crate::floor::Geom2d;
 use crate::gpu::GpuContext;
 
 /// Most rows a serial (one loop per channel) reduction may take: its kernels make two passes,
 /// well under llvmpipe's limit of 65535 loop iterations per invocation.
 pub const MAX_SERIAL_ROWS: usize = 16384;
-
-/// How wide a reduction's launch is before any split: invocations (what a CPU adapter's
-/// lanes run) and workgroups (what a GPU's multiprocessors are handed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Width {
-    pub invocations: usize,
-    pub workgroups: usize,
-}
 
 /// Workgroups a GPU launch aims for: two per multiprocessor of a 132-SM GPU (H100, H200),
 /// the fill `bench --plan` counts against.
@@ -35,21 +29,6 @@ pub const GPU_WORKGROUPS: usize = 264;
 /// The shortest reduction the fixed table splits into slices (split-K): shorter ones would
 /// not pay for the launch that sums the slices.
 pub const SPLIT_K_FROM: usize = 4096;
-
-/// One product `[m, k]·[k, n]` with its variant, as a policy sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Product {
-    pub variant: MatmulVariant,
-    pub m: usize,
-    pub n: usize,
-    pub k: usize,
-}
-
-impl Product {
-    pub fn macs(&self) -> usize {
-        self.m * self.n * self.k
-    }
-}
 
 /// Every question has the fixed table's answer (`mod table`) by default, for the adapter kind
 /// [`KernelPolicy::cpu_rules`] names; a policy overrides what it decides otherwise.

@@ -2,7 +2,8 @@
 //! fused with the col2im of the convolution that reads the pooled output.
 
 use super::family::{assemble, read, read_write, uniform, uniform_struct, FamilyDecl, SourceParts};
-use super::{act_grad_parts, Act, ActGrad, Bind, Geom2d, Kernel, Kernels, Launch, ModuleKey, View};
+use super::{act_grad_parts, ActCode, ActGrad, Bind, Kernel, Kernels, Launch, ModuleKey, View};
+use crate::floor::{Activation, Geom2d};
 use crate::gpu::GpuContext;
 
 const POOL_WGSL: &str = include_str!("../../../shaders/pool.wgsl");
@@ -195,7 +196,7 @@ impl Kernels {
             ctx,
             ("pool_forward", a.kind.entry("forward")),
             (&g, None),
-            (g.batch * g.out_h * g.out_w, Act::None),
+            (g.batch * g.out_h * g.out_w, Activation::Linear),
             binds,
         )
         .with_work(0, 4 * (g.input_len() + pooled_len(&g) + argmax_len) as u64)
@@ -264,7 +265,7 @@ impl Kernels {
         ctx: &GpuContext,
         (label, entry): (&'static str, &'static str),
         (g, conv): (&Geom2d, Option<&Geom2d>),
-        (pixels, dact): (usize, Act),
+        (pixels, dact): (usize, Activation),
         storage: [Bind; 4],
     ) -> Launch {
         let vec4 = g.in_c.is_multiple_of(4);

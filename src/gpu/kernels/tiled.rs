@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::family::{assemble, SourceParts};
 use super::matmul::MATMUL_COMMON_WGSL;
-use super::{Geom2d, MatmulVariant};
+use super::MatmulVariant;
+use crate::floor::Geom2d;
 
 const MATMUL_TILED_WGSL: &str = include_str!("../../../shaders/matmul_tiled.wgsl");
 
@@ -61,6 +62,17 @@ impl Tiling {
 
     /// The presets the tuner times, each as it is and [`Tiling::pipelined`].
     pub const PRESETS: [Tiling; 3] = [Tiling::T64, Tiling::T128, Tiling::T128X64];
+
+    /// Every named tiling, plain (each also runs [`Tiling::pipelined`]): the one list that the
+    /// shader variants, the tuner's candidates and the fill ladder are drawn from.
+    pub const ALL: [Tiling; 6] = [
+        Tiling::T64,
+        Tiling::T128,
+        Tiling::T128X64,
+        Tiling::T32,
+        Tiling::T16,
+        Tiling::T16X8,
+    ];
 
     /// 32x32 tiles, 4x4 per thread, 64 threads: four times 64x64's workgroups.
     pub const T32: Tiling = Tiling {
@@ -272,11 +284,20 @@ mod tests {
         }
     }
 
+    /// The tuner's presets and the fill ladder are drawn from [`Tiling::ALL`], whose
+    /// variants every shader test compiles.
+    #[test]
+    fn every_tiling_used_is_one_of_all() {
+        let pipelined = Tiling::ALL.map(Tiling::pipelined);
+        assert!(Tiling::PRESETS.iter().all(|t| Tiling::ALL.contains(t)));
+        assert!(Tiling::FILL_LADDER.iter().all(|t| pipelined.contains(t)));
+    }
+
     #[test]
     fn tilings_round_trip_through_json() {
-        for t in Tiling::PRESETS
+        for t in Tiling::ALL
             .into_iter()
-            .chain(Tiling::PRESETS.map(Tiling::pipelined))
+            .chain(Tiling::ALL.map(Tiling::pipelined))
         {
             let json = serde_json::to_string(&t).unwrap();
             assert_eq!(serde_json::from_str::<Tiling>(&json).unwrap(), t, "{json}");

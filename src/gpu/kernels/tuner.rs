@@ -14,13 +14,13 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::matmul::Gemm;
-use super::policy::Product;
+use super::matmul::{Gemm, Product};
 use super::{
-    Act, ConvForwardArgs, Geom2d, Im2colArgs, Kernels, Launch, MatmulArgs, MatmulTile,
-    MatmulVariant, Tiling, View,
+    ConvForwardArgs, Im2colArgs, Kernels, Launch, MatmulArgs, MatmulTile, MatmulVariant, Tiling,
+    View,
 };
 use crate::error::{Error, Result};
+use crate::floor::{Activation, Geom2d};
 use crate::gpu::GpuContext;
 
 /// Products below this many multiply-adds take the fixed table: too small to be worth timing.
@@ -363,7 +363,7 @@ fn time_conv(
     let args = ConvForwardArgs {
         geom: *g,
         filters,
-        act: Act::Relu,
+        act: Activation::Relu,
         x: View::whole(&x),
         cols: View::whole(&cols),
         w: View::whole(&w),
@@ -382,7 +382,7 @@ fn time_conv(
         ctx,
         &MatmulArgs {
             bias: Some(args.b),
-            act: Act::Relu,
+            act: Activation::Relu,
             ..MatmulArgs::new("tuning", (rows, filters, patch), args.cols, args.w, args.y)
         },
     ));
@@ -390,7 +390,7 @@ fn time_conv(
     for t in tilings {
         let variant = MatmulVariant {
             bias: true,
-            act: Act::Relu,
+            act: Activation::Relu,
             im2col: true,
             ..Default::default()
         };

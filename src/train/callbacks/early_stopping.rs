@@ -48,7 +48,7 @@ impl Monitor {
             .any(|m| name.trim_start_matches("val_") == m.name);
         let hint = match known {
             true => format!(" (add {} to --metrics)", name.trim_start_matches("val_")),
-            false => crate::error::did_you_mean(name, &names),
+            false => crate::floor::did_you_mean(name, &names),
         };
         Err(Error::flag(
             flag,

@@ -110,7 +110,7 @@ pub fn parse_list(flag: &'static str, specs: &[String]) -> Result<Vec<Arc<dyn Me
                 flag,
                 format!(
                     "unknown metric '{name}'{}; expected one of {}",
-                    crate::error::did_you_mean(name, &names),
+                    crate::floor::did_you_mean(name, &names),
                     usages.join(", ")
                 ),
             )

@@ -1,6 +1,6 @@
-//! Shapes of one sample (NHWC without the batch) and the geometry of 2-D windows.
-
-use crate::gpu::kernels::Geom2d;
+//! Shapes of one sample (NHWC without the batch) and the geometry of 2-D windows (convolution
+//! kernels, pooling windows), for one sample ([`Window`]) and over a batch ([`Geom2d`]): the
+//! one declaration that layers, kernels, the CPU twins and ONNX export read.
 
 /// Height, width, channels of one sample. Flat tensors are `1 x 1 x features`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +95,7 @@ impl Window {
         self.kh * self.kw * self.input.c
     }
 
-    /// The kernels' view of this window over a batch.
+    /// This window over a batch.
     pub fn geom(&self, batch: usize) -> Geom2d {
         Geom2d {
             batch,
@@ -111,5 +111,38 @@ impl Window {
             pad_top: self.pad_top,
             pad_left: self.pad_left,
         }
+    }
+}
+
+/// Geometry of a window (convolution kernel or pooling window) over an NHWC batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geom2d {
+    pub batch: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub in_c: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub k_h: usize,
+    pub k_w: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+}
+
+impl Geom2d {
+    /// Rows of the im2col matrix: one per output pixel of the batch.
+    pub fn rows(&self) -> usize {
+        self.batch * self.out_h * self.out_w
+    }
+
+    /// Columns of the im2col matrix: (kh, kw, c) of one patch.
+    pub fn patch(&self) -> usize {
+        self.k_h * self.k_w * self.in_c
+    }
+
+    pub fn input_len(&self) -> usize {
+        self.batch * self.in_h * self.in_w * self.in_c
     }
 }

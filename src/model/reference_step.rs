@@ -1,6 +1,6 @@
 //! A whole training step on the CPU: forward, loss, backward and update of a compiled
 //! [`Network`], as a loop over the layers' twins ([`crate::layers::Layer::twin_forward`] and
-//! `twin_backward`, which call only [`super::ops`]). It follows the GPU's conventions, not its
+//! `twin_backward`, which call only [`crate::reference::ops`]). It follows the GPU's conventions, not its
 //! code: the gradient handed to a layer already includes the derivative of that layer's own
 //! activation (applied here after each layer's twin backward, not fused), dropout masks are
 //! drawn from the step count before the step, and batch normalisation leaves padding rows out.
@@ -8,10 +8,10 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use super::ops::{self, LossOutput};
+use super::{init_params, init_stats, Network, ParamLayout};
 use crate::layers::{Node, Tensors, TensorsMut, TwinBackward, TwinForward};
-use crate::model::{init_params, init_stats, Network, ParamLayout};
 use crate::optim::Optimizer;
+use crate::reference::ops::{self, LossOutput};
 
 /// What each layer's twin forward keeps for its backward.
 type Caches = Vec<Option<Box<dyn Any>>>;

@@ -10,7 +10,7 @@
 //!   and the struct's range checks, so a recipe or a state file is checked as a flag is;
 //! - its keys and their resume roles ([`Settings::keys`]), which `--resume` compares.
 //!
-//! The run's settings (`train::RunSettings`) are one such struct; the optimizers'
+//! The run's settings ([`RunSettings`], in [`run`]) are one such struct; the optimizers'
 //! hyperparameters and the schedule's are others, flattened into it.
 
 use std::fmt::Display;
@@ -19,6 +19,10 @@ use clap::{Args, FromArgMatches};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+
+pub mod run;
+
+pub use run::RunSettings;
 
 /// How `--resume` treats a setting given anew on its command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,7 +100,7 @@ pub fn from_map<S: Settings>(map: &Map<String, Value>, source: Option<&str>) -> 
         if !keys.contains(&key.as_str()) {
             return Err(within(Error::Mismatch(format!(
                 "unknown setting '{key}'{}; expected one of {}",
-                crate::error::did_you_mean(key, &keys),
+                crate::floor::did_you_mean(key, &keys),
                 keys.join(", ")
             ))));
         }
@@ -151,6 +155,11 @@ fn clap_message(e: &clap::Error) -> String {
         Some(values) => format!("{first} {values}"),
         None => first.to_string(),
     }
+}
+
+/// `--augment`'s (or `flag`'s) transforms, its errors naming the flag.
+pub fn augment_flag(flag: &'static str, text: &str) -> Result<crate::floor::Augment> {
+    crate::floor::Augment::parse(text).map_err(|message| Error::flag(flag, message))
 }
 
 /// An f32 flag's value, refused with the text as typed when it is not a number or is outside

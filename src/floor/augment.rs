@@ -5,8 +5,7 @@
 //! twin draw the same. Evaluation augments only for test-time augmentation (`--tta`), whose
 //! copies draw from seeds of their own.
 
-use crate::error::{Error, Result};
-use crate::rng::pcg_hash;
+use super::rng::{pcg_hash, SplitMix64};
 
 /// The ranges of the random transform; each is drawn uniformly in `[-x, x]` (zoom: a scale in
 /// `[1 - zoom, 1 + zoom]`).
@@ -47,7 +46,7 @@ pub const ELASTIC_SALT: u32 = 0x85EB_CA6B;
 /// dropout's masks have).
 pub fn seed32(seed: u64) -> u32 {
     const AUGMENT_STREAM: u64 = 1 << 21;
-    (crate::rng::SplitMix64::for_stream(seed, AUGMENT_STREAM).next_u64() >> 32) as u32
+    (SplitMix64::for_stream(seed, AUGMENT_STREAM).next_u64() >> 32) as u32
 }
 
 /// The seed of test-time augmentation's copy `copy` (1, 2, ...; copy 0 is the plain image):
@@ -55,7 +54,7 @@ pub fn seed32(seed: u64) -> u32 {
 pub fn tta_seed32(seed: u64, copy: usize) -> u32 {
     const TTA_STREAM: u64 = 1 << 22;
     let stream = TTA_STREAM + copy as u64;
-    (crate::rng::SplitMix64::for_stream(seed, stream).next_u64() >> 32) as u32
+    (SplitMix64::for_stream(seed, stream).next_u64() >> 32) as u32
 }
 
 /// The draws of one sample, before scaling by the ranges: five uniforms in `[0, 1)`.
@@ -173,42 +172,35 @@ impl Augment {
         }
     }
 
-    /// `shift=2,rotate=10,zoom=0.1,shear=5,elastic=2`: any subset.
-    pub fn parse(text: &str) -> Result<Augment> {
-        Self::parse_flag("--augment", text)
-    }
-
-    /// As [`Augment::parse`], for a flag of another name (its errors name it).
-    pub fn parse_flag(flag: &'static str, text: &str) -> Result<Augment> {
-        let bad = |why: String| Error::flag(flag, why);
+    /// `shift=2,rotate=10,zoom=0.1,shear=5,elastic=2`: any subset. The error says what is
+    /// wrong with the text; the caller names the flag or file it came from.
+    pub fn parse(text: &str) -> Result<Augment, String> {
         let mut a = Augment::default();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part.split_once('=').ok_or_else(|| {
-                bad(format!(
+                format!(
                     "'{part}' is not key=value; expected e.g. shift=2,rotate=10,zoom=0.1,shear=5"
-                ))
+                )
             })?;
             let v: f32 = value
                 .trim()
                 .parse()
                 .ok()
                 .filter(|v: &f32| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| bad(format!("{key}: '{value}' is not a number >= 0")))?;
+                .ok_or_else(|| format!("{key}: '{value}' is not a number >= 0"))?;
             let (slot, max) = match key.trim() {
                 "shift" => (&mut a.shift, 28.0),
                 "rotate" => (&mut a.rotate, 180.0),
                 "zoom" => (&mut a.zoom, 0.9),
                 "shear" => (&mut a.shear, 60.0),
                 "elastic" => (&mut a.elastic, 8.0),
-                other => {
-                    return Err(bad(format!(
+                other => return Err(format!(
                     "unknown transform '{other}'{}; expected shift, rotate, zoom, shear or elastic",
-                    crate::error::did_you_mean(other, &KEYS)
-                )))
-                }
+                    super::did_you_mean(other, &KEYS)
+                )),
             };
             if v > max {
-                return Err(bad(format!("{key}={v} is out of range; at most {max}")));
+                return Err(format!("{key}={v} is out of range; at most {max}"));
             }
             *slot = v;
         }
@@ -243,11 +235,8 @@ mod tests {
             ("zoom=2", "at most 0.9"),
             ("elastic=9", "at most 8"),
         ] {
-            let err = Augment::parse(bad).unwrap_err().to_string();
-            assert!(
-                err.contains("--augment") && err.contains(says),
-                "{bad}: {err}"
-            );
+            let err = Augment::parse(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
         }
     }
 
