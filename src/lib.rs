@@ -22,6 +22,7 @@
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod floor;
 pub mod gpu;
 pub mod input;

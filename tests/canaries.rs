@@ -11,11 +11,12 @@ mod support;
 
 use std::sync::Arc;
 
+use shaderfit::eval::metrics::{Accuracy, ConfusionMatrix, Predictions, TopK};
+use shaderfit::eval::Pass;
 use shaderfit::floor::Shape;
 use shaderfit::gpu::kernels::{FixedTable, Forced, GpuTable, KernelPolicy, MatmulTile, Tiling};
 use shaderfit::gpu::{GpuContext, Launch};
 use shaderfit::model::{ModelSpec, Network};
-use shaderfit::train::metrics::{Accuracy, ConfusionMatrix, Predictions, TopK};
 use shaderfit::train::{TrainConfig, Trainer};
 use support::synthetic_dataset;
 
@@ -147,7 +148,7 @@ fn no_kernel_writes_past_its_buffers(policy: &str, kernels: Arc<dyn KernelPolicy
             run_checked(
                 &ctx,
                 &format!("{what}, validation"),
-                &plan.validation.launches,
+                &trainer.evaluator().pass(Pass::Validation).launches,
             );
             trainer.read_metrics().unwrap();
             ctx.check_canaries()

@@ -164,7 +164,7 @@ fn trains_within_webgpu_default_limits(name: &str) {
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(metrics[0].score().samples, 16, "{what}");
         ctx.check_errors().unwrap_or_else(|e| panic!("{what}: {e}"));
-        for p in trainer.kernels().created_pipelines() {
+        for p in trainer.evaluator().kernels().created_pipelines() {
             assert!(
                 known.contains(&p),
                 "{what} created a pipeline variants::all() lacks: {p:?}"

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use shaderfit::data::dataset::{epoch_order, split_indices};
 use shaderfit::data::Dataset;
+use shaderfit::eval::metrics::{Accuracy, ConfusionMatrix, MetricValue, Predictions, TopK};
+use shaderfit::eval::{tta, Pass, Score, Tta};
 use shaderfit::floor::augment::{self, Augment, DrawKey};
 use shaderfit::floor::{Activation, Shape};
 use shaderfit::gpu::kernels::{Forced, GpuTable, KernelPolicy};
@@ -18,8 +20,7 @@ use shaderfit::model::{ModelSpec, Network, ParamLayout};
 use shaderfit::optim::schedule::Decay;
 use shaderfit::optim::{Adam, AdamW, Optimizer, RmsProp, Schedule, Sgd};
 use shaderfit::reference::ops;
-use shaderfit::train::metrics::{Accuracy, ConfusionMatrix, MetricValue, Predictions, TopK};
-use shaderfit::train::{tta, Phase, Progress, Score, StepProfile, TrainConfig, Trainer, Tta};
+use shaderfit::train::{Phase, Progress, StepProfile, TrainConfig, Trainer};
 use support::parity::every_optimizer;
 use support::{assert_within, gpu, synthetic_dataset};
 
@@ -161,10 +162,10 @@ fn three_steps_match_the_reference_with_every_optimizer() {
             "step end fused: {labels:?}"
         );
         assert_eq!(trainer.steps_per_epoch(), 3);
-        let initial = trainer.read_params().unwrap();
+        let initial = trainer.evaluator().read_params().unwrap();
         trainer.begin_epoch();
         trainer.run_steps(3);
-        let got = trainer.read_params().unwrap();
+        let got = trainer.evaluator().read_params().unwrap();
         let metrics = trainer.read_metrics().unwrap()[0].score();
 
         let (cpu, loss, correct) = reference_steps(&net, &data, optimizer.clone(), seed, 3);
@@ -220,7 +221,7 @@ fn label_smoothing_steps_match_the_reference() {
     let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
     trainer.begin_epoch();
     trainer.run_steps(3);
-    let got = trainer.read_params().unwrap();
+    let got = trainer.evaluator().read_params().unwrap();
     let metrics = trainer.read_metrics().unwrap()[0].score();
     let mut model = ReferenceModel::new(net.clone(), optimizer.clone(), seed);
     model.label_smoothing = 0.2;
@@ -298,7 +299,7 @@ fn a_schedule_is_followed_step_by_step_across_epochs() {
             "the history's lr: the last step's"
         );
         assert!(want_last < base * 0.2, "the schedule decayed: {want_last}");
-        let got = trainer.read_params().unwrap();
+        let got = trainer.evaluator().read_params().unwrap();
         let what = optimizer.describe();
         for (t, want) in cpu.params.iter().enumerate() {
             assert_within(&format!("{what}: tensor {t}"), &got[t], want, |k| {
@@ -320,7 +321,7 @@ fn validation_pass_matches_the_reference() {
     let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
     assert_eq!(trainer.steps_per_epoch(), 2); // 30 samples: 16 + 14
     let report = trainer.fit_epoch().unwrap();
-    let params = trainer.read_params().unwrap();
+    let params = trainer.evaluator().read_params().unwrap();
 
     let mut model = ReferenceModel::with_params(net.clone(), params, optimizer, 3);
     let (_, val) = split_indices(40, 0.25);
@@ -370,9 +371,13 @@ fn evaluation_with_batch_norm_matches_the_reference() {
     trainer.fit_epoch().unwrap();
     let test: Score = trainer.evaluate_test().unwrap().score();
 
-    let mut model =
-        ReferenceModel::with_params(net.clone(), trainer.read_params().unwrap(), optimizer, 7);
-    model.stats = trainer.read_stats().unwrap();
+    let mut model = ReferenceModel::with_params(
+        net.clone(),
+        trainer.evaluator().read_params().unwrap(),
+        optimizer,
+        7,
+    );
+    model.stats = trainer.evaluator().read_stats().unwrap();
     let (x, y) = ops::gather(
         &data.test.images,
         &data.test.labels,
@@ -553,8 +558,8 @@ fn three_steps_and_evaluation_match(
     let mut trainer = Trainer::new(ctx, net, data, cfg).unwrap();
     trainer.begin_epoch();
     trainer.run_steps(3);
-    let got = trainer.read_params().unwrap();
-    let got_stats = trainer.read_stats().unwrap();
+    let got = trainer.evaluator().read_params().unwrap();
+    let got_stats = trainer.evaluator().read_stats().unwrap();
     let metrics = trainer.read_metrics().unwrap()[0].score();
 
     let (mut cpu, loss, correct) = reference_steps(net, data, optimizer.clone(), seed, 3);
@@ -638,7 +643,7 @@ fn presets_at_full_size_match_the_reference() {
         let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
         trainer.begin_epoch();
         trainer.run_steps(2);
-        let got = trainer.read_params().unwrap();
+        let got = trainer.evaluator().read_params().unwrap();
 
         let (cpu, _, _) = reference_steps(&net, &data, optimizer.clone(), seed, 2);
         let layout = ParamLayout::trainable(&net, 1);
@@ -705,9 +710,9 @@ fn the_evaluation_batch_changes_no_count() {
             ..config(sgd(0.1, 0.0), 3)
         };
         let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
-        let plan = trainer.plan();
-        assert_eq!(plan.eval_batch, eval_batch_size.unwrap_or(24));
-        assert_eq!(plan.test.steps, 24_usize.div_ceil(plan.eval_batch));
+        let eval = trainer.evaluator();
+        assert_eq!(eval.batch(), eval_batch_size.unwrap_or(24));
+        assert_eq!(eval.pass(Pass::Test).steps, 24_usize.div_ceil(eval.batch()));
         trainer.fit_epoch().unwrap();
         trainer.evaluate_test().unwrap()
     });
@@ -802,7 +807,7 @@ fn predictions_match_the_reference_sample_by_sample() {
     assert_eq!((probs.samples(), probs.classes), (24, 10));
     let mut model = ReferenceModel::with_params(
         net.clone(),
-        trainer.read_params().unwrap(),
+        trainer.evaluator().read_params().unwrap(),
         sgd(0.1, 0.0),
         5,
     );
@@ -838,11 +843,11 @@ fn test_time_augmentation_matches_the_reference_view_by_view() {
     cfg.tta = Some(Tta::new(3, Some(augment)).unwrap());
     let mut trainer = Trainer::new(&ctx, &net, &data, cfg).unwrap();
     trainer.fit_epoch().unwrap();
-    let views = trainer.test_views().unwrap();
+    let views = trainer.evaluator().test_views().unwrap();
     assert_eq!(views.len(), 3);
     let mut model = ReferenceModel::with_params(
         net.clone(),
-        trainer.read_params().unwrap(),
+        trainer.evaluator().read_params().unwrap(),
         sgd(0.1, 0.0),
         5,
     );
@@ -871,9 +876,7 @@ fn test_time_augmentation_matches_the_reference_view_by_view() {
         .zip(&views[1].values)
         .any(|(a, b)| (a - b).abs() > 1e-2);
     assert!(moved, "the augmented view is the plain one");
-    let result = tta::evaluate(&mut trainer, &data.test.labels)
-        .unwrap()
-        .unwrap();
+    let result = trainer.evaluator().tta(&data.test.labels).unwrap().unwrap();
     assert_eq!(result.probabilities, tta::mean(&views));
     let correct = (0..24)
         .filter(|&i| result.probabilities.predicted(i).0 == data.test.labels[i] as usize)
@@ -897,8 +900,8 @@ fn the_test_pass_is_not_run_twice() {
     assert_eq!(ctx.readback_count(), before, "no second pass");
     assert_eq!(Some(&test), report.validation.as_ref());
     let (params, stats) = (
-        trainer.read_params().unwrap(),
-        trainer.read_stats().unwrap(),
+        trainer.evaluator().read_params().unwrap(),
+        trainer.evaluator().read_stats().unwrap(),
     );
     trainer.set_weights(&params, &stats);
     let before = ctx.readback_count();
@@ -998,8 +1001,8 @@ fn the_same_seed_gives_bit_identical_runs() {
         let bits =
             |v: Vec<Vec<f32>>| -> Vec<u32> { v.iter().flatten().map(|x| x.to_bits()).collect() };
         (
-            bits(trainer.read_params().unwrap()),
-            bits(trainer.read_stats().unwrap()),
+            bits(trainer.evaluator().read_params().unwrap()),
+            bits(trainer.evaluator().read_stats().unwrap()),
             reports,
         )
     };

@@ -11,13 +11,15 @@ use super::kernels;
 use super::report_flags::ReportFlags;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::Result;
+use crate::eval::metrics::{ConfusionMatrix, Logs};
+use crate::eval::{CountMatrix, EvalConfig, Evaluator, Pass, PassMetrics, Tta, Validation};
 use crate::floor::augment::Augment;
 use crate::floor::Shape;
 use crate::gpu::GpuContext;
+use crate::model::Network;
 use crate::model::{checkpoint, summary, ParamLayout};
 use crate::report::ReportInput;
-use crate::train::metrics::{ConfusionMatrix, Logs};
-use crate::train::{test_line, tta, tta_line, CountMatrix, TrainConfig, Trainer, Tta};
+use crate::train::{test_line, tta_line};
 
 #[derive(Args, Debug)]
 pub struct EvaluateArgs {
@@ -61,7 +63,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     if let Some(dir) = &args.report.dir {
         crate::output::check_replaceable_dir("--report", dir)?;
     }
-    let metrics = crate::train::metrics::parse_list("--metrics", &args.metrics)?;
+    let metrics = crate::eval::metrics::parse_list("--metrics", &args.metrics)?;
     let info = checkpoint::load_info(&args.checkpoint)?;
     let tta = tta_flags(args, &info)?;
     info.check_dataset(&args.checkpoint, args.dataset.name())?;
@@ -75,22 +77,9 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         &ParamLayout::non_trainable(&net, 1),
     )?;
     let ctx = GpuContext::new(args.adapter.as_deref())?;
-    eprintln!("data: {}", dataset.dir.display());
-    eprintln!(
-        "model: {} ({} parameters), from {}",
-        spec.name,
-        net.param_count(),
-        args.checkpoint.display()
-    );
-    eprintln!("adapter: {}", super::adapter_label(&ctx));
-    let cfg = TrainConfig {
-        batch_size: args
-            .batch_size
-            .unwrap_or(128)
-            .min(dataset.train.len())
-            .max(1),
-        eval_batch_size: args.batch_size,
-        epochs: 0,
+    print_setup(args, (&dataset, &spec.name, &net), &ctx);
+    let cfg = EvalConfig {
+        batch_size: args.batch_size,
         kernels: kernels::policy(&ctx.info),
         accumulators: match args.report.dir {
             Some(_) => ReportFlags::metrics(&dataset),
@@ -100,12 +89,40 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         metrics,
         ..Default::default()
     };
-    cfg.validate()?;
-    let mut trainer = Trainer::new(&ctx, &net, &dataset, cfg)?;
-    trainer.set_weights(&params, &stats);
-    let test = trainer.evaluate_test()?;
-    println!("{}", test_line(&trainer.logs("test_", &test)));
-    if let Some(tta) = tta::evaluate(&mut trainer, &dataset.test.labels)? {
+    let weights = (params.as_slice(), stats.as_slice());
+    let test_split = (&dataset.test, Validation::OnTest);
+    let evaluator = Evaluator::new(&ctx, &net, weights, cfg, test_split)?;
+    let test = evaluator.evaluate(Pass::Test)?;
+    print_results(&evaluator, &test, &dataset)?;
+    let logs = evaluator.logs("test_", &test);
+    write_report(
+        args,
+        (&info, &net, evaluator.batch()),
+        (&dataset, &test, logs),
+    )?;
+    Ok(())
+}
+
+/// The data, model and adapter lines on stderr.
+fn print_setup(
+    args: &EvaluateArgs,
+    (dataset, name, net): (&Dataset, &str, &Network),
+    ctx: &GpuContext,
+) {
+    eprintln!("data: {}", dataset.dir.display());
+    eprintln!(
+        "model: {} ({} parameters), from {}",
+        name,
+        net.param_count(),
+        args.checkpoint.display()
+    );
+    eprintln!("adapter: {}", super::adapter_label(ctx));
+}
+
+/// The test line (and --tta's), then the confusion matrix and the per-class report.
+fn print_results(evaluator: &Evaluator, test: &PassMetrics, dataset: &Dataset) -> Result<()> {
+    println!("{}", test_line(&evaluator.logs("test_", test)));
+    if let Some(tta) = evaluator.tta(&dataset.test.labels)? {
         println!("{}", tta_line(&tta));
     }
     if let Some(counts) = test.counts("confusion_matrix") {
@@ -116,9 +133,6 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
             classification_report(counts)
         );
     }
-    let logs = trainer.logs("test_", &test);
-    let eval_batch = trainer.plan().eval_batch;
-    write_report(args, (&info, &net, eval_batch), (&dataset, &test, logs))?;
     Ok(())
 }
 
@@ -138,7 +152,7 @@ fn tta_flags(args: &EvaluateArgs, info: &checkpoint::CheckpointInfo) -> Result<O
 fn write_report(
     args: &EvaluateArgs,
     (info, net, eval_batch): (&checkpoint::CheckpointInfo, &crate::model::Network, usize),
-    (dataset, test, test_logs): (&Dataset, &crate::train::PassMetrics, Logs),
+    (dataset, test, test_logs): (&Dataset, &PassMetrics, Logs),
 ) -> Result<()> {
     let spec = &info.spec;
     let settings = serde_json::json!({
@@ -231,7 +245,7 @@ pub fn classification_report(m: &CountMatrix) -> String {
     );
     let n = scores.len().max(1) as f64;
     let mean =
-        |f: fn(&crate::train::metrics::ClassScores) -> f64| scores.iter().map(f).sum::<f64>() / n;
+        |f: fn(&crate::eval::metrics::ClassScores) -> f64| scores.iter().map(f).sum::<f64>() / n;
     s += &row(
         "macro avg",
         mean(|c| c.precision),
@@ -239,7 +253,7 @@ pub fn classification_report(m: &CountMatrix) -> String {
         mean(|c| c.f1),
         total,
     );
-    let weighted = |f: fn(&crate::train::metrics::ClassScores) -> f64| {
+    let weighted = |f: fn(&crate::eval::metrics::ClassScores) -> f64| {
         scores.iter().map(|c| f(c) * c.support as f64).sum::<f64>() / total.max(1) as f64
     };
     s += &row(

@@ -10,9 +10,9 @@ use crate::data::idx;
 use crate::data::picture::{self, Invert};
 use crate::data::DatasetKind;
 use crate::error::{Error, Result};
+use crate::eval::metrics::Probabilities;
 use crate::gpu::GpuContext;
 use crate::model::{checkpoint, ParamLayout};
-use crate::train::metrics::Probabilities;
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
@@ -82,7 +82,8 @@ pub fn run(args: &PredictArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
         .iter()
         .flat_map(|i| i.pixels.iter().copied())
         .collect();
-    let probs = crate::train::predict(&ctx, &net, &weights, &images, kernels::policy(&ctx.info))?;
+    let weights = (weights.0.as_slice(), weights.1.as_slice());
+    let probs = crate::eval::predict(&ctx, &net, weights, &images, kernels::policy(&ctx.info))?;
     let kind = info
         .dataset
         .as_deref()

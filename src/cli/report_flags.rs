@@ -7,9 +7,9 @@ use clap::Args;
 
 use crate::data::Dataset;
 use crate::error::Result;
+use crate::eval::metrics::{ConfusionMatrix, Predictions};
+use crate::eval::Accumulator;
 use crate::report::{self, Choices, ReportInput};
-use crate::train::metrics::{ConfusionMatrix, Predictions};
-use crate::train::Accumulator;
 
 #[derive(Args, Clone, Debug)]
 pub struct ReportFlags {

@@ -194,10 +194,12 @@ impl Augment {
                 "zoom" => (&mut a.zoom, 0.9),
                 "shear" => (&mut a.shear, 60.0),
                 "elastic" => (&mut a.elastic, 8.0),
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "unknown transform '{other}'{}; expected shift, rotate, zoom, shear or elastic",
                     super::did_you_mean(other, &KEYS)
-                )),
+                ))
+                }
             };
             if v > max {
                 return Err(format!("{key}={v} is out of range; at most {max}"));

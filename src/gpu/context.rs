@@ -3,7 +3,7 @@
 //! wgpu's default error handler panics; here every validation error is captured and returned
 //! as [`Error::Gpu`] at the next synchronisation point instead.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use wgpu::util::DeviceExt;
@@ -23,6 +23,8 @@ pub struct GpuContext {
     /// With [`GpuContext::with_canaries`]: every storage buffer made, with guard words past
     /// its end.
     canaries: Option<Mutex<Vec<Guarded>>>,
+    /// Every storage buffer made so far: its label and bytes ([`GpuContext::buffers_made`]).
+    made: Mutex<Vec<(String, u64)>>,
 }
 
 /// How kernels are compiled. Every kernel guards each index it uses with its own bounds (a
@@ -243,6 +245,7 @@ impl GpuContext {
             errors,
             readbacks: AtomicU64::new(0),
             canaries: None,
+            made: Mutex::new(Vec::new()),
         })
     }
 
@@ -354,9 +357,21 @@ impl GpuContext {
         (self.limits.min_storage_buffer_offset_alignment as usize / 4).max(4)
     }
 
+    /// Every storage buffer made through this context so far (dropped ones included), as
+    /// `(label, bytes)` in the order made: what a model's passes cost in GPU memory.
+    pub fn buffers_made(&self) -> Vec<(String, u64)> {
+        self.made.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn note_made(&self, label: &str, bytes: u64) {
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        made.push((label.to_string(), bytes));
+    }
+
     /// A zeroed storage buffer of `bytes` (at least 4) that can be copied from and to.
     pub fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
         let size = bytes.max(4).next_multiple_of(4);
+        self.note_made(label, size);
         if self.canaries.is_some() {
             let zeros = vec![0u8; size as usize];
             return self.guarded(label, &zeros, STORAGE).expect("canary mode");
@@ -388,6 +403,7 @@ impl GpuContext {
 
     /// A buffer holding `contents`, guarded in canary mode.
     fn buffer_init(&self, label: &str, contents: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.note_made(label, contents.len() as u64);
         if let Some(buffer) = self.guarded(label, contents, usage) {
             return buffer;
         }
@@ -491,6 +507,27 @@ impl GpuContext {
     pub fn read_u32(&self, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<u32>> {
         let bytes = self.read_bytes(buffer, offset as u64 * 4, len as u64 * 4)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// A command encoder labelled `label`.
+    pub fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
+        self.device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
+    }
+
+    /// Submits `encoder`'s commands without waiting, adding `n` to `counter` once the GPU has
+    /// run them (from a completion callback: no readback).
+    pub fn submit_counted(
+        &self,
+        encoder: wgpu::CommandEncoder,
+        counter: &Arc<AtomicUsize>,
+        n: usize,
+    ) {
+        self.queue.submit([encoder.finish()]);
+        let counter = counter.clone();
+        self.queue.on_submitted_work_done(move || {
+            counter.fetch_add(n, Ordering::Relaxed);
+        });
     }
 
     /// Submits an encoder's commands and waits for them (tests and one-off work only; the

@@ -121,6 +121,12 @@ impl ReferenceModel {
         )
     }
 
+    /// Every layer's evaluation output for `x` (dropout off, moving statistics): the twin of
+    /// [`crate::eval::Evaluator::layer_outputs`].
+    pub fn layer_outputs(&mut self, x: &[f32], labels: &[u32]) -> Vec<Vec<f32>> {
+        self.forward(x, labels, false).0
+    }
+
     /// Class probabilities of a batch (`[batch, classes]`; padding rows left at 0), as the
     /// predictions accumulator writes them for batch 0 of a pass.
     pub fn predict(&mut self, x: &[f32], labels: &[u32]) -> Vec<f32> {

@@ -5,8 +5,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::figure::{font, DrawResult, Figure};
-use crate::train::metrics::ClassScores;
-use crate::train::CountMatrix;
+use crate::eval::metrics::ClassScores;
+use crate::eval::CountMatrix;
 
 /// matplotlib's first two colours (training, validation).
 pub const BLUE: RGBColor = RGBColor(31, 119, 180);

@@ -3,7 +3,7 @@
 //! settings and the model summary.
 
 use super::{accuracy_of, ReportInput, Written};
-use crate::train::CountMatrix;
+use crate::eval::CountMatrix;
 
 pub(crate) const STYLE: &str =
     "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;\

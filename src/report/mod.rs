@@ -18,8 +18,9 @@ use gallery::{Gallery, Tile};
 
 use crate::data::{DatasetKind, Split};
 use crate::error::{Error, Result};
-use crate::train::metrics::{Logs, Probabilities};
-use crate::train::{CountMatrix, History, PassMetrics};
+use crate::eval::metrics::{Logs, Probabilities};
+use crate::eval::{CountMatrix, PassMetrics};
+use crate::train::History;
 
 /// What a report shows.
 pub struct ReportInput<'a> {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
+use crate::eval::Pass;
 use crate::floor::Shape;
 use crate::gpu::kernels::{KernelPolicy, MatmulArgs, View};
 use crate::gpu::profiler::{Clock, KernelTimer};
@@ -170,7 +171,8 @@ pub fn plan(
         kernels: policy,
         ..Default::default()
     };
-    cfg.eval_batch_size = Some(crate::train::limits::eval_batch(ctx, &net, &cfg, 10_000));
+    let batches = (None, cfg.batch_size);
+    cfg.eval_batch_size = Some(crate::eval::limits::eval_batch(ctx, &net, batches, 10_000));
     let trainer = Trainer::new(ctx, &net, &bench_data(2 * batch), cfg)?;
     let planned = |launches: &[crate::gpu::Launch]| {
         launches
@@ -192,14 +194,14 @@ pub fn plan(
             })
             .collect()
     };
-    let p = trainer.plan();
+    let (p, eval) = (trainer.plan(), trainer.evaluator());
     Ok(StepPlan {
         model: model.to_string(),
         batch,
-        eval_batch: p.eval_batch,
+        eval_batch: eval.batch(),
         sms,
         training: planned(&p.train_step),
         epoch_start: planned(&p.epoch_start),
-        evaluation: planned(&p.validation.launches),
+        evaluation: planned(&eval.pass(Pass::Validation).launches),
     })
 }

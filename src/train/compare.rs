@@ -169,8 +169,8 @@ pub struct TestOutcome {
 }
 
 impl TestOutcome {
-    pub fn counts(&self) -> super::CountMatrix {
-        super::CountMatrix {
+    pub fn counts(&self) -> crate::eval::CountMatrix {
+        crate::eval::CountMatrix {
             rows: self.classes,
             cols: self.classes,
             counts: self.confusion.clone(),

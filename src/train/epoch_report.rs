@@ -1,6 +1,6 @@
 //! What an epoch reports, and the lines the CLI prints from it (Keras's per-epoch line).
 
-use super::metrics::{Logs, PassMetrics, Score};
+use crate::eval::metrics::{Logs, PassMetrics, Score};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpochReport {
@@ -64,7 +64,7 @@ pub fn test_line(test: &Logs) -> String {
 
 /// The test line of a TTA evaluation, e.g. `tta 8 views - test_loss: 0.0120 - test_accuracy:
 /// 0.9961`: the averaged probabilities' loss and accuracy.
-pub fn tta_line(tta: &super::TtaResult) -> String {
+pub fn tta_line(tta: &crate::eval::TtaResult) -> String {
     let score: &Score = &tta.score;
     let logs = Logs(vec![
         ("test_loss".into(), score.loss),

@@ -7,8 +7,8 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use super::metrics::{Logs, Metric, MetricsLayout, Pass, PassMetrics};
-use super::plan::Plan;
+use crate::eval::buffers::MetricsBuffer;
+use crate::eval::metrics::{Logs, Metric, MetricsLayout, Pass, PassMetrics};
 use crate::gpu::GpuContext;
 
 /// Snapshots in flight at most; also about how many an epoch takes.
@@ -50,8 +50,12 @@ pub struct Running {
 }
 
 impl LiveMetrics {
-    pub fn new(ctx: &GpuContext, plan: &Plan, metrics: &[Arc<dyn Metric>]) -> LiveMetrics {
-        let layout = plan.metrics.layout.clone();
+    pub fn new(
+        ctx: &GpuContext,
+        buffer: &MetricsBuffer,
+        metrics: &[Arc<dyn Metric>],
+    ) -> LiveMetrics {
+        let layout = buffer.layout.clone();
         let span = layout.span(Pass::Train);
         let slots = (0..SLOTS)
             .map(|_| Slot {
@@ -89,7 +93,7 @@ impl LiveMetrics {
 
     /// Records a copy of the running metrics, covering `steps` steps, into a free slot, and
     /// asks for it to be mapped once the GPU gets there. Skipped when every slot is busy.
-    pub fn snapshot(&mut self, ctx: &GpuContext, plan: &Plan, steps: usize) {
+    pub fn snapshot(&mut self, ctx: &GpuContext, buffer: &MetricsBuffer, steps: usize) {
         self.collect();
         let Some(slot) = self
             .slots
@@ -105,7 +109,7 @@ impl LiveMetrics {
             });
         let bytes = self.span.len() as u64 * 4;
         let source = self.span.start as u64 * 4;
-        encoder.copy_buffer_to_buffer(&plan.metrics.buffer, source, &slot.buffer, 0, bytes);
+        encoder.copy_buffer_to_buffer(&buffer.buffer, source, &slot.buffer, 0, bytes);
         ctx.queue.submit([encoder.finish()]);
         slot.steps = steps;
         slot.state.store(PENDING, Ordering::Release);

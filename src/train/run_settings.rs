@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
-use super::metrics::{self, Metric};
-use super::{Monitor, ReduceLrOnPlateau, TrainConfig, Tta};
+use super::callbacks::{Monitor, ReduceLrOnPlateau};
+use super::config::TrainConfig;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::eval::metrics::{self, Metric};
+use crate::eval::Tta;
 use crate::settings::{self, RunSettings, Settings};
 
 impl RunSettings {

@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use super::Trainer;
 use crate::error::{Error, Result};
 use crate::model::ParamLayout;
 use crate::settings::RunSettings;
@@ -98,64 +97,6 @@ pub fn load_matching(
             state.epoch
         ),
     ))
-}
-
-impl Trainer<'_> {
-    /// The state after the last finished epoch (reads the optimizer's state back).
-    pub fn training_state(&self, run: serde_json::Value) -> Result<TrainingState> {
-        let plan = self.plan();
-        let n = plan.layout.total;
-        let optimizer = match &plan.optimizer_state {
-            None => Vec::new(),
-            Some(buffer) => {
-                let flat = self.gpu().read_f32(buffer, 0, n * plan.optimizer_tensors)?;
-                flat.chunks(n).map(|t| plan.layout.unpack(t)).collect()
-            }
-        };
-        Ok(TrainingState {
-            epoch: self.epochs_done(),
-            steps: self.steps_taken(),
-            lr_factor: self.lr_factor(),
-            optimizer,
-            run,
-            save: None,
-        })
-    }
-
-    /// Continues from `state`: the optimizer's tensors, its step count (on the GPU's cursor
-    /// too, for Adam and dropout), the epochs done and the rate multiplier. The weights are
-    /// set separately ([`Trainer::set_weights`]).
-    pub fn restore(&mut self, state: &TrainingState) -> Result<()> {
-        let plan = self.plan();
-        if state.optimizer.len() != plan.optimizer_tensors {
-            return Err(Error::Mismatch(format!(
-                "the training state holds {} optimizer tensors per weight; the optimizer keeps {}",
-                state.optimizer.len(),
-                plan.optimizer_tensors
-            )));
-        }
-        if let Some(buffer) = &plan.optimizer_state {
-            let packed: Vec<f32> = state
-                .optimizer
-                .iter()
-                .flat_map(|values| plan.layout.pack(values))
-                .collect();
-            self.gpu()
-                .queue
-                .write_buffer(buffer, 0, bytemuck::cast_slice(&packed));
-        }
-        let t = u32::try_from(state.steps).map_err(|_| {
-            Error::Mismatch(format!(
-                "{} steps do not fit the GPU's counter",
-                state.steps
-            ))
-        })?;
-        self.gpu()
-            .queue
-            .write_buffer(&plan.train_cursor, 0, bytemuck::cast_slice(&[0u32, t]));
-        self.resume_at(state.epoch, state.steps, state.lr_factor);
-        Ok(())
-    }
 }
 
 /// Writes `state` for a network laid out as `trainable`, beside and renamed over `path`.

@@ -1,122 +1,42 @@
 //! The epoch loop. Per epoch the CPU writes the shuffled sample order and clears the metric
 //! accumulators, records every step (submitting in chunks so the GPU starts while later steps
 //! are still being recorded), records the validation pass, and reads the metrics back once.
-//! Between epochs, [`Trainer::fit`] calls the callbacks (saving, stopping, printing).
+//! Between epochs, [`Trainer::fit`] calls the callbacks (saving, stopping, printing) through a
+//! narrow handle ([`FitHandle`]).
+//!
+//! A trainer is an [`Evaluator`] (the weights, the metrics, the validation and test passes)
+//! plus the training step ([`Plan`]): gradients, optimizer state and the step's launches.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::callbacks::{Callback, Control, FitSummary};
+use super::callbacks::{Callback, Checkpointed, Control, FitHandle, FitSummary};
+use super::config::TrainConfig;
 use super::epoch_report::EpochReport;
 use super::live::{LiveMetrics, Phase, Progress, Running};
-use super::metrics::{Accumulator, Accuracy, Logs, Metric, Pass, PassMetrics, Probabilities};
-use super::plan::{EvalPass, Plan};
-use super::tta::{self, Tta};
-use crate::data::dataset::epoch_order;
+use super::plan::Plan;
+use super::state::TrainingState;
+use crate::data::dataset::{epoch_order, split_indices};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::floor::augment::Augment;
+use crate::eval::metrics::{Logs, Pass, PassMetrics};
+use crate::eval::split::GpuSplit;
+use crate::eval::{Evaluator, Validation, WeightsCopy};
+use crate::floor::Shape;
 use crate::gpu::kernels::StepRate;
-use crate::gpu::kernels::{FixedTable, KernelPolicy};
-use crate::gpu::{GpuContext, Kernels, Launch};
-use crate::model::{init_params, Network, ParamLayout};
-use crate::optim::{Adam, Optimizer, Schedule};
-
-#[derive(Clone, Debug)]
-pub struct TrainConfig {
-    pub batch_size: usize,
-    /// The validation and test passes' batch (forward only, so larger batches fit; their
-    /// metrics are sums, so the batch changes no count): `None` for the largest the adapter
-    /// allows up to 1024 ([`super::limits::eval_batch`]).
-    pub eval_batch_size: Option<usize>,
-    pub epochs: usize,
-    pub optimizer: Arc<dyn Optimizer>,
-    pub seed: u64,
-    /// Fraction of the training split held out for validation (Keras's `validation_split`:
-    /// the last samples); 0 validates on the test split.
-    pub validation_split: f64,
-    /// Steps recorded into one submission.
-    pub steps_per_submit: usize,
-    /// Which kernels run (the CLI gives GPUs the tuner; the default is the fixed table).
-    pub kernels: Arc<dyn KernelPolicy>,
-    /// The metrics besides the loss that every pass reports (`--metrics`), training's
-    /// included; the ones with accumulators of their own run them in every pass.
-    pub metrics: Vec<Arc<dyn Metric>>,
-    /// Accumulators besides the metrics' on the validation and test passes (a report's
-    /// confusion matrix, predictions).
-    pub accumulators: Vec<Arc<dyn Accumulator>>,
-    /// The learning rate per step, as a multiple of the optimizer's.
-    pub schedule: Schedule,
-    /// Keras's `CategoricalCrossentropy(label_smoothing=s)`: the loss's targets are
-    /// `(1 - s) * onehot + s / classes`, in training and evaluation alike; 0 for none.
-    pub label_smoothing: f32,
-    /// Random affine augmentation of training batches (never of evaluation's).
-    pub augment: Option<Augment>,
-    /// Test-time augmentation: [`Trainer::test_views`] has the test pass's probabilities for
-    /// the plain images and for `copies - 1` augmented copies.
-    pub tta: Option<Tta>,
-}
-
-impl TrainConfig {
-    /// Checks the settings that do not depend on the data or the adapter.
-    pub fn validate(&self) -> Result<()> {
-        if self.batch_size == 0 || self.eval_batch_size == Some(0) {
-            return Err(Error::flag("--batch-size", "0; expected at least 1"));
-        }
-        if self.steps_per_submit == 0 {
-            return Err(Error::flag("--steps-per-submit", "0; expected at least 1"));
-        }
-        if !(0.0..1.0).contains(&self.label_smoothing) {
-            return Err(Error::flag(
-                "--label-smoothing",
-                format!("{}; expected a fraction in [0, 1)", self.label_smoothing),
-            ));
-        }
-        if !(0.0..1.0).contains(&self.validation_split) {
-            return Err(Error::flag(
-                "--validation-split",
-                format!("{}; expected a fraction in [0, 1)", self.validation_split),
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            batch_size: 128,
-            eval_batch_size: None,
-            epochs: 5,
-            optimizer: Arc::new(Adam::default()),
-            seed: 1,
-            validation_split: 0.0,
-            steps_per_submit: 16,
-            kernels: Arc::new(FixedTable),
-            metrics: vec![Arc::new(Accuracy)],
-            accumulators: Vec::new(),
-            schedule: Schedule::default(),
-            label_smoothing: 0.0,
-            augment: None,
-            tta: None,
-        }
-    }
-}
+use crate::gpu::{GpuContext, Launch};
+use crate::model::{init_params, init_stats, Network, ParamLayout};
 
 pub struct Trainer<'a> {
-    ctx: &'a GpuContext,
-    /// The pipelines the plan was built from (kept for [`Trainer::kernels`]).
-    kernels: Kernels,
+    eval: Evaluator<'a>,
     plan: Plan,
     cfg: TrainConfig,
     /// Epochs started so far.
     epoch: usize,
     /// Training steps of this epoch the GPU has finished (see [`Trainer::steps_done`]).
     steps_done: Arc<AtomicUsize>,
-    /// Steps of the evaluation pass in flight the GPU has finished.
-    eval_done: Arc<AtomicUsize>,
     /// Running training metrics for progress reports (borrowed while waiting on the GPU).
     live: RefCell<LiveMetrics>,
     /// Counts changes of the weights (training steps, loaded or restored weights).
@@ -137,11 +57,10 @@ impl<'a> Trainer<'a> {
         ctx: &'a GpuContext,
         net: &Network,
         data: &Dataset,
-        mut cfg: TrainConfig,
+        cfg: TrainConfig,
     ) -> Result<Self> {
         // Before the initial weights are made: they may be what does not fit.
         cfg.validate()?;
-        tta::keep_probabilities(&mut cfg, data.test.len());
         super::limits::check(ctx, net, &cfg, data)?;
         let layout = ParamLayout::trainable(net, ctx.binding_align_floats());
         let initial = init_params(&layout, cfg.seed);
@@ -153,16 +72,16 @@ impl<'a> Trainer<'a> {
         ctx: &'a GpuContext,
         net: &Network,
         data: &Dataset,
-        mut cfg: TrainConfig,
+        cfg: TrainConfig,
         initial: &[Vec<f32>],
     ) -> Result<Self> {
         cfg.validate()?;
-        tta::keep_probabilities(&mut cfg, data.test.len());
         super::limits::check(ctx, net, &cfg, data)?;
         Self::build(ctx, net, data, cfg, initial)
     }
 
-    /// The trainer of settings already checked.
+    /// The trainer of settings already checked: the training split uploaded, the evaluator
+    /// over the test split (and the held-out validation samples), the step on top.
     fn build(
         ctx: &'a GpuContext,
         net: &Network,
@@ -170,17 +89,30 @@ impl<'a> Trainer<'a> {
         cfg: TrainConfig,
         initial: &[Vec<f32>],
     ) -> Result<Self> {
-        let kernels = Kernels::new(ctx, cfg.kernels.clone());
-        let plan = Plan::new(ctx, &kernels, net, &cfg, data, initial)?;
-        Ok(Trainer {
-            live: RefCell::new(LiveMetrics::new(ctx, &plan, &cfg.metrics)),
+        check_fit(net, data)?;
+        let (train_indices, val_indices) = hold_out(data, cfg.validation_split)?;
+        let train = GpuSplit::upload(ctx, "train", &data.train, &train_indices)?;
+        let validation = match val_indices.is_empty() {
+            true => Validation::OnTest,
+            false => Validation::HeldOut(train.subset(ctx, "validation", &val_indices)),
+        };
+        let stats = init_stats(&ParamLayout::non_trainable(net, ctx.binding_align_floats()));
+        let eval_cfg = cfg.eval_config();
+        let eval = Evaluator::new(
             ctx,
-            kernels,
+            net,
+            (initial, &stats),
+            eval_cfg,
+            (&data.test, validation),
+        )?;
+        let plan = Plan::new(&eval, &cfg, (train, train_indices))?;
+        Ok(Trainer {
+            live: RefCell::new(LiveMetrics::new(ctx, eval.metrics(), &cfg.metrics)),
+            eval,
             plan,
             cfg,
             epoch: 0,
             steps_done: Arc::new(AtomicUsize::new(0)),
-            eval_done: Arc::new(AtomicUsize::new(0)),
             weights_version: 0,
             last_validation: None,
             steps_taken: 0,
@@ -189,21 +121,22 @@ impl<'a> Trainer<'a> {
         })
     }
 
+    /// The training step's buffers and launches.
     pub fn plan(&self) -> &Plan {
         &self.plan
     }
 
-    /// The kernels the plan runs, e.g. for the pipelines they created.
-    pub fn kernels(&self) -> &Kernels {
-        &self.kernels
+    /// The weights, the metrics and the validation and test passes.
+    pub fn evaluator(&self) -> &Evaluator<'a> {
+        &self.eval
     }
 
     pub fn config(&self) -> &TrainConfig {
         &self.cfg
     }
 
-    pub fn gpu(&self) -> &GpuContext {
-        self.ctx
+    fn ctx(&self) -> &'a GpuContext {
+        self.eval.gpu()
     }
 
     /// Epochs started so far (finished, between epochs).
@@ -216,36 +149,56 @@ impl<'a> Trainer<'a> {
         self.steps_taken
     }
 
-    /// Continues the counters of a run that finished `epoch` epochs and `steps` steps with
-    /// the rate multiplier `lr_factor` (see [`Trainer::restore`]).
-    pub(super) fn resume_at(&mut self, epoch: usize, steps: u64, lr_factor: f64) {
-        self.epoch = epoch;
-        self.steps_taken = steps;
-        self.lr_factor = lr_factor;
-        self.weights_version += 1;
-    }
-
     pub fn steps_per_epoch(&self) -> usize {
         self.plan.steps_per_epoch()
     }
 
+    /// The learning rate of the current (or last) epoch's last step, as Keras's history
+    /// records it.
+    pub fn learning_rate(&self) -> f64 {
+        self.last_learning_rate
+    }
+
+    /// The loss and the run's metrics in `pass`'s results, keys prefixed by `prefix` (`val_`,
+    /// `test_`).
+    pub fn logs(&self, prefix: &str, pass: &PassMetrics) -> Logs {
+        self.eval.logs(prefix, pass)
+    }
+
+    /// Training steps the GPU has finished in the current epoch, as last reported by the
+    /// driver (it lags the truth by up to one submission).
+    pub fn steps_done(&self) -> usize {
+        self.steps_done.load(Ordering::Relaxed)
+    }
+
+    /// The newest running training loss and metrics of the current (or last) epoch, with the
+    /// steps they cover, as the progress reports show them.
+    pub fn running_metrics(&self) -> Option<Running> {
+        self.live.borrow().latest()
+    }
+}
+
+/// Running epochs: the steps, the validation pass and the one readback.
+impl<'a> Trainer<'a> {
     /// Starts the next epoch: uploads its shuffled order and its steps' rates, zeroes the batch
     /// index and the training and validation accumulators. No readback.
     pub fn begin_epoch(&mut self) {
         let order = epoch_order(&self.plan.train_indices, self.cfg.seed, self.epoch);
         self.epoch += 1;
         self.steps_done.store(0, Ordering::Relaxed);
-        let q = &self.ctx.queue;
-        q.write_buffer(&self.plan.train_order, 0, bytemuck::cast_slice(&order));
+        let ctx = self.ctx();
+        ctx.queue
+            .write_buffer(&self.plan.train_order, 0, bytemuck::cast_slice(&order));
         let rates = self.epoch_rates();
-        q.write_buffer(&self.plan.step_rates, 0, bytemuck::cast_slice(&rates));
-        let mut encoder = self.encoder("begin epoch");
-        self.plan.clear_metrics(&mut encoder, Pass::Train);
-        self.plan.clear_metrics(&mut encoder, Pass::Validation);
+        ctx.queue
+            .write_buffer(&self.plan.step_rates, 0, bytemuck::cast_slice(&rates));
+        let mut encoder = ctx.encoder("begin epoch");
+        self.eval.metrics().clear(&mut encoder, Pass::Train);
+        self.eval.metrics().clear(&mut encoder, Pass::Validation);
         encoder.clear_buffer(&self.plan.train_cursor, 0, Some(4));
         // The first batch's gather, where each step's end gathers the next.
-        record_replays(&mut encoder, &self.plan.epoch_start, 1);
-        self.ctx.queue.submit([encoder.finish()]);
+        Launch::replay(&mut encoder, &self.plan.epoch_start, 1);
+        ctx.queue.submit([encoder.finish()]);
     }
 
     /// The rate table of the epoch about to run: each step's scheduled learning rate and the
@@ -263,22 +216,6 @@ impl<'a> Trainer<'a> {
         rates.into_iter().map(|r| r.1).collect()
     }
 
-    /// The learning rate of the current (or last) epoch's last step, as Keras's history
-    /// records it.
-    pub fn learning_rate(&self) -> f64 {
-        self.last_learning_rate
-    }
-
-    /// What the learning rate is multiplied by on top of the schedule.
-    pub fn lr_factor(&self) -> f64 {
-        self.lr_factor
-    }
-
-    /// Sets that multiplier (ReduceLROnPlateau); it applies from the next epoch.
-    pub fn set_lr_factor(&mut self, factor: f64) {
-        self.lr_factor = factor;
-    }
-
     /// Records and submits `steps` training steps, in chunks of `steps_per_submit`, without
     /// waiting for them. Each finished chunk adds its steps to [`Trainer::steps_done`] (from a
     /// completion callback: no readback).
@@ -294,32 +231,24 @@ impl<'a> Trainer<'a> {
         self.steps_taken += steps as u64;
         let chunk = self.cfg.steps_per_submit.max(1);
         self.live.get_mut().begin_epoch(steps.div_ceil(chunk));
+        let ctx = self.ctx();
         let mut done = 0;
         for index in 0.. {
             if done >= steps {
                 break;
             }
             let n = chunk.min(steps - done);
-            let mut encoder = self.encoder("train steps");
-            record_replays(&mut encoder, &self.plan.train_step, n);
-            self.submit_counted(encoder, &self.steps_done, n);
+            let mut encoder = ctx.encoder("train steps");
+            Launch::replay(&mut encoder, &self.plan.train_step, n);
+            ctx.submit_counted(encoder, &self.steps_done, n);
             done += n;
             if self.live.get_mut().due(index) {
-                self.live.get_mut().snapshot(self.ctx, &self.plan, done);
+                self.live.get_mut().snapshot(ctx, self.eval.metrics(), done);
             }
             // Runs the callbacks of finished submissions; never waits.
-            let _ = self.ctx.device.poll(wgpu::PollType::Poll);
+            let _ = ctx.device.poll(wgpu::PollType::Poll);
             progress(&self.progress(Phase::Training));
         }
-    }
-
-    /// Submits `encoder`, adding `steps` to `counter` once the GPU has run it.
-    fn submit_counted(&self, encoder: wgpu::CommandEncoder, counter: &Arc<AtomicUsize>, n: usize) {
-        self.ctx.queue.submit([encoder.finish()]);
-        let counter = counter.clone();
-        self.ctx.queue.on_submitted_work_done(move || {
-            counter.fetch_add(n, Ordering::Relaxed);
-        });
     }
 
     /// Where the epoch stands in `phase`, with the newest running metrics that have arrived.
@@ -328,67 +257,13 @@ impl<'a> Trainer<'a> {
         live.collect();
         let (done, total) = match phase {
             Phase::Training => (self.steps_done(), self.steps_per_epoch()),
-            Phase::Validating => (
-                self.eval_done.load(Ordering::Relaxed),
-                self.plan.validation.steps,
-            ),
+            Phase::Validating => self.eval.progress(Pass::Validation),
         };
         Progress {
             phase,
             done,
             total,
             running: live.latest(),
-        }
-    }
-
-    /// The newest running training loss and metrics of the current (or last) epoch, with the
-    /// steps they cover, as the progress reports show them.
-    pub fn running_metrics(&self) -> Option<Running> {
-        self.live.borrow().latest()
-    }
-
-    /// The loss and the run's metrics in `pass`'s results, keys prefixed by `prefix` (`val_`,
-    /// `test_`).
-    pub fn logs(&self, prefix: &str, pass: &PassMetrics) -> Logs {
-        Logs::of(&self.cfg.metrics, prefix, pass)
-    }
-
-    /// Training steps the GPU has finished in the current epoch, as last reported by the
-    /// driver (it lags the truth by up to one submission).
-    pub fn steps_done(&self) -> usize {
-        self.steps_done.load(Ordering::Relaxed)
-    }
-
-    fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
-        self.ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
-    }
-
-    /// Records and submits an evaluation pass in chunks of `steps_per_submit` (so progress can
-    /// be counted), then the copy of the metrics for the readback.
-    fn submit_eval(&self, pass: &EvalPass, clear: Option<Pass>) {
-        self.eval_done.store(0, Ordering::Relaxed);
-        let chunk = self.cfg.steps_per_submit.max(1);
-        let mut encoder = self.encoder("evaluation");
-        if let Some(pass) = clear {
-            self.plan.clear_metrics(&mut encoder, pass);
-        }
-        encoder.clear_buffer(&self.plan.eval_cursor, 0, Some(8));
-        let mut done = 0;
-        while done < pass.steps {
-            let n = chunk.min(pass.steps - done);
-            record_replays(&mut encoder, &pass.launches, n);
-            done += n;
-            if done == pass.steps {
-                self.plan.record_metrics_copy(&mut encoder);
-            }
-            self.submit_counted(encoder, &self.eval_done, n);
-            encoder = self.encoder("evaluation");
-        }
-        if pass.steps == 0 {
-            self.plan.record_metrics_copy(&mut encoder);
-            self.ctx.queue.submit([encoder.finish()]);
         }
     }
 
@@ -404,7 +279,7 @@ impl<'a> Trainer<'a> {
         self.begin_epoch();
         let steps = self.steps_per_epoch();
         self.run_steps_with(steps, progress);
-        self.submit_eval(&self.plan.validation, None);
+        self.eval.submit(Pass::Validation, false);
         let [train, validation, _] = self.read_metrics_ticking(progress)?;
         self.last_validation = Some((self.weights_version, validation.clone()));
         let mut logs = self.logs("", &train);
@@ -434,11 +309,31 @@ impl<'a> Trainer<'a> {
             };
             progress(&self.progress(phase));
         };
-        let metrics = self.plan.read_metrics_with(self.ctx, &mut tick)?;
+        let metrics = self.eval.read_metrics_with(&mut tick)?;
         self.live.borrow_mut().collect();
         Ok(metrics)
     }
 
+    /// Metrics of the test split with the current weights: one readback, or none when the
+    /// last validation pass ran on the test split with these same weights (its results are
+    /// the test pass's, bit for bit: same data, order and kernels).
+    pub fn evaluate_test(&mut self) -> Result<PassMetrics> {
+        if let Some((version, metrics)) = &self.last_validation {
+            if self.eval.validation_is_test() && *version == self.weights_version {
+                return Ok(metrics.clone());
+            }
+        }
+        self.eval.evaluate(Pass::Test)
+    }
+
+    /// Every pass's metrics as they stand (one readback): for tests and tools.
+    pub fn read_metrics(&self) -> Result<[PassMetrics; 3]> {
+        self.eval.read_metrics()
+    }
+}
+
+/// The run as a whole: the epochs with their callbacks, and what a checkpoint holds.
+impl<'a> Trainer<'a> {
     /// Trains for the configured epochs, calling every callback around each epoch in order;
     /// stops early when one says so (after the others have seen the epoch).
     /// A resumed trainer starts at the epoch after the ones it has done.
@@ -475,21 +370,7 @@ impl<'a> Trainer<'a> {
             }
             summary.epochs = epoch;
             summary.seconds += report.seconds;
-            let mut notes = Vec::new();
-            for cb in callbacks.iter_mut() {
-                match cb.on_epoch_end(self, &report)? {
-                    Control::Continue => {}
-                    Control::Stop(reason) => {
-                        summary.stopped.get_or_insert(reason);
-                    }
-                    Control::Note(note) => notes.push(note),
-                }
-            }
-            for note in &notes {
-                for cb in callbacks.iter_mut() {
-                    cb.on_note(note);
-                }
-            }
+            self.end_epoch(callbacks, &report, summary)?;
             summary.last = Some(report);
             if summary.stopped.is_some() {
                 break;
@@ -498,121 +379,158 @@ impl<'a> Trainer<'a> {
         Ok(())
     }
 
-    /// Metrics of the test split with the current weights: one readback, or none when the
-    /// last validation pass ran on the test split with these same weights (its results are
-    /// the test pass's, bit for bit: same data, order and kernels).
-    pub fn evaluate_test(&mut self) -> Result<PassMetrics> {
-        if let Some((version, metrics)) = &self.last_validation {
-            if self.plan.validation_is_test && *version == self.weights_version {
-                return Ok(metrics.clone());
+    /// Every callback's end of the epoch, then the notes they made, to every callback.
+    fn end_epoch(
+        &mut self,
+        callbacks: &mut [&mut dyn Callback],
+        report: &EpochReport,
+        summary: &mut FitSummary,
+    ) -> Result<()> {
+        let mut notes = Vec::new();
+        for cb in callbacks.iter_mut() {
+            match cb.on_epoch_end(self, report)? {
+                Control::Continue => {}
+                Control::Stop(reason) => {
+                    summary.stopped.get_or_insert(reason);
+                }
+                Control::Note(note) => notes.push(note),
             }
         }
-        self.submit_eval(&self.plan.test, Some(Pass::Test));
-        let [_, _, test] = self.plan.read_metrics_with(self.ctx, &mut || {})?;
-        Ok(test)
-    }
-
-    /// The test split's class probabilities under the current weights, one view per TTA copy
-    /// (the plain images first), one readback each; empty without `cfg.tta`.
-    pub fn test_views(&mut self) -> Result<Vec<Probabilities>> {
-        if self.cfg.tta.is_none() {
-            return Ok(Vec::new());
+        for note in &notes {
+            for cb in callbacks.iter_mut() {
+                cb.on_note(note);
+            }
         }
-        let mut views = Vec::new();
-        for pass in std::iter::once(&self.plan.test).chain(&self.plan.test_augmented) {
-            self.submit_eval(pass, Some(Pass::Test));
-            let [_, _, test] = self.plan.read_metrics_with(self.ctx, &mut || {})?;
-            let probabilities = test
-                .probabilities()
-                .expect("keep_probabilities gave the test pass its predictions");
-            views.push(probabilities.clone());
-        }
-        Ok(views)
-    }
-
-    /// Copies the weights and moving statistics into `into` (allocated on first use), on the
-    /// GPU: no readback, nothing waited for.
-    pub fn copy_weights(&self, into: &mut Option<WeightsCopy>) {
-        let plan = &self.plan;
-        let copy = into.get_or_insert_with(|| WeightsCopy {
-            params: self.ctx.storage("weights copy", plan.params.size()),
-            stats: self.ctx.storage("statistics copy", plan.stats.size()),
-        });
-        let mut encoder = self.encoder("copy weights");
-        encoder.copy_buffer_to_buffer(&plan.params, 0, &copy.params, 0, plan.params.size());
-        encoder.copy_buffer_to_buffer(&plan.stats, 0, &copy.stats, 0, plan.stats.size());
-        self.ctx.queue.submit([encoder.finish()]);
-    }
-
-    /// Replaces the weights and moving statistics with a copy. The optimizer state is left
-    /// as it is.
-    pub fn restore_weights(&mut self, from: &WeightsCopy) {
-        self.weights_version += 1;
-        let plan = &self.plan;
-        let mut encoder = self.encoder("restore weights");
-        encoder.copy_buffer_to_buffer(&from.params, 0, &plan.params, 0, plan.params.size());
-        encoder.copy_buffer_to_buffer(&from.stats, 0, &plan.stats, 0, plan.stats.size());
-        self.ctx.queue.submit([encoder.finish()]);
-    }
-
-    /// Every pass's metrics as they stand (one readback): for tests and tools.
-    pub fn read_metrics(&self) -> Result<[PassMetrics; 3]> {
-        let mut encoder = self.encoder("metrics");
-        self.plan.record_metrics_copy(&mut encoder);
-        self.ctx.queue.submit([encoder.finish()]);
-        self.plan.read_metrics_with(self.ctx, &mut || {})
-    }
-
-    /// Current trainable weights, one `Vec` per tensor in [`ParamLayout::trainable`] order.
-    pub fn read_params(&self) -> Result<Vec<Vec<f32>>> {
-        let flat = self
-            .ctx
-            .read_f32(&self.plan.params, 0, self.plan.layout.total)?;
-        Ok(self.plan.layout.unpack(&flat))
+        Ok(())
     }
 
     /// Replaces the weights (and moving statistics) with these, per tensor in the layouts'
     /// order, e.g. from a checkpoint. The optimizer state is left as it is.
     pub fn set_weights(&mut self, params: &[Vec<f32>], stats: &[Vec<f32>]) {
         self.weights_version += 1;
-        let q = &self.ctx.queue;
-        q.write_buffer(
-            &self.plan.params,
-            0,
-            bytemuck::cast_slice(&self.plan.layout.pack(params)),
-        );
-        q.write_buffer(
-            &self.plan.stats,
-            0,
-            bytemuck::cast_slice(&self.plan.stats_layout.pack(stats)),
-        );
+        self.eval.set_weights(params, stats);
     }
 
-    /// Current moving statistics, one `Vec` per tensor in [`ParamLayout::non_trainable`]
-    /// order.
-    pub fn read_stats(&self) -> Result<Vec<Vec<f32>>> {
-        let flat = self
-            .ctx
-            .read_f32(&self.plan.stats, 0, self.plan.stats_layout.total)?;
-        Ok(self.plan.stats_layout.unpack(&flat))
+    /// The state after the last finished epoch (reads the optimizer's state back).
+    pub fn training_state(&self, run: serde_json::Value) -> Result<TrainingState> {
+        let layout = &self.eval.weights().layout;
+        let n = layout.total;
+        let optimizer = match &self.plan.optimizer_state {
+            None => Vec::new(),
+            Some(buffer) => {
+                let flat = self
+                    .ctx()
+                    .read_f32(buffer, 0, n * self.plan.optimizer_tensors)?;
+                flat.chunks(n).map(|t| layout.unpack(t)).collect()
+            }
+        };
+        Ok(TrainingState {
+            epoch: self.epoch,
+            steps: self.steps_taken,
+            lr_factor: self.lr_factor,
+            optimizer,
+            run,
+            save: None,
+        })
     }
-}
 
-/// The weights and moving statistics of a trainer, copied on the GPU.
-pub struct WeightsCopy {
-    params: wgpu::Buffer,
-    stats: wgpu::Buffer,
-}
-
-/// Replays `launches` `times` times in one compute pass.
-fn record_replays(encoder: &mut wgpu::CommandEncoder, launches: &[Launch], times: usize) {
-    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-        label: Some("replay"),
-        timestamp_writes: None,
-    });
-    for _ in 0..times {
-        for launch in launches {
-            launch.record(&mut pass);
+    /// Continues from `state`: the optimizer's tensors, its step count (on the GPU's cursor
+    /// too, for Adam and dropout), the epochs done and the rate multiplier. The weights are
+    /// set separately ([`Trainer::set_weights`]).
+    pub fn restore(&mut self, state: &TrainingState) -> Result<()> {
+        let plan = &self.plan;
+        if state.optimizer.len() != plan.optimizer_tensors {
+            return Err(Error::Mismatch(format!(
+                "the training state holds {} optimizer tensors per weight; the optimizer keeps {}",
+                state.optimizer.len(),
+                plan.optimizer_tensors
+            )));
         }
+        let queue = &self.ctx().queue;
+        if let Some(buffer) = &plan.optimizer_state {
+            let layout = &self.eval.weights().layout;
+            let packed: Vec<f32> = state
+                .optimizer
+                .iter()
+                .flat_map(|v| layout.pack(v))
+                .collect();
+            queue.write_buffer(buffer, 0, bytemuck::cast_slice(&packed));
+        }
+        let t = u32::try_from(state.steps).map_err(|_| {
+            Error::Mismatch(format!(
+                "{} steps do not fit the GPU's counter",
+                state.steps
+            ))
+        })?;
+        queue.write_buffer(&plan.train_cursor, 0, bytemuck::cast_slice(&[0u32, t]));
+        self.epoch = state.epoch;
+        self.steps_taken = state.steps;
+        self.lr_factor = state.lr_factor;
+        self.weights_version += 1;
+        Ok(())
     }
+}
+
+/// What callbacks see of the trainer between epochs.
+impl FitHandle for Trainer<'_> {
+    fn learning_rate(&self) -> f64 {
+        self.last_learning_rate
+    }
+
+    fn lr_factor(&self) -> f64 {
+        self.lr_factor
+    }
+
+    fn set_lr_factor(&mut self, factor: f64) {
+        self.lr_factor = factor;
+    }
+
+    fn epochs_done(&self) -> usize {
+        self.epoch
+    }
+
+    fn copy_weights(&self, into: &mut Option<WeightsCopy>) {
+        self.eval.copy_weights(into);
+    }
+
+    fn restore_weights(&mut self, from: &WeightsCopy) {
+        self.weights_version += 1;
+        self.eval.restore_weights(from);
+    }
+
+    fn checkpoint(&self, run: serde_json::Value) -> Result<Checkpointed> {
+        Ok(Checkpointed {
+            state: self.training_state(run)?,
+            params: self.eval.read_params()?,
+            stats: self.eval.read_stats()?,
+        })
+    }
+}
+
+/// The model and the data agree on image shape and classes.
+fn check_fit(net: &Network, data: &Dataset) -> Result<()> {
+    let image = Shape::new(data.rows, data.cols, 1);
+    if image != net.input || data.classes != net.classes {
+        return Err(Error::Mismatch(format!(
+            "the model expects {}x{}x{} inputs and {} classes; the data has {}x{}x1 and {}",
+            net.input.h, net.input.w, net.input.c, net.classes, data.rows, data.cols, data.classes
+        )));
+    }
+    Ok(())
+}
+
+/// The training and validation sample indices: the last `fraction` of the training split is
+/// held out (Keras's rule), refusing a fraction that leaves nothing to train on.
+fn hold_out(data: &Dataset, fraction: f64) -> Result<(Vec<u32>, Vec<u32>)> {
+    let (train, validation) = split_indices(data.train.len(), fraction);
+    if train.is_empty() {
+        return Err(Error::flag(
+            "--validation-split",
+            format!(
+                "{fraction} leaves no training samples out of {}",
+                data.train.len()
+            ),
+        ));
+    }
+    Ok((train, validation))
 }

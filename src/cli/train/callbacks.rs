@@ -7,10 +7,10 @@ use crate::data::Dataset;
 use std::sync::Arc;
 
 use crate::error::Result;
+use crate::eval::metrics::Metric;
 use crate::model::{ModelSpec, Network};
 use crate::settings;
 use crate::train::callbacks::checkpoint::Target;
-use crate::train::metrics::Metric;
 use crate::train::{
     Callback, EarlyStopping, History, Monitor, ReduceLrOnPlateau, SaveCheckpoint, StopAtAccuracy,
     Trainer,

@@ -28,7 +28,7 @@ use crate::output;
 use crate::report::ReportInput;
 use crate::settings::RunSettings;
 use crate::train::{
-    check_history_path, test_line, tta, tta_line, Monitor, StepProfile, TrainConfig, Trainer,
+    check_history_path, test_line, tta_line, Monitor, StepProfile, TrainConfig, Trainer,
 };
 
 #[derive(Args, Clone, Debug)]
@@ -273,7 +273,7 @@ fn test_and_report(
 ) -> Result<()> {
     let test = trainer.evaluate_test()?;
     println!("{}", test_line(&trainer.logs("test_", &test)));
-    if let Some(tta) = tta::evaluate(trainer, &dataset.test.labels)? {
+    if let Some(tta) = trainer.evaluator().tta(&dataset.test.labels)? {
         println!("{}", tta_line(&tta));
     }
     args.report.write(ReportInput {

@@ -5,7 +5,7 @@ use std::io::Write;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::Result;
-use crate::train::{Callback, Control, EpochReport, Phase, Progress, Trainer};
+use crate::train::{Callback, Control, EpochReport, FitHandle, Phase, Progress};
 
 /// A progress bar per epoch, as Keras's `verbose=1`: steps, ETA and the running loss and
 /// accuracy while training, then a bar of its own while validating. Drawn only when stderr is
@@ -65,7 +65,7 @@ impl Callback for EpochBar {
         }
     }
 
-    fn on_epoch_end(&mut self, _: &mut Trainer, report: &EpochReport) -> Result<Control> {
+    fn on_epoch_end(&mut self, _: &mut dyn FitHandle, report: &EpochReport) -> Result<Control> {
         debug_assert_eq!(report.epochs, self.epochs);
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
@@ -93,7 +93,7 @@ impl Callback for EpochLines {
         eprintln!("{note}");
     }
 
-    fn on_epoch_end(&mut self, _: &mut Trainer, report: &EpochReport) -> Result<Control> {
+    fn on_epoch_end(&mut self, _: &mut dyn FitHandle, report: &EpochReport) -> Result<Control> {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", report.line());
         let _ = out.flush();

@@ -279,6 +279,19 @@ impl Launch {
         let [x, y, z] = self.workgroups;
         pass.dispatch_workgroups(x, y, z);
     }
+
+    /// Records `launches` `times` times over in one compute pass: a step replayed.
+    pub fn replay(encoder: &mut wgpu::CommandEncoder, launches: &[Launch], times: usize) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("replay"),
+            timestamp_writes: None,
+        });
+        for _ in 0..times {
+            for launch in launches {
+                launch.record(&mut pass);
+            }
+        }
+    }
 }
 
 /// A range of a buffer to bind: `offset` and `len` in 4-byte elements.

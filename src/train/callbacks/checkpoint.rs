@@ -12,12 +12,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::{Callback, Control, History, Monitor};
+use super::{Callback, Control, FitHandle, History, Monitor};
 use crate::error::{Error, Result};
 use crate::model::checkpoint::{self, CheckpointInfo};
 use crate::model::{ModelSpec, Network, ParamLayout};
+use crate::train::epoch_report::EpochReport;
 use crate::train::state::{self, TrainingState};
-use crate::train::{EpochReport, Trainer};
 
 /// Where checkpoints go.
 #[derive(Clone, Debug, PartialEq)]
@@ -93,29 +93,29 @@ impl SaveCheckpoint {
         Ok(self)
     }
 
-    /// Writes `trainer`'s checkpoint `path` as one unit (see the module's notes): the state
+    /// Writes the run's checkpoint `path` as one unit (see the module's notes): the state
     /// under its pending name, the weights, then the state into place.
-    fn save(&self, trainer: &Trainer, path: &Path, epoch: usize) -> Result<()> {
+    fn save(&self, handle: &dyn FitHandle, path: &Path, epoch: usize) -> Result<()> {
         crate::output::failpoint("save-begin");
         let id = self.run["run_id"].as_str().unwrap_or("run");
         let save = format!("{id}/{epoch}");
         let mut run = self.run.clone();
         run["history"] = self.history.to_json();
+        let saved = handle.checkpoint(run)?;
         let training = TrainingState {
             save: Some(save.clone()),
-            ..trainer.training_state(run)?
+            ..saved.state
         };
         state::save(&state::pending_path(path), &training, &self.trainable)?;
         let mut metadata = self.metadata.clone();
         metadata.insert("epoch".to_string(), epoch.to_string());
         metadata.insert("save".to_string(), save);
-        let (params, stats) = (trainer.read_params()?, trainer.read_stats()?);
         checkpoint::save(
             path,
             &self.trainable,
-            &params,
+            &saved.params,
             &self.non_trainable,
-            &stats,
+            &saved.stats,
             metadata,
         )?;
         crate::output::failpoint("save-committed");
@@ -158,8 +158,8 @@ fn worst(monitor: &Monitor) -> f64 {
 }
 
 impl Callback for SaveCheckpoint {
-    fn on_epoch_end(&mut self, trainer: &mut Trainer, report: &EpochReport) -> Result<Control> {
-        self.history.on_epoch_end(trainer, report)?;
+    fn on_epoch_end(&mut self, run: &mut dyn FitHandle, report: &EpochReport) -> Result<Control> {
+        self.history.on_epoch_end(run, report)?;
         let value = self.monitor.value(report).unwrap_or(f64::NAN);
         let improved = if self.monitor.minimize() {
             value < self.best
@@ -173,7 +173,7 @@ impl Callback for SaveCheckpoint {
         match &self.target {
             Target::File(path) => {
                 if improved || !self.best_only {
-                    self.save(trainer, path, epoch)?;
+                    self.save(run, path, epoch)?;
                 }
             }
             Target::Dir { dir, keep } => {
@@ -182,11 +182,11 @@ impl Callback for SaveCheckpoint {
                     source: e,
                 })?;
                 if !self.best_only {
-                    self.save(trainer, &epoch_path(dir, epoch), epoch)?;
+                    self.save(run, &epoch_path(dir, epoch), epoch)?;
                     Self::prune(dir, *keep, epoch)?;
                 }
                 if improved {
-                    self.save(trainer, &dir.join("best.safetensors"), epoch)?;
+                    self.save(run, &dir.join("best.safetensors"), epoch)?;
                 }
             }
         }

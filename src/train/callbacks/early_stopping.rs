@@ -5,10 +5,11 @@
 
 use std::sync::Arc;
 
-use super::{Callback, Control};
+use super::{Callback, Control, FitHandle};
 use crate::error::{Error, Result};
-use crate::train::metrics::{monitorable, Metric, METRICS};
-use crate::train::{EpochReport, Trainer, WeightsCopy};
+use crate::eval::metrics::{monitorable, Metric, METRICS};
+use crate::eval::WeightsCopy;
+use crate::train::epoch_report::EpochReport;
 
 /// A key of the epoch's logs (`val_loss`, `accuracy`, `val_top_k_accuracy`, ...), with the
 /// direction its metric declares better.
@@ -152,19 +153,19 @@ impl EarlyStopping {
 }
 
 impl Callback for EarlyStopping {
-    fn on_epoch_end(&mut self, trainer: &mut Trainer, report: &EpochReport) -> Result<Control> {
+    fn on_epoch_end(&mut self, run: &mut dyn FitHandle, report: &EpochReport) -> Result<Control> {
         let Some(value) = self.monitor.value(report) else {
             return Ok(Control::Continue);
         };
         let epoch = report.epoch - 1;
         if self.restore_best_weights && self.best_weights.is_none() {
             // As Keras: until an epoch improves, the first epoch's weights are the best.
-            trainer.copy_weights(&mut self.best_weights);
+            run.copy_weights(&mut self.best_weights);
             self.patience.best_epoch = epoch;
         }
         let decision = self.patience.update(epoch, value);
         if decision.improved && self.restore_best_weights {
-            trainer.copy_weights(&mut self.best_weights);
+            run.copy_weights(&mut self.best_weights);
         }
         Ok(match decision.stop {
             true => Control::Stop(format!("Epoch {}: early stopping", epoch + 1)),
@@ -172,11 +173,11 @@ impl Callback for EarlyStopping {
         })
     }
 
-    fn on_train_end(&mut self, trainer: &mut Trainer) -> Result<Option<String>> {
+    fn on_train_end(&mut self, run: &mut dyn FitHandle) -> Result<Option<String>> {
         let Some(best) = &self.best_weights else {
             return Ok(None);
         };
-        trainer.restore_weights(best);
+        run.restore_weights(best);
         Ok(Some(format!(
             "Restoring model weights from the end of the best epoch: {}.",
             self.patience.best_epoch + 1
@@ -216,7 +217,7 @@ mod tests {
 
     #[test]
     fn monitors_are_named_as_keras_names_them() {
-        let metrics: Vec<Arc<dyn Metric>> = vec![Arc::new(crate::train::metrics::Accuracy)];
+        let metrics: Vec<Arc<dyn Metric>> = vec![Arc::new(crate::eval::metrics::Accuracy)];
         let parse = |name: &str| Monitor::parse("--early-stopping", name, &metrics);
         assert_eq!(parse("val_loss").unwrap(), Monitor::val_loss());
         let err = parse("val_acc").unwrap_err().to_string();
@@ -227,7 +228,7 @@ mod tests {
         let err = parse("val_top_k_accuracy").unwrap_err().to_string();
         assert!(err.contains("(add top_k_accuracy to --metrics)"), "{err}");
         assert!(Monitor::val_loss().minimize() && !parse("val_accuracy").unwrap().minimize());
-        let top_k: Vec<Arc<dyn Metric>> = vec![Arc::new(crate::train::metrics::TopK { k: 3 })];
+        let top_k: Vec<Arc<dyn Metric>> = vec![Arc::new(crate::eval::metrics::TopK { k: 3 })];
         let m = Monitor::parse("--monitor", "val_top_k_accuracy", &top_k).unwrap();
         assert!(!m.minimize(), "the metric says higher is better");
     }

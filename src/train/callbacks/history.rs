@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use super::{Callback, Control};
+use super::{Callback, Control, FitHandle};
 use crate::error::{Error, Result};
-use crate::train::{EpochReport, Trainer};
+use crate::train::epoch_report::EpochReport;
 
 /// What each epoch records besides its logs.
 const EXTRA: [&str; 2] = ["learning_rate", "seconds"];
@@ -185,9 +185,9 @@ fn format_of(path: &Path) -> Result<Format> {
 }
 
 impl Callback for History {
-    fn on_epoch_end(&mut self, trainer: &mut Trainer, report: &EpochReport) -> Result<Control> {
+    fn on_epoch_end(&mut self, run: &mut dyn FitHandle, report: &EpochReport) -> Result<Control> {
         let mut values = report.logs.0.clone();
-        let extra = [trainer.learning_rate(), report.seconds];
+        let extra = [run.learning_rate(), report.seconds];
         values.extend(EXTRA.iter().map(|k| k.to_string()).zip(extra));
         self.push(report.epoch - 1, &values);
         self.write()?;

@@ -3,9 +3,9 @@
 //! `min_lr`, then wait `cooldown` epochs before counting again. The new rate applies from the
 //! next epoch's rate table.
 
-use super::{Callback, Control, Monitor};
+use super::{Callback, Control, FitHandle, Monitor};
 use crate::error::Result;
-use crate::train::{EpochReport, Trainer};
+use crate::train::epoch_report::EpochReport;
 
 #[derive(Clone, Debug)]
 pub struct ReduceLrOnPlateau {
@@ -79,15 +79,15 @@ impl ReduceLrOnPlateau {
 }
 
 impl Callback for ReduceLrOnPlateau {
-    fn on_epoch_end(&mut self, trainer: &mut Trainer, report: &EpochReport) -> Result<Control> {
+    fn on_epoch_end(&mut self, run: &mut dyn FitHandle, report: &EpochReport) -> Result<Control> {
         let Some(value) = self.monitor.value(report) else {
             return Ok(Control::Continue);
         };
-        let lr = trainer.learning_rate();
+        let lr = run.learning_rate();
         match self.update(value, lr) {
             None => Ok(Control::Continue),
             Some(new_lr) => {
-                trainer.set_lr_factor(trainer.lr_factor() * new_lr / lr);
+                run.set_lr_factor(run.lr_factor() * new_lr / lr);
                 Ok(Control::Note(format!(
                     "Epoch {}: ReduceLROnPlateau reducing learning rate to {new_lr}.",
                     report.epoch

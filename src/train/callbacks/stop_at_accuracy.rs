@@ -1,8 +1,8 @@
 //! Stopping at the first epoch that reaches a validation accuracy (`--until-accuracy`).
 
-use super::{Callback, Control};
+use super::{Callback, Control, FitHandle};
 use crate::error::Result;
-use crate::train::{EpochReport, Trainer};
+use crate::train::epoch_report::EpochReport;
 
 /// Stops after the first epoch whose validation accuracy reaches `target`, saying how long
 /// training took.
@@ -23,7 +23,7 @@ impl StopAtAccuracy {
 }
 
 impl Callback for StopAtAccuracy {
-    fn on_epoch_end(&mut self, _: &mut Trainer, report: &EpochReport) -> Result<Control> {
+    fn on_epoch_end(&mut self, _: &mut dyn FitHandle, report: &EpochReport) -> Result<Control> {
         self.seconds += report.seconds;
         let Some(val) = report.validation.as_ref().map(|v| v.score()) else {
             return Ok(Control::Continue);
@@ -39,12 +39,12 @@ impl Callback for StopAtAccuracy {
     }
 
     /// A target never reached is said, not passed over.
-    fn on_train_end(&mut self, trainer: &mut Trainer) -> Result<Option<String>> {
+    fn on_train_end(&mut self, run: &mut dyn FitHandle) -> Result<Option<String>> {
         Ok((!self.reached).then(|| {
             format!(
                 "val_accuracy never reached {} in {} epoch(s) ({:.2}s of training)",
                 self.target,
-                trainer.epochs_done(),
+                run.epochs_done(),
                 self.seconds
             )
         }))

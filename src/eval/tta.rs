@@ -1,13 +1,11 @@
 //! Test-time augmentation (`--tta N`): each test image's class probabilities averaged over the
 //! image itself and `N - 1` randomly augmented copies of it. The copies are drawn by the
 //! gather kernel as training's are, each copy from a seed of its own, so a copy is one more
-//! forward pass over the resident test split; each pass's probabilities are read back once
-//! and averaged here, and the averaged prediction is scored on the CPU.
+//! forward pass over the resident test split ([`super::Evaluator::tta`]); each pass's
+//! probabilities are read back once and averaged here, and the averaged prediction is scored
+//! on the CPU.
 
-use std::sync::Arc;
-
-use super::metrics::{Accumulator, CountMatrix, Predictions, Probabilities, Score};
-use super::{TrainConfig, Trainer};
+use super::metrics::{CountMatrix, Probabilities, Score};
 use crate::error::{Error, Result};
 use crate::floor::augment::Augment;
 
@@ -48,19 +46,6 @@ impl Tta {
     }
 }
 
-/// Makes the test pass keep every sample's probabilities, which TTA averages: a predictions
-/// accumulator as wide as the test split replaces any other.
-pub(super) fn keep_probabilities(cfg: &mut TrainConfig, test_samples: usize) {
-    if cfg.tta.is_none() {
-        return;
-    }
-    cfg.accumulators.retain(|m| m.name() != "predictions");
-    let predictions: Arc<dyn Accumulator> = Arc::new(Predictions {
-        capacity: test_samples,
-    });
-    cfg.accumulators.push(predictions);
-}
-
 /// The averaged probabilities of a TTA evaluation, and their score.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TtaResult {
@@ -69,23 +54,6 @@ pub struct TtaResult {
     pub score: Score,
     /// True class down, predicted across.
     pub confusion: CountMatrix,
-}
-
-/// The trainer's test split scored by the mean of its TTA views (`labels`: the test split's);
-/// `None` without `cfg.tta`.
-pub fn evaluate(trainer: &mut Trainer, labels: &[u8]) -> Result<Option<TtaResult>> {
-    let views = trainer.test_views()?;
-    if views.is_empty() {
-        return Ok(None);
-    }
-    let probabilities = mean(&views);
-    let (score, confusion) = score(&probabilities, labels, trainer.config().label_smoothing);
-    Ok(Some(TtaResult {
-        copies: views.len(),
-        probabilities,
-        score,
-        confusion,
-    }))
 }
 
 /// Adds `views` (each `[samples, classes]`) and divides by their number.
