@@ -4,7 +4,7 @@
 //! a report. `--shard` splits the runs over machines and `compare merge` joins the shards.
 //! `sweep` is the comparison over optimizers and learning rates, run by the same code.
 
-mod axes;
+pub mod axes;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -19,16 +19,16 @@ use super::kernels;
 use super::report_flags::ReportFlags;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::{Error, Result};
-use crate::floor::Shape;
 use crate::gpu::context::list_adapters;
 use crate::gpu::GpuContext;
-use crate::model::{ModelSpec, Network};
+
 use crate::output;
 use crate::report::compare::{CompareInput, TestImages};
 use crate::settings::RunSettings;
 use crate::settings::{self, Settings};
-use crate::train::compare::{self, Axis, CompareFile, Outcome, Run, Trained};
-use crate::train::TrainConfig;
+use crate::train::compare::{self, Axis, CompareFile, Outcome, Run, RECIPE};
+use crate::train::record::RunRecord;
+use crate::train::setup::{self, Origin, RunSetup};
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -225,12 +225,11 @@ struct OpenData {
     data: Dataset,
 }
 
-/// A run ready to train: its settings, model and data.
+/// A run ready to train: its settings, set up as `train` sets a run up, and its data.
 struct Prepared<'a> {
     run: Run,
     settings: &'a RunSettings,
-    spec: ModelSpec,
-    net: Network,
+    setup: RunSetup,
     data: &'a Dataset,
 }
 
@@ -296,13 +295,13 @@ fn prepare<'a>(run: Run, s: &'a RunSettings, datasets: &'a [OpenData]) -> Result
         .iter()
         .find(|d| d.kind == s.dataset && d.classes == s.classes);
     let data = &found.expect("every run's data was opened").data;
-    let spec = ModelSpec::from_arg(&s.model, s.activation, data.classes)?;
-    let net = spec.compile(Shape::new(data.rows, data.cols, 1), data.classes)?;
+    let recipe = run.values.get(RECIPE).and_then(Value::as_str);
+    let origin = Origin { spec: None, recipe };
+    let setup = setup::setup(s, data, origin)?;
     Ok(Prepared {
         run,
         settings: s,
-        spec,
-        net,
+        setup,
         data,
     })
 }
@@ -375,7 +374,7 @@ fn run_all(
                         None => GpuContext::new(named)?,
                     };
                     while let Some(p) = queue.lock().expect("queue").pop_front() {
-                        let outcome = train_one(&ctx, &p)?;
+                        let outcome = train_one(&ctx, p)?;
                         let mut done = done.lock().expect("results");
                         eprintln!("[{}/{total}] {}", done.len() + 1, progress_line(&outcome));
                         done.push(outcome);
@@ -393,18 +392,11 @@ fn run_all(
     Ok(outcomes)
 }
 
-fn train_one(ctx: &GpuContext, p: &Prepared) -> Result<Outcome> {
-    let cfg = TrainConfig {
-        kernels: kernels::policy(&ctx.info),
-        accumulators: ReportFlags::metrics(p.data),
-        ..p.settings.config(p.data)?
-    };
-    let trained = Trained {
-        spec: &p.spec,
-        net: &p.net,
-        settings: p.settings,
-    };
-    compare::train(ctx, (trained, p.data), cfg, &p.run)
+/// Trains `p` on `ctx` with the adapter's kernels, keeping what the report needs.
+fn train_one(ctx: &GpuContext, mut p: Prepared) -> Result<Outcome> {
+    p.setup.cfg.kernels = kernels::policy(&ctx.info);
+    p.setup.cfg.accumulators = ReportFlags::metrics(p.data);
+    compare::train(ctx, (p.setup, p.settings, p.data), &p.run)
 }
 
 fn progress_line(o: &Outcome) -> String {
@@ -444,22 +436,11 @@ fn finished(args: &CompareRun, given: &dyn Fn(&str) -> bool) -> Result<()> {
         .enumerate()
         .map(|(i, path)| {
             let text = crate::input::read_to_string(path)?;
-            let json: Value = serde_json::from_str(&text).map_err(|e| {
-                Error::file(
-                    path,
-                    format!(
-                        "not JSON ({e}); expected a history written by `train --history FILE.json`"
-                    ),
-                )
-            })?;
-            compare::from_history(&path.display().to_string(), i, &json)
+            let name = path.display().to_string();
+            Outcome::finished(&name, i, RunRecord::parse(&name, &text)?)
         })
         .collect::<Result<Vec<_>>>()?;
-    let dataset = outcomes[0]
-        .settings
-        .get("dataset")
-        .and_then(Value::as_str)
-        .unwrap_or("mnist");
+    let dataset = outcomes[0].settings.run.dataset.name();
     let file = CompareFile {
         defines: serde_json::Map::new(),
         dataset: dataset.into(),

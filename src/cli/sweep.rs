@@ -2,13 +2,11 @@
 //! notebooks' comparison of optimizers), run by `compare`'s code: one table best first, JSON,
 //! a report, `--shard` and `sweep merge` (which is `compare merge`).
 
-use clap::{Args, Subcommand};
-use serde_json::Value;
-
-use super::compare::{self, CompareOutputs, Job, MergeArgs, Placement};
+use super::compare::{self, AxisFlags, CompareOutputs, Job, MergeArgs, Placement};
 use crate::error::Result;
 use crate::settings::RunSettings;
 use crate::train::compare::{grid, Axis};
+use clap::{Args, Subcommand};
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -36,8 +34,13 @@ pub struct SweepRun {
     #[arg(long, value_delimiter = ',', conflicts_with = "optimizer")]
     pub optimizers: Option<Vec<String>>,
     /// Learning rates to try with each optimizer (default 0.001,0.01,0.1, or --lr's).
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = super::finite_f32, conflicts_with = "lr")]
-    pub lrs: Option<Vec<f32>>,
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_negative_numbers = true,
+        conflicts_with = "lr"
+    )]
+    pub lrs: Option<Vec<String>>,
     #[command(flatten)]
     pub place: Placement,
     #[command(flatten)]
@@ -49,11 +52,12 @@ pub fn run(args: &SweepArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     match &args.command {
         Some(SweepCommand::Merge(m)) => compare::run_merge(m),
         None => {
+            let axes = axes(&args.run, given)?;
             let job = Job {
                 base: &args.run.run,
                 typed: given,
-                runs: grid(&axes(&args.run, given)),
-                axes: axes(&args.run, given),
+                runs: grid(&axes),
+                axes,
                 listed: None,
             };
             compare::execute(&job, &args.run.place, &args.run.out)
@@ -61,9 +65,10 @@ pub fn run(args: &SweepArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     }
 }
 
-/// The sweep's axes: `--optimizers` (else `--optimizer`, else sgd, adam and rmsprop) and
-/// `--lrs` (else `--lr`, else 0.001, 0.01 and 0.1).
-fn axes(args: &SweepRun, given: &dyn Fn(&str) -> bool) -> Vec<Axis> {
+/// The sweep's axes, as `compare --optimizers ... --lrs ...` reads them: `--optimizers`
+/// (else `--optimizer`, else sgd, adam and rmsprop) and `--lrs` (else `--lr`, else 0.001,
+/// 0.01 and 0.1).
+fn axes(args: &SweepRun, given: &dyn Fn(&str) -> bool) -> Result<Vec<Axis>> {
     let optimizers = match &args.optimizers {
         Some(list) => list.clone(),
         None if given("optimizer") => vec![args.run.optimizer.clone()],
@@ -71,23 +76,11 @@ fn axes(args: &SweepRun, given: &dyn Fn(&str) -> bool) -> Vec<Axis> {
     };
     let lrs = match (&args.lrs, args.run.hyper.lr) {
         (Some(list), _) => list.clone(),
-        (None, Some(lr)) => vec![lr],
-        (None, None) => vec![0.001, 0.01, 0.1],
+        (None, Some(lr)) => vec![lr.to_string()],
+        (None, None) => ["0.001", "0.01", "0.1"].map(String::from).to_vec(),
     };
-    let lrs = match crate::settings::json(&lrs) {
-        Value::Array(values) => values,
-        _ => unreachable!("a list serialises as an array"),
+    let flags = AxisFlags {
+        given: vec![("optimizers", "optimizer", optimizers), ("lrs", "lr", lrs)],
     };
-    vec![
-        Axis {
-            key: "optimizer".into(),
-            flag: "--optimizers".into(),
-            values: optimizers.into_iter().map(Value::String).collect(),
-        },
-        Axis {
-            key: "lr".into(),
-            flag: "--lrs".into(),
-            values: lrs,
-        },
-    ]
+    compare::axes::of(&flags, &[])
 }

@@ -71,6 +71,23 @@ impl Default for EvalConfig {
 }
 
 impl EvalConfig {
+    /// Where every pass's accumulators live: the metrics' own in every pass, the
+    /// validation and test passes' besides ([`EvalConfig::pass_accumulators`]).
+    fn metrics_layout(
+        &self,
+        net: &Network,
+        test_samples: usize,
+        ctx: &GpuContext,
+    ) -> MetricsLayout {
+        let own: Vec<_> = self
+            .metrics
+            .iter()
+            .filter_map(|m| m.accumulator())
+            .collect();
+        let evaluation = self.pass_accumulators(test_samples);
+        MetricsLayout::new(&own, &evaluation, net.classes, ctx.binding_align_floats())
+    }
+
     /// The accumulators of the validation and test passes: with test-time augmentation, a
     /// predictions accumulator as wide as the `test_samples` replaces any other (its views are
     /// averaged from every sample's probabilities).
@@ -153,11 +170,7 @@ impl<'a> Evaluator<'a> {
         let batch = limits::eval_batch(ctx, net, (cfg.batch_size, cfg.min_batch), longest);
         let rows = BatchBuffers::new(ctx, (net, &fusions), batch, false)?;
         let weights = WeightBuffers::new(ctx, net, weights);
-        let own: Vec<_> = cfg.metrics.iter().filter_map(|m| m.accumulator()).collect();
-        let evaluation = cfg.pass_accumulators(test.len());
-        let align = ctx.binding_align_floats();
-        let layout = MetricsLayout::new(&own, &evaluation, net.classes, align);
-        let metrics = MetricsBuffer::new(ctx, layout);
+        let metrics = MetricsBuffer::new(ctx, cfg.metrics_layout(net, test.len(), ctx));
         let cursor = ctx.storage("eval cursor", 8);
         let rec = Recorder {
             ctx,
@@ -172,8 +185,8 @@ impl<'a> Evaluator<'a> {
             metrics: &metrics,
             row_stats: None,
         };
-        let validation = eval_pass(&rec, Pass::Validation, &val_split, &cursor);
-        let test = eval_pass(&rec, Pass::Test, &test_split, &cursor);
+        let [validation, test] = [(Pass::Validation, &val_split), (Pass::Test, &test_split)]
+            .map(|(pass, split)| eval_pass(&rec, pass, split, &cursor));
         let test_augmented = tta_passes(&rec, &cfg, &test_split, &cursor);
         ctx.check_errors()?;
         Ok(Evaluator {

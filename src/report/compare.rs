@@ -118,7 +118,7 @@ fn add_curves(figures: &mut Figures, input: &CompareInput, names: &[String]) -> 
     }
     for (i, (o, name)) in input.outcomes.iter().zip(names).enumerate() {
         figures.add(
-            &crate::report::curves(&o.history()?),
+            &crate::report::curves(&o.history),
             format!("run-{}", i + 1),
             "Each run's curves",
             format!("{name}: training against validation, as its own report draws them"),
@@ -271,7 +271,8 @@ fn networks(input: &CompareInput) -> Result<Vec<Network>> {
         .outcomes
         .iter()
         .map(|o| {
-            compare::model_of(&o.settings)
+            o.settings
+                .model()
                 .map(|(_, net)| net)
                 .map_err(|e| Error::Mismatch(format!("run {}: {e}", o.run.index + 1)))
         })
@@ -318,7 +319,7 @@ fn page_html(
         rows.extend(
             differing
                 .iter()
-                .map(|k| (k.clone(), crate::settings::show(o.settings.get(k)))),
+                .map(|k| (k.clone(), crate::settings::show(o.setting_map().get(k)))),
         );
         rows.push(("adapter".into(), o.adapter.clone()));
         if let Some(source) = &o.source {

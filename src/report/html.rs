@@ -96,7 +96,7 @@ fn history_table(input: &ReportInput) -> String {
         s += &format!("<th>{n}</th>");
     }
     s += "</tr>\n";
-    for (row, epoch) in history.epochs().iter().enumerate() {
+    for (row, epoch) in history.epoch.iter().enumerate() {
         s += &format!("<tr><td>{epoch}</td>");
         for (column, name) in columns.iter().zip(&names) {
             let v = column[row];

@@ -20,7 +20,7 @@ use crate::data::{DatasetKind, Split};
 use crate::error::{Error, Result};
 use crate::eval::metrics::{Logs, Probabilities};
 use crate::eval::{CountMatrix, PassMetrics};
-use crate::train::History;
+use crate::train::record::Epochs;
 
 /// What a report shows.
 pub struct ReportInput<'a> {
@@ -33,7 +33,7 @@ pub struct ReportInput<'a> {
     /// The model as `keras.utils.plot_model(model, show_shapes=True)` draws it.
     pub diagram: ModelDiagram,
     /// The training history; none for a checkpoint's evaluation.
-    pub history: Option<&'a History>,
+    pub history: Option<&'a Epochs>,
     /// The test pass, with the `confusion_matrix` and `predictions` accumulators.
     pub test: &'a PassMetrics,
     /// Its loss and the run's metrics, by Keras's keys (`test_loss`, `test_accuracy`, ...).
@@ -167,7 +167,7 @@ fn and_list(items: &[String]) -> String {
 
 /// The loss and every metric the history records, training against validation, per epoch: a
 /// panel each (`Loss`, `Accuracy`, `Top k accuracy`, ...).
-pub fn curves(history: &History) -> Curves {
+pub fn curves(history: &Epochs) -> Curves {
     let names = history.names();
     let metrics = names
         .iter()

@@ -5,7 +5,8 @@
 //! - the command-line flags (clap's derive; a setting's key is its field name, its flag the
 //!   key with `-` for `_`);
 //! - its defaults ([`defaults`]: clap's, with nothing on the command line);
-//! - its JSON form (serde), which recipes, training states, histories and sweeps use;
+//! - its JSON form (serde, both ways), which recipes, training states, run records and
+//!   comparisons use;
 //! - reading it back from JSON ([`from_map`]): each value goes through its flag's own parser
 //!   and the struct's range checks, so a recipe or a state file is checked as a flag is;
 //! - its keys and their resume roles ([`Settings::keys`]), which `--resume` compares.
@@ -257,6 +258,15 @@ macro_rules! settings {
             /// Every setting at its flag's default.
             fn default() -> Self {
                 $crate::settings::defaults()
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            /// From the JSON form, each value parsed by its flag's parser and range-checked
+            /// ([`$crate::settings::from_map`]); a setting absent takes its default.
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+                $crate::settings::from_map(&map, None).map_err(serde::de::Error::custom)
             }
         }
     };

@@ -12,7 +12,9 @@ pub mod limits;
 pub mod live;
 pub mod plan;
 pub mod profile;
+pub mod record;
 pub mod run_settings;
+pub mod setup;
 pub mod state;
 pub mod trainer;
 

@@ -159,38 +159,80 @@ pub fn load_from(path: &Path, bytes: &[u8], trainable: &ParamLayout) -> Result<T
     let (_, header) =
         SafeTensors::read_metadata(bytes).map_err(|e| err(format!("not a training state: {e}")))?;
     let empty = HashMap::new();
-    let meta = header.metadata().as_ref().unwrap_or(&empty);
-    let field = |key: &str| {
-        meta.get(key).ok_or_else(|| {
-            err(format!(
-                "metadata '{key}' is missing; expected a file written by `shaderfit train --save`"
-            ))
-        })
+    let meta = Metadata {
+        path,
+        map: header.metadata().as_ref().unwrap_or(&empty),
     };
-    if field("format")? != FORMAT {
+    if meta.field("format")? != FORMAT {
         return Err(err(format!(
             "format '{}'; expected '{FORMAT}'",
-            field("format")?
+            meta.field("format")?
         )));
     }
-    let count = |key: &str| -> Result<u64> {
-        field(key)?.parse().map_err(|_| {
-            err(format!(
-                "metadata '{key}' is '{}'; expected a count (a whole number >= 0)",
-                meta[key]
-            ))
+    let optimizer = optimizer_tensors(&file, trainable).map_err(err)?;
+    if let Some((name, i)) = first_non_finite(&optimizer, trainable) {
+        return Err(err(format!(
+            "tensor '{name}' holds a non-finite value at index {i}; the state of a diverged run cannot be resumed"
+        )));
+    }
+    let run = serde_json::from_str(meta.field("run")?)
+        .map_err(|e| err(format!("metadata 'run' is not JSON: {e}")))?;
+    Ok(TrainingState {
+        epoch: meta.count("epoch")? as usize,
+        steps: meta.count("steps")?,
+        lr_factor: meta.lr_factor()?,
+        optimizer,
+        run,
+        save: meta.map.get("save").cloned(),
+    })
+}
+
+/// A state file's metadata, each value read with an error naming the file and the key.
+struct Metadata<'a> {
+    path: &'a Path,
+    map: &'a HashMap<String, String>,
+}
+
+impl Metadata<'_> {
+    fn field(&self, key: &str) -> Result<&str> {
+        self.map.get(key).map(String::as_str).ok_or_else(|| {
+            Error::file(
+                self.path,
+                format!("metadata '{key}' is missing; expected a file written by `shaderfit train --save`"),
+            )
         })
-    };
-    let lr_factor: f64 = field("lr_factor")?
-        .parse()
-        .ok()
-        .filter(|f: &f64| f.is_finite() && *f > 0.0 && *f <= 1.0)
-        .ok_or_else(|| {
-            err(format!(
-                "metadata 'lr_factor' is '{}'; expected a learning-rate multiplier in (0, 1]",
-                meta["lr_factor"]
-            ))
-        })?;
+    }
+
+    fn count(&self, key: &str) -> Result<u64> {
+        let text = self.field(key)?;
+        text.parse().map_err(|_| {
+            Error::file(
+                self.path,
+                format!("metadata '{key}' is '{text}'; expected a count (a whole number >= 0)"),
+            )
+        })
+    }
+
+    fn lr_factor(&self) -> Result<f64> {
+        let text = self.field("lr_factor")?;
+        text.parse()
+            .ok()
+            .filter(|f: &f64| f.is_finite() && *f > 0.0 && *f <= 1.0)
+            .ok_or_else(|| {
+                Error::file(
+                    self.path,
+                    format!("metadata 'lr_factor' is '{text}'; expected a learning-rate multiplier in (0, 1]"),
+                )
+            })
+    }
+}
+
+/// The optimizer's state tensors `optimizer/<k>/<weight>` of `file`, each with its weight's
+/// shape, for every `k` from 0 the file has.
+fn optimizer_tensors(
+    file: &SafeTensors,
+    trainable: &ParamLayout,
+) -> std::result::Result<Vec<Vec<Vec<f32>>>, String> {
     let states = (0..)
         .take_while(|k| {
             file.names()
@@ -198,44 +240,33 @@ pub fn load_from(path: &Path, bytes: &[u8], trainable: &ParamLayout) -> Result<T
                 .any(|n| n.starts_with(&format!("optimizer/{k}/")))
         })
         .count();
-    let optimizer = (0..states)
+    let tensor = |name: &str, shape: &[usize]| -> std::result::Result<Vec<f32>, String> {
+        let t = file
+            .tensor(name)
+            .map_err(|_| format!("tensor '{name}' is missing"))?;
+        if t.dtype() != Dtype::F32 || t.shape() != shape {
+            return Err(format!(
+                "tensor '{name}' is {:?} {:?}; expected F32 {shape:?}",
+                t.dtype(),
+                t.shape(),
+            ));
+        }
+        Ok(bytemuck::pod_collect_to_vec(t.data()))
+    };
+    (0..states)
         .map(|k| {
             trainable
                 .tensors
                 .iter()
                 .map(|slot| {
-                    let name = format!("optimizer/{k}/{}", slot.spec.name);
-                    let t = file
-                        .tensor(&name)
-                        .map_err(|_| err(format!("tensor '{name}' is missing")))?;
-                    if t.dtype() != Dtype::F32 || t.shape() != slot.spec.shape.as_slice() {
-                        return Err(err(format!(
-                            "tensor '{name}' is {:?} {:?}; expected F32 {:?}",
-                            t.dtype(),
-                            t.shape(),
-                            slot.spec.shape
-                        )));
-                    }
-                    Ok(bytemuck::pod_collect_to_vec(t.data()))
+                    tensor(
+                        &format!("optimizer/{k}/{}", slot.spec.name),
+                        &slot.spec.shape,
+                    )
                 })
-                .collect::<Result<Vec<_>>>()
+                .collect()
         })
-        .collect::<Result<Vec<_>>>()?;
-    if let Some((name, i)) = first_non_finite(&optimizer, trainable) {
-        return Err(err(format!(
-            "tensor '{name}' holds a non-finite value at index {i}; the state of a diverged run cannot be resumed"
-        )));
-    }
-    let run = serde_json::from_str(field("run")?)
-        .map_err(|e| err(format!("metadata 'run' is not JSON: {e}")))?;
-    Ok(TrainingState {
-        epoch: count("epoch")? as usize,
-        steps: count("steps")?,
-        lr_factor,
-        optimizer,
-        run,
-        save: meta.get("save").cloned(),
-    })
+        .collect()
 }
 
 impl TrainingState {

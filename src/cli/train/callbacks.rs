@@ -1,16 +1,16 @@
 //! The library's callbacks that `train`'s flags ask for, in the order they see an epoch.
 
 use super::progress::{EpochBar, EpochLines};
-use super::resume::RunRecord;
+use super::resume::RunIdentity;
 use super::TrainArgs;
-use crate::data::Dataset;
 use std::sync::Arc;
 
 use crate::error::Result;
 use crate::eval::metrics::Metric;
 use crate::model::{ModelSpec, Network};
-use crate::settings;
 use crate::train::callbacks::checkpoint::Target;
+use crate::train::record::RecordedSettings;
+use crate::train::setup::RunSetup;
 use crate::train::{
     Callback, EarlyStopping, History, Monitor, ReduceLrOnPlateau, SaveCheckpoint, StopAtAccuracy,
     Trainer,
@@ -19,7 +19,7 @@ use crate::train::{
 /// The library's callbacks the flags ask for.
 pub struct RunCallbacks {
     /// The run's settings, as the history and the report show them.
-    pub settings: serde_json::Value,
+    pub settings: RecordedSettings,
     save: Vec<SaveCheckpoint>,
     pub history: Option<History>,
     reduce_lr: Option<ReduceLrOnPlateau>,
@@ -32,10 +32,11 @@ impl RunCallbacks {
     /// report and the checkpoints' training state.
     pub fn new(
         args: &TrainArgs,
-        (spec, net): (&ModelSpec, &Network),
-        (data, trainer): (&Dataset, &Trainer),
-        (record, history): (&RunRecord, Option<&serde_json::Value>),
+        setup: &RunSetup,
+        trainer: &Trainer,
+        (record, history): (&RunIdentity, Option<&serde_json::Value>),
     ) -> Result<RunCallbacks> {
+        let (spec, net) = (&setup.spec, &setup.net);
         let metrics = &trainer.config().metrics;
         let early = match &args.early_stopping {
             None => None,
@@ -46,11 +47,11 @@ impl RunCallbacks {
                 args.restore_best_weights,
             )),
         };
-        let settings = settings(args, spec, data, trainer);
+        let settings = setup.recorded.clone();
         let saved = history;
         let mut history = match (&args.history, &args.report.dir) {
             (Some(path), _) => Some(History::new(path.clone(), settings.clone())?),
-            (None, Some(_)) => Some(History::in_memory(settings.clone())),
+            (None, Some(_)) => Some(History::in_memory(Some(settings.clone()))),
             (None, None) => None,
         };
         if let (Some(h), Some(saved)) = (&mut history, saved) {
@@ -105,7 +106,7 @@ fn savers(
     args: &TrainArgs,
     model: (&ModelSpec, &Network),
     metrics: &[Arc<dyn Metric>],
-    (record, history): (&RunRecord, Option<&serde_json::Value>),
+    (record, history): (&RunIdentity, Option<&serde_json::Value>),
 ) -> Result<Vec<SaveCheckpoint>> {
     let monitor = Monitor::parse("--monitor", &args.monitor, metrics)?;
     let run = record.state_json(&args.run);
@@ -125,30 +126,4 @@ fn savers(
             }
         })
         .collect()
-}
-
-/// The run's settings as the history and the report record them: every setting of the run
-/// (as `train`'s flags name them), then the recipe it started from, where its data came from,
-/// and what the settings made of the model (with the data's shape), optimizer and schedule.
-fn settings(
-    args: &TrainArgs,
-    spec: &ModelSpec,
-    data: &Dataset,
-    trainer: &Trainer,
-) -> serde_json::Value {
-    let cfg = trainer.config();
-    let mut map = settings::to_map(&args.run);
-    let derived = serde_json::json!({
-        "recipe": args.recipe,
-        "data": data.dir.display().to_string(),
-        "model_spec": spec.to_json(),
-        "input_shape": [data.rows, data.cols, 1],
-        "class_count": data.classes,
-        "optimizer_config": cfg.optimizer.describe(),
-        "lr_schedule_config": cfg.schedule.describe(),
-    });
-    if let serde_json::Value::Object(derived) = derived {
-        map.extend(derived);
-    }
-    serde_json::Value::Object(map)
 }

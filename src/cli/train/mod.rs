@@ -20,16 +20,14 @@ use super::tables::profile_table;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::floor::augment::Augment;
-use crate::floor::Shape;
 use crate::gpu::GpuContext;
 use crate::model::summary;
 use crate::model::{checkpoint, ModelSpec, Network, ParamLayout};
 use crate::output;
 use crate::report::ReportInput;
 use crate::settings::RunSettings;
-use crate::train::{
-    check_history_path, test_line, tta_line, Monitor, StepProfile, TrainConfig, Trainer,
-};
+use crate::train::setup::{self, Origin, RunSetup};
+use crate::train::{check_history_path, test_line, tta_line, Monitor, StepProfile, Trainer};
 
 #[derive(Args, Clone, Debug)]
 pub struct TrainArgs {
@@ -202,48 +200,40 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     let classes = run.classes.map(usize::from);
     let dataset = data::dataset::open_expecting(run.dataset, args.data.as_deref(), classes)?;
     args.report.check(&dataset)?;
-    let mut cfg = TrainConfig {
-        steps_per_submit: args.steps_per_submit,
-        ..run.config(&dataset)?
+    let origin = Origin {
+        spec: resumed.as_ref().map(|r| &r.spec),
+        recipe: args.recipe.as_deref(),
     };
-    let spec = match &resumed {
-        Some(r) => r.spec.clone(),
-        None => ModelSpec::from_arg(&run.model, run.activation, dataset.classes)?,
-    };
-    let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;
+    let mut setup = setup::setup(run, &dataset, origin)?;
+    setup.cfg.steps_per_submit = args.steps_per_submit;
     let record = run_record(args, resumed.as_ref(), &dataset)?;
     let loaded = match (&args.load, &resumed) {
-        (Some(path), _) => Some(load_weights(path, (&spec, &net), run.dataset)?),
+        (Some(path), _) => Some(load_weights(path, (&setup.spec, &setup.net), run.dataset)?),
         (None, Some(r)) => Some(r.weights.clone()),
         (None, None) => None,
     };
     if args.report.dir.is_some() {
-        cfg.accumulators = ReportFlags::metrics(&dataset);
+        setup.cfg.accumulators = ReportFlags::metrics(&dataset);
     }
     let ctx = GpuContext::new(args.adapter.as_deref())?;
-    cfg.kernels = kernels::policy(&ctx.info);
+    setup.cfg.kernels = kernels::policy(&ctx.info);
     if args.verbose > 0 {
-        print_setup(args, (&dataset, &spec, &net), &cfg, &ctx);
+        print_setup(args, (&dataset, &setup), &ctx);
     }
     let start = Start {
         loaded: loaded.as_ref(),
         resumed: resumed.as_ref(),
     };
-    let mut trainer = start_trainer(args, &ctx, (&net, &dataset), cfg, start)?;
+    let mut trainer = start_trainer(args, &ctx, (&setup, &dataset), start)?;
     let history = resumed.as_ref().map(|r| &r.state.run["history"]);
-    let mut callbacks = RunCallbacks::new(
-        args,
-        (&spec, &net),
-        (&dataset, &trainer),
-        (&record, history),
-    )?;
+    let mut callbacks = RunCallbacks::new(args, &setup, &trainer, (&record, history))?;
     let mut bar = (args.verbose == 1).then(|| EpochBar::new(run.epochs));
     let mut lines = (args.verbose > 0).then_some(EpochLines);
     let summary = trainer.fit(&mut callbacks.in_order(bar.as_mut(), lines.as_mut()))?;
     for message in summary.stopped.iter().chain(&summary.notes) {
         eprintln!("{message}");
     }
-    test_and_report(args, &mut trainer, (&spec, &net, &dataset), &callbacks)
+    test_and_report(args, &mut trainer, (&setup, &dataset), &callbacks)
 }
 
 /// The flags a run trains with: the recipe's under the command line's, or, with --resume,
@@ -268,9 +258,10 @@ fn resolve(
 fn test_and_report(
     args: &TrainArgs,
     trainer: &mut Trainer,
-    (spec, net, dataset): (&ModelSpec, &Network, &Dataset),
+    (setup, dataset): (&RunSetup, &Dataset),
     callbacks: &RunCallbacks,
 ) -> Result<()> {
+    let (spec, net) = (&setup.spec, &setup.net);
     let test = trainer.evaluate_test()?;
     println!("{}", test_line(&trainer.logs("test_", &test)));
     if let Some(tta) = trainer.evaluator().tta(&dataset.test.labels)? {
@@ -278,10 +269,10 @@ fn test_and_report(
     }
     args.report.write(ReportInput {
         title: format!("{} on {}", spec.name, args.run.dataset.name()),
-        settings: &callbacks.settings,
+        settings: &serde_json::Value::Object(callbacks.settings.to_map()),
         summary: summary::summary(net),
         diagram: crate::report::diagram::ModelDiagram::of(net),
-        history: callbacks.history.as_ref(),
+        history: callbacks.history.as_ref().map(|h| h.epochs()),
         test: &test,
         test_logs: trainer.logs("test_", &test),
         images: &dataset.test,
@@ -296,16 +287,16 @@ fn run_record(
     args: &TrainArgs,
     resumed: Option<&resume::Resumed>,
     dataset: &Dataset,
-) -> Result<resume::RunRecord> {
+) -> Result<resume::RunIdentity> {
     let record = match resumed {
         Some(r) => {
             r.check_data(dataset)?;
-            resume::RunRecord {
+            resume::RunIdentity {
                 data_dir: dataset.dir.display().to_string(),
                 ..r.record.clone()
             }
         }
-        None => resume::RunRecord::new(dataset),
+        None => resume::RunIdentity::new(dataset),
     };
     if let Some(dir) = &args.checkpoint_dir {
         resume::check_dir_belongs(dir, &record.run_id, resumed.is_some())?;
@@ -325,10 +316,10 @@ struct Start<'a> {
 fn start_trainer<'a>(
     args: &TrainArgs,
     ctx: &'a GpuContext,
-    (net, dataset): (&Network, &Dataset),
-    cfg: TrainConfig,
+    (setup, dataset): (&RunSetup, &Dataset),
     start: Start,
 ) -> Result<Trainer<'a>> {
+    let (net, cfg) = (&setup.net, setup.cfg.clone());
     if args.profile {
         let mut probe = Trainer::new(ctx, net, dataset, cfg.clone())?;
         let profile = StepProfile::measure(ctx, &mut probe)?;
@@ -383,12 +374,8 @@ fn load_weights(
 }
 
 /// The data, model and adapter lines on stderr.
-fn print_setup(
-    args: &TrainArgs,
-    (dataset, spec, net): (&Dataset, &ModelSpec, &Network),
-    cfg: &TrainConfig,
-    ctx: &GpuContext,
-) {
+fn print_setup(args: &TrainArgs, (dataset, setup): (&Dataset, &RunSetup), ctx: &GpuContext) {
+    let (spec, net, cfg) = (&setup.spec, &setup.net, &setup.cfg);
     if let Some(name) = &args.recipe {
         eprintln!("recipe: {name}");
     }

@@ -22,26 +22,26 @@ pub struct Resumed {
     pub weights: Weights,
     pub state: TrainingState,
     /// The run's identity and data, as its state recorded them.
-    pub record: RunRecord,
+    pub record: RunIdentity,
 }
 
 /// What identifies a run across its checkpoints: an id drawn when it starts, and the data it
 /// trains on (where it was found, and its [`Dataset::fingerprint`]).
 #[derive(Clone, Debug, PartialEq)]
-pub struct RunRecord {
+pub struct RunIdentity {
     pub run_id: String,
     pub data_dir: String,
     pub fingerprint: String,
 }
 
-impl RunRecord {
+impl RunIdentity {
     /// A new run's: a fresh id, and `dataset`'s place and fingerprint.
-    pub fn new(dataset: &Dataset) -> RunRecord {
+    pub fn new(dataset: &Dataset) -> RunIdentity {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         let mut g = crate::floor::rng::SplitMix64::new(nanos ^ ((std::process::id() as u64) << 32));
-        RunRecord {
+        RunIdentity {
             run_id: format!("{:016x}", g.next_u64()),
             data_dir: dataset.dir.display().to_string(),
             fingerprint: dataset.fingerprint(),
@@ -58,9 +58,9 @@ impl RunRecord {
     }
 
     /// The record a state holds (an older state's lacks some: a fresh id, no data to check).
-    fn of_state(state: &TrainingState) -> RunRecord {
+    fn of_state(state: &TrainingState) -> RunIdentity {
         let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-        RunRecord {
+        RunIdentity {
             run_id: state.run["run_id"]
                 .as_str()
                 .map_or_else(|| format!("earlier-{}", state.steps), str::to_string),
@@ -99,14 +99,14 @@ pub fn prepare(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<(TrainA
     let source = state::path_for(&path).display().to_string();
     let saved = state.settings(&source)?;
     // The history it continues: every value a number, every list one per epoch.
-    crate::train::History::in_memory(serde_json::Value::Null)
+    crate::train::History::in_memory(None)
         .restore(&state.run["history"])
         .map_err(|e| Error::file(&source, e.to_string()))?;
     check_settings(&path, &saved, &args.run, given)?;
     check_model(&path, &info, args, given)?;
     let mut resumed = args.clone();
     resumed.run = saved.clone();
-    let record = RunRecord::of_state(&state);
+    let record = RunIdentity::of_state(&state);
     // Without --data, the run goes on with the data it was trained on, where it still is.
     let recorded = PathBuf::from(&record.data_dir);
     if args.data.is_none() && recorded.is_dir() {

@@ -73,7 +73,7 @@ impl SaveCheckpoint {
             // Per-tensor layouts (no GPU padding): what checkpoints hold.
             trainable: ParamLayout::trainable(net, 1),
             non_trainable: ParamLayout::non_trainable(net, 1),
-            history: History::in_memory(run["settings"].clone()),
+            history: History::in_memory(None),
             run,
         })
     }

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use super::{Callback, Control, FitHandle};
 use crate::error::{Error, Result};
 use crate::train::epoch_report::EpochReport;
+use crate::train::record::{Epochs, RecordedSettings, RunRecord};
 
 /// What each epoch records besides its logs.
 const EXTRA: [&str; 2] = ["learning_rate", "seconds"];
@@ -23,12 +24,10 @@ enum Format {
 pub struct History {
     /// Where it is written as each epoch ends; none keeps it in memory only.
     file: Option<(PathBuf, Format)>,
-    /// The run's settings, in the JSON form.
-    settings: Value,
-    epochs: Vec<usize>,
-    /// One list per key, a value per epoch, in the order the keys first came: the epoch's
-    /// logs (`loss`, the metrics, `val_`'s), then [`EXTRA`].
-    columns: Vec<(String, Vec<f64>)>,
+    epochs: Epochs,
+    /// The run's settings, which a history file records beside its epochs; none for the
+    /// history a checkpoint's training state keeps (the state holds the settings itself).
+    settings: Option<RecordedSettings>,
 }
 
 impl History {
@@ -36,120 +35,50 @@ impl History {
     /// Nothing is written before the first epoch ends: a run that fails or diverges before
     /// then leaves a history already there as it was. (The caller checks first that `path`
     /// can be written, with [`crate::output::check_writable`].)
-    pub fn new(path: PathBuf, settings: Value) -> Result<History> {
+    pub fn new(path: PathBuf, settings: RecordedSettings) -> Result<History> {
         let format = format_of(&path)?;
         Ok(History {
             file: Some((path, format)),
-            ..History::in_memory(settings)
+            ..History::in_memory(Some(settings))
         })
     }
 
-    /// A history kept in memory only (for a report).
-    pub fn in_memory(settings: Value) -> History {
+    /// A history kept in memory only (for a report, a comparison, a checkpoint's state).
+    pub fn in_memory(settings: Option<RecordedSettings>) -> History {
         History {
             file: None,
+            epochs: Epochs::default(),
             settings,
-            epochs: Vec::new(),
-            columns: Vec::new(),
         }
     }
 
-    /// Epochs recorded so far (from 0, as Keras counts).
-    pub fn epochs(&self) -> &[usize] {
+    /// Each metric per epoch so far.
+    pub fn epochs(&self) -> &Epochs {
         &self.epochs
     }
 
-    /// One metric per epoch, as `history.history[name]` (NaN where an epoch lacks it); empty
-    /// for a name it does not record.
-    pub fn column(&self, name: &str) -> Vec<f64> {
-        self.columns
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or_else(Vec::new, |(_, values)| values.clone())
+    /// The run's record so far, where it has its settings.
+    pub fn record(&self) -> Option<RunRecord> {
+        self.settings.clone().map(|settings| RunRecord {
+            epochs: self.epochs.clone(),
+            settings,
+        })
     }
 
-    /// The keys it records, in the order they came.
-    pub fn names(&self) -> Vec<&str> {
-        self.columns.iter().map(|(n, _)| n.as_str()).collect()
-    }
-
-    /// As `history.history`, with `epoch` and the settings (NaN, for a metric an epoch
-    /// lacks, is `null`).
+    /// The epochs as a checkpoint's training state keeps them: `history.history` with
+    /// `epoch` (and the settings, where it has them).
     pub fn to_json(&self) -> Value {
-        let mut obj = Map::new();
-        for (name, values) in &self.columns {
-            obj.insert(name.clone(), json!(values));
+        match &self.settings {
+            Some(_) => crate::settings::json(&self.record()),
+            None => crate::settings::json(&self.epochs),
         }
-        obj.insert("epoch".into(), json!(self.epochs));
-        obj.insert("settings".into(), self.settings.clone());
-        Value::Object(obj)
     }
 
     /// Takes the epochs of `json` (as [`History::to_json`] wrote it, e.g. a resumed run's) as
-    /// its own, and writes its file if it has one.
+    /// its own, and writes its file if it has one. Its settings, if any, are not read.
     pub fn restore(&mut self, json: &Value) -> Result<()> {
-        let bad = |what: &str| {
-            Error::Mismatch(format!(
-                "the saved history's {what} is not a list of numbers"
-            ))
-        };
-        let numbers = |key: &str, value: &Value| -> Result<Vec<f64>> {
-            value
-                .as_array()
-                .ok_or_else(|| bad(key))?
-                .iter()
-                .map(|v| {
-                    if v.is_null() {
-                        Some(f64::NAN)
-                    } else {
-                        v.as_f64()
-                    }
-                })
-                .collect::<Option<_>>()
-                .ok_or_else(|| bad(key))
-        };
-        let obj = json.as_object().ok_or_else(|| bad("whole"))?;
-        let epochs = numbers("epoch", obj.get("epoch").unwrap_or(&Value::Null))?;
-        let columns = obj
-            .iter()
-            .filter(|(k, _)| *k != "epoch" && *k != "settings")
-            .map(|(k, v)| Ok((k.clone(), numbers(k, v)?)))
-            .collect::<Result<Vec<_>>>()?;
-        if columns.iter().any(|(_, c)| c.len() != epochs.len()) {
-            return Err(bad("columns"));
-        }
-        self.epochs = epochs.into_iter().map(|e| e as usize).collect();
-        self.columns = columns;
+        self.epochs = epochs_of(json)?;
         self.write()
-    }
-
-    /// Appends one epoch: each key's value, a key new to the history getting NaN for the
-    /// epochs before, a key the epoch lacks NaN for it.
-    fn push(&mut self, epoch: usize, values: &[(String, f64)]) {
-        let before = self.epochs.len();
-        for (key, _) in values {
-            if !self.columns.iter().any(|(k, _)| k == key) {
-                self.columns.push((key.clone(), vec![f64::NAN; before]));
-            }
-        }
-        for (key, column) in &mut self.columns {
-            let value = values.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
-            column.push(value.unwrap_or(f64::NAN));
-        }
-        self.epochs.push(epoch);
-    }
-
-    /// Keras's CSVLogger: `epoch`, then the keys in sorted order.
-    fn to_csv(&self) -> String {
-        let mut sorted: Vec<&(String, Vec<f64>)> = self.columns.iter().collect();
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
-        let names: Vec<&str> = sorted.iter().map(|(n, _)| n.as_str()).collect();
-        let mut s = format!("epoch,{}\n", names.join(","));
-        for (row, epoch) in self.epochs.iter().enumerate() {
-            let cells: Vec<String> = sorted.iter().map(|(_, c)| c[row].to_string()).collect();
-            s += &format!("{epoch},{}\n", cells.join(","));
-        }
-        s
     }
 
     /// The whole file, written beside and renamed over: a reader never sees half of it.
@@ -157,15 +86,50 @@ impl History {
         let Some((path, format)) = &self.file else {
             return Ok(());
         };
-        let text = match format {
-            Format::Json => {
-                serde_json::to_string_pretty(&self.to_json()).expect("a JSON value serialises")
-                    + "\n"
-            }
-            Format::Csv => self.to_csv(),
+        let text = match (format, self.record()) {
+            (Format::Json, Some(record)) => record.to_text(),
+            (Format::Json, None) => unreachable!("a history with a file has its settings"),
+            (Format::Csv, _) => self.epochs.to_csv(),
         };
         crate::output::replace(path, text.as_bytes())
     }
+}
+
+/// The epochs of a history's JSON (its settings left aside), each column a list of numbers
+/// (or null) as long as `epoch`; the error names the list that is not.
+fn epochs_of(json: &Value) -> Result<Epochs> {
+    let bad = |what: &str| {
+        Error::Mismatch(format!(
+            "the saved history's {what} is not a list of numbers"
+        ))
+    };
+    let numbers = |key: &str, value: &Value| -> Result<Vec<f64>> {
+        let values = value.as_array().ok_or_else(|| bad(key))?;
+        values
+            .iter()
+            .map(|v| {
+                if v.is_null() {
+                    Some(f64::NAN)
+                } else {
+                    v.as_f64()
+                }
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad(key))
+    };
+    let obj: &Map<String, Value> = json.as_object().ok_or_else(|| bad("whole"))?;
+    let epoch = numbers("epoch", obj.get("epoch").unwrap_or(&json!(null)))?;
+    let columns = obj
+        .iter()
+        .filter(|(k, _)| *k != "epoch" && *k != "settings")
+        .map(|(k, v)| Ok((k.clone(), numbers(k, v)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let epochs = Epochs {
+        columns,
+        epoch: epoch.into_iter().map(|e| e as usize).collect(),
+    };
+    epochs.check().map_err(|_| bad("columns"))?;
+    Ok(epochs)
 }
 
 /// Checks that `path` names a history file this callback writes (`.json` or `.csv`).
@@ -189,7 +153,7 @@ impl Callback for History {
         let mut values = report.logs.0.clone();
         let extra = [run.learning_rate(), report.seconds];
         values.extend(EXTRA.iter().map(|k| k.to_string()).zip(extra));
-        self.push(report.epoch - 1, &values);
+        self.epochs.push(report.epoch - 1, &values);
         self.write()?;
         Ok(Control::Continue)
     }
