@@ -1,23 +1,28 @@
 //! shaderfit: train MNIST-family classifiers on any GPU through wgpu.
 //!
-//! Modules, top to bottom (nothing points up):
+//! Modules, top to bottom (nothing points up; CONTRIBUTING.md draws them):
 //! - [`cli`]: flags, printing, exit codes (the binary is a thin wrapper around it);
-//! - [`report`]: the figures (plotters, PNG and SVG) and the HTML page of a run, from the
-//!   train module's results; writes files, prints nothing;
-//! - [`train`]: compiles a model and a batch size into a GPU-resident plan and runs epochs,
-//!   with metric accumulators and callbacks;
+//! - [`report`]: the figures (plotters, PNG and SVG) and HTML pages, from run records and
+//!   evaluations; writes files, prints nothing;
+//! - [`train`]: a [`train::Trainer`] is an [`eval::Evaluator`] plus the training step, run
+//!   epoch by epoch with callbacks; a run's setup from its settings, its typed record,
+//!   comparisons;
+//! - [`eval`]: the weights on the GPU and the forward passes (evaluation, test-time
+//!   augmentation, layer outputs), with the metrics as GPU-side accumulators; no gradients;
+//! - [`onnx`]: export of the inference graph; [`recipes`]: named bundles of a run's settings;
 //! - [`model`]: the Sequential spec and presets, shape inference, parameter layout,
-//!   initialisation, checkpoints, the summary;
+//!   initialisation, checkpoints, the summary, the whole step's CPU twin;
 //! - [`layers`]: one file per layer kind, owning its spec, shapes, parameters, launches and
 //!   CPU twin; [`optim`]: one file per optimizer, likewise;
 //! - [`gpu`]: adapter and device, the WGSL kernels with their declared contracts and
 //!   launchers, kernel-selection policies, the profiler;
-//! - [`recipes`]: named bundles of a run's settings (JSON in `assets/recipes/`, compiled in);
-//! - [`output`]: files runs write, checked early, replaced atomically and durably, locked;
 //! - [`data`]: IDX files, dataset discovery and validation, image files as inputs;
-//! - [`reference`]: plain-Rust twins of every kernel ([`reference::ops`]) and a whole training
-//!   step looped over the layers' twins, which tests hold the GPU path against; the trainer
-//!   never calls it, and it never calls GPU code.
+//!   [`output`] and [`input`]: files written whole and read safely;
+//! - [`settings`]: how settings are declared, and the run's ([`settings::RunSettings`]);
+//! - [`reference`](mod@reference): plain-Rust twins of every kernel, over the floor's types, which tests hold
+//!   the GPU path against; it never calls GPU, layer or data code;
+//! - [`floor`]: small value types (shapes, windows, activations, augmentation's draws, the
+//!   seeded generator) declared once, importing nothing of the crate.
 
 pub mod cli;
 pub mod data;

@@ -13,7 +13,7 @@
 //! first -> one optimizer launch over the flat parameter buffer. Where the policy fuses the
 //! step's end (GPUs), the output layer runs with the loss and the optimizer's launch also sums
 //! the batch's loss and gathers the next batch (the epoch's first is gathered as it begins);
-//! see [`StepBuilder::train_step`]. The fusions between neighbours (see
+//! see `StepBuilder::train_step`. The fusions between neighbours (see
 //! [`crate::layers::fusion`]) are decided before any launch.
 
 use super::config::TrainConfig;

@@ -5,9 +5,9 @@
 //! learning rates. Shards split the runs over machines; results are JSON, so shards merge;
 //! finished runs' history files (their run records) compare too.
 //!
-//! One job per module: the runs and their settings ([`runs`]), training one ([`train`]), how
-//! it went ([`outcome`]), the JSON file and the merge of shards ([`file`]), the table
-//! ([`table`]).
+//! One job per module: the runs and their settings ([`runs`]), training one
+//! ([`train`](mod@train)), how it went ([`outcome`]), the JSON file and the merge of shards
+//! ([`file`](mod@file)), the table ([`table`](mod@table)).
 
 pub mod file;
 pub mod outcome;
