@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::buffers::{BatchBuffers, MetricsBuffer, WeightBuffers, WeightsCopy};
-use super::limits::{self, Need};
+use super::limits;
 use super::metrics::{
     Accumulator, Accuracy, Logs, Metric, MetricsLayout, Pass, PassMetrics, Predictions,
     Probabilities,
@@ -219,7 +219,10 @@ fn check(ctx: &GpuContext, net: &Network, cfg: &EvalConfig, test: &Split) -> Res
     if cfg.steps_per_submit == 0 {
         return Err(Error::flag("--steps-per-submit", "0; expected at least 1"));
     }
-    let needs: Vec<Need> = limits::needs(ctx, net, ("test", test.images.len() as u64));
+    let needs = [
+        limits::params_need(limits::param_bytes(ctx, net)),
+        limits::images_need("test", test.images.len() as u64),
+    ];
     limits::check_needs(ctx, &needs)
 }
 

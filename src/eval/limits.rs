@@ -53,22 +53,28 @@ pub fn check_needs(ctx: &GpuContext, needs: &[Need]) -> Result<()> {
     }
 }
 
-/// The buffers of an evaluation of `net` over `images` bytes of samples that do not depend on
-/// its batch: the parameters and the images.
-pub fn needs(ctx: &GpuContext, net: &Network, (what, images): (&str, u64)) -> Vec<Need> {
-    let params = ParamLayout::trainable(net, ctx.binding_align_floats()).total as u64 * 4;
-    vec![
-        Need {
-            what: format!("the parameters ({} floats)", params / 4),
-            bytes: params,
-            remedy: "use smaller layers",
-        },
-        Need {
-            what: format!("the {what} images"),
-            bytes: images,
-            remedy: "use a smaller dataset",
-        },
-    ]
+/// The bytes of `net`'s parameters on `ctx`'s adapter (each tensor at a binding-aligned
+/// offset of one buffer).
+pub fn param_bytes(ctx: &GpuContext, net: &Network) -> u64 {
+    ParamLayout::trainable(net, ctx.binding_align_floats()).total as u64 * 4
+}
+
+/// The parameters' buffer, of `bytes`.
+pub fn params_need(bytes: u64) -> Need {
+    Need {
+        what: format!("the parameters ({} floats)", bytes / 4),
+        bytes,
+        remedy: "use smaller layers",
+    }
+}
+
+/// `what` images of `bytes` (a split, resident in one buffer).
+pub fn images_need(what: &str, bytes: u64) -> Need {
+    Need {
+        what: format!("the {what} images"),
+        bytes,
+        remedy: "use a smaller dataset",
+    }
 }
 
 /// The evaluation passes' batch: `requested` when given; else the largest up to

@@ -51,17 +51,27 @@ impl<'a> Recorder<'a> {
         cursor: &'a wgpu::Buffer,
         augment: Option<(Augment, u32)>,
     ) -> Vec<Launch> {
-        let gather = self.gather_args(pass, split, cursor, augment);
-        let mut launches = scoped("gather", vec![self.kernels.gather(self.ctx, &gather)]);
+        let mut launches = self.gather(pass, split, cursor, augment);
         launches.extend(self.layers_and_loss(pass, cursor).0);
         launches
+    }
+
+    /// The gather of `pass`'s next batch of `split` into the batch's `x` and `y`.
+    pub fn gather(
+        &self,
+        pass: Pass,
+        split: &'a GpuSplit,
+        cursor: &'a wgpu::Buffer,
+        augment: Option<(Augment, u32)>,
+    ) -> Vec<Launch> {
+        let args = self.gather_args(pass, split, cursor, augment);
+        scoped("gather", vec![self.kernels.gather(self.ctx, &args)])
     }
 
     /// The gather of the first batch of `split` and every layer's forward, without the loss
     /// or any accumulator: each node's output for inspection.
     pub fn forward_only(&self, split: &'a GpuSplit, cursor: &'a wgpu::Buffer) -> Vec<Launch> {
-        let gather = self.gather_args(Pass::Test, split, cursor, None);
-        let mut launches = scoped("gather", vec![self.kernels.gather(self.ctx, &gather)]);
+        let mut launches = self.gather(Pass::Test, split, cursor, None);
         launches.extend(self.forwards(Pass::Test, cursor).0);
         launches
     }

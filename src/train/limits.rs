@@ -8,9 +8,9 @@
 use super::config::TrainConfig;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::eval::limits::{check_needs, size, Need};
+use crate::eval::limits::{check_needs, images_need, param_bytes, params_need, size, Need};
 use crate::gpu::GpuContext;
-use crate::model::{Network, ParamLayout};
+use crate::model::Network;
 
 /// Checks every large buffer of `net` at `cfg`'s batch on `data`, on `ctx`'s adapter.
 pub fn check(ctx: &GpuContext, net: &Network, cfg: &TrainConfig, data: &Dataset) -> Result<()> {
@@ -25,7 +25,7 @@ pub fn check(ctx: &GpuContext, net: &Network, cfg: &TrainConfig, data: &Dataset)
             ),
         ));
     }
-    let params = ParamLayout::trainable(net, ctx.binding_align_floats()).total as u64 * 4;
+    let params = param_bytes(ctx, net);
     check_needs(ctx, &needs(net, cfg, data, params))?;
     // Host: the initial weights, their packed copy and the checkpoint's copies.
     let host = params * 4;
@@ -48,11 +48,7 @@ pub fn check(ctx: &GpuContext, net: &Network, cfg: &TrainConfig, data: &Dataset)
 fn needs(net: &Network, cfg: &TrainConfig, data: &Dataset, params: u64) -> Vec<Need> {
     let tensors = cfg.optimizer.state().len() as u64;
     let mut needs = vec![
-        Need {
-            what: format!("the parameters ({} floats)", params / 4),
-            bytes: params,
-            remedy: "use smaller layers",
-        },
+        params_need(params),
         Need {
             what: format!("the optimizer's {tensors} state tensors"),
             bytes: params * tensors,
@@ -72,11 +68,7 @@ fn needs(net: &Network, cfg: &TrainConfig, data: &Dataset, params: u64) -> Vec<N
             remedy: "use a smaller --batch-size or a smaller layer",
         });
     }
-    needs.push(Need {
-        what: "the training images".into(),
-        bytes: data.train.images.len() as u64,
-        remedy: "use a smaller dataset",
-    });
+    needs.push(images_need("training", data.train.images.len() as u64));
     needs
 }
 
