@@ -1,6 +1,8 @@
-//! Files a run writes (checkpoints, training states, histories, sweep results): checked before
-//! any training, replaced atomically and durably, and guarded against a second run writing
-//! the same path.
+//! Files a run writes (checkpoints, training states, histories, comparisons, ONNX models,
+//! figures, reports, diagrams, sample grids): checked before any training, replaced
+//! atomically and durably, and guarded against a second run writing the same path. Every
+//! flag that names an output is declared once in [`OUTPUT_FLAGS`], with the extensions it
+//! takes; no output replaces one of its command's inputs ([`crate::input::is_input`]).
 //!
 //! A write goes to a temporary file unique to this process in the target's directory, is
 //! synced, renamed over the target, and the directory is synced: a crash or a SIGKILL at any
@@ -14,10 +16,98 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
-/// Checks, before any training, that `path` (given by `flag`) can be written: its directory
-/// exists and takes new files, and the path is a regular file (or a link to one) if it exists.
+/// What an output flag names: a file with one of these extensions (compared without regard
+/// to case), or a directory the command fills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    File(&'static [&'static str]),
+    Dir,
+}
+
+/// A flag, of any command, that names something shaderfit writes.
+#[derive(Clone, Copy, Debug)]
+pub struct OutputFlag {
+    pub flag: &'static str,
+    pub written: Written,
+}
+
+/// Every output flag, declared once: the checks below read it, and the test that holds every
+/// command's outputs to these rules (`tests/outputs.rs`) enumerates the commands' flags
+/// against it, so a new output cannot bypass them.
+pub const OUTPUT_FLAGS: [OutputFlag; 9] = [
+    OutputFlag {
+        flag: "--save",
+        written: Written::File(&["safetensors"]),
+    },
+    OutputFlag {
+        flag: "--checkpoint-dir",
+        written: Written::Dir,
+    },
+    OutputFlag {
+        flag: "--history",
+        written: Written::File(&["json", "csv"]),
+    },
+    OutputFlag {
+        flag: "--report",
+        written: Written::Dir,
+    },
+    OutputFlag {
+        flag: "--json",
+        written: Written::File(&["json"]),
+    },
+    OutputFlag {
+        flag: "--onnx",
+        written: Written::File(&["onnx"]),
+    },
+    OutputFlag {
+        flag: "--diagram",
+        written: Written::File(&["svg", "png"]),
+    },
+    OutputFlag {
+        flag: "--out",
+        written: Written::File(&["png"]),
+    },
+    OutputFlag {
+        flag: "--to",
+        written: Written::Dir,
+    },
+];
+
+/// The declaration of output flag `flag`.
+pub fn output_flag(flag: &str) -> &'static OutputFlag {
+    OUTPUT_FLAGS
+        .iter()
+        .find(|o| o.flag == flag)
+        .unwrap_or_else(|| panic!("{flag} is not declared in output::OUTPUT_FLAGS"))
+}
+
+/// `path`'s extension, lowercase, if it is one that `flag` takes; the error names the flag
+/// and the extensions it takes.
+pub fn check_extension(flag: &'static str, path: &Path) -> Result<String> {
+    let Written::File(extensions) = output_flag(flag).written else {
+        return Ok(String::new());
+    };
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match ext {
+        Some(e) if extensions.contains(&e.as_str()) => Ok(e),
+        _ => {
+            let list: Vec<String> = extensions.iter().map(|e| format!(".{e}")).collect();
+            Err(Error::flag(
+                flag,
+                format!("{}: expected a {} file", path.display(), list.join(" or ")),
+            ))
+        }
+    }
+}
+
+/// Checks, before any training, that `path` (given by `flag`) can be written: it has an
+/// extension `flag` takes, its directory exists and takes new files, the path is a regular
+/// file (or a link to one) if it exists, and not one of the command's inputs.
 pub fn check_writable(flag: &'static str, path: &Path) -> Result<()> {
     let target = resolve(flag, path)?;
+    check_extension(flag, path)?;
     let dir = parent(&target);
     if !dir.is_dir() {
         return Err(Error::flag(
@@ -48,17 +138,27 @@ const OURS: &str = ".shaderfit-output";
 /// marker [`replace_dir`] leaves, or an earlier version's report page). Anything else holds
 /// files that are not ours, which replacing it would delete.
 pub fn check_replaceable_dir(flag: &'static str, dir: &Path) -> Result<()> {
+    check_not_input(flag, dir)?;
     let Ok(meta) = std::fs::metadata(dir) else {
         return prepare_dir(flag, dir);
     };
     if !meta.is_dir() {
         return Err(Error::flag(
             flag,
-            format!("{}: exists and is not a directory", dir.display()),
+            format!(
+                "{}: exists and is {}, not a directory",
+                dir.display(),
+                crate::input::describe(&meta)
+            ),
         ));
     }
     let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
-    let page = std::fs::read_to_string(dir.join("index.html")).unwrap_or_default();
+    // Only a regular file is read: a FIFO named index.html would block the read forever.
+    let index = dir.join("index.html");
+    let page = match std::fs::metadata(&index).is_ok_and(|m| m.is_file()) {
+        true => std::fs::read_to_string(&index).unwrap_or_default(),
+        false => String::new(),
+    };
     if empty || dir.join(OURS).is_file() || page.contains("<title>shaderfit") {
         return check_writable(flag, &dir.with_extension("probe"));
     }
@@ -133,10 +233,15 @@ fn remove_stale_dirs(dir: &Path, name: &str) {
 
 /// Creates `dir` (given by `flag`) if needed, before any training.
 pub fn prepare_dir(flag: &'static str, dir: &Path) -> Result<()> {
-    if dir.exists() && !dir.is_dir() {
+    check_not_input(flag, dir)?;
+    if let Some(meta) = std::fs::metadata(dir).ok().filter(|m| !m.is_dir()) {
         return Err(Error::flag(
             flag,
-            format!("{}: exists and is not a directory", dir.display()),
+            format!(
+                "{}: exists and is {}, not a directory",
+                dir.display(),
+                crate::input::describe(&meta)
+            ),
         ));
     }
     std::fs::create_dir_all(dir).map_err(|e| {
@@ -167,7 +272,8 @@ pub fn failpoint(name: &str) {
     }
 }
 
-/// Replaces `path` with `bytes`, atomically and durably (see the module's notes).
+/// Replaces `path` with `bytes`, atomically and durably (see the module's notes); never one
+/// of the command's inputs.
 pub fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
     let target = resolve("output", path)?;
     let tmp = temporary(&target);
@@ -194,6 +300,12 @@ pub fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Checks that `path` (given by `flag`, or written beside what it names) may be replaced:
+/// a regular file or nothing, and not one of the command's inputs.
+pub fn check_target(flag: &'static str, path: &Path) -> Result<()> {
+    resolve(flag, path).map(drop)
+}
+
 /// The file a write to `path` replaces: `path`, or the file a symlink points to. Refuses
 /// what is not a regular file.
 fn resolve(flag: &'static str, path: &Path) -> Result<PathBuf> {
@@ -209,12 +321,34 @@ fn resolve(flag: &'static str, path: &Path) -> Result<PathBuf> {
         Ok(m) if !m.is_file() => Err(Error::flag(
             flag,
             format!(
-                "{}: exists and is not a regular file; refusing to replace it",
-                path.display()
+                "{}: exists and is {}; refusing to replace it",
+                path.display(),
+                crate::input::describe(&m)
             ),
         )),
-        _ => Ok(target),
+        _ => check_not_input(flag, &target).map(|()| target),
     }
+}
+
+/// An error, naming `flag`, if `path` is one of the command's inputs.
+fn check_not_input(flag: &'static str, path: &Path) -> Result<()> {
+    match crate::input::is_input(path) {
+        Some(input) => Err(Error::flag(flag, refusal(path, &input))),
+        None => Ok(()),
+    }
+}
+
+/// Why `path` is not written: it is the input `input` (the same file, perhaps by another
+/// name).
+fn refusal(path: &Path, input: &Path) -> String {
+    let same = match path == input {
+        true => String::new(),
+        false => format!(" (the same file as {})", input.display()),
+    };
+    format!(
+        "{}{same} is one of this command's inputs; refusing to replace it, give another path",
+        path.display()
+    )
 }
 
 fn parent(path: &Path) -> &Path {

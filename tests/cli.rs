@@ -403,7 +403,7 @@ fn summary_draws_the_model_diagram() {
     assert!(image.height() > image.width(), "boxes stack downwards");
     let bad = dir.path().join("lenet.txt");
     let run = shaderfit(&["summary", "--model", "lenet", "--diagram", arg(&bad)]).run();
-    run.one_line_error(&["--diagram", "no .svg or .png extension"]);
+    run.one_line_error(&["--diagram", "expected a .svg or .png file"]);
     assert!(!bad.exists());
 }
 
@@ -1579,7 +1579,7 @@ fn outputs_are_checked_before_training_and_links_are_followed() {
     let run = train(&["--save", arg(&missing)]);
     run.one_line_error(&["--save", "no/such/dir", "does not exist"]);
     assert!(run.stdout.is_empty());
-    train(&["--save", arg(data.path())]).one_line_error(&["--save", "is not a regular file"]);
+    train(&["--save", arg(data.path())]).one_line_error(&["--save", "exists and is a directory"]);
     train(&["--history", arg(&missing.with_extension("csv"))])
         .one_line_error(&["--history", "does not exist"]);
 

@@ -233,29 +233,37 @@ fn a_diverging_run_keeps_the_last_good_checkpoint() {
     };
     let score = evaluate().ok().lines()[0].to_string();
 
-    let args = [
-        "train",
-        "--model",
-        "mlp_small",
-        "--epochs",
-        "2",
-        "--optimizer",
-        "sgd",
-        "--lr",
-        "1e30",
-        "--load",
-        arg(&good),
-        "--save",
-        arg(&good),
-    ];
-    let run = shaderfit(&args).data(&data).run();
+    // It saves to a copy of the good checkpoint: the one it loads is its input, which no
+    // output of the run may replace.
+    let copy = data.path().join("copy.safetensors");
+    let diverging = |save: &Path| {
+        let args = [
+            "train",
+            "--model",
+            "mlp_small",
+            "--epochs",
+            "2",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "1e30",
+            "--load",
+            arg(&good),
+            "--save",
+            arg(save),
+        ];
+        shaderfit(&args).data(&data).run()
+    };
+    diverging(&good).one_line_error(&["--save", "one of this command's inputs"]);
+    std::fs::copy(&good, &copy).unwrap();
+    let run = diverging(&copy);
     assert_eq!(run.code, Some(3), "{}", run.stderr);
     let err = run.stderr.lines().last().unwrap();
     assert!(
         err.contains("training diverged in epoch 1") && err.contains("try a lower --lr"),
         "{err}"
     );
-    assert_eq!(tensors(&good), before, "the checkpoint is untouched");
+    assert_eq!(tensors(&copy), before, "the checkpoint is untouched");
     assert_eq!(evaluate().ok().lines()[0], score, "and still loads");
 
     // The same file with one weight made NaN.

@@ -74,6 +74,7 @@ fn download(args: &DownloadArgs) -> Result<()> {
             .join("shaderfit")
             .join(args.dataset.name()),
     };
+    crate::output::prepare_dir("--to", &dir)?;
     let source = Source::of(args.dataset);
     let mut bar: Option<ProgressBar> = None;
     data::download::download(&source, &dir, &mut |event| show_event(&mut bar, event))?;
@@ -126,15 +127,9 @@ fn show_event(bar: &mut Option<ProgressBar>, event: Event) {
 }
 
 fn show(args: &ShowArgs) -> Result<()> {
-    let stem = match (args.out.extension(), args.out.file_stem()) {
-        (Some(ext), Some(stem)) if ext == "png" => stem.to_string_lossy().into_owned(),
-        _ => {
-            return Err(Error::flag(
-                "--out",
-                format!("{}: expected a .png file", args.out.display()),
-            ))
-        }
-    };
+    crate::output::check_writable("--out", &args.out)?;
+    // The SVG written beside it.
+    crate::output::check_target("--out", &args.out.with_extension("svg"))?;
     let augment = args
         .augment
         .as_deref()
@@ -155,9 +150,7 @@ fn show(args: &ShowArgs) -> Result<()> {
         Some(a) => augmented_grid(&dataset, args.dataset, args.grid, &a),
         None => sample_grid(&dataset, args.dataset, args.grid),
     };
-    let folder = args.out.parent().filter(|p| !p.as_os_str().is_empty());
-    let folder = folder.map_or_else(|| PathBuf::from("."), PathBuf::from);
-    let [png, svg] = figure::save(&grid, &folder, &stem)?;
+    let [png, svg] = figure::save_beside(&grid, &args.out)?;
     println!("samples: {} ({})", png.display(), svg.display());
     Ok(())
 }

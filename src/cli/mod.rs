@@ -117,6 +117,38 @@ fn private_runtime_dir() {
 
 pub use crate::settings::finite_f32;
 
+/// Every argument, of any command, that names something the command reads (by its clap id):
+/// each is noted as an input before the command runs ([`crate::input::note`]), so that no
+/// output of the command replaces it. Paths that other arguments name are outputs, declared
+/// in [`crate::output::OUTPUT_FLAGS`]; `tests/outputs.rs` holds every path argument of every
+/// command to one list or the other.
+pub const INPUT_ARGS: [&str; 9] = [
+    "checkpoint",
+    "inputs",
+    "finished",
+    "files",
+    "runs",
+    "resume",
+    "load",
+    "data",
+    "model",
+];
+
+/// Notes the inputs `matches` names, in its subcommands too.
+fn note_inputs(matches: &clap::ArgMatches) {
+    for id in INPUT_ARGS {
+        let Ok(Some(values)) = matches.try_get_raw(id) else {
+            continue;
+        };
+        for value in values {
+            crate::input::note(std::path::Path::new(value));
+        }
+    }
+    if let Some((_, sub)) = matches.subcommand() {
+        note_inputs(sub);
+    }
+}
+
 /// How the commands that train or time name the adapter: `llvmpipe (Vulkan)`, with
 /// `, checked shaders` under `--checked-shaders`.
 pub(crate) fn adapter_label(ctx: &crate::gpu::GpuContext) -> String {
@@ -139,6 +171,7 @@ pub fn main() -> ExitCode {
     if cli.checked_shaders {
         crate::gpu::set_default_shader_checks(crate::gpu::ShaderChecks::Checked);
     }
+    note_inputs(&matches);
     // Whether a flag of the command was typed (not a default): `--resume` refuses to change
     // the flags that define a run, and a flag that does nothing where it was given is refused.
     let given = |id: &str| {

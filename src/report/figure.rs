@@ -26,37 +26,38 @@ pub trait Figure {
 pub type DrawResult<DB> =
     std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
-/// Writes `figure` as `dir/name.png` and `dir/name.svg`; returns both paths.
+/// Writes `figure` as `dir/name.png` and `dir/name.svg`, each whole
+/// ([`crate::output::replace`]); returns both paths.
 pub fn save(figure: &impl Figure, dir: &Path, name: &str) -> Result<[PathBuf; 2]> {
-    let png = dir.join(format!("{name}.png"));
-    let svg = dir.join(format!("{name}.svg"));
-    write_png(figure, &png)?;
-    write_svg(figure, &svg)?;
-    Ok([png, svg])
+    save_beside(figure, &dir.join(format!("{name}.png")))
 }
 
-/// Writes `figure` to `path` as its extension says, `.svg` or `.png`; `flag` names the
-/// option that gave the path in the error for any other extension.
+/// Writes `figure` as the PNG `png` and as an SVG beside it (`.svg` for its extension), each
+/// whole; returns both paths.
+pub fn save_beside(figure: &impl Figure, png: &Path) -> Result<[PathBuf; 2]> {
+    let svg = png.with_extension("svg");
+    crate::output::replace(png, &png_bytes(figure, png)?)?;
+    crate::output::replace(&svg, svg_text(figure, &svg)?.as_bytes())?;
+    Ok([png.to_path_buf(), svg])
+}
+
+/// Writes `figure` to `path` whole, as its extension says (`.svg` or `.png`, any case), which
+/// `flag` declares ([`crate::output::OUTPUT_FLAGS`]).
 pub fn save_as(figure: &impl Figure, path: &Path, flag: &'static str) -> Result<()> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some(e) if e.eq_ignore_ascii_case("svg") => write_svg(figure, path),
-        Some(e) if e.eq_ignore_ascii_case("png") => write_png(figure, path),
-        _ => Err(Error::flag(
-            flag,
-            format!(
-                "'{}' has no .svg or .png extension; expected a file such as model.svg",
-                path.display()
-            ),
-        )),
-    }
+    let bytes = match crate::output::check_extension(flag, path)?.as_str() {
+        "svg" => svg_text(figure, path)?.into_bytes(),
+        _ => png_bytes(figure, path)?,
+    };
+    crate::output::replace(path, &bytes)
 }
 
 fn fail(path: &Path, e: String) -> Error {
     Error::file(path, format!("cannot draw the figure: {e}"))
 }
 
-/// Drawn into an RGB buffer, encoded by the `image` crate.
-fn write_png(figure: &impl Figure, png: &Path) -> Result<()> {
+/// The PNG file of `figure` (`png` names it in errors): drawn into an RGB buffer, encoded by
+/// the `image` crate.
+fn png_bytes(figure: &impl Figure, png: &Path) -> Result<Vec<u8>> {
     register_font();
     let (w, h) = figure.size();
     let mut pixels = vec![255u8; (w * h * 3) as usize];
@@ -66,18 +67,25 @@ fn write_png(figure: &impl Figure, png: &Path) -> Result<()> {
         figure.draw(&root).map_err(|e| fail(png, e.to_string()))?;
         root.present().map_err(|e| fail(png, e.to_string()))?;
     }
-    image::RgbImage::from_raw(w, h, pixels)
-        .expect("the buffer has w*h*3 bytes")
-        .save(png)
-        .map_err(|e| Error::file(png, format!("cannot write the image: {e}")))
+    let image = image::RgbImage::from_raw(w, h, pixels).expect("the buffer has w*h*3 bytes");
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut bytes, image::ImageFormat::Png)
+        .map_err(|e| Error::file(png, format!("cannot encode the image: {e}")))?;
+    Ok(bytes.into_inner())
 }
 
-fn write_svg(figure: &impl Figure, svg: &Path) -> Result<()> {
+/// The SVG text of `figure` (`svg` names it in errors).
+fn svg_text(figure: &impl Figure, svg: &Path) -> Result<String> {
     register_font();
-    let root = SVGBackend::new(svg, figure.size()).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| fail(svg, e.to_string()))?;
-    figure.draw(&root).map_err(|e| fail(svg, e.to_string()))?;
-    root.present().map_err(|e| fail(svg, e.to_string()))
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, figure.size()).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| fail(svg, e.to_string()))?;
+        figure.draw(&root).map_err(|e| fail(svg, e.to_string()))?;
+        root.present().map_err(|e| fail(svg, e.to_string()))?;
+    }
+    Ok(text)
 }
 
 fn register_font() {

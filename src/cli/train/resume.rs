@@ -112,6 +112,17 @@ pub fn prepare(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<(TrainA
     if args.data.is_none() && recorded.is_dir() {
         resumed.data = Some(recorded);
     }
+    // The run saves on to the checkpoint it continues, or into its directory (unless told
+    // otherwise): they are handed over from the inputs to the outputs.
+    let named = args.resume.clone().expect("--resume given");
+    for file in [
+        named,
+        path.clone(),
+        state::path_for(&path),
+        state::pending_path(&path),
+    ] {
+        crate::input::hand_over(&file);
+    }
     // Without a new place to save, the run goes on saving where it was saved.
     if args.save.is_none() && args.checkpoint_dir.is_none() {
         let given_dir = args.resume.as_deref().filter(|p| p.is_dir());

@@ -137,14 +137,12 @@ pub fn check_path(path: &Path) -> Result<()> {
     format_of(path).map(|_| ())
 }
 
+/// The format `path`'s extension (any case) names, as `--history` declares it
+/// ([`crate::output::OUTPUT_FLAGS`]).
 fn format_of(path: &Path) -> Result<Format> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("json") => Ok(Format::Json),
-        Some("csv") => Ok(Format::Csv),
-        _ => Err(Error::flag(
-            "--history",
-            format!("{}: expected a .json or .csv file", path.display()),
-        )),
+    match crate::output::check_extension("--history", path)?.as_str() {
+        "csv" => Ok(Format::Csv),
+        _ => Ok(Format::Json),
     }
 }
 
