@@ -5,15 +5,17 @@
 //! `sweep` is the comparison over optimizers and learning rates, run by the same code.
 
 pub mod axes;
+mod ledger;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::Value;
 
 pub use axes::AxisFlags;
+use ledger::Ledger;
 
 use super::kernels;
 use super::report_flags::ReportFlags;
@@ -244,30 +246,42 @@ pub fn execute(job: &Job, place: &Placement, out: &CompareOutputs) -> Result<()>
         let first = &datasets[0].data;
         crate::report::gallery::check_grid("--gallery", out.gallery, (first.rows, first.cols))?;
     }
-    let todo: Vec<Prepared> = compare::shard(job.runs.clone(), k, n)
-        .into_iter()
-        .map(|run| prepare(run.clone(), &all[run.index], &datasets))
-        .collect::<Result<_>>()?;
-    eprintln!(
-        "compare: {} of {} runs (shard {k}/{n}) on {}, {} each unless a run sets its own",
-        todo.len(),
-        all.len(),
-        job.base.dataset.name(),
-        match job.base.epochs {
-            1 => "1 epoch".to_string(),
-            e => format!("{e} epochs"),
-        }
-    );
-    let outcomes = run_all(&adapters, place.adapter.as_deref(), todo)?;
-    let file = CompareFile {
+    let mine = compare::shard(job.runs.clone(), k, n);
+    let fresh = CompareFile {
         defines: job.defines(&datasets),
         dataset: datasets[0].kind.name().into(),
         runs: all.len(),
         shard: format!("{k}/{n}"),
-        outcomes,
+        outcomes: Vec::new(),
     };
-    let first = &datasets[0].data;
-    finish(file, out, Some(first))
+    let ledger = Arc::new(Ledger::open(fresh, out.json.as_deref(), mine.len())?);
+    let finished = ledger.finished();
+    let todo: Vec<Prepared> = mine
+        .into_iter()
+        .filter(|run| !finished.contains(&run.index))
+        .map(|run| prepare(run.clone(), &all[run.index], &datasets))
+        .collect::<Result<_>>()?;
+    announce(job, (&todo, finished.len(), all.len()), (k, n));
+    ledger.exit_on_interrupt();
+    run_all(&adapters, place.adapter.as_deref(), todo, &ledger)?;
+    finish(ledger.file(), out, Some(&datasets[0].data))
+}
+
+/// The line that says what this shard trains (and what an earlier run of it finished).
+fn announce(job: &Job, (todo, done, all): (&[Prepared], usize, usize), (k, n): (usize, usize)) {
+    let epochs = match job.base.epochs {
+        1 => "1 epoch".to_string(),
+        e => format!("{e} epochs"),
+    };
+    let resumed = match done {
+        0 => String::new(),
+        d => format!(" ({d} already finished, in the --json file)"),
+    };
+    eprintln!(
+        "compare: {} of {all} runs (shard {k}/{n}){resumed} on {}, {epochs} each unless a run sets its own",
+        todo.len(),
+        job.base.dataset.name(),
+    );
 }
 
 /// Each dataset the runs name (by kind and class count), opened once.
@@ -353,16 +367,17 @@ fn adapters(place: &Placement) -> Result<Vec<Option<usize>>> {
     }
 }
 
-/// Trains every run, each adapter taking the next from a shared queue, and prints a line as
-/// each finishes. Results come back in the comparison's order.
+/// Trains every run, each adapter taking the next from a shared queue, records each in the
+/// ledger as it finishes and prints a line for it.
 fn run_all(
     adapters: &[Option<usize>],
     named: Option<&str>,
     todo: Vec<Prepared>,
-) -> Result<Vec<Outcome>> {
+    ledger: &Ledger,
+) -> Result<()> {
     let total = todo.len();
     let queue = Mutex::new(todo.into_iter().collect::<VecDeque<_>>());
-    let done = Mutex::new(Vec::new());
+    let done = Mutex::new(0);
     std::thread::scope(|scope| -> Result<()> {
         let workers: Vec<_> = adapters
             .iter()
@@ -375,9 +390,11 @@ fn run_all(
                     };
                     while let Some(p) = queue.lock().expect("queue").pop_front() {
                         let outcome = train_one(&ctx, p)?;
-                        let mut done = done.lock().expect("results");
-                        eprintln!("[{}/{total}] {}", done.len() + 1, progress_line(&outcome));
-                        done.push(outcome);
+                        let line = progress_line(&outcome);
+                        ledger.add(outcome)?;
+                        let mut done = done.lock().expect("count");
+                        *done += 1;
+                        eprintln!("[{done}/{total}] {line}");
                     }
                     Ok(())
                 })
@@ -386,10 +403,7 @@ fn run_all(
         workers
             .into_iter()
             .try_for_each(|w| w.join().expect("a comparison worker panicked"))
-    })?;
-    let mut outcomes = done.into_inner().expect("results");
-    outcomes.sort_by_key(|o| o.run.index);
-    Ok(outcomes)
+    })
 }
 
 /// Trains `p` on `ctx` with the adapter's kernels, keeping what the report needs.
@@ -454,14 +468,7 @@ fn finished(args: &CompareRun, given: &dyn Fn(&str) -> bool) -> Result<()> {
 /// `compare merge` (and `sweep merge`).
 pub fn run_merge(args: &MergeArgs) -> Result<()> {
     let read = |path: &PathBuf| -> Result<(String, CompareFile)> {
-        let text = crate::input::read_to_string(path)?;
-        let file = serde_json::from_str(&text).map_err(|e| {
-            Error::file(
-                path,
-                format!("not a comparison's JSON ({e}); expected a file written by `compare --json` or `sweep --json`"),
-            )
-        })?;
-        Ok((path.display().to_string(), file))
+        Ok((path.display().to_string(), ledger::read(path)?))
     };
     prepare_outputs(&args.out)?;
     let merged = CompareFile::merge(args.files.iter().map(read).collect::<Result<_>>()?)?;
@@ -509,8 +516,7 @@ fn finish(mut file: CompareFile, out: &CompareOutputs, data: Option<&Dataset>) -
     let table = compare::table(&file.outcomes);
     print!("{table}");
     if let Some(path) = &out.json {
-        let text = serde_json::to_string_pretty(&file).expect("a comparison serialises") + "\n";
-        output::replace(path, text.as_bytes())?;
+        output::replace(path, ledger::text(&file).as_bytes())?;
     }
     let Some(dir) = &out.report else {
         return Ok(());

@@ -75,6 +75,16 @@ impl Shaderfit {
             .expect("start shaderfit")
     }
 
+    /// Starts the run without waiting for it, its output kept for [`finished`] (e.g. to send
+    /// it a signal).
+    pub fn spawn_piped(self) -> std::process::Child {
+        self.command()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start shaderfit")
+    }
+
     fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_shaderfit"));
         cmd.args(&self.args)
@@ -90,6 +100,16 @@ impl Shaderfit {
             cmd.current_dir(dir);
         }
         cmd
+    }
+}
+
+/// How a run started with [`Shaderfit::spawn_piped`] ended, and what it printed.
+pub fn finished(child: std::process::Child) -> Run {
+    let out = child.wait_with_output().expect("wait for shaderfit");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 

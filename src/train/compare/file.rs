@@ -53,7 +53,7 @@ impl CompareFile {
 
     /// How `self` is another comparison than `other`, if it is: the first thing that defines
     /// them and differs, with both values.
-    fn difference(&self, other: &CompareFile) -> Option<String> {
+    pub fn difference(&self, other: &CompareFile) -> Option<String> {
         let facts = |f: &CompareFile| {
             let mut all = f.defines.clone();
             all.insert("runs".into(), f.runs.into());
