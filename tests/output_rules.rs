@@ -324,7 +324,8 @@ fn support_ext(flag: &str) -> Option<&'static str> {
 }
 
 /// A write stopped just before its rename (a full disk or a kill) leaves the file it was to
-/// replace as it was; the extension is taken in any case (`OLD.JSON`).
+/// replace as it was (what the same command wrote before, whole); the extension is taken in
+/// any case (`OLD.JSON`).
 #[test]
 fn a_stopped_write_leaves_the_old_file_whole() {
     let i = inputs();
@@ -333,26 +334,23 @@ fn a_stopped_write_leaves_the_old_file_whole() {
             continue;
         };
         let what = format!("{} {}", c.command, c.flag);
-        let old = i.dir.path().join(format!(
-            "old-{}.{}",
-            c.flag.trim_start_matches("--"),
-            ext.to_uppercase()
-        ));
-        std::fs::write(&old, b"the old file").unwrap();
+        let command = c.command.replace(' ', "-");
+        let flag = c.flag.trim_start_matches("--");
+        let name = format!("old-{command}-{flag}.{}", ext.to_uppercase());
+        let old = i.dir.path().join(name);
+        run_with(&c, &old, None).ok();
+        let before = std::fs::read(&old).unwrap();
         let run = run_with(&c, &old, Some("replace-before-rename"));
         assert_eq!(
             run.code, None,
             "{what}: stopped at the failpoint: {}",
             run.stderr
         );
-        assert!(
-            run.stderr.contains("failpoint replace-before-rename"),
-            "{what}: {}",
-            run.stderr
-        );
+        let stopped = run.stderr.contains("failpoint replace-before-rename");
+        assert!(stopped, "{what}: {}", run.stderr);
         assert_eq!(
             std::fs::read(&old).unwrap(),
-            b"the old file",
+            before,
             "{what}: the old file whole"
         );
     }

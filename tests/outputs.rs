@@ -234,12 +234,14 @@ fn sweeps_record_divergence_and_merge_only_their_own_shards() {
             "is of another comparison than",
             "its lrs is 0.1,0.3, the other's 0.1,0.2",
         ]);
+    // A --json file of another comparison is never extended: the second shard goes elsewhere.
+    let d = data.path().join("d.json");
     sweep(
         &["--lrs", "0.1,0.2", "--shard", "1/2", "--batch-size", "64"],
-        &c,
+        &d,
     )
     .ok();
-    shaderfit(&["sweep", "merge", arg(&b), arg(&c)])
+    shaderfit(&["sweep", "merge", arg(&b), arg(&d)])
         .run()
         .one_line_error(&["its batch_size is 64, the other's 128"]);
 }
