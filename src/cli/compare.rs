@@ -91,7 +91,7 @@ pub struct Placement {
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Run only shard K of N (K from 0): every N-th run from the K-th, e.g.
-    /// $SLURM_ARRAY_TASK_ID/4 or $JOB_COMPLETION_INDEX/4.
+    /// $JOB_COMPLETION_INDEX/4 (scripts/slurm-compare.sh derives it for a Slurm array).
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
     /// Adapter whose name contains this; see `shaderfit devices`.
