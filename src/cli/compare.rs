@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::gpu::context::list_adapters;
 use crate::gpu::GpuContext;
 
+use crate::model::ModelSpec;
 use crate::output;
 use crate::report::compare::{CompareInput, TestImages};
 use crate::settings::RunSettings;
@@ -78,6 +79,10 @@ pub struct CompareRun {
     /// run changes, e.g. [{"model": "mlp_bn"}, {"model": "lenet", "optimizer": "sgd"}].
     #[arg(long, value_name = "FILE.json")]
     pub runs: Option<PathBuf>,
+    /// The most runs the axes may cross into (a larger grid is refused before anything is set
+    /// up, as more likely a typo than a plan).
+    #[arg(long, value_name = "N", default_value_t = compare::MAX_RUNS)]
+    pub max_runs: usize,
     #[command(flatten)]
     pub place: Placement,
     #[command(flatten)]
@@ -167,8 +172,14 @@ impl Job<'_> {
     }
 
     /// What defines the comparison, which its shards must share: the shared settings, each
-    /// axis' values (under its flag's name) or the runs file, and the data.
-    fn defines(&self, datasets: &[OpenData]) -> serde_json::Map<String, Value> {
+    /// axis' values (under its flag's name) or the runs file, the architecture of each model
+    /// the runs name (a model file edited between two shards is another comparison), and the
+    /// data.
+    fn defines(
+        &self,
+        all: &[RunSettings],
+        datasets: &[OpenData],
+    ) -> Result<serde_json::Map<String, Value>> {
         let mut defines = settings::to_map(self.base);
         for axis in &self.axes {
             let name = axis.flag.trim_start_matches("--");
@@ -181,9 +192,13 @@ impl Job<'_> {
         if let Some((_, runs)) = &self.listed {
             defines.insert("runs".into(), runs.clone());
         }
+        defines.insert(
+            "model architectures".into(),
+            model_prints(all, datasets)?.into(),
+        );
         let prints: Vec<String> = datasets.iter().map(|d| d.data.fingerprint()).collect();
         defines.insert("data".into(), prints.join(",").into());
-        defines
+        Ok(defines)
     }
 }
 
@@ -197,10 +212,19 @@ pub fn run(args: &CompareArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
             let axes = axes::of(&a.axes, &a.grid)?;
             let (runs, listed) = match &a.runs {
                 Some(path) => {
+                    if let Some(axis) = axes.first() {
+                        return Err(Error::flag(
+                            axis.flag.clone(),
+                            format!("given with --runs {}, which lists the runs; expected the axes or the list, not both", path.display()),
+                        ));
+                    }
                     let (runs, json) = axes::read_runs(path)?;
                     (runs, Some((path.clone(), json)))
                 }
-                None => (compare::grid(&axes), None),
+                None => {
+                    compare::check_grid_size(&axes, a.max_runs)?;
+                    (compare::grid(&axes), None)
+                }
             };
             if axes.is_empty() && listed.is_none() {
                 return Err(Error::flag(
@@ -248,7 +272,7 @@ pub fn execute(job: &Job, place: &Placement, out: &CompareOutputs) -> Result<()>
     }
     let mine = compare::shard(job.runs.clone(), k, n);
     let fresh = CompareFile {
-        defines: job.defines(&datasets),
+        defines: job.defines(&all, &datasets)?,
         dataset: datasets[0].kind.name().into(),
         runs: all.len(),
         shard: format!("{k}/{n}"),
@@ -282,6 +306,25 @@ fn announce(job: &Job, (todo, done, all): (&[Prepared], usize, usize), (k, n): (
         todo.len(),
         job.base.dataset.name(),
     );
+}
+
+/// Each model the runs name and the fingerprint of its architecture, `mlp_bn 3f2a...`, once
+/// each, in the runs' order.
+fn model_prints(all: &[RunSettings], datasets: &[OpenData]) -> Result<Vec<Value>> {
+    let mut prints: Vec<Value> = Vec::new();
+    for s in all {
+        let data = &datasets
+            .iter()
+            .find(|d| d.kind == s.dataset && d.classes == s.classes)
+            .expect("every run's data was opened")
+            .data;
+        let spec = ModelSpec::from_arg(&s.model, s.activation, data.classes)?;
+        let print = Value::from(format!("{} {}", s.model, spec.fingerprint()));
+        if !prints.contains(&print) {
+            prints.push(print);
+        }
+    }
+    Ok(prints)
 }
 
 /// Each dataset the runs name (by kind and class count), opened once.
@@ -435,7 +478,12 @@ fn finished(args: &CompareRun, given: &dyn Fn(&str) -> bool) -> Result<()> {
         .iter()
         .map(|k| k.0.to_string())
         .chain(axes::ids())
-        .chain(["grid", "runs", "shard", "adapter", "adapters", "data"].map(String::from))
+        .chain(
+            [
+                "grid", "runs", "max_runs", "shard", "adapter", "adapters", "data",
+            ]
+            .map(String::from),
+        )
         .collect();
     if let Some(id) = training.iter().find(|id| given(id)) {
         return Err(Error::flag(
@@ -454,6 +502,7 @@ fn finished(args: &CompareRun, given: &dyn Fn(&str) -> bool) -> Result<()> {
             Outcome::finished(&name, i, RunRecord::parse(&name, &text)?)
         })
         .collect::<Result<Vec<_>>>()?;
+    refuse_twice(&outcomes)?;
     let dataset = outcomes[0].settings.run.dataset.name();
     let file = CompareFile {
         defines: serde_json::Map::new(),
@@ -463,6 +512,26 @@ fn finished(args: &CompareRun, given: &dyn Fn(&str) -> bool) -> Result<()> {
         outcomes,
     };
     finish(file, &args.out, None)
+}
+
+/// The same run given twice (one file under two names, or two copies of one history) would
+/// make two rows of one run: refused, naming both.
+fn refuse_twice(outcomes: &[Outcome]) -> Result<()> {
+    for (b, later) in outcomes.iter().enumerate() {
+        let text = later.record().to_text();
+        if let Some(first) = outcomes[..b].iter().find(|o| o.record().to_text() == text) {
+            let name = |o: &Outcome| o.source.clone().unwrap_or_default();
+            return Err(Error::flag(
+                "HISTORY",
+                format!(
+                    "{} and {} hold the same run; expected each run once",
+                    name(first),
+                    name(later)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `compare merge` (and `sweep merge`).

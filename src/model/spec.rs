@@ -102,6 +102,18 @@ impl ModelSpec {
         })
     }
 
+    /// What identifies its architecture whatever it is named or where its file is: the first
+    /// 16 hex digits of the SHA-256 of its layers and input in JSON.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut json = self.to_json();
+        if let Value::Object(obj) = &mut json {
+            obj.remove("name");
+        }
+        let digest = Sha256::digest(json.to_string().as_bytes());
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The JSON form, which [`ModelSpec::from_json`] reads back.
     pub fn to_json(&self) -> Value {
         let layers: Vec<Value> = self

@@ -63,20 +63,26 @@ impl Epochs {
         self.epoch.push(epoch);
     }
 
-    /// Every column as long as the epochs, or the first that is not.
+    /// Every column as long as the epochs, and every value one its key can take (NaN stands
+    /// for an epoch without it): accuracies in [0, 1]; losses, learning rates and seconds
+    /// finite and not negative; anything else finite. The error names the first that is not.
     pub fn check(&self) -> Result<(), String> {
-        match self
-            .columns
-            .iter()
-            .find(|(_, c)| c.len() != self.epoch.len())
-        {
-            Some((name, c)) => Err(format!(
-                "its '{name}' has {} values for {} epochs",
-                c.len(),
-                self.epoch.len()
-            )),
-            None => Ok(()),
+        let epochs = self.epoch.len();
+        if let Some((name, c)) = self.columns.iter().find(|(_, c)| c.len() != epochs) {
+            let n = c.len();
+            return Err(format!("its '{name}' has {n} values for {epochs} epochs"));
         }
+        for (name, column) in &self.columns {
+            let (fits, expected) = range_of(name);
+            if let Some(i) = column.iter().position(|&v| !v.is_nan() && !fits(v)) {
+                return Err(format!(
+                    "its '{name}' of epoch {} is {}; expected {expected}",
+                    self.epoch[i] + 1,
+                    column[i]
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Keras's CSVLogger: `epoch`, then the keys in sorted order.
@@ -90,6 +96,17 @@ impl Epochs {
             s += &format!("{epoch},{}\n", cells.join(","));
         }
         s
+    }
+}
+
+/// The values a history's key can take, and how an error says so.
+fn range_of(name: &str) -> (fn(f64) -> bool, &'static str) {
+    if name.ends_with("accuracy") {
+        (|v| (0.0..=1.0).contains(&v), "an accuracy in [0, 1]")
+    } else if name.ends_with("loss") || name == "learning_rate" || name == "seconds" {
+        (|v| v.is_finite() && v >= 0.0, "a finite number >= 0")
+    } else {
+        (f64::is_finite, "a finite number")
     }
 }
 
@@ -149,6 +166,10 @@ pub struct RecordedSettings {
     /// The data's directory (empty in comparisons written before it was recorded).
     #[serde(default)]
     pub data: String,
+    /// The data's fingerprint ([`Dataset::fingerprint`]; none in records written before it
+    /// was recorded): runs trained on different data are told apart by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_fingerprint: Option<String>,
     /// The model, as `shaderfit model show` prints it.
     pub model_spec: Value,
     /// `[rows, cols, channels]` of the data.
@@ -173,6 +194,7 @@ impl RecordedSettings {
             run: run.clone(),
             recipe: recipe.map(str::to_string),
             data: data.dir.display().to_string(),
+            data_fingerprint: Some(data.fingerprint()),
             model_spec: spec.to_json(),
             input_shape: [data.rows, data.cols, 1],
             class_count: data.classes,
@@ -228,7 +250,10 @@ impl RunRecord {
         }
         let record: RunRecord =
             serde_json::from_value(json).map_err(|e| bad(format!("not a run's record: {e}")))?;
-        record.epochs.check().map_err(bad)?;
+        record
+            .epochs
+            .check()
+            .map_err(|e| crate::error::Error::file(path, e))?;
         Ok(record)
     }
 
@@ -256,6 +281,7 @@ mod tests {
                 },
                 recipe: Some("mlp".into()),
                 data: "data/mnist".into(),
+                data_fingerprint: Some("0123456789abcdef".into()),
                 model_spec: serde_json::json!({"name": "mlp"}),
                 input_shape: [28, 28, 1],
                 class_count: 10,

@@ -130,7 +130,8 @@ pub fn of(flags: &AxisFlags, grid: &[String]) -> Result<Vec<Axis>> {
 }
 
 /// The runs a `--runs` file lists: a JSON array of objects, each the settings (or recipe)
-/// its run changes; returned with the file's JSON, which defines the comparison.
+/// its run changes (errors name the run by its place in the file); returned in the canonical
+/// order ([`canonical`]) with their list, which defines the comparison.
 pub fn read_runs(path: &Path) -> Result<(Vec<Run>, Value)> {
     let text = crate::input::read_to_string(path)?;
     let expected =
@@ -155,13 +156,39 @@ pub fn read_runs(path: &Path) -> Result<(Vec<Run>, Value)> {
                 compare::check_axis_key(key)
                     .map_err(|e| Error::file(path, format!("run {}: {e}", index + 1)))?;
             }
-            Ok(Run {
-                index,
-                values: values.clone(),
-            })
+            Ok(values.clone())
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok((runs, json))
+    Ok(canonical(runs))
+}
+
+/// The runs in one order whatever the file's (sorted by their settings, each object's keys
+/// sorted), numbered in it, and that list as the JSON that defines the comparison: two files
+/// listing the same runs are one comparison, whose shards merge run for run.
+fn canonical(listed: Vec<serde_json::Map<String, Value>>) -> (Vec<Run>, Value) {
+    let sorted = |m: &serde_json::Map<String, Value>| -> std::collections::BTreeMap<String, Value> {
+        m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    };
+    let mut keyed: Vec<(String, serde_json::Map<String, Value>)> = listed
+        .into_iter()
+        .map(|m| {
+            (
+                serde_json::to_string(&sorted(&m)).expect("JSON serialises"),
+                m,
+            )
+        })
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let runs: Vec<Run> = keyed
+        .into_iter()
+        .enumerate()
+        .map(|(index, (_, values))| Run { index, values })
+        .collect();
+    let json = runs
+        .iter()
+        .map(|r| serde_json::to_value(sorted(&r.values)).expect("JSON serialises"))
+        .collect();
+    (runs, Value::Array(json))
 }
 
 #[cfg(test)]

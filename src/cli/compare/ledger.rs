@@ -122,12 +122,20 @@ pub fn text(file: &CompareFile) -> String {
 }
 
 /// The comparison `path` holds (written by `compare --json` or `sweep --json`).
+/// Every run's history is checked as a history file's is.
 pub fn read(path: &Path) -> Result<CompareFile> {
     let text = crate::input::read_to_string(path)?;
-    serde_json::from_str(&text).map_err(|e| {
+    let file: CompareFile = serde_json::from_str(&text).map_err(|e| {
         Error::file(
             path,
             format!("not a comparison's JSON ({e}); expected a file written by `compare --json` or `sweep --json`"),
         )
-    })
+    })?;
+    for o in &file.outcomes {
+        o.history.check().map_err(|e| {
+            let values = compare::show_values(&o.run.values);
+            Error::file(path, format!("run {} ({values}): {e}", o.run.index + 1))
+        })?;
+    }
+    Ok(file)
 }

@@ -128,7 +128,9 @@ fn epochs_of(json: &Value) -> Result<Epochs> {
         columns,
         epoch: epoch.into_iter().map(|e| e as usize).collect(),
     };
-    epochs.check().map_err(|_| bad("columns"))?;
+    epochs
+        .check()
+        .map_err(|e| Error::Mismatch(format!("the saved history: {e}")))?;
     Ok(epochs)
 }
 

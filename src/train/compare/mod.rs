@@ -18,8 +18,8 @@ pub mod train;
 pub use file::CompareFile;
 pub use outcome::{rank, Outcome, TestOutcome};
 pub use runs::{
-    axis_keys, check_axis_key, first_identical, grid, name_axis, settings_of, shard, show_values,
-    Axis, Run, RECIPE,
+    axis_keys, check_axis_key, check_grid_size, first_identical, grid, name_axis, settings_of,
+    shard, show_values, Axis, Run, MAX_RUNS, RECIPE,
 };
 pub use table::{differing, labels, table};
 pub use train::train;

@@ -8,6 +8,10 @@ use super::runs::Run;
 use crate::eval::CountMatrix;
 use crate::train::record::{Epochs, RecordedSettings, RunRecord};
 
+/// The key of a run's data fingerprint among its settings ([`Outcome::setting_map`]): a
+/// column of the table where runs were trained on different data.
+pub const DATA: &str = "data";
+
 /// A run's test-set results, for the table and the report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TestOutcome {
@@ -99,9 +103,13 @@ impl Outcome {
         }
     }
 
-    /// Its settings of [`crate::settings::RunSettings`] as JSON, by key.
+    /// Its settings of [`crate::settings::RunSettings`] as JSON, by key, and its data's
+    /// fingerprint as `data` (where its record has one).
     pub fn setting_map(&self) -> Map<String, Value> {
-        crate::settings::to_map(&self.settings.run)
+        let mut map = crate::settings::to_map(&self.settings.run);
+        let data = self.settings.data_fingerprint.clone();
+        map.insert(DATA.into(), data.map_or(Value::Null, Value::from));
+        map
     }
 
     /// One metric per epoch (NaN where an epoch lacks it); empty if never recorded.

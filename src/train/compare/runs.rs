@@ -129,11 +129,39 @@ pub fn name_axis(e: Error, axes: &[Axis]) -> Error {
 /// The first two runs (numbered from 1) whose settings are the same, which would train the
 /// same model twice.
 pub fn first_identical(settings: &[RunSettings]) -> Option<(usize, usize)> {
-    (0..settings.len()).find_map(|b| {
-        (0..b)
-            .find(|&a| settings[a] == settings[b])
-            .map(|a| (a + 1, b + 1))
+    // By each run's JSON, in one pass: linear in the number of runs.
+    let mut seen = std::collections::HashMap::new();
+    settings.iter().enumerate().find_map(|(b, s)| {
+        let key = serde_json::to_string(s).expect("settings serialise");
+        seen.insert(key, b).map(|a| (a + 1, b + 1))
     })
+}
+
+/// The most runs a comparison takes unless `--max-runs` raises it: past it, a grid is more
+/// likely a typo (`--grid seed=1,...`) than a plan.
+pub const MAX_RUNS: usize = 10_000;
+
+/// The number of runs `axes` cross into, refused past `max` (before any run is set up); the
+/// error names the axes and how to raise the cap.
+pub fn check_grid_size(axes: &[Axis], max: usize) -> Result<usize> {
+    let runs = axes
+        .iter()
+        .try_fold(1usize, |n, a| n.checked_mul(a.values.len()))
+        .unwrap_or(usize::MAX);
+    if runs <= max {
+        return Ok(runs);
+    }
+    let sizes: Vec<String> = axes
+        .iter()
+        .map(|a| format!("{} {} ({})", a.values.len(), a.key, a.flag))
+        .collect();
+    Err(Error::flag(
+        "--max-runs",
+        format!(
+            "the axes cross into {runs} runs ({}), more than {max}; expected fewer values, or --max-runs {runs} to train them all",
+            sizes.join(" x ")
+        ),
+    ))
 }
 
 /// A run's values as typed: `optimizer adam, lr 0.01`.

@@ -1,7 +1,7 @@
 //! A comparison's table, best first, and what it shows of each run: the settings that differ
 //! between the runs and each run's name in legends.
 
-use super::outcome::Outcome;
+use super::outcome::{Outcome, DATA};
 use crate::settings::{self, RunSettings, Settings};
 use serde_json::Value;
 
@@ -13,13 +13,19 @@ pub fn differing(outcomes: &[Outcome]) -> Vec<String> {
     let Some(first) = maps.first() else {
         return Vec::new();
     };
-    RunSettings::keys()
+    let mut keys: Vec<String> = RunSettings::keys()
         .into_iter()
         .map(|(key, _)| key)
+        .chain([DATA])
         .filter(|&k| k != "model")
         .filter(|&k| maps.iter().any(|m| m.get(k) != first.get(k)))
         .map(String::from)
-        .collect()
+        .collect();
+    // Runs of different datasets differ in their data by definition.
+    if keys.iter().any(|k| k == "dataset") {
+        keys.retain(|k| k != DATA);
+    }
+    keys
 }
 
 /// Each outcome's name in legends: its model and the values of the `differing` settings
@@ -177,6 +183,7 @@ mod tests {
                 },
                 recipe: None,
                 data: String::new(),
+                data_fingerprint: None,
                 model_spec: Value::Null,
                 input_shape: [28, 28, 1],
                 class_count: 10,
