@@ -131,6 +131,8 @@ pub struct Job<'a> {
     pub runs: Vec<Run>,
     /// The `--runs` file the runs come from, if they do.
     pub listed: Option<(PathBuf, Value)>,
+    /// Each listed run's place in the `--runs` file (from 0), by its index.
+    pub places: Vec<usize>,
 }
 
 impl Job<'_> {
@@ -141,22 +143,35 @@ impl Job<'_> {
             .runs
             .iter()
             .map(|run| {
-                compare::settings_of(self.base, self.typed, run).map_err(|e| match &self.listed {
-                    Some((path, _)) => Error::file(path, format!("run {}: {e}", run.index + 1)),
-                    None => compare::name_axis(e, &self.axes),
-                })
+                compare::settings_of(self.base, self.typed, run)
+                    .map_err(|e| self.blame(e, run.index))
             })
             .collect::<Result<Vec<_>>>()?;
         if let Some((a, b)) = compare::first_identical(&all) {
             let show = |i: usize| compare::show_values(&self.runs[i - 1].values);
+            // A listed run by its place in the file.
+            let place = |i: usize| self.places.get(i - 1).map_or(i, |p| p + 1);
+            let (first, second) = (place(a).min(place(b)), place(a).max(place(b)));
             return Err(Error::Mismatch(format!(
-                "{}: runs {a} ({}) and {b} ({}) train the same settings; expected runs that differ",
+                "{}: runs {first} ({}) and {second} ({}) train the same settings; expected runs that differ",
                 self.origin(),
                 show(a),
                 show(b)
             )));
         }
         Ok(all)
+    }
+
+    /// `e`, an error of run `index`'s settings, as the place that gave them: the runs file
+    /// and the run, or the axis.
+    fn blame(&self, e: Error, index: usize) -> Error {
+        match &self.listed {
+            Some((path, _)) => {
+                let place = self.places.get(index).copied().unwrap_or(index);
+                Error::file(path, format!("run {}: {e}", place + 1))
+            }
+            None => compare::name_axis(e, &self.axes),
+        }
     }
 
     /// The flags or file the runs come from, for errors.
@@ -194,7 +209,7 @@ impl Job<'_> {
         }
         defines.insert(
             "model architectures".into(),
-            model_prints(all, datasets)?.into(),
+            model_prints(all, datasets, &|e, i| self.blame(e, i))?.into(),
         );
         let prints: Vec<String> = datasets.iter().map(|d| d.data.fingerprint()).collect();
         defines.insert("data".into(), prints.join(",").into());
@@ -210,7 +225,7 @@ pub fn run(args: &CompareArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
         None => {
             let a = &args.run;
             let axes = axes::of(&a.axes, &a.grid)?;
-            let (runs, listed) = match &a.runs {
+            let (runs, listed, places) = match &a.runs {
                 Some(path) => {
                     if let Some(axis) = axes.first() {
                         return Err(Error::flag(
@@ -218,12 +233,12 @@ pub fn run(args: &CompareArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
                             format!("given with --runs {}, which lists the runs; expected the axes or the list, not both", path.display()),
                         ));
                     }
-                    let (runs, json) = axes::read_runs(path)?;
-                    (runs, Some((path.clone(), json)))
+                    let l = axes::read_runs(path)?;
+                    (l.runs, Some((path.clone(), l.json)), l.places)
                 }
                 None => {
                     compare::check_grid_size(&axes, a.max_runs)?;
-                    (compare::grid(&axes), None)
+                    (compare::grid(&axes), None, Vec::new())
                 }
             };
             if axes.is_empty() && listed.is_none() {
@@ -238,6 +253,7 @@ pub fn run(args: &CompareArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
                 axes,
                 runs,
                 listed,
+                places,
             };
             execute(&job, &a.place, &a.out)
         }
@@ -283,7 +299,10 @@ pub fn execute(job: &Job, place: &Placement, out: &CompareOutputs) -> Result<()>
     let todo: Vec<Prepared> = mine
         .into_iter()
         .filter(|run| !finished.contains(&run.index))
-        .map(|run| prepare(run.clone(), &all[run.index], &datasets))
+        .map(|run| {
+            let index = run.index;
+            prepare(run, &all[index], &datasets).map_err(|e| job.blame(e, index))
+        })
         .collect::<Result<_>>()?;
     announce(job, (&todo, finished.len(), all.len()), (k, n));
     ledger.exit_on_interrupt();
@@ -309,16 +328,21 @@ fn announce(job: &Job, (todo, done, all): (&[Prepared], usize, usize), (k, n): (
 }
 
 /// Each model the runs name and the fingerprint of its architecture, `mlp_bn 3f2a...`, once
-/// each, in the runs' order.
-fn model_prints(all: &[RunSettings], datasets: &[OpenData]) -> Result<Vec<Value>> {
+/// each, in the runs' order; `blame` names where a run's model came from in its errors.
+fn model_prints(
+    all: &[RunSettings],
+    datasets: &[OpenData],
+    blame: &dyn Fn(Error, usize) -> Error,
+) -> Result<Vec<Value>> {
     let mut prints: Vec<Value> = Vec::new();
-    for s in all {
+    for (i, s) in all.iter().enumerate() {
         let data = &datasets
             .iter()
             .find(|d| d.kind == s.dataset && d.classes == s.classes)
             .expect("every run's data was opened")
             .data;
-        let spec = ModelSpec::from_arg(&s.model, s.activation, data.classes)?;
+        let spec =
+            ModelSpec::from_arg(&s.model, s.activation, data.classes).map_err(|e| blame(e, i))?;
         let print = Value::from(format!("{} {}", s.model, spec.fingerprint()));
         if !prints.contains(&print) {
             prints.push(print);
@@ -549,6 +573,9 @@ pub fn run_merge(args: &MergeArgs) -> Result<()> {
         Some(dir) => Some(merge_data(&merged, dir)?),
         None => None,
     };
+    if let (Some(d), Some(_)) = (&data, &args.out.report) {
+        crate::report::gallery::check_grid("--gallery", args.out.gallery, (d.rows, d.cols))?;
+    }
     finish(merged, &args.out, data.as_ref())
 }
 

@@ -118,6 +118,8 @@ fn read_inputs(args: &PredictArgs, rows: usize, cols: usize) -> Result<Vec<Input
                 pixels: p.pixels,
                 notes,
             });
+        } else if let Some(format) = picture::unsupported_format(path) {
+            return Err(picture::unsupported(path, format));
         } else {
             inputs.extend(idx_inputs(path, &args.indices, rows, cols)?);
         }
@@ -126,10 +128,7 @@ fn read_inputs(args: &PredictArgs, rows: usize, cols: usize) -> Result<Vec<Input
 }
 
 fn is_picture(path: &Path) -> bool {
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg"))
+    picture::is_readable(path)
 }
 
 /// Images `indices` of an IDX file, which must be of the model's size.

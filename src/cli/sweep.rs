@@ -59,6 +59,7 @@ pub fn run(args: &SweepArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
                 runs: grid(&axes),
                 axes,
                 listed: None,
+                places: Vec::new(),
             };
             compare::execute(&job, &args.run.place, &args.run.out)
         }

@@ -28,6 +28,75 @@ pub struct Picture {
     pub inverted: bool,
 }
 
+/// The formats `load` reads, by extension (any case).
+pub const READ: [&str; 3] = ["png", "jpg", "jpeg"];
+
+/// Whether `path` names an image `load` reads (by its extension).
+pub fn is_readable(path: &Path) -> bool {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    ext.is_some_and(|e| READ.contains(&e.as_str()))
+}
+
+/// The name of the image format `path` is in, by its extension or its first bytes, where it
+/// is one `load` does not read (GIF, BMP, TIFF, WebP, SVG, ...): so that such a file is
+/// refused as an image of an unsupported format, not misread as another kind of input.
+pub fn unsupported_format(path: &Path) -> Option<&'static str> {
+    const BY_EXTENSION: [(&str, &str); 14] = [
+        ("gif", "GIF"),
+        ("bmp", "BMP"),
+        ("tif", "TIFF"),
+        ("tiff", "TIFF"),
+        ("webp", "WebP"),
+        ("svg", "SVG"),
+        ("ico", "ICO"),
+        ("heic", "HEIC"),
+        ("heif", "HEIF"),
+        ("avif", "AVIF"),
+        ("jxl", "JPEG XL"),
+        ("pbm", "PBM"),
+        ("pgm", "PGM"),
+        ("ppm", "PPM"),
+    ];
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    if let Some((_, name)) = BY_EXTENSION
+        .iter()
+        .find(|(e, _)| Some(*e) == ext.as_deref())
+    {
+        return Some(name);
+    }
+    let mut head = [0u8; 16];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    let head = &head[..n];
+    let starts = |magic: &[u8]| head.starts_with(magic);
+    if starts(b"GIF8") {
+        Some("GIF")
+    } else if starts(b"BM") {
+        Some("BMP")
+    } else if starts(b"II*\0") || starts(b"MM\0*") {
+        Some("TIFF")
+    } else if starts(b"RIFF") && head.get(8..12) == Some(b"WEBP") {
+        Some("WebP")
+    } else if starts(b"<svg") || starts(b"<?xml") {
+        Some("SVG")
+    } else {
+        None
+    }
+}
+
+/// The error for an image of a format `load` does not read.
+pub fn unsupported(path: &Path, format: &str) -> Error {
+    Error::file(
+        path,
+        format!("a {format} image, which is not read; expected a PNG or JPEG image (or an IDX image file, with --indices)"),
+    )
+}
+
 /// Reads `path` as a `rows x cols` input.
 ///
 /// An image of another size is fitted as MNIST's digits were: the digit's bounding box

@@ -41,9 +41,54 @@ pub fn save(
             Ok((slot.spec.name.clone(), view))
         })
         .collect::<Result<_>>()?;
+    let mut metadata = metadata;
+    let all = trainable.tensors.iter().zip(params);
+    let all = all.chain(non_trainable.tensors.iter().zip(stats));
+    let sum = checksum(all.map(|(slot, values)| (slot.spec.name.as_str(), values.as_slice())));
+    metadata.insert(CHECKSUM.to_string(), sum);
     let bytes = safetensors::tensor::serialize(tensors, Some(metadata))
         .map_err(|e| Error::file(path, format!("cannot encode the checkpoint: {e}")))?;
     crate::output::replace(path, &bytes)
+}
+
+/// The metadata key of the checksum of a checkpoint's tensors, which loading verifies.
+pub const CHECKSUM: &str = "tensors_sha256";
+
+/// SHA-256 (hex) of `tensors` in order: each one's name, then its f32 values' bytes.
+fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, &'a [f32])>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (name, values) in tensors {
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update(bytemuck::cast_slice::<f32, u8>(values));
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks the tensors read against the checksum the checkpoint records, if it records one
+/// (checkpoints written before it did are read as they are).
+fn verify(
+    path: &Path,
+    bytes: &[u8],
+    (layouts, weights): ([&ParamLayout; 2], [&[Vec<f32>]; 2]),
+) -> Result<()> {
+    let Ok((_, header)) = SafeTensors::read_metadata(bytes) else {
+        return Ok(());
+    };
+    let Some(recorded) = header.metadata().as_ref().and_then(|m| m.get(CHECKSUM)) else {
+        return Ok(());
+    };
+    let all = layouts[0].tensors.iter().zip(weights[0]);
+    let all = all.chain(layouts[1].tensors.iter().zip(weights[1]));
+    let sum = checksum(all.map(|(slot, values)| (slot.spec.name.as_str(), values.as_slice())));
+    match sum == *recorded {
+        true => Ok(()),
+        false => Err(Error::file(
+            path,
+            format!("its tensors' bytes do not match the checksum it records ({CHECKSUM}): the file is corrupt; use another copy or an earlier checkpoint"),
+        )),
+    }
 }
 
 /// Trainable tensors and moving statistics, each a `Vec` per tensor in layout order.
@@ -101,6 +146,7 @@ pub fn load_from(
     };
     let params = read(trainable)?;
     let stats = read(non_trainable)?;
+    verify(path, bytes, ([trainable, non_trainable], [&params, &stats]))?;
     let known = trainable.tensors.len() + non_trainable.tensors.len();
     if file.len() != known {
         let extra: Vec<&str> = file
@@ -181,6 +227,14 @@ pub fn info_from(path: &Path, bytes: &[u8]) -> Result<CheckpointInfo> {
     let meta = header.metadata().as_ref().unwrap_or(&empty);
     match meta.get("format").map(String::as_str) {
         Some(FORMAT) => {}
+        Some(other) if other.starts_with("shaderfit training state") => {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let weights = name.replace(".state.pending.", ".").replace(".state.", ".");
+            return Err(Error::file(
+                path,
+                format!("is a checkpoint's training state (the optimizer's, for --resume), not a checkpoint; give the checkpoint beside it, {weights}"),
+            ));
+        }
         Some(other) => {
             return Err(Error::file(
                 path,

@@ -60,6 +60,12 @@ pub fn check_grid(flag: &'static str, n: usize, (rows, cols): (usize, usize)) ->
         .take_while(|&m| probe(m).0 <= MAX_SIDE && probe(m).1 <= MAX_SIDE)
         .last()
         .unwrap_or(1);
+    if n == 0 {
+        return Err(crate::Error::flag(
+            flag,
+            format!("0 images a side draws nothing; expected 1 to {most}"),
+        ));
+    }
     Err(crate::Error::flag(
         flag,
         format!(

@@ -22,6 +22,16 @@ impl RunSettings {
         self.augmentation()?;
         self.tta()?;
         let metrics = self.metric_list()?;
+        let warmup = self.schedule.warmup_epochs;
+        if warmup > self.epochs as f64 && self.epochs > 0 {
+            return Err(Error::flag(
+                "--warmup-epochs",
+                format!(
+                    "{warmup} epochs of warm-up in a run of {}: the rate would never reach --lr; expected at most {}",
+                    self.epochs, self.epochs
+                ),
+            ));
+        }
         if let Some(metric) = &self.reduce_lr_on_plateau {
             Monitor::parse("--reduce-lr-on-plateau", metric, &metrics)?;
             if !self.schedule.is_constant() {

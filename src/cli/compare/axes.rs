@@ -132,7 +132,7 @@ pub fn of(flags: &AxisFlags, grid: &[String]) -> Result<Vec<Axis>> {
 /// The runs a `--runs` file lists: a JSON array of objects, each the settings (or recipe)
 /// its run changes (errors name the run by its place in the file); returned in the canonical
 /// order ([`canonical`]) with their list, which defines the comparison.
-pub fn read_runs(path: &Path) -> Result<(Vec<Run>, Value)> {
+pub fn read_runs(path: &Path) -> Result<Listed> {
     let text = crate::input::read_to_string(path)?;
     let expected =
         "expected a JSON array of objects, e.g. [{\"model\": \"mlp_bn\"}, {\"model\": \"lenet\"}]";
@@ -162,33 +162,46 @@ pub fn read_runs(path: &Path) -> Result<(Vec<Run>, Value)> {
     Ok(canonical(runs))
 }
 
+/// The runs a `--runs` file lists, in their canonical order.
+pub struct Listed {
+    pub runs: Vec<Run>,
+    /// Their list, which defines the comparison.
+    pub json: Value,
+    /// Each run's place in the file (from 0), by its index: what errors name.
+    pub places: Vec<usize>,
+}
+
 /// The runs in one order whatever the file's (sorted by their settings, each object's keys
 /// sorted), numbered in it, and that list as the JSON that defines the comparison: two files
 /// listing the same runs are one comparison, whose shards merge run for run.
-fn canonical(listed: Vec<serde_json::Map<String, Value>>) -> (Vec<Run>, Value) {
+fn canonical(listed: Vec<serde_json::Map<String, Value>>) -> Listed {
     let sorted = |m: &serde_json::Map<String, Value>| -> std::collections::BTreeMap<String, Value> {
         m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     };
-    let mut keyed: Vec<(String, serde_json::Map<String, Value>)> = listed
+    let key = |m: &serde_json::Map<String, Value>| {
+        serde_json::to_string(&sorted(m)).expect("JSON serialises")
+    };
+    let mut keyed: Vec<(String, usize, serde_json::Map<String, Value>)> = listed
         .into_iter()
-        .map(|m| {
-            (
-                serde_json::to_string(&sorted(&m)).expect("JSON serialises"),
-                m,
-            )
-        })
+        .enumerate()
+        .map(|(place, m)| (key(&m), place, m))
         .collect();
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let places = keyed.iter().map(|k| k.1).collect();
     let runs: Vec<Run> = keyed
         .into_iter()
         .enumerate()
-        .map(|(index, (_, values))| Run { index, values })
+        .map(|(index, (_, _, values))| Run { index, values })
         .collect();
     let json = runs
         .iter()
         .map(|r| serde_json::to_value(sorted(&r.values)).expect("JSON serialises"))
         .collect();
-    (runs, Value::Array(json))
+    Listed {
+        runs,
+        json: Value::Array(json),
+        places,
+    }
 }
 
 #[cfg(test)]

@@ -153,6 +153,17 @@ fn check_save_flags(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()
             "given without --save or --checkpoint-dir; it decides which checkpoint is the best (early stopping and ReduceLROnPlateau take their metric as their own value)",
         ));
     }
+    if (saves || args.history.is_some()) && args.run.epochs == 0 {
+        let flag = match (saves, args.save.is_some()) {
+            (true, true) => "--save",
+            (true, false) => "--checkpoint-dir",
+            _ => "--history",
+        };
+        return Err(Error::flag(
+            flag,
+            "given with --epochs 0, which trains nothing to save or record; expected --epochs 1 or more",
+        ));
+    }
     if args.keep == 0 {
         return Err(Error::flag(
             "--keep",

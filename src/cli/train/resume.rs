@@ -70,6 +70,32 @@ impl RunIdentity {
     }
 }
 
+/// Every optimizer state tensor that is never negative (a mean of squares: Adam's and
+/// RMSprop's) holds no negative value; the error names the tensor, as the state file does.
+fn check_state_ranges(
+    state: &TrainingState,
+    settings: &RunSettings,
+    trainable: &ParamLayout,
+) -> std::result::Result<(), String> {
+    let optimizer = settings.optimizer().map_err(|e| e.to_string())?;
+    for (k, declared) in optimizer.state().iter().enumerate() {
+        let tensors = state.optimizer.get(k).into_iter().flatten();
+        for (values, slot) in tensors.zip(&trainable.tensors) {
+            let negative = values.iter().position(|v| *v < 0.0);
+            if let (true, Some(i)) = (declared.non_negative, negative) {
+                return Err(format!(
+                    "tensor 'optimizer/{k}/{}' holds {} at index {i}; {}'s {} is never negative (the file is corrupt)",
+                    slot.spec.name,
+                    values[i],
+                    optimizer.name(),
+                    declared.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Resumed {
     /// The data opened for the resumed run must be the data the run trained on.
     pub fn check_data(&self, dataset: &Dataset) -> Result<()> {
@@ -98,6 +124,12 @@ pub fn prepare(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<(TrainA
     let state = state::load_matching(&path, (info.save.as_deref(), info.epoch), &trainable)?;
     let source = state::path_for(&path).display().to_string();
     let saved = state.settings(&source)?;
+    // What the state holds must be what a run could have written: its settings one that
+    // trains, its optimizer's state in the optimizer's range.
+    saved
+        .check()
+        .map_err(|e| Error::file(&source, format!("its settings: {e}")))?;
+    check_state_ranges(&state, &saved, &trainable).map_err(|e| Error::file(&source, e))?;
     // The history it continues: every value a number, every list one per epoch.
     crate::train::History::in_memory(None)
         .restore(&state.run["history"])

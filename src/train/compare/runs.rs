@@ -99,6 +99,12 @@ pub fn settings_of(
     }
     let settings: RunSettings = settings::from_map(&map, None)?;
     settings.check()?;
+    if settings.epochs == 0 {
+        return Err(Error::flag(
+            "--epochs",
+            "0 trains nothing, and a comparison ranks trained runs; expected at least 1",
+        ));
+    }
     Ok(settings)
 }
 
@@ -107,9 +113,14 @@ pub fn settings_of(
 /// axis' (`--lrs: ...`, `--activations: ...`).
 pub fn name_axis(e: Error, axes: &[Axis]) -> Error {
     let axis_of = |flag: &str| axes.iter().find(|a| settings::flag_of(&a.key) == flag);
+    // `--grid` gives many settings: its errors name the key too (`--grid: epochs: ...`).
+    let of_axis = |axis: &Axis, message: String| match axis.flag == "--grid" {
+        true => Error::flag("--grid", format!("{}: {message}", axis.key)),
+        false => Error::flag(axis.flag.clone(), message),
+    };
     match e {
         Error::Flag { flag, message } => match axis_of(&flag) {
-            Some(axis) => Error::flag(axis.flag.clone(), message),
+            Some(axis) => of_axis(axis, message),
             None => Error::Flag { flag, message },
         },
         Error::Mismatch(message) => {
@@ -118,7 +129,7 @@ pub fn name_axis(e: Error, axes: &[Axis]) -> Error {
                 message.contains(&format!("'{flag} ")) || message.contains(&format!("'{flag}'"))
             };
             match axes.iter().find(quoted) {
-                Some(axis) => Error::flag(axis.flag.clone(), message),
+                Some(axis) => of_axis(axis, message),
                 None => Error::Mismatch(message),
             }
         }

@@ -31,18 +31,19 @@ pub fn differing(outcomes: &[Outcome]) -> Vec<String> {
 /// Each outcome's name in legends: its model and the values of the `differing` settings
 /// (`mlp_bn`, `sgd 0.01`); the file it came from where that leaves two alike.
 pub fn labels(outcomes: &[Outcome], differing: &[String]) -> Vec<String> {
-    let model_differs = outcomes.iter().any(|o| o.model != outcomes[0].model);
-    let name = |o: &Outcome| {
+    let models = model_names(outcomes);
+    let model_differs = models.iter().any(|m| *m != models[0]);
+    let name = |(o, model): (&Outcome, &String)| {
         let map = o.setting_map();
         let values = differing.iter().map(|k| settings::show(map.get(k)));
-        let mut parts: Vec<String> = model_differs.then(|| o.model.clone()).into_iter().collect();
+        let mut parts: Vec<String> = model_differs.then(|| model.clone()).into_iter().collect();
         parts.extend(values);
         match parts.is_empty() {
-            true => o.model.clone(),
+            true => model.clone(),
             false => parts.join(" "),
         }
     };
-    let names: Vec<String> = outcomes.iter().map(name).collect();
+    let names: Vec<String> = outcomes.iter().zip(&models).map(name).collect();
     let alike = |n: &String| names.iter().filter(|m| *m == n).count() > 1;
     outcomes
         .iter()
@@ -55,15 +56,35 @@ pub fn labels(outcomes: &[Outcome], differing: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Each outcome's model as the table names it: the model's own name, or where two runs of
+/// different models share a name (two files `m.json` in two folders), the `--model` each was
+/// given.
+pub fn model_names(outcomes: &[Outcome]) -> Vec<String> {
+    let clash = |o: &Outcome| {
+        let other =
+            |p: &&Outcome| p.model == o.model && p.settings.run.model != o.settings.run.model;
+        outcomes.iter().any(|p| other(&p))
+    };
+    outcomes
+        .iter()
+        .map(|o| match clash(o) {
+            true => o.settings.run.model.clone(),
+            false => o.model.clone(),
+        })
+        .collect()
+}
+
 /// The comparison, best first: rank, model, each setting that differs, parameters, final and
 /// best validation accuracy, the best's epoch, test loss and accuracy, seconds and seconds per
 /// epoch. A diverged run says so; a finished run's missing test results are `-`.
 pub fn table(outcomes: &[Outcome]) -> String {
     let keys = differing(outcomes);
+    let models = model_names(outcomes);
     let cells: Vec<Vec<String>> = outcomes
         .iter()
+        .zip(&models)
         .enumerate()
-        .map(|(i, o)| row(i, o, &keys))
+        .map(|(i, (o, model))| row(i, (o, model), &keys))
         .collect();
     let mut header: Vec<String> = vec!["rank".into(), "model".into()];
     header.extend(keys.iter().cloned());
@@ -130,8 +151,8 @@ fn cell(value: Option<&Value>) -> String {
 }
 
 /// One outcome's cells, in the table's order.
-fn row(i: usize, o: &Outcome, keys: &[String]) -> Vec<String> {
-    let mut cells = vec![(i + 1).to_string(), o.model.clone()];
+fn row(i: usize, (o, model): (&Outcome, &String), keys: &[String]) -> Vec<String> {
+    let mut cells = vec![(i + 1).to_string(), model.clone()];
     let map = o.setting_map();
     cells.extend(keys.iter().map(|k| cell(map.get(k))));
     cells.push(o.parameters.to_string());
