@@ -616,3 +616,57 @@ fn resume_checks_the_data_the_run_and_every_saved_value() {
         "holds a non-finite value at index 0; the state of a diverged run cannot be resumed",
     ]);
 }
+
+/// A run resumed from a checkpoint of a `--checkpoint-dir` goes on in that directory: from a
+/// `--save-best-only` directory (which holds `best.safetensors` alone) it keeps saving the
+/// best only; from `best.safetensors` of a directory of epochs it writes the next epochs'
+/// there. A recipe cannot be given with `--resume` (the run's settings are its checkpoint's),
+/// and where a recipe's setting makes no sense with a flag typed, the error says the recipe
+/// set it.
+#[test]
+fn resumed_checkpoint_dirs_go_on_where_they_were_and_recipes_take_the_blame() {
+    let data = support::cli::small_dataset("resumedirs");
+    let train = |extra: &[&str]| {
+        let args = [&["train", "--model", "linear"][..], extra].concat();
+        shaderfit(&args).data(&data).run()
+    };
+    let (best_only, epochs) = (data.path().join("best"), data.path().join("epochs"));
+    train(&[
+        "--epochs",
+        "1",
+        "--checkpoint-dir",
+        arg(&best_only),
+        "--save-best-only",
+    ])
+    .ok();
+    train(&["--resume", arg(&best_only), "--epochs", "2"]).ok();
+    let names = |dir: &Path| {
+        let mut n: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names(&best_only),
+        ["best.safetensors", "best.state.safetensors"]
+    );
+    assert_eq!(saved_epoch(&best_only.join("best.safetensors")), Some(2));
+    train(&["--epochs", "2", "--checkpoint-dir", arg(&epochs)]).ok();
+    train(&[
+        "--resume",
+        arg(&epochs.join("best.safetensors")),
+        "--epochs",
+        "3",
+    ])
+    .ok();
+    assert_eq!(saved_epoch(&epochs.join("epoch-003.safetensors")), Some(3));
+    let both = train(&["--recipe", "fast99", "--resume", arg(&epochs)]);
+    assert_eq!(both.code, Some(2), "{}", both.stderr);
+    shaderfit(&["train", "--recipe", "fast99", "--optimizer", "sgd"])
+        .data(&data)
+        .run()
+        .one_line_error(&["--beta1: applies to", "(recipe fast99 sets --beta1 0.7"]);
+}

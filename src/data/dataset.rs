@@ -262,7 +262,7 @@ fn inferred_classes(path: &Path, labels: &[u8]) -> Result<usize> {
         return Err(IdxError {
             path: path.to_path_buf(),
             problem: IdxProblem::Mismatch(format!(
-                "labels go up to {} but class(es) {} have no samples; if that is right, say how many classes there are with --classes",
+                "labels go up to {} but class(es) {} have no samples; if that is right, say how many classes there are (train and compare take --classes N)",
                 classes - 1,
                 empty.join(", ")
             )),

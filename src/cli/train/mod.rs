@@ -33,7 +33,7 @@ use crate::train::{check_history_path, test_line, tta_line, Monitor, StepProfile
 pub struct TrainArgs {
     /// Start from a recipe's settings (model, data, optimizer, schedule, batch size, epochs;
     /// see `shaderfit recipes`); flags given as well override them.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "resume")]
     pub recipe: Option<String>,
     /// What the run trains, on what, and how: every flag that defines a run.
     #[command(flatten)]

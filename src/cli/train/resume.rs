@@ -156,10 +156,18 @@ pub fn prepare(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<(TrainA
         crate::input::hand_over(&file);
     }
     // Without a new place to save, the run goes on saving where it was saved.
+    // A checkpoint of a --checkpoint-dir (the directory, its best or an epoch's) goes on in
+    // that directory, as --save-best-only where it holds no epoch checkpoint.
     if args.save.is_none() && args.checkpoint_dir.is_none() {
         let given_dir = args.resume.as_deref().filter(|p| p.is_dir());
-        match given_dir {
-            Some(dir) => resumed.checkpoint_dir = Some(dir.to_path_buf()),
+        match given_dir
+            .map(Path::to_path_buf)
+            .or_else(|| checkpoint_dir_of(&path))
+        {
+            Some(dir) => {
+                resumed.save_best_only = !holds_epochs(&dir);
+                resumed.checkpoint_dir = Some(dir);
+            }
             None => resumed.save = Some(path.clone()),
         }
     }
@@ -216,13 +224,18 @@ pub fn check_dir_belongs(dir: &Path, run_id: &str, resuming: bool) -> Result<()>
             None => !resuming,
         };
         if foreign {
-            return Err(Error::flag(
-                "--checkpoint-dir",
-                format!(
-                    "{} holds {name} of another run; resume that run with --resume {}, or give this one another directory",
-                    dir.display(),
+            let what = match resuming {
+                // Resuming into it: its checkpoints are of two runs, and resuming it again
+                // would not help.
+                true => "; move one run's checkpoints to a directory of their own".to_string(),
+                false => format!(
+                    "; resume that run with --resume {}, or give this one another directory",
                     dir.display()
                 ),
+            };
+            return Err(Error::flag(
+                "--checkpoint-dir",
+                format!("{} holds {name} of another run{what}", dir.display()),
             ));
         }
     }
@@ -246,12 +259,44 @@ fn checkpoint_of(path: &Path) -> Result<PathBuf> {
             Some((epoch.parse::<u64>().ok()?, n))
         })
         .max();
-    latest.map(|(_, n)| path.join(n)).ok_or_else(|| {
-        Error::file(
+    // A --save-best-only directory holds best.safetensors alone.
+    let best = path.join(BEST);
+    match latest {
+        Some((_, n)) => Ok(path.join(n)),
+        None if best.is_file() => Ok(best),
+        None => Err(Error::file(
             path,
-            "holds no epoch-NNN.safetensors checkpoint; expected a --checkpoint-dir",
-        )
+            "holds no epoch-NNN.safetensors or best.safetensors checkpoint; expected a --checkpoint-dir",
+        )),
+    }
+}
+
+/// Whether `dir` holds an epoch's checkpoint (a directory that only ever got the best holds
+/// none: one of `--save-best-only`).
+fn holds_epochs(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("epoch-")
+                && name.ends_with(".safetensors")
+                && !name.contains(".state.")
+        })
     })
+}
+
+/// The best checkpoint of a `--checkpoint-dir`.
+const BEST: &str = "best.safetensors";
+
+/// The `--checkpoint-dir` that `checkpoint` is one of (an `epoch-NNN.safetensors` or
+/// `best.safetensors` there), if it is: a run resumed from it goes on saving there.
+fn checkpoint_dir_of(checkpoint: &Path) -> Option<PathBuf> {
+    let name = checkpoint.file_name()?.to_string_lossy().into_owned();
+    let epoch = name
+        .strip_prefix("epoch-")
+        .and_then(|n| n.strip_suffix(".safetensors"))
+        .is_some_and(|n| n.parse::<u64>().is_ok());
+    let dir = checkpoint.parent().filter(|p| !p.as_os_str().is_empty());
+    (epoch || name == BEST).then(|| dir.unwrap_or(Path::new(".")).to_path_buf())
 }
 
 /// Every setting that defines the run and is given anew must be what the checkpoint was
