@@ -39,6 +39,18 @@ fn rewrite(path: &Path, change: impl Fn(&str, &mut Vec<u8>)) {
     std::fs::write(path, serialize(views, header.metadata().clone()).unwrap()).unwrap();
 }
 
+/// `c.safetensors` (and its state) of a linear model trained one epoch on `data`.
+fn trained(data: &support::TempDir) -> std::path::PathBuf {
+    let ckpt = data.path().join("c.safetensors");
+    let train = ["train", "--model", "linear", "--epochs", "1"];
+    shaderfit(&train)
+        .data(data)
+        .args(&["--save", arg(&ckpt)])
+        .run()
+        .ok();
+    ckpt
+}
+
 #[test]
 fn settings_that_do_nothing_and_values_from_files_are_named() {
     let data = small_dataset("named");
@@ -49,17 +61,7 @@ fn settings_that_do_nothing_and_values_from_files_are_named() {
     std::fs::write(&gif, b"GIF89a\x01\x00\x01\x00").unwrap();
     let no_extension = file("digit");
     std::fs::copy(&gif, &no_extension).unwrap();
-    let ckpt = file("c.safetensors");
-    let train = [
-        "train",
-        "--model",
-        "linear",
-        "--epochs",
-        "1",
-        "--save",
-        arg(&ckpt),
-    ];
-    shaderfit(&train).data(&data).run().ok();
+    let ckpt = trained(&data);
     let state = file("c.state.safetensors");
     let predict =
         |image: &Path| ["predict", "--checkpoint", arg(&ckpt), arg(image)].map(String::from);
@@ -131,17 +133,7 @@ fn settings_that_do_nothing_and_values_from_files_are_named() {
 #[test]
 fn corrupt_checkpoints_and_states_are_refused_naming_the_file() {
     let data = small_dataset("corrupt");
-    let ckpt = data.path().join("c.safetensors");
-    let train = [
-        "train",
-        "--model",
-        "linear",
-        "--epochs",
-        "1",
-        "--save",
-        arg(&ckpt),
-    ];
-    shaderfit(&train).data(&data).run().ok();
+    let ckpt = trained(&data);
     let evaluate = || {
         shaderfit(&["evaluate", "--checkpoint", arg(&ckpt)])
             .data(&data)

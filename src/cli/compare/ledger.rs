@@ -52,7 +52,7 @@ impl Ledger {
     }
 
     /// Indices of the runs already finished.
-    pub fn finished(&self) -> Vec<usize> {
+    pub fn finished(&self) -> std::collections::HashSet<usize> {
         let file = self.file.lock().unwrap_or_else(|p| p.into_inner());
         file.outcomes.iter().map(|o| o.run.index).collect()
     }
