@@ -8,7 +8,7 @@ pub mod axes;
 mod ledger;
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -17,9 +17,10 @@ use serde_json::Value;
 pub use axes::AxisFlags;
 use ledger::Ledger;
 
+use super::data_flags::DataFlags;
 use super::kernels;
 use super::report_flags::ReportFlags;
-use crate::data::{self, Dataset, DatasetKind};
+use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::gpu::context::list_adapters;
 use crate::gpu::GpuContext;
@@ -54,8 +55,8 @@ pub struct MergeArgs {
     pub files: Vec<PathBuf>,
     /// The data the runs were scored on, for the report's galleries (found as `train` finds
     /// it; without it the report has none).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: DataFlags,
     #[command(flatten)]
     pub out: CompareOutputs,
 }
@@ -92,9 +93,8 @@ pub struct CompareRun {
 /// Where the runs train: the data, this machine's share of them and its adapters.
 #[derive(Args, Debug)]
 pub struct Placement {
-    /// Dataset directory, or a directory holding <dataset>/ (as for `train`).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: DataFlags,
     /// Run only shard K of N (K from 0): every N-th run from the K-th, e.g.
     /// $JOB_COMPLETION_INDEX/4 (scripts/slurm-compare.sh derives it for a Slurm array).
     #[arg(long, value_name = "K/N")]
@@ -281,7 +281,7 @@ pub fn execute(job: &Job, place: &Placement, out: &CompareOutputs) -> Result<()>
     let all = job.settings()?;
     prepare_outputs(out)?;
     let adapters = adapters(place)?;
-    let datasets = open_data(&all, place.data.as_deref())?;
+    let datasets = open_data(&all, &place.source)?;
     if out.report.is_some() {
         let first = &datasets[0].data;
         crate::report::gallery::check_grid("--gallery", out.gallery, (first.rows, first.cols))?;
@@ -352,7 +352,7 @@ fn model_prints(
 }
 
 /// Each dataset the runs name (by kind and class count), opened once.
-fn open_data(all: &[RunSettings], dir: Option<&Path>) -> Result<Vec<OpenData>> {
+fn open_data(all: &[RunSettings], source: &DataFlags) -> Result<Vec<OpenData>> {
     let mut open: Vec<OpenData> = Vec::new();
     for s in all {
         if open
@@ -365,7 +365,7 @@ fn open_data(all: &[RunSettings], dir: Option<&Path>) -> Result<Vec<OpenData>> {
         open.push(OpenData {
             kind: s.dataset,
             classes: s.classes,
-            data: data::dataset::open_expecting(s.dataset, dir, classes)?,
+            data: source.open(s.dataset, classes)?,
         });
     }
     Ok(open)
@@ -504,7 +504,7 @@ fn finished(args: &CompareRun, given: &dyn Fn(&str) -> bool) -> Result<()> {
         .chain(axes::ids())
         .chain(
             [
-                "grid", "runs", "max_runs", "shard", "adapter", "adapters", "data",
+                "grid", "runs", "max_runs", "shard", "adapter", "adapters", "data", "format",
             ]
             .map(String::from),
         )
@@ -569,8 +569,8 @@ pub fn run_merge(args: &MergeArgs) -> Result<()> {
     if !missing.is_empty() {
         eprintln!("warning: runs {missing:?} are in none of the files; the table lacks them");
     }
-    let data = match &args.data {
-        Some(dir) => Some(merge_data(&merged, dir)?),
+    let data = match &args.source.data {
+        Some(_) => Some(merge_data(&merged, &args.source)?),
         None => None,
     };
     if let (Some(d), Some(_)) = (&data, &args.out.report) {
@@ -580,14 +580,14 @@ pub fn run_merge(args: &MergeArgs) -> Result<()> {
 }
 
 /// The data `--data` gives a merge, which must be the data the runs were scored on.
-fn merge_data(merged: &CompareFile, dir: &Path) -> Result<Dataset> {
+fn merge_data(merged: &CompareFile, source: &DataFlags) -> Result<Dataset> {
     let kind = DatasetKind::from_str(&merged.dataset, true).map_err(|_| {
         Error::Mismatch(format!(
             "the comparison's dataset '{}' is not one shaderfit knows",
             merged.dataset
         ))
     })?;
-    let data = data::dataset::open(kind, Some(dir))?;
+    let data = source.open(kind, None)?;
     let recorded = merged
         .defines
         .get("data")

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use super::data_flags::DataFlags;
 use clap::{Args, Subcommand};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -37,9 +38,8 @@ pub struct DownloadArgs {
 
 #[derive(Args, Debug)]
 pub struct ShowArgs {
-    /// Dataset directory, or a directory holding <dataset>/ (as for `train`).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: DataFlags,
     #[arg(long, value_enum, default_value = "mnist")]
     pub dataset: DatasetKind,
     /// Where to write the grid of samples (PNG; an SVG is written beside it).
@@ -135,7 +135,7 @@ fn show(args: &ShowArgs) -> Result<()> {
         .as_deref()
         .map(|spec| crate::settings::augment_flag("--augment", spec))
         .transpose()?;
-    let dataset = data::dataset::open(args.dataset, args.data.as_deref())?;
+    let dataset = args.source.open(args.dataset, None)?;
     crate::report::gallery::check_grid("--grid", args.grid, (dataset.rows, dataset.cols))?;
     println!(
         "{} ({}): {}x{} grey images, {} classes",

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use clap::Args;
 
+use super::data_flags::DataFlags;
 use super::kernels;
 use super::report_flags::ReportFlags;
-use crate::data::{self, Dataset, DatasetKind};
+use crate::data::{Dataset, DatasetKind};
 use crate::error::Result;
 use crate::eval::metrics::{ConfusionMatrix, Logs};
 use crate::eval::{CountMatrix, EvalConfig, Evaluator, Pass, PassMetrics, Tta, Validation};
@@ -26,9 +27,8 @@ pub struct EvaluateArgs {
     /// A checkpoint written by `shaderfit train --save`; it holds the model's spec.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Dataset directory, or a directory holding <dataset>/ (as for `train`).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: DataFlags,
     #[arg(long, value_enum, default_value = "mnist")]
     pub dataset: DatasetKind,
     /// Test images per evaluation step (default: the largest the adapter's limits allow, up
@@ -68,7 +68,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     let tta = tta_flags(args, &info)?;
     info.check_dataset(&args.checkpoint, args.dataset.name())?;
     let spec = info.spec.clone();
-    let dataset = data::dataset::open(args.dataset, args.data.as_deref())?;
+    let dataset = args.source.open(args.dataset, None)?;
     args.report.check(&dataset)?;
     let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;
     let (params, stats) = checkpoint::load(

@@ -4,6 +4,7 @@
 mod bench;
 mod compare;
 mod data;
+mod data_flags;
 mod devices;
 mod evaluate;
 mod export;

@@ -212,36 +212,52 @@ impl Dataset {
             }
             .into());
         }
+        let train = Split {
+            images: train_images.pixels,
+            labels: train_labels,
+        };
+        let test = Split {
+            images: test_images.pixels,
+            labels: test_labels,
+        };
+        let size = (train_images.rows, train_images.cols);
+        Dataset::from_splits(dir, size, [train, test], [&paths[1], &paths[3]], expected)
+    }
+
+    /// The dataset of two splits of `rows x cols` images that a reader has read from `dir`
+    /// (`labels_from`: where each split's labels came from, named in errors), its class count
+    /// `expected`, or inferred from the training labels; every label is checked against it.
+    pub fn from_splits(
+        dir: &Path,
+        (rows, cols): (usize, usize),
+        [train, test]: [Split; 2],
+        labels_from: [&Path; 2],
+        expected: Option<usize>,
+    ) -> Result<Dataset> {
         let classes = match expected {
             Some(n) => {
-                idx::check_labels(&paths[1], &train_labels, n)?;
+                idx::check_labels(labels_from[0], &train.labels, n)?;
                 n
             }
-            None => inferred_classes(&paths[1], &train_labels)?,
+            None => inferred_classes(labels_from[0], &train.labels)?,
         };
         if classes < 2 {
             return Err(IdxError {
-                path: paths[1].clone(),
+                path: labels_from[0].to_path_buf(),
                 problem: IdxProblem::Mismatch(
                     "every label is 0; a classifier needs at least 2 classes".into(),
                 ),
             }
             .into());
         }
-        idx::check_labels(&paths[3], &test_labels, classes)?;
+        idx::check_labels(labels_from[1], &test.labels, classes)?;
         Ok(Dataset {
             dir: dir.to_path_buf(),
-            rows: train_images.rows,
-            cols: train_images.cols,
+            rows,
+            cols,
             classes,
-            train: Split {
-                images: train_images.pixels,
-                labels: train_labels,
-            },
-            test: Split {
-                images: test_images.pixels,
-                labels: test_labels,
-            },
+            train,
+            test,
         })
     }
 }
@@ -307,8 +323,42 @@ pub fn open_expecting(
     data_flag: Option<&Path>,
     classes: Option<usize>,
 ) -> Result<Dataset> {
-    let named =
-        data_flag.is_some() || std::env::var_os("SHADERFIT_DATA").is_some_and(|v| !v.is_empty());
+    open_as(kind, (data_flag, None), classes)
+}
+
+/// The dataset `data_flag` (or `$SHADERFIT_DATA`) names, in `format` when given, else in the
+/// format that recognises it ([`super::formats`]: a .npz file, CSV files, ...); a directory
+/// of IDX files, and the standard places and the bundled copy, as [`open`] finds them.
+pub fn open_as(
+    kind: DatasetKind,
+    (data_flag, format): (Option<&Path>, Option<&str>),
+    classes: Option<usize>,
+) -> Result<Dataset> {
+    let env = std::env::var_os("SHADERFIT_DATA").filter(|v| !v.is_empty());
+    let given = data_flag.map(Path::to_path_buf).or(env.map(PathBuf::from));
+    let format = format.map(super::formats::named).transpose()?;
+    if let Some(f) = format.filter(|f| f.name != super::formats::IDX.name) {
+        let path = given.ok_or_else(|| {
+            Error::flag(
+                "--format",
+                format!(
+                    "{} given without --data, which names the data to read",
+                    f.name
+                ),
+            )
+        })?;
+        return (f.read)(&path, classes);
+    }
+    // A file or directory another format recognises, itself or as <dataset> inside it.
+    if let (Some(path), None) = (&given, format) {
+        for candidate in [path.clone(), path.join(kind.name())] {
+            let found = super::formats::of(&candidate, None)?;
+            if let Some(f) = found.filter(|f| f.name != super::formats::IDX.name) {
+                return (f.read)(&candidate, classes);
+            }
+        }
+    }
+    let named = given.is_some();
     match locate(kind, data_flag) {
         Ok(dir) => Dataset::load_expecting(&dir, classes),
         Err(missing) => match (kind, named, Dataset::bundled()) {

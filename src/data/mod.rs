@@ -1,10 +1,11 @@
-//! Data: IDX files (gzip or raw), validated, the discovery of dataset directories, and image
-//! files as model inputs.
+//! Data: IDX files (gzip or raw), NPZ and CSV files (each a format of [`formats`]), validated,
+//! the discovery of dataset directories, and image files as model inputs.
 //! Knows nothing of GPUs.
 
 mod bundled;
 pub mod dataset;
 pub mod download;
+pub mod formats;
 pub mod idx;
 pub mod picture;
 

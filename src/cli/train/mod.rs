@@ -14,10 +14,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::data_flags::DataFlags;
 use super::kernels;
 use super::report_flags::ReportFlags;
 use super::tables::profile_table;
-use crate::data::{self, Dataset, DatasetKind};
+use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::floor::augment::Augment;
 use crate::gpu::GpuContext;
@@ -38,11 +39,8 @@ pub struct TrainArgs {
     /// What the run trains, on what, and how: every flag that defines a run.
     #[command(flatten)]
     pub run: RunSettings,
-    /// Dataset directory, or a directory holding <dataset>/. Default: $SHADERFIT_DATA, then
-    /// ./data/<dataset>, the user's cache directory, and for fashion-mnist
-    /// /usr/share/datasets/fashion-mnist.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: DataFlags,
     /// Adapter whose name contains this (case-insensitive); default $WGPU_ADAPTER_NAME, then
     /// the high-performance adapter. See `shaderfit devices`.
     #[arg(long)]
@@ -209,7 +207,7 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     let run = &args.run;
     let _locks = lock_outputs(args)?;
     let classes = run.classes.map(usize::from);
-    let dataset = data::dataset::open_expecting(run.dataset, args.data.as_deref(), classes)?;
+    let dataset = args.source.open(run.dataset, classes)?;
     args.report.check(&dataset)?;
     let origin = Origin {
         spec: resumed.as_ref().map(|r| &r.spec),

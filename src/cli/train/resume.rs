@@ -141,8 +141,8 @@ pub fn prepare(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<(TrainA
     let record = RunIdentity::of_state(&state);
     // Without --data, the run goes on with the data it was trained on, where it still is.
     let recorded = PathBuf::from(&record.data_dir);
-    if args.data.is_none() && recorded.is_dir() {
-        resumed.data = Some(recorded);
+    if args.source.data.is_none() && recorded.exists() {
+        resumed.source.data = Some(recorded);
     }
     // The run saves on to the checkpoint it continues, or into its directory (unless told
     // otherwise): they are handed over from the inputs to the outputs.

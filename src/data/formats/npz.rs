@@ -1,0 +1,193 @@
+//! NPZ files, as NumPy writes them (`np.savez`, stored or deflated): Keras's `mnist.npz`
+//! (`x_train`, `y_train`, `x_test`, `y_test`) and MedMNIST's (`train_images`, `train_labels`
+//! of shape `[N, 1]`, `test_images`, `test_labels`). Images `uint8` of shape `[N, H, W]`,
+//! labels any integer type, `[N]` or `[N, 1]`. The archive is read with the `zip` crate and
+//! each array with `npyz`, NumPy's format as a library reads it.
+
+use std::io::Read;
+use std::path::Path;
+
+use super::DataFormat;
+use crate::data::dataset::{Dataset, Split};
+use crate::error::{Error, Result};
+
+pub const FORMAT: DataFormat = DataFormat {
+    name: "npz",
+    layout: "a .npz file of Keras's mnist.npz (x_train, y_train, x_test, y_test) or MedMNIST's (train_images, train_labels, test_images, test_labels) arrays",
+    recognise: |path| path.is_file() && super::extension(path).as_deref() == Some("npz"),
+    read,
+};
+
+/// The names of the arrays of each layout: train images, train labels, test images, test
+/// labels.
+const LAYOUTS: [[&str; 4]; 2] = [
+    ["x_train", "y_train", "x_test", "y_test"],
+    ["train_images", "train_labels", "test_images", "test_labels"],
+];
+
+/// One array: its shape, and its values as read (u8 images or integer labels).
+struct Array {
+    shape: Vec<u64>,
+    /// NumPy's type string without its byte order: `u1`, `i8`, ...
+    dtype: String,
+    values: Vec<i64>,
+}
+
+fn read(path: &Path, expected: Option<usize>) -> Result<Dataset> {
+    let bytes = crate::input::read(path)?;
+    let bad = |m: String| Error::file(path, m);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| bad(format!("not an NPZ (zip) file: {e}")))?;
+    let names: Vec<String> = zip
+        .file_names()
+        .flatten()
+        .map(|n| n.trim_end_matches(".npy").to_string())
+        .collect();
+    let Some(layout) = LAYOUTS
+        .iter()
+        .find(|l| l.iter().all(|a| names.iter().any(|n| n == a)))
+    else {
+        return Err(bad(format!(
+            "holds the arrays {}; expected x_train, y_train, x_test and y_test (Keras's mnist.npz) or train_images, train_labels, test_images and test_labels (MedMNIST's)",
+            names.join(", ")
+        )));
+    };
+    let mut array =
+        |name: &str| array(&mut zip, name).map_err(|e| bad(format!("array '{name}': {e}")));
+    let (train_x, train_y) = (array(layout[0])?, array(layout[1])?);
+    let (test_x, test_y) = (array(layout[2])?, array(layout[3])?);
+    let size =
+        image_size(&train_x.shape).map_err(|e| bad(format!("array '{}': {e}", layout[0])))?;
+    let train = split(path, (layout[0], &train_x), (layout[1], &train_y), size)?;
+    let test = split(path, (layout[2], &test_x), (layout[3], &test_y), size)?;
+    Dataset::from_splits(path, size, [train, test], [path, path], expected)
+}
+
+/// The `(rows, cols)` of images shaped `[N, H, W]` (or `[N, H, W, 1]`).
+fn image_size(shape: &[u64]) -> std::result::Result<(usize, usize), String> {
+    match shape {
+        [_, h, w] | [_, h, w, 1] if *h > 0 && *w > 0 => Ok((*h as usize, *w as usize)),
+        [_, _, _, 3] => Err(
+            "is of colour images [N, H, W, 3]; this shaderfit reads grey images [N, H, W]".into(),
+        ),
+        other => Err(format!("has shape {other:?}; expected images [N, H, W]")),
+    }
+}
+
+/// One split from its images and labels arrays, which must agree in count and in the images'
+/// size with the training split's; pixels are u8 already, labels must be 0 to 255.
+fn split(
+    path: &Path,
+    (xn, x): (&str, &Array),
+    (yn, y): (&str, &Array),
+    (rows, cols): (usize, usize),
+) -> Result<Split> {
+    let bad = |m: String| Error::file(path, m);
+    let size = image_size(&x.shape).map_err(|e| bad(format!("array '{xn}': {e}")))?;
+    if size != (rows, cols) {
+        return Err(bad(format!(
+            "array '{xn}' holds {}x{} images; the training images are {rows}x{cols}",
+            size.0, size.1
+        )));
+    }
+    if x.dtype != "u1" {
+        return Err(bad(format!(
+            "array '{xn}' has dtype {}; expected uint8 pixels (0 to 255)",
+            x.dtype
+        )));
+    }
+    let count = x.shape[0] as usize;
+    let labels_flat = matches!(y.shape.as_slice(), [_] | [_, 1]);
+    if !labels_flat || y.values.len() != count {
+        return Err(bad(format!(
+            "array '{yn}' has shape {:?}; expected {count} labels ([{count}] or [{count}, 1]) for the {count} images of '{xn}'",
+            y.shape
+        )));
+    }
+    let labels = y
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| {
+            u8::try_from(l).map_err(|_| {
+                bad(format!(
+                    "array '{yn}': label {l} at index {i}; expected a class 0 to 255"
+                ))
+            })
+        })
+        .collect::<Result<Vec<u8>>>()?;
+    let images = x.values.iter().map(|&v| v as u8).collect();
+    Ok(Split { images, labels })
+}
+
+/// Array `name` of the archive (`name.npy`), C-ordered: u8 values (images), or any integer
+/// type (labels).
+fn array<R: Read + std::io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    name: &str,
+) -> std::result::Result<Array, String> {
+    let file = zip
+        .by_name(&format!("{name}.npy"))
+        .map_err(|e| e.to_string())?;
+    let npy = npyz::NpyFile::new(file).map_err(|e| format!("not an NPY array: {e}"))?;
+    if npy.order() == npyz::Order::Fortran {
+        return Err("is in Fortran order; expected a C-ordered array (NumPy's default)".into());
+    }
+    let shape = npy.shape().to_vec();
+    let descr = npy.dtype().descr();
+    // NumPy's descr, e.g. '|u1' or '<i8': the type without its quotes and byte order.
+    let dtype = descr
+        .trim_matches('\'')
+        .trim_start_matches(['<', '|', '='])
+        .to_string();
+    let io = |e: std::io::Error| format!("cannot read its values: {e}");
+    let values: Vec<i64> = match dtype.as_str() {
+        "u1" => npy
+            .into_vec::<u8>()
+            .map_err(io)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        "i1" => npy
+            .into_vec::<i8>()
+            .map_err(io)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        "u2" => npy
+            .into_vec::<u16>()
+            .map_err(io)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        "i2" => npy
+            .into_vec::<i16>()
+            .map_err(io)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        "u4" => npy
+            .into_vec::<u32>()
+            .map_err(io)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        "i4" => npy
+            .into_vec::<i32>()
+            .map_err(io)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        "i8" => npy.into_vec::<i64>().map_err(io)?,
+        other => {
+            return Err(format!(
+                "has dtype {other}; expected unsigned 8-bit pixels or integer labels"
+            ))
+        }
+    };
+    Ok(Array {
+        shape,
+        dtype,
+        values,
+    })
+}
