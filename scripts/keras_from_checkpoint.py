@@ -16,7 +16,9 @@ one used unless KERAS_BACKEND names another, e.g. torch or tensorflow):
 
 --data is a folder holding t10k-images-idx3-ubyte.gz and
 t10k-labels-idx1-ubyte.gz, or the folder above one named after the
-checkpoint's dataset (mnist/, fashion-mnist/). Images are scaled to [0, 1].
+checkpoint's dataset (mnist/, fashion-mnist/), or an .npz file of Keras's
+(x_test, y_test) or MedMNIST's (test_images, test_labels) layout, grey
+[N, H, W] or RGB [N, H, W, 3]. Images are scaled to [0, 1].
 """
 import argparse
 import gzip
@@ -125,6 +127,12 @@ def read_idx(path):
 
 
 def test_set(data, dataset, input_shape):
+    if data.endswith(".npz"):
+        # Keras's mnist.npz layout or MedMNIST's: images [N, H, W] or [N, H, W, 3].
+        arrays = np.load(data)
+        x_key, y_key = ("x_test", "y_test") if "x_test" in arrays else ("test_images", "test_labels")
+        x = arrays[x_key].reshape((-1, *input_shape)).astype("float32") / 255.0
+        return x, arrays[y_key].reshape(-1).astype("int32")
     folder = Path(data)
     if not (folder / "t10k-images-idx3-ubyte.gz").exists():
         folder = folder / dataset
@@ -137,7 +145,10 @@ def test_set(data, dataset, input_shape):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a .safetensors file written by `shaderfit train --save`")
-    parser.add_argument("--data", help="folder with the test set's IDX .gz files (or its parent)")
+    parser.add_argument(
+        "--data",
+        help="folder with the test set's IDX .gz files (or its parent), or an .npz file (x_test, y_test)",
+    )
     parser.add_argument("--save", help="write the Keras model here (a .keras file)")
     args = parser.parse_args()
 

@@ -5,8 +5,8 @@
         MODEL.onnx PREDICT.json [MODEL.onnx PREDICT.json ...]
 
 For each model: onnx.checker.check_model (full check, shapes inferred), then ONNX Runtime on
-the first COUNT images of the IDX file (pixels / 255, [N, H, W, 1], as the model's metadata
-says), compared with `shaderfit predict --json` on the same images: the worst absolute
+the first COUNT images of the IDX file, or of an .npz file's x_train (pixels / 255,
+[N, H, W, C], as the model's metadata says; grey images get their channel axis), compared with `shaderfit predict --json` on the same images: the worst absolute
 difference of any class probability, and whether the argmax agrees on every image. Exits 1
 if any model fails either.
 
@@ -36,11 +36,19 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+def read_images(path):
+    if path.endswith(".npz"):
+        return np.load(path)["x_train"]
+    return read_idx(path)
+
+
 def probabilities(model_path, images):
     model = onnx.load(model_path)
     onnx.checker.check_model(model, full_check=True)
     session = onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"])
-    x = (images.astype(np.float32) / 255.0)[..., np.newaxis]
+    x = images.astype(np.float32) / 255.0
+    if x.ndim == 3:
+        x = x[..., np.newaxis]
     return session.run(["probabilities"], {"input": x})[0]
 
 
@@ -52,7 +60,7 @@ def main():
     parser.add_argument("--tolerance", type=float, default=1e-4)
     parser.add_argument("files", nargs="+")
     args = parser.parse_args()
-    images = read_idx(args.images)[: args.count]
+    images = read_images(args.images)[: args.count]
     if args.labels:
         labels = read_idx(args.labels)[: args.count]
         p = probabilities(args.files[0], images)

@@ -34,7 +34,7 @@ pub struct OutputFlag {
 /// Every output flag, declared once: the checks below read it, and the test that holds every
 /// command's outputs to these rules (`tests/outputs.rs`) enumerates the commands' flags
 /// against it, so a new output cannot bypass them.
-pub const OUTPUT_FLAGS: [OutputFlag; 9] = [
+pub const OUTPUT_FLAGS: [OutputFlag; 10] = [
     OutputFlag {
         flag: "--save",
         written: Written::File(&["safetensors"]),
@@ -70,6 +70,10 @@ pub const OUTPUT_FLAGS: [OutputFlag; 9] = [
     OutputFlag {
         flag: "--to",
         written: Written::Dir,
+    },
+    OutputFlag {
+        flag: "--submission",
+        written: Written::File(&["csv"]),
     },
 ];
 

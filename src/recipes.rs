@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::settings::{self, RunSettings};
 
 /// Every recipe file, compiled in (a test checks that the list matches the directory).
-const FILES: [(&str, &str); 15] = [
+const FILES: [(&str, &str); 16] = [
     ("linear", include_str!("../assets/recipes/linear.json")),
     ("mlp", include_str!("../assets/recipes/mlp.json")),
     (
@@ -36,6 +36,10 @@ const FILES: [(&str, &str); 15] = [
     ("cnn4", include_str!("../assets/recipes/cnn4.json")),
     ("fast99", include_str!("../assets/recipes/fast99.json")),
     ("best", include_str!("../assets/recipes/best.json")),
+    (
+        "cifar_cnn",
+        include_str!("../assets/recipes/cifar_cnn.json"),
+    ),
 ];
 
 /// One recipe: a description and the settings it fixes, each under its key in

@@ -5,13 +5,15 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::Path;
 
 use safetensors::SafeTensors;
 use shaderfit::data::dataset::open_as;
-use shaderfit::data::{Dataset, DatasetKind};
+use shaderfit::data::formats::ReadOptions;
+use shaderfit::data::{Dataset, DatasetKind, Split};
+use shaderfit::floor::Shape;
 use support::cli::{arg, shaderfit};
+use support::npz::{npy, write_npz};
 use support::{synthetic_dataset, write_dataset, TempDir};
 
 /// The dataset as CSV files with a header, the label first (Kaggle's layout).
@@ -33,41 +35,14 @@ fn write_csv(dir: &Path, data: &Dataset, header: bool) {
     }
 }
 
-/// One NPY array of `values` shaped `shape`, as NumPy writes it.
-fn npy<T: npyz::AutoSerialize + Copy>(values: &[T], shape: &[u64]) -> Vec<u8> {
-    use npyz::WriterBuilder;
-    let mut out = Vec::new();
-    let mut writer = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(&mut out)
-        .begin_nd()
-        .unwrap();
-    writer.extend(values.iter().copied()).unwrap();
-    writer.finish().unwrap();
-    out
-}
-
-/// An NPZ file of `arrays` (name, NPY bytes), stored or deflated as `np.savez` and
-/// `np.savez_compressed` write them.
-fn write_npz(path: &Path, arrays: &[(&str, Vec<u8>)], deflated: bool) {
-    use zip::write::SimpleFileOptions;
-    let method = match deflated {
-        true => zip::CompressionMethod::Deflated,
-        false => zip::CompressionMethod::Stored,
-    };
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
-    for (name, bytes) in arrays {
-        let options = SimpleFileOptions::default().compression_method(method);
-        zip.start_file(format!("{name}.npy"), options).unwrap();
-        zip.write_all(bytes).unwrap();
-    }
-    zip.finish().unwrap();
-}
-
-/// Keras's `mnist.npz` of `data` (u8 images [N, H, W], u8 labels [N]).
+/// Keras's `mnist.npz` of `data` (u8 images [N, H, W], or [N, H, W, 3] in colour; u8
+/// labels [N]).
 fn keras_arrays(data: &Dataset) -> Vec<(&'static str, Vec<u8>)> {
-    let shape = |n: usize| [n as u64, data.rows as u64, data.cols as u64];
+    let (h, w, c) = (data.rows as u64, data.cols as u64, data.channels as u64);
+    let shape = |n: usize| match c {
+        1 => vec![n as u64, h, w],
+        _ => vec![n as u64, h, w, c],
+    };
     vec![
         ("x_train", npy(&data.train.images, &shape(data.train.len()))),
         (
@@ -104,8 +79,12 @@ fn medmnist_arrays(data: &Dataset) -> Vec<(&'static str, Vec<u8>)> {
 }
 
 fn read(path: &Path, format: Option<&str>) -> Dataset {
-    open_as(DatasetKind::Mnist, (Some(path), format), None)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    open_as(
+        DatasetKind::Mnist,
+        (Some(path), format),
+        &Default::default(),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn assert_same(a: &Dataset, b: &Dataset, what: &str) {
@@ -196,7 +175,7 @@ fn malformed_csv_and_npz_files_are_named() {
     let mut short = keras_arrays(&data);
     short[1] = ("y_train", npy(&data.train.labels[1..], &[19]));
     let mut colour = keras_arrays(&data);
-    colour[0] = ("x_train", npy(&vec![0u8; 20 * 16 * 3], &[20, 4, 4, 3]));
+    colour[0] = ("x_train", npy(&vec![0u8; 20 * 16 * 4], &[20, 4, 4, 4]));
     let cases: Vec<(&Path, Vec<&str>)> = vec![
         (
             &ragged,
@@ -220,7 +199,7 @@ fn malformed_csv_and_npz_files_are_named() {
     let more: Vec<(&Path, Vec<&str>)> = vec![
         (&missing, vec!["missing.npz: holds the arrays x_train, y_train, x_test; expected x_train, y_train, x_test and y_test"]),
         (&short, vec!["short.npz: array 'y_train' has shape [19]; expected 20 labels"]),
-        (&colour, vec!["colour.npz: array 'x_train': is of colour images"]),
+        (&colour, vec!["colour.npz: array 'x_train': has shape [20, 4, 4, 4]; expected images [N, H, W] (grey) or [N, H, W, 3] (RGB)"]),
     ];
     for (path, says) in cases.into_iter().chain(more) {
         shaderfit(&[
@@ -245,4 +224,181 @@ fn malformed_csv_and_npz_files_are_named() {
     .args(&["--out", arg(&at("g.png"))])
     .run()
     .one_line_error(&["ragged: is a directory, not a regular file"]);
+}
+
+/// `data` as image folders, `train/<class>/<i>.png` and `test/<class>/<i>.png`, grey or RGB
+/// PNGs as the data is.
+fn write_folders(dir: &Path, data: &Dataset) {
+    let size = data.pixels_per_image();
+    for (name, split) in [("train", &data.train), ("test", &data.test)] {
+        for (i, &label) in split.labels.iter().enumerate() {
+            let folder = dir.join(name).join(label.to_string());
+            std::fs::create_dir_all(&folder).unwrap();
+            let pixels = split.images[i * size..(i + 1) * size].to_vec();
+            let (w, h) = (data.cols as u32, data.rows as u32);
+            let path = folder.join(format!("{i:05}.png"));
+            match data.channels {
+                1 => image::GrayImage::from_raw(w, h, pixels)
+                    .unwrap()
+                    .save(&path),
+                _ => image::RgbImage::from_raw(w, h, pixels).unwrap().save(&path),
+            }
+            .unwrap();
+        }
+    }
+}
+
+/// A split's (image, label) pairs, sorted: what a reader that visits the images in another
+/// order must still produce.
+fn pairs(split: &Split, size: usize) -> Vec<(Vec<u8>, u8)> {
+    let mut pairs: Vec<(Vec<u8>, u8)> = split
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| (split.images[i * size..(i + 1) * size].to_vec(), l))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+/// Image folders (grey and RGB) hold the same (image, label) pairs as the dataset they were
+/// written from, with the folders' names as the class names; an RGB set also reads back from
+/// NPZ and from CSV with `--shape`, byte for byte.
+#[test]
+fn image_folders_and_colour_sets_read_back_the_same_images() {
+    let dir = TempDir::new("folders");
+    for image in [Shape::new(12, 10, 1), Shape::new(6, 5, 3)] {
+        let data = support::synthetic_images(50, 20, image, 3);
+        let root = dir.path().join(format!("set{}", image.c));
+        write_folders(&root, &data);
+        let read = read(&root, None);
+        assert_eq!(read.image(), image);
+        assert_eq!(read.class_names, ["0", "1", "2"]);
+        let size = data.pixels_per_image();
+        for (got, want) in [(&read.train, &data.train), (&read.test, &data.test)] {
+            assert!(
+                pairs(got, size) == pairs(want, size),
+                "{image:?}: the pairs differ"
+            );
+        }
+    }
+    let data = support::synthetic_images(40, 10, Shape::new(4, 4, 3), 5);
+    let (npz, csv) = (dir.path().join("rgb.npz"), dir.path().join("rgbcsv"));
+    write_npz(&npz, &keras_arrays(&data), true);
+    write_csv(&csv, &data, true);
+    let options = ReadOptions {
+        shape: Some(Shape::new(4, 4, 3)),
+        ..ReadOptions::default()
+    };
+    let from_csv = open_as(DatasetKind::Mnist, (Some(&csv), None), &options).unwrap();
+    let from_npz = read(&npz, None);
+    assert_eq!(from_npz.image(), Shape::new(4, 4, 3));
+    assert_same(&from_csv, &from_npz, "RGB as CSV with --shape and as NPZ");
+}
+
+/// Malformed image folders: each is one line naming the folder or the file.
+#[test]
+fn malformed_image_folders_are_named() {
+    let dir = TempDir::new("badfolders");
+    let data = synthetic_dataset(12, 6, 5, 5, 3);
+    let set = |name: &str| {
+        let root = dir.path().join(name);
+        write_folders(&root, &data);
+        root
+    };
+    let grey = |w: u32| image::GrayImage::from_raw(w, 5, vec![9; 5 * w as usize]).unwrap();
+    let empty = set("empty");
+    std::fs::create_dir_all(empty.join("train/3")).unwrap();
+    let sizes = set("sizes");
+    grey(7).save(sizes.join("train/1/wide.png")).unwrap();
+    let mixed = set("mixed");
+    image::RgbImage::from_raw(5, 5, vec![9; 75])
+        .unwrap()
+        .save(mixed.join("train/2/colour.png"))
+        .unwrap();
+    let stray = set("stray");
+    std::fs::create_dir_all(stray.join("test/cat")).unwrap();
+    grey(5).save(stray.join("test/cat/a.png")).unwrap();
+    let cases: [(&Path, &[&str]); 4] = [
+        (&empty, &["train/3: is an empty class folder"]),
+        (&sizes, &["wide.png: is a 5x7 grey image but ", "is 5x5 grey: images of different sizes are mixed (--resize HxW"]),
+        (&mixed, &["colour.png: is a 5x5 RGB image but ", "grey and colour images are mixed"]),
+        (&stray, &["test/cat: is a test class the training folders do not have; expected one of 0, 1, 2"]),
+    ];
+    for (path, says) in cases {
+        let out = dir.path().join("g.png");
+        shaderfit(&["data", "show", "--data", arg(path), "--out", arg(&out)])
+            .run()
+            .one_line_error(says);
+    }
+    let out = dir.path().join("g.png");
+    let run = shaderfit(&["data", "show", "--data", arg(&sizes), "--resize", "5x5"])
+        .args(&["--out", arg(&out)])
+        .run();
+    assert!(
+        run.ok().stdout.contains("5x5 grey images, 3 classes"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// Kaggle's Digit Recognizer: `train.csv` with labels, `test.csv` without. Training holds the
+/// last tenth of train.csv out as the test split and says so; `predict` on test.csv writes
+/// the submission file Kaggle takes: `ImageId,Label`, ids from 1, one row per test image.
+#[test]
+fn kaggle_layout_trains_and_predicts_a_submission() {
+    let dir = TempDir::new("kaggle");
+    let data = synthetic_dataset(200, 30, 8, 8, 10);
+    let kaggle = dir.path().join("digit-recognizer");
+    write_csv(&kaggle, &data, true);
+    let test = kaggle.join("test.csv");
+    let unlabeled: String = std::fs::read_to_string(&test)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_once(',').unwrap().1.to_string() + "\n")
+        .collect();
+    std::fs::write(&test, unlabeled).unwrap();
+    let model = dir.path().join("m.safetensors");
+    let run = shaderfit(&[
+        "train",
+        "--model",
+        "linear",
+        "--epochs",
+        "2",
+        "--data",
+        arg(&kaggle),
+    ])
+    .args(&["--save", arg(&model)])
+    .run();
+    assert!(
+        run.ok()
+            .stderr
+            .contains("(180 train, 20 test, 8x8 grey, 10 classes)")
+            && run.stderr.contains(
+                "the test split is the last 20 rows of train.csv: test.csv has no labels"
+            ),
+        "{}",
+        run.stderr
+    );
+    let submission = dir.path().join("submission.csv");
+    shaderfit(&[
+        "predict",
+        "--checkpoint",
+        arg(&model),
+        arg(&test),
+        "--submission",
+        arg(&submission),
+        "--json",
+    ])
+    .run()
+    .ok();
+    let text = std::fs::read_to_string(&submission).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "ImageId,Label");
+    assert_eq!(lines.len(), 31, "{text}");
+    for (i, line) in lines[1..].iter().enumerate() {
+        let (id, label) = line.split_once(',').unwrap();
+        assert_eq!(id, (i + 1).to_string());
+        assert!(label.parse::<u8>().unwrap() < 10, "{line}");
+    }
 }

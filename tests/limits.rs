@@ -89,7 +89,7 @@ macro_rules! presets_within_default_limits {
     };
 }
 
-// A test per preset: all thirteen in one took 17 minutes on llvmpipe's GL.
+// A test per preset: all thirteen (of then) in one took 17 minutes on llvmpipe's GL.
 presets_within_default_limits! {
     linear_trains_within_webgpu_default_limits: "linear",
     mlp_trains_within_webgpu_default_limits: "mlp",
@@ -104,6 +104,7 @@ presets_within_default_limits! {
     cnn4_trains_within_webgpu_default_limits: "cnn4",
     cnn_fast_trains_within_webgpu_default_limits: "cnn_fast",
     cnn_fast_bn_trains_within_webgpu_default_limits: "cnn_fast_bn",
+    cnn_cifar_trains_within_webgpu_default_limits: "cnn_cifar",
 }
 
 #[test]

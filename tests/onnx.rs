@@ -20,6 +20,7 @@ use std::process::Command;
 use shaderfit::floor::Shape;
 use shaderfit::model::PRESETS;
 use support::cli::{arg, shaderfit};
+use support::npz::{npy, write_npz};
 use support::{synthetic_dataset, write_dataset, TempDir};
 
 const CHECK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/onnx_check.py");
@@ -128,6 +129,94 @@ fn every_preset_exports_and_onnx_runtime_agrees_with_predict() {
     println!("{said}{}", String::from_utf8_lossy(&check.stderr));
     assert!(check.status.success(), "{said}");
     assert_eq!(said.lines().count(), models.len(), "{said}");
+}
+
+/// A colour model (28x28 RGB is not needed: 12x12x3 generated images, as an NPZ) exports
+/// with its input `[N, 12, 12, 3]`, and ONNX Runtime agrees with `predict` on the same images
+/// (given to predict as CSV rows, channels last) within the tolerance above: a model of every
+/// layer kind, whose first layer reads the three channels, and the mlp.
+#[test]
+fn a_colour_model_exports_and_onnx_runtime_agrees_with_predict() {
+    let Some(python) = onnx_python() else {
+        return;
+    };
+    let dir = TempDir::new("onnxrgb");
+    let image = Shape::new(12, 12, 3);
+    let data = support::synthetic_images(128, 32, image, 10);
+    let npz = dir.path().join("rgb.npz");
+    let dims = |n: usize| [n as u64, 12, 12, 3];
+    let arrays = vec![
+        ("x_train", npy(&data.train.images, &dims(128))),
+        ("y_train", npy(&data.train.labels, &[128])),
+        ("x_test", npy(&data.test.images, &dims(32))),
+        ("y_test", npy(&data.test.labels, &[32])),
+    ];
+    write_npz(&npz, &arrays, false);
+    let rows: String = data
+        .train
+        .images
+        .chunks(image.features())
+        .map(|r| r.iter().map(u8::to_string).collect::<Vec<_>>().join(",") + "\n")
+        .collect();
+    let csv = dir.path().join("rows.csv");
+    std::fs::write(&csv, rows).unwrap();
+    let every_kind = dir.path().join("every_kind.json");
+    let spec = support::model_of_every_kind(image).to_json();
+    std::fs::write(&every_kind, spec.to_string()).unwrap();
+    let mut pairs = Vec::new();
+    for (name, model) in [("mlp", "mlp"), ("every_kind", arg(&every_kind))] {
+        let out = |ext: &str| dir.path().join(format!("{name}.{ext}"));
+        shaderfit(&[
+            "train",
+            "--model",
+            model,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "64",
+        ])
+        .args(&["--data", arg(&npz), "--save", arg(&out("safetensors"))])
+        .run()
+        .ok();
+        let checkpoint = out("safetensors");
+        shaderfit(&[
+            "export",
+            "--checkpoint",
+            arg(&checkpoint),
+            "--onnx",
+            arg(&out("onnx")),
+        ])
+        .run()
+        .ok();
+        let predicted = shaderfit(&[
+            "predict",
+            "--checkpoint",
+            arg(&checkpoint),
+            arg(&csv),
+            "--json",
+        ])
+        .run();
+        std::fs::write(out("json"), &predicted.ok().stdout).unwrap();
+        pairs.push(out("onnx"));
+        pairs.push(out("json"));
+    }
+    let check = Command::new(&python)
+        .arg(CHECK)
+        .args([
+            "--images",
+            arg(&npz),
+            "--count",
+            "128",
+            "--tolerance",
+            "1e-4",
+        ])
+        .args(&pairs)
+        .output()
+        .expect("run the check");
+    let said = String::from_utf8_lossy(&check.stdout);
+    println!("{said}{}", String::from_utf8_lossy(&check.stderr));
+    assert!(check.status.success(), "{said}");
+    assert_eq!(said.lines().count(), 2, "{said}");
 }
 
 /// An export is refused in one line where it cannot be written or read.

@@ -73,6 +73,9 @@ fn inputs() -> Inputs {
     std::fs::write(dir.path().join("m.json"), &model).unwrap();
     std::fs::write(dir.path().join("m.svg"), &model).unwrap();
     std::fs::copy(&checkpoint, dir.path().join("c.onnx")).unwrap();
+    // Two rows of pixels for predict (the data's 12x12 images).
+    let row = vec!["0"; 144].join(",");
+    std::fs::write(dir.path().join("rows.csv"), format!("{row}\n{row}\n")).unwrap();
     Inputs {
         dir,
         data,
@@ -95,6 +98,7 @@ fn case(command: &'static str, flag: &'static str, line: &[&str], input: Option<
 fn cases(i: &Inputs) -> Vec<Case> {
     let path = |name: &str| i.dir.path().join(name);
     let (model, svg_model, onnx_ckpt) = (path("m.json"), path("m.svg"), path("c.onnx"));
+    let rows = path("rows.csv");
     let (ckpt, hist, shard) = (arg(&i.checkpoint), arg(&i.history), arg(&i.shard));
     let data = arg(&i.data);
     let with = |base: &[&str], more: &[&str]| -> Vec<String> {
@@ -220,6 +224,15 @@ fn cases(i: &Inputs) -> Vec<Case> {
                 &["--diagram", "{OUT}"],
             ),
             Some(svg_model.clone()),
+        ),
+        (
+            "predict",
+            "--submission",
+            with(
+                &["predict", "--checkpoint", ckpt, arg(&rows)],
+                &["--submission", "{OUT}"],
+            ),
+            Some(rows.clone()),
         ),
         // Its only inputs are IDX files, which no .png can be.
         (

@@ -633,7 +633,7 @@ fn gather_matches_the_twin_including_the_short_last_batch() {
     assert_eq!(PAD_LABEL, ops::PAD_LABEL);
 }
 
-/// Augmentation in the gather: images of 9x7 pixels with 2 channels (awkward, channels-last,
+/// Augmentation in the gather: images of 9x7 pixels with 3 channels (RGB, channels-last,
 /// samples straddling packed words), each row through its own transform, against the twin at
 /// several steps (the draws move with cursor.t) and with a short last batch.
 ///
@@ -647,7 +647,7 @@ fn gather_matches_the_twin_including_the_short_last_batch() {
 fn augmented_gather_matches_the_twin() {
     let ctx = gpu();
     let kernels = kernels(&ctx, FixedTable);
-    let (n, image, batch) = (21usize, (9usize, 7usize, 2usize), 8usize);
+    let (n, image, batch) = (21usize, (9usize, 7usize, 3usize), 8usize);
     let bytes = image.0 * image.1 * image.2;
     let mut g = shaderfit::floor::rng::SplitMix64::new(11);
     let images: Vec<u8> = (0..n * bytes).map(|_| g.below(256) as u8).collect();

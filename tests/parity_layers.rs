@@ -66,7 +66,7 @@ fn gather_bound(terms: usize, scale: Vec<f32>) -> Bound {
 type ConvCase = (usize, [usize; 3], [usize; 2], [usize; 2], bool);
 
 /// Channel counts divisible by 4 take the vec4 kernels, the others the f32 ones.
-const CONVS: [ConvCase; 7] = [
+const CONVS: [ConvCase; 8] = [
     // batch, input h w c, kernel, stride, same padding
     (1, [7, 7, 1], [5, 5], [2, 2], true),
     (2, [9, 8, 3], [3, 3], [1, 1], false),
@@ -75,6 +75,8 @@ const CONVS: [ConvCase; 7] = [
     (1, [28, 28, 1], [3, 3], [1, 1], false),
     (2, [9, 7, 8], [3, 3], [2, 2], true),
     (1, [7, 7, 4], [3, 2], [2, 1], false),
+    // A colour image's first layer (CIFAR-10's shape).
+    (1, [32, 32, 3], [3, 3], [1, 1], true),
 ];
 
 #[test]

@@ -514,14 +514,16 @@ fn cnn_with_dropout_and_batch_norm_matches_the_reference() {
 /// Every layer kind of the registry, as its example (every field away from its default) in a
 /// model around it, trains three steps and evaluates as the reference does, with the checks
 /// and tolerances of the CNN above: a new layer kind is held to its twin here without a test
-/// of its own being written.
+/// of its own being written. The images are RGB (9x9x3), so every kind that can be a first
+/// layer reads three channels.
 #[test]
 fn every_layer_kind_trains_like_the_reference() {
     let ctx = gpu();
-    let data = synthetic_dataset(40, 24, 9, 9, 10);
+    let image = Shape::new(9, 9, 3);
+    let data = support::synthetic_images(40, 24, image, 10);
     for (i, kind) in shaderfit::layers::KINDS.iter().enumerate() {
-        let mut net = support::model_around(kind, Shape::new(9, 9, 1))
-            .compile(Shape::new(9, 9, 1), 10)
+        let mut net = support::model_around(kind, image)
+            .compile(image, 10)
             .unwrap();
         net.name = format!("a model around {}", kind.type_name);
         // SGD with momentum: Adam divides by sqrt(v) + 1e-7, so a gradient near zero (batch
@@ -595,7 +597,14 @@ fn three_steps_and_evaluation_match(
     // Evaluation (dropout off, moving statistics) on the test split.
     let test = trainer.evaluate_test().unwrap().score();
     let all: Vec<u32> = (0..24).collect();
-    let (x, y) = ops::gather(&data.test.images, &data.test.labels, &all, 0, 24, 81);
+    let (x, y) = ops::gather(
+        &data.test.images,
+        &data.test.labels,
+        &all,
+        0,
+        24,
+        data.pixels_per_image(),
+    );
     let want = cpu.evaluate(&x, &y);
     assert_eq!(
         (test.accuracy * 24.0).round() as u32,

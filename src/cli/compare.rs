@@ -637,7 +637,8 @@ fn finish(mut file: CompareFile, out: &CompareOutputs, data: Option<&Dataset>) -
         dataset: kind,
         images: data.map(|d| TestImages {
             split: &d.test,
-            size: (d.rows, d.cols),
+            image: d.image(),
+            class_names: &d.class_names,
         }),
         gallery: out.gallery,
     };

@@ -138,16 +138,18 @@ fn show(args: &ShowArgs) -> Result<()> {
     let dataset = args.source.open(args.dataset, None)?;
     crate::report::gallery::check_grid("--grid", args.grid, (dataset.rows, dataset.cols))?;
     println!(
-        "{} ({}): {}x{} grey images, {} classes",
+        "{} ({}): {} images, {} classes",
         args.dataset.name(),
         dataset.dir.display(),
-        dataset.rows,
-        dataset.cols,
+        crate::floor::shape::describe(dataset.image()),
         dataset.classes
     );
-    print!("{}", counts_table(&dataset, args.dataset));
+    if let Some(note) = &dataset.note {
+        println!("  {note}");
+    }
+    print!("{}", counts_table(&dataset));
     let grid = match augment {
-        Some(a) => augmented_grid(&dataset, args.dataset, args.grid, &a),
+        Some(a) => augmented_grid(&dataset, args.grid, &a),
         None => sample_grid(&dataset, args.dataset, args.grid),
     };
     let [png, svg] = figure::save_beside(&grid, &args.out)?;
@@ -156,7 +158,7 @@ fn show(args: &ShowArgs) -> Result<()> {
 }
 
 /// Samples per class of each split, with shares, and the totals.
-fn counts_table(data: &Dataset, kind: DatasetKind) -> String {
+fn counts_table(data: &Dataset) -> String {
     let per_class = |s: &Split| {
         let mut counts = vec![0usize; data.classes];
         for &l in &s.labels {
@@ -166,7 +168,7 @@ fn counts_table(data: &Dataset, kind: DatasetKind) -> String {
     };
     let (train, test) = (per_class(&data.train), per_class(&data.test));
     let width = (0..data.classes)
-        .map(|c| kind.class_name(c).len())
+        .map(|c| data.class_name(c).len())
         .max()
         .unwrap_or(5)
         .max(5);
@@ -177,7 +179,7 @@ fn counts_table(data: &Dataset, kind: DatasetKind) -> String {
         };
         s += &format!(
             "{:>width$} {:>14} {:>14}\n",
-            kind.class_name(c),
+            data.class_name(c),
             cell(train[c], data.train.len()),
             cell(test[c], data.test.len())
         );
@@ -192,14 +194,14 @@ fn counts_table(data: &Dataset, kind: DatasetKind) -> String {
 
 /// The first `n` training samples, one per row: as it is, then through `n - 1` transforms
 /// (those of steps 1, 2, ... of a run seeded 1, for its row).
-fn augmented_grid(data: &Dataset, kind: DatasetKind, n: usize, a: &Augment) -> Gallery {
+fn augmented_grid(data: &Dataset, n: usize, a: &Augment) -> Gallery {
     let size = data.pixels_per_image();
-    let image = (data.rows, data.cols, 1);
+    let image = (data.rows, data.cols, data.channels);
     let seed = augment::seed32(1);
     let mut tiles = Vec::new();
     for i in 0..n.min(data.train.len()) {
         let src = &data.train.images[i * size..(i + 1) * size];
-        let label = kind.class_name(data.train.labels[i] as usize);
+        let label = data.class_name(data.train.labels[i] as usize);
         tiles.push(Tile {
             pixels: src.to_vec(),
             title: format!("Label {label}"),
@@ -219,6 +221,7 @@ fn augmented_grid(data: &Dataset, kind: DatasetKind, n: usize, a: &Augment) -> G
         columns: n,
         rows: data.rows,
         cols: data.cols,
+        channels: data.channels,
     }
 }
 
@@ -256,7 +259,7 @@ fn sample_grid(data: &Dataset, kind: DatasetKind, n: usize) -> Gallery {
     let tiles = (0..(n * n).min(data.train.len()))
         .map(|i| Tile {
             pixels: data.train.images[i * size..(i + 1) * size].to_vec(),
-            title: format!("Label {}", kind.class_name(data.train.labels[i] as usize)),
+            title: format!("Label {}", data.class_name(data.train.labels[i] as usize)),
         })
         .collect();
     Gallery {
@@ -265,5 +268,6 @@ fn sample_grid(data: &Dataset, kind: DatasetKind, n: usize) -> Gallery {
         columns: n,
         rows: data.rows,
         cols: data.cols,
+        channels: data.channels,
     }
 }

@@ -1,5 +1,5 @@
 //! Where a command's data comes from, declared once for every command that reads a dataset:
-//! `--data` and `--format`, whose names come from the formats' registry
+//! `--data`, `--format` and `--shape`, whose names come from the formats' registry
 //! ([`crate::data::formats::FORMATS`]).
 
 use std::path::PathBuf;
@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use clap::builder::PossibleValuesParser;
 use clap::Args;
 
+use crate::data::formats::ReadOptions;
 use crate::data::{dataset, Dataset, DatasetKind};
 use crate::error::Result;
+use crate::floor::Shape;
 
 #[derive(Args, Clone, Debug, Default)]
 pub struct DataFlags {
@@ -22,15 +24,41 @@ pub struct DataFlags {
     /// Read --data in this format instead of the one its path is recognised as.
     #[arg(long, value_name = "FORMAT", value_parser = PossibleValuesParser::new(crate::data::formats::names()))]
     pub format: Option<String>,
+    /// One image's shape as HEIGHTxWIDTHxCHANNELS (32x32x3: colour, channels last), for CSV
+    /// rows, which do not record it; default square grey (784 values: 28x28x1).
+    #[arg(long, value_name = "HxWxC", value_parser = parse_shape)]
+    pub shape: Option<Shape>,
+    /// Resize every image of an image-folder set to HEIGHTxWIDTH (bilinear), for folders of
+    /// images of different sizes.
+    #[arg(long, value_name = "HxW", value_parser = parse_size)]
+    pub resize: Option<(usize, usize)>,
+}
+
+fn parse_size(text: &str) -> std::result::Result<(usize, usize), String> {
+    match Shape::parse(text) {
+        Ok(Shape { h, w, c: 1 }) if text.matches(['x', 'X']).count() == 1 => Ok((h, w)),
+        _ => Err(format!(
+            "'{text}' is not a size; expected HEIGHTxWIDTH such as 28x28"
+        )),
+    }
+}
+
+fn parse_shape(text: &str) -> std::result::Result<Shape, String> {
+    Shape::parse(text)
 }
 
 impl DataFlags {
     /// The dataset these flags name (see [`dataset::open_as`]), with `classes` when given.
     pub fn open(&self, kind: DatasetKind, classes: Option<usize>) -> Result<Dataset> {
+        let options = ReadOptions {
+            classes,
+            shape: self.shape,
+            resize: self.resize,
+        };
         dataset::open_as(
             kind,
             (self.data.as_deref(), self.format.as_deref()),
-            classes,
+            &options,
         )
     }
 }

@@ -11,11 +11,11 @@ use super::data_flags::DataFlags;
 use super::kernels;
 use super::report_flags::ReportFlags;
 use crate::data::{Dataset, DatasetKind};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::eval::metrics::{ConfusionMatrix, Logs};
 use crate::eval::{CountMatrix, EvalConfig, Evaluator, Pass, PassMetrics, Tta, Validation};
 use crate::floor::augment::Augment;
-use crate::floor::Shape;
+use crate::floor::shape::describe;
 use crate::gpu::GpuContext;
 use crate::model::Network;
 use crate::model::{checkpoint, summary, ParamLayout};
@@ -70,7 +70,18 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     let spec = info.spec.clone();
     let dataset = args.source.open(args.dataset, None)?;
     args.report.check(&dataset)?;
-    let net = spec.compile(Shape::new(dataset.rows, dataset.cols, 1), dataset.classes)?;
+    if info.input != dataset.image() {
+        return Err(Error::file(
+            &args.checkpoint,
+            format!(
+                "its model takes {} images; the data {} holds {} images",
+                describe(info.input),
+                dataset.dir.display(),
+                describe(dataset.image())
+            ),
+        ));
+    }
+    let net = spec.compile(dataset.image(), dataset.classes)?;
     let (params, stats) = checkpoint::load(
         &args.checkpoint,
         &ParamLayout::trainable(&net, 1),
@@ -172,8 +183,8 @@ fn write_report(
         test,
         test_logs,
         images: &dataset.test,
-        image_size: (dataset.rows, dataset.cols),
-        dataset: args.dataset,
+        image: dataset.image(),
+        class_names: &dataset.class_names,
     };
     args.report.write(input)
 }

@@ -15,8 +15,9 @@ pub struct ExportArgs {
     /// A checkpoint written by `shaderfit train --save`; it holds the model's spec.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Write the model as ONNX here: input float32 [N, 28, 28, 1] (pixels / 255, channels
-    /// last; the checkpoint's own shape), output the class probabilities [N, classes].
+    /// Write the model as ONNX here: input float32 [N, H, W, C] (pixels / 255, channels last,
+    /// the checkpoint's own shape: [N, 28, 28, 1] for MNIST, [N, 32, 32, 3] for RGB 32x32),
+    /// output the class probabilities [N, classes].
     #[arg(long, value_name = "FILE.onnx")]
     pub onnx: PathBuf,
 }
@@ -31,9 +32,11 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         &ParamLayout::non_trainable(&net, 1),
     )?;
     let kind = info.dataset.as_deref().and_then(DatasetKind::from_name);
-    let classes = (0..info.classes)
-        .map(|c| kind.unwrap_or(DatasetKind::Mnist).class_name(c))
-        .collect();
+    let classes = info.class_names.clone().unwrap_or_else(|| {
+        (0..info.classes)
+            .map(|c| kind.unwrap_or(DatasetKind::Mnist).class_name(c))
+            .collect()
+    });
     // The file's name only: a path would carry this machine's directories with the model.
     let name = args
         .checkpoint

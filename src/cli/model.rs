@@ -44,37 +44,8 @@ pub enum ModelCommand {
 }
 
 fn parse_input(text: &str) -> Result<Shape> {
-    let dims: Vec<usize> = text
-        .split(['x', 'X', ','])
-        .map(|d| d.trim().parse::<usize>().ok().filter(|&v| v > 0))
-        .collect::<Option<_>>()
-        .unwrap_or_default();
-    let shape = match dims[..] {
-        [h, w, c] => Shape::new(h, w, c),
-        [h, w] => Shape::new(h, w, 1),
-        _ => {
-            return Err(Error::flag(
-                "--input",
-                format!("'{text}' is not a shape; expected HEIGHTxWIDTHxCHANNELS such as 28x28x1"),
-            ))
-        }
-    };
-    // Every size derived from it (features, parameters) must fit in 64 bits without wrapping.
-    let values = shape
-        .h
-        .checked_mul(shape.w)
-        .and_then(|hw| hw.checked_mul(shape.c));
-    match values.filter(|&v| v <= MAX_INPUT_VALUES) {
-        Some(_) => Ok(shape),
-        None => Err(Error::flag(
-            "--input",
-            format!("'{text}' holds more than {MAX_INPUT_VALUES} values an image; expected a smaller shape such as 28x28x1"),
-        )),
-    }
+    Shape::parse(text).map_err(|e| Error::flag("--input", e))
 }
-
-/// The most values (height x width x channels) an input shape may hold: 2^32.
-const MAX_INPUT_VALUES: usize = 1 << 32;
 
 pub fn summary_command(args: &SummaryArgs) -> Result<()> {
     let spec = ModelSpec::from_arg(&args.model, None, args.classes)?;

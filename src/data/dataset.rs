@@ -4,8 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use super::formats::ReadOptions;
 use super::idx::{self, IdxError, IdxProblem};
 use crate::error::{Error, Result};
+use crate::floor::Shape;
 
 /// The datasets shaderfit knows by name (they share MNIST's file layout).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -82,8 +84,9 @@ pub const FILE_STEMS: [&str; 4] = [
     "t10k-labels-idx1-ubyte",
 ];
 
-/// One split: `images` is `[count, rows*cols]` of u8 pixels, `labels` `[count]`.
-#[derive(Clone, Debug)]
+/// One split: `images` is `[count, rows, cols, channels]` of u8 pixels (channels-last, as
+/// NumPy and Keras hold colour images), `labels` `[count]`.
+#[derive(Clone, Debug, Default)]
 pub struct Split {
     pub images: Vec<u8>,
     pub labels: Vec<u8>,
@@ -104,15 +107,38 @@ pub struct Dataset {
     pub dir: PathBuf,
     pub rows: usize,
     pub cols: usize,
+    /// 1 (grey) or 3 (RGB).
+    pub channels: usize,
     /// One more than the largest training label.
     pub classes: usize,
+    /// Each class's name (`classes` of them): the folders' names of an image-folder set,
+    /// else the dataset kind's ([`DatasetKind::class_name`]); empty until [`open_as`] names
+    /// them.
+    pub class_names: Vec<String>,
+    /// What the user should know about how the data was read (an unlabeled test file's
+    /// split held out of the training file), for the data line.
+    pub note: Option<String>,
     pub train: Split,
     pub test: Split,
 }
 
 impl Dataset {
+    /// Bytes per image: rows x cols x channels.
     pub fn pixels_per_image(&self) -> usize {
-        self.rows * self.cols
+        self.rows * self.cols * self.channels
+    }
+
+    /// Class `c`'s name, its number where the data names none.
+    pub fn class_name(&self, c: usize) -> String {
+        self.class_names
+            .get(c)
+            .cloned()
+            .unwrap_or_else(|| c.to_string())
+    }
+
+    /// One image's shape, the model's input.
+    pub fn image(&self) -> Shape {
+        Shape::new(self.rows, self.cols, self.channels)
     }
 
     /// What the data is, whatever its files are called or where they are: SHA-256 of the image
@@ -123,6 +149,10 @@ impl Dataset {
         let mut h = Sha256::new();
         for n in [self.rows, self.cols, self.classes] {
             h.update((n as u64).to_le_bytes());
+        }
+        // Grey sets hash as they did before colour existed, so their runs still resume.
+        if self.channels != 1 {
+            h.update((self.channels as u64).to_le_bytes());
         }
         for split in [&self.train, &self.test] {
             h.update((split.len() as u64).to_le_bytes());
@@ -220,16 +250,16 @@ impl Dataset {
             images: test_images.pixels,
             labels: test_labels,
         };
-        let size = (train_images.rows, train_images.cols);
-        Dataset::from_splits(dir, size, [train, test], [&paths[1], &paths[3]], expected)
+        let image = Shape::new(train_images.rows, train_images.cols, 1);
+        Dataset::from_splits(dir, image, [train, test], [&paths[1], &paths[3]], expected)
     }
 
-    /// The dataset of two splits of `rows x cols` images that a reader has read from `dir`
+    /// The dataset of two splits of `image`-shaped images that a reader has read from `dir`
     /// (`labels_from`: where each split's labels came from, named in errors), its class count
     /// `expected`, or inferred from the training labels; every label is checked against it.
     pub fn from_splits(
         dir: &Path,
-        (rows, cols): (usize, usize),
+        image: Shape,
         [train, test]: [Split; 2],
         labels_from: [&Path; 2],
         expected: Option<usize>,
@@ -253,9 +283,12 @@ impl Dataset {
         idx::check_labels(labels_from[1], &test.labels, classes)?;
         Ok(Dataset {
             dir: dir.to_path_buf(),
-            rows,
-            cols,
+            rows: image.h,
+            cols: image.w,
+            channels: image.c,
             classes,
+            class_names: Vec::new(),
+            note: None,
             train,
             test,
         })
@@ -323,7 +356,11 @@ pub fn open_expecting(
     data_flag: Option<&Path>,
     classes: Option<usize>,
 ) -> Result<Dataset> {
-    open_as(kind, (data_flag, None), classes)
+    let options = ReadOptions {
+        classes,
+        ..ReadOptions::default()
+    };
+    open_as(kind, (data_flag, None), &options)
 }
 
 /// The dataset `data_flag` (or `$SHADERFIT_DATA`) names, in `format` when given, else in the
@@ -331,9 +368,23 @@ pub fn open_expecting(
 /// of IDX files, and the standard places and the bundled copy, as [`open`] finds them.
 pub fn open_as(
     kind: DatasetKind,
-    (data_flag, format): (Option<&Path>, Option<&str>),
-    classes: Option<usize>,
+    source: (Option<&Path>, Option<&str>),
+    options: &ReadOptions,
 ) -> Result<Dataset> {
+    let mut data = read_as(kind, source, options)?;
+    if data.class_names.is_empty() {
+        data.class_names = (0..data.classes).map(|c| kind.class_name(c)).collect();
+    }
+    Ok(data)
+}
+
+/// [`open_as`]'s reading.
+fn read_as(
+    kind: DatasetKind,
+    (data_flag, format): (Option<&Path>, Option<&str>),
+    options: &ReadOptions,
+) -> Result<Dataset> {
+    let classes = options.classes;
     let env = std::env::var_os("SHADERFIT_DATA").filter(|v| !v.is_empty());
     let given = data_flag.map(Path::to_path_buf).or(env.map(PathBuf::from));
     let format = format.map(super::formats::named).transpose()?;
@@ -347,14 +398,14 @@ pub fn open_as(
                 ),
             )
         })?;
-        return (f.read)(&path, classes);
+        return (f.read)(&path, options);
     }
     // A file or directory another format recognises, itself or as <dataset> inside it.
     if let (Some(path), None) = (&given, format) {
         for candidate in [path.clone(), path.join(kind.name())] {
             let found = super::formats::of(&candidate, None)?;
             if let Some(f) = found.filter(|f| f.name != super::formats::IDX.name) {
-                return (f.read)(&candidate, classes);
+                return (f.read)(&candidate, options);
             }
         }
     }

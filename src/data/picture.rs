@@ -1,6 +1,8 @@
-//! Image files (PNG, JPEG) as model inputs: decoded and converted to 8-bit grey with the
-//! `image` crate, inverted when the digit is dark on a light background (MNIST's digits are
-//! light on black), and fitted to the model's input size the way MNIST itself was made.
+//! Image files (PNG, JPEG) as model inputs, decoded with the `image` crate. For a grey model:
+//! converted to 8-bit grey, inverted when the digit is dark on a light background (MNIST's
+//! digits are light on black), and fitted to the model's input size the way MNIST itself was
+//! made. For a colour model: converted to 8-bit RGB (a grey picture's level in all three) and
+//! resized to the model's input size.
 
 use std::path::Path;
 
@@ -8,6 +10,7 @@ use image::imageops::{self, FilterType};
 use image::GrayImage;
 
 use crate::error::{Error, Result};
+use crate::floor::Shape;
 
 /// Whether to invert an image's grey levels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -21,7 +24,8 @@ pub enum Invert {
 /// One image ready for the model, and what was done to it.
 #[derive(Clone, Debug)]
 pub struct Picture {
-    /// `[rows, cols]` grey levels, light digit on black, as the datasets store them.
+    /// `[rows, cols, channels]`: grey levels, light digit on black, as the datasets store
+    /// them; or RGB, channels-last.
     pub pixels: Vec<u8>,
     /// The file's size when it was not the model's (width, height).
     pub resized_from: Option<(u32, u32)>,
@@ -103,9 +107,51 @@ pub fn unsupported(path: &Path, format: &str) -> Error {
 /// (pixels above a tenth of the brightest) is scaled, keeping its aspect ratio, into a box of
 /// 20/28 of the frame, and placed so that its centre of mass is the frame's centre. A blank
 /// image is simply resized.
-pub fn load(path: &Path, rows: usize, cols: usize, invert: Invert) -> Result<Picture> {
+pub fn load(path: &Path, image: Shape, invert: Invert) -> Result<Picture> {
     let bytes = crate::input::read(path)?;
-    from_bytes(path, &bytes, (rows, cols), invert)
+    match image.c {
+        1 => from_bytes(path, &bytes, (image.h, image.w), invert),
+        _ => colour_from_bytes(path, &bytes, (image.h, image.w), invert),
+    }
+}
+
+/// As [`load`] for a colour model: RGB, inverted only when asked (`--invert yes`), resized
+/// bilinearly to `rows x cols` when it is of another size.
+fn colour_from_bytes(
+    path: &Path,
+    bytes: &[u8],
+    (rows, cols): (usize, usize),
+    invert: Invert,
+) -> Result<Picture> {
+    let mut rgb = decode(path, bytes)?.to_rgb8();
+    let inverted = invert == Invert::Yes;
+    if inverted {
+        imageops::invert(&mut rgb);
+    }
+    let (w, h) = rgb.dimensions();
+    let resized_from = ((w as usize, h as usize) != (cols, rows)).then_some((w, h));
+    if resized_from.is_some() {
+        rgb = imageops::resize(&rgb, cols as u32, rows as u32, FilterType::Triangle);
+    }
+    Ok(Picture {
+        pixels: rgb.into_raw(),
+        resized_from,
+        inverted,
+    })
+}
+
+/// The decoded image; pictures larger than 8192x8192 are refused before they are decoded in
+/// full.
+fn decode(path: &Path, bytes: &[u8]) -> Result<image::DynamicImage> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::file(path, format!("cannot read it: {e}")))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(8192);
+    limits.max_image_height = Some(8192);
+    limits.max_alloc = Some(512 << 20);
+    reader.limits(limits);
+    reader.decode().map_err(|e| Error::file(path, describe(e)))
 }
 
 /// As [`load`], from the file's `bytes` (`path` names it in errors). Images larger than
@@ -116,17 +162,7 @@ pub fn from_bytes(
     (rows, cols): (usize, usize),
     invert: Invert,
 ) -> Result<Picture> {
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::file(path, format!("cannot read it: {e}")))?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(8192);
-    limits.max_image_height = Some(8192);
-    limits.max_alloc = Some(512 << 20);
-    reader.limits(limits);
-    let decoded = reader
-        .decode()
-        .map_err(|e| Error::file(path, describe(e)))?;
+    let decoded = decode(path, bytes)?;
     let mut grey = match decoded.color().has_alpha() {
         true => composited(&decoded.to_luma_alpha8()),
         false => decoded.to_luma8(),

@@ -22,6 +22,47 @@ impl Shape {
     pub fn features(&self) -> usize {
         self.h * self.w * self.c
     }
+
+    /// `HEIGHTxWIDTHxCHANNELS` (`32x32x3`), or `HEIGHTxWIDTH` for one channel, as flags
+    /// take it; the error says what was expected.
+    pub fn parse(text: &str) -> Result<Shape, String> {
+        let dims: Vec<usize> = text
+            .split(['x', 'X', ','])
+            .map(|d| d.trim().parse::<usize>().ok().filter(|&v| v > 0))
+            .collect::<Option<_>>()
+            .unwrap_or_default();
+        let shape = match dims[..] {
+            [h, w, c] => Shape::new(h, w, c),
+            [h, w] => Shape::new(h, w, 1),
+            _ => {
+                return Err(format!(
+                    "'{text}' is not a shape; expected HEIGHTxWIDTHxCHANNELS such as 28x28x1"
+                ))
+            }
+        };
+        // Every size derived from it (features, parameters) must fit in 64 bits unwrapped.
+        let values = (shape.h.checked_mul(shape.w)).and_then(|hw| hw.checked_mul(shape.c));
+        match values.filter(|&v| v <= Shape::MAX_VALUES) {
+            Some(_) => Ok(shape),
+            None => Err(format!(
+                "'{text}' holds more than {} values an image; expected a smaller shape such as 28x28x1",
+                Shape::MAX_VALUES
+            )),
+        }
+    }
+
+    /// The most values (height x width x channels) an input shape may hold: 2^32.
+    pub const MAX_VALUES: usize = 1 << 32;
+}
+
+/// An image shape as errors and data lines say it: `28x28 grey`, `32x32 RGB`,
+/// `8x8x5` for other channel counts.
+pub fn describe(s: Shape) -> String {
+    match s.c {
+        1 => format!("{}x{} grey", s.h, s.w),
+        3 => format!("{}x{} RGB", s.h, s.w),
+        c => format!("{}x{}x{c}", s.h, s.w),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -182,6 +182,8 @@ pub struct CheckpointInfo {
     /// The save it was written by (the run's id and the epoch), which its training state
     /// shares; none in checkpoints written before saves had ids.
     pub save: Option<String>,
+    /// The classes' names, when recorded (image-folder sets name them after the folders).
+    pub class_names: Option<Vec<String>>,
 }
 
 impl CheckpointInfo {
@@ -286,7 +288,21 @@ pub fn info_from(path: &Path, bytes: &[u8]) -> Result<CheckpointInfo> {
         epoch: number("epoch")?,
         augment: meta.get("augment").cloned(),
         save: meta.get("save").cloned(),
+        class_names: class_names(path, meta.get("class_names"))?,
     })
+}
+
+/// The `class_names` metadata: a JSON array of strings.
+fn class_names(path: &Path, text: Option<&String>) -> Result<Option<Vec<String>>> {
+    text.map(|t| {
+        serde_json::from_str(t).map_err(|_| {
+            Error::file(
+                path,
+                format!("metadata 'class_names' is '{t}'; expected a JSON array of names"),
+            )
+        })
+    })
+    .transpose()
 }
 
 fn parse_shape(text: &str) -> Option<Shape> {

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use super::ModelSpec;
 use crate::error::{Error, Result};
-use crate::floor::Activation;
+use crate::floor::{Activation, Padding};
 use crate::layers::{BatchNorm, Conv2d, Dense, Dropout, Flatten, Layer, Pool2d};
 
 /// Names accepted by `--model` besides a JSON file.
-pub const PRESETS: [&str; 13] = [
+pub const PRESETS: [&str; 14] = [
     "linear",
     "mlp",
     "mlp2",
@@ -22,6 +22,7 @@ pub const PRESETS: [&str; 13] = [
     "cnn4",
     "cnn_fast",
     "cnn_fast_bn",
+    "cnn_cifar",
 ];
 
 /// The error for a `--model` that is neither a preset nor a JSON file.
@@ -124,6 +125,31 @@ pub fn preset(name: &str, hidden: Option<Activation>, classes: usize) -> Result<
             dense(256),
             dropout(0.25),
         ],
+        // Keras's CIFAR-10 example network (examples/cifar10_cnn.py), for 32x32 RGB images
+        // (any size from 12x12 and any channel count fit it): two blocks of two 3x3
+        // convolutions (the first `same`), max pooling and dropout 0.25, then dense 512 and
+        // dropout 0.5.
+        "cnn_cifar" => {
+            let same = |filters| {
+                arc(Conv2d {
+                    padding: Padding::Same,
+                    ..Conv2d::new(filters, 3, Relu)
+                })
+            };
+            vec![
+                same(32),
+                conv(32),
+                arc(Pool2d::max(2)),
+                dropout(0.25),
+                same(64),
+                conv(64),
+                arc(Pool2d::max(2)),
+                dropout(0.25),
+                arc(Flatten),
+                dense(512),
+                dropout(0.5),
+            ]
+        }
         other => return Err(unknown(other)),
     };
     layers.push(arc(Dense::new(classes, Activation::Softmax)));

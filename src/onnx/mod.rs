@@ -151,8 +151,14 @@ fn metadata(net: &Network, info: &ExportInfo) -> Vec<StringStringEntryProto> {
         (
             "preprocessing".to_string(),
             format!(
-                "divide each 8-bit pixel by 255: float32 in [0, 1], shape [N, {}, {}, {}] (channels last, as Keras); light digits on black, as the dataset's",
-                s.h, s.w, s.c
+                "divide each 8-bit pixel by 255: float32 in [0, 1], shape [N, {}, {}, {}] (channels last, as Keras); {}",
+                s.h,
+                s.w,
+                s.c,
+                match s.c {
+                    3 => "RGB, as the dataset's",
+                    _ => "light digits on black, as the dataset's",
+                }
             ),
         ),
         ("output".to_string(), "class probabilities (softmax), [N, classes]".to_string()),

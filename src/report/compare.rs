@@ -4,6 +4,7 @@
 //! best run gets wrong and the second gets right (and the other way round), and a page with the
 //! table and each run's model.
 
+use crate::floor::Shape;
 use std::path::{Path, PathBuf};
 
 use super::charts::{ClassBars, ConfusionHeatmap, Curves, Series, PALETTE};
@@ -19,8 +20,10 @@ use crate::train::compare::{self, Outcome, TestOutcome};
 /// The test split the runs were scored on, for the galleries.
 pub struct TestImages<'a> {
     pub split: &'a Split,
-    /// One image's rows and columns.
-    pub size: (usize, usize),
+    /// One image's shape.
+    pub image: Shape,
+    /// Each class's name.
+    pub class_names: &'a [String],
 }
 
 /// What a comparison's report shows.
@@ -189,7 +192,10 @@ fn class_names(input: &CompareInput) -> Vec<String> {
         .iter()
         .find_map(|o| o.test.as_ref().map(|t| t.classes))
         .unwrap_or(10);
-    (0..classes).map(|c| input.dataset.class_name(c)).collect()
+    match &input.images {
+        Some(images) => images.class_names.to_vec(),
+        None => (0..classes).map(|c| input.dataset.class_name(c)).collect(),
+    }
 }
 
 /// F1 per class, a series per run with test results; none when no run has them.
@@ -228,7 +234,7 @@ fn mistakes(input: &CompareInput, names: &[String], labels: &[String]) -> Vec<(S
         return Vec::new();
     };
     let n = input.gallery.max(1);
-    let (rows, cols) = images.size;
+    let (rows, cols, size) = (images.image.h, images.image.w, images.image.features());
     let samples = images
         .split
         .len()
@@ -242,7 +248,7 @@ fn mistakes(input: &CompareInput, names: &[String], labels: &[String]) -> Vec<(S
             })
             .take(n * n)
             .map(|i| Tile {
-                pixels: images.split.images[i * rows * cols..(i + 1) * rows * cols].to_vec(),
+                pixels: images.split.images[i * size..(i + 1) * size].to_vec(),
                 title: format!(
                     "Predicted {}, Class {}",
                     labels[tx.predicted[i] as usize],
@@ -259,6 +265,7 @@ fn mistakes(input: &CompareInput, names: &[String], labels: &[String]) -> Vec<(S
                 columns: n,
                 rows,
                 cols,
+                channels: images.image.c,
             },
         )
     };

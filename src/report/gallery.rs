@@ -6,15 +6,15 @@ use plotters::prelude::*;
 
 use super::figure::{font, DrawResult, Figure};
 
-/// One image of a grid: `[rows, cols]` grey levels and its title.
+/// One image of a grid: `[rows, cols, channels]` levels (grey or RGB) and its title.
 #[derive(Clone, Debug)]
 pub struct Tile {
     pub pixels: Vec<u8>,
     pub title: String,
 }
 
-/// Images in a grid of `columns`, each `rows x cols` pixels, drawn about 120 pixels wide in
-/// matplotlib's "gray" colour map (0 black).
+/// Images in a grid of `columns`, each `rows x cols` pixels, drawn about 120 pixels wide:
+/// grey images in matplotlib's "gray" colour map (0 black), RGB images in their colours.
 #[derive(Clone, Debug)]
 pub struct Gallery {
     pub title: String,
@@ -23,6 +23,8 @@ pub struct Gallery {
     /// One image's size.
     pub rows: usize,
     pub cols: usize,
+    /// 1 (grey) or 3 (RGB).
+    pub channels: usize,
 }
 
 const TITLE_H: u32 = 40;
@@ -43,6 +45,7 @@ pub fn check_grid(flag: &'static str, n: usize, (rows, cols): (usize, usize)) ->
             columns: 1,
             rows,
             cols,
+            channels: 1,
         };
         let (cw, ch) = g.cell();
         let side = |cell: u32| {
@@ -148,15 +151,21 @@ impl Gallery {
         let top = y + CAPTION_H as i32;
         // A square per run of equal pixels in a row: crisp when scaled, and few enough
         // elements that the SVG stays small (MNIST's rows are mostly runs of black).
-        for (r, row) in tile.pixels.chunks(self.cols.max(1)).enumerate() {
+        let channels = self.channels.max(1);
+        let colour = |p: &[u8]| match p {
+            [r, g, b, ..] => RGBColor(*r, *g, *b),
+            [v, ..] => RGBColor(*v, *v, *v),
+            [] => RGBColor(0, 0, 0),
+        };
+        for (r, row) in tile.pixels.chunks(self.cols.max(1) * channels).enumerate() {
+            let pixels: Vec<&[u8]> = row.chunks(channels).collect();
             let mut c = 0;
-            while c < row.len() {
-                let run = row[c..].iter().take_while(|&&v| v == row[c]).count();
+            while c < pixels.len() {
+                let run = pixels[c..].iter().take_while(|p| **p == pixels[c]).count();
                 let (x0, y0) = (left + c as i32 * s, top + r as i32 * s);
-                let grey = RGBColor(row[c], row[c], row[c]);
                 area.draw(&Rectangle::new(
                     [(x0, y0), (x0 + run as i32 * s, y0 + s)],
-                    grey.filled(),
+                    colour(pixels[c]).filled(),
                 ))?;
                 c += run;
             }

@@ -10,13 +10,14 @@ pub mod figure;
 pub mod gallery;
 pub mod html;
 
+use crate::floor::Shape;
 use std::path::{Path, PathBuf};
 
 use charts::{ClassBars, ConfusionHeatmap, Curves, ProbabilityBars, Series, BLUE, ORANGE};
 use diagram::ModelDiagram;
 use gallery::{Gallery, Tile};
 
-use crate::data::{DatasetKind, Split};
+use crate::data::Split;
 use crate::error::{Error, Result};
 use crate::eval::metrics::{Logs, Probabilities};
 use crate::eval::{CountMatrix, PassMetrics};
@@ -40,8 +41,10 @@ pub struct ReportInput<'a> {
     pub test_logs: Logs,
     /// The test split, in the pass's order.
     pub images: &'a Split,
-    pub image_size: (usize, usize),
-    pub dataset: DatasetKind,
+    /// One test image's shape.
+    pub image: Shape,
+    /// Each class's name.
+    pub class_names: &'a [String],
 }
 
 /// What the user chose to see.
@@ -78,7 +81,7 @@ fn write_into(dir: &Path, input: &ReportInput, choices: Choices) -> Result<()> {
         .probabilities()
         .ok_or_else(|| Error::Dataset("a report needs the test pass's predictions".into()))?;
     let labels: Vec<String> = (0..counts.rows)
-        .map(|c| input.dataset.class_name(c))
+        .map(|c| class_name(input.class_names, c))
         .collect();
     let figures = draw_figures(dir, (input, choices), (counts, probs), &labels)?;
     let page = dir.join("index.html");
@@ -198,14 +201,14 @@ pub fn curves(history: &Epochs) -> Curves {
 /// surest of, titled as the notebooks title them.
 fn galleries(input: &ReportInput, n: usize, probs: &Probabilities) -> (Gallery, Gallery) {
     let n = n.max(1);
-    let (rows, cols) = input.image_size;
+    let (rows, cols, size) = (input.image.h, input.image.w, input.image.features());
     let samples = probs.samples().min(input.images.len());
     let label = |i: usize| input.images.labels[i] as usize;
     let tile = |i: usize| {
         let (p, _) = probs.predicted(i);
-        let name = |c| input.dataset.class_name(c);
+        let name = |c| class_name(input.class_names, c);
         Tile {
-            pixels: input.images.images[i * rows * cols..(i + 1) * rows * cols].to_vec(),
+            pixels: input.images.images[i * size..(i + 1) * size].to_vec(),
             title: format!("Predicted {}, Class {}", name(p), name(label(i))),
         }
     };
@@ -224,6 +227,7 @@ fn galleries(input: &ReportInput, n: usize, probs: &Probabilities) -> (Gallery, 
         columns: n,
         rows,
         cols,
+        channels: input.image.c,
     };
     (
         gallery("Correctly classified", correct),
@@ -267,4 +271,9 @@ fn probability_bars(
 /// The counts in `m`'s diagonal over its total, for the page.
 fn accuracy_of(m: &CountMatrix) -> f64 {
     m.trace() as f64 / m.total().max(1) as f64
+}
+
+/// Class `c`'s name in `names`, its number past them.
+fn class_name(names: &[String], c: usize) -> String {
+    names.get(c).cloned().unwrap_or_else(|| c.to_string())
 }

@@ -64,7 +64,10 @@ fn bench_data(samples: usize) -> Dataset {
         dir: "<bench>".into(),
         rows: 28,
         cols: 28,
+        channels: 1,
         classes: 10,
+        class_names: Vec::new(),
+        note: None,
         train: split(samples),
         test: split(256),
     }

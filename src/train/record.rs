@@ -196,7 +196,7 @@ impl RecordedSettings {
             data: data.dir.display().to_string(),
             data_fingerprint: Some(data.fingerprint()),
             model_spec: spec.to_json(),
-            input_shape: [data.rows, data.cols, 1],
+            input_shape: [data.rows, data.cols, data.channels],
             class_count: data.classes,
             optimizer_config: cfg.optimizer.describe(),
             lr_schedule_config: cfg.schedule.describe(),

@@ -6,7 +6,6 @@ use super::config::TrainConfig;
 use super::record::RecordedSettings;
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::floor::Shape;
 use crate::model::{ModelSpec, Network};
 use crate::settings::RunSettings;
 
@@ -37,7 +36,7 @@ pub fn setup(run: &RunSettings, data: &Dataset, origin: Origin) -> Result<RunSet
         Some(spec) => spec.clone(),
         None => ModelSpec::from_arg(&run.model, run.activation, data.classes)?,
     };
-    let net = spec.compile(Shape::new(data.rows, data.cols, 1), data.classes)?;
+    let net = spec.compile(data.image(), data.classes)?;
     let recorded = RecordedSettings::new((run, origin.recipe), &spec, data, &cfg);
     Ok(RunSetup {
         spec,

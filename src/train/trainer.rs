@@ -24,7 +24,6 @@ use crate::error::{Error, Result};
 use crate::eval::metrics::{Logs, Pass, PassMetrics};
 use crate::eval::split::GpuSplit;
 use crate::eval::{Evaluator, Validation, WeightsCopy};
-use crate::floor::Shape;
 use crate::gpu::kernels::StepRate;
 use crate::gpu::{GpuContext, Launch};
 use crate::model::{init_params, init_stats, Network, ParamLayout};
@@ -509,11 +508,17 @@ impl FitHandle for Trainer<'_> {
 
 /// The model and the data agree on image shape and classes.
 fn check_fit(net: &Network, data: &Dataset) -> Result<()> {
-    let image = Shape::new(data.rows, data.cols, 1);
-    if image != net.input || data.classes != net.classes {
+    if data.image() != net.input || data.classes != net.classes {
         return Err(Error::Mismatch(format!(
-            "the model expects {}x{}x{} inputs and {} classes; the data has {}x{}x1 and {}",
-            net.input.h, net.input.w, net.input.c, net.classes, data.rows, data.cols, data.classes
+            "the model expects {}x{}x{} inputs and {} classes; the data has {}x{}x{} and {}",
+            net.input.h,
+            net.input.w,
+            net.input.c,
+            net.classes,
+            data.rows,
+            data.cols,
+            data.channels,
+            data.classes
         )));
     }
     Ok(())

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod npz;
 pub mod parity;
 
 use std::io::Write;
@@ -156,11 +157,21 @@ pub fn synthetic_dataset(
     cols: usize,
     classes: usize,
 ) -> Dataset {
+    synthetic_images(n_train, n_test, Shape::new(rows, cols, 1), classes)
+}
+
+/// As [`synthetic_dataset`], of `image`-shaped images (channels-last: with 3 channels, class
+/// c lights up value indices c modulo the classes across the channels).
+pub fn synthetic_images(n_train: usize, n_test: usize, image: Shape, classes: usize) -> Dataset {
+    let (rows, cols) = (image.h, image.w * image.c);
     Dataset {
         dir: PathBuf::from("<memory>"),
-        rows,
-        cols,
+        rows: image.h,
+        cols: image.w,
+        channels: image.c,
         classes,
+        class_names: Vec::new(),
+        note: None,
         train: synthetic_split(n_train, rows, cols, classes, 11),
         test: synthetic_split(n_test, rows, cols, classes, 12),
     }

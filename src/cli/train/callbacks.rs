@@ -32,7 +32,7 @@ impl RunCallbacks {
     /// report and the checkpoints' training state.
     pub fn new(
         args: &TrainArgs,
-        setup: &RunSetup,
+        (setup, class_names): (&RunSetup, &[String]),
         trainer: &Trainer,
         (record, history): (&RunIdentity, Option<&serde_json::Value>),
     ) -> Result<RunCallbacks> {
@@ -61,7 +61,7 @@ impl RunCallbacks {
         Ok(RunCallbacks {
             settings,
             reduce_lr,
-            save: savers(args, (spec, net), metrics, (record, saved))?,
+            save: savers(args, (spec, net, class_names), metrics, (record, saved))?,
             history,
             early,
             until: args.until_accuracy.map(StopAtAccuracy::new),
@@ -104,7 +104,7 @@ impl RunCallbacks {
 /// A checkpoint saver per target (--save, --checkpoint-dir), judging the best by --monitor.
 fn savers(
     args: &TrainArgs,
-    model: (&ModelSpec, &Network),
+    (spec, net, class_names): (&ModelSpec, &Network, &[String]),
     metrics: &[Arc<dyn Metric>],
     (record, history): (&RunIdentity, Option<&serde_json::Value>),
 ) -> Result<Vec<SaveCheckpoint>> {
@@ -118,7 +118,9 @@ fn savers(
     file.into_iter()
         .chain(dir)
         .map(|target| {
+            let model = (spec, net);
             let saver = SaveCheckpoint::new(target, model, args.run.dataset.name(), run.clone())?
+                .naming(class_names)
                 .monitoring(monitor.clone(), args.save_best_only);
             match history {
                 Some(h) => saver.resuming(h),

@@ -235,7 +235,12 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     };
     let mut trainer = start_trainer(args, &ctx, (&setup, &dataset), start)?;
     let history = resumed.as_ref().map(|r| &r.state.run["history"]);
-    let mut callbacks = RunCallbacks::new(args, &setup, &trainer, (&record, history))?;
+    let mut callbacks = RunCallbacks::new(
+        args,
+        (&setup, &dataset.class_names),
+        &trainer,
+        (&record, history),
+    )?;
     let mut bar = (args.verbose == 1).then(|| EpochBar::new(run.epochs));
     let mut lines = (args.verbose > 0).then_some(EpochLines);
     let summary = trainer.fit(&mut callbacks.in_order(bar.as_mut(), lines.as_mut()))?;
@@ -285,8 +290,8 @@ fn test_and_report(
         test: &test,
         test_logs: trainer.logs("test_", &test),
         images: &dataset.test,
-        image_size: (dataset.rows, dataset.cols),
-        dataset: args.run.dataset,
+        image: dataset.image(),
+        class_names: &dataset.class_names,
     })
 }
 
@@ -389,14 +394,16 @@ fn print_setup(args: &TrainArgs, (dataset, setup): (&Dataset, &RunSetup), ctx: &
         eprintln!("recipe: {name}");
     }
     eprintln!(
-        "data: {} ({} train, {} test, {}x{}, {} classes)",
+        "data: {} ({} train, {} test, {}, {} classes)",
         dataset.dir.display(),
         dataset.train.len(),
         dataset.test.len(),
-        dataset.rows,
-        dataset.cols,
+        crate::floor::shape::describe(dataset.image()),
         dataset.classes
     );
+    if let Some(note) = &dataset.note {
+        eprintln!("  {note}");
+    }
     eprintln!(
         "model: {} ({} parameters), {}, batch {}",
         spec.name,

@@ -1,12 +1,12 @@
 //! CSV files of images, one per row, as Kaggle's MNIST-family competitions ship them: a label
-//! column (found by the header's `label`, else the first column) and one column per grey
-//! pixel, 0 to 255, row-major; a header row or none. A dataset is two files: a directory
+//! column (found by the header's `label`, else the first column) and one column per pixel
+//! value, 0 to 255, row-major and channels-last (`--shape 32x32x3`; square grey by default); a header row or none. A dataset is two files: a directory
 //! holding one `*train*.csv` and one `*test*.csv` (Kaggle's layout), or the training file
 //! itself, its test file named alike with `test` for `train`. Read with the `csv` crate.
 
 use std::path::{Path, PathBuf};
 
-use super::DataFormat;
+use super::{DataFormat, ReadOptions};
 use crate::data::dataset::{Dataset, Split};
 use crate::error::{Error, Result};
 
@@ -55,11 +55,30 @@ fn pair(path: &Path) -> std::result::Result<[PathBuf; 2], String> {
     }
 }
 
-fn read(path: &Path, expected: Option<usize>) -> Result<Dataset> {
+fn read(path: &Path, options: &ReadOptions) -> Result<Dataset> {
     let [train_path, test_path] = pair(path).map_err(|e| Error::file(path, e))?;
-    let train = read_file(&train_path)?;
-    let test = read_file(&test_path)?;
-    let side = super::square_side(train.pixels, "its rows hold")
+    let mut train = read_file(&train_path)?;
+    if !train.labeled {
+        return Err(Error::file(
+            &train_path,
+            "its header has no 'label' column; expected label,pixel,pixel,... (the label column named 'label', or first without a header)",
+        ));
+    }
+    let mut test = read_file(&test_path)?;
+    let mut note = None;
+    if !test.labeled {
+        // Kaggle's test.csv: the test split is held out of the training file instead.
+        test.split = hold_out(&mut train.split, train.pixels);
+        note = Some(format!(
+            "the test split is the last {} rows of {}: {} has no labels (`shaderfit predict --checkpoint FILE {} --submission submission.csv` predicts it)",
+            test.split.len(),
+            name_of(&train_path),
+            name_of(&test_path),
+            test_path.display()
+        ));
+        test.pixels = train.pixels;
+    }
+    let image = super::image_of(train.pixels, options.shape, "its rows hold")
         .map_err(|e| Error::file(&train_path, e))?;
     if test.pixels != train.pixels {
         return Err(Error::file(
@@ -75,19 +94,43 @@ fn read(path: &Path, expected: Option<usize>) -> Result<Dataset> {
         false => train_path.clone(),
     };
     let splits = [train.split, test.split];
-    Dataset::from_splits(
+    let labels_from = [&train_path, &test_path];
+    let mut data = Dataset::from_splits(
         &dir,
-        (side, side),
+        image,
         splits,
-        [&train_path, &test_path],
-        expected,
-    )
+        labels_from.map(|p| p.as_path()),
+        options.classes,
+    )?;
+    data.note = note;
+    Ok(data)
 }
 
-/// One file's images and labels, and its pixels per image.
+/// The last tenth of `train` (at least one image; Keras's `validation_split=0.1` rule),
+/// taken off it.
+fn hold_out(train: &mut Split, pixels: usize) -> Split {
+    let held = (train.len() / 10).max(1).min(train.len() - 1);
+    let keep = train.len() - held;
+    Split {
+        images: train.images.split_off(keep * pixels),
+        labels: train.labels.split_off(keep),
+    }
+}
+
+fn name_of(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// One file's images and labels (none when its header has no `label` column: Kaggle's
+/// `test.csv`), and its pixel values per image.
 struct Read {
     split: Split,
     pixels: usize,
+    labeled: bool,
+    header: bool,
 }
 
 fn read_file(path: &Path) -> Result<Read> {
@@ -103,22 +146,16 @@ fn read_file(path: &Path) -> Result<Read> {
         Some(r) => r.map_err(|e| bad(e.to_string()))?,
         None => return Err(bad("is empty; expected rows label,pixel,pixel,...".into())),
     };
-    // A header is a first row that is not all numbers.
+    // A header is a first row that is not all numbers; without one, the label comes first.
     let header = first.iter().any(|f| f.trim().parse::<u64>().is_err());
     let label = match header {
         true => first
             .iter()
-            .position(|f| f.trim().eq_ignore_ascii_case("label"))
-            .ok_or_else(|| {
-                bad("its header has no 'label' column; a test split without labels is not read yet, expected label,pixel,pixel,...".into())
-            })?,
-        false => 0,
+            .position(|f| f.trim().eq_ignore_ascii_case("label")),
+        false => Some(0),
     };
     let columns = first.len();
-    let mut split = Split {
-        images: Vec::new(),
-        labels: Vec::new(),
-    };
+    let mut split = Split::default();
     let rows = (!header).then_some(Ok(first)).into_iter().chain(records);
     for (i, record) in rows.enumerate() {
         let row = i + 1 + header as usize;
@@ -126,21 +163,54 @@ fn read_file(path: &Path) -> Result<Read> {
         add_row(&record, (label, columns), &mut split)
             .map_err(|e| bad(format!("row {row}: {e}")))?;
     }
-    if split.is_empty() {
+    if split.images.is_empty() {
         return Err(bad(
             "holds a header and no rows; expected one row per image".into(),
         ));
     }
     Ok(Read {
         split,
-        pixels: columns - 1,
+        pixels: columns - label.is_some() as usize,
+        labeled: label.is_some(),
+        header,
     })
 }
 
-/// One row: its label (column `label`) and its pixels (every other column, in order).
+/// The images of a CSV file of `values` pixel values per image, for `predict`: rows of
+/// pixels, after a header or not, the label column left out where there is one (a header's
+/// `label`, or a first column more than the image holds).
+pub fn read_images(path: &Path, values: usize) -> Result<Vec<u8>> {
+    let read = read_file(path)?;
+    let mut images = read.split.images;
+    match (read.labeled, read.pixels) {
+        (_, n) if n == values => {}
+        // Headerless rows of pixels only: the first column was taken for a label.
+        (true, n) if n + 1 == values && !read.header => {
+            images = interleave(&read.split.labels, &images, n);
+        }
+        (_, n) => {
+            return Err(Error::file(
+                path,
+                format!("its rows hold {n} pixel values; the model takes {values}"),
+            ))
+        }
+    }
+    Ok(images)
+}
+
+/// Rows of `first` then `rest` (`n` values each), rejoined.
+fn interleave(first: &[u8], rest: &[u8], n: usize) -> Vec<u8> {
+    first
+        .iter()
+        .zip(rest.chunks(n))
+        .flat_map(|(f, r)| std::iter::once(*f).chain(r.iter().copied()))
+        .collect()
+}
+
+/// One row: its label (column `label`, if any) and its pixels (every other column, in order).
 fn add_row(
     record: &csv::StringRecord,
-    (label, columns): (usize, usize),
+    (label, columns): (Option<usize>, usize),
     split: &mut Split,
 ) -> std::result::Result<(), String> {
     if record.len() != columns {
@@ -154,14 +224,15 @@ fn add_row(
             .trim()
             .parse()
             .map_err(|_| format!("column {}: '{field}' is not a whole number", c + 1))?;
+        let is_label = label == Some(c);
         let Ok(byte) = u8::try_from(value) else {
-            let what = match c == label {
+            let what = match is_label {
                 true => "a class 0 to 255",
                 false => "a pixel value 0 to 255",
             };
             return Err(format!("column {}: {value}; expected {what}", c + 1));
         };
-        match c == label {
+        match is_label {
             true => split.labels.push(byte),
             false => split.images.push(byte),
         }

@@ -7,8 +7,10 @@ use std::path::Path;
 
 use super::dataset::Dataset;
 use crate::error::{Error, Result};
+use crate::floor::Shape;
 
-mod csv;
+pub mod csv;
+mod folders;
 mod npz;
 
 /// One dataset format.
@@ -19,8 +21,21 @@ pub struct DataFormat {
     pub layout: &'static str,
     /// Whether `path` is data of this format (by its name and kind, without reading it).
     pub recognise: fn(&Path) -> bool,
-    /// Reads `path`, with the class count when it is given (`--classes`).
-    pub read: fn(&Path, Option<usize>) -> Result<Dataset>,
+    /// Reads `path` as the options say.
+    pub read: fn(&Path, &ReadOptions) -> Result<Dataset>,
+}
+
+/// What the user says about the data beyond its path.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReadOptions {
+    /// The class count (`--classes N`); else one more than the largest training label.
+    pub classes: Option<usize>,
+    /// One image's shape (`--shape 32x32x3`), for formats that do not record it (CSV);
+    /// else square grey images.
+    pub shape: Option<Shape>,
+    /// The (rows, cols) every image of a folder is resized to (`--resize HxW`); else they
+    /// must all have one size.
+    pub resize: Option<(usize, usize)>,
 }
 
 /// A directory of the four IDX files of MNIST's layout.
@@ -28,11 +43,11 @@ pub const IDX: DataFormat = DataFormat {
     name: "idx",
     layout: "a directory of MNIST's four IDX files (train-images-idx3-ubyte, ..., each may be .gz)",
     recognise: |path| path.is_dir() && super::dataset::dataset_files(path).is_ok(),
-    read: Dataset::load_expecting,
+    read: |path, options| Dataset::load_expecting(path, options.classes),
 };
 
 /// Every format, in the order a path is tried: the registry a new format adds one line to.
-pub const FORMATS: [&DataFormat; 3] = [&IDX, &npz::FORMAT, &csv::FORMAT];
+pub const FORMATS: [&DataFormat; 4] = [&IDX, &npz::FORMAT, &csv::FORMAT, &folders::FORMAT];
 
 /// The names `--format` takes.
 pub fn names() -> Vec<&'static str> {
@@ -72,13 +87,26 @@ fn extension(path: &Path) -> Option<String> {
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
 }
 
-/// The side of a square image of `pixels` pixels, if there is one; the error says so.
-fn square_side(pixels: usize, what: &str) -> std::result::Result<usize, String> {
-    let side = (pixels as f64).sqrt().round() as usize;
-    match side * side == pixels && pixels > 0 {
-        true => Ok(side),
+/// The shape of an image of `values` values: `given` (`--shape`) when it holds that many,
+/// else a square grey image; the error says which shapes would fit.
+fn image_of(values: usize, given: Option<Shape>, what: &str) -> std::result::Result<Shape, String> {
+    if let Some(shape) = given {
+        return match shape.features() == values {
+            true => Ok(shape),
+            false => Err(format!(
+                "{what} {values} pixel values, but --shape {}x{}x{} holds {}",
+                shape.h,
+                shape.w,
+                shape.c,
+                shape.features()
+            )),
+        };
+    }
+    let side = (values as f64).sqrt().round() as usize;
+    match side * side == values && values > 0 {
+        true => Ok(Shape::new(side, side, 1)),
         false => Err(format!(
-            "{what} {pixels} pixels, which is not a square image; expected rows of H*W grey pixels with H = W (784 for 28x28)"
+            "{what} {values} pixel values, which is not a square grey image; expected H*W values with H = W (784 for 28x28), or say the shape with --shape HxWxC (32x32x3 holds 3072 values, channels last)"
         )),
     }
 }

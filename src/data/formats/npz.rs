@@ -1,15 +1,17 @@
 //! NPZ files, as NumPy writes them (`np.savez`, stored or deflated): Keras's `mnist.npz`
 //! (`x_train`, `y_train`, `x_test`, `y_test`) and MedMNIST's (`train_images`, `train_labels`
-//! of shape `[N, 1]`, `test_images`, `test_labels`). Images `uint8` of shape `[N, H, W]`,
-//! labels any integer type, `[N]` or `[N, 1]`. The archive is read with the `zip` crate and
+//! of shape `[N, 1]`, `test_images`, `test_labels`). Images `uint8` of shape `[N, H, W]`
+//! (grey) or `[N, H, W, 3]` (RGB, channels-last as NumPy holds them), labels any integer
+//! type, `[N]` or `[N, 1]`. The archive is read with the `zip` crate and
 //! each array with `npyz`, NumPy's format as a library reads it.
 
 use std::io::Read;
 use std::path::Path;
 
-use super::DataFormat;
+use super::{DataFormat, ReadOptions};
 use crate::data::dataset::{Dataset, Split};
 use crate::error::{Error, Result};
+use crate::floor::Shape;
 
 pub const FORMAT: DataFormat = DataFormat {
     name: "npz",
@@ -33,7 +35,7 @@ struct Array {
     values: Vec<i64>,
 }
 
-fn read(path: &Path, expected: Option<usize>) -> Result<Dataset> {
+fn read(path: &Path, options: &ReadOptions) -> Result<Dataset> {
     let bytes = crate::input::read(path)?;
     let bad = |m: String| Error::file(path, m);
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
@@ -60,17 +62,19 @@ fn read(path: &Path, expected: Option<usize>) -> Result<Dataset> {
         image_size(&train_x.shape).map_err(|e| bad(format!("array '{}': {e}", layout[0])))?;
     let train = split(path, (layout[0], &train_x), (layout[1], &train_y), size)?;
     let test = split(path, (layout[2], &test_x), (layout[3], &test_y), size)?;
-    Dataset::from_splits(path, size, [train, test], [path, path], expected)
+    Dataset::from_splits(path, size, [train, test], [path, path], options.classes)
 }
 
-/// The `(rows, cols)` of images shaped `[N, H, W]` (or `[N, H, W, 1]`).
-fn image_size(shape: &[u64]) -> std::result::Result<(usize, usize), String> {
+/// The shape of one image of an array shaped `[N, H, W]` (grey), `[N, H, W, 1]` or
+/// `[N, H, W, 3]` (RGB).
+fn image_size(shape: &[u64]) -> std::result::Result<Shape, String> {
+    let s = |h: &u64, w: &u64, c: u64| Shape::new(*h as usize, *w as usize, c as usize);
     match shape {
-        [_, h, w] | [_, h, w, 1] if *h > 0 && *w > 0 => Ok((*h as usize, *w as usize)),
-        [_, _, _, 3] => Err(
-            "is of colour images [N, H, W, 3]; this shaderfit reads grey images [N, H, W]".into(),
-        ),
-        other => Err(format!("has shape {other:?}; expected images [N, H, W]")),
+        [_, h, w] if *h > 0 && *w > 0 => Ok(s(h, w, 1)),
+        [_, h, w, c @ (1 | 3)] if *h > 0 && *w > 0 => Ok(s(h, w, *c)),
+        other => Err(format!(
+            "has shape {other:?}; expected images [N, H, W] (grey) or [N, H, W, 3] (RGB)"
+        )),
     }
 }
 
@@ -80,14 +84,15 @@ fn split(
     path: &Path,
     (xn, x): (&str, &Array),
     (yn, y): (&str, &Array),
-    (rows, cols): (usize, usize),
+    image: Shape,
 ) -> Result<Split> {
     let bad = |m: String| Error::file(path, m);
     let size = image_size(&x.shape).map_err(|e| bad(format!("array '{xn}': {e}")))?;
-    if size != (rows, cols) {
+    if size != image {
         return Err(bad(format!(
-            "array '{xn}' holds {}x{} images; the training images are {rows}x{cols}",
-            size.0, size.1
+            "array '{xn}' holds {} images; the training images are {}",
+            crate::floor::shape::describe(size),
+            crate::floor::shape::describe(image)
         )));
     }
     if x.dtype != "u1" {

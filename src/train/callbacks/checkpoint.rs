@@ -78,6 +78,13 @@ impl SaveCheckpoint {
         })
     }
 
+    /// Records the classes' names (what `predict` and the ONNX export call the classes).
+    pub fn naming(mut self, class_names: &[String]) -> SaveCheckpoint {
+        let names = serde_json::json!(class_names).to_string();
+        self.metadata.insert("class_names".into(), names);
+        self
+    }
+
     /// Judges improvement by `monitor` (for `best.safetensors`, and with `best_only` for every
     /// save).
     pub fn monitoring(mut self, monitor: Monitor, best_only: bool) -> SaveCheckpoint {
