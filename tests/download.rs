@@ -9,6 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
+use shaderfit::data::catalogue::Checksum;
 use shaderfit::data::download::{download, Event, Pinned, Source};
 use support::TempDir;
 
@@ -89,7 +90,7 @@ fn source(base: &str, mirrors: &[&str]) -> Source {
         mirrors: mirrors.iter().map(|m| format!("{base}/{m}/")).collect(),
         files: vec![Pinned {
             name: "data.gz".into(),
-            sha256: sha256(&fixture()),
+            checksum: Checksum::Sha256(sha256(&fixture()).into()),
         }],
     }
 }

@@ -402,3 +402,69 @@ fn kaggle_layout_trains_and_predicts_a_submission() {
         assert!(label.parse::<u8>().unwrap() < 10, "{line}");
     }
 }
+
+/// `--class-names FILE` names the classes (and numbers image folders in its order, so
+/// "10" need not sort before "2"); a bad file is one line naming its line.
+#[test]
+fn a_class_names_file_names_and_orders_the_classes() {
+    let dir = TempDir::new("classnames");
+    let data = synthetic_dataset(30, 9, 4, 4, 3);
+    let root = dir.path().join("set");
+    write_folders(&root, &data);
+    let names = dir.path().join("names.txt");
+    std::fs::write(&names, "2\n0\n1\n").unwrap();
+    let options = ReadOptions {
+        class_names: Some(vec!["2".into(), "0".into(), "1".into()]),
+        ..ReadOptions::default()
+    };
+    let read = open_as(DatasetKind::Mnist, (Some(&root), None), &options).unwrap();
+    assert_eq!(read.class_names, ["2", "0", "1"]);
+    let relabelled = |s: &Split| Split {
+        images: s.images.clone(),
+        labels: s.labels.iter().map(|&l| (l + 1) % 3).collect(),
+    };
+    assert!(pairs(&read.train, 16) == pairs(&relabelled(&data.train), 16));
+    let run = shaderfit(&[
+        "data",
+        "show",
+        "--data",
+        arg(&root),
+        "--class-names",
+        arg(&names),
+    ])
+    .args(&["--out", arg(&dir.path().join("g.png"))])
+    .run();
+    assert!(
+        run.ok().stdout.contains("4x4 grey images, 3 classes"),
+        "{}",
+        run.stdout
+    );
+    let bad = [
+        (
+            "dup.txt",
+            "a\nb\na\n",
+            "dup.txt: line 3: 'a' is also line 1; expected distinct names",
+        ),
+        ("blank.txt", "a\n\nb\n", "blank.txt: line 2 is blank"),
+        (
+            "short.txt",
+            "0\n1\n",
+            "set/train/2: is a class folder that --class-names does not name; it names 0, 1",
+        ),
+    ];
+    for (file, text, says) in bad {
+        let path = dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        shaderfit(&[
+            "data",
+            "show",
+            "--data",
+            arg(&root),
+            "--class-names",
+            arg(&path),
+        ])
+        .args(&["--out", arg(&dir.path().join("g.png"))])
+        .run()
+        .one_line_error(&[says]);
+    }
+}

@@ -21,14 +21,16 @@ pub enum DataCommand {
     /// Per-class counts of the training and test splits, and a PNG (and SVG) grid of samples
     /// with their labels.
     Show(ShowArgs),
-    /// Fetch a dataset's four files from its public mirrors (SHA-256 checked, resumable) into
-    /// the cache directory that training looks in.
+    /// Fetch a dataset of the catalogue from its public mirrors (checksums pinned, resumable)
+    /// into the cache directory that training looks in.
     Download(DownloadArgs),
+    /// The datasets `--dataset` and `data download` know: classes, what each is, its licence.
+    List,
 }
 
 #[derive(Args, Debug)]
 pub struct DownloadArgs {
-    /// mnist or fashion-mnist.
+    /// A dataset of the catalogue (`shaderfit data list`).
     #[arg(value_enum)]
     pub dataset: DatasetKind,
     /// Put the files here instead of <cache>/shaderfit/<dataset>.
@@ -58,7 +60,25 @@ pub fn run(cmd: &DataCommand) -> Result<()> {
     match cmd {
         DataCommand::Show(args) => show(args),
         DataCommand::Download(args) => download(args),
+        DataCommand::List => {
+            print!("{}", catalogue_table());
+            Ok(())
+        }
     }
+}
+
+/// A line per dataset of the catalogue: name, classes, what it is; its licence below.
+fn catalogue_table() -> String {
+    use clap::ValueEnum;
+    let kinds = DatasetKind::value_variants();
+    let width = kinds.iter().map(|k| k.name().len()).max().unwrap_or(0);
+    let mut out = format!("{:width$}  classes  what\n", "dataset");
+    for kind in kinds {
+        let e = kind.entry();
+        out += &format!("{:width$}  {:>7}  {}\n", e.name, e.classes.len(), e.title);
+        out += &format!("{:width$}           licence: {}\n", "", e.licence);
+    }
+    out
 }
 
 fn download(args: &DownloadArgs) -> Result<()> {
@@ -78,7 +98,10 @@ fn download(args: &DownloadArgs) -> Result<()> {
     let source = Source::of(args.dataset);
     let mut bar: Option<ProgressBar> = None;
     data::download::download(&source, &dir, &mut |event| show_event(&mut bar, event))?;
+    let entry = args.dataset.entry();
+    data::prepare::prepare(entry.packaging, entry.files[0].0, &dir)?;
     println!("{}: {}", args.dataset.name(), dir.display());
+    println!("licence: {}", args.dataset.entry().licence);
     Ok(())
 }
 

@@ -17,8 +17,8 @@ pub struct DataFlags {
     /// The data: a directory of MNIST's IDX files (or one holding <dataset>/), a .npz file
     /// (Keras's mnist.npz, MedMNIST's), or CSV files of rows label,pixel,... (a directory
     /// holding *train*.csv and *test*.csv, or the training .csv). Default $SHADERFIT_DATA,
-    /// then ./data/<dataset>, the user's cache directory, and for fashion-mnist
-    /// /usr/share/datasets/fashion-mnist.
+    /// then ./data/<dataset>, the user's cache directory (where `data download` puts it), and
+    /// for fashion-mnist /usr/share/datasets/fashion-mnist.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Read --data in this format instead of the one its path is recognised as.
@@ -32,6 +32,10 @@ pub struct DataFlags {
     /// images of different sizes.
     #[arg(long, value_name = "HxW", value_parser = parse_size)]
     pub resize: Option<(usize, usize)>,
+    /// The classes' names, one a line, class 0 first (reports, galleries, predict and the
+    /// ONNX export show them); for image folders, the order that numbers the folders.
+    #[arg(long, value_name = "FILE")]
+    pub class_names: Option<PathBuf>,
 }
 
 fn parse_size(text: &str) -> std::result::Result<(usize, usize), String> {
@@ -54,6 +58,11 @@ impl DataFlags {
             classes,
             shape: self.shape,
             resize: self.resize,
+            class_names: self
+                .class_names
+                .as_deref()
+                .map(crate::data::formats::class_names_file)
+                .transpose()?,
         };
         dataset::open_as(
             kind,

@@ -123,7 +123,7 @@ pub use crate::settings::finite_f32;
 /// output of the command replaces it. Paths that other arguments name are outputs, declared
 /// in [`crate::output::OUTPUT_FLAGS`]; `tests/outputs.rs` holds every path argument of every
 /// command to one list or the other.
-pub const INPUT_ARGS: [&str; 9] = [
+pub const INPUT_ARGS: [&str; 10] = [
     "checkpoint",
     "inputs",
     "finished",
@@ -133,6 +133,7 @@ pub const INPUT_ARGS: [&str; 9] = [
     "load",
     "data",
     "model",
+    "class_names",
 ];
 
 /// Notes the inputs `matches` names, in its subcommands too.

@@ -4,16 +4,25 @@
 
 use std::path::{Path, PathBuf};
 
+use super::catalogue::Packaging;
 use super::formats::ReadOptions;
 use super::idx::{self, IdxError, IdxProblem};
 use crate::error::{Error, Result};
 use crate::floor::Shape;
 
-/// The datasets shaderfit knows by name (they share MNIST's file layout).
+/// The datasets shaderfit knows by name: each one's facts are its entry in the catalogue
+/// ([`DatasetKind::entry`], [`super::catalogue`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum DatasetKind {
     Mnist,
     FashionMnist,
+    Kmnist,
+    EmnistBalanced,
+    EmnistLetters,
+    Pathmnist,
+    Organamnist,
+    Pneumoniamnist,
+    Cifar10,
 }
 
 impl serde::Serialize for DatasetKind {
@@ -25,54 +34,41 @@ impl serde::Serialize for DatasetKind {
 
 impl DatasetKind {
     pub fn name(self) -> &'static str {
-        match self {
-            DatasetKind::Mnist => "mnist",
-            DatasetKind::FashionMnist => "fashion-mnist",
-        }
+        self.entry().name
     }
 
-    /// Its name for class `c`: the digit for MNIST, the garment for Fashion-MNIST.
+    /// Its name for class `c`: the digit for MNIST, the garment for Fashion-MNIST, ...; the
+    /// number past the catalogue's names.
     pub fn class_name(self, c: usize) -> String {
-        const FASHION: [&str; 10] = [
-            "T-shirt/top",
-            "Trouser",
-            "Pullover",
-            "Dress",
-            "Coat",
-            "Sandal",
-            "Shirt",
-            "Sneaker",
-            "Bag",
-            "Ankle boot",
-        ];
-        match self {
-            DatasetKind::FashionMnist if c < FASHION.len() => FASHION[c].to_string(),
-            _ => c.to_string(),
-        }
+        self.entry()
+            .classes
+            .get(c)
+            .map_or_else(|| c.to_string(), |n| n.to_string())
     }
 
     /// The kind of this name, as [`DatasetKind::name`] writes it.
     pub fn from_name(name: &str) -> Option<DatasetKind> {
-        [DatasetKind::Mnist, DatasetKind::FashionMnist]
-            .into_iter()
+        use clap::ValueEnum;
+        DatasetKind::value_variants()
+            .iter()
+            .copied()
             .find(|k| k.name() == name)
     }
 
     /// How a user can get the files, for the error shown when none are found.
-    fn how_to_get(self) -> &'static str {
-        match self {
-            DatasetKind::Mnist => {
-                "run `shaderfit data download mnist`, or download the four .gz files of MNIST (train-images-idx3-ubyte.gz, \
-                 train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz, \
-                 e.g. from https://ossci-datasets.s3.amazonaws.com/mnist/) into one of these \
-                 places, or pass --data DIR"
-            }
-            DatasetKind::FashionMnist => {
-                "run `shaderfit data download fashion-mnist`, or install Debian's package with `apt-get install dataset-fashion-mnist`, or download \
-                 the four .gz files from https://github.com/zalandoresearch/fashion-mnist into one \
-                 of these places, or pass --data DIR"
-            }
+    fn how_to_get(self) -> String {
+        let e = self.entry();
+        let files: Vec<&str> = e.files.iter().map(|(f, _)| *f).collect();
+        let mut how = format!(
+            "run `shaderfit data download {}`, or download {} from {}",
+            e.name,
+            files.join(", "),
+            e.mirrors[0]
+        );
+        if self == DatasetKind::FashionMnist {
+            how += ", or install Debian's package with `apt-get install dataset-fashion-mnist`";
         }
+        how + " into one of these places, or pass --data"
     }
 }
 
@@ -371,7 +367,25 @@ pub fn open_as(
     source: (Option<&Path>, Option<&str>),
     options: &ReadOptions,
 ) -> Result<Dataset> {
+    let named = options.class_names.as_ref();
+    let options = &ReadOptions {
+        classes: options.classes.or(named.map(Vec::len)),
+        ..options.clone()
+    };
     let mut data = read_as(kind, source, options)?;
+    if let Some(names) = named {
+        if names.len() != data.classes {
+            return Err(Error::flag(
+                "--class-names",
+                format!(
+                    "names {} classes; the data has {}",
+                    names.len(),
+                    data.classes
+                ),
+            ));
+        }
+        data.class_names = names.clone();
+    }
     if data.class_names.is_empty() {
         data.class_names = (0..data.classes).map(|c| kind.class_name(c)).collect();
     }
@@ -410,8 +424,18 @@ fn read_as(
         }
     }
     let named = given.is_some();
+    // A set prepared from the catalogue's archive has the catalogue's classes, whether each
+    // has samples or not.
+    let entry = kind.entry();
+    let options = &ReadOptions {
+        classes: classes.or((entry.packaging != Packaging::Idx).then_some(entry.classes.len())),
+        ..options.clone()
+    };
     match locate(kind, data_flag) {
-        Ok(dir) => Dataset::load_expecting(&dir, classes),
+        Ok(dir) => match entry.prepared_file() {
+            Some(file) => (super::formats::named("npz")?.read)(&dir.join(file), options),
+            None => Dataset::load_expecting(&dir, options.classes),
+        },
         Err(missing) => match (kind, named, Dataset::bundled()) {
             (DatasetKind::Mnist, false, Some(bundled)) => bundled,
             _ => Err(missing),
@@ -437,6 +461,13 @@ pub fn locate(kind: DatasetKind, data_flag: Option<&Path>) -> Result<PathBuf> {
             vec![root.clone(), root.join(kind.name())]
         };
         for dir in candidates {
+            if let Some(file) = kind.entry().prepared_file() {
+                match dir.join(file).is_file() {
+                    true => return Ok(dir),
+                    false => looked.push(dir.display().to_string()),
+                }
+                continue;
+            }
             match dataset_files(&dir) {
                 Ok(_) => return Ok(dir),
                 // Some of the files but not all: name what is missing rather than search on.
@@ -456,11 +487,14 @@ pub fn locate(kind: DatasetKind, data_flag: Option<&Path>) -> Result<PathBuf> {
     } else {
         format!(" (from {origin})")
     };
+    let needs = match kind.entry().prepared_file() {
+        Some(file) => file.to_string(),
+        None => format!("{} (or the .gz of each)", FILE_STEMS.join(", ")),
+    };
     Err(Error::Dataset(format!(
-        "no {} dataset found{from}; looked in: {}; each place needs {} (or the .gz of each); to get them, {}",
+        "no {} dataset found{from}; looked in: {}; each place needs {needs}; to get them, {}",
         kind.name(),
         looked.join(", "),
-        FILE_STEMS.join(", "),
         kind.how_to_get()
     )))
 }
@@ -470,9 +504,7 @@ fn standard_places(kind: DatasetKind) -> Vec<PathBuf> {
     if let Some(cache) = cache_dir() {
         places.push(cache.join("shaderfit").join(kind.name()));
     }
-    if kind == DatasetKind::FashionMnist {
-        places.push(PathBuf::from("/usr/share/datasets/fashion-mnist"));
-    }
+    places.extend(kind.entry().system_dir.map(PathBuf::from));
     places
 }
 

@@ -1,6 +1,6 @@
-//! `shaderfit data download`: the four files of a dataset, fetched from its public mirrors in
-//! order into the cache directory that discovery reads, each checked against a SHA-256 pinned
-//! here. A partial download (`<file>.part`) resumes with an HTTP range request, from any
+//! `shaderfit data download`: a dataset's files, fetched from its public mirrors in order into
+//! the cache directory that discovery reads, each checked against the checksum the catalogue
+//! pins ([`super::catalogue`]). A partial download (`<file>.part`) resumes with an HTTP range request, from any
 //! mirror (they serve the same bytes); a file that fails its check is deleted, never kept.
 
 use std::fs::{File, OpenOptions};
@@ -9,14 +9,15 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::catalogue::Checksum;
 use super::dataset::DatasetKind;
 use crate::error::{Error, Result};
 
-/// One file to fetch: its name (also on the mirrors) and its SHA-256, hex.
+/// One file to fetch: its name (also on the mirrors) and its checksum.
 #[derive(Clone, Debug)]
 pub struct Pinned {
     pub name: String,
-    pub sha256: String,
+    pub checksum: Checksum,
 }
 
 /// Where a dataset's files are, and what they must hash to.
@@ -28,42 +29,17 @@ pub struct Source {
 }
 
 impl Source {
-    /// The pinned source of a dataset shaderfit knows. The hashes are of the original release
-    /// files (MNIST's as bundled in `assets/mnist`).
+    /// The pinned source of a dataset of the catalogue.
     pub fn of(kind: DatasetKind) -> Source {
-        let (mirrors, files): (&[&str], [(&str, &str); 4]) = match kind {
-            DatasetKind::Mnist => (
-                &[
-                    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-                    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-                ],
-                [
-                    ("train-images-idx3-ubyte.gz", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
-                    ("train-labels-idx1-ubyte.gz", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
-                    ("t10k-images-idx3-ubyte.gz", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
-                    ("t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
-                ],
-            ),
-            DatasetKind::FashionMnist => (
-                &[
-                    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-                    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
-                ],
-                [
-                    ("train-images-idx3-ubyte.gz", "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc"),
-                    ("train-labels-idx1-ubyte.gz", "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc"),
-                    ("t10k-images-idx3-ubyte.gz", "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229"),
-                    ("t10k-labels-idx1-ubyte.gz", "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf"),
-                ],
-            ),
-        };
+        let entry = kind.entry();
         Source {
-            mirrors: mirrors.iter().map(|m| m.to_string()).collect(),
-            files: files
+            mirrors: entry.mirrors.iter().map(|m| m.to_string()).collect(),
+            files: entry
+                .files
                 .iter()
-                .map(|(name, sha256)| Pinned {
+                .map(|(name, checksum)| Pinned {
                     name: name.to_string(),
-                    sha256: sha256.to_string(),
+                    checksum: checksum.clone(),
                 })
                 .collect(),
         }
@@ -99,7 +75,7 @@ pub fn download(source: &Source, dir: &Path, report: &mut dyn FnMut(Event)) -> R
     })?;
     for file in &source.files {
         let target = dir.join(&file.name);
-        if target.is_file() && sha256_of(&target)? == file.sha256 {
+        if target.is_file() && checksum_of(&target, &file.checksum)? == file.checksum.hex() {
             report(Event::Present {
                 file: file.name.clone(),
             });
@@ -127,8 +103,8 @@ fn fetch(
         let reason = match transfer(&url, &part, &file.name, report) {
             Err(reason) => reason,
             Ok(()) => {
-                let got = sha256_of(&part)?;
-                if got == file.sha256 {
+                let got = checksum_of(&part, &file.checksum)?;
+                if got == file.checksum.hex() {
                     return std::fs::rename(&part, target).map_err(|e| Error::Io {
                         path: target.to_path_buf(),
                         source: e,
@@ -136,7 +112,11 @@ fn fetch(
                 }
                 // Never kept: a wrong file is not resumed from either.
                 let _ = std::fs::remove_file(&part);
-                format!("its SHA-256 is {got}, expected {}; deleted", file.sha256)
+                let algorithm = file.checksum.algorithm();
+                format!(
+                    "its {algorithm} is {got}, expected {}; deleted",
+                    file.checksum.hex()
+                )
             }
         };
         report(Event::Failed {
@@ -217,12 +197,20 @@ fn transfer(
     }
 }
 
-fn sha256_of(path: &Path) -> Result<String> {
+/// `path`'s checksum in `pinned`'s algorithm, lowercase hex.
+fn checksum_of(path: &Path, pinned: &Checksum) -> Result<String> {
+    match pinned {
+        Checksum::Sha256(_) => hash_file::<Sha256>(path),
+        Checksum::Md5(_) => hash_file::<md5::Md5>(path),
+    }
+}
+
+fn hash_file<D: Digest>(path: &Path) -> Result<String> {
     let mut file = File::open(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         source: e,
     })?;
-    let mut hasher = Sha256::new();
+    let mut hasher = D::new();
     let mut buffer = vec![0u8; 1 << 16];
     loop {
         let n = file.read(&mut buffer).map_err(|e| Error::Io {

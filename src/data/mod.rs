@@ -3,10 +3,12 @@
 //! Knows nothing of GPUs.
 
 mod bundled;
+pub mod catalogue;
 pub mod dataset;
 pub mod download;
 pub mod formats;
 pub mod idx;
 pub mod picture;
+pub mod prepare;
 
 pub use dataset::{Dataset, DatasetKind, Split};

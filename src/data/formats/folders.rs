@@ -39,7 +39,22 @@ fn read(path: &Path, options: &ReadOptions) -> Result<Dataset> {
             ),
         ));
     }
-    let names: Vec<String> = classes.iter().map(|(n, _)| n.clone()).collect();
+    let found: Vec<String> = classes.iter().map(|(n, _)| n.clone()).collect();
+    let names = match &options.class_names {
+        Some(names) => {
+            if let Some(missing) = found.iter().find(|f| !names.contains(f)) {
+                return Err(Error::file(
+                    train_dir.join(missing),
+                    format!(
+                        "is a class folder that --class-names does not name; it names {}",
+                        names.join(", ")
+                    ),
+                ));
+            }
+            names.clone()
+        }
+        None => found,
+    };
     let mut image: Option<(Shape, PathBuf)> = None;
     let mut splits = Vec::new();
     for split in SPLITS {

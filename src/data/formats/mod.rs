@@ -11,7 +11,7 @@ use crate::floor::Shape;
 
 pub mod csv;
 mod folders;
-mod npz;
+pub mod npz;
 
 /// One dataset format.
 pub struct DataFormat {
@@ -26,7 +26,7 @@ pub struct DataFormat {
 }
 
 /// What the user says about the data beyond its path.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ReadOptions {
     /// The class count (`--classes N`); else one more than the largest training label.
     pub classes: Option<usize>,
@@ -36,6 +36,42 @@ pub struct ReadOptions {
     /// The (rows, cols) every image of a folder is resized to (`--resize HxW`); else they
     /// must all have one size.
     pub resize: Option<(usize, usize)>,
+    /// The classes' names, by label (`--class-names FILE`): the class count, and for image
+    /// folders the order that numbers them.
+    pub class_names: Option<Vec<String>>,
+}
+
+/// The names of a `--class-names` file: one a line, class 0 first; blank lines, duplicates
+/// and fewer than 2 or more than 256 names are errors naming the line.
+pub fn class_names_file(path: &Path) -> Result<Vec<String>> {
+    let text = String::from_utf8(crate::input::read(path)?)
+        .map_err(|_| Error::file(path, "is not UTF-8 text; expected one class name a line"))?;
+    let names: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
+    for (i, name) in names.iter().enumerate() {
+        let line = i + 1;
+        if name.is_empty() {
+            return Err(Error::file(
+                path,
+                format!("line {line} is blank; expected one class name a line"),
+            ));
+        }
+        if let Some(first) = names[..i].iter().position(|n| n == name) {
+            return Err(Error::file(
+                path,
+                format!(
+                    "line {line}: '{name}' is also line {}; expected distinct names",
+                    first + 1
+                ),
+            ));
+        }
+    }
+    match names.len() {
+        2..=256 => Ok(names),
+        n => Err(Error::file(
+            path,
+            format!("holds {n} names; expected 2 to 256 classes, one a line"),
+        )),
+    }
 }
 
 /// A directory of the four IDX files of MNIST's layout.

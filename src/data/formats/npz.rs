@@ -196,3 +196,51 @@ fn array<R: Read + std::io::Seek>(
         values,
     })
 }
+
+/// `[train, test]` of `image`-shaped images as an NPZ of Keras's layout (`x_train`
+/// `[N, H, W]` or `[N, H, W, C]` u8, `y_train` `[N]` u8, likewise the test split), stored as
+/// `np.savez` stores it: what a prepared download (CIFAR-10) is kept as.
+pub fn keras_bytes(splits: &[Split; 2], image: Shape) -> Vec<u8> {
+    use std::io::Write;
+    use zip::write::SimpleFileOptions;
+    let dims = |n: usize| match image.c {
+        1 => vec![n as u64, image.h as u64, image.w as u64],
+        c => vec![n as u64, image.h as u64, image.w as u64, c as u64],
+    };
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(true);
+    for (split, [x, y]) in splits
+        .iter()
+        .zip([["x_train", "y_train"], ["x_test", "y_test"]])
+    {
+        let arrays = [
+            (x, npy(&split.images, &dims(split.len()))),
+            (y, npy(&split.labels, &[split.len() as u64])),
+        ];
+        for (name, bytes) in arrays {
+            zip.start_file(format!("{name}.npy"), stored)
+                .and_then(|_| zip.write_all(&bytes).map_err(Into::into))
+                .expect("writing to memory");
+        }
+    }
+    zip.finish().expect("writing to memory").into_inner()
+}
+
+/// One NPY array of u8 `values` shaped `shape`.
+fn npy(values: &[u8], shape: &[u64]) -> Vec<u8> {
+    use npyz::WriterBuilder;
+    let mut out = Vec::new();
+    let mut writer = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(&mut out)
+        .begin_nd()
+        .expect("writing to memory");
+    writer
+        .extend(values.iter().copied())
+        .expect("writing to memory");
+    writer.finish().expect("writing to memory");
+    out
+}
