@@ -102,12 +102,26 @@ fn assert_same(a: &Dataset, b: &Dataset, what: &str) {
     assert_eq!(a.fingerprint(), b.fingerprint(), "{what}");
 }
 
-/// IDX, CSV with and without a header, Keras's NPZ stored, MedMNIST's NPZ deflated: one
-/// dataset, byte for byte; and each trains a linear model to the same weights.
+/// MNIST (its first 600 and 200 images) as IDX, CSV with and without a header, Keras's NPZ
+/// stored, MedMNIST's NPZ deflated and KMNIST's four NPZ files: one dataset, byte for byte;
+/// each trains a linear model to the same weights; as image folders, the same (image, label)
+/// pairs.
 #[test]
 fn idx_csv_and_npz_are_the_same_dataset_and_train_the_same_weights() {
     let dir = TempDir::new("formats");
-    let data = synthetic_dataset(300, 100, 12, 12, 10);
+    let data = support::mnist_subset(600, 200);
+    let folders = dir.path().join("folders");
+    write_folders(&folders, &data);
+    let from_folders = read(&folders, None);
+    for (got, want) in [
+        (&from_folders.train, &data.train),
+        (&from_folders.test, &data.test),
+    ] {
+        assert!(
+            pairs(got, 784) == pairs(want, 784),
+            "folders: the pairs differ"
+        );
+    }
     let idx = dir.path().join("idx");
     write_dataset(&idx, &data, true);
     let (csv, bare) = (dir.path().join("csv"), dir.path().join("bare"));
@@ -116,8 +130,17 @@ fn idx_csv_and_npz_are_the_same_dataset_and_train_the_same_weights() {
     let (keras, med) = (dir.path().join("mnist.npz"), dir.path().join("med.npz"));
     write_npz(&keras, &keras_arrays(&data), false);
     write_npz(&med, &medmnist_arrays(&data), true);
+    // KMNIST's release: four files of one array each.
+    let kmnist = dir.path().join("kmnist");
+    std::fs::create_dir_all(&kmnist).unwrap();
+    let parts = ["train-imgs", "train-labels", "test-imgs", "test-labels"];
+    for (part, (_, bytes)) in parts.iter().zip(keras_arrays(&data)) {
+        let file = kmnist.join(format!("kmnist-{part}.npz"));
+        write_npz(&file, &[("arr_0", bytes)], true);
+    }
+    let kmnist = kmnist.join("kmnist-train-imgs.npz");
     let reference = read(&idx, None);
-    for path in [&csv, &csv.join("train.csv"), &bare, &keras, &med] {
+    for path in [&csv, &csv.join("train.csv"), &bare, &keras, &med, &kmnist] {
         assert_same(&read(path, None), &reference, &path.display().to_string());
     }
     assert_same(&read(&keras, Some("npz")), &reference, "--format npz");

@@ -173,7 +173,7 @@ fn show(args: &ShowArgs) -> Result<()> {
     print!("{}", counts_table(&dataset));
     let grid = match augment {
         Some(a) => augmented_grid(&dataset, args.grid, &a),
-        None => sample_grid(&dataset, args.dataset, args.grid),
+        None => sample_grid(&dataset, args.grid),
     };
     let [png, svg] = figure::save_beside(&grid, &args.out)?;
     println!("samples: {} ({})", png.display(), svg.display());
@@ -277,7 +277,7 @@ fn caption(tr: &augment::Transform, a: &Augment) -> String {
 }
 
 /// The first `n x n` training samples, titled with their labels.
-fn sample_grid(data: &Dataset, kind: DatasetKind, n: usize) -> Gallery {
+fn sample_grid(data: &Dataset, n: usize) -> Gallery {
     let size = data.pixels_per_image();
     let tiles = (0..(n * n).min(data.train.len()))
         .map(|i| Tile {
@@ -286,11 +286,19 @@ fn sample_grid(data: &Dataset, kind: DatasetKind, n: usize) -> Gallery {
         })
         .collect();
     Gallery {
-        title: format!("The first {} training samples of {}", n * n, kind.name()),
+        title: format!("The first {} training samples of {}", n * n, name_of(data)),
         tiles,
         columns: n,
         rows: data.rows,
         cols: data.cols,
         channels: data.channels,
     }
+}
+
+/// What the data is called in a title: its file or directory name (`mnist`, `rgb.npz`).
+fn name_of(data: &Dataset) -> String {
+    data.dir.file_name().map_or_else(
+        || data.dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }

@@ -177,6 +177,17 @@ pub fn synthetic_images(n_train: usize, n_test: usize, image: Shape, classes: us
     }
 }
 
+/// The first `n_train` and `n_test` images of the real MNIST (the copy in `assets/mnist`).
+pub fn mnist_subset(n_train: usize, n_test: usize) -> Dataset {
+    let mut data = Dataset::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/mnist"))
+        .expect("assets/mnist");
+    for (split, n) in [(&mut data.train, n_train), (&mut data.test, n_test)] {
+        split.images.truncate(n * 784);
+        split.labels.truncate(n);
+    }
+    data
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     enc.write_all(bytes).unwrap();

@@ -1,6 +1,7 @@
 //! NPZ files, as NumPy writes them (`np.savez`, stored or deflated): Keras's `mnist.npz`
 //! (`x_train`, `y_train`, `x_test`, `y_test`) and MedMNIST's (`train_images`, `train_labels`
-//! of shape `[N, 1]`, `test_images`, `test_labels`). Images `uint8` of shape `[N, H, W]`
+//! of shape `[N, 1]`, `test_images`, `test_labels`), and KMNIST's four files of one array
+//! each (`kmnist-train-imgs.npz`, ...: `arr_0`). Images `uint8` of shape `[N, H, W]`
 //! (grey) or `[N, H, W, 3]` (RGB, channels-last as NumPy holds them), labels any integer
 //! type, `[N]` or `[N, 1]`. The archive is read with the `zip` crate and
 //! each array with `npyz`, NumPy's format as a library reads it.
@@ -15,7 +16,7 @@ use crate::floor::Shape;
 
 pub const FORMAT: DataFormat = DataFormat {
     name: "npz",
-    layout: "a .npz file of Keras's mnist.npz (x_train, y_train, x_test, y_test) or MedMNIST's (train_images, train_labels, test_images, test_labels) arrays",
+    layout: "a .npz file of Keras's mnist.npz (x_train, y_train, x_test, y_test) or MedMNIST's (train_images, train_labels, test_images, test_labels) arrays, or one of KMNIST's four (kmnist-train-imgs.npz, ...)",
     recognise: |path| path.is_file() && super::extension(path).as_deref() == Some("npz"),
     read,
 };
@@ -36,15 +37,22 @@ struct Array {
 }
 
 fn read(path: &Path, options: &ReadOptions) -> Result<Dataset> {
-    let bytes = crate::input::read(path)?;
     let bad = |m: String| Error::file(path, m);
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-        .map_err(|e| bad(format!("not an NPZ (zip) file: {e}")))?;
+    let mut zip = open(path)?;
     let names: Vec<String> = zip
         .file_names()
         .flatten()
         .map(|n| n.trim_end_matches(".npy").to_string())
         .collect();
+    if names == ["arr_0"] {
+        return match parts(path) {
+            Some(files) => read_parts(&files, options),
+            None => Err(bad(format!(
+                "holds one array, arr_0; expected KMNIST's four files named *-{}.npz, or one file of Keras's or MedMNIST's arrays",
+                PARTS.join(".npz, *-")
+            ))),
+        };
+    }
     let Some(layout) = LAYOUTS
         .iter()
         .find(|l| l.iter().all(|a| names.iter().any(|n| n == a)))
@@ -63,6 +71,59 @@ fn read(path: &Path, options: &ReadOptions) -> Result<Dataset> {
     let train = split(path, (layout[0], &train_x), (layout[1], &train_y), size)?;
     let test = split(path, (layout[2], &test_x), (layout[3], &test_y), size)?;
     Dataset::from_splits(path, size, [train, test], [path, path], options.classes)
+}
+
+/// The archive at `path`.
+fn open(path: &Path) -> Result<zip::ZipArchive<std::io::Cursor<Vec<u8>>>> {
+    let bytes = crate::input::read(path)?;
+    zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| Error::file(path, format!("not an NPZ (zip) file: {e}")))
+}
+
+/// KMNIST's release: four NPZ files of one array each (`arr_0`), named alike but for these.
+const PARTS: [&str; 4] = ["train-imgs", "train-labels", "test-imgs", "test-labels"];
+
+/// The four files of KMNIST's layout that `path` is one of (by its name).
+fn parts(path: &Path) -> Option<[std::path::PathBuf; 4]> {
+    let name = path.file_name()?.to_str()?;
+    let part = PARTS.iter().find(|p| name.contains(*p))?;
+    Some(PARTS.map(|p| path.with_file_name(name.replace(part, p))))
+}
+
+/// A dataset of KMNIST's four files; each array is named by its file in errors.
+fn read_parts(files: &[std::path::PathBuf; 4], options: &ReadOptions) -> Result<Dataset> {
+    let mut arrays = Vec::new();
+    for file in files {
+        let mut zip = open(file)?;
+        let a = array(&mut zip, "arr_0")
+            .map_err(|e| Error::file(file, format!("array 'arr_0': {e}")))?;
+        arrays.push(a);
+    }
+    let name = |i: usize| {
+        files[i]
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+            + ":arr_0"
+    };
+    let size = image_size(&arrays[0].shape)
+        .map_err(|e| Error::file(&files[0], format!("array 'arr_0': {e}")))?;
+    let train = split(
+        &files[0],
+        (&name(0), &arrays[0]),
+        (&name(1), &arrays[1]),
+        size,
+    )?;
+    let test = split(
+        &files[2],
+        (&name(2), &arrays[2]),
+        (&name(3), &arrays[3]),
+        size,
+    )?;
+    let dir = files[0].parent().unwrap_or(Path::new("."));
+    let labels_from = [files[1].as_path(), files[3].as_path()];
+    Dataset::from_splits(dir, size, [train, test], labels_from, options.classes)
 }
 
 /// The shape of one image of an array shaped `[N, H, W]` (grey), `[N, H, W, 1]` or
