@@ -15,8 +15,10 @@ use crate::floor::Shape;
 #[derive(Args, Clone, Debug, Default)]
 pub struct DataFlags {
     /// The data: a directory of MNIST's IDX files (or one holding <dataset>/), a .npz file
-    /// (Keras's mnist.npz, MedMNIST's), or CSV files of rows label,pixel,... (a directory
-    /// holding *train*.csv and *test*.csv, or the training .csv). Default $SHADERFIT_DATA,
+    /// (Keras's mnist.npz, MedMNIST's, KMNIST's kmnist-train-imgs.npz), CSV files of rows
+    /// label,pixel,... (a directory holding *train*.csv and *test*.csv, or the training .csv),
+    /// or image folders (a directory of train/<class>/ and test/<class>/ folders of PNG or
+    /// JPEG images). Default $SHADERFIT_DATA,
     /// then ./data/<dataset>, the user's cache directory (where `data download` puts it), and
     /// for fashion-mnist /usr/share/datasets/fashion-mnist.
     #[arg(long)]

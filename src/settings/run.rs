@@ -24,6 +24,8 @@ settings! {
         /// Activation of a preset's hidden dense layers (the notebooks vary it for mlp_small).
         #[arg(long, value_enum)]
         pub activation: Option<Activation> [resume = Model],
+        /// A dataset of the catalogue (`shaderfit data list`), found where `data download`
+        /// puts it; with --data, what its classes are called.
         #[arg(long, value_enum, default_value = "mnist")]
         pub dataset: DatasetKind,
         /// The number of classes, when some have no training samples (otherwise one more than
