@@ -14,9 +14,9 @@ use std::path::Path;
 
 use sha2::Digest;
 use shaderfit::data::catalogue::Checksum;
-use shaderfit::data::dataset::open_as;
 use shaderfit::data::download::{download, Pinned, Source};
 use shaderfit::data::idx::{encode_images, encode_labels, IdxImages};
+use shaderfit::data::open::open_as;
 use shaderfit::data::prepare::prepare;
 use shaderfit::data::{Dataset, DatasetKind, Split};
 use shaderfit::floor::Shape;

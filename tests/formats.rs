@@ -8,8 +8,8 @@ mod support;
 use std::path::Path;
 
 use safetensors::SafeTensors;
-use shaderfit::data::dataset::open_as;
 use shaderfit::data::formats::ReadOptions;
+use shaderfit::data::open::open_as;
 use shaderfit::data::{Dataset, DatasetKind, Split};
 use shaderfit::floor::Shape;
 use support::cli::{arg, shaderfit};

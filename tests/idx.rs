@@ -5,8 +5,9 @@ mod support;
 
 use std::io::Write;
 
-use shaderfit::data::dataset::{locate, split_indices};
+use shaderfit::data::dataset::split_indices;
 use shaderfit::data::idx::{self, IdxProblem, IMAGES_MAGIC, LABELS_MAGIC};
+use shaderfit::data::open::locate;
 use shaderfit::data::{Dataset, DatasetKind};
 use shaderfit::Error;
 use support::{synthetic_dataset, write_dataset, TempDir};

@@ -84,7 +84,7 @@ fn catalogue_table() -> String {
 fn download(args: &DownloadArgs) -> Result<()> {
     let dir = match &args.to {
         Some(dir) => dir.clone(),
-        None => data::dataset::cache_dir()
+        None => data::open::cache_dir()
             .ok_or_else(|| {
                 Error::flag(
                     "--to",

@@ -8,7 +8,7 @@ use clap::builder::PossibleValuesParser;
 use clap::Args;
 
 use crate::data::formats::ReadOptions;
-use crate::data::{dataset, Dataset, DatasetKind};
+use crate::data::{open, Dataset, DatasetKind};
 use crate::error::Result;
 use crate::floor::Shape;
 
@@ -54,7 +54,7 @@ fn parse_shape(text: &str) -> std::result::Result<Shape, String> {
 }
 
 impl DataFlags {
-    /// The dataset these flags name (see [`dataset::open_as`]), with `classes` when given.
+    /// The dataset these flags name (see [`open::open_as`]), with `classes` when given.
     pub fn open(&self, kind: DatasetKind, classes: Option<usize>) -> Result<Dataset> {
         let options = ReadOptions {
             classes,
@@ -66,7 +66,7 @@ impl DataFlags {
                 .map(crate::data::formats::class_names_file)
                 .transpose()?,
         };
-        dataset::open_as(
+        open::open_as(
             kind,
             (self.data.as_deref(), self.format.as_deref()),
             &options,

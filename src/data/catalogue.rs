@@ -8,7 +8,67 @@
 
 use std::borrow::Cow;
 
-use super::dataset::DatasetKind;
+/// The datasets shaderfit knows by name: each one's facts are its entry in the catalogue
+/// ([`DatasetKind::entry`], below).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DatasetKind {
+    Mnist,
+    FashionMnist,
+    Kmnist,
+    EmnistBalanced,
+    EmnistLetters,
+    Pathmnist,
+    Organamnist,
+    Pneumoniamnist,
+    Cifar10,
+}
+
+impl serde::Serialize for DatasetKind {
+    /// As `--dataset` names it.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl DatasetKind {
+    pub fn name(self) -> &'static str {
+        self.entry().name
+    }
+
+    /// Its name for class `c`: the digit for MNIST, the garment for Fashion-MNIST, ...; the
+    /// number past the catalogue's names.
+    pub fn class_name(self, c: usize) -> String {
+        self.entry()
+            .classes
+            .get(c)
+            .map_or_else(|| c.to_string(), |n| n.to_string())
+    }
+
+    /// The kind of this name, as [`DatasetKind::name`] writes it.
+    pub fn from_name(name: &str) -> Option<DatasetKind> {
+        use clap::ValueEnum;
+        DatasetKind::value_variants()
+            .iter()
+            .copied()
+            .find(|k| k.name() == name)
+    }
+
+    /// How a user can get the files, for the error shown when none are found.
+    pub(super) fn how_to_get(self) -> String {
+        let e = self.entry();
+        let files: Vec<&str> = e.files.iter().map(|(f, _)| *f).collect();
+        let mut how = format!(
+            "run `shaderfit data download {}`, or download {} from {}",
+            e.name,
+            files.join(", "),
+            e.mirrors[0]
+        );
+        if self == DatasetKind::FashionMnist {
+            how += ", or install Debian's package with `apt-get install dataset-fashion-mnist`";
+        }
+        how + " into one of these places, or pass --data"
+    }
+}
 
 /// A pinned checksum of a downloaded file, lowercase hex (borrowed in the catalogue, owned
 /// where a caller pins its own files).

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::catalogue::Checksum;
-use super::dataset::DatasetKind;
+use super::catalogue::DatasetKind;
 use crate::error::{Error, Result};
 
 /// One file to fetch: its name (also on the mirrors) and its checksum.

@@ -1,6 +1,8 @@
-//! Data: IDX files (gzip or raw), NPZ and CSV files (each a format of [`formats`]), validated,
-//! the discovery of dataset directories, and image files as model inputs.
-//! Knows nothing of GPUs.
+//! Data, knowing nothing of GPUs. From the bottom up: the catalogue of datasets known by name
+//! ([`catalogue`]); the dataset and MNIST's IDX layout ([`dataset`], [`idx`]); the other
+//! formats (NPZ, CSV, image folders: [`formats`]); finding and opening a dataset ([`open`]);
+//! fetching and preparing a catalogue dataset ([`download`], [`prepare`]); image files as
+//! model inputs ([`picture`]).
 
 mod bundled;
 pub mod catalogue;
@@ -8,7 +10,9 @@ pub mod dataset;
 pub mod download;
 pub mod formats;
 pub mod idx;
+pub mod open;
 pub mod picture;
 pub mod prepare;
 
-pub use dataset::{Dataset, DatasetKind, Split};
+pub use catalogue::DatasetKind;
+pub use dataset::{Dataset, Split};

@@ -52,10 +52,21 @@ pub fn preset(name: &str, hidden: Option<Activation>, classes: usize) -> Result<
             "softmax is only for the output layer; expected relu, sigmoid or linear",
         ));
     }
+    let layers = dense_net(name, act).or_else(|| conv_net(name, act));
+    let mut layers = layers.ok_or_else(|| unknown(name))?;
+    layers.push(arc(Dense::new(classes, Activation::Softmax)));
+    Ok(ModelSpec {
+        name: name.to_string(),
+        input: None,
+        layers,
+    })
+}
+
+/// The layers of a preset of dense layers (before the output), if `name` is one.
+fn dense_net(name: &str, act: Activation) -> Option<Vec<Arc<dyn Layer>>> {
     let dense = |units| arc(Dense::new(units, act));
-    let conv = |filters| arc(Conv2d::new(filters, 3, Relu));
     let dropout = |rate| arc(Dropout { rate });
-    let mut layers = match name {
+    Some(match name {
         "linear" => vec![arc(Flatten)],
         "mlp" => vec![arc(Flatten), dense(512)],
         "mlp2" => vec![arc(Flatten), dense(500), dense(500)],
@@ -69,6 +80,17 @@ pub fn preset(name: &str, hidden: Option<Activation>, classes: usize) -> Result<
             }
             v
         }
+        _ => return None,
+    })
+}
+
+/// The layers of a convolutional preset (before the output), if `name` is one.
+fn conv_net(name: &str, act: Activation) -> Option<Vec<Arc<dyn Layer>>> {
+    use Activation::Relu;
+    let dense = |units| arc(Dense::new(units, act));
+    let conv = |filters| arc(Conv2d::new(filters, 3, Relu));
+    let dropout = |rate| arc(Dropout { rate });
+    Some(match name {
         "lenet" => vec![
             arc(Conv2d::new(6, 3, Relu)),
             arc(Pool2d::avg(2)),
@@ -150,12 +172,6 @@ pub fn preset(name: &str, hidden: Option<Activation>, classes: usize) -> Result<
                 dropout(0.5),
             ]
         }
-        other => return Err(unknown(other)),
-    };
-    layers.push(arc(Dense::new(classes, Activation::Softmax)));
-    Ok(ModelSpec {
-        name: name.to_string(),
-        input: None,
-        layers,
+        _ => return None,
     })
 }
