@@ -28,12 +28,34 @@ const LAYOUTS: [[&str; 4]; 2] = [
     ["train_images", "train_labels", "test_images", "test_labels"],
 ];
 
-/// One array: its shape, and its values as read (u8 images or integer labels).
+/// One array: its shape, and its values as read: u8 as they are (images, kept at one byte a
+/// pixel, not widened), other integers widened (labels).
 struct Array {
     shape: Vec<u64>,
     /// NumPy's type string without its byte order: `u1`, `i8`, ...
     dtype: String,
-    values: Vec<i64>,
+    values: Values,
+}
+
+enum Values {
+    Bytes(Vec<u8>),
+    Ints(Vec<i64>),
+}
+
+impl Values {
+    fn len(&self) -> usize {
+        match self {
+            Values::Bytes(v) => v.len(),
+            Values::Ints(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> i64 {
+        match self {
+            Values::Bytes(v) => v[i] as i64,
+            Values::Ints(v) => v[i],
+        }
+    }
 }
 
 fn read(path: &Path, options: &ReadOptions) -> Result<Dataset> {
@@ -170,11 +192,9 @@ fn split(
             y.shape
         )));
     }
-    let labels = y
-        .values
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| {
+    let labels = (0..count)
+        .map(|i| {
+            let l = y.values.get(i);
             u8::try_from(l).map_err(|_| {
                 bad(format!(
                     "array '{yn}': label {l} at index {i}; expected a class 0 to 255"
@@ -182,8 +202,13 @@ fn split(
             })
         })
         .collect::<Result<Vec<u8>>>()?;
-    let images = x.values.iter().map(|&v| v as u8).collect();
-    Ok(Split { images, labels })
+    let Values::Bytes(images) = &x.values else {
+        unreachable!("a u1 array is read as bytes")
+    };
+    Ok(Split {
+        images: images.clone(),
+        labels,
+    })
 }
 
 /// Array `name` of the archive (`name.npy`), C-ordered: u8 values (images), or any integer
@@ -207,44 +232,14 @@ fn array<R: Read + std::io::Seek>(
         .trim_start_matches(['<', '|', '='])
         .to_string();
     let io = |e: std::io::Error| format!("cannot read its values: {e}");
-    let values: Vec<i64> = match dtype.as_str() {
-        "u1" => npy
-            .into_vec::<u8>()
-            .map_err(io)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-        "i1" => npy
-            .into_vec::<i8>()
-            .map_err(io)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-        "u2" => npy
-            .into_vec::<u16>()
-            .map_err(io)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-        "i2" => npy
-            .into_vec::<i16>()
-            .map_err(io)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-        "u4" => npy
-            .into_vec::<u32>()
-            .map_err(io)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-        "i4" => npy
-            .into_vec::<i32>()
-            .map_err(io)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-        "i8" => npy.into_vec::<i64>().map_err(io)?,
+    let values = match dtype.as_str() {
+        "u1" => Values::Bytes(npy.into_vec::<u8>().map_err(io)?),
+        "i1" => Values::Ints(widened::<i8>(npy).map_err(io)?),
+        "u2" => Values::Ints(widened::<u16>(npy).map_err(io)?),
+        "i2" => Values::Ints(widened::<i16>(npy).map_err(io)?),
+        "u4" => Values::Ints(widened::<u32>(npy).map_err(io)?),
+        "i4" => Values::Ints(widened::<i32>(npy).map_err(io)?),
+        "i8" => Values::Ints(npy.into_vec::<i64>().map_err(io)?),
         other => {
             return Err(format!(
                 "has dtype {other}; expected unsigned 8-bit pixels or integer labels"
@@ -287,6 +282,13 @@ pub fn keras_bytes(splits: &[Split; 2], image: Shape) -> Vec<u8> {
         }
     }
     zip.finish().expect("writing to memory").into_inner()
+}
+
+/// An array's integers of type `T`, widened to i64.
+fn widened<T: npyz::Deserialize + Into<i64>>(
+    npy: npyz::NpyFile<impl Read>,
+) -> std::io::Result<Vec<i64>> {
+    Ok(npy.into_vec::<T>()?.into_iter().map(Into::into).collect())
 }
 
 /// One NPY array of u8 `values` shaped `shape`.
