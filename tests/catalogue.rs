@@ -102,7 +102,7 @@ fn emnist_zip(data: &Dataset) -> Vec<u8> {
             count: split.len(),
             rows: side,
             cols: side,
-            pixels: transposed,
+            pixels: transposed.into(),
         };
         let labels: Vec<u8> = split.labels.iter().map(|l| l + 1).collect();
         let members = [

@@ -33,8 +33,8 @@ fn colourise(split: &Split, n: usize, seed: u64) -> (Split, Split) {
         let label = split.labels[i] * 2 + colour as u8;
         for &v in &split.images[i * 784..(i + 1) * 784] {
             let px = COLOURS[colour].map(|c| ((v as u32 * c + 127) / 255) as u8);
-            rgb.images.extend(px);
-            grey.images.push(luma(px));
+            rgb.images.to_mut().extend(px);
+            grey.images.to_mut().push(luma(px));
         }
         rgb.labels.push(label);
         grey.labels.push(label);

@@ -30,6 +30,8 @@ fn dataset_dir(tag: &str) -> TempDir {
     dir
 }
 
+/// Uncompressed files are memory-mapped (a set larger than memory costs no copy), gzip ones
+/// read into memory; both give the same bytes, and the same fingerprint.
 #[test]
 fn raw_and_gzip_datasets_load_the_same() {
     let data = synthetic_dataset(30, 10, 5, 4, 3);
@@ -44,6 +46,8 @@ fn raw_and_gzip_datasets_load_the_same() {
         assert_eq!(loaded.train.images, data.train.images);
         assert_eq!(loaded.train.labels, data.train.labels);
         assert_eq!(loaded.test.labels, data.test.labels);
+        assert_eq!(loaded.train.images.is_mapped(), dir == raw.path());
+        assert_eq!(loaded.fingerprint(), data.fingerprint());
     }
 }
 

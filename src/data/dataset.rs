@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use super::idx::{self, IdxError, IdxProblem};
+pub use super::pixels::Pixels;
 use crate::error::{Error, Result};
 use crate::floor::Shape;
 
@@ -22,7 +23,7 @@ pub const FILE_STEMS: [&str; 4] = [
 /// NumPy and Keras hold colour images), `labels` `[count]`.
 #[derive(Clone, Debug, Default)]
 pub struct Split {
-    pub images: Vec<u8>,
+    pub images: Pixels,
     pub labels: Vec<u8>,
 }
 
@@ -90,7 +91,8 @@ impl Dataset {
         }
         for split in [&self.train, &self.test] {
             h.update((split.len() as u64).to_le_bytes());
-            h.update(&split.images);
+            // Piece by piece: a mapped set's pages are dropped behind the hash.
+            split.images.sweep(1 << 24, |_, piece| h.update(piece));
             h.update(&split.labels);
         }
         h.finalize()[..8]

@@ -8,9 +8,12 @@
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use byteorder::{BigEndian, ByteOrder};
 use flate2::read::MultiGzDecoder;
+
+use super::pixels::Pixels;
 
 /// Magic number of an image file: unsigned bytes, three dimensions (count, rows, columns).
 pub const IMAGES_MAGIC: u32 = 0x0000_0803;
@@ -121,7 +124,8 @@ pub struct IdxImages {
     pub count: usize,
     pub rows: usize,
     pub cols: usize,
-    pub pixels: Vec<u8>,
+    /// Memory-mapped from an uncompressed file, else in memory.
+    pub pixels: Pixels,
 }
 
 impl IdxImages {
@@ -232,14 +236,36 @@ fn parse<'a>(
     Ok((shape, data))
 }
 
-/// Reads an image file (magic 0x00000803).
+/// Reads an image file (magic 0x00000803): an uncompressed one is memory-mapped, not read
+/// (only its header is touched here).
 pub fn read_images(path: &Path) -> Result<IdxImages, IdxError> {
-    images_from(path, &read_bytes(path)?)
+    let Some(map) = map_plain(path) else {
+        return images_from(path, &read_bytes(path)?);
+    };
+    let (shape, data) = parse(path, &map, IMAGES_MAGIC, 3)?;
+    let start = map.len() - data.len();
+    let mut images = image_shape(path, &shape)?;
+    images.pixels = Pixels::mapped(map.clone(), start..map.len());
+    Ok(images)
+}
+
+/// `path` memory-mapped, when it is a regular file that is not gzip.
+fn map_plain(path: &Path) -> Option<Arc<memmap2::Mmap>> {
+    crate::input::check_regular(path).ok()?;
+    let map = super::pixels::map_file(path)?;
+    (!map.starts_with(&[0x1f, 0x8b])).then_some(map)
 }
 
 /// An image file's decompressed `bytes`; `path` names it in errors.
 pub fn images_from(path: &Path, bytes: &[u8]) -> Result<IdxImages, IdxError> {
     let (shape, data) = parse(path, bytes, IMAGES_MAGIC, 3)?;
+    let mut images = image_shape(path, &shape)?;
+    images.pixels = data.to_vec().into();
+    Ok(images)
+}
+
+/// The images of an image file's header `shape` (no pixels yet), refusing a zero dimension.
+fn image_shape(path: &Path, shape: &[u32]) -> Result<IdxImages, IdxError> {
     for (value, field) in shape.iter().zip(["count", "rows", "columns"]) {
         if *value == 0 {
             return Err(err(path, IdxProblem::ZeroDimension { field }));
@@ -249,7 +275,7 @@ pub fn images_from(path: &Path, bytes: &[u8]) -> Result<IdxImages, IdxError> {
         count: shape[0] as usize,
         rows: shape[1] as usize,
         cols: shape[2] as usize,
-        pixels: data.to_vec(),
+        pixels: Pixels::default(),
     })
 }
 

@@ -12,6 +12,7 @@ pub mod formats;
 pub mod idx;
 pub mod open;
 pub mod picture;
+pub mod pixels;
 pub mod prepare;
 
 pub use catalogue::DatasetKind;

@@ -75,7 +75,7 @@ fn transposed(mut images: IdxImages) -> IdxImages {
             }
         }
     }
-    images.pixels = out;
+    images.pixels = out.into();
     (images.rows, images.cols) = (cols, rows);
     images
 }
@@ -167,6 +167,7 @@ fn cifar_records(bytes: &[u8], split: &mut Split) -> std::result::Result<(), Str
         let planes = &record[1..];
         split
             .images
+            .to_mut()
             .extend((0..1024).flat_map(|p| [planes[p], planes[1024 + p], planes[2048 + p]]));
     }
     Ok(())

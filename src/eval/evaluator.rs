@@ -455,7 +455,7 @@ impl<'a> Evaluator<'a> {
             )));
         }
         let split = Split {
-            images: images.to_vec(),
+            images: images.to_vec().into(),
             labels: vec![0; n],
         };
         let samples = GpuSplit::upload_all(self.ctx, "inspected", &split)?;

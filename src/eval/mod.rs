@@ -43,7 +43,7 @@ pub fn predict(
     // The images as a test split; their labels are unknown and unused (0 is a valid label, so
     // no row is taken for padding).
     let split = Split {
-        images: images.to_vec(),
+        images: images.to_vec().into(),
         labels: vec![0; n],
     };
     let cfg = EvalConfig {

@@ -147,7 +147,10 @@ pub fn synthetic_split(n: usize, rows: usize, cols: usize, classes: usize, seed:
             });
         }
     }
-    Split { images, labels }
+    Split {
+        images: images.into(),
+        labels,
+    }
 }
 
 pub fn synthetic_dataset(
@@ -182,7 +185,7 @@ pub fn mnist_subset(n_train: usize, n_test: usize) -> Dataset {
     let mut data = Dataset::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/mnist"))
         .expect("assets/mnist");
     for (split, n) in [(&mut data.train, n_train), (&mut data.test, n_test)] {
-        split.images.truncate(n * 784);
+        split.images.to_mut().truncate(n * 784);
         split.labels.truncate(n);
     }
     data

@@ -112,7 +112,7 @@ fn hold_out(train: &mut Split, pixels: usize) -> Split {
     let held = (train.len() / 10).max(1).min(train.len() - 1);
     let keep = train.len() - held;
     Split {
-        images: train.images.split_off(keep * pixels),
+        images: train.images.to_mut().split_off(keep * pixels).into(),
         labels: train.labels.split_off(keep),
     }
 }
@@ -180,8 +180,8 @@ fn read_file(path: &Path) -> Result<Read> {
 /// pixels, after a header or not, the label column left out where there is one (a header's
 /// `label`, or a first column more than the image holds).
 pub fn read_images(path: &Path, values: usize) -> Result<Vec<u8>> {
-    let read = read_file(path)?;
-    let mut images = read.split.images;
+    let mut read = read_file(path)?;
+    let mut images = std::mem::take(read.split.images.to_mut());
     match (read.labeled, read.pixels) {
         (_, n) if n == values => {}
         // Headerless rows of pixels only: the first column was taken for a label.
@@ -234,7 +234,7 @@ fn add_row(
         };
         match is_label {
             true => split.labels.push(byte),
-            false => split.images.push(byte),
+            false => split.images.to_mut().push(byte),
         }
     }
     Ok(())

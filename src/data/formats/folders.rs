@@ -70,7 +70,9 @@ fn read(path: &Path, options: &ReadOptions) -> Result<Dataset> {
                 ));
             };
             for file in images_of(&folder)? {
-                out.images.extend(decode(&file, options, &mut image)?);
+                out.images
+                    .to_mut()
+                    .extend(decode(&file, options, &mut image)?);
                 out.labels.push(label as u8);
             }
         }

@@ -206,7 +206,7 @@ fn split(
         unreachable!("a u1 array is read as bytes")
     };
     Ok(Split {
-        images: images.clone(),
+        images: images.clone().into(),
         labels,
     })
 }
