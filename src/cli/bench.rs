@@ -5,6 +5,7 @@ use clap::Args;
 use super::kernels;
 use super::tables::profile_table;
 use crate::error::Result;
+use crate::eval::limits::size;
 use crate::gpu::GpuContext;
 use crate::train::bench::{self, known_peak};
 
@@ -41,6 +42,10 @@ pub struct BenchArgs {
     /// (the tuner's on a GPU).
     #[arg(long, value_enum, default_value = "gpu", requires = "plan")]
     pub kernels_for: KernelsFor,
+    /// `--plan` of a run whose training set is streamed from the host (`train --stream`): the
+    /// same launches, and the bytes uploaded per step.
+    #[arg(long, requires = "plan")]
+    pub stream: bool,
 }
 
 /// Whose kernel choices `bench --plan` shows.
@@ -121,7 +126,10 @@ fn plan(args: &BenchArgs, ctx: &GpuContext) -> Result<()> {
     let plans = args
         .models
         .iter()
-        .map(|m| bench::plan(ctx, m, (args.batch_size, args.sms), policy.clone()))
+        .map(|m| {
+            let shape = (args.batch_size, args.sms);
+            bench::plan(ctx, m, shape, policy.clone(), args.stream)
+        })
         .collect::<Result<Vec<_>>>()?;
     if args.json {
         let json = serde_json::json!({
@@ -144,10 +152,22 @@ fn plan(args: &BenchArgs, ctx: &GpuContext) -> Result<()> {
             "{} at batch {}: kernels {whose}; fill = workgroups / ({} SMs x 2)",
             p.model, p.batch, p.sms
         );
+        let steps = p.steps_per_submit;
+        match p.upload_per_step {
+            0 => println!("  training set: {}", p.placement),
+            bytes => println!(
+                "  training set: {}: the host uploads a ring of {} per submission of {steps} steps, {} per step",
+                p.placement,
+                size(bytes * steps as u64),
+                size(bytes)
+            ),
+        }
         let eval = format!("evaluation step (batch {})", p.eval_batch);
+        let submission = format!("once per submission of {steps} steps");
         let tables = [
             ("training step", &p.training),
             ("once per epoch, before its first step", &p.epoch_start),
+            (&submission, &p.submission_start),
             (&eval, &p.evaluation),
         ];
         for (name, launches) in tables.into_iter().filter(|t| !t.1.is_empty()) {

@@ -14,6 +14,7 @@ pub mod open;
 pub mod picture;
 pub mod pixels;
 pub mod prepare;
+pub mod ring;
 
 pub use catalogue::DatasetKind;
 pub use dataset::{Dataset, Split};

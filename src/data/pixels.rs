@@ -14,13 +14,14 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 
-/// Bytes in memory or a window of a memory-mapped file; reads as `&[u8]`.
+/// Bytes in memory or a window of a memory-mapped file; reads as `&[u8]`. Clones share the
+/// bytes (a run keeps a streamed set's without copying it).
 #[derive(Clone)]
 pub struct Pixels(Repr);
 
 #[derive(Clone)]
 enum Repr {
-    Owned(Vec<u8>),
+    Owned(Arc<Vec<u8>>),
     Mapped {
         map: Arc<Mmap>,
         start: usize,
@@ -44,13 +45,14 @@ impl Pixels {
         matches!(self.0, Repr::Mapped { .. })
     }
 
-    /// The bytes as a vector to change (a mapped window is copied first), as `Cow::to_mut`.
+    /// The bytes as a vector to change (a mapped window or shared bytes are copied first), as
+    /// `Cow::to_mut`.
     pub fn to_mut(&mut self) -> &mut Vec<u8> {
         if let Repr::Mapped { .. } = self.0 {
-            self.0 = Repr::Owned(self.deref().to_vec());
+            self.0 = Repr::Owned(Arc::new(self.deref().to_vec()));
         }
         match &mut self.0 {
-            Repr::Owned(v) => v,
+            Repr::Owned(v) => Arc::make_mut(v),
             Repr::Mapped { .. } => unreachable!("copied above"),
         }
     }
@@ -120,7 +122,7 @@ impl AsRef<[u8]> for Pixels {
 
 impl From<Vec<u8>> for Pixels {
     fn from(v: Vec<u8>) -> Pixels {
-        Pixels(Repr::Owned(v))
+        Pixels(Repr::Owned(Arc::new(v)))
     }
 }
 

@@ -135,6 +135,8 @@ pub fn size(bytes: u64) -> String {
     let mib = bytes as f64 / (1024.0 * 1024.0);
     if mib >= 1024.0 {
         format!("{:.1} GiB", mib / 1024.0)
+    } else if mib < 1.0 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
     } else {
         format!("{mib:.1} MiB")
     }

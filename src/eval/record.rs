@@ -94,7 +94,7 @@ impl<'a> Recorder<'a> {
             // position, the same at any evaluation batch.
             by_position: pass != Pass::Train,
             images: View::whole(&split.images),
-            labels: View::whole(&split.labels),
+            labels: split.labels_view(),
             order: View::whole(&split.order),
             n_order: split.len,
             cursor: View::whole(cursor),

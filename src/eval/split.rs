@@ -3,6 +3,7 @@
 
 use crate::data::Split;
 use crate::error::{Error, Result};
+use crate::gpu::kernels::View;
 use crate::gpu::GpuContext;
 
 /// A split on the GPU: `images: [samples, features]` u8 and `labels: [samples]` u8, packed 4
@@ -10,6 +11,8 @@ use crate::gpu::GpuContext;
 pub struct GpuSplit {
     pub images: wgpu::Buffer,
     pub labels: wgpu::Buffer,
+    /// Where the labels start in `labels`, in words (a ring keeps them after its images).
+    pub label_offset: usize,
     pub order: wgpu::Buffer,
     /// Samples visited (`order`'s length).
     pub len: usize,
@@ -29,9 +32,33 @@ impl GpuSplit {
         Ok(GpuSplit {
             images: ctx.storage_u8(&format!("{name} images"), &split.images),
             labels: ctx.storage_u8(&format!("{name} labels"), &split.labels),
+            label_offset: 0,
             order: ctx.storage_init(&format!("{name} order"), order),
             len: order.len(),
         })
+    }
+
+    /// A ring of sample slots ([`crate::data::ring`]): images from word 0 of `ring`, labels
+    /// from word `label_offset`, visited in `slot_order` (each epoch position's slot).
+    pub fn ring(
+        ctx: &GpuContext,
+        ring: &wgpu::Buffer,
+        slot_order: &[u32],
+        label_offset: usize,
+    ) -> GpuSplit {
+        GpuSplit {
+            images: ring.clone(),
+            labels: ring.clone(),
+            label_offset,
+            order: ctx.storage_init("train slot order", slot_order),
+            len: slot_order.len(),
+        }
+    }
+
+    /// The labels as the gather binds them.
+    pub fn labels_view(&self) -> View<'_> {
+        let words = self.labels.size() as usize / 4 - self.label_offset;
+        View::range(&self.labels, self.label_offset, words)
     }
 
     /// Every sample of `split`, in order.
@@ -46,6 +73,7 @@ impl GpuSplit {
         GpuSplit {
             images: self.images.clone(),
             labels: self.labels.clone(),
+            label_offset: self.label_offset,
             order: ctx.storage_init(&format!("{name} order"), indices),
             len: indices.len(),
         }
@@ -56,6 +84,7 @@ impl GpuSplit {
         GpuSplit {
             images: self.images.clone(),
             labels: self.labels.clone(),
+            label_offset: self.label_offset,
             order: self.order.clone(),
             len: self.len,
         }

@@ -522,12 +522,13 @@ impl GpuContext {
         encoder: wgpu::CommandEncoder,
         counter: &Arc<AtomicUsize>,
         n: usize,
-    ) {
-        self.queue.submit([encoder.finish()]);
+    ) -> wgpu::SubmissionIndex {
+        let index = self.queue.submit([encoder.finish()]);
         let counter = counter.clone();
         self.queue.on_submitted_work_done(move || {
             counter.fetch_add(n, Ordering::Relaxed);
         });
+        index
     }
 
     /// Submits an encoder's commands and waits for them (tests and one-off work only; the

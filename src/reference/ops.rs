@@ -564,3 +564,27 @@ pub fn batchnorm_backward(
         dx,
     )
 }
+
+/// Twin of `ring.wgsl`: the ring's images `[slots, sample_bytes]` and labels `[slots]` after
+/// the fill that starts at epoch position `first` (a multiple of 4): slot `s` holds the
+/// position `p` in `[first, first + slots)` with `p % slots == s`, zeros past the order's end.
+pub fn ring_fill(
+    (images, labels): (&[u8], &[u8]),
+    order: &[u32],
+    first: usize,
+    (slots, sample_bytes): (usize, usize),
+) -> (Vec<u8>, Vec<u8>) {
+    let mut ring_images = vec![0u8; slots * sample_bytes];
+    let mut ring_labels = vec![0u8; slots];
+    for pos in first..first + slots {
+        let Some(&sample) = order.get(pos) else {
+            continue;
+        };
+        let (slot, sample) = (pos % slots, sample as usize);
+        for b in 0..sample_bytes {
+            ring_images[slot * sample_bytes + b] = images[sample * sample_bytes + b];
+        }
+        ring_labels[slot] = labels[sample];
+    }
+    (ring_images, ring_labels)
+}

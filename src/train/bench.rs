@@ -156,22 +156,34 @@ pub struct StepPlan {
     /// What runs once as each epoch begins, before its first step (the first batch's gather
     /// where each step's end gathers the next).
     pub epoch_start: Vec<PlannedLaunch>,
+    /// What runs at the start of every submission of steps (a split set's ring fill).
+    pub submission_start: Vec<PlannedLaunch>,
     pub evaluation: Vec<PlannedLaunch>,
+    /// Where the training set lives, as the data line says it.
+    pub placement: String,
+    /// Steps per submission.
+    pub steps_per_submit: usize,
+    /// Bytes the host uploads per training step (a streamed set's ring, per submission, over
+    /// its steps); 0 for a resident set.
+    pub upload_per_step: u64,
 }
 
 /// The plan of `model` at `batch` with the kernels `policy` picks: what a step runs, launch by
-/// launch, and how much of a GPU of `sms` multiprocessors each launch could fill. Nothing is
-/// run but the plan's building (its buffers and pipelines).
+/// launch, and how much of a GPU of `sms` multiprocessors each launch could fill; with
+/// `stream`, the set streamed and what the host uploads per step. Nothing is run but the
+/// plan's building (its buffers and pipelines).
 pub fn plan(
     ctx: &GpuContext,
     model: &str,
     (batch, sms): (usize, u32),
     policy: Arc<dyn KernelPolicy>,
+    stream: bool,
 ) -> Result<StepPlan> {
     let net = ModelSpec::from_arg(model, None, 10)?.compile(Shape::new(28, 28, 1), 10)?;
     let mut cfg = TrainConfig {
         batch_size: batch,
         kernels: policy,
+        stream,
         ..Default::default()
     };
     let batches = (None, cfg.batch_size);
@@ -198,6 +210,11 @@ pub fn plan(
             .collect()
     };
     let (p, eval) = (trainer.plan(), trainer.evaluator());
+    let steps = trainer.config().steps_per_submit;
+    let upload = match (&p.samples.stream, &p.samples.ring) {
+        (Some(_), Some(ring)) => ring.bytes() as u64 / steps as u64,
+        _ => 0,
+    };
     Ok(StepPlan {
         model: model.to_string(),
         batch,
@@ -205,6 +222,10 @@ pub fn plan(
         sms,
         training: planned(&p.train_step),
         epoch_start: planned(&p.epoch_start),
+        submission_start: planned(&p.submission_start),
         evaluation: planned(&eval.pass(Pass::Validation).launches),
+        placement: p.samples.residency.describe(),
+        steps_per_submit: steps,
+        upload_per_step: upload,
     })
 }

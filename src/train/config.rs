@@ -43,6 +43,12 @@ pub struct TrainConfig {
     /// Test-time augmentation: [`crate::eval::Evaluator::tta`] scores the test split by the
     /// mean of the plain images' probabilities and `copies - 1` augmented copies'.
     pub tta: Option<Tta>,
+    /// Keep the training set on the host and stream each submission's samples (`--stream`),
+    /// rather than the placement [`super::samples::Residency::choose`] picks.
+    pub stream: bool,
+    /// Treat the adapter as binding at most this many bytes per storage buffer, for the
+    /// training set's placement (tests and benchmarks force a split with it).
+    pub binding_limit: Option<u64>,
 }
 
 impl TrainConfig {
@@ -105,6 +111,8 @@ impl Default for TrainConfig {
             label_smoothing: 0.0,
             augment: None,
             tta: None,
+            stream: false,
+            binding_limit: None,
         }
     }
 }

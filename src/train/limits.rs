@@ -1,11 +1,14 @@
 //! What a training run will allocate, checked before anything is: each GPU buffer against the
 //! adapter's buffer and storage-binding limits (the evaluation's own, [`crate::eval::limits`],
 //! plus the training step's: the optimizer's state, every layer's output at the training
-//! batch, the training images), and the host memory the weights need against what the machine
+//! batch, the training images in one buffer or the ring they are read through where they are
+//! split or streamed, [`super::samples`]), and the host memory the weights need against what the machine
 //! has free. A model or batch too big is an error naming the buffer, its size, the limit and
 //! what to change, never a panic inside wgpu or an abort on allocation.
 
 use super::config::TrainConfig;
+use super::samples::Residency;
+use crate::data::ring::Ring;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::eval::limits::{check_needs, images_need, param_bytes, params_need, size, Need};
@@ -26,7 +29,21 @@ pub fn check(ctx: &GpuContext, net: &Network, cfg: &TrainConfig, data: &Dataset)
         ));
     }
     let params = param_bytes(ctx, net);
-    check_needs(ctx, &needs(net, cfg, data, params))?;
+    let mut needs = needs(net, cfg, params);
+    needs.push(match Residency::of(ctx, data, cfg) {
+        Residency::Whole => images_need("training", data.train.images.len() as u64),
+        // Split or streamed, the set is read through a ring of the steps' samples.
+        _ => {
+            let sample = data.train.images.len() / data.train.len().max(1);
+            let ring = Ring::new(sample, cfg.batch_size, cfg.steps_per_submit, 256);
+            Need {
+                what: "the ring of the training steps' samples".into(),
+                bytes: ring.bytes() as u64,
+                remedy: "use a smaller --batch-size or --steps-per-submit",
+            }
+        }
+    });
+    check_needs(ctx, &needs)?;
     // Host: the initial weights, their packed copy and the checkpoint's copies.
     let host = params * 4;
     if let Some(free) = available_memory() {
@@ -44,8 +61,8 @@ pub fn check(ctx: &GpuContext, net: &Network, cfg: &TrainConfig, data: &Dataset)
 
 /// The training run's large buffers: the parameters (`params` bytes) and the optimizer's
 /// state, every layer's output at the training batch (and at the evaluation batch asked
-/// for), the training images.
-fn needs(net: &Network, cfg: &TrainConfig, data: &Dataset, params: u64) -> Vec<Need> {
+/// for).
+fn needs(net: &Network, cfg: &TrainConfig, params: u64) -> Vec<Need> {
     let tensors = cfg.optimizer.state().len() as u64;
     let mut needs = vec![
         params_need(params),
@@ -68,12 +85,11 @@ fn needs(net: &Network, cfg: &TrainConfig, data: &Dataset, params: u64) -> Vec<N
             remedy: "use a smaller --batch-size or a smaller layer",
         });
     }
-    needs.push(images_need("training", data.train.images.len() as u64));
     needs
 }
 
 /// Free host memory (Linux's MemAvailable); unknown elsewhere.
-fn available_memory() -> Option<u64> {
+pub(crate) fn available_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

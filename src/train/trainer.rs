@@ -17,9 +17,10 @@ use super::config::TrainConfig;
 use super::epoch_report::EpochReport;
 use super::live::{LiveMetrics, Phase, Progress, Running};
 use super::plan::Plan;
+use super::samples::{Residency, TrainSamples};
 use super::state::TrainingState;
 use crate::data::dataset::{epoch_order, split_indices};
-use crate::data::Dataset;
+use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::eval::metrics::{Logs, Pass, PassMetrics};
 use crate::eval::split::GpuSplit;
@@ -36,6 +37,9 @@ pub struct Trainer<'a> {
     epoch: usize,
     /// Training steps of this epoch the GPU has finished (see [`Trainer::steps_done`]).
     steps_done: Arc<AtomicUsize>,
+    /// Steps submitted in the current epoch (the cursor's batch index where the next
+    /// submission starts).
+    steps_submitted: usize,
     /// Running training metrics for progress reports (borrowed while waiting on the GPU).
     live: RefCell<LiveMetrics>,
     /// Counts changes of the weights (training steps, loaded or restored weights).
@@ -90,10 +94,20 @@ impl<'a> Trainer<'a> {
     ) -> Result<Self> {
         check_fit(net, data)?;
         let (train_indices, val_indices) = hold_out(data, cfg.validation_split)?;
-        let train = GpuSplit::upload(ctx, "train", &data.train, &train_indices)?;
-        let validation = match val_indices.is_empty() {
-            true => Validation::OnTest,
-            false => Validation::HeldOut(train.subset(ctx, "validation", &val_indices)),
+        let residency = Residency::of(ctx, data, &cfg);
+        let shape = (cfg.batch_size, cfg.steps_per_submit);
+        let train = TrainSamples::upload(ctx, &data.train, &train_indices, residency, shape)?;
+        let validation = match (val_indices.is_empty(), &train.residency) {
+            (true, _) => Validation::OnTest,
+            (false, Residency::Whole) => {
+                Validation::HeldOut(train.gather.subset(ctx, "validation", &val_indices))
+            }
+            // The held-out samples on their own, from the host's copy.
+            (false, _) => Validation::HeldOut(GpuSplit::upload_all(
+                ctx,
+                "validation",
+                &subset(&data.train, &val_indices),
+            )?),
         };
         let stats = init_stats(&ParamLayout::non_trainable(net, ctx.binding_align_floats()));
         let eval_cfg = cfg.eval_config();
@@ -111,6 +125,7 @@ impl<'a> Trainer<'a> {
             plan,
             cfg,
             epoch: 0,
+            steps_submitted: 0,
             steps_done: Arc::new(AtomicUsize::new(0)),
             weights_version: 0,
             last_validation: None,
@@ -184,10 +199,21 @@ impl<'a> Trainer<'a> {
     pub fn begin_epoch(&mut self) {
         let order = epoch_order(&self.plan.train_indices, self.cfg.seed, self.epoch);
         self.epoch += 1;
+        self.steps_submitted = 0;
         self.steps_done.store(0, Ordering::Relaxed);
         let ctx = self.ctx();
-        ctx.queue
-            .write_buffer(&self.plan.train_order, 0, bytemuck::cast_slice(&order));
+        let samples = &mut self.plan.samples;
+        match (&samples.epoch_order, &mut samples.stream) {
+            (_, Some(stream)) => stream.order = order,
+            (Some(buffer), None) => ctx
+                .queue
+                .write_buffer(buffer, 0, bytemuck::cast_slice(&order)),
+            (None, None) => {
+                let buffer = &samples.gather.order;
+                ctx.queue
+                    .write_buffer(buffer, 0, bytemuck::cast_slice(&order))
+            }
+        }
         let rates = self.epoch_rates();
         ctx.queue
             .write_buffer(&self.plan.step_rates, 0, bytemuck::cast_slice(&rates));
@@ -195,9 +221,25 @@ impl<'a> Trainer<'a> {
         self.eval.metrics().clear(&mut encoder, Pass::Train);
         self.eval.metrics().clear(&mut encoder, Pass::Validation);
         encoder.clear_buffer(&self.plan.train_cursor, 0, Some(4));
-        // The first batch's gather, where each step's end gathers the next.
+        // The ring's first fill, then the first batch's gather, where each step's end gathers
+        // the next.
+        self.fill_ring(0);
+        Launch::replay(&mut encoder, &self.plan.submission_start, 1);
         Launch::replay(&mut encoder, &self.plan.epoch_start, 1);
-        ctx.queue.submit([encoder.finish()]);
+        let index = ctx.queue.submit([encoder.finish()]);
+        if let Some(stream) = &mut self.plan.samples.stream {
+            stream.submitted(index);
+        }
+    }
+
+    /// A streamed set's ring, filled on the host for the submission starting at batch `step`
+    /// (a split set's is filled on the GPU by `submission_start`).
+    fn fill_ring(&mut self, step: usize) {
+        let ctx = self.eval.gpu();
+        let samples = &mut self.plan.samples;
+        if let (Some(stream), Some(ring)) = (&mut samples.stream, &samples.ring) {
+            stream.fill(ctx, ring, &samples.gather.images, step);
+        }
     }
 
     /// The rate table of the epoch about to run: each step's scheduled learning rate and the
@@ -237,9 +279,15 @@ impl<'a> Trainer<'a> {
                 break;
             }
             let n = chunk.min(steps - done);
+            self.fill_ring(self.steps_submitted);
             let mut encoder = ctx.encoder("train steps");
+            Launch::replay(&mut encoder, &self.plan.submission_start, 1);
             Launch::replay(&mut encoder, &self.plan.train_step, n);
-            ctx.submit_counted(encoder, &self.steps_done, n);
+            let submission = ctx.submit_counted(encoder, &self.steps_done, n);
+            if let Some(stream) = &mut self.plan.samples.stream {
+                stream.submitted(submission);
+            }
+            self.steps_submitted += n;
             done += n;
             if self.live.get_mut().due(index) {
                 self.live.get_mut().snapshot(ctx, self.eval.metrics(), done);
@@ -522,6 +570,19 @@ fn check_fit(net: &Network, data: &Dataset) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The samples `indices` of `split`, copied out (a held-out validation set of a training set
+/// that is not resident whole).
+fn subset(split: &Split, indices: &[u32]) -> Split {
+    let size = split.images.len() / split.len().max(1);
+    let images = indices
+        .iter()
+        .flat_map(|&i| &split.images[i as usize * size..][..size])
+        .copied()
+        .collect();
+    let labels = indices.iter().map(|&i| split.labels[i as usize]).collect();
+    Split { images, labels }
 }
 
 /// The training and validation sample indices: the last `fraction` of the training split is

@@ -27,6 +27,7 @@ use crate::model::{checkpoint, ModelSpec, Network, ParamLayout};
 use crate::output;
 use crate::report::ReportInput;
 use crate::settings::RunSettings;
+use crate::train::samples::Residency;
 use crate::train::setup::{self, Origin, RunSetup};
 use crate::train::{check_history_path, test_line, tta_line, Monitor, StepProfile, Trainer};
 
@@ -86,6 +87,12 @@ pub struct TrainArgs {
     /// Training steps recorded into one GPU submission (also the progress bar's granularity).
     #[arg(long, default_value_t = 16)]
     pub steps_per_submit: usize,
+    /// Keep the training set in host memory (an uncompressed IDX file memory-mapped) and
+    /// upload each submission's samples while the GPU trains on the ones before, instead of
+    /// holding the set on the GPU. Chosen without the flag for a set too large for the GPU's
+    /// buffers; the data line says which. Same weights either way.
+    #[arg(long)]
+    pub stream: bool,
     /// Stop after the first epoch whose validation accuracy (the test set's, without
     /// --validation-split) reaches this, and print the training time it took.
     #[arg(long, allow_negative_numbers = true)]
@@ -215,6 +222,7 @@ pub fn run(args: &TrainArgs, given: &dyn Fn(&str) -> bool) -> Result<()> {
     };
     let mut setup = setup::setup(run, &dataset, origin)?;
     setup.cfg.steps_per_submit = args.steps_per_submit;
+    setup.cfg.stream = args.stream;
     let record = run_record(args, resumed.as_ref(), &dataset)?;
     let loaded = match (&args.load, &resumed) {
         (Some(path), _) => Some(load_weights(path, (&setup.spec, &setup.net), run.dataset)?),
@@ -394,12 +402,13 @@ fn print_setup(args: &TrainArgs, (dataset, setup): (&Dataset, &RunSetup), ctx: &
         eprintln!("recipe: {name}");
     }
     eprintln!(
-        "data: {} ({} train, {} test, {}, {} classes)",
+        "data: {} ({} train, {} test, {}, {} classes), {}",
         dataset.dir.display(),
         dataset.train.len(),
         dataset.test.len(),
         crate::floor::shape::describe(dataset.image()),
-        dataset.classes
+        dataset.classes,
+        Residency::of(ctx, dataset, cfg).describe()
     );
     if let Some(note) = &dataset.note {
         eprintln!("  {note}");

@@ -35,6 +35,7 @@ mod optimizer;
 mod policy;
 mod pool;
 mod predictions;
+mod ring;
 mod step_end;
 mod tiled;
 pub mod tuner;
@@ -62,6 +63,7 @@ pub use policy::{
 };
 pub use pool::{PoolBackwardArgs, PoolForwardArgs, PoolGeom, PoolGrad, PoolKind, POOL};
 pub use predictions::{PredictionsArgs, PredictionsParams, PREDICTIONS};
+pub use ring::{RingArgs, RingParams, MAX_SHARDS, RING};
 pub use step_end::{StepEndArgs, StepEndParams, STEP_END};
 pub use tiled::Tiling;
 pub use tuner::{ShapeClass, Tuner};
@@ -107,6 +109,8 @@ fn act_grad_parts(grad: Option<ActGrad>) -> (Activation, Option<View>) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ModuleKey {
     Gather,
+    /// `ring.wgsl`: a split training set's next samples into the gather's ring.
+    Ring,
     /// `matmul.wgsl`: tile4, tile16 and sum_splits.
     Matmul,
     /// `matmul_tiled.wgsl` with this tiling and these load widths of A and B.
@@ -142,6 +146,7 @@ impl ModuleKey {
     pub fn family(self) -> &'static FamilyDecl {
         match self {
             ModuleKey::Gather => &GATHER,
+            ModuleKey::Ring => &RING,
             ModuleKey::Matmul | ModuleKey::Tiled(..) => &MATMUL,
             ModuleKey::Blocked(..) => &MATMUL_BLOCKED,
             ModuleKey::Bias => &BIAS,
@@ -164,6 +169,7 @@ impl ModuleKey {
     pub fn source(self) -> ModuleSource {
         let (name, files, source) = match self {
             ModuleKey::Gather => gather::module(),
+            ModuleKey::Ring => ring::module(),
             ModuleKey::Matmul => matmul::module(),
             ModuleKey::Tiled(t, widths) => t.module(widths),
             ModuleKey::Blocked(b, ta, tb) => b.module(ta, tb),
@@ -218,6 +224,7 @@ macro_rules! every_module {
 
 every_module! {
     ModuleKey::Gather => [ModuleKey::Gather],
+    ModuleKey::Ring => [ModuleKey::Ring],
     ModuleKey::Matmul => [ModuleKey::Matmul],
     ModuleKey::Bias => [ModuleKey::Bias],
     ModuleKey::SoftmaxXent => [ModuleKey::SoftmaxXent],
