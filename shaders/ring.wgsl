@@ -70,7 +70,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let id = flat_id(gid, params.grid_width);
     let first = (cursor.step * params.batch) & ~3u;
     var word = 0u;
-    if (id < params.image_words) {
+    if (id < params.image_words && (params.sample_bytes & 3u) == 0u) {
+        // Samples of whole words (28x28, 32x32x3): a word is one sample's, copied whole.
+        let slot = id * 4u / params.sample_bytes;
+        let pos = position_of(slot, first);
+        if (pos < params.n_order) {
+            let o = id - slot * (params.sample_bytes >> 2u);
+            word = set_word(order[pos] * (params.sample_bytes >> 2u) + o);
+        }
+        ring[id] = word;
+    } else if (id < params.image_words) {
         for (var k = 0u; k < 4u; k++) {
             let b = id * 4u + k;
             let slot = b / params.sample_bytes;

@@ -1,6 +1,7 @@
-//! Training sets of any size: resident in one buffer, split over several (forced here by a
-//! small binding limit) and streamed from the host train the same weights bit for bit, and
-//! the ring kernel that serves a split set matches its CPU twin exactly.
+//! Sets of any size: resident in one buffer, split over several (forced here by a small
+//! binding limit) and streamed from the host train the same weights and score the same test
+//! metrics bit for bit, and the ring kernel that serves a split set matches its CPU twin
+//! exactly.
 
 mod support;
 
@@ -8,12 +9,15 @@ use std::sync::Arc;
 
 use shaderfit::data::ring::Ring;
 use shaderfit::data::Dataset;
+use shaderfit::eval::metrics::{ConfusionMatrix, Predictions};
+use shaderfit::eval::samples::{Placement, Residency, Room};
+use shaderfit::eval::{EvalConfig, Evaluator, Pass, PassMetrics, Validation};
 use shaderfit::floor::{Activation, Augment, Shape};
 use shaderfit::gpu::kernels::{Forced, RingArgs, View};
 use shaderfit::layers::{Dense, Flatten, Layer};
 use shaderfit::model::ModelSpec;
+use shaderfit::model::{init_params, init_stats, ParamLayout};
 use shaderfit::reference::ops;
-use shaderfit::train::samples::{Residency, Room};
 use shaderfit::train::{TrainConfig, Trainer};
 use support::{gpu, kernels, run, synthetic_images};
 
@@ -32,16 +36,20 @@ fn small_net(input: Shape) -> shaderfit::model::Network {
     spec.compile(input, 4).unwrap()
 }
 
-/// The weights after 2 epochs of `cfg` on `data`, and where the training set lived.
-fn weights_after_two_epochs(data: &Dataset, cfg: TrainConfig) -> (Vec<Vec<f32>>, Residency) {
+/// What two epochs of `cfg` on `data` end with: the weights and the last epoch's training
+/// and validation metrics; and where the training set lived.
+type Trained = ((Vec<Vec<f32>>, Vec<PassMetrics>), Residency);
+
+fn weights_after_two_epochs(data: &Dataset, cfg: TrainConfig) -> Trained {
     let ctx = gpu();
     let net = small_net(data.image());
-    let residency = Residency::of(&ctx, data, &cfg);
+    let residency = Residency::of(&ctx, &data.train, cfg.placement());
     let mut trainer = Trainer::new(&ctx, &net, data, cfg).unwrap();
-    for _ in 0..2 {
-        trainer.fit_epoch().unwrap();
-    }
-    (trainer.evaluator().read_params().unwrap(), residency)
+    trainer.fit_epoch().unwrap();
+    let last = trainer.fit_epoch().unwrap();
+    let metrics = vec![last.train, last.validation.unwrap()];
+    let weights = trainer.evaluator().read_params().unwrap();
+    ((weights, metrics), residency)
 }
 
 /// Same seed, same adapter: the set in one buffer, split over three (a binding limit of a
@@ -50,7 +58,9 @@ fn weights_after_two_epochs(data: &Dataset, cfg: TrainConfig) -> (Vec<Vec<f32>>,
 /// straddles shards), 203 samples with 10% held out for validation, batches of 6 in
 /// submissions of 3 steps (rings that wrap mid-epoch), augmentation on (its draws are keyed
 /// by step and row, so they must not see where a sample came from), with the step's end fused
-/// and not.
+/// and not. The held-out validation samples (uploaded on their own where the set is not one
+/// buffer) score the same too. The held-out validation samples (uploaded on their own where the set is not one
+/// buffer) score the same too.
 #[test]
 fn resident_split_and_streamed_train_the_same_weights() {
     let data = synthetic_images(203, 40, Shape::new(5, 5, 1), 4);
@@ -88,13 +98,71 @@ fn resident_split_and_streamed_train_the_same_weights() {
         assert!(matches!(r, Residency::Streamed { .. }), "{r:?}");
         let bits =
             |w: &[Vec<f32>]| -> Vec<u32> { w.iter().flatten().map(|v| v.to_bits()).collect() };
-        assert_eq!(bits(&split), bits(&whole), "split vs whole, fused {fused}");
         assert_eq!(
-            bits(&streamed),
-            bits(&whole),
+            bits(&split.0),
+            bits(&whole.0),
+            "split vs whole, fused {fused}"
+        );
+        let streamed_bits = bits(&streamed.0);
+        assert_eq!(
+            streamed_bits,
+            bits(&whole.0),
             "streamed vs whole, fused {fused}"
         );
+        assert_eq!(split.1, whole.1, "metrics, split vs whole, fused {fused}");
+        assert_eq!(
+            streamed.1, whole.1,
+            "metrics, streamed vs whole, fused {fused}"
+        );
     }
+}
+
+/// A test split evaluated whole, split over three buffers and streamed scores the same: every
+/// count, the loss to the bit, the confusion matrix and every sample's probabilities (10-byte
+/// samples, a count that is not a multiple of the batch, submissions of 2 steps).
+#[test]
+fn a_test_split_scores_the_same_in_every_placement() {
+    let ctx = gpu();
+    let data = synthetic_images(8, 203, Shape::new(5, 2, 1), 4);
+    let net = small_net(data.image());
+    let layout = ParamLayout::trainable(&net, ctx.binding_align_floats());
+    let params = init_params(&layout, 3);
+    let stats = init_stats(&ParamLayout::non_trainable(
+        &net,
+        ctx.binding_align_floats(),
+    ));
+    let bytes = data.test.images.len() as u64;
+    let score = |placement: Placement| {
+        let cfg = EvalConfig {
+            batch_size: Some(16),
+            steps_per_submit: 2,
+            accumulators: vec![
+                Arc::new(ConfusionMatrix),
+                Arc::new(Predictions { capacity: 203 }),
+            ],
+            placement,
+            ..EvalConfig::default()
+        };
+        let split = (&data.test, Validation::OnTest);
+        let eval = Evaluator::new(&ctx, &net, (&params, &stats), cfg, split).unwrap();
+        let residency = Residency::of(&ctx, &data.test, placement);
+        (eval.evaluate(Pass::Test).unwrap(), residency)
+    };
+    let (whole, r) = score(Placement::default());
+    assert_eq!(r, Residency::Whole);
+    let (split, r) = score(Placement {
+        binding_limit: Some(bytes / 3 + 4),
+        ..Placement::default()
+    });
+    assert!(matches!(r, Residency::Split { buffers: 3, .. }), "{r:?}");
+    let (streamed, r) = score(Placement {
+        stream: true,
+        ..Placement::default()
+    });
+    assert!(matches!(r, Residency::Streamed { .. }), "{r:?}");
+    assert_eq!(split, whole);
+    assert_eq!(streamed, whole);
+    assert!(whole.probabilities().is_some());
 }
 
 /// The placement rule: one binding holds it whole; up to four split (where the adapter binds
@@ -147,15 +215,22 @@ fn the_placement_rule_says_why_it_streams() {
     );
 }
 
-/// `ring.wgsl` against its twin, exactly (bytes): a 4-shard set of 7-byte samples (words
-/// straddle samples and shards), orders that skip and repeat samples, fills at cursor
-/// positions that wrap the ring and run past the order's end; and the host's fill of a
-/// streamed set ([`Ring::fill`]) writes the same bytes.
+/// `ring.wgsl` against its twin, exactly (bytes): 4-shard sets of 7-byte samples (words
+/// straddle samples and shards) and of 12-byte ones (the kernel's whole-word path), orders
+/// that skip and repeat samples, fills at cursor positions that wrap the ring and run past
+/// the order's end; and the host's fill of a streamed set ([`Ring::fill`]) writes the same
+/// bytes.
 #[test]
 fn the_ring_fill_matches_its_twin_and_the_hosts() {
     let ctx = gpu();
-    let k = kernels(&ctx, shaderfit::gpu::kernels::FixedTable);
-    let (n, sample_bytes, batch, steps) = (37usize, 7usize, 5usize, 2usize);
+    for sample_bytes in [7, 12] {
+        ring_fill_case(&ctx, sample_bytes);
+    }
+}
+
+fn ring_fill_case(ctx: &shaderfit::gpu::GpuContext, sample_bytes: usize) {
+    let k = kernels(ctx, shaderfit::gpu::kernels::FixedTable);
+    let (n, batch, steps) = (37usize, 5usize, 2usize);
     let images: Vec<u8> = (0..n * sample_bytes)
         .map(|i| (i * 13 % 251) as u8 + 1)
         .collect();
@@ -195,7 +270,7 @@ fn the_ring_fill_matches_its_twin_and_the_hosts() {
             ring: View::whole(&gring),
             label_offset: ring.label_start / 4,
         };
-        run(&ctx, &[k.ring_fill(&ctx, &args)]);
+        run(ctx, &[k.ring_fill(ctx, &args)]);
         let words = ctx.read_u32(&gring, 0, ring.bytes() / 4).unwrap();
         let got: &[u8] = bytemuck::cast_slice(&words);
         let (want_images, want_labels) = ops::ring_fill(
@@ -205,7 +280,11 @@ fn the_ring_fill_matches_its_twin_and_the_hosts() {
             (ring.slots, sample_bytes),
         );
         let image_bytes = ring.slots * sample_bytes;
-        assert_eq!(&got[..image_bytes], want_images, "images, step {step}");
+        assert_eq!(
+            &got[..image_bytes],
+            want_images,
+            "images, step {step}, {sample_bytes} bytes"
+        );
         assert_eq!(&got[ring.label_start..], want_labels, "labels, step {step}");
         let mut host = vec![0xAAu8; ring.bytes()];
         ring.fill((&images, &labels), &order, step, &mut |at, b| {

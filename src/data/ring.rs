@@ -14,6 +14,8 @@ pub struct Ring {
     pub slots: usize,
     pub sample_bytes: usize,
     pub batch: usize,
+    /// Steps per submission, whose samples one fill holds.
+    pub steps: usize,
     /// Where the labels start, in bytes: after the images, at a multiple of `align` (a
     /// storage binding's offset alignment).
     pub label_start: usize,
@@ -30,6 +32,7 @@ impl Ring {
             slots,
             sample_bytes,
             batch,
+            steps,
             label_start: (slots * sample_bytes).next_multiple_of(align.max(4)),
         }
     }

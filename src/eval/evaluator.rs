@@ -18,6 +18,7 @@ use super::metrics::{
     Probabilities,
 };
 use super::record::Recorder;
+use super::samples::{Placement, Residency, Samples};
 use super::split::GpuSplit;
 use super::tta::{self, Tta, TtaResult};
 use crate::data::Split;
@@ -52,6 +53,8 @@ pub struct EvalConfig {
     pub steps_per_submit: usize,
     /// Which kernels run.
     pub kernels: Arc<dyn KernelPolicy>,
+    /// Where the test samples live: resident, split or streamed ([`Samples`]).
+    pub placement: Placement,
 }
 
 impl Default for EvalConfig {
@@ -66,6 +69,7 @@ impl Default for EvalConfig {
             tta: None,
             steps_per_submit: 16,
             kernels: Arc::new(FixedTable),
+            placement: Placement::default(),
         }
     }
 }
@@ -108,14 +112,20 @@ pub struct EvalPass {
     pub pass: Pass,
     pub steps: usize,
     pub launches: Vec<Launch>,
+    /// Whether it reads the test samples (else the held-out ones).
+    pub reads_test: bool,
 }
 
 /// What an evaluation runs over: its test split, and what its validation pass visits.
 pub enum Validation {
     /// The test split itself (no validation split: the reference notebooks' way).
     OnTest,
-    /// Samples already on the GPU (a training split's tail, held out).
-    HeldOut(GpuSplit),
+    /// Samples already on the GPU (the held-out tail of a training split resident in one
+    /// buffer).
+    Resident(GpuSplit),
+    /// Samples to upload as the test split is (the held-out tail of a training split that is
+    /// not resident in one buffer).
+    HeldOut(Split),
 }
 
 /// The weights and forward passes of one network on one adapter (see the module's notes).
@@ -130,8 +140,10 @@ pub struct Evaluator<'a> {
     cursor: wgpu::Buffer,
     rows: BatchBuffers,
     fusions: Vec<fusion::Fusion>,
-    /// Kept alive for the bind groups of the test passes.
-    _test_split: GpuSplit,
+    /// The test samples, and what starts each submission of a pass over them (a split set's
+    /// ring fill).
+    test_samples: Samples,
+    test_start: Vec<Launch>,
     validation: EvalPass,
     test: EvalPass,
     /// Test-time augmentation's passes over the test split: one per augmented copy.
@@ -140,8 +152,8 @@ pub struct Evaluator<'a> {
     validation_is_test: bool,
     /// Steps of the pass in flight the GPU has finished.
     done: Arc<AtomicUsize>,
-    /// Kept alive for the bind groups that reference them.
-    _held: Option<GpuSplit>,
+    /// The held-out validation samples, and what starts each submission over them.
+    held: Option<(Samples, Vec<Launch>)>,
 }
 
 /// The weights an evaluator starts from: trainable tensors and moving statistics, each a
@@ -158,16 +170,31 @@ impl<'a> Evaluator<'a> {
         cfg: EvalConfig,
         (test, validation): (&Split, Validation),
     ) -> Result<Evaluator<'a>> {
-        check(ctx, net, &cfg, test)?;
+        let residency = Residency::of(ctx, test, cfg.placement);
+        check(ctx, net, &cfg, (test, &residency))?;
         let kernels = Kernels::new(ctx, cfg.kernels.clone());
         let fusions = fusion::fuse(&net.layers);
-        let test_split = GpuSplit::upload_all(ctx, "test", test)?;
-        let (val_split, held) = match validation {
-            Validation::OnTest => (test_split.share(), None),
-            Validation::HeldOut(split) => (split.share(), Some(split)),
+        let held_len = match &validation {
+            Validation::OnTest => 0,
+            Validation::Resident(split) => split.len,
+            Validation::HeldOut(split) => split.len(),
         };
-        let longest = val_split.len.max(test_split.len);
+        let longest = held_len.max(test.len());
         let batch = limits::eval_batch(ctx, net, (cfg.batch_size, cfg.min_batch), longest);
+        let shape = (batch, cfg.steps_per_submit);
+        let upload = |name: &str, split: &Split, residency: Residency| {
+            let order: Vec<u32> = (0..split.len() as u32).collect();
+            Samples::upload(ctx, (name, split), &order, residency, shape)
+        };
+        let test_samples = upload("test", test, residency)?;
+        let held = match validation {
+            Validation::OnTest => None,
+            Validation::Resident(split) => Some(Samples::resident(split)),
+            Validation::HeldOut(split) => {
+                let residency = Residency::of(ctx, &split, cfg.placement);
+                Some(upload("validation", &split, residency)?)
+            }
+        };
         let rows = BatchBuffers::new(ctx, (net, &fusions), batch, false)?;
         let weights = WeightBuffers::new(ctx, net, weights);
         let metrics = MetricsBuffer::new(ctx, cfg.metrics_layout(net, test.len(), ctx));
@@ -185,9 +212,20 @@ impl<'a> Evaluator<'a> {
             metrics: &metrics,
             row_stats: None,
         };
-        let [validation, test] = [(Pass::Validation, &val_split), (Pass::Test, &test_split)]
-            .map(|(pass, split)| eval_pass(&rec, pass, split, &cursor));
-        let test_augmented = tta_passes(&rec, &cfg, &test_split, &cursor);
+        let val_samples = held.as_ref().unwrap_or(&test_samples);
+        let validation = eval_pass(&rec, Pass::Validation, val_samples, &cursor);
+        let validation = EvalPass {
+            reads_test: held.is_none(),
+            ..validation
+        };
+        let test = eval_pass(&rec, Pass::Test, &test_samples, &cursor);
+        let test_augmented = tta_passes(&rec, &cfg, &test_samples.gather, &cursor);
+        let starts = |s: &Samples| s.fill_launches((ctx, &kernels), &cursor);
+        let test_start = starts(&test_samples);
+        let held = held.map(|h| {
+            let start = starts(&h);
+            (h, start)
+        });
         ctx.check_errors()?;
         Ok(Evaluator {
             ctx,
@@ -199,44 +237,53 @@ impl<'a> Evaluator<'a> {
             cursor,
             rows,
             fusions,
-            _test_split: test_split,
+            test_samples,
+            test_start,
             validation,
             test,
             test_augmented,
             validation_is_test: held.is_none(),
             done: Arc::new(AtomicUsize::new(0)),
-            _held: held,
+            held,
         })
     }
 }
 
 /// The buffers an evaluation makes whatever its batch fit the adapter: the parameters and the
-/// test images (its batch is chosen to fit, or checked as it is allocated).
-fn check(ctx: &GpuContext, net: &Network, cfg: &EvalConfig, test: &Split) -> Result<()> {
+/// test images where they are one buffer (its batch is chosen to fit, or checked as it is
+/// allocated; a split or streamed set's ring is as small as the batch's).
+fn check(
+    ctx: &GpuContext,
+    net: &Network,
+    cfg: &EvalConfig,
+    (test, residency): (&Split, &Residency),
+) -> Result<()> {
     if cfg.batch_size == Some(0) {
         return Err(Error::flag("--batch-size", "0; expected at least 1"));
     }
     if cfg.steps_per_submit == 0 {
         return Err(Error::flag("--steps-per-submit", "0; expected at least 1"));
     }
-    let needs = [
-        limits::params_need(limits::param_bytes(ctx, net)),
-        limits::images_need("test", test.images.len() as u64),
-    ];
+    let mut needs = vec![limits::params_need(limits::param_bytes(ctx, net))];
+    if *residency == Residency::Whole {
+        needs.push(limits::images_need("test", test.images.len() as u64));
+    }
     limits::check_needs(ctx, &needs)
 }
 
-/// One pass of `pass`'s accumulators over `split`, forward only.
+/// One pass of `pass`'s accumulators over the test `samples`, forward only.
 fn eval_pass<'a>(
     rec: &Recorder<'a>,
     pass: Pass,
-    split: &'a GpuSplit,
+    samples: &'a Samples,
     cursor: &'a wgpu::Buffer,
 ) -> EvalPass {
+    let split = &samples.gather;
     EvalPass {
         pass,
         steps: split.len.div_ceil(rec.rows.batch),
         launches: rec.forward_pass(pass, split, cursor, None),
+        reads_test: true,
     }
 }
 
@@ -258,6 +305,7 @@ fn tta_passes<'a>(
                 pass: Pass::Test,
                 steps: split.len.div_ceil(rec.rows.batch),
                 launches: rec.forward_pass(Pass::Test, split, cursor, Some(draws)),
+                reads_test: true,
             }
         })
         .collect()
@@ -337,15 +385,21 @@ impl<'a> Evaluator<'a> {
             self.metrics.clear(&mut encoder, pass.pass);
         }
         encoder.clear_buffer(&self.cursor, 0, Some(8));
+        let (samples, start) = match (&self.held, pass.reads_test) {
+            (Some((held, start)), false) => (held, start),
+            _ => (&self.test_samples, &self.test_start),
+        };
         let mut done = 0;
         while done < pass.steps {
             let n = chunk.min(pass.steps - done);
+            samples.before_submission(self.ctx, done);
+            Launch::replay(&mut encoder, start, 1);
             Launch::replay(&mut encoder, &pass.launches, n);
             done += n;
             if done == pass.steps {
                 self.metrics.record_copy(&mut encoder);
             }
-            self.ctx.submit_counted(encoder, &self.done, n);
+            samples.submitted(self.ctx.submit_counted(encoder, &self.done, n));
             encoder = self.ctx.encoder("evaluation");
         }
         if pass.steps == 0 {

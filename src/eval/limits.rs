@@ -141,3 +141,11 @@ pub fn size(bytes: u64) -> String {
         format!("{mib:.1} MiB")
     }
 }
+
+/// Free host memory (Linux's MemAvailable); unknown elsewhere.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

@@ -9,6 +9,7 @@ pub mod evaluator;
 pub mod limits;
 pub mod metrics;
 pub mod record;
+pub mod samples;
 pub mod split;
 pub mod tta;
 

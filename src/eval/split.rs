@@ -1,6 +1,7 @@
 //! Samples resident on the GPU: a split's u8 pixels and labels (packed 4 per word) and the
 //! order a pass visits them in.
 
+use crate::data::pixels::Pixels;
 use crate::data::Split;
 use crate::error::{Error, Result};
 use crate::gpu::kernels::View;
@@ -30,7 +31,7 @@ impl GpuSplit {
             )));
         }
         Ok(GpuSplit {
-            images: ctx.storage_u8(&format!("{name} images"), &split.images),
+            images: upload_images(ctx, name, &split.images, u64::MAX).remove(0),
             labels: ctx.storage_u8(&format!("{name} labels"), &split.labels),
             label_offset: 0,
             order: ctx.storage_init(&format!("{name} order"), order),
@@ -89,4 +90,52 @@ impl GpuSplit {
             len: self.len,
         }
     }
+}
+
+/// `images` in storage buffers of `shard` bytes (the last may hold less; one buffer where
+/// the set fits), written in pieces of 4 MiB, each piece's staging memory freed before the
+/// next and a mapped set's pages dropped behind it: the upload holds one piece on the host,
+/// not the set (nor, as a buffer created with its contents would, the set three times).
+pub fn upload_images(
+    ctx: &GpuContext,
+    name: &str,
+    images: &Pixels,
+    shard: u64,
+) -> Vec<wgpu::Buffer> {
+    const PIECE: usize = 1 << 22;
+    let count = (images.len() as u64).div_ceil(shard).max(1) as usize;
+    let buffers: Vec<wgpu::Buffer> = (0..count)
+        .map(|k| {
+            let len = (images.len() as u64)
+                .saturating_sub(k as u64 * shard)
+                .min(shard);
+            let label = match count {
+                1 => format!("{name} images"),
+                _ => format!("{name} images {k}"),
+            };
+            ctx.storage(&label, len)
+        })
+        .collect();
+    images.sweep(PIECE, |at, piece| {
+        // A piece that straddles two shards is written in two parts. Shards and pieces are
+        // whole words, so only the set's last part may need padding to one.
+        let mut at = at as u64;
+        let mut rest = piece;
+        while !rest.is_empty() {
+            let (k, offset) = ((at / shard) as usize, at % shard);
+            let n = rest.len().min((shard - offset) as usize);
+            match n % 4 {
+                0 => ctx.queue.write_buffer(&buffers[k], offset, &rest[..n]),
+                _ => {
+                    let mut padded = rest[..n].to_vec();
+                    padded.resize(n.next_multiple_of(4), 0);
+                    ctx.queue.write_buffer(&buffers[k], offset, &padded);
+                }
+            }
+            (at, rest) = (at + n as u64, &rest[n..]);
+        }
+        ctx.queue.submit([]);
+        let _ = ctx.device.poll(wgpu::PollType::wait_indefinitely());
+    });
+    buffers
 }

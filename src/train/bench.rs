@@ -211,10 +211,7 @@ pub fn plan(
     };
     let (p, eval) = (trainer.plan(), trainer.evaluator());
     let steps = trainer.config().steps_per_submit;
-    let upload = match (&p.samples.stream, &p.samples.ring) {
-        (Some(_), Some(ring)) => ring.bytes() as u64 / steps as u64,
-        _ => 0,
-    };
+    let upload = p.samples.upload_per_step();
     Ok(StepPlan {
         model: model.to_string(),
         batch,

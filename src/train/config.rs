@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::eval::metrics::{Accumulator, Accuracy, Metric};
+use crate::eval::samples::Placement;
 use crate::eval::{EvalConfig, Tta};
 use crate::floor::Augment;
 use crate::gpu::kernels::{FixedTable, KernelPolicy};
@@ -44,7 +45,7 @@ pub struct TrainConfig {
     /// mean of the plain images' probabilities and `copies - 1` augmented copies'.
     pub tta: Option<Tta>,
     /// Keep the training set on the host and stream each submission's samples (`--stream`),
-    /// rather than the placement [`super::samples::Residency::choose`] picks.
+    /// rather than the placement [`crate::eval::samples::Residency::choose`] picks.
     pub stream: bool,
     /// Treat the adapter as binding at most this many bytes per storage buffer, for the
     /// training set's placement (tests and benchmarks force a split with it).
@@ -77,6 +78,14 @@ impl TrainConfig {
 }
 
 impl TrainConfig {
+    /// Where the run's splits are to live ([`crate::eval::samples::Residency`]).
+    pub fn placement(&self) -> Placement {
+        Placement {
+            stream: self.stream,
+            binding_limit: self.binding_limit,
+        }
+    }
+
     /// How the run's validation and test passes run: at their own batch, never below the
     /// training batch, with the run's seed, loss, metrics and kernels.
     pub fn eval_config(&self) -> EvalConfig {
@@ -90,6 +99,7 @@ impl TrainConfig {
             tta: self.tta,
             steps_per_submit: self.steps_per_submit,
             kernels: self.kernels.clone(),
+            placement: self.placement(),
         }
     }
 }

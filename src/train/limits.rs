@@ -7,11 +7,13 @@
 //! what to change, never a panic inside wgpu or an abort on allocation.
 
 use super::config::TrainConfig;
-use super::samples::Residency;
 use crate::data::ring::Ring;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::eval::limits::{check_needs, images_need, param_bytes, params_need, size, Need};
+use crate::eval::limits::{
+    available_memory, check_needs, images_need, param_bytes, params_need, size, Need,
+};
+use crate::eval::samples::Residency;
 use crate::gpu::GpuContext;
 use crate::model::Network;
 
@@ -30,7 +32,7 @@ pub fn check(ctx: &GpuContext, net: &Network, cfg: &TrainConfig, data: &Dataset)
     }
     let params = param_bytes(ctx, net);
     let mut needs = needs(net, cfg, params);
-    needs.push(match Residency::of(ctx, data, cfg) {
+    needs.push(match Residency::of(ctx, &data.train, cfg.placement()) {
         Residency::Whole => images_need("training", data.train.images.len() as u64),
         // Split or streamed, the set is read through a ring of the steps' samples.
         _ => {
@@ -86,12 +88,4 @@ fn needs(net: &Network, cfg: &TrainConfig, params: u64) -> Vec<Need> {
         });
     }
     needs
-}
-
-/// Free host memory (Linux's MemAvailable); unknown elsewhere.
-pub(crate) fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }

@@ -14,7 +14,6 @@ pub mod plan;
 pub mod profile;
 pub mod record;
 pub mod run_settings;
-pub mod samples;
 pub mod setup;
 pub mod state;
 pub mod trainer;

@@ -17,16 +17,16 @@
 //! [`crate::layers::fusion`]) are decided before any launch.
 
 use super::config::TrainConfig;
-use super::samples::{Residency, TrainSamples};
 use crate::error::Result;
 use crate::eval::buffers::BatchBuffers;
 use crate::eval::metrics::Pass;
 use crate::eval::record::{scoped, Recorder};
+use crate::eval::samples::Samples;
 use crate::eval::split::GpuSplit;
 use crate::eval::Evaluator;
 use crate::floor::{augment, Augment};
 use crate::gpu::kernels::{
-    DeferredSums, OptimizerArgs, OptimizerParams, RingArgs, RowStat, StepEndArgs, StepRate, View,
+    DeferredSums, OptimizerArgs, OptimizerParams, RowStat, StepEndArgs, StepRate, View,
 };
 use crate::gpu::{GpuContext, Kernels, Launch};
 use crate::layers::{fusion, Io};
@@ -45,9 +45,9 @@ pub struct Plan {
     pub optimizer_tensors: usize,
     /// `{ step, t }`: the training batch index within the epoch and the optimizer's step count.
     pub train_cursor: wgpu::Buffer,
-    /// The training samples, where they live ([`TrainSamples`]); the epoch's sample order is
+    /// The training samples, where they live ([`Samples`]); the epoch's sample order is
     /// written to them as it begins.
-    pub samples: TrainSamples,
+    pub samples: Samples,
     /// `[steps_per_epoch] StepRate`: each step's learning rate and step size, written with
     /// the order once per epoch (see `optimizer.wgsl`).
     pub step_rates: wgpu::Buffer,
@@ -119,7 +119,7 @@ impl Plan {
     pub fn new(
         eval: &Evaluator,
         cfg: &TrainConfig,
-        (samples, train_indices): (TrainSamples, Vec<u32>),
+        (samples, train_indices): (Samples, Vec<u32>),
     ) -> Result<Plan> {
         let (ctx, kernels, net) = (eval.gpu(), eval.kernels(), eval.network());
         let fusions = fusion::fuse(&net.layers);
@@ -150,7 +150,7 @@ impl Plan {
         };
         let (train_step, epoch_start) =
             builder.train_step(&samples.gather, &step.train_cursor, cfg.optimizer.as_ref());
-        let submission_start = ring_fill(&builder.rec, &samples, &step.train_cursor);
+        let submission_start = samples.fill_launches((ctx, kernels), &step.train_cursor);
         ctx.check_errors()?;
         let buffers = step.row_stats.into_iter().collect();
         Ok(Plan {
@@ -174,34 +174,6 @@ impl Plan {
     pub fn steps_per_epoch(&self) -> usize {
         self.n_train.div_ceil(self.batch)
     }
-}
-
-/// The ring's fill from a split set's buffers, as each submission starts (see
-/// [`TrainSamples`]); nothing for a set in one buffer or streamed.
-fn ring_fill(rec: &Recorder, samples: &TrainSamples, cursor: &wgpu::Buffer) -> Vec<Launch> {
-    let (Some(ring), Some(labels), Some(order)) =
-        (&samples.ring, &samples.labels, &samples.epoch_order)
-    else {
-        return Vec::new();
-    };
-    let Residency::Split { shard_bytes, .. } = samples.residency else {
-        return Vec::new();
-    };
-    let shards: Vec<View> = samples.shards.iter().map(View::whole).collect();
-    let args = RingArgs {
-        sample_bytes: ring.sample_bytes,
-        batch: ring.batch,
-        slots: ring.slots,
-        n_order: samples.gather.len,
-        shards: &shards,
-        shard_words: (shard_bytes / 4) as usize,
-        labels: View::whole(labels),
-        order: View::whole(order),
-        cursor: View::whole(cursor),
-        ring: View::whole(&samples.gather.images),
-        label_offset: ring.label_start / 4,
-    };
-    scoped("ring fill", vec![rec.kernels.ring_fill(rec.ctx, &args)])
 }
 
 /// Records the training step's launches over the plan's buffers and the evaluator's weights.

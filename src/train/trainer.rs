@@ -17,13 +17,12 @@ use super::config::TrainConfig;
 use super::epoch_report::EpochReport;
 use super::live::{LiveMetrics, Phase, Progress, Running};
 use super::plan::Plan;
-use super::samples::{Residency, TrainSamples};
 use super::state::TrainingState;
 use crate::data::dataset::{epoch_order, split_indices};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::eval::metrics::{Logs, Pass, PassMetrics};
-use crate::eval::split::GpuSplit;
+use crate::eval::samples::{Residency, Samples};
 use crate::eval::{Evaluator, Validation, WeightsCopy};
 use crate::gpu::kernels::StepRate;
 use crate::gpu::{GpuContext, Launch};
@@ -94,20 +93,17 @@ impl<'a> Trainer<'a> {
     ) -> Result<Self> {
         check_fit(net, data)?;
         let (train_indices, val_indices) = hold_out(data, cfg.validation_split)?;
-        let residency = Residency::of(ctx, data, &cfg);
+        let residency = Residency::of(ctx, &data.train, cfg.placement());
         let shape = (cfg.batch_size, cfg.steps_per_submit);
-        let train = TrainSamples::upload(ctx, &data.train, &train_indices, residency, shape)?;
+        let split = ("train", &data.train);
+        let train = Samples::upload(ctx, split, &train_indices, residency, shape)?;
         let validation = match (val_indices.is_empty(), &train.residency) {
             (true, _) => Validation::OnTest,
             (false, Residency::Whole) => {
-                Validation::HeldOut(train.gather.subset(ctx, "validation", &val_indices))
+                Validation::Resident(train.gather.subset(ctx, "validation", &val_indices))
             }
             // The held-out samples on their own, from the host's copy.
-            (false, _) => Validation::HeldOut(GpuSplit::upload_all(
-                ctx,
-                "validation",
-                &subset(&data.train, &val_indices),
-            )?),
+            (false, _) => Validation::HeldOut(subset(&data.train, &val_indices)),
         };
         let stats = init_stats(&ParamLayout::non_trainable(net, ctx.binding_align_floats()));
         let eval_cfg = cfg.eval_config();
@@ -202,18 +198,7 @@ impl<'a> Trainer<'a> {
         self.steps_submitted = 0;
         self.steps_done.store(0, Ordering::Relaxed);
         let ctx = self.ctx();
-        let samples = &mut self.plan.samples;
-        match (&samples.epoch_order, &mut samples.stream) {
-            (_, Some(stream)) => stream.order = order,
-            (Some(buffer), None) => ctx
-                .queue
-                .write_buffer(buffer, 0, bytemuck::cast_slice(&order)),
-            (None, None) => {
-                let buffer = &samples.gather.order;
-                ctx.queue
-                    .write_buffer(buffer, 0, bytemuck::cast_slice(&order))
-            }
-        }
+        self.plan.samples.set_order(ctx, order);
         let rates = self.epoch_rates();
         ctx.queue
             .write_buffer(&self.plan.step_rates, 0, bytemuck::cast_slice(&rates));
@@ -223,23 +208,11 @@ impl<'a> Trainer<'a> {
         encoder.clear_buffer(&self.plan.train_cursor, 0, Some(4));
         // The ring's first fill, then the first batch's gather, where each step's end gathers
         // the next.
-        self.fill_ring(0);
+        let samples = &self.plan.samples;
+        samples.before_submission(ctx, 0);
         Launch::replay(&mut encoder, &self.plan.submission_start, 1);
         Launch::replay(&mut encoder, &self.plan.epoch_start, 1);
-        let index = ctx.queue.submit([encoder.finish()]);
-        if let Some(stream) = &mut self.plan.samples.stream {
-            stream.submitted(index);
-        }
-    }
-
-    /// A streamed set's ring, filled on the host for the submission starting at batch `step`
-    /// (a split set's is filled on the GPU by `submission_start`).
-    fn fill_ring(&mut self, step: usize) {
-        let ctx = self.eval.gpu();
-        let samples = &mut self.plan.samples;
-        if let (Some(stream), Some(ring)) = (&mut samples.stream, &samples.ring) {
-            stream.fill(ctx, ring, &samples.gather.images, step);
-        }
+        samples.submitted(ctx.queue.submit([encoder.finish()]));
     }
 
     /// The rate table of the epoch about to run: each step's scheduled learning rate and the
@@ -279,14 +252,12 @@ impl<'a> Trainer<'a> {
                 break;
             }
             let n = chunk.min(steps - done);
-            self.fill_ring(self.steps_submitted);
+            let samples = &self.plan.samples;
+            samples.before_submission(ctx, self.steps_submitted);
             let mut encoder = ctx.encoder("train steps");
             Launch::replay(&mut encoder, &self.plan.submission_start, 1);
             Launch::replay(&mut encoder, &self.plan.train_step, n);
-            let submission = ctx.submit_counted(encoder, &self.steps_done, n);
-            if let Some(stream) = &mut self.plan.samples.stream {
-                stream.submitted(submission);
-            }
+            samples.submitted(ctx.submit_counted(encoder, &self.steps_done, n));
             self.steps_submitted += n;
             done += n;
             if self.live.get_mut().due(index) {

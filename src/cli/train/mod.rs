@@ -20,6 +20,7 @@ use super::report_flags::ReportFlags;
 use super::tables::profile_table;
 use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
+use crate::eval::samples::Residency;
 use crate::floor::augment::Augment;
 use crate::gpu::GpuContext;
 use crate::model::summary;
@@ -27,7 +28,6 @@ use crate::model::{checkpoint, ModelSpec, Network, ParamLayout};
 use crate::output;
 use crate::report::ReportInput;
 use crate::settings::RunSettings;
-use crate::train::samples::Residency;
 use crate::train::setup::{self, Origin, RunSetup};
 use crate::train::{check_history_path, test_line, tta_line, Monitor, StepProfile, Trainer};
 
@@ -408,7 +408,7 @@ fn print_setup(args: &TrainArgs, (dataset, setup): (&Dataset, &RunSetup), ctx: &
         dataset.test.len(),
         crate::floor::shape::describe(dataset.image()),
         dataset.classes,
-        Residency::of(ctx, dataset, cfg).describe()
+        Residency::of(ctx, &dataset.train, cfg.placement()).describe()
     );
     if let Some(note) = &dataset.note {
         eprintln!("  {note}");

@@ -1,7 +1,8 @@
-//! Where a run's training samples live while it trains, chosen before it starts from the
-//! adapter's limits and the host's free memory ([`Residency::choose`]):
+//! Where a split's samples live while a run trains or evaluates on them, chosen before it
+//! starts from the split's size, the adapter's limits and the host's free memory
+//! ([`Residency::choose`]):
 //!
-//! - **whole**: one storage buffer, which the step's gather reads (MNIST's 47 MB);
+//! - **whole**: one storage buffer, which the gather reads (MNIST's 47 MB);
 //! - **split**: a set over one binding's limit but within [`MAX_SHARDS`] of them (and, on a
 //!   CPU adapter, within the host's free memory, which is its memory) lies in that many
 //!   buffers; at the start of each submission `ring.wgsl` copies the samples its steps read
@@ -12,20 +13,22 @@
 //!   [`IN_FLIGHT`] submissions are queued, so staging memory stays a few rings.
 //!
 //! The ring holds the same bytes whichever fills it, and the gather, its augmentation draws
-//! (keyed by step and row, not by sample) and everything after it are the same kernels: a
-//! run's weights are bit for bit the same in the three placements.
+//! (keyed by step and row, or by position, never by sample) and everything after it are the
+//! same kernels: a run's weights and metrics are bit for bit the same in the three placements.
 
 use std::collections::VecDeque;
 
-use super::config::TrainConfig;
+use std::cell::RefCell;
+
+use super::limits::size;
+use super::record::scoped;
+use super::split::{upload_images, GpuSplit};
 use crate::data::pixels::Pixels;
 use crate::data::ring::Ring;
-use crate::data::{Dataset, Split};
+use crate::data::Split;
 use crate::error::Result;
-use crate::eval::limits::size;
-use crate::eval::split::GpuSplit;
-use crate::gpu::kernels::MAX_SHARDS;
-use crate::gpu::GpuContext;
+use crate::gpu::kernels::{RingArgs, View, MAX_SHARDS};
+use crate::gpu::{GpuContext, Kernels, Launch};
 
 /// Submissions a streamed run queues before it waits for the oldest: the one the GPU runs,
 /// one ready behind it, one being filled.
@@ -59,13 +62,13 @@ pub struct Room {
 }
 
 impl Room {
-    /// `ctx`'s adapter and this host, the binding capped at `cfg.binding_limit` (tests force
-    /// small limits with it).
-    pub fn of(ctx: &GpuContext, cfg: &TrainConfig) -> Room {
+    /// `ctx`'s adapter and this host, the binding capped at `binding_limit` (tests and
+    /// benchmarks force small limits with it).
+    pub fn of(ctx: &GpuContext, binding_limit: Option<u64>) -> Room {
         let l = &ctx.limits;
         let binding = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
         Room {
-            binding: binding.min(cfg.binding_limit.unwrap_or(u64::MAX)) & !3,
+            binding: binding.min(binding_limit.unwrap_or(u64::MAX)) & !3,
             storage_buffers_per_stage: l.max_storage_buffers_per_shader_stage,
             cpu_adapter: ctx.info.device_type == wgpu::DeviceType::Cpu,
             host_free: super::limits::available_memory(),
@@ -73,11 +76,18 @@ impl Room {
     }
 }
 
+/// How a split is to be placed: streamed on request (`--stream`), binding limit forced or not.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Placement {
+    pub stream: bool,
+    pub binding_limit: Option<u64>,
+}
+
 impl Residency {
-    /// Where `data`'s training images will live when trained on `ctx` with `cfg`.
-    pub fn of(ctx: &GpuContext, data: &Dataset, cfg: &TrainConfig) -> Residency {
-        let bytes = data.train.images.len() as u64;
-        Residency::choose(bytes, Room::of(ctx, cfg), cfg.stream)
+    /// Where `split`'s images will live on `ctx` as `placement` asks.
+    pub fn of(ctx: &GpuContext, split: &Split, placement: Placement) -> Residency {
+        let room = Room::of(ctx, placement.binding_limit);
+        Residency::choose(split.images.len() as u64, room, placement.stream)
     }
 
     /// The rule: `--stream` streams; a set within one binding is whole; within
@@ -131,43 +141,51 @@ impl Residency {
     }
 }
 
-/// The training split as the step reads it (see the module's notes).
-pub struct TrainSamples {
+/// A split as the passes read it (see the module's notes).
+pub struct Samples {
     pub residency: Residency,
-    /// What the step's gather binds: the set itself (whole), or the ring with each
-    /// position's slot as its order.
+    /// What the gather binds: the set itself (whole), or the ring with each position's
+    /// slot as its order.
     pub gather: GpuSplit,
     /// The ring's shape, where there is one.
     pub ring: Option<Ring>,
-    /// Split: the set's buffers and labels, and the epoch's sample order the ring kernel reads.
-    pub shards: Vec<wgpu::Buffer>,
-    pub labels: Option<wgpu::Buffer>,
-    pub epoch_order: Option<wgpu::Buffer>,
+    /// Split: the set's buffers and labels, and the sample order the ring kernel reads.
+    shards: Vec<wgpu::Buffer>,
+    labels: Option<wgpu::Buffer>,
+    order: Option<wgpu::Buffer>,
     /// Streamed: the host's copy and the queue of submissions.
-    pub stream: Option<Streamer>,
+    stream: Option<RefCell<Streamer>>,
 }
 
-impl TrainSamples {
-    /// Uploads `split` (visiting `indices`) as `residency` says, for steps of `batch` in
-    /// submissions of up to `steps` (the ring's size).
+impl Samples {
+    /// Samples already on the GPU in one buffer (a training set's held-out tail).
+    pub fn resident(gather: GpuSplit) -> Samples {
+        Samples {
+            residency: Residency::Whole,
+            gather,
+            ring: None,
+            shards: Vec::new(),
+            labels: None,
+            order: None,
+            stream: None,
+        }
+    }
+
+    /// Uploads `split` (`name`d in buffer labels) as `residency` says, to be visited in the
+    /// order of `indices` (training rewrites it each epoch: [`Samples::set_order`]), in steps
+    /// of `batch` in submissions of up to `steps` (the ring's size).
     pub fn upload(
         ctx: &GpuContext,
-        split: &Split,
+        (name, split): (&str, &Split),
         indices: &[u32],
         residency: Residency,
         (batch, steps): (usize, usize),
-    ) -> Result<TrainSamples> {
+    ) -> Result<Samples> {
         let shard_bytes = match residency {
             Residency::Whole => {
-                return Ok(TrainSamples {
-                    gather: GpuSplit::upload(ctx, "train", split, indices)?,
-                    residency,
-                    ring: None,
-                    shards: Vec::new(),
-                    labels: None,
-                    epoch_order: None,
-                    stream: None,
-                })
+                return Ok(Samples::resident(GpuSplit::upload(
+                    ctx, name, split, indices,
+                )?))
             }
             Residency::Split { shard_bytes, .. } => Some(shard_bytes),
             Residency::Streamed { .. } => None,
@@ -175,81 +193,118 @@ impl TrainSamples {
         let sample_bytes = split.images.len() / split.len().max(1);
         let align = ctx.limits.min_storage_buffer_offset_alignment as usize;
         let ring = Ring::new(sample_bytes, batch, steps, align);
-        let buffer = ctx.storage("train ring", ring.bytes() as u64);
+        let buffer = ctx.storage(&format!("{name} ring"), ring.bytes() as u64);
         let slot_order: Vec<u32> = (0..indices.len())
             .map(|p| (p % ring.slots) as u32)
             .collect();
-        let mut samples = TrainSamples {
-            gather: GpuSplit::ring(ctx, &buffer, &slot_order, ring.label_start / 4),
+        let mut samples = Samples {
             residency,
+            gather: GpuSplit::ring(ctx, &buffer, &slot_order, ring.label_start / 4),
             ring: Some(ring),
             shards: Vec::new(),
             labels: None,
-            epoch_order: None,
+            order: None,
             stream: None,
         };
         match shard_bytes {
             Some(shard) => {
-                samples.shards = upload_shards(ctx, &split.images, shard);
-                samples.labels = Some(ctx.storage_u8("train labels", &split.labels));
-                samples.epoch_order = Some(ctx.storage("train order", 4 * indices.len() as u64));
+                samples.shards = upload_images(ctx, name, &split.images, shard);
+                samples.labels = Some(ctx.storage_u8(&format!("{name} labels"), &split.labels));
+                samples.order = Some(ctx.storage_init(&format!("{name} order"), indices));
             }
             None => {
-                samples.stream = Some(Streamer {
+                samples.stream = Some(RefCell::new(Streamer {
                     images: split.images.clone(),
                     labels: split.labels.clone(),
-                    order: Vec::new(),
+                    order: indices.to_vec(),
                     in_flight: VecDeque::new(),
-                })
+                }))
             }
         }
         ctx.check_errors()?;
         Ok(samples)
     }
-}
 
-/// `images` in buffers of `shard` bytes, written piece by piece (each piece's staging memory
-/// freed before the next, a mapped set's pages dropped behind it): the upload holds one piece
-/// on the host, not the set.
-fn upload_shards(ctx: &GpuContext, images: &Pixels, shard: u64) -> Vec<wgpu::Buffer> {
-    const PIECE: usize = 1 << 24;
-    let count = (images.len() as u64).div_ceil(shard) as usize;
-    let buffers: Vec<wgpu::Buffer> = (0..count)
-        .map(|k| {
-            let len = (images.len() as u64 - k as u64 * shard).min(shard);
-            ctx.storage(&format!("train images {k}"), len)
-        })
-        .collect();
-    images.sweep(PIECE, |at, piece| {
-        // A piece that straddles two shards is written in two parts. Shards and pieces are
-        // whole words, so only the set's last part may need padding to one.
-        let mut at = at as u64;
-        let mut rest = piece;
-        while !rest.is_empty() {
-            let (k, offset) = ((at / shard) as usize, at % shard);
-            let n = rest.len().min((shard - offset) as usize);
-            match n % 4 {
-                0 => ctx.queue.write_buffer(&buffers[k], offset, &rest[..n]),
-                _ => {
-                    let mut padded = rest[..n].to_vec();
-                    padded.resize(n.next_multiple_of(4), 0);
-                    ctx.queue.write_buffer(&buffers[k], offset, &padded);
-                }
+    /// The order the next passes visit the samples in (a training epoch's shuffle).
+    pub fn set_order(&self, ctx: &GpuContext, order: Vec<u32>) {
+        match (&self.order, &self.stream) {
+            (_, Some(stream)) => stream.borrow_mut().order = order,
+            (Some(buffer), None) => ctx
+                .queue
+                .write_buffer(buffer, 0, bytemuck::cast_slice(&order)),
+            (None, None) => {
+                let buffer = &self.gather.order;
+                ctx.queue
+                    .write_buffer(buffer, 0, bytemuck::cast_slice(&order))
             }
-            (at, rest) = (at + n as u64, &rest[n..]);
         }
-        ctx.queue.submit([]);
-        let _ = ctx.device.poll(wgpu::PollType::wait_indefinitely());
-    });
-    buffers
+    }
+
+    /// What runs at the start of every submission of steps whose pass steps `cursor`: a split
+    /// set's ring fill; nothing for a set in one buffer or streamed.
+    pub fn fill_launches(
+        &self,
+        (ctx, kernels): (&GpuContext, &Kernels),
+        cursor: &wgpu::Buffer,
+    ) -> Vec<Launch> {
+        let (Some(ring), Some(labels), Some(order)) = (&self.ring, &self.labels, &self.order)
+        else {
+            return Vec::new();
+        };
+        let Residency::Split { shard_bytes, .. } = self.residency else {
+            return Vec::new();
+        };
+        let shards: Vec<View> = self.shards.iter().map(View::whole).collect();
+        let args = RingArgs {
+            sample_bytes: ring.sample_bytes,
+            batch: ring.batch,
+            slots: ring.slots,
+            n_order: self.gather.len,
+            shards: &shards,
+            shard_words: (shard_bytes / 4) as usize,
+            labels: View::whole(labels),
+            order: View::whole(order),
+            cursor: View::whole(cursor),
+            ring: View::whole(&self.gather.images),
+            label_offset: ring.label_start / 4,
+        };
+        scoped("ring fill", vec![kernels.ring_fill(ctx, &args)])
+    }
+
+    /// Before a submission that starts at batch `step`: a streamed set's ring filled on the
+    /// host (a split set's is filled on the GPU by [`Samples::fill_launches`]).
+    pub fn before_submission(&self, ctx: &GpuContext, step: usize) {
+        if let (Some(stream), Some(ring)) = (&self.stream, &self.ring) {
+            stream
+                .borrow_mut()
+                .fill(ctx, ring, &self.gather.images, step);
+        }
+    }
+
+    /// After that submission: a streamed set notes it, to wait for it when too many are
+    /// queued.
+    pub fn submitted(&self, index: wgpu::SubmissionIndex) {
+        if let Some(stream) = &self.stream {
+            stream.borrow_mut().in_flight.push_back(index);
+        }
+    }
+
+    /// Bytes the host uploads per step: a streamed set's ring over the steps of a
+    /// submission; 0 for a resident one.
+    pub fn upload_per_step(&self) -> u64 {
+        match (&self.stream, &self.ring) {
+            (Some(_), Some(ring)) => ring.bytes() as u64 / ring.steps as u64,
+            _ => 0,
+        }
+    }
 }
 
 /// A streamed set on the host, and the submissions queued on it.
-pub struct Streamer {
-    pub images: Pixels,
-    pub labels: Vec<u8>,
-    /// The epoch's sample order.
-    pub order: Vec<u32>,
+struct Streamer {
+    images: Pixels,
+    labels: Vec<u8>,
+    /// The order the passes visit the samples in.
+    order: Vec<u32>,
     in_flight: VecDeque<wgpu::SubmissionIndex>,
 }
 
@@ -258,7 +313,7 @@ impl Streamer {
     /// oldest queued submission if [`IN_FLIGHT`] are queued. The bytes go straight into
     /// wgpu's staging memory and reach the ring before the next submission runs (and after
     /// every earlier one has: the queue orders them).
-    pub fn fill(&mut self, ctx: &GpuContext, ring: &Ring, buffer: &wgpu::Buffer, step: usize) {
+    fn fill(&mut self, ctx: &GpuContext, ring: &Ring, buffer: &wgpu::Buffer, step: usize) {
         if self.in_flight.len() >= IN_FLIGHT {
             let oldest = self.in_flight.pop_front();
             let _ = ctx.device.poll(wgpu::PollType::Wait {
@@ -278,10 +333,5 @@ impl Streamer {
             step,
             &mut |at, bytes| view.slice(at..at + bytes.len()).copy_from_slice(bytes),
         );
-    }
-
-    /// Notes a submission that reads the ring just filled.
-    pub fn submitted(&mut self, index: wgpu::SubmissionIndex) {
-        self.in_flight.push_back(index);
     }
 }
