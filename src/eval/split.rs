@@ -79,17 +79,6 @@ impl GpuSplit {
             len: indices.len(),
         }
     }
-
-    /// The same samples in the same order (the buffers are shared, not copied).
-    pub fn share(&self) -> GpuSplit {
-        GpuSplit {
-            images: self.images.clone(),
-            labels: self.labels.clone(),
-            label_offset: self.label_offset,
-            order: self.order.clone(),
-            len: self.len,
-        }
-    }
 }
 
 /// `images` in storage buffers of `shard` bytes (the last may hold less; one buffer where

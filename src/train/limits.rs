@@ -17,8 +17,14 @@ use crate::eval::samples::Residency;
 use crate::gpu::GpuContext;
 use crate::model::Network;
 
-/// Checks every large buffer of `net` at `cfg`'s batch on `data`, on `ctx`'s adapter.
-pub fn check(ctx: &GpuContext, net: &Network, cfg: &TrainConfig, data: &Dataset) -> Result<()> {
+/// Checks every large buffer of `net` at `cfg`'s batch on `data`, its training split placed
+/// as `residency` says, on `ctx`'s adapter.
+pub fn check(
+    ctx: &GpuContext,
+    net: &Network,
+    (cfg, residency): (&TrainConfig, &Residency),
+    data: &Dataset,
+) -> Result<()> {
     if cfg.batch_size > data.train.len() {
         return Err(Error::flag(
             "--batch-size",
@@ -32,7 +38,7 @@ pub fn check(ctx: &GpuContext, net: &Network, cfg: &TrainConfig, data: &Dataset)
     }
     let params = param_bytes(ctx, net);
     let mut needs = needs(net, cfg, params);
-    needs.push(match Residency::of(ctx, &data.train, cfg.placement()) {
+    needs.push(match residency {
         Residency::Whole => images_need("training", data.train.images.len() as u64),
         // Split or streamed, the set is read through a ring of the steps' samples.
         _ => {

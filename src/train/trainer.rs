@@ -63,10 +63,12 @@ impl<'a> Trainer<'a> {
     ) -> Result<Self> {
         // Before the initial weights are made: they may be what does not fit.
         cfg.validate()?;
-        super::limits::check(ctx, net, &cfg, data)?;
+        // Decided once: the check and the upload must agree (free memory moves).
+        let residency = Residency::of(ctx, &data.train, cfg.placement());
+        super::limits::check(ctx, net, (&cfg, &residency), data)?;
         let layout = ParamLayout::trainable(net, ctx.binding_align_floats());
         let initial = init_params(&layout, cfg.seed);
-        Self::build(ctx, net, data, cfg, &initial)
+        Self::build(ctx, net, data, (cfg, residency), &initial)
     }
 
     /// As [`Trainer::new`], starting from the given per-tensor weights.
@@ -78,22 +80,23 @@ impl<'a> Trainer<'a> {
         initial: &[Vec<f32>],
     ) -> Result<Self> {
         cfg.validate()?;
-        super::limits::check(ctx, net, &cfg, data)?;
-        Self::build(ctx, net, data, cfg, initial)
+        let residency = Residency::of(ctx, &data.train, cfg.placement());
+        super::limits::check(ctx, net, (&cfg, &residency), data)?;
+        Self::build(ctx, net, data, (cfg, residency), initial)
     }
 
     /// The trainer of settings already checked: the training split uploaded, the evaluator
-    /// over the test split (and the held-out validation samples), the step on top.
+    /// over the test split (and the held-out validation samples), the step on top; the
+    /// training split placed as `residency` says.
     fn build(
         ctx: &'a GpuContext,
         net: &Network,
         data: &Dataset,
-        cfg: TrainConfig,
+        (cfg, residency): (TrainConfig, Residency),
         initial: &[Vec<f32>],
     ) -> Result<Self> {
         check_fit(net, data)?;
         let (train_indices, val_indices) = hold_out(data, cfg.validation_split)?;
-        let residency = Residency::of(ctx, &data.train, cfg.placement());
         let shape = (cfg.batch_size, cfg.steps_per_submit);
         let split = ("train", &data.train);
         let train = Samples::upload(ctx, split, &train_indices, residency, shape)?;
